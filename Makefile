@@ -1,0 +1,37 @@
+# simsmith — two commands to start: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test bench venv lint clean services-up services-down
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(PY)
+
+# make run: local virtualenv, package installed, embedded workspace (SQLite + soft HSM), main job.
+run: $(PY)
+	$(PIP) install -e .
+	$(VENV)/bin/simsmith demo
+
+# make test: Debian packages the tests need, test dependencies, real services, then the whole
+# suite (ruff, mypy, pytest on SQLite and every storage test again on PostgreSQL).
+test: $(PY)
+	scripts/install-system-deps.sh
+	$(PIP) install -e '.[test,postgres,pkcs11,cards]'
+	scripts/test.sh
+
+lint: $(PY)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: $(PY)
+	scripts/install-system-deps.sh
+	$(PIP) install -e '.[test,postgres,pkcs11,cards]'
+	scripts/bench.sh
+
+clean:
+	rm -rf build .simsmith

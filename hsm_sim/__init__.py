@@ -1,0 +1,7 @@
+"""hsm_sim: key custody for subscriber secrets (Ki, OPc, OP, PIN/PUK/ADM, OTA keys).
+
+A clear key exists only inside this package's boundary: a software HSM on `cryptography` by
+default, a PKCS#11 token when the operator has one. Everything outside holds an opaque KeyRef.
+Primitives: Milenage (3GPP TS 35.206), TUAK (TS 35.231), AES key wrap (RFC 3394/5649), KCVs.
+This package knows nothing of the rest of simsmith except simcore.identifiers.
+"""
