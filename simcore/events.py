@@ -1,0 +1,44 @@
+"""Transactional outbox (design §1): an event is written in the same transaction as the change
+it announces, so it exists exactly when the change does. A relay (the API's webhook deliverer)
+reads pending events in id order and marks them published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlmodel import Session, col
+
+from simcore.audit import canonical_json, check_no_secrets
+from simcore.db import read_session, transaction
+from simcore.models import OutboxEvent, utcnow
+
+
+def emit(
+    session: Session, topic: str, subject_type: str, subject_id: str,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    """Record an event inside the caller's transaction. Payloads carry no secrets."""
+    data = dict(payload or {})
+    check_no_secrets(data, "payload")
+    session.execute(
+        OutboxEvent.__table__.insert().values(  # type: ignore[attr-defined]
+            created_at=utcnow(), topic=topic, subject_type=subject_type, subject_id=subject_id,
+            payload=canonical_json(data), attempts=0,
+        )
+    )
+
+
+def pending(engine: Engine, limit: int = 100) -> list[OutboxEvent]:
+    stmt = (select(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))
+            .order_by(col(OutboxEvent.id)).limit(limit))
+    with read_session(engine) as s:
+        return list(s.execute(stmt).scalars())
+
+
+def mark_published(engine: Engine, ids: list[int]) -> None:
+    with transaction(engine) as s:
+        s.execute(update(OutboxEvent).where(col(OutboxEvent.id).in_(ids))
+                  .values(published_at=utcnow()))

@@ -1,0 +1,553 @@
+"""Inventory services: number ranges, SIM generation, allocation, the service lifecycle
+(activate, suspend, resume, terminate), SIM swap, quarantine and recycling.
+
+Every function is one transaction: it changes state through simcore.lifecycle (audit + outbox
+included) or changes nothing. Allocation is safe under concurrency: on PostgreSQL a SIM is picked
+with `SELECT … FOR UPDATE SKIP LOCKED`; on SQLite writers are serialised (BEGIN IMMEDIATE).
+MSISDN pool operations live in simcore.msisdn_pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlmodel import Session, col
+
+from simcore import audit, events
+from simcore.db import is_sqlite, read_session, transaction
+from simcore.errors import Conflict, InvalidInput, NotFound
+from simcore.identifiers import Iccid, IdentifierRange, Imsi, Msisdn
+from simcore.lifecycle import (
+    MSISDN_LIFECYCLE,
+    SIM_LIFECYCLE,
+    MsisdnState,
+    SimState,
+    apply_transition,
+    check_transition,
+)
+from simcore.models import Batch, FreeImsi, MsisdnEntry, NumberRange, Sim, UtcDateTime, utcnow
+
+SIM_KINDS = ("physical", "esim")
+
+
+class RangeOverlap(Conflict):
+    """A new range overlaps an existing one."""
+
+
+class RangeExhausted(Conflict):
+    """A range has fewer free members than asked for."""
+
+
+class NoSimAvailable(NotFound):
+    """No SIM in stock matches an allocation request."""
+
+
+class QuarantineNotOver(Conflict):
+    """A number or SIM is still in quarantine."""
+
+
+# --- ranges -----------------------------------------------------------------------------------
+
+
+def range_of(r: NumberRange) -> IdentifierRange[Any]:
+    return IdentifierRange(r.kind, r.first, r.last, r.mnc_length)  # type: ignore[arg-type]
+
+
+def add_range(
+    engine: Engine, kind: str, first: str, last: str, *, name: str,
+    mnc_length: int | None = None, actor: str,
+) -> NumberRange:
+    """Create a range (ends validated, overlap with any existing range of the kind refused)."""
+    if kind not in ("iccid", "imsi", "msisdn"):
+        raise InvalidInput("kind", f"unknown range kind {kind!r}", expected="iccid, imsi, msisdn")
+    new = IdentifierRange.of(kind, first, last, mnc_length)  # type: ignore[arg-type]
+    with transaction(engine) as s:
+        if s.execute(select(NumberRange).where(col(NumberRange.name) == name)).first():
+            raise Conflict(f"range name {name!r} is already taken")
+        for existing in s.execute(
+            select(NumberRange).where(col(NumberRange.kind) == kind)
+        ).scalars():
+            if range_of(existing).overlaps(new):
+                raise RangeOverlap(
+                    f"{kind} range {first}..{last} overlaps range {existing.name!r} "
+                    f"({existing.first}..{existing.last})"
+                )
+        row = NumberRange(name=name, kind=kind, first=new.first, last=new.last,
+                          mnc_length=new.mnc_length, next_offset=0)
+        s.add(row)
+        s.flush()
+        audit.append(s, actor=actor, action="range.add", subject_type="range", subject_id=name,
+                     details={"kind": kind, "first": first, "last": last, "size": len(new)})
+        events.emit(s, "range.created", "range", name, {"kind": kind, "size": len(new)})
+    return row
+
+
+def list_ranges(engine: Engine) -> list[NumberRange]:
+    with read_session(engine) as s:
+        return list(s.execute(select(NumberRange).order_by(col(NumberRange.id))).scalars())
+
+
+def get_range(session: Session, name: str, kind: str | None = None) -> NumberRange:
+    stmt = select(NumberRange).where(col(NumberRange.name) == name)
+    r = session.execute(stmt).scalar_one_or_none()
+    if r is None:
+        raise NotFound(f"no range named {name!r}")
+    if kind is not None and r.kind != kind:
+        raise InvalidInput("range", f"{name!r} is an {r.kind} range", expected=f"an {kind} range")
+    return r
+
+
+def _default_range(session: Session, kind: str) -> NumberRange:
+    rows = session.execute(
+        select(NumberRange).where(col(NumberRange.kind) == kind).order_by(col(NumberRange.id))
+    ).scalars().all()
+    for r in rows:
+        if r.next_offset < len(range_of(r)):
+            return r
+    if rows:
+        raise RangeExhausted(f"every {kind} range is used up; add one with `simsmith range add`")
+    raise NotFound(f"no {kind} range exists; add one with `simsmith range add {kind} …`")
+
+
+def take_from_range(session: Session, r: NumberRange, count: int, column: Any) -> list[str]:
+    """The next `count` free members of `r` (skipping any already present in `column`), and
+    move the range's cursor past them. Caller holds the transaction."""
+    rng = range_of(r)
+    out: list[str] = []
+    offset = r.next_offset
+    while len(out) < count:
+        left = len(rng) - offset
+        if left <= 0:
+            raise RangeExhausted(
+                f"{r.kind} range {r.name!r} has {len(out)} free members left, {count} asked for"
+            )
+        want = min(count - len(out), left)
+        chunk = list(rng.values(offset, want))
+        offset += want
+        # Members used elsewhere (e.g. an imported vendor file) are skipped, never reused.
+        taken = set(session.execute(
+            select(column).where(column >= chunk[0], column <= chunk[-1],
+                                 func.length(column) == len(chunk[0]))
+        ).scalars())
+        out.extend(v for v in chunk if v not in taken)
+    session.execute(update(NumberRange).where(col(NumberRange.id) == r.id)
+                    .values(next_offset=offset))
+    r.next_offset = offset
+    return out
+
+
+# --- generation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    batch: str
+    count: int
+    first_iccid: str
+    last_iccid: str
+
+
+SIM_COLUMNS = ("iccid", "imsi", "kind", "form_factor", "batch_id", "state", "version",
+               "created_at", "updated_at")
+
+
+def _bulk_insert_sims(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert many SIM rows fast: COPY on PostgreSQL, executemany on SQLite."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    cols = ", ".join(SIM_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f"COPY sim ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" * len(SIM_COLUMNS))
+    cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        step = 50_000
+        for i in range(0, len(rows), step):
+            cur.executemany(f"INSERT INTO sim ({cols}) VALUES ({marks})", rows[i : i + step])
+    finally:
+        cur.close()
+
+
+def generate_sims(
+    engine: Engine,
+    count: int,
+    *,
+    batch: str,
+    actor: str,
+    kind: str = "physical",
+    form_factor: str | None = None,
+    iccid_range: str | None = None,
+    imsi_range: str | None = None,
+    state: str = SimState.IN_STOCK,
+    progress: Any = None,
+) -> GenerateResult:
+    """Create `count` SIM records with the next free ICCIDs and IMSIs of the given ranges (or
+    the first ranges with room), under a new batch. One audit and one outbox event for the batch.
+    Recycled IMSIs (quarantine over) are used once the IMSI range is exhausted."""
+    if count < 1:
+        raise InvalidInput("count", f"{count}", expected="at least 1")
+    if kind not in SIM_KINDS:
+        raise InvalidInput("kind", f"{kind!r}", expected=" or ".join(SIM_KINDS))
+    if state not in (SimState.BLANK, SimState.PERSONALISED, SimState.IN_STOCK):
+        raise InvalidInput("state", f"{state!r}", expected="blank, personalised or in_stock")
+    with transaction(engine) as s:
+        if s.execute(select(col(Batch.id)).where(col(Batch.name) == batch)).first():
+            raise Conflict(f"batch {batch!r} already exists")
+        ir = get_range(s, iccid_range, "iccid") if iccid_range else _default_range(s, "iccid")
+        iccids = take_from_range(s, ir, count, col(Sim.iccid))
+        imsis = _take_imsis(s, imsi_range, count)
+        b = Batch(name=batch, source="generated", kind=kind, form_factor=form_factor,
+                  row_count=count, status="complete")
+        s.add(b)
+        s.flush()
+        now = utcnow()
+        if is_sqlite(engine):
+            # Raw inserts bypass the ORM: store timestamps exactly as the column type would.
+            stamp: Any = UtcDateTime().dialect_impl(s.get_bind().dialect).bind_processor(
+                s.get_bind().dialect)(now)  # type: ignore[misc]
+        else:
+            stamp = now
+        rows = [(iccid, imsi, kind, form_factor, b.id, str(state), 1, stamp, stamp)
+                for iccid, imsi in zip(iccids, imsis, strict=True)]
+        if progress:
+            progress(count // 2)
+        _bulk_insert_sims(s, rows)
+        details = {"batch": batch, "count": count, "first_iccid": iccids[0],
+                   "last_iccid": iccids[-1], "kind": kind, "state": str(state)}
+        audit.append(s, actor=actor, action="inventory.generate", subject_type="batch",
+                     subject_id=batch, details=details)
+        events.emit(s, "batch.created", "batch", batch, details)
+    if progress:
+        progress(count)
+    return GenerateResult(batch, count, iccids[0], iccids[-1])
+
+
+def _take_imsis(s: Session, imsi_range: str | None, count: int) -> list[str]:
+    if imsi_range:
+        r = get_range(s, imsi_range, "imsi")
+    else:
+        try:
+            r = _default_range(s, "imsi")
+        except (RangeExhausted, NotFound):
+            r = None  # type: ignore[assignment]
+    out: list[str] = []
+    if r is not None:
+        free = len(range_of(r)) - r.next_offset
+        out = take_from_range(s, r, min(count, free), col(Sim.imsi)) if free > 0 else []
+        if out:
+            # A recycled IMSI the cursor now hands out must not stay in the free pool as well.
+            s.execute(delete(FreeImsi).where(col(FreeImsi.imsi) >= out[0],
+                                             col(FreeImsi.imsi) <= out[-1],
+                                             func.length(FreeImsi.imsi) == len(out[0])))
+    if len(out) < count:
+        need = count - len(out)
+        recycled = list(s.execute(
+            select(col(FreeImsi.imsi)).order_by(col(FreeImsi.imsi)).limit(need)
+            .with_for_update(skip_locked=True)
+        ).scalars())
+        if len(recycled) < need:
+            raise RangeExhausted(
+                f"not enough IMSIs: {len(out)} from the range and {len(recycled)} recycled, "
+                f"{count} asked for"
+            )
+        s.execute(delete(FreeImsi).where(col(FreeImsi.imsi).in_(recycled)))
+        out.extend(recycled)
+    return out
+
+
+# --- lookups ----------------------------------------------------------------------------------
+
+
+def batch_id(s: Session, name: str) -> int:
+    b = s.execute(select(col(Batch.id)).where(col(Batch.name) == name)).scalar_one_or_none()
+    if b is None:
+        raise NotFound(f"no batch named {name!r}")
+    return int(b)
+
+
+def _sim_for_update(s: Session, iccid: str) -> Sim:
+    stmt = select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
+    sim = s.execute(stmt).scalar_one_or_none()
+    if sim is None:
+        raise NotFound(f"no SIM with ICCID {iccid}")
+    return sim
+
+
+def get_sim(engine: Engine, iccid: str) -> Sim:
+    iccid = Iccid.parse(iccid).digits
+    with read_session(engine) as s:
+        sim = s.get(Sim, iccid)
+        if sim is None:
+            raise NotFound(f"no SIM with ICCID {iccid}")
+        return sim
+
+
+def find_sim(engine: Engine, *, imsi: str | None = None, msisdn: str | None = None) -> Sim:
+    with read_session(engine) as s:
+        if imsi is not None:
+            stmt = select(Sim).where(col(Sim.imsi) == Imsi.parse(imsi).digits)
+            what = f"IMSI {imsi}"
+        elif msisdn is not None:
+            stmt = select(Sim).where(col(Sim.msisdn) == Msisdn.parse(msisdn).digits)
+            what = f"MSISDN {msisdn}"
+        else:
+            raise InvalidInput("lookup", "nothing to look up", expected="imsi or msisdn")
+        sim = s.execute(stmt).scalar_one_or_none()
+        if sim is None:
+            raise NotFound(f"no SIM with {what}")
+        return sim
+
+
+def list_sims(
+    engine: Engine, *, state: str | None = None, kind: str | None = None,
+    batch: str | None = None, after: str | None = None, limit: int = 100,
+) -> list[Sim]:
+    if state is not None and state not in SIM_LIFECYCLE.states:
+        raise InvalidInput("state", f"{state!r}", expected=", ".join(sorted(SIM_LIFECYCLE.states)))
+    stmt = select(Sim)
+    if state:
+        stmt = stmt.where(col(Sim.state) == state)
+    if kind:
+        stmt = stmt.where(col(Sim.kind) == kind)
+    if after:
+        stmt = stmt.where(col(Sim.iccid) > after)
+    with read_session(engine) as s:
+        if batch:
+            stmt = stmt.where(col(Sim.batch_id) == batch_id(s, batch))
+        return list(s.execute(stmt.order_by(col(Sim.iccid)).limit(limit)).scalars())
+
+
+def iter_sims(engine: Engine, **filters: Any) -> Iterator[Sim]:
+    """Every SIM matching the filters, in ICCID order, read in pages."""
+    after = None
+    while True:
+        page = list_sims(engine, after=after, limit=1000, **filters)
+        if not page:
+            return
+        yield from page
+        after = page[-1].iccid
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int
+    by_kind_state: dict[tuple[str, str], int]
+    batches: int
+    ranges: list[tuple[str, str, int, int]]  # name, kind, used, size
+    msisdns: dict[str, int]
+
+
+def summary(engine: Engine) -> Summary:
+    with read_session(engine) as s:
+        rows = s.execute(select(col(Sim.kind), col(Sim.state), func.count())
+                         .group_by(col(Sim.kind), col(Sim.state))).all()
+        batches = s.execute(select(func.count()).select_from(Batch)).scalar_one()
+        ranges = [(r.name, r.kind, r.next_offset, len(range_of(r)))
+                  for r in s.execute(select(NumberRange).order_by(col(NumberRange.id))).scalars()]
+        msisdns: dict[str, int] = dict(s.execute(select(col(MsisdnEntry.state), func.count())
+                                 .group_by(col(MsisdnEntry.state))).tuples().all())
+    by = {(k, st): n for k, st, n in rows}
+    return Summary(sum(by.values()), by, int(batches), ranges, msisdns)
+
+
+# --- lifecycle operations -----------------------------------------------------------------------
+
+
+def allocate(
+    engine: Engine, subscriber_ref: str, *, actor: str, kind: str = "physical",
+    form_factor: str | None = None, batch: str | None = None,
+) -> Sim:
+    """Hand the next in-stock SIM (optionally of a form factor or batch) to `subscriber_ref`.
+    Safe under concurrency: no SIM is handed out twice."""
+    if not subscriber_ref or len(subscriber_ref) > 128:
+        raise InvalidInput("subscriber_ref", "empty or longer than 128 characters",
+                           expected="1..128 characters")
+    with transaction(engine) as s:
+        stmt = select(Sim).where(col(Sim.state) == SimState.IN_STOCK, col(Sim.kind) == kind)
+        if form_factor:
+            stmt = stmt.where(col(Sim.form_factor) == form_factor)
+        if batch:
+            stmt = stmt.where(col(Sim.batch_id) == batch_id(s, batch))
+        sim = s.execute(
+            stmt.order_by(col(Sim.iccid)).limit(1).with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if sim is None:
+            wanted = " ".join(x for x in (kind, form_factor or "", f"batch {batch}" if batch
+                                          else "") if x)
+            raise NoSimAvailable(f"no {wanted} SIM in stock")
+        return apply_transition(s, sim, SimState.ALLOCATED, actor=actor,
+                                changes={"subscriber_ref": subscriber_ref},
+                                details={"subscriber_ref": subscriber_ref})
+
+
+def _transition(engine: Engine, iccid: str, target: str, *, actor: str,
+                reason: str | None = None, expected_version: int | None = None,
+                **changes: Any) -> Sim:
+    iccid = Iccid.parse(iccid).digits
+    with transaction(engine) as s:
+        sim = _sim_for_update(s, iccid)
+        _check_version(sim, expected_version)
+        return apply_transition(s, sim, target, actor=actor, reason=reason, changes=changes)
+
+
+def _check_version(sim: Sim, expected: int | None) -> None:
+    if expected is not None and sim.version != expected:
+        from simcore.lifecycle import StaleVersion
+
+        raise StaleVersion(f"sim {sim.iccid}: version is {sim.version}, not {expected}")
+
+
+def activate(engine: Engine, iccid: str, *, actor: str, msisdn: str | None = None,
+             expected_version: int | None = None) -> Sim:
+    """allocated → active; with `msisdn` ("auto" for the next available) the number is
+    assigned in the same transaction."""
+    iccid = Iccid.parse(iccid).digits
+    with transaction(engine) as s:
+        sim = _sim_for_update(s, iccid)
+        _check_version(sim, expected_version)
+        check_transition(SIM_LIFECYCLE, iccid, sim.state, SimState.ACTIVE)
+        changes: dict[str, Any] = {}
+        if msisdn is not None:
+            if sim.msisdn:
+                raise Conflict(f"sim {iccid} already has MSISDN {sim.msisdn}")
+            from simcore.msisdn_pool import assign_in_session
+
+            changes["msisdn"] = assign_in_session(s, sim.iccid, msisdn, actor=actor)
+        return apply_transition(s, sim, SimState.ACTIVE, actor=actor, changes=changes,
+                                details={"msisdn": changes["msisdn"]} if changes else None)
+
+
+def suspend(engine: Engine, iccid: str, *, actor: str, reason: str | None = None,
+            expected_version: int | None = None) -> Sim:
+    return _transition(engine, iccid, SimState.SUSPENDED, actor=actor, reason=reason,
+                       expected_version=expected_version)
+
+
+def resume(engine: Engine, iccid: str, *, actor: str,
+           expected_version: int | None = None) -> Sim:
+    return _transition(engine, iccid, SimState.ACTIVE, actor=actor,
+                       expected_version=expected_version)
+
+
+def release(engine: Engine, iccid: str, *, actor: str) -> Sim:
+    """allocated → in_stock: an allocation not activated is handed back."""
+    return _transition(engine, iccid, SimState.IN_STOCK, actor=actor, subscriber_ref=None)
+
+
+def _release_msisdn(s: Session, sim: Sim, *, actor: str, quarantine_days: int) -> None:
+    if not sim.msisdn:
+        return
+    entry = s.execute(select(MsisdnEntry).where(col(MsisdnEntry.msisdn) == sim.msisdn)
+                      .with_for_update()).scalar_one_or_none()
+    if entry is not None and entry.state == MsisdnState.ASSIGNED:
+        apply_transition(s, entry, MsisdnState.QUARANTINE, actor=actor, machine=MSISDN_LIFECYCLE,
+                         changes={"iccid": None, "quarantine_until":
+                                  utcnow() + timedelta(days=quarantine_days)},
+                         details={"from_iccid": sim.iccid})
+
+
+def terminate(engine: Engine, iccid: str, *, actor: str, reason: str,
+              quarantine_days: int = 90, expected_version: int | None = None) -> Sim:
+    """End the SIM's service. Its MSISDN goes to quarantine; the SIM keeps its IMSI until it
+    is quarantined and recycled."""
+    if not reason:
+        raise InvalidInput("reason", "empty", expected="why the SIM is terminated")
+    iccid = Iccid.parse(iccid).digits
+    with transaction(engine) as s:
+        sim = _sim_for_update(s, iccid)
+        _check_version(sim, expected_version)
+        check_transition(SIM_LIFECYCLE, iccid, sim.state, SimState.TERMINATED)
+        _release_msisdn(s, sim, actor=actor, quarantine_days=quarantine_days)
+        return apply_transition(s, sim, SimState.TERMINATED, actor=actor, reason=reason,
+                                changes={"msisdn": None})
+
+
+def swap(engine: Engine, old_iccid: str, *, actor: str, new_iccid: str | None = None,
+         reason: str = "swapped") -> tuple[Sim, Sim]:
+    """SIM swap in one transaction: the new SIM (given, or the next in stock of the old one's
+    kind) takes over the subscriber reference and the MSISDN and becomes active; the old one is
+    terminated with reason `swapped`."""
+    old_iccid = Iccid.parse(old_iccid).digits
+    with transaction(engine) as s:
+        old = _sim_for_update(s, old_iccid)
+        if old.state not in (SimState.ACTIVE, SimState.SUSPENDED, SimState.ALLOCATED):
+            raise Conflict(f"sim {old_iccid} is {old.state}: only an allocated, active or "
+                           "suspended SIM can be swapped")
+        if new_iccid is not None:
+            new = _sim_for_update(s, Iccid.parse(new_iccid).digits)
+            if new.iccid == old.iccid:
+                raise InvalidInput("new_iccid", "is the old SIM itself", value=new_iccid)
+        else:
+            found = s.execute(
+                select(Sim).where(col(Sim.state) == SimState.IN_STOCK, col(Sim.kind) == old.kind)
+                .order_by(col(Sim.iccid)).limit(1).with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if found is None:
+                raise NoSimAvailable(f"no {old.kind} SIM in stock to swap to")
+            new = found
+        check_transition(SIM_LIFECYCLE, new.iccid, new.state, SimState.ALLOCATED)
+        msisdn, ref = old.msisdn, old.subscriber_ref
+        apply_transition(s, old, SimState.TERMINATED, actor=actor, reason=reason,
+                         changes={"msisdn": None}, details={"swapped_to": new.iccid})
+        s.flush()
+        apply_transition(s, new, SimState.ALLOCATED, actor=actor,
+                         changes={"subscriber_ref": ref}, details={"swapped_from": old.iccid})
+        apply_transition(s, new, SimState.ACTIVE, actor=actor, changes={"msisdn": msisdn},
+                         details={"swapped_from": old.iccid})
+        if msisdn:
+            s.execute(update(MsisdnEntry).where(col(MsisdnEntry.msisdn) == msisdn)
+                      .values(iccid=new.iccid, version=MsisdnEntry.version + 1))
+        audit.append(s, actor=actor, action="sim.swap", subject_type="sim", subject_id=old.iccid,
+                     details={"old": old.iccid, "new": new.iccid, "subscriber_ref": ref,
+                              "msisdn": msisdn})
+        events.emit(s, "sim.swapped", "sim", old.iccid,
+                    {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn})
+        return old, new
+
+
+def quarantine(engine: Engine, iccid: str, *, actor: str, days: int = 90) -> Sim:
+    """terminated → quarantine: the IMSI rests for `days` before it can be recycled."""
+    return _transition(engine, iccid, SimState.QUARANTINE, actor=actor,
+                       quarantine_until=utcnow() + timedelta(days=days))
+
+
+def recycle(engine: Engine, iccid: str, *, actor: str, now: datetime | None = None) -> Sim:
+    """quarantine → recycled once the quarantine is over: the IMSI joins the free pool. The card
+    itself is never reused."""
+    iccid = Iccid.parse(iccid).digits
+    now = now or utcnow()
+    with transaction(engine) as s:
+        sim = _sim_for_update(s, iccid)
+        check_transition(SIM_LIFECYCLE, iccid, sim.state, SimState.RECYCLED)
+        if sim.quarantine_until is not None and sim.quarantine_until > now:
+            raise QuarantineNotOver(
+                f"sim {iccid} is in quarantine until {sim.quarantine_until.isoformat()}"
+            )
+        imsi = sim.imsi
+        apply_transition(s, sim, SimState.RECYCLED, actor=actor,
+                         changes={"imsi": None, "former_imsi": imsi},
+                         details={"imsi_released": imsi})
+        if imsi:
+            s.flush()
+            s.add(FreeImsi(imsi=imsi, released_at=now))
+        return sim
+
+
+def recycle_due(engine: Engine, *, actor: str, now: datetime | None = None) -> int:
+    """Recycle every SIM and MSISDN whose quarantine is over; returns how many were recycled."""
+    from simcore.msisdn_pool import recycle_due_msisdns
+
+    now = now or utcnow()
+    with read_session(engine) as s:
+        due = list(s.execute(select(col(Sim.iccid)).where(
+            col(Sim.state) == SimState.QUARANTINE, col(Sim.quarantine_until) <= now)).scalars())
+    for iccid in due:
+        recycle(engine, iccid, actor=actor, now=now)
+    return len(due) + recycle_due_msisdns(engine, actor=actor, now=now)

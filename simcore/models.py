@@ -1,0 +1,192 @@
+"""The inventory store's tables (SQLModel). Migrations live in simcore/migrations (Alembic).
+
+States are stored as short strings (the values of simcore.lifecycle's enums), not native enums,
+so adding a state is a code change, not a schema change. Key material never appears here in
+clear: `ki_ref`, `opc_ref` and `SimCredential.ref` hold opaque KeyRef tokens from hsm_sim.
+Timestamps are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """DateTime that always comes back timezone-aware UTC (SQLite stores naive strings)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(default_factory=utcnow if not nullable else None,
+                 sa_column=Column(UtcDateTime(), nullable=nullable))
+
+
+class NumberRange(SQLModel, table=True):
+    """A contiguous range of ICCIDs (over the body), IMSIs or MSISDNs owned by the operator."""
+
+    __tablename__ = "number_range"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(max_length=8, index=True)  # iccid | imsi | msisdn
+    first: str = Field(max_length=20)
+    last: str = Field(max_length=20)
+    mnc_length: int | None = None
+    # Members before this offset have been handed out (generated, reserved or pooled).
+    next_offset: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    created_at: datetime = _ts()
+
+
+class Batch(SQLModel, table=True):
+    """A set of SIMs made together: generated here, imported from a vendor file, or ordered."""
+
+    __tablename__ = "batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    source: str = Field(max_length=16)  # generated | import | order
+    vendor: str | None = Field(default=None, max_length=64)
+    profile: str | None = Field(default=None, max_length=64)
+    kind: str = Field(default="physical", max_length=8)  # physical | esim
+    form_factor: str | None = Field(default=None, max_length=16)
+    file_sha256: str | None = Field(default=None, max_length=64, unique=True)
+    row_count: int = 0
+    status: str = Field(default="complete", max_length=16)  # complete | in_progress
+    created_at: datetime = _ts()
+
+
+class Sim(SQLModel, table=True):
+    """One SIM: a physical card or an eSIM profile, keyed by ICCID."""
+
+    __tablename__ = "sim"
+    __table_args__ = (
+        # Allocation scans in_stock SIMs of a kind in ICCID order.
+        Index("ix_sim_state_kind_iccid", "state", "kind", "iccid"),
+    )
+
+    iccid: str = Field(primary_key=True, max_length=20)
+    imsi: str | None = Field(default=None, max_length=15, unique=True)
+    # After recycling the IMSI is free for a new SIM; the card keeps a record of what it had.
+    former_imsi: str | None = Field(default=None, max_length=15)
+    kind: str = Field(default="physical", max_length=8)  # physical | esim
+    form_factor: str | None = Field(default=None, max_length=16)
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    state: str = Field(max_length=16)
+    profile_state: str | None = Field(default=None, max_length=16)
+    subscriber_ref: str | None = Field(default=None, max_length=128, index=True)
+    msisdn: str | None = Field(default=None, max_length=15, unique=True)
+    eid: str | None = Field(default=None, max_length=32, index=True)
+    ki_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    opc_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    auth_algorithm: str | None = Field(default=None, max_length=16)
+    acc: str | None = Field(default=None, max_length=4)
+    reason: str | None = Field(default=None, max_length=64)
+    quarantine_until: datetime | None = _ts(nullable=True)
+    version: int = 1
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class SimCredential(SQLModel, table=True):
+    """Wrapped per-SIM secrets other than Ki/OPc: PIN1/PUK1/PIN2/PUK2, ADM1.., KIc/KID/KIK."""
+
+    __tablename__ = "sim_credential"
+
+    iccid: str = Field(foreign_key="sim.iccid", primary_key=True, max_length=20)
+    name: str = Field(primary_key=True, max_length=16)
+    ref: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class MsisdnEntry(SQLModel, table=True):
+    """An MSISDN in the operator's pool."""
+
+    __tablename__ = "msisdn"
+    __table_args__ = (Index("ix_msisdn_state_msisdn", "state", "msisdn"),)
+
+    msisdn: str = Field(primary_key=True, max_length=15)
+    range_id: int | None = Field(default=None, foreign_key="number_range.id")
+    state: str = Field(max_length=16)  # available | assigned | quarantine
+    iccid: str | None = Field(default=None, max_length=20)
+    quarantine_until: datetime | None = _ts(nullable=True)
+    version: int = 1
+    updated_at: datetime = _ts()
+
+
+class FreeImsi(SQLModel, table=True):
+    """An IMSI released by a recycled SIM, free for a new SIM record."""
+
+    __tablename__ = "free_imsi"
+
+    imsi: str = Field(primary_key=True, max_length=15)
+    range_id: int | None = Field(default=None, foreign_key="number_range.id")
+    released_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """One entry of the append-only, hash-chained audit log (see simcore.audit)."""
+
+    __tablename__ = "audit_event"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    ts: str = Field(max_length=32)  # ISO 8601 UTC with microseconds: hashed exactly as stored
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64, index=True)
+    subject_type: str = Field(max_length=32)
+    subject_id: str = Field(max_length=64, index=True)
+    details: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain head: one row, locked by each appender so the chain never forks."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    hash: str = Field(max_length=64)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """Transactional outbox: written with the change it announces, delivered later."""
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_pending", "published_at", "id"),)
+
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    created_at: datetime = _ts()
+    topic: str = Field(max_length=64, index=True)
+    subject_type: str = Field(max_length=32)
+    subject_id: str = Field(max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    published_at: datetime | None = _ts(nullable=True)
+    attempts: int = 0
