@@ -1,0 +1,83 @@
+"""DER codec of SAIP profile packages: a package is the concatenation of ProfileElement values
+(TCA eUICC Profile Package: Interoperable Format, §8 "Profile Element definitions").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import asn1tools
+
+from esim.errors import SaipDecodeError
+from esim.saip.element import UNKNOWN, ProfileElement
+from esim.saip.schema import spec
+
+
+def split_tlvs(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each top-level DER TLV in `data`."""
+    pos = 0
+    end = len(data)
+    while pos < end:
+        start = pos
+        if data[pos] & 0x1F == 0x1F:  # high tag number form
+            pos += 1
+            while pos < end and data[pos] & 0x80:
+                pos += 1
+        pos += 1
+        if pos >= end:
+            raise SaipDecodeError(f"truncated tag of the profile element at offset {start}")
+        first = data[pos]
+        pos += 1
+        if first < 0x80:
+            length = first
+        elif first == 0x80:
+            raise SaipDecodeError(f"indefinite length at offset {start}; DER needs a definite one")
+        else:
+            n = first & 0x7F
+            length = int.from_bytes(data[pos:pos + n], "big")
+            pos += n
+        pos += length
+        if pos > end:
+            raise SaipDecodeError(
+                f"the profile element at offset {start} runs {pos - end} bytes past the end")
+        yield start, pos
+
+
+def decode_element(der: bytes) -> ProfileElement:
+    """Decode one ProfileElement TLV."""
+    try:
+        kind, value = spec().decode("ProfileElement", der)
+    except asn1tools.Error as e:
+        raise SaipDecodeError(f"not a ProfileElement: {e}") from None
+    if kind is None:  # an alternative added after this module's version (CHOICE is extensible)
+        return ProfileElement(UNKNOWN, {"der": bytes(der)})
+    return ProfileElement(kind, value)
+
+
+def decode(data: bytes) -> list[ProfileElement]:
+    """Decode a profile package into its profile elements, in order."""
+    elements = []
+    for i, (start, end) in enumerate(split_tlvs(data)):
+        try:
+            elements.append(decode_element(data[start:end]))
+        except SaipDecodeError as e:
+            raise SaipDecodeError(f"profile element #{i + 1} at offset {start}: {e}") from None
+    return elements
+
+
+def encode_element(element: ProfileElement | tuple[str, dict[str, Any]]) -> bytes:
+    """Encode one ProfileElement (members exactly as given; see esim.saip.schema)."""
+    value = element.as_choice() if isinstance(element, ProfileElement) else element
+    if value[0] == UNKNOWN:
+        return bytes(value[1]["der"])
+    try:
+        return bytes(spec().encode("ProfileElement", value, check_types=False))
+    except (asn1tools.Error, KeyError, TypeError, AttributeError) as e:
+        name = value[0]
+        raise SaipDecodeError(f"cannot encode the {name} element: {type(e).__name__}") from None
+
+
+def encode(elements: Iterable[ProfileElement]) -> bytes:
+    """Encode profile elements into a package (their DER concatenated)."""
+    return b"".join(encode_element(e) for e in elements)
