@@ -1,0 +1,151 @@
+"""The HSM interface every backend implements, and the small types it speaks.
+
+Design §2: data keys (Ki, OPc, OP, …) exist in clear only inside a backend; callers hold KeyRefs.
+Backends: `hsm_sim.soft.SoftHsm` (in-process, `cryptography`) and `hsm_sim.pkcs11.Pkcs11Hsm`
+(python-pkcs11, tested on SoftHSM2). Every operation is reported to an optional `AuditSink`
+with subjects and key check values only — never key bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from hsm_sim.eki import EkiScheme
+from hsm_sim.gsm import GsmTriplet
+from hsm_sim.keyref import KeyRef, KeyType
+from hsm_sim.milenage import AuthVector
+
+__all__ = [
+    "DEFAULT_AMF",
+    "AuditSink",
+    "Hsm",
+    "KekInfo",
+    "KekPurpose",
+    "NullAudit",
+    "vectors",
+]
+
+DEFAULT_AMF = b"\x80\x00"  # AMF separation bit set (TS 33.401 Annex H)
+
+
+class KekPurpose(StrEnum):
+    STORAGE = "storage"  # wraps data keys at rest
+    TRANSPORT = "transport"  # SIM-vendor key that encrypts EKI/EOPC in input files
+    EXPORT = "export"  # counterparty (HSS/HLR) key that exported keys are wrapped under
+
+
+@dataclass(frozen=True)
+class KekInfo:
+    """What may be shown about a KEK: never the key, only its check values."""
+
+    name: str
+    purpose: KekPurpose
+    kcv: str  # AES-CMAC KCV, hex
+    legacy_kcv: str  # AES-ECB-of-zeros KCV, hex, labelled "legacy" when shown
+    insecure_clear: bool = False  # export target that receives keys in clear (audited)
+    derived: bool = False  # derived from the master key rather than entered or generated
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "purpose": self.purpose.value,
+            "kcv": self.kcv,
+            "legacy_kcv": self.legacy_kcv,
+            "insecure_clear": self.insecure_clear,
+            "derived": self.derived,
+        }
+
+
+class AuditSink(Protocol):
+    """Where the HSM reports what it did. `details` never holds key bytes."""
+
+    def record(self, action: str, subject: str, details: dict[str, Any]) -> None: ...
+
+
+class NullAudit:
+    def record(self, action: str, subject: str, details: dict[str, Any]) -> None:
+        return None
+
+
+@runtime_checkable
+class Hsm(Protocol):
+    """Key custody operations shared by every backend."""
+
+    backend: str
+
+    def kek_add(
+        self,
+        name: str,
+        purpose: KekPurpose,
+        components: Sequence[bytes] | None = None,
+        *,
+        insecure_clear: bool = False,
+    ) -> KekInfo: ...
+
+    def kek_list(self) -> list[KekInfo]: ...
+
+    def generate(self, owner: str, key_type: KeyType, length: int = 16) -> KeyRef: ...
+
+    def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef: ...
+
+    def import_encrypted(
+        self, owner: str, key_type: KeyType, data: bytes, transport: str, scheme: EkiScheme
+    ) -> KeyRef: ...
+
+    def import_batch(
+        self,
+        rows: Sequence[tuple[str, bytes, bytes | None]],
+        transport: str,
+        scheme: EkiScheme,
+    ) -> list[tuple[KeyRef, KeyRef | None]]: ...
+
+    def derive_opc(self, ki: KeyRef, op: KeyRef) -> KeyRef: ...
+
+    def kcv(self, ref: KeyRef) -> bytes: ...
+
+    def milenage_vectors(
+        self,
+        ki: KeyRef,
+        opc: KeyRef,
+        sqns: Sequence[int],
+        amf: bytes = DEFAULT_AMF,
+        rands: Sequence[bytes] | None = None,
+    ) -> list[AuthVector]: ...
+
+    def milenage_resync(self, ki: KeyRef, opc: KeyRef, rand: bytes, auts: bytes) -> int: ...
+
+    def gsm_triplets(
+        self, ki: KeyRef, opc: KeyRef, rands: Sequence[bytes]
+    ) -> list[GsmTriplet]: ...
+
+    def export(
+        self, refs: Sequence[KeyRef], target: str, scheme: str = "kwp"
+    ) -> list[bytes]: ...
+
+
+def vectors(
+    hsm: Hsm,
+    ki: KeyRef,
+    opc: KeyRef,
+    *,
+    count: int = 1,
+    sqn: int,
+    rand: bytes | None = None,
+    amf: bytes = DEFAULT_AMF,
+    ind_bits: int = 5,
+) -> list[AuthVector]:
+    """`count` Milenage vectors for one SIM, computed inside the HSM.
+
+    SQN = SEQ || IND (TS 33.102 Annex C): vector i uses `sqn + (i << ind_bits)`, so the caller
+    passes the first SQN to use and stores `sqn + (count << ind_bits)` as the next one. RAND is
+    random per vector unless `rand` is given (then every vector uses it; calculators, tests).
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    sqns = [sqn + (i << ind_bits) for i in range(count)]
+    rands = [rand] * count if rand is not None else [os.urandom(16) for _ in range(count)]
+    return hsm.milenage_vectors(ki, opc, sqns, amf, rands)

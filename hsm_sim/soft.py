@@ -1,0 +1,431 @@
+"""The soft HSM: key custody in-process on `cryptography` (design §2; docs/hsm.md).
+
+Hierarchy: master key (ceremony: XOR of 2..n components, or a dev passphrase through scrypt) →
+KEKs (the default storage KEK derived from the master with HKDF-SHA256, RFC 5869; named KEKs
+wrapped under the master in the keystore file) → data keys wrapped by hsm_sim.binding (RFC 5649,
+bound to owner and key type). Clear data keys exist only in local variables of these methods.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, keywrap
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from hsm_sim import ceremony
+from hsm_sim.binding import Binder
+from hsm_sim.eki import EkiScheme, decrypt_eki, encrypt_eki
+from hsm_sim.errors import (
+    BadKCV,
+    BadLength,
+    DuplicateKey,
+    ExportRefused,
+    HsmLocked,
+    TamperedBlob,
+    WrongKeyType,
+    WrongOwner,
+    WrongPurpose,
+)
+from hsm_sim.gsm import GsmTriplet, c2, c3
+from hsm_sim.hsm import DEFAULT_AMF, AuditSink, KekInfo, KekPurpose, NullAudit
+from hsm_sim.kcv import kcv
+from hsm_sim.keyref import KeyRef, KeyType
+from hsm_sim.keystore import KekRecord, Keystore
+from hsm_sim.milenage import AuthVector, Milenage
+from hsm_sim.milenage import derive_opc as _derive_opc
+from hsm_sim.tuak import Tuak, TuakVector
+
+__all__ = ["STORAGE", "SoftHsm", "default_directory"]
+
+STORAGE = "storage"
+_SEALED = "dev-master.sealed"
+# The sealed dev file is obfuscation, not protection: this key is public (it is right here).
+_SEAL_KEY = HKDF(hashes.SHA256(), 32, None, b"simsmith insecure dev seal v1").derive(b"\x00" * 32)
+
+
+def default_directory() -> Path:
+    """`$SIMSMITH_HOME/hsm` (SIMSMITH_HOME defaults to ./.simsmith)."""
+    return Path(os.environ.get("SIMSMITH_HOME", ".simsmith")) / "hsm"
+
+
+def _hkdf(master: bytes, info: str) -> bytes:
+    return HKDF(hashes.SHA256(), 32, None, info.encode()).derive(master)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+class SoftHsm:
+    """In-process HSM. Open it with `init(...)` once, then `open(...)` with the same secret."""
+
+    backend = "soft"
+
+    def __init__(self, store: Keystore, master: bytes, audit: AuditSink | None = None) -> None:
+        ceremony.check_kcv(master, store.master_kcv, "the master key")
+        self._store = store
+        self._master: bytes | None = master
+        self._audit: AuditSink = audit or NullAudit()
+        self._binders: dict[str, Binder] = {}
+
+    def __repr__(self) -> str:
+        state = "open" if self._master else "locked"
+        return f"SoftHsm({self._store.directory}, {state})"
+
+    # --- ceremony ---------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        directory: Path,
+        *,
+        components: Sequence[bytes] | None = None,
+        passphrase: str | None = None,
+        audit: AuditSink | None = None,
+        scrypt_n: int = 2**15,
+    ) -> SoftHsm:
+        """Create the keystore: master key from components (XOR) or, dev only, a passphrase."""
+        if Keystore.exists(directory):
+            raise DuplicateKey(f"an HSM keystore already exists in {directory}")
+        scrypt: dict[str, Any] | None = None
+        if components is not None and passphrase is None:
+            master = ceremony.combine_components(components)
+            source, n = "components", len(components)
+        elif passphrase is not None and components is None:
+            print(ceremony.DEV_WARNING, file=sys.stderr)
+            salt = os.urandom(16)
+            scrypt = {"salt": salt.hex(), "n": scrypt_n, "r": 8, "p": 1}
+            master = ceremony.key_from_passphrase(passphrase, salt, scrypt_n)
+            source, n = "dev-passphrase", 0
+        else:
+            raise BadLength("give either custodian components or a dev passphrase")
+        check = ceremony.key_check(master)
+        store = Keystore(Path(directory), source, n, check.kcv, check.legacy_kcv, scrypt)
+        storage = _hkdf(master, f"simsmith/storage-kek/v1/{STORAGE}")
+        sc = ceremony.key_check(storage)
+        store.add(KekRecord(STORAGE, "storage", sc.kcv, sc.legacy_kcv, derived=True,
+                            created=_now()))
+        store.save()
+        hsm = cls(store, master, audit)
+        hsm._audit.record("hsm.init", str(directory), {"source": source, "components": n,
+                                                       "master_kcv": check.kcv})
+        return hsm
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        *,
+        components: Sequence[bytes] | None = None,
+        passphrase: str | None = None,
+        audit: AuditSink | None = None,
+    ) -> SoftHsm:
+        """Open an existing keystore; a wrong component or passphrase is refused by KCV."""
+        store = Keystore.load(Path(directory))
+        if store.master_source == "components":
+            if components is None:
+                raise HsmLocked("this HSM opens with its custodian components")
+            master = ceremony.combine_components(components)
+        else:
+            if passphrase is None:
+                raise HsmLocked("this (dev) HSM opens with its passphrase")
+            print(ceremony.DEV_WARNING, file=sys.stderr)
+            s = store.scrypt or {}
+            master = ceremony.key_from_passphrase(
+                passphrase, bytes.fromhex(s["salt"]), s["n"], s["r"], s["p"]
+            )
+        try:
+            return cls(store, master, audit)
+        except BadKCV:
+            raise BadKCV(
+                f"the master key does not match the keystore's KCV {store.master_kcv}: "
+                "a component or the passphrase is wrong"
+            ) from None
+
+    def seal_dev(self) -> Path:
+        """Write the INSECURE sealed dev file so `make run` can open the HSM unattended."""
+        master = self._require_master()
+        path = self._store.directory / _SEALED
+        blob = base64.b64encode(keywrap.aes_key_wrap_with_padding(_SEAL_KEY, master)).decode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("# INSECURE simsmith dev seal: whoever reads this file has the master key.\n")
+            f.write(blob + "\n")
+        self._audit.record("hsm.seal_dev", str(path), {"insecure": True})
+        return path
+
+    @classmethod
+    def open_sealed_dev(cls, directory: Path, audit: AuditSink | None = None) -> SoftHsm:
+        """Open with the sealed dev file (insecure; for `make run` and demos only)."""
+        lines = (Path(directory) / _SEALED).read_text().splitlines()
+        blob = base64.b64decode(next(ln for ln in lines if ln and not ln.startswith("#")))
+        try:
+            master = keywrap.aes_key_unwrap_with_padding(_SEAL_KEY, blob)
+        except keywrap.InvalidUnwrap:
+            raise TamperedBlob("the sealed dev file is corrupt") from None
+        return cls(Keystore.load(Path(directory)), master, audit)
+
+    def close(self) -> None:
+        self._master = None
+        self._binders.clear()
+
+    def status(self) -> dict[str, Any]:
+        s = self._store
+        return {
+            "backend": self.backend,
+            "directory": str(s.directory),
+            "open": self._master is not None,
+            "master_source": s.master_source,
+            "master_components": s.master_components,
+            "master_kcv": s.master_kcv,
+            "master_legacy_kcv": s.master_legacy_kcv,
+            "keks": len(s.keks),
+        }
+
+    # --- KEKs ------------------------------------------------------------------------------
+
+    def _require_master(self) -> bytes:
+        if self._master is None:
+            raise HsmLocked("the HSM is closed: open it with its components or passphrase")
+        return self._master
+
+    def _kek_wrapping_key(self, name: str, purpose: str) -> bytes:
+        return _hkdf(self._require_master(), f"simsmith/kek-wrap/v1/{purpose}/{name}")
+
+    def kek_add(
+        self,
+        name: str,
+        purpose: KekPurpose,
+        components: Sequence[bytes] | None = None,
+        *,
+        insecure_clear: bool = False,
+    ) -> KekInfo:
+        """Add a named KEK from 1..n components (XOR), a random one (storage), or a clear target."""
+        purpose = KekPurpose(purpose)
+        KeyRef("soft", KeyType.KI, "check", name, b"")  # validates the name's characters
+        if insecure_clear:
+            if purpose is not KekPurpose.EXPORT or components:
+                raise BadLength("only an export target without a key can be marked insecure")
+            rec = KekRecord(name, purpose.value, "", "", insecure_clear=True, created=_now())
+        else:
+            if components:
+                key = ceremony.combine_components(components, minimum=1)
+            elif purpose is KekPurpose.STORAGE:
+                key = os.urandom(32)
+            else:
+                raise BadLength(f"a {purpose.value} KEK needs at least one --component")
+            check = ceremony.key_check(key)
+            wrapped = keywrap.aes_key_wrap_with_padding(
+                self._kek_wrapping_key(name, purpose.value), key
+            )
+            rec = KekRecord(name, purpose.value, check.kcv, check.legacy_kcv,
+                            base64.b64encode(wrapped).decode(), created=_now())
+        self._store.add(rec)
+        self._store.save()
+        self._audit.record("kek.add", name, {"purpose": purpose.value, "kcv": rec.kcv,
+                                              "insecure_clear": insecure_clear})
+        return rec.info()
+
+    def kek_list(self) -> list[KekInfo]:
+        return [r.info() for r in self._store.keks.values()]
+
+    def _kek(self, name: str, purpose: KekPurpose) -> bytes:
+        rec = self._store.kek(name)
+        if rec.purpose != purpose.value:
+            raise WrongPurpose(f"KEK {name!r} is a {rec.purpose} key, not {purpose.value}")
+        if rec.derived:
+            key = _hkdf(self._require_master(), f"simsmith/storage-kek/v1/{name}")
+        else:
+            try:
+                key = keywrap.aes_key_unwrap_with_padding(
+                    self._kek_wrapping_key(name, rec.purpose), rec.blob_bytes()
+                )
+            except keywrap.InvalidUnwrap:
+                raise TamperedBlob(f"KEK {name!r} fails its integrity check") from None
+        ceremony.check_kcv(key, rec.kcv, f"KEK {name!r}")
+        return key
+
+    def _binder(self, kek: str) -> Binder:
+        b = self._binders.get(kek)
+        if b is None:
+            b = self._binders[kek] = Binder(self._kek(kek, KekPurpose.STORAGE))
+        return b
+
+    # --- data keys -------------------------------------------------------------------------
+
+    def _wrap(self, owner: str, key_type: KeyType, key: bytes, kek: str = STORAGE) -> KeyRef:
+        return KeyRef(self.backend, key_type, owner, kek, self._binder(kek).wrap(key_type, owner,
+                                                                                  key))
+
+    def _unwrap(self, ref: KeyRef, key_type: KeyType, owner: str | None = None) -> bytes:
+        if ref.backend != self.backend:
+            raise WrongKeyType(f"{ref!r} belongs to the {ref.backend} backend")
+        if ref.key_type is not key_type:
+            raise WrongKeyType(f"expected a {key_type.value} key, got {ref.key_type.value}")
+        if owner is not None and ref.owner != owner:
+            raise WrongOwner(f"{ref.key_type.value} key of {ref.owner} used for {owner}")
+        return self._binder(ref.kek).unwrap(ref.key_type, ref.owner, ref.blob)
+
+    def generate(self, owner: str, key_type: KeyType, length: int = 16) -> KeyRef:
+        ref = self._wrap(owner, KeyType(key_type), os.urandom(length))
+        self._audit.record("key.generate", owner, {"key_type": ref.key_type.value,
+                                                   "length": length})
+        return ref
+
+    def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
+        ref = self._wrap(owner, KeyType(key_type), key)
+        self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value,
+                                                       "kcv": kcv(key).hex()})
+        return ref
+
+    def import_encrypted(
+        self, owner: str, key_type: KeyType, data: bytes, transport: str, scheme: EkiScheme
+    ) -> KeyRef:
+        key = decrypt_eki(scheme, self._kek(transport, KekPurpose.TRANSPORT), data)
+        ref = self._wrap(owner, KeyType(key_type), key)
+        self._audit.record("key.import", owner, {"key_type": ref.key_type.value,
+                                                 "transport": transport, "scheme": str(scheme)})
+        return ref
+
+    def import_batch(
+        self,
+        rows: Sequence[tuple[str, bytes, bytes | None]],
+        transport: str,
+        scheme: EkiScheme,
+    ) -> list[tuple[KeyRef, KeyRef | None]]:
+        """Many (owner, EKI, EOPC or None) at once: one decryption call, one derivation call."""
+        tk = self._kek(transport, KekPurpose.TRANSPORT)
+        sizes = {len(r[1]) for r in rows} | {len(r[2]) for r in rows if r[2] is not None}
+        if len(sizes) > 1 or (sizes and next(iter(sizes)) % 16):
+            raise BadLength("every encrypted key of a batch must have one length, a multiple of 16")
+        size = next(iter(sizes)) if sizes else 16
+        blobs = [b for r in rows for b in (r[1], r[2]) if b is not None]
+        if EkiScheme(scheme) is EkiScheme.AES128_CBC and size > 16:
+            # CBC chains within one key only: decrypt key by key.
+            clear = b"".join(decrypt_eki(scheme, tk, b) for b in blobs)
+        else:
+            # ECB (and CBC with a zero IV over one block, which is ECB) batches in one call.
+            one = EkiScheme.AES128_ECB if scheme == EkiScheme.AES128_CBC else EkiScheme(scheme)
+            clear = decrypt_eki(one, tk, b"".join(blobs)) if blobs else b""
+        items: list[tuple[KeyType, str]] = []
+        for owner, _, eopc in rows:
+            items.append((KeyType.KI, owner))
+            if eopc is not None:
+                items.append((KeyType.OPC, owner))
+        kwks = self._binder(STORAGE).wrapping_keys(items)
+        wrap = keywrap.aes_key_wrap_with_padding
+        out: list[tuple[KeyRef, KeyRef | None]] = []
+        pos = j = 0
+        for owner, _, eopc in rows:
+            ki = KeyRef(self.backend, KeyType.KI, owner, STORAGE,
+                        wrap(kwks[j], clear[pos : pos + size]))
+            pos, j = pos + size, j + 1
+            opc = None
+            if eopc is not None:
+                opc = KeyRef(self.backend, KeyType.OPC, owner, STORAGE,
+                             wrap(kwks[j], clear[pos : pos + size]))
+                pos, j = pos + size, j + 1
+            out.append((ki, opc))
+        self._audit.record(
+            "key.import_batch", transport, {"rows": len(rows), "scheme": str(scheme)}
+        )
+        return out
+
+    def derive_opc(self, ki: KeyRef, op: KeyRef) -> KeyRef:
+        k = self._unwrap(ki, KeyType.KI)
+        opc = _derive_opc(k, self._unwrap(op, KeyType.OP))
+        ref = self._wrap(ki.owner, KeyType.OPC, opc)
+        self._audit.record("key.derive_opc", ki.owner, {"op_owner": op.owner})
+        return ref
+
+    def kcv(self, ref: KeyRef) -> bytes:
+        return kcv(self._unwrap(ref, ref.key_type))
+
+    # --- authentication ---------------------------------------------------------------------
+
+    def _milenage(self, ki: KeyRef, opc: KeyRef) -> Milenage:
+        return Milenage(self._unwrap(ki, KeyType.KI), self._unwrap(opc, KeyType.OPC, ki.owner))
+
+    def milenage_vectors(
+        self,
+        ki: KeyRef,
+        opc: KeyRef,
+        sqns: Sequence[int],
+        amf: bytes = DEFAULT_AMF,
+        rands: Sequence[bytes] | None = None,
+    ) -> list[AuthVector]:
+        m = self._milenage(ki, opc)
+        rs = rands if rands is not None else [os.urandom(16) for _ in sqns]
+        if len(rs) != len(sqns):
+            raise BadLength("give one RAND per SQN")
+        out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
+        self._audit.record("auth.milenage", ki.owner, {"count": len(out)})
+        return out
+
+    def milenage_resync(self, ki: KeyRef, opc: KeyRef, rand: bytes, auts: bytes) -> int:
+        sqn = self._milenage(ki, opc).resync(rand, auts)
+        self._audit.record("auth.resync", ki.owner, {"sqn_ms": sqn})
+        return sqn
+
+    def gsm_triplets(self, ki: KeyRef, opc: KeyRef, rands: Sequence[bytes]) -> list[GsmTriplet]:
+        m = self._milenage(ki, opc)
+        out = []
+        for r in rands:
+            res, ck, ik, _ = m.f2345(r)
+            out.append(GsmTriplet(r, c2(res), c3(ck, ik)))
+        self._audit.record("auth.gsm", ki.owner, {"count": len(out)})
+        return out
+
+    def tuak_vectors(
+        self,
+        k: KeyRef,
+        topc: KeyRef,
+        sqns: Sequence[int],
+        amf: bytes = DEFAULT_AMF,
+        rands: Sequence[bytes] | None = None,
+        **lengths: int,
+    ) -> list[TuakVector]:
+        t = Tuak(self._unwrap(k, KeyType.KI), self._unwrap(topc, KeyType.TOPC, k.owner), **lengths)
+        rs = rands if rands is not None else [os.urandom(16) for _ in sqns]
+        out = [t.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
+        self._audit.record("auth.tuak", k.owner, {"count": len(out)})
+        return out
+
+    # --- export ----------------------------------------------------------------------------
+
+    def export(self, refs: Sequence[KeyRef], target: str, scheme: str = "kwp") -> list[bytes]:
+        """Re-wrap keys for a named export target: RFC 5649 (`kwp`) or a vendor EKI scheme under
+        the target's key; clear only for a target marked insecure. Always audited."""
+        rec = self._store.kek(target)
+        if rec.purpose != KekPurpose.EXPORT.value:
+            raise WrongPurpose(f"{target!r} is a {rec.purpose} key, not an export target")
+        clear = [self._unwrap(r, r.key_type) for r in refs]
+        if rec.insecure_clear:
+            if scheme != "clear":
+                raise ExportRefused(f"target {target!r} is a clear target: use scheme 'clear'")
+            out = clear
+        else:
+            if scheme == "clear":
+                raise ExportRefused(f"target {target!r} is not marked insecure: no clear export")
+            ek = self._kek(target, KekPurpose.EXPORT)
+            if scheme == "kwp":
+                out = [keywrap.aes_key_wrap_with_padding(ek, c) for c in clear]
+            else:
+                out = [encrypt_eki(EkiScheme(scheme), ek, c) for c in clear]
+        for r in refs:
+            self._audit.record("key.export", r.owner, {"key_type": r.key_type.value,
+                                                       "target": target, "scheme": scheme,
+                                                       "insecure_clear": rec.insecure_clear})
+        return out
+
+    def same_key(self, a: KeyRef, b: KeyRef) -> bool:
+        """Whether two references hold the same key (constant-time; for tests and checks)."""
+        return hmac.compare_digest(self._unwrap(a, a.key_type), self._unwrap(b, b.key_type))
