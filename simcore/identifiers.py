@@ -393,17 +393,23 @@ def parse_identifier(value: str, kind: IdentifierKind) -> Identifier:
 
 
 def guess_kind(value: str) -> IdentifierKind:
-    """The most plausible kind for a value, by shape: 32 digits EID; `89` and 19-20 digits
-    ICCID; `+` or 00 prefix MSISDN; 15 digits IMSI; otherwise MSISDN."""
+    """The most plausible kind for a value, by shape: `+` MSISDN; 32 digits EID; `89` and 19-20
+    digits ICCID; 15 bare digits IMSI; `00` prefix MSISDN; 14 digits not `89` IMSI; else MSISDN."""
     v = value.strip()
-    if v.startswith("+") or v.startswith("00"):
+    if v.startswith("+"):
         return "msisdn"
-    digits = _MSISDN_STRIP.sub("", v).rstrip("Ff")
+    digits = _MSISDN_STRIP.sub("", v)
+    bare = digits == v
+    digits = digits.rstrip("Ff")
     if len(digits) == 32:
         return "eid"
     if digits.startswith("89") and len(digits) in (19, 20):
         return "iccid"
-    if len(digits) == 15 or (len(digits) >= 14 and not digits.startswith("89")):
+    if bare and len(digits) == 15:
+        return "imsi"
+    if digits.startswith("00"):
+        return "msisdn"
+    if bare and len(digits) == 14 and not digits.startswith("89"):
         return "imsi"
     return "msisdn"
 

@@ -192,11 +192,12 @@ def generate_sims(
     the first ranges with room), under a new batch. One audit and one outbox event for the batch.
     Recycled IMSIs (quarantine over) are used once the IMSI range is exhausted."""
     if count < 1:
-        raise InvalidInput("count", f"{count}", expected="at least 1")
+        raise InvalidInput("count", "too small", value=str(count), expected="at least 1")
     if kind not in SIM_KINDS:
-        raise InvalidInput("kind", f"{kind!r}", expected=" or ".join(SIM_KINDS))
+        raise InvalidInput("kind", "unknown SIM kind", value=kind, expected=" or ".join(SIM_KINDS))
     if state not in (SimState.BLANK, SimState.PERSONALISED, SimState.IN_STOCK):
-        raise InvalidInput("state", f"{state!r}", expected="blank, personalised or in_stock")
+        raise InvalidInput("state", "not an initial state", value=state,
+                           expected="blank, personalised or in_stock")
     with transaction(engine) as s:
         if s.execute(select(col(Batch.id)).where(col(Batch.name) == batch)).first():
             raise Conflict(f"batch {batch!r} already exists")
@@ -310,7 +311,8 @@ def list_sims(
     batch: str | None = None, after: str | None = None, limit: int = 100,
 ) -> list[Sim]:
     if state is not None and state not in SIM_LIFECYCLE.states:
-        raise InvalidInput("state", f"{state!r}", expected=", ".join(sorted(SIM_LIFECYCLE.states)))
+        raise InvalidInput("state", "unknown SIM state", value=state,
+                           expected=", ".join(sorted(SIM_LIFECYCLE.states)))
     stmt = select(Sim)
     if state:
         stmt = stmt.where(col(Sim.state) == state)
@@ -351,10 +353,10 @@ def summary(engine: Engine) -> Summary:
         batches = s.execute(select(func.count()).select_from(Batch)).scalar_one()
         ranges = [(r.name, r.kind, r.next_offset, len(range_of(r)))
                   for r in s.execute(select(NumberRange).order_by(col(NumberRange.id))).scalars()]
-        msisdns: dict[str, int] = dict(s.execute(select(col(MsisdnEntry.state), func.count())
-                                 .group_by(col(MsisdnEntry.state))).tuples().all())
     by = {(k, st): n for k, st, n in rows}
-    return Summary(sum(by.values()), by, int(batches), ranges, msisdns)
+    from simcore.msisdn_pool import counts
+
+    return Summary(sum(by.values()), by, int(batches), ranges, counts(engine))
 
 
 # --- lifecycle operations -----------------------------------------------------------------------

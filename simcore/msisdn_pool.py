@@ -136,7 +136,7 @@ def get(engine: Engine, msisdn: str) -> MsisdnEntry:
 def list_msisdns(engine: Engine, *, state: str | None = None, after: str | None = None,
                  limit: int = 100) -> list[MsisdnEntry]:
     if state is not None and state not in MSISDN_LIFECYCLE.states:
-        raise InvalidInput("state", f"{state!r}",
+        raise InvalidInput("state", "unknown MSISDN state", value=state,
                            expected=", ".join(sorted(MSISDN_LIFECYCLE.states)))
     stmt = select(MsisdnEntry)
     if state:
@@ -149,5 +149,6 @@ def list_msisdns(engine: Engine, *, state: str | None = None, after: str | None 
 
 def counts(engine: Engine) -> dict[str, int]:
     with read_session(engine) as s:
-        return dict(s.execute(select(col(MsisdnEntry.state), func.count())
-                              .group_by(col(MsisdnEntry.state))).tuples().all())
+        rows = s.execute(select(col(MsisdnEntry.state), func.count())
+                         .group_by(col(MsisdnEntry.state))).all()
+        return {state: int(n) for state, n in rows}
