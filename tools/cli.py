@@ -17,12 +17,21 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# (module, noun, help). Modules are imported lazily so one noun's optional dependency
-# (pyscard, python-pkcs11) never breaks the others.
-NOUNS: list[tuple[str, str, str]] = []
+# (module, noun, help). A noun's optional dependency (pyscard, python-pkcs11) is imported inside
+# its commands, never at module level, so one missing extra never breaks the others.
+NOUNS: list[tuple[str, str, str]] = [
+    ("tools.id_cli", "id", "Check and explain ICCID, IMSI, MSISDN and EID values."),
+    ("tools.range_cli", "range", "ICCID and IMSI number ranges."),
+    ("tools.inventory_cli", "inventory", "SIM records: generate, list, allocate, lifecycle."),
+    ("tools.msisdn_cli", "msisdn", "The MSISDN pool: ranges, assign, release, recycle."),
+    ("tools.audit_cli", "audit", "The hash-chained audit log: verify, list."),
+]
 
 
 def _register() -> None:
+    from tools.workspace_cli import register
+
+    register(app)
     for module, noun, help_text in NOUNS:
         sub = importlib.import_module(module).app
         app.add_typer(sub, name=noun, help=help_text)
