@@ -64,6 +64,30 @@ def resolve_reader(reader: int | str, names: list[str]) -> str:
     return reader
 
 
+def wait_for_card_state(reader: int | str, *, present: bool, timeout: float) -> None:
+    """Block until the reader has (present=True) or lacks a card; NoCardError on timeout."""
+    ctx = _Context()
+    s = ctx.scard
+    try:
+        name = resolve_reader(reader, ctx.readers())
+        deadline = time.monotonic() + timeout
+        state = s.SCARD_STATE_UNAWARE
+        while True:
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            rc, states = s.SCardGetStatusChange(ctx.handle, left_ms, [(name, state)])
+            if rc == s.SCARD_S_SUCCESS:
+                state = states[0][1] & ~s.SCARD_STATE_CHANGED
+                if bool(state & s.SCARD_STATE_PRESENT) == present:
+                    return
+            elif rc != s.SCARD_E_TIMEOUT:
+                raise TransportError(f"watching {name!r} failed: {ctx._msg(rc)}")
+            if time.monotonic() >= deadline:
+                still = "absent" if present else "present"
+                raise NoCardError(f"reader {name!r}: card still {still} after {timeout:g} s")
+    finally:
+        ctx.release()
+
+
 class PcscTransport(ExchangeTransport):
     """One connection to the card in one reader."""
 

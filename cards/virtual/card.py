@@ -1,0 +1,180 @@
+"""The software UICC: answers command APDUs the way a T=0 UICC does (ETSI TS 102 221 §10-11,
+3GPP TS 31.102 §7 AUTHENTICATE, TS 51.011 §9.2.16 RUN GSM ALGORITHM for class A0).
+
+Case-4 commands answer 61xx and wait for GET RESPONSE; case-2 commands with a wrong Le answer
+6Cxx. State (files, counters, SQN) can be saved to a JSON file after every change, so a card
+keeps what was written across restarts — and across a pull in the middle of a write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cards.apdu import Apdu, ApduError, parse_apdu
+from cards.virtual.aka import CardAka
+from cards.virtual.build import build_card
+from cards.virtual.card_types import CardType, card_type
+from cards.virtual.codes import Code, pad8
+from cards.virtual.filesystem import Node
+from cards.virtual.instructions import HANDLERS, SW_OK, CardStatus, _sw
+
+
+class VirtualUicc:
+    """One virtual card. `process(apdu_bytes) -> response_bytes`; `reset()` on power/reset."""
+
+    def __init__(self, type_name: str = "sysmoISIM-SJA2", *, iccid: str = "8988211000000000011",
+                 adm1: str = "12345678", pin1: str = "1234", puk1: str = "12345678",
+                 pin2: str = "5678", puk2: str = "87654321", pin1_enabled: bool = False,
+                 state_path: str | os.PathLike[str] | None = None) -> None:
+        self.state_path = Path(state_path) if state_path else None
+        if self.state_path and self.state_path.exists():
+            self._load(json.loads(self.state_path.read_text()))
+        else:
+            self.type: CardType = card_type(type_name)
+            self.mf = build_card(self.type, iccid)
+            self.codes = {
+                0x01: Code(pad8(pin1), puk=pad8(puk1), enabled=pin1_enabled),
+                0x81: Code(pad8(pin2), puk=pad8(puk2), enabled=False),
+                0x0A: Code(pad8(adm1) if len(adm1) != 16 else bytes.fromhex(adm1)),
+            }
+            self.aka = CardAka()
+            self.save()
+        self.apdu_count = 0
+        self.reset()
+
+    def __repr__(self) -> str:
+        return f"VirtualUicc({self.type.name})"
+
+    @property
+    def atr(self) -> bytes:
+        return self.type.atr
+
+    # -- state ------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        files: dict[str, Any] = {}
+        for node in self.mf.walk():
+            if node.kind == "transparent":
+                files[node.path] = node.data.hex()
+            elif node.kind == "linear_fixed":
+                files[node.path] = [r.hex() for r in node.records]
+        return {"type": self.type.name, "files": files, "sqn": self.aka.seq,
+                "codes": {f"{k:02X}": c.to_json() for k, c in self.codes.items()}}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self.type = card_type(state["type"])
+        self.mf = build_card(self.type, "0" * 19)
+        by_path = {n.path: n for n in self.mf.walk()}
+        for path, value in state["files"].items():
+            node = by_path.get(path)
+            if node is None:
+                continue
+            if isinstance(value, list):
+                node.records = [bytearray.fromhex(v) for v in value]
+            else:
+                node.data = bytearray.fromhex(value)
+        self.codes = {int(k, 16): Code.from_json(v) for k, v in state["codes"].items()}
+        self.aka = CardAka(list(state.get("sqn", [])))
+
+    def save(self) -> None:
+        """Write the state file (atomically, mode 0600: it holds the card's keys)."""
+        if self.state_path is None:
+            return
+        tmp = self.state_path.with_suffix(self.state_path.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.to_json(), fh)
+        os.replace(tmp, self.state_path)
+
+    # -- session ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Power-on / warm reset: MF selected, no code verified, no pending response."""
+        self.current_df: Node = self.mf
+        self.current_ef: Node | None = None
+        self.current_adf: Node | None = None
+        self.verified: set[int] = set()
+        self.pending: bytes | None = None
+
+    def node(self, path: str) -> Node:
+        """The node at a path like '3F00/7FF0/6F07' (tests and tools)."""
+        for n in self.mf.walk():
+            if n.path == path.upper():
+                return n
+        raise KeyError(path)
+
+    def process(self, raw: bytes) -> bytes:
+        self.apdu_count += 1
+        try:
+            apdu = parse_apdu(raw)
+        except ApduError:
+            return _sw(0x6700)
+        try:
+            if apdu.ins == 0xC0:
+                return self._get_response(apdu)
+            self.pending = None
+            handler = HANDLERS.get(apdu.ins)
+            if handler is None:
+                return _sw(0x6D00)
+            if apdu.cla not in (0x00, 0xA0):
+                return _sw(0x6E00)
+            return handler(self, apdu)
+        except CardStatus as status:
+            return _sw(status.sw)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _respond(self, apdu: Apdu, data: bytes) -> bytes:
+        """T=0: case-4 data waits for GET RESPONSE (61xx, 9Fxx in class A0)."""
+        if not data:
+            return SW_OK
+        self.pending = data
+        return bytes((0x9F if apdu.cla == 0xA0 else 0x61, min(len(data), 256) & 0xFF))
+
+    def _get_response(self, apdu: Apdu) -> bytes:
+        if self.pending is None:
+            raise CardStatus(0x6985)
+        want = apdu.le or 256
+        if want > len(self.pending):
+            return _sw(0x6C00 | len(self.pending))
+        data, self.pending = self.pending[:want], self.pending[want:] or None
+        if self.pending:
+            return data + bytes((0x61, min(len(self.pending), 256) & 0xFF))
+        return data + SW_OK
+
+    def _case2(self, apdu: Apdu, data: bytes) -> bytes:
+        want = apdu.le if apdu.le is not None else 256
+        if want != len(data):
+            if want > len(data) or apdu.ins in (0xB2, 0xF2):
+                return _sw(0x6C00 | (len(data) & 0xFF))
+            data = data[:want]
+        return data + SW_OK
+
+    def _allowed(self, cond: tuple[str, ...]) -> bool:
+        for c in cond:
+            if c == "ALW" or (c == "ADM1" and 0x0A in self.verified):
+                return True
+            if c == "PIN1" and (0x01 in self.verified or not self.codes[0x01].enabled):
+                return True
+        return False
+
+    def _need(self, cond: tuple[str, ...]) -> None:
+        if not self._allowed(cond):
+            raise CardStatus(0x6982)
+
+    def _ef_for(self, sfi: int | None, kind: str) -> Node:
+        if sfi is not None:
+            node = self.current_df.child_by_sfi(sfi)
+            if node is None:
+                raise CardStatus(0x6A82)
+            self.current_ef = node
+        node = self.current_ef
+        if node is None:
+            raise CardStatus(0x6986)
+        if node.kind != kind:
+            raise CardStatus(0x6981)
+        return node
+
+    def _changed(self) -> None:
+        self.save()
+
