@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -23,6 +23,7 @@ __all__ = [
     "STANDARD",
     "AuthVector",
     "Constants",
+    "Kernel",
     "Milenage",
     "derive_opc",
     "sqn_after_resync",
@@ -50,6 +51,12 @@ class Constants:
 
 
 STANDARD = Constants()
+
+
+class Kernel(Protocol):
+    """The block cipher E_K: AES-128-ECB over whole 16-byte blocks (TS 35.206 §2, kernel)."""
+
+    def update(self, data: bytes) -> bytes: ...
 
 
 class AuthVector(NamedTuple):
@@ -113,6 +120,17 @@ class Milenage:
     @classmethod
     def from_op(cls, k: bytes, op: bytes, constants: Constants = STANDARD) -> Milenage:
         return cls(k, derive_opc(k, op), constants)
+
+    @classmethod
+    def with_kernel(cls, kernel: Kernel, opc: bytes, constants: Constants = STANDARD) -> Milenage:
+        """Milenage over an external E_K, e.g. C_Encrypt (CKM_AES_ECB) inside a PKCS#11 token."""
+        _check("OPc", opc, 16)
+        self = cls.__new__(cls)
+        self._enc = kernel
+        self._opc = int.from_bytes(opc, "big")
+        self._opc4 = self._opc * ((1 << 384) | (1 << 256) | (1 << 128) | 1)
+        self._c, self._r = constants.c, constants.r
+        return self
 
     def __repr__(self) -> str:
         return "Milenage(<key material hidden>)"

@@ -1,0 +1,44 @@
+"""Fixtures for hsm_sim tests. SoftHSM2 tests need scripts/services/softhsm.sh's environment:
+they skip without it, unless SIMSMITH_REQUIRE_PG=1 (the full suite), where they fail instead."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_PKCS11_VARS = (
+    "SOFTHSM2_CONF",
+    "SIMSMITH_TEST_PKCS11_MODULE",
+    "SIMSMITH_TEST_PKCS11_TOKEN",
+    "SIMSMITH_TEST_PKCS11_PIN",
+)
+
+
+def pkcs11_env() -> dict[str, str]:
+    missing = [v for v in _PKCS11_VARS if not os.environ.get(v)]
+    if missing:
+        msg = (f"SoftHSM2 not configured ({', '.join(missing)} unset): "
+               "run scripts/services/softhsm.sh start and source build/services/softhsm.env")
+        if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return {v: os.environ[v] for v in _PKCS11_VARS}
+
+
+@pytest.fixture(scope="session")
+def p11hsm() -> Iterator[Any]:
+    """One logged-in Pkcs11Hsm per test process (SoftHSM2 refuses a second login)."""
+    env = pkcs11_env()
+    from hsm_sim.pkcs11 import Pkcs11Hsm
+
+    hsm = Pkcs11Hsm(
+        env["SIMSMITH_TEST_PKCS11_MODULE"],
+        env["SIMSMITH_TEST_PKCS11_TOKEN"],
+        env["SIMSMITH_TEST_PKCS11_PIN"],
+        prefix=f"simsmith-test-{os.getpid()}",
+    )
+    yield hsm
+    hsm.close()
