@@ -1,0 +1,352 @@
+"""`simsmith hsm`: key ceremony, KEKs, and Milenage/TUAK/OPc/KCV calculators for engineers.
+
+The HSM lives in `$SIMSMITH_HOME/hsm` (soft backend). Commands that need the master key open the
+HSM with, in order: SIMSMITH_HSM_PASSPHRASE (dev keystores), the sealed dev file (insecure, for
+`make run`), or the custodians' components typed at hidden prompts. Output never shows a key
+except the calculators' requested outputs; keys and components are echoed only as KCVs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+
+from hsm_sim import ceremony
+from hsm_sim.errors import HsmError
+from hsm_sim.hsm import KekInfo, KekPurpose
+from hsm_sim.kcv import kcv, legacy_kcv
+from hsm_sim.keystore import Keystore
+from hsm_sim.milenage import Milenage, derive_opc
+from hsm_sim.soft import SoftHsm
+from hsm_sim.tuak import Tuak, derive_topc
+from tools.common import JsonOpt, console, err_console, fail, print_json, print_table
+
+app = typer.Typer(no_args_is_help=True, help="Key custody: ceremony, KEKs, calculators.")
+kek_app = typer.Typer(no_args_is_help=True, help="Key-encryption keys: storage, transport, export.")
+app.add_typer(kek_app, name="kek")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def hsm_dir() -> Path:
+    """`$SIMSMITH_HOME/hsm`, from simcore's settings."""
+    from simcore.config import get_settings
+
+    return Path(get_settings().home) / "hsm"
+
+
+def _errors(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except HsmError as e:
+            fail(str(e))
+            raise AssertionError("unreachable") from e
+
+    return wrapper
+
+
+def _hex(option: str, value: str, sizes: tuple[int, ...]) -> bytes:
+    """Parse a hex option; the error names the option, never echoes the value."""
+    v = value.strip().replace(" ", "").replace(":", "")
+    try:
+        raw = bytes.fromhex(v)
+    except ValueError:
+        fail(f"{option}: not hexadecimal")
+        raise AssertionError("unreachable") from None
+    if len(raw) not in sizes:
+        want = " or ".join(f"{s * 2}" for s in sizes)
+        fail(f"{option}: expected {want} hex digits, got {len(v)}")
+    return raw
+
+
+def _kcv_line(label: str, key: bytes) -> str:
+    return f"{label}: KCV {kcv(key).hex().upper()} (legacy ECB KCV {legacy_kcv(key).hex().upper()})"
+
+
+def _prompt_components(what: str, count: int | None) -> list[bytes]:
+    n = count or typer.prompt(f"Number of {what} components", type=int)
+    out = []
+    for i in range(1, n + 1):
+        value = typer.prompt(f"{what} component {i} of {n} (hex, hidden)", hide_input=True)
+        key = _hex(f"{what} component {i}", value, (16, 24, 32))
+        err_console.print(_kcv_line(f"{what} component {i}", key), markup=False)
+        out.append(key)
+    return out
+
+
+def open_hsm() -> SoftHsm:
+    d = hsm_dir()
+    store = Keystore.load(d)
+    if store.master_source == "dev-passphrase":
+        phrase = os.environ.get("SIMSMITH_HSM_PASSPHRASE")
+        if phrase is None and (d / "dev-master.sealed").is_file():
+            err_console.print("warning: opening the HSM with the INSECURE sealed dev file",
+                              markup=False)
+            return SoftHsm.open_sealed_dev(d)
+        if phrase is None:
+            phrase = typer.prompt("Dev passphrase", hide_input=True)
+        return SoftHsm.open(d, passphrase=phrase)
+    return SoftHsm.open(d, components=_prompt_components("master", store.master_components))
+
+
+# --- ceremony --------------------------------------------------------------------------------
+
+
+@app.command("init")
+@_errors
+def init(
+    component: list[str] = typer.Option(
+        [], "--component", help="A custodian's master key component (hex); repeat 2..n times. "
+        "Prompted (hidden) when omitted."),
+    dev_passphrase: str | None = typer.Option(
+        None, "--dev-passphrase", help="INSECURE dev mode: derive the master key from this "
+        "passphrase (scrypt)."),
+    seal_dev: bool = typer.Option(
+        False, "--seal-dev", help="INSECURE: also write a sealed dev file so `make run` opens "
+        "the HSM unattended."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Key ceremony: create the master key from components (XOR) or a dev passphrase."""
+    d = hsm_dir()
+    if dev_passphrase is not None and component:
+        fail("--component and --dev-passphrase exclude each other", 2)
+    comps: list[bytes] | None = None
+    if dev_passphrase is None:
+        if component:
+            comps = [_hex(f"--component {i}", c, (16, 24, 32)) for i, c in enumerate(component, 1)]
+        else:
+            comps = _prompt_components("master", None)
+    else:
+        err_console.print(ceremony.DEV_WARNING, markup=False)
+    hsm = SoftHsm.init(d, components=comps, passphrase=dev_passphrase)
+    if seal_dev:
+        hsm.seal_dev()
+        err_console.print("warning: wrote the INSECURE sealed dev file", markup=False)
+    st = hsm.status()
+    comp_checks = [ceremony.key_check(c) for c in comps or []]
+    if as_json:
+        print_json({**st, "component_kcvs": [c.kcv for c in comp_checks],
+                    "component_legacy_kcvs": [c.legacy_kcv for c in comp_checks],
+                    "sealed_dev": seal_dev})
+        return
+    for i, c in enumerate(comp_checks, 1):
+        console.print(f"component {i}: KCV {c.kcv.upper()} (legacy ECB KCV "
+                      f"{c.legacy_kcv.upper()})", markup=False)
+    console.print(f"master key: KCV {st['master_kcv'].upper()} (legacy ECB KCV "
+                  f"{st['master_legacy_kcv'].upper()}), source {st['master_source']}",
+                  markup=False)
+    console.print(f"HSM initialised in {d}", markup=False)
+
+
+@app.command("status")
+@_errors
+def status(as_json: bool = JsonOpt) -> None:
+    """Show where the HSM lives, how its master key was made (KCVs only) and its KEK count."""
+    d = hsm_dir()
+    if not Keystore.exists(d):
+        fail(f"no HSM in {d}: run `simsmith hsm init`")
+    s = Keystore.load(d)
+    data = {
+        "backend": "soft", "directory": str(d), "master_source": s.master_source,
+        "master_components": s.master_components, "master_kcv": s.master_kcv,
+        "master_legacy_kcv": s.master_legacy_kcv, "keks": len(s.keks),
+        "sealed_dev_file": (d / "dev-master.sealed").is_file(),
+    }
+    if as_json:
+        print_json(data)
+        return
+    if s.master_source == "dev-passphrase":
+        err_console.print(ceremony.DEV_WARNING, markup=False)
+    print_table("HSM", ["field", "value"], data.items())
+
+
+# --- KEKs ------------------------------------------------------------------------------------
+
+
+def _kek_row(k: KekInfo) -> list[Any]:
+    return [k.name, k.purpose.value, k.kcv.upper() or "-", k.legacy_kcv.upper() or "-",
+            "yes" if k.insecure_clear else "", "yes" if k.derived else ""]
+
+
+@kek_app.command("add")
+@_errors
+def kek_add(
+    name: str = typer.Argument(..., help="KEK name, e.g. the SIM vendor or HSS it is shared with."),
+    purpose: KekPurpose = typer.Option(..., "--purpose", help="transport | export | storage"),
+    component: list[str] = typer.Option(
+        [], "--component", help="A component of the KEK (hex); repeat for 2..n components."),
+    insecure_clear: bool = typer.Option(
+        False, "--insecure-clear", help="Export target that receives keys in CLEAR (open-source "
+        "HLRs); audited."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add a named KEK; prints its name, purpose and KCV (never the key)."""
+    comps = [_hex(f"--component {i}", c, (16, 24, 32)) for i, c in enumerate(component, 1)]
+    hsm = open_hsm()
+    info = hsm.kek_add(name, purpose, comps or None, insecure_clear=insecure_clear)
+    if as_json:
+        print_json(info.as_dict())
+        return
+    if info.insecure_clear:
+        console.print(f"{info.name} ({info.purpose.value}): INSECURE clear export target",
+                      markup=False)
+    else:
+        console.print(f"{info.name} ({info.purpose.value}): KCV {info.kcv.upper()} "
+                      f"(legacy ECB KCV {info.legacy_kcv.upper()})", markup=False)
+
+
+@kek_app.command("list")
+@_errors
+def kek_list(as_json: bool = JsonOpt) -> None:
+    """List KEKs by name, purpose and KCV."""
+    keks = [r.info() for r in Keystore.load(hsm_dir()).keks.values()]
+    if as_json:
+        print_json([k.as_dict() for k in keks])
+        return
+    print_table("KEKs", ["name", "purpose", "KCV", "legacy KCV", "insecure clear", "derived"],
+                [_kek_row(k) for k in keks])
+
+
+# --- calculators -----------------------------------------------------------------------------
+
+
+_LABELS = {
+    "opc": "OPc", "topc": "TOPc", "f1": "f1 (MAC-A)", "f1star": "f1* (MAC-S)", "f2": "f2 (RES)",
+    "f3": "f3 (CK)", "f4": "f4 (IK)", "f5": "f5 (AK)", "f5star": "f5* (AK*)", "autn": "AUTN",
+}
+
+
+def _show(values: dict[str, bytes], as_json: bool, title: str) -> None:
+    if as_json:
+        print_json({k: v.hex() for k, v in values.items()})
+        return
+    print_table(title, ["output", "value"],
+                [(_LABELS.get(k, k), v.hex().upper()) for k, v in values.items()])
+
+
+def _sqn(value: str) -> int:
+    raw = _hex("--sqn", value.rjust(12, "0"), (6,))
+    return int.from_bytes(raw, "big")
+
+
+@app.command("milenage")
+@_errors
+def milenage(
+    k: str = typer.Option(..., "--k", help="K (32 hex digits)."),
+    op: str | None = typer.Option(None, "--op", help="OP (32 hex digits); or give --opc."),
+    opc: str | None = typer.Option(None, "--opc", help="OPc (32 hex digits); or give --op."),
+    rand: str = typer.Option(..., "--rand", help="RAND (32 hex digits)."),
+    sqn: str = typer.Option(..., "--sqn", help="SQN (up to 12 hex digits)."),
+    amf: str = typer.Option("8000", "--amf", help="AMF (4 hex digits)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Milenage calculator (TS 35.206): OPc, f1, f1*, f2..f5, f5* and AUTN."""
+    key = _hex("--k", k, (16,))
+    if (op is None) == (opc is None):
+        fail("give exactly one of --op and --opc", 2)
+    opc_b = derive_opc(key, _hex("--op", op, (16,))) if op is not None else _hex("--opc", opc or "",
+                                                                                 (16,))
+    r, a, s = _hex("--rand", rand, (16,)), _hex("--amf", amf, (2,)), _sqn(sqn)
+    m = Milenage(key, opc_b)
+    out = m.all_functions(r, s.to_bytes(6, "big"), a)
+    autn = m.vector(r, s, a).autn
+    _show({"opc": opc_b, **out, "autn": autn}, as_json, "Milenage")
+
+
+@app.command("tuak")
+@_errors
+def tuak(
+    k: str = typer.Option(..., "--k", help="K (32 or 64 hex digits)."),
+    top: str | None = typer.Option(None, "--top", help="TOP (64 hex digits); or give --topc."),
+    topc: str | None = typer.Option(None, "--topc", help="TOPc (64 hex digits); or give --top."),
+    rand: str = typer.Option(..., "--rand", help="RAND (32 hex digits)."),
+    sqn: str = typer.Option(..., "--sqn", help="SQN (up to 12 hex digits)."),
+    amf: str = typer.Option("8000", "--amf", help="AMF (4 hex digits)."),
+    mac_bits: int = typer.Option(64, "--mac-bits", help="MAC length: 64, 128 or 256."),
+    res_bits: int = typer.Option(64, "--res-bits", help="RES length: 32, 64, 128 or 256."),
+    ck_bits: int = typer.Option(128, "--ck-bits", help="CK length: 128 or 256."),
+    ik_bits: int = typer.Option(128, "--ik-bits", help="IK length: 128 or 256."),
+    iterations: int = typer.Option(1, "--iterations", help="Keccak iterations."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """TUAK calculator (TS 35.231): TOPc, f1, f1*, f2..f5, f5* and AUTN."""
+    key = _hex("--k", k, (16, 32))
+    if (top is None) == (topc is None):
+        fail("give exactly one of --top and --topc", 2)
+    for opt, bits, allowed in (("--mac-bits", mac_bits, (64, 128, 256)),
+                               ("--res-bits", res_bits, (32, 64, 128, 256)),
+                               ("--ck-bits", ck_bits, (128, 256)), ("--ik-bits", ik_bits,
+                                                                    (128, 256))):
+        if bits not in allowed:
+            fail(f"{opt}: expected one of {', '.join(map(str, allowed))}, got {bits}", 2)
+    topc_b = (derive_topc(key, _hex("--top", top, (32,)), iterations) if top is not None
+              else _hex("--topc", topc or "", (32,)))
+    r, a, s = _hex("--rand", rand, (16,)), _hex("--amf", amf, (2,)), _sqn(sqn)
+    t = Tuak(key, topc_b, mac_len=mac_bits // 8, res_len=res_bits // 8, ck_len=ck_bits // 8,
+             ik_len=ik_bits // 8, iterations=iterations)
+    sb = s.to_bytes(6, "big")
+    res, ck, ik, ak = t.f2345(r)
+    _show({"topc": topc_b, "f1": t.f1(r, sb, a), "f1star": t.f1star(r, sb, a), "f2": res,
+           "f3": ck, "f4": ik, "f5": ak, "f5star": t.f5star(r), "autn": t.vector(r, s, a).autn},
+          as_json, "TUAK")
+
+
+@app.command("opc")
+@_errors
+def opc_cmd(
+    k: str = typer.Option(..., "--k", help="K (32 hex digits)."),
+    op: str = typer.Option(..., "--op", help="OP (32 hex digits)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """OPc = OP xor E_K(OP) (TS 35.206 §4.1)."""
+    value = derive_opc(_hex("--k", k, (16,)), _hex("--op", op, (16,)))
+    if as_json:
+        print_json({"opc": value.hex()})
+    else:
+        console.print(value.hex().upper(), markup=False)
+
+
+@app.command("kcv")
+@_errors
+def kcv_cmd(
+    key: str = typer.Option(..., "--key", help="AES key (32, 48 or 64 hex digits)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Key check values of an AES key: AES-CMAC KCV and the legacy AES-ECB KCV."""
+    raw = _hex("--key", key, (16, 24, 32))
+    if as_json:
+        print_json({"kcv": kcv(raw).hex(), "legacy_kcv": legacy_kcv(raw).hex()})
+    else:
+        console.print(_kcv_line("key", raw), markup=False)
+
+
+@app.command("resync")
+@_errors
+def resync(
+    k: str = typer.Option(..., "--k", help="K (32 hex digits)."),
+    opc: str = typer.Option(..., "--opc", help="OPc (32 hex digits)."),
+    rand: str = typer.Option(..., "--rand", help="The RAND the AUTS answers (32 hex digits)."),
+    auts: str = typer.Option(..., "--auts", help="AUTS from the USIM (28 hex digits)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Milenage resynchronisation (TS 33.102 §6.3.5): verify MAC-S and print SQN_MS."""
+    m = Milenage(_hex("--k", k, (16,)), _hex("--opc", opc, (16,)))
+    sqn = m.resync(_hex("--rand", rand, (16,)), _hex("--auts", auts, (14,)))
+    if as_json:
+        print_json({"sqn_ms": f"{sqn:012x}"})
+    else:
+        console.print(f"SQN_MS {sqn:012X}", markup=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
+    sys.exit(0)
