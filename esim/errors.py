@@ -6,9 +6,11 @@ ever carries a secret value (Ki, OPc, PIN, PUK, ADM, OTA key) in its message or 
 
 from __future__ import annotations
 
+from simcore.errors import SimsmithError
 
-class EsimError(Exception):
-    """Base class of every error raised by esim/."""
+
+class EsimError(SimsmithError):
+    """Base class of every error raised by esim/ (under simsmith's one base class)."""
 
 
 class ActivationCodeError(EsimError, ValueError):

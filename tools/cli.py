@@ -25,6 +25,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.inventory_cli", "inventory", "SIM records: generate, list, allocate, lifecycle."),
     ("tools.msisdn_cli", "msisdn", "The MSISDN pool: ranges, assign, release, recycle."),
     ("tools.audit_cli", "audit", "The hash-chained audit log: verify, list."),
+    ("tools.esim_cli", "esim", "eSIM: SAIP profile packages, activation codes, QR codes."),
     ("tools.hsm_cli", "hsm", "Key custody: ceremony, KEKs, Milenage/TUAK calculators."),
 ]
 

@@ -1,0 +1,148 @@
+"""`simsmith esim`: inspect SAIP profile packages, build and parse activation codes, QR codes.
+
+Each command is a thin layer over esim/; secrets (Ki, OPc, PINs, PUKs, ADM, OTA keys) are masked
+unless --show-secrets is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from esim.activation_code import ActivationCode, generate_matching_id
+from esim.errors import ActivationCodeError, EsimError
+from esim.qr import ios_install_link, qr_png, qr_svg
+from esim.saip import ProfilePackage
+from esim.saip.element import masked
+from esim.saip.validate import validate
+from tools.common import JsonOpt, console, fail, print_json, print_table
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _summary(package: ProfilePackage) -> dict[str, Any]:
+    def attempt(fn: Any) -> Any:
+        try:
+            return fn()
+        except (EsimError, KeyError):
+            return None
+
+    return {
+        "iccid": attempt(lambda: package.iccid),
+        "ef_iccid": attempt(lambda: package.ef_iccid),
+        "imsi": attempt(lambda: package.imsis),
+        "algorithms": package.algorithms,
+        "services": attempt(lambda: package.services),
+        "profile_type": attempt(lambda: package.one("header").value.get("profileType")),
+    }
+
+
+@app.command("inspect")
+def inspect(
+    path: Path = typer.Argument(..., help="Profile package, DER (.der)."),
+    as_json: bool = JsonOpt,
+    show_secrets: bool = typer.Option(False, "--show-secrets",
+                                      help="Show keys, PINs and PUKs instead of '***'."),
+) -> None:
+    """List a package's profile elements, ICCID, IMSI, AKA algorithm and services."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        fail(f"{path}: {e.strerror}")
+    try:
+        package = ProfilePackage.from_der(data)
+    except EsimError as e:
+        fail(f"{path}: {e}")
+    try:
+        validate(package.elements)
+        problem = None
+    except EsimError as e:
+        problem = str(e)
+    summary = _summary(package) | {"size": len(data), "valid": problem is None,
+                                   "problem": problem}
+    if as_json:
+        summary["elements"] = [{"kind": pe.kind, "identification": pe.identification,
+                                "value": masked(pe.value, show_secrets)}
+                               for pe in package.elements]
+        print_json(summary)
+        return
+    print_table(f"{path.name}: {len(package.elements)} profile elements, {len(data)} bytes",
+                ["#", "element", "identification", "mandated"],
+                [(i + 1, e.kind, e.identification, "yes" if e.mandated else "")
+                 for i, e in enumerate(package.elements)])
+    for label, key in (("ICCID", "iccid"), ("IMSI", "imsi"), ("algorithm", "algorithms"),
+                       ("services", "services"), ("profile type", "profile_type")):
+        value = summary[key]
+        shown = ", ".join(value) if isinstance(value, list) else value
+        console.print(f"{label}: {shown}", markup=False)
+    if show_secrets:
+        for aka in package.all("akaParameter"):
+            choice, algo = aka.value["algoConfiguration"]
+            if choice == "algoParameter":
+                console.print(f"akaParameter#{aka.identification}: key {algo['key'].hex().upper()} "
+                              f"opc {algo['opc'].hex().upper()}", markup=False)
+    else:
+        console.print("keys, PINs, PUKs: masked (--show-secrets to show)", markup=False)
+    if problem:
+        console.print(f"validation: {problem}", markup=False)
+
+
+def _code_json(ac: ActivationCode) -> dict[str, Any]:
+    return {"activation_code": ac.to_string(), "lpa_uri": ac.to_uri(),
+            "smdp_address": ac.smdp_address, "matching_id": ac.matching_id,
+            "smdp_oid": ac.smdp_oid, "confirmation_code_required": ac.confirmation_code_required,
+            "ios_install_link": ios_install_link(ac)}
+
+
+@app.command("code")
+def code(
+    smdp: str | None = typer.Option(None, "--smdp", help="SM-DP+ address (FQDN)."),
+    matching_id: str | None = typer.Option(
+        None, "--matching-id", help="Matching ID (0-9, A-Z, '-'); generated if omitted."),
+    oid: str | None = typer.Option(None, "--oid", help="SM-DP+ OID, dotted decimal."),
+    cc_required: bool = typer.Option(False, "--cc-required",
+                                     help="A confirmation code is required."),
+    parse: str | None = typer.Option(None, "--parse",
+                                     help="Parse this activation code (or LPA: URI) instead."),
+    qr: Path | None = typer.Option(None, "--qr", help="Write the QR code to FILE.png or .svg."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build an activation code (SGP.22 §4.1) with its QR code, or check one with --parse."""
+    try:
+        if parse is not None:
+            if smdp or matching_id or oid or cc_required:
+                fail("--parse takes no --smdp, --matching-id, --oid or --cc-required", 2)
+            ac = (ActivationCode.from_uri(parse) if parse.startswith("LPA:")
+                  else ActivationCode.parse(parse))
+        else:
+            if smdp is None:
+                fail("--smdp is required (or --parse)", 2)
+                return
+            ac = ActivationCode(smdp, matching_id or generate_matching_id(), oid, cc_required)
+    except ActivationCodeError as e:
+        if as_json:
+            print_json({"valid": False, "field": e.field, "position": e.position,
+                        "error": str(e)})
+            raise typer.Exit(1) from None
+        fail(f"invalid activation code: {e}")
+        return
+    if qr is not None:
+        suffix = qr.suffix.lower()
+        if suffix not in (".png", ".svg"):
+            fail(f"--qr {qr}: the file name must end in .png or .svg", 2)
+        try:
+            if suffix == ".png":
+                qr.write_bytes(qr_png(ac))
+            else:
+                qr.write_text(qr_svg(ac), encoding="utf-8")
+        except OSError as e:
+            fail(f"{qr}: {e.strerror}")
+    if as_json:
+        print_json({"valid": True, **_code_json(ac)} | ({"qr": str(qr)} if qr else {}))
+        return
+    for label, value in _code_json(ac).items():
+        console.print(f"{label}: {value}", markup=False, soft_wrap=True)
+    if qr is not None:
+        console.print(f"qr: {qr}", markup=False)
