@@ -1,5 +1,5 @@
 """The virtual card's own Milenage (3GPP TS 35.206 V17 §4.1, functions f1, f1*, f2-f5, f5*)
-with the GSM conversion functions c2/c3 (TS 33.102 §6.8.1.2).
+re-exporting the GSM conversion functions c2/c3 (TS 33.102 §6.8.1.2).
 
 A physical card carries its own implementation; so does this one. Built on AES-128 from
 `cryptography`. Constants r1..r5 / c1..c5 are the defaults of TS 35.206 §4.1.
@@ -8,6 +8,10 @@ A physical card carries its own implementation; so does this one. Built on AES-1
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from cards.conversion import c2_sres, c3_kc
+
+__all__ = ["Milenage", "c2_sres", "c3_kc", "opc_from_op"]
 
 _R = (64, 0, 32, 64, 96)
 _C = tuple(((i and 1 << (i - 1)) or 0).to_bytes(16, "big") for i in range(5))  # 0,1,2,4,8
@@ -61,17 +65,3 @@ def opc_from_op(k: bytes, op: bytes) -> bytes:
     """OPc = E_K(OP) xor OP (TS 35.206 §4.1)."""
     enc = Cipher(algorithms.AES(k), modes.ECB()).encryptor()
     return _xor(enc.update(op), op)
-
-
-def c2_sres(res: bytes) -> bytes:
-    """c2: SRES = XOR of the 4-byte words of RES (TS 33.102 §6.8.1.2, RES of 4..16 bytes)."""
-    padded = res + b"\x00" * (-len(res) % 4)
-    out = b"\x00" * 4
-    for i in range(0, len(padded), 4):
-        out = _xor(out, padded[i : i + 4])
-    return out
-
-
-def c3_kc(ck: bytes, ik: bytes) -> bytes:
-    """c3: Kc = CK1 xor CK2 xor IK1 xor IK2 (64-bit halves)."""
-    return _xor(_xor(ck[:8], ck[8:]), _xor(ik[:8], ik[8:]))
