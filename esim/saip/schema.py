@@ -17,11 +17,19 @@ from typing import Any
 
 import asn1tools
 
+from esim.saip.fastder import speed_up
+
 MODULE_FILE = "PEDefinitions.asn"
 
 
 @functools.cache
 def _compiled() -> tuple[Any, dict[tuple[str, str], Any]]:
+    return build(fast=True)
+
+
+def build(fast: bool) -> tuple[Any, dict[tuple[str, str], Any]]:
+    """Compile the module afresh: (specification, DEFAULTs). `fast` binds esim.saip.fastder's
+    encoder; `spec()` is the cached fast one, the plain one serves to check it."""
     text = resources.files("esim.saip").joinpath(MODULE_FILE).read_text(encoding="utf-8")
     spec = asn1tools.compile_string(text, "der")
     defaults: dict[tuple[str, str], Any] = {}
@@ -44,6 +52,8 @@ def _compiled() -> tuple[Any, dict[tuple[str, str], Any]]:
             walk(getattr(node, attr, None), here)
 
     walk(spec.types["ProfileElement"].type, "ProfileElement")
+    if fast:
+        speed_up(spec.types["ProfileElement"].type)
     return spec, defaults
 
 

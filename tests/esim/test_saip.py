@@ -85,3 +85,22 @@ def test_errors() -> None:
     with pytest.raises(SaipDecodeError, match="akaParameter") as info:
         encode([bad])
     assert "01" not in str(info.value)
+
+
+def test_fast_encoder_matches_asn1tools() -> None:
+    """esim.saip.fastder must give asn1tools' own bytes, on TS.48 and on personalised packages."""
+    from esim.build import build_package
+    from esim.params import SubscriberParams
+    from esim.saip.schema import build
+
+    plain, _ = build(fast=False)
+    params = SubscriberParams("8944000000000000017", "001010000000001", puk1="12345678",
+                              pin2="1234", puk2="12345678", adm1="12345678")
+    packages = [_der(n) for n in PROFILES] + [
+        build_package(t, params, lambda buf, slots: None)
+        for t in ("ts48", "usim-isim-milenage")]
+    for der in packages:
+        for element in decode(der):
+            expected = bytes(plain.encode("ProfileElement", element.as_choice(),
+                                          check_types=False))
+            assert encode([element]) == expected
