@@ -28,8 +28,11 @@ __all__ = ["Binder", "binding_block"]
 _LABEL = b"simsmith/keyref/v1\x00"
 
 
+_PREFIX = {t: _LABEL + t.value.encode() + b"\x00" for t in KeyType}
+
+
 def binding_block(key_type: KeyType, owner: str) -> bytes:
-    return hashlib.sha256(_LABEL + key_type.value.encode() + b"\x00" + owner.encode()).digest()
+    return hashlib.sha256(_PREFIX[key_type] + owner.encode()).digest()
 
 
 class Binder:

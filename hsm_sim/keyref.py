@@ -52,9 +52,22 @@ class KeyRef:
 
     def __post_init__(self) -> None:
         for field, value in (("backend", self.backend), ("owner", self.owner), ("kek", self.kek)):
-            if not _NAME.match(value):
-                raise ValueError(f"KeyRef {field} must match [A-Za-z0-9_-]{{1,64}}")
+            self.check_name(field, value)
         object.__setattr__(self, "key_type", KeyType(self.key_type))
+
+    @classmethod
+    def trusted(cls, backend: str, key_type: KeyType, owner: str, kek: str, blob: bytes) -> KeyRef:
+        """Build without re-validating: for backends' batch paths that checked the names once."""
+        self = object.__new__(cls)
+        for name, value in (("backend", backend), ("key_type", key_type), ("owner", owner),
+                            ("kek", kek), ("blob", blob)):
+            object.__setattr__(self, name, value)
+        return self
+
+    @staticmethod
+    def check_name(field: str, value: str) -> None:
+        if not _NAME.match(value):
+            raise ValueError(f"KeyRef {field} must match [A-Za-z0-9_-]{{1,64}}")
 
     def __repr__(self) -> str:
         return (

@@ -41,6 +41,7 @@ from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.keystore import KekRecord, Keystore
 from hsm_sim.milenage import AuthVector, Milenage
 from hsm_sim.milenage import derive_opc as _derive_opc
+from hsm_sim.milenage import vector as milenage_vector
 from hsm_sim.tuak import Tuak, TuakVector
 
 __all__ = ["STORAGE", "SoftHsm", "default_directory"]
@@ -317,21 +318,22 @@ class SoftHsm:
             clear = decrypt_eki(one, tk, b"".join(blobs)) if blobs else b""
         items: list[tuple[KeyType, str]] = []
         for owner, _, eopc in rows:
+            KeyRef.check_name("owner", owner)
             items.append((KeyType.KI, owner))
             if eopc is not None:
                 items.append((KeyType.OPC, owner))
         kwks = self._binder(STORAGE).wrapping_keys(items)
-        wrap = keywrap.aes_key_wrap_with_padding
+        wrap, trusted = keywrap.aes_key_wrap_with_padding, KeyRef.trusted
         out: list[tuple[KeyRef, KeyRef | None]] = []
         pos = j = 0
         for owner, _, eopc in rows:
-            ki = KeyRef(self.backend, KeyType.KI, owner, STORAGE,
-                        wrap(kwks[j], clear[pos : pos + size]))
+            ki = trusted(self.backend, KeyType.KI, owner, STORAGE,
+                         wrap(kwks[j], clear[pos : pos + size]))
             pos, j = pos + size, j + 1
             opc = None
             if eopc is not None:
-                opc = KeyRef(self.backend, KeyType.OPC, owner, STORAGE,
-                             wrap(kwks[j], clear[pos : pos + size]))
+                opc = trusted(self.backend, KeyType.OPC, owner, STORAGE,
+                              wrap(kwks[j], clear[pos : pos + size]))
                 pos, j = pos + size, j + 1
             out.append((ki, opc))
         self._audit.record(
@@ -362,11 +364,15 @@ class SoftHsm:
         amf: bytes = DEFAULT_AMF,
         rands: Sequence[bytes] | None = None,
     ) -> list[AuthVector]:
-        m = self._milenage(ki, opc)
         rs = rands if rands is not None else [os.urandom(16) for _ in sqns]
         if len(rs) != len(sqns):
             raise BadLength("give one RAND per SQN")
-        out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
+        if len(sqns) == 1:  # the distinct-subscriber hot path: no per-subscriber object
+            k, o = self._unwrap(ki, KeyType.KI), self._unwrap(opc, KeyType.OPC, ki.owner)
+            out = [milenage_vector(k, o, rs[0], sqns[0], amf)]
+        else:
+            m = self._milenage(ki, opc)
+            out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
         self._audit.record("auth.milenage", ki.owner, {"count": len(out)})
         return out
 

@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hsm_sim.errors import AuthenticationFailure, BadLength
-from hsm_sim.milenage import STANDARD, Constants, Milenage, derive_opc, sqn_after_resync
+from hsm_sim.milenage import (
+    STANDARD,
+    Constants,
+    Milenage,
+    derive_opc,
+    sqn_after_resync,
+    vector,
+)
 from tests.hsm.vectors import cases, h
 
 ALL_SETS = cases("milenage/ts35207_test_sets.txt") + cases("milenage/ts35208_test_sets.txt")
@@ -46,6 +53,7 @@ def test_vector_autn_and_usim_check(rec: dict[str, str]) -> None:
     assert v.autn == (sqn ^ ak).to_bytes(6, "big") + amf + h(rec, "f1")
     assert (v.rand, v.xres, v.ck, v.ik) == (rand, h(rec, "f2"), h(rec, "f3"), h(rec, "f4"))
     assert m.check_autn(rand, v.autn) == (sqn, v.xres, v.ck, v.ik)
+    assert vector(k, opc, rand, sqn, amf) == v
     bad = bytearray(v.autn)
     bad[-1] ^= 1
     with pytest.raises(AuthenticationFailure, match="MAC-A"):
@@ -95,6 +103,7 @@ def test_fast_vector_equals_the_functions(
 ) -> None:
     m = Milenage(k, opc)
     v = m.vector(rand, sqn, amf)
+    assert vector(k, opc, rand, sqn, amf) == v
     s = sqn.to_bytes(6, "big")
     res, ck, ik, ak = m.f2345(rand)
     assert v.autn[8:] == m.f1(rand, s, amf)
@@ -123,6 +132,10 @@ def test_bad_constants_and_lengths() -> None:
         m.vector(bytes(16), 1 << 48, bytes(2))
     with pytest.raises(BadLength, match="AUTS"):
         m.resync(bytes(16), bytes(13))
+    with pytest.raises(BadLength, match="OPc must be 16 bytes"):
+        vector(bytes(16), bytes(8), bytes(16), 0, bytes(2))
+    with pytest.raises(BadLength, match="SQN"):
+        vector(bytes(16), bytes(16), bytes(16), -1, bytes(2))
 
 
 def test_sqn_after_resync_steps_seq_and_keeps_ind() -> None:
