@@ -6,9 +6,11 @@ module holds the base class and the transport/driver errors. Messages never carr
 
 from __future__ import annotations
 
+from simcore.errors import SimsmithError
 
-class CardError(Exception):
-    """Base class of every error raised by `cards`."""
+
+class CardError(SimsmithError):
+    """Base class of every error raised by `cards` (under the project's one base class)."""
 
 
 class TransportError(CardError):

@@ -142,14 +142,16 @@ class PcscTransport(ExchangeTransport):
                     f"card in {self.reader!r} removed or not responding during a command "
                     f"({self._ctx._msg(rc)}); re-insert it and run again")
             raise TransportError(f"transmit failed on {self.reader!r}: {self._ctx._msg(rc)}")
-        if len(resp) < 2:
-            raise TransportError(f"{self.reader!r}: response shorter than a status word")
+        if len(resp) < 2:  # vpcd (and some readers) answer nothing when the card went away
+            raise CardRemovedError(f"card in {self.reader!r} gave no answer during a command "
+                                   "(removed?); re-insert it and run again")
         return bytes(resp)
 
-    def close(self) -> None:
+    def close(self, reset: bool = True) -> None:
+        """Disconnect; by default reset the card so no PIN/ADM stays verified behind us."""
         s = self._ctx.scard
         try:
-            s.SCardDisconnect(self._card, s.SCARD_LEAVE_CARD)
+            s.SCardDisconnect(self._card, s.SCARD_RESET_CARD if reset else s.SCARD_LEAVE_CARD)
         finally:
             self._ctx.release()
 
