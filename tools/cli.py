@@ -27,6 +27,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.audit_cli", "audit", "The hash-chained audit log: verify, list."),
     ("tools.esim_cli", "esim", "eSIM: SAIP profile packages, activation codes, QR codes."),
     ("tools.hsm_cli", "hsm", "Key custody: ceremony, KEKs, Milenage/TUAK calculators."),
+    ("tools.card_cli", "card", "PC/SC cards: read, emulate, program, verify."),
 ]
 
 
