@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import zlib
 from urllib.parse import quote
 
-import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
 from esim.activation_code import ActivationCode
+from esim.qr_symbol import symbol_rows
 
 QUIET_ZONE = 4
+_DARK = re.compile("1+")
 IOS_PROVISIONING_URL = "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata="
 
 
@@ -27,35 +29,30 @@ def _text(code: ActivationCode | str) -> str:
     return ActivationCode.from_uri(code).to_uri()  # validates an 'LPA:1$…' string
 
 
+def _rows(code: ActivationCode | str) -> list[str]:
+    """Rows of '0'/'1' modules, quiet zone included."""
+    rows = symbol_rows(_text(code), ERROR_CORRECT_M)
+    pad = "0" * QUIET_ZONE
+    blank = "0" * (len(rows) + 2 * QUIET_ZONE)
+    return [blank] * QUIET_ZONE + [pad + r + pad for r in rows] + [blank] * QUIET_ZONE
+
+
 def qr_matrix(code: ActivationCode | str) -> list[list[bool]]:
     """The QR symbol's modules (True = dark), quiet zone included."""
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QUIET_ZONE)
-    qr.add_data(_text(code))
-    qr.make(fit=True)
-    return qr.get_matrix()
+    return [[m == "1" for m in row] for row in _rows(code)]
 
 
 def qr_png(code: ActivationCode | str, module_px: int = 8) -> bytes:
     """A black-on-white PNG of the QR code, `module_px` pixels per module."""
-    matrix = qr_matrix(code)
-    return _png_1bit(matrix, module_px)
+    return _png_1bit(_rows(code), module_px)
 
 
 def qr_svg(code: ActivationCode | str, module_px: int = 8) -> str:
     """An SVG of the QR code: one path of dark modules on a white background."""
-    matrix = qr_matrix(code)
-    n = len(matrix)
-    runs = []
-    for y, row in enumerate(matrix):
-        x = 0
-        while x < n:
-            if row[x]:
-                start = x
-                while x < n and row[x]:
-                    x += 1
-                runs.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
-            else:
-                x += 1
+    rows = _rows(code)
+    n = len(rows)
+    runs = [f"M{m.start()} {y}h{len(m.group())}v1h-{len(m.group())}z"
+            for y, row in enumerate(rows) for m in _DARK.finditer(row)]
     size = n * module_px
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{size}" height="{size}" '
@@ -85,14 +82,15 @@ def svg_data_uri(code: ActivationCode | str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(qr_svg(code).encode()).decode("ascii")
 
 
-def _png_1bit(matrix: list[list[bool]], scale: int) -> bytes:
+def _png_1bit(rows: list[str], scale: int) -> bytes:
     """Write a 1-bit greyscale PNG directly (PNG spec, ISO/IEC 15948): fast and dependency-free."""
-    n = len(matrix)
+    n = len(rows)
     width = n * scale
+    table = str.maketrans({"1": "0" * scale, "0": "1" * scale})  # dark modules are black (0)
+    pad = "0" * (-width % 8)
     raw = io.BytesIO()
-    for row in matrix:
-        bits = "".join(("0" if dark else "1") * scale for dark in row)
-        bits += "0" * (-len(bits) % 8)
+    for row in rows:
+        bits = row.translate(table) + pad
         line = b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")
         raw.write(line * scale)
 

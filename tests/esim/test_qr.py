@@ -90,3 +90,26 @@ def test_strings_are_validated() -> None:
         qr_png("1$SMDP.GSMA.COM$ABC")  # no LPA: prefix
     with pytest.raises(ActivationCodeError):
         ios_install_link("LPA:1$SMDP.GSMA.COM$abc")
+
+
+@pytest.mark.parametrize("text", [
+    "LPA:1$rsp.example.com$K7Q2M-ABCDE-FGHJK-MNPQR-STVWX",
+    "LPA:1$SMDP.GSMA.COM$04386-AGYFT-A74Y8-3F815$1.3.6.1.4.1.31746$1",
+    "LPA:1$" + "a" * 60 + ".example.com$" + "Z" * 200,  # version 7+: version information
+])
+def test_mask_candidates_match_qrcode(text: str) -> None:
+    """Each candidate equals the symbol the qrcode library draws with that mask, and the chosen
+    symbol is a candidate of lowest penalty (ISO/IEC 18004 §7.8.3)."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    from esim.qr_symbol import mask_candidates, symbol_rows
+
+    candidates = mask_candidates(text, ERROR_CORRECT_M)
+    for mask, (_, rows) in enumerate(candidates):
+        qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=mask)
+        qr.add_data(text)
+        qr.make(fit=True)
+        assert rows == ["".join("1" if m else "0" for m in row) for row in qr.modules]
+    best = min(score for score, _ in candidates)
+    assert symbol_rows(text, ERROR_CORRECT_M) in [r for s, r in candidates if s == best]
