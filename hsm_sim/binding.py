@@ -15,6 +15,7 @@ RFC 5649's integrity check refuses it.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import keywrap
@@ -38,24 +39,29 @@ def binding_block(key_type: KeyType, owner: str) -> bytes:
 class Binder:
     """Wraps and unwraps data keys under per-(type, owner) keys derived from one storage KEK."""
 
-    __slots__ = ("_enc",)
+    __slots__ = ("_enc", "_lock")
 
     def __init__(self, storage_kek: bytes) -> None:
         self._enc = Cipher(algorithms.AES(storage_kek), modes.ECB()).encryptor()
+        self._lock = threading.Lock()  # an OpenSSL context is not safe across threads
+
+    def _ecb(self, data: bytes) -> bytes:
+        with self._lock:
+            return self._enc.update(data)
 
     def __repr__(self) -> str:
         return "Binder(<storage KEK hidden>)"
 
     def wrapping_keys(self, items: Sequence[tuple[KeyType, str]]) -> list[bytes]:
-        out = self._enc.update(b"".join(binding_block(t, o) for t, o in items))
+        out = self._ecb(b"".join(binding_block(t, o) for t, o in items))
         return [out[i : i + 32] for i in range(0, len(out), 32)]
 
     def wrap(self, key_type: KeyType, owner: str, key: bytes) -> bytes:
-        kwk = self._enc.update(binding_block(key_type, owner))
+        kwk = self._ecb(binding_block(key_type, owner))
         return keywrap.aes_key_wrap_with_padding(kwk, key)
 
     def unwrap(self, key_type: KeyType, owner: str, blob: bytes) -> bytes:
-        kwk = self._enc.update(binding_block(key_type, owner))
+        kwk = self._ecb(binding_block(key_type, owner))
         try:
             return keywrap.aes_key_unwrap_with_padding(kwk, blob)
         except (keywrap.InvalidUnwrap, ValueError):

@@ -18,6 +18,7 @@ from hsm_sim.kcv import kcv, legacy_kcv
 __all__ = [
     "DEV_WARNING",
     "KeyCheck",
+    "check_announced_kcv",
     "check_kcv",
     "combine_components",
     "key_check",
@@ -62,6 +63,20 @@ def combine_components(components: Sequence[bytes], minimum: int = 2) -> bytes:
     for c in components:
         acc ^= int.from_bytes(c, "big")
     return acc.to_bytes(size, "big")
+
+
+def check_announced_kcv(key: bytes, announced_hex: str, what: str) -> None:
+    """Refuse a key whose KCV differs from the one announced with it (vendors send either the
+    AES-CMAC KCV or the legacy ECB one; both are accepted, compared in constant time)."""
+    import hmac
+
+    a = announced_hex.strip().lower()
+    check = key_check(key)
+    if not (hmac.compare_digest(check.kcv, a) or hmac.compare_digest(check.legacy_kcv, a)):
+        raise BadKCV(
+            f"{what}: KCV {check.kcv} (legacy {check.legacy_kcv}) does not match the announced "
+            f"{a}: a component is wrong"
+        )
 
 
 def check_kcv(key: bytes, expected_hex: str, what: str) -> None:

@@ -10,6 +10,10 @@ class HsmError(Exception):
     """Base class of every error raised by hsm_sim."""
 
 
+class DevModeWarning(UserWarning):
+    """The HSM runs on a dev passphrase or the sealed dev file: insecure by design."""
+
+
 class AuthenticationFailure(HsmError):
     """A MAC (MAC-A, MAC-S, RES) did not verify (TS 33.102 §6.3)."""
 

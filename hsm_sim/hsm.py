@@ -26,6 +26,7 @@ __all__ = [
     "KekInfo",
     "KekPurpose",
     "NullAudit",
+    "generate_sim_keys",
     "vectors",
 ]
 
@@ -84,6 +85,7 @@ class Hsm(Protocol):
         components: Sequence[bytes] | None = None,
         *,
         insecure_clear: bool = False,
+        expected_kcv: str | None = None,
     ) -> KekInfo: ...
 
     def kek_list(self) -> list[KekInfo]: ...
@@ -125,6 +127,13 @@ class Hsm(Protocol):
     def export(
         self, refs: Sequence[KeyRef], target: str, scheme: str = "kwp"
     ) -> list[bytes]: ...
+
+
+def generate_sim_keys(hsm: Hsm, owner: str, op: KeyRef | None = None) -> tuple[KeyRef, KeyRef]:
+    """A new SIM's (Ki, OPc): random Ki; OPc derived from the operator's OP, or random."""
+    ki = hsm.generate(owner, KeyType.KI)
+    opc = hsm.derive_opc(ki, op) if op is not None else hsm.generate(owner, KeyType.OPC)
+    return ki, opc
 
 
 def vectors(

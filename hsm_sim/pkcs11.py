@@ -138,6 +138,7 @@ class Pkcs11Hsm:
         components: Sequence[bytes] | None = None,
         *,
         insecure_clear: bool = False,
+        expected_kcv: str | None = None,
     ) -> KekInfo:
         purpose = KekPurpose(purpose)
         if self._find_any(name) is not None:
@@ -154,6 +155,8 @@ class Pkcs11Hsm:
             if not components:
                 raise BadLength(f"a {purpose.value} KEK needs at least one --component")
             value = ceremony.combine_components(components, minimum=1)
+            if expected_kcv is not None:
+                ceremony.check_announced_kcv(value, expected_kcv, f"KEK {name!r}")
             check = ceremony.key_check(value)
             self._s().create_object({
                 Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: P11KeyType.AES,

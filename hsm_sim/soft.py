@@ -12,7 +12,7 @@ import base64
 import datetime as dt
 import hmac
 import os
-import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from hsm_sim.eki import EkiScheme, decrypt_eki, encrypt_eki
 from hsm_sim.errors import (
     BadKCV,
     BadLength,
+    DevModeWarning,
     DuplicateKey,
     ExportRefused,
     HsmLocked,
@@ -101,7 +102,7 @@ class SoftHsm:
             master = ceremony.combine_components(components)
             source, n = "components", len(components)
         elif passphrase is not None and components is None:
-            print(ceremony.DEV_WARNING, file=sys.stderr)
+            warnings.warn(ceremony.DEV_WARNING, DevModeWarning, stacklevel=2)
             salt = os.urandom(16)
             scrypt = {"salt": salt.hex(), "n": scrypt_n, "r": 8, "p": 1}
             master = ceremony.key_from_passphrase(passphrase, salt, scrypt_n)
@@ -138,7 +139,7 @@ class SoftHsm:
         else:
             if passphrase is None:
                 raise HsmLocked("this (dev) HSM opens with its passphrase")
-            print(ceremony.DEV_WARNING, file=sys.stderr)
+            warnings.warn(ceremony.DEV_WARNING, DevModeWarning, stacklevel=2)
             s = store.scrypt or {}
             master = ceremony.key_from_passphrase(
                 passphrase, bytes.fromhex(s["salt"]), s["n"], s["r"], s["p"]
@@ -166,6 +167,8 @@ class SoftHsm:
     @classmethod
     def open_sealed_dev(cls, directory: Path, audit: AuditSink | None = None) -> SoftHsm:
         """Open with the sealed dev file (insecure; for `make run` and demos only)."""
+        warnings.warn("opening the HSM with the INSECURE sealed dev file", DevModeWarning,
+                      stacklevel=2)
         lines = (Path(directory) / _SEALED).read_text().splitlines()
         blob = base64.b64decode(next(ln for ln in lines if ln and not ln.startswith("#")))
         try:
@@ -208,8 +211,12 @@ class SoftHsm:
         components: Sequence[bytes] | None = None,
         *,
         insecure_clear: bool = False,
+        expected_kcv: str | None = None,
     ) -> KekInfo:
-        """Add a named KEK from 1..n components (XOR), a random one (storage), or a clear target."""
+        """Add a named KEK from 1..n components (XOR), a random one (storage), or a clear target.
+
+        `expected_kcv`, the KCV announced with the key (AES-CMAC or legacy), refuses a wrong
+        component before anything is stored."""
         purpose = KekPurpose(purpose)
         KeyRef("soft", KeyType.KI, "check", name, b"")  # validates the name's characters
         if insecure_clear:
@@ -219,6 +226,8 @@ class SoftHsm:
         else:
             if components:
                 key = ceremony.combine_components(components, minimum=1)
+                if expected_kcv is not None:
+                    ceremony.check_announced_kcv(key, expected_kcv, f"KEK {name!r}")
             elif purpose is KekPurpose.STORAGE:
                 key = os.urandom(32)
             else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 
 from hsm_sim import ceremony
-from hsm_sim.errors import HsmError
+from hsm_sim.errors import DevModeWarning, HsmError
 from hsm_sim.hsm import KekInfo, KekPurpose
 from hsm_sim.kcv import kcv, legacy_kcv
 from hsm_sim.keystore import Keystore
@@ -43,13 +44,20 @@ def hsm_dir() -> Path:
 
 
 def _errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """HsmError -> one line on stderr, exit 1; dev-mode warnings -> printed loudly on stderr."""
+
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except HsmError as e:
-            fail(str(e))
-            raise AssertionError("unreachable") from e
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DevModeWarning)
+            try:
+                return fn(*args, **kwargs)
+            except HsmError as e:
+                fail(str(e))
+                raise AssertionError("unreachable") from e
+            finally:
+                for msg in dict.fromkeys(str(w.message) for w in caught):
+                    err_console.print(f"warning: {msg}", markup=False)
 
     return wrapper
 
@@ -89,8 +97,6 @@ def open_hsm() -> SoftHsm:
     if store.master_source == "dev-passphrase":
         phrase = os.environ.get("SIMSMITH_HSM_PASSPHRASE")
         if phrase is None and (d / "dev-master.sealed").is_file():
-            err_console.print("warning: opening the HSM with the INSECURE sealed dev file",
-                              markup=False)
             return SoftHsm.open_sealed_dev(d)
         if phrase is None:
             phrase = typer.prompt("Dev passphrase", hide_input=True)
@@ -125,8 +131,6 @@ def init(
             comps = [_hex(f"--component {i}", c, (16, 24, 32)) for i, c in enumerate(component, 1)]
         else:
             comps = _prompt_components("master", None)
-    else:
-        err_console.print(ceremony.DEV_WARNING, markup=False)
     hsm = SoftHsm.init(d, components=comps, passphrase=dev_passphrase)
     if seal_dev:
         hsm.seal_dev()
@@ -187,12 +191,20 @@ def kek_add(
     insecure_clear: bool = typer.Option(
         False, "--insecure-clear", help="Export target that receives keys in CLEAR (open-source "
         "HLRs); audited."),
+    expected_kcv: str | None = typer.Option(
+        None, "--kcv", help="The KCV announced with the key (AES-CMAC or legacy ECB, 6 hex "
+        "digits): a wrong component is refused."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Add a named KEK; prints its name, purpose and KCV (never the key)."""
     comps = [_hex(f"--component {i}", c, (16, 24, 32)) for i, c in enumerate(component, 1)]
+    if expected_kcv is not None:
+        _hex("--kcv", expected_kcv, (3,))
+    for i, c in enumerate(comps, 1):
+        err_console.print(_kcv_line(f"component {i}", c), markup=False)
     hsm = open_hsm()
-    info = hsm.kek_add(name, purpose, comps or None, insecure_clear=insecure_clear)
+    info = hsm.kek_add(name, purpose, comps or None, insecure_clear=insecure_clear,
+                       expected_kcv=expected_kcv)
     if as_json:
         print_json(info.as_dict())
         return

@@ -68,6 +68,13 @@ def test_dev_passphrase_and_seal(runner: CliRunner) -> None:
     assert json.loads(r.stdout)["purpose"] == "export"
     r = runner.invoke(app, ["kek", "add", "osmo", "--purpose", "export", "--insecure-clear"])
     assert r.exit_code == 0 and "INSECURE clear export target" in r.output
+    assert "warning: opening the HSM with the INSECURE sealed dev file" in r.output
+    r = runner.invoke(app, ["kek", "add", "v9", "--purpose", "transport", "--component", TK,
+                            "--kcv", "000000"])
+    assert r.exit_code == 1 and "does not match the announced 000000" in r.output
+    r = runner.invoke(app, ["kek", "add", "v9", "--purpose", "transport", "--component", TK,
+                            "--kcv", legacy_kcv(bytes.fromhex(TK)).hex()])
+    assert r.exit_code == 0, r.output
 
 
 def test_errors_are_one_line_naming_the_input(runner: CliRunner) -> None:

@@ -16,6 +16,7 @@ from hsm_sim.eki import EkiScheme, encrypt_eki
 from hsm_sim.errors import (
     BadKCV,
     BadLength,
+    DevModeWarning,
     DuplicateKey,
     ExportRefused,
     HsmError,
@@ -26,8 +27,8 @@ from hsm_sim.errors import (
     WrongOwner,
     WrongPurpose,
 )
-from hsm_sim.hsm import Hsm, KekPurpose, vectors
-from hsm_sim.kcv import kcv
+from hsm_sim.hsm import Hsm, KekPurpose, generate_sim_keys, vectors
+from hsm_sim.kcv import kcv, legacy_kcv
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import Milenage
 from hsm_sim.soft import SoftHsm
@@ -96,17 +97,19 @@ def test_keystore_file_holds_no_clear_key(tmp_path: Path, hsm: SoftHsm) -> None:
     assert kcv(TK).hex() in text
 
 
-def test_dev_passphrase_and_sealed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dev_passphrase_and_sealed_file(tmp_path: Path) -> None:
     d = tmp_path / "dev"
-    s = SoftHsm.init(d, passphrase="correct horse", scrypt_n=2**10)
-    assert "DEV MODE" in capsys.readouterr().err
+    with pytest.warns(DevModeWarning, match="DEV MODE"):
+        s = SoftHsm.init(d, passphrase="correct horse", scrypt_n=2**10)
     ref = s.generate(ICCID, KeyType.KI)
     s.seal_dev()
     assert "INSECURE" in (d / "dev-master.sealed").read_text()
-    s2 = SoftHsm.open_sealed_dev(d)
+    with pytest.warns(DevModeWarning, match="INSECURE sealed dev file"):
+        s2 = SoftHsm.open_sealed_dev(d)
     assert s2.kcv(ref) == s.kcv(ref)
-    assert SoftHsm.open(d, passphrase="correct horse").kcv(ref) == s.kcv(ref)
-    with pytest.raises(BadKCV):
+    with pytest.warns(DevModeWarning):
+        assert SoftHsm.open(d, passphrase="correct horse").kcv(ref) == s.kcv(ref)
+    with pytest.raises(BadKCV), pytest.warns(DevModeWarning):
         SoftHsm.open(d, passphrase="wrong")
 
 
@@ -124,6 +127,16 @@ def test_kek_add_reports_kcv_and_refuses_misuse(hsm: SoftHsm) -> None:
         hsm.import_encrypted(ICCID, KeyType.KI, bytes(16), "nope", EkiScheme.AES128_ECB)
     added = hsm.kek_add("storage2", KekPurpose.STORAGE)
     assert len(added.kcv) == 6
+    # a vendor announces its transport key's KCV (legacy or CMAC): a typo in a component is refused
+    half = bytes(range(16))
+    other = bytes(a ^ b for a, b in zip(TK, half, strict=True))
+    ok = hsm.kek_add("v3", KekPurpose.TRANSPORT, [half, other], expected_kcv=legacy_kcv(TK).hex())
+    assert ok.kcv == kcv(TK).hex()
+    bad = bytearray(other)
+    bad[3] ^= 0x10
+    with pytest.raises(BadKCV, match="does not match the announced"):
+        hsm.kek_add("v4", KekPurpose.TRANSPORT, [half, bytes(bad)], expected_kcv=kcv(TK).hex())
+    assert "v4" not in {k.name for k in hsm.kek_list()}
 
 
 @pytest.mark.parametrize("rec", cases("milenage/ts35208_test_sets.txt"))
@@ -150,6 +163,15 @@ def test_vectors_function_steps_sqn(hsm: SoftHsm) -> None:
         assert m.check_autn(v.rand, v.autn)[0] == 0x40 + (i << 5)
     tri = hsm.gsm_triplets(ki, opc, [vs[0].rand])
     assert tri[0].sres == bytes(a ^ b for a, b in zip(vs[0].xres[:4], vs[0].xres[4:], strict=True))
+
+
+def test_generate_sim_keys(hsm: SoftHsm) -> None:
+    op = hsm.import_clear("operator", KeyType.OP, bytes(range(16)))
+    ki, opc = generate_sim_keys(hsm, ICCID, op)
+    k, o = hsm.export([ki, opc], "osmo", "clear")
+    assert o == Milenage.from_op(k, bytes(range(16)))._opc.to_bytes(16, "big")
+    ki2, opc2 = generate_sim_keys(hsm, OTHER)
+    assert (ki2.owner, opc2.key_type) == (OTHER, KeyType.OPC) and not hsm.same_key(ki, ki2)
 
 
 def test_tuak_inside_the_boundary(hsm: SoftHsm) -> None:
