@@ -53,14 +53,18 @@ class Apdu:
         return Apdu(self.cla, self.ins, self.p1, self.p2, self.data, le, self.secret,
                     self.secret_response)
 
-    def masked_hex(self) -> str:
-        """Hex for a trace; secret data shows as its length only."""
+    def masked_hex(self, max_data: int | None = None) -> str:
+        """Hex for a trace; secret data shows as its length only; `max_data` shortens data."""
         head = bytes((self.cla, self.ins, self.p1, self.p2)).hex(" ").upper()
         parts = [head]
         if self.data:
             parts.append(f"{len(self.data):02X}")
-            parts.append(f"<{len(self.data)} secret bytes>" if self.secret
-                         else self.data.hex(" ").upper())
+            if self.secret:
+                parts.append(f"<{len(self.data)} secret bytes>")
+            elif max_data is not None and len(self.data) > max_data:
+                parts.append(self.data[:max_data].hex(" ").upper() + " …")
+            else:
+                parts.append(self.data.hex(" ").upper())
         if self.le is not None:
             parts.append(f"{self.le & 0xFF:02X}")
         return " ".join(parts)

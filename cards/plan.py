@@ -62,10 +62,10 @@ class PlanReport:
         self.seconds += seconds
 
 
-def describe(steps: list[Step]) -> list[str]:
-    """One line per step: group, label, APDU in hex with secrets masked."""
+def describe(steps: list[Step], max_data: int | None = 12) -> list[str]:
+    """One line per step: group, label, APDU in hex with secrets masked (long data cut)."""
     width = max((len(s.group) for s in steps), default=0)
-    return [f"{i:3d}  {s.group:<{width}}  {s.label:<44}  {s.shown().masked_hex()}"
+    return [f"{i:3d}  {s.group:<{width}}  {s.label:<48}  {s.shown().masked_hex(max_data)}"
             for i, s in enumerate(steps, 1)]
 
 
