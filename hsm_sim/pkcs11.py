@@ -86,6 +86,9 @@ class Pkcs11Hsm:
             self._session: Any = token.open(user_pin=pin, rw=True)
         except pkcs11.PinIncorrect:
             raise HsmLocked(f"the PIN for token {token_label!r} is wrong") from None
+        except pkcs11.exceptions.UserAlreadyLoggedIn:
+            # Login state is per process: another session of ours already logged in.
+            self._session = token.open(rw=True)
         self._token_label = token_label
         self._prefix = prefix
         self._audit: AuditSink = audit or NullAudit()

@@ -43,6 +43,30 @@ def hsm_dir() -> Path:
     return Path(get_settings().home) / "hsm"
 
 
+def backend() -> str:
+    """SIMSMITH_HSM_BACKEND: `soft` (default) or `pkcs11`."""
+    from simcore.config import get_settings
+
+    b = get_settings().hsm_backend
+    if b not in ("soft", "pkcs11"):
+        fail(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got {b!r}")
+    return b
+
+
+_P11_ENV = ("SIMSMITH_PKCS11_MODULE", "SIMSMITH_PKCS11_TOKEN", "SIMSMITH_PKCS11_PIN")
+
+
+def open_pkcs11() -> Any:
+    """The PKCS#11 backend from SIMSMITH_PKCS11_MODULE / _TOKEN / _PIN."""
+    missing = [v for v in _P11_ENV if not os.environ.get(v)]
+    if missing:
+        fail(f"{missing[0]} is not set (the pkcs11 backend needs {', '.join(_P11_ENV)})")
+    from hsm_sim.pkcs11 import Pkcs11Hsm
+
+    module, token, pin = (os.environ[v] for v in _P11_ENV)
+    return Pkcs11Hsm(module, token, pin)
+
+
 def _errors(fn: Callable[P, R]) -> Callable[P, R]:
     """HsmError -> one line on stderr, exit 1; dev-mode warnings -> printed loudly on stderr."""
 
@@ -91,7 +115,9 @@ def _prompt_components(what: str, count: int | None) -> list[bytes]:
     return out
 
 
-def open_hsm() -> SoftHsm:
+def open_hsm() -> Any:
+    if backend() == "pkcs11":
+        return open_pkcs11()
     d = hsm_dir()
     store = Keystore.load(d)
     if store.master_source == "dev-passphrase":
@@ -122,6 +148,18 @@ def init(
     as_json: bool = JsonOpt,
 ) -> None:
     """Key ceremony: create the master key from components (XOR) or a dev passphrase."""
+    if backend() == "pkcs11":
+        if component or dev_passphrase is not None or seal_dev:
+            fail("the pkcs11 backend keeps its keys in the token: init takes no master key", 2)
+        p11 = open_pkcs11()  # creates the token's storage KEK on first use
+        info = next(k for k in p11.kek_list() if k.purpose is KekPurpose.STORAGE)
+        p11.close()
+        if as_json:
+            print_json({"backend": "pkcs11", "storage_kek": info.as_dict()})
+        else:
+            console.print(f"pkcs11 token ready: storage KEK {info.name} KCV {info.kcv.upper()}",
+                          markup=False)
+        return
     d = hsm_dir()
     if dev_passphrase is not None and component:
         fail("--component and --dev-passphrase exclude each other", 2)
@@ -155,6 +193,16 @@ def init(
 @_errors
 def status(as_json: bool = JsonOpt) -> None:
     """Show where the HSM lives, how its master key was made (KCVs only) and its KEK count."""
+    if backend() == "pkcs11":
+        hsm = open_pkcs11()
+        data: dict[str, Any] = {"backend": "pkcs11", "token": os.environ["SIMSMITH_PKCS11_TOKEN"],
+                                "keks": len(hsm.kek_list())}
+        hsm.close()
+        if as_json:
+            print_json(data)
+        else:
+            print_table("HSM", ["field", "value"], data.items())
+        return
     d = hsm_dir()
     if not Keystore.exists(d):
         fail(f"no HSM in {d}: run `simsmith hsm init`")
@@ -220,7 +268,12 @@ def kek_add(
 @_errors
 def kek_list(as_json: bool = JsonOpt) -> None:
     """List KEKs by name, purpose and KCV."""
-    keks = [r.info() for r in Keystore.load(hsm_dir()).keks.values()]
+    if backend() == "pkcs11":
+        hsm = open_pkcs11()
+        keks = hsm.kek_list()
+        hsm.close()
+    else:
+        keks = [r.info() for r in Keystore.load(hsm_dir()).keks.values()]
     if as_json:
         print_json([k.as_dict() for k in keks])
         return

@@ -136,3 +136,37 @@ def test_kcv_and_resync(runner: CliRunner) -> None:
     r = runner.invoke(app, ["resync", "--k", k.hex(), "--opc", opc.hex(), "--rand", rand.hex(),
                             "--auts", bad])
     assert r.exit_code == 1 and "MAC-S does not verify" in r.output
+
+
+def test_pkcs11_backend_commands(tmp_path: Path) -> None:
+    """The kek commands against SoftHSM2, in a child process (one PKCS#11 login per process)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.hsm.conftest import pkcs11_env
+
+    env = pkcs11_env()
+    child = {**os.environ, "SIMSMITH_HOME": str(tmp_path), "SIMSMITH_HSM_BACKEND": "pkcs11",
+             "SIMSMITH_PKCS11_MODULE": env["SIMSMITH_TEST_PKCS11_MODULE"],
+             "SIMSMITH_PKCS11_TOKEN": env["SIMSMITH_TEST_PKCS11_TOKEN"],
+             "SIMSMITH_PKCS11_PIN": env["SIMSMITH_TEST_PKCS11_PIN"]}
+    root = Path(__file__).resolve().parents[2]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tools.hsm_cli", *args], env=child,
+                              cwd=root, capture_output=True, text=True, timeout=60)
+
+    r = run("init")
+    assert r.returncode == 0 and "storage KEK" in r.stdout, r.stderr
+    name = f"clivendor{os.getpid()}"
+    r = run("kek", "add", name, "--purpose", "transport", "--component", TK)
+    assert r.returncode == 0, r.stderr
+    assert f"KCV {kcv(bytes.fromhex(TK)).hex().upper()}" in r.stdout and TK not in r.stdout
+    r = run("kek", "list", "--json")
+    assert name in {k["name"] for k in json.loads(r.stdout)}
+    r = run("status", "--json")
+    assert json.loads(r.stdout)["backend"] == "pkcs11"
+    child["SIMSMITH_PKCS11_PIN"] = "0000"
+    r = run("kek", "list")
+    assert r.returncode == 1 and "PIN" in r.stderr and r.stderr.count("\n") == 1
