@@ -16,7 +16,12 @@ from cards.fs import ts_31_102 as usim
 from cards.fs import ts_31_103 as isim
 from cards.fs import ts_102_221 as mf
 from cards.fs.base import EF
-from cards.status_words import FileNotFound, RecordNotFound, check
+from cards.status_words import (
+    FileNotFound,
+    RecordNotFound,
+    SecurityStatusNotSatisfied,
+    check,
+)
 
 
 def _read_ef(u: Uicc, ef: type[EF]) -> Any:
@@ -44,7 +49,8 @@ def card_type_for(atr: bytes) -> str:
 
 
 def read_card(transport: Any) -> dict[str, Any]:
-    """Everything `simsmith card read` shows. Files a card lacks are reported as null."""
+    """Everything `simsmith card read` shows. Files a card lacks are reported as null; files
+    behind an unverified PIN1 too, with a note (no PIN is ever tried here)."""
     u = Uicc(transport)
     info: dict[str, Any] = {"atr": transport.atr.hex().upper(),
                             "card_type": card_type_for(transport.atr)}
@@ -75,6 +81,9 @@ def read_card(transport: Any) -> dict[str, Any]:
             info[key] = _read_ef(u, ef)
         except FileNotFound:
             info[key] = None
+        except SecurityStatusNotSatisfied:
+            info[key] = None
+            info.setdefault("notes", []).append(f"{ef.name}: PIN1 not verified")
     if any(a["aid"].startswith(ISIM_AID.hex().upper()) for a in apps):
         try:
             u.select_aid(ISIM_AID)

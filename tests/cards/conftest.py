@@ -32,7 +32,6 @@ def pcsc() -> PcscEnv:
         if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    pytest.importorskip("smartcard") if os.environ.get("SIMSMITH_REQUIRE_PG") != "1" else None
     return PcscEnv(
         host=os.environ.get("SIMSMITH_VPCD_HOST", "127.0.0.1"),
         ports=[int(p) for p in os.environ["SIMSMITH_VPCD_PORTS"].split()],
