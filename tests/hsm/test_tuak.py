@@ -65,3 +65,20 @@ def test_lengths_refused() -> None:
     with pytest.raises(BadLength, match="RES length"):
         Tuak(bytes(16), bytes(32), res_len=2)
     assert "hidden" in repr(Tuak(bytes(16), bytes(32)))
+
+
+@pytest.mark.parametrize("mac_len", [8, 16, 32])
+@pytest.mark.parametrize("res_len", [4, 8, 16, 32])
+@pytest.mark.parametrize(("ck_len", "ik_len"), [(16, 16), (16, 32), (32, 16), (32, 32)])
+def test_every_allowed_length(mac_len: int, res_len: int, ck_len: int, ik_len: int) -> None:
+    rec = cases("tuak/ts35233_test_sets.txt")[1].values[0]
+    t = Tuak(h(rec, "k"), h(rec, "topc"), mac_len=mac_len, res_len=res_len, ck_len=ck_len,
+             ik_len=ik_len)
+    res, ck, ik, ak = t.f2345(h(rec, "rand"))
+    assert (len(res), len(ck), len(ik), len(ak)) == (res_len, ck_len, ik_len, 6)
+    assert len(t.f1(h(rec, "rand"), h(rec, "sqn"), h(rec, "amf"))) == mac_len
+    auts = t.auts(h(rec, "rand"), 77)
+    assert len(auts) == 6 + mac_len and t.resync(h(rec, "rand"), auts) == 77
+    # the output lengths enter INSTANCE, so a longer RES is not an extension of a shorter one
+    if res_len == 8 and ck_len == ik_len == 16:
+        assert res == h(rec, "f2")
