@@ -2,7 +2,8 @@
 §13.1), plan, verify ADM once, write, read back, and prove the keys with AUTHENTICATE
 (3GPP TS 31.102 §7.1.2; TS 51.011 §9.2.16 in DF.GSM).
 
-Entry points: `plan_card` (for --dry-run), `program_card`, `verify_card`, `read_iccid`.
+Entry points: `plan_card` (for --dry-run), `program_card`, `verify_card`, `read_iccid`,
+`personalised_as` (resumable batches).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from cards.apdu import Apdu
 from cards.drivers import CardDriver, driver_for_atr, driver_named
 from cards.drivers.base import ISIM_AID, USIM_AID, StepBuilder
 from cards.errors import DriverError
+from cards.fs.ts_31_102 import EF_IMSI
 from cards.fs.ts_102_221 import EF_DIR, EF_ICCID
 from cards.plan import GroupStats, PlanReport, Step, describe, execute
 from cards.profile import AuthVector, CardProfile, KeyWriter
@@ -99,6 +101,20 @@ def read_iccid(transport: Transport) -> str:
     data, sw = transport.send(Apdu(0, 0xB0, 0, 0, le=10))
     check(sw, "READ BINARY EF.ICCID", "PIN1")
     return str(EF_ICCID.decode(data))
+
+
+def personalised_as(transport: Transport, profile: CardProfile) -> bool:
+    """True when the card already holds the profile's ICCID and IMSI (ADF.USIM): a resumable
+    batch skips it (then `verify_card` proves the keys). Sends 4 APDUs, no code."""
+    if read_iccid(transport) != profile.iccid:
+        return False
+    b = StepBuilder()
+    b.select_aid("usim", USIM_AID, "ADF.USIM")
+    execute(transport, b.steps)
+    data, sw = transport.send(Apdu(0, 0xB0, 0x80 | 0x07, 0, le=9))
+    if sw != 0x9000:
+        return False
+    return bool(EF_IMSI.decode(data) == profile.imsi)
 
 
 def verify_card(transport: Transport, vector: AuthVector, *, gsm: bool = True) -> PlanReport:

@@ -94,8 +94,12 @@ def select(card: VirtualUicc, apdu: Apdu) -> bytes:
         card.current_df, card.current_ef = node.parent, node
     if apdu.p2 & 0x0C == 0x0C:
         return SW_OK
-    if apdu.cla == 0xA0:  # 2G answers a GSM-style response: here just its length
-        return _sw(0x9F00 | 0x0F)
+    if apdu.cla == 0xA0:  # TS 51.011 §9.2.1: a GSM response (size, FID, type), via 9Fxx
+        kind = 1 if node is card.mf else 2 if node.kind == "DF" else 4
+        size = len(node.data) or node.record_length * len(node.records)
+        gsm = (b"\x00\x00" + size.to_bytes(2, "big") + node.fid.to_bytes(2, "big")
+               + bytes((kind,)) + bytes(8))
+        return card._respond(apdu, gsm)
     return card._respond(apdu, node.fcp())
 
 

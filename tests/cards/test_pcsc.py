@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -25,11 +26,13 @@ def test_atr_iccid_and_latency(insert: Insert) -> None:
         u = Uicc(t)
         assert u.read_binary(10, sfi=0x02) == bytes.fromhex("988812010000000020F9")
         assert u.tries_left(ADM1) == 3
-        start = time.perf_counter()
+        times = []
         for _ in range(100):
+            start = time.perf_counter()
             u.read_binary(10, sfi=0x02)
-        per_apdu = (time.perf_counter() - start) / 100
-    assert per_apdu < 0.005, f"{per_apdu * 1000:.2f} ms per APDU: TCP_QUICKACK lost?"
+            times.append(time.perf_counter() - start)
+    per_apdu = statistics.median(times)
+    assert per_apdu < 0.01, f"{per_apdu * 1000:.2f} ms per APDU: TCP_QUICKACK lost?"
 
 
 def test_no_card_and_no_reader(pcsc: PcscEnv) -> None:

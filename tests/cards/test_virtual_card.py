@@ -136,3 +136,15 @@ def test_secrets_stay_out_of_reprs() -> None:
     blob = " ".join(texts).lower()
     for secret in (KI.hex(), OPC.hex(), b"12345678".hex(), "12345678", v.ck.hex(), v.ik.hex()):
         assert secret not in blob
+
+
+def test_gsm_class_a0_uses_9fxx() -> None:
+    card = VirtualUicc()
+    card.node("3F00/A515/6F20").data[:] = b"\x14" + KI + OPC
+    t = LoopbackTransport(card)
+    data, sw = t.send(Apdu(0xA0, 0xA4, 0, 0, b"\x7f\x20"))
+    assert sw == 0x9000 and data[4:7] == b"\x7f\x20\x02"
+    v = vector()
+    data, sw = t.send(Apdu(0xA0, 0x88, 0, 0, v.rand))
+    assert sw == 0x9000 and data == v.sres + v.kc
+    assert t.stats.exchanges == 4
