@@ -14,7 +14,8 @@ on import; TDES transport keys are not supported here.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pkcs11
@@ -212,17 +213,26 @@ class Pkcs11Hsm:
 
     # --- data keys ---------------------------------------------------------------------------
 
-    def _kwk(self, key_type: KeyType, owner: str) -> Any:
-        return self._storage.derive_key(
+    @contextmanager
+    def _kwk(self, key_type: KeyType, owner: str) -> Iterator[Any]:
+        """The per-(type, owner) wrapping key as a session object, destroyed after use."""
+        kwk = self._storage.derive_key(
             P11KeyType.AES, 256, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,
             mechanism_param=binding_block(key_type, owner), store=False,
             template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
                       Attribute.WRAP: True, Attribute.UNWRAP: True},
         )
+        try:
+            yield kwk
+        finally:
+            kwk.destroy()
 
     def _wrap_object(self, owner: str, key_type: KeyType, obj: Any) -> KeyRef:
-        blob = bytes(self._kwk(key_type, owner).wrap_key(obj, mechanism=Mechanism.AES_KEY_WRAP_PAD))
-        obj.destroy()
+        try:
+            with self._kwk(key_type, owner) as kwk:
+                blob = bytes(kwk.wrap_key(obj, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+        finally:
+            obj.destroy()
         return KeyRef(self.backend, key_type, owner, STORAGE, blob)
 
     def _session_key(self, value: bytes) -> Any:
@@ -244,12 +254,13 @@ class Pkcs11Hsm:
         if owner is not None and ref.owner != owner:
             raise WrongOwner(f"{ref.key_type.value} key of {ref.owner} used for {owner}")
         try:
-            return self._kwk(ref.key_type, ref.owner).unwrap_key(
-                ObjectClass.SECRET_KEY, P11KeyType.AES, ref.blob,
-                mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
-                template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: not readable,
-                          Attribute.ENCRYPT: True, Attribute.SIGN: True},
-            )
+            with self._kwk(ref.key_type, ref.owner) as kwk:
+                return kwk.unwrap_key(
+                    ObjectClass.SECRET_KEY, P11KeyType.AES, ref.blob,
+                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
+                    template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: not readable,
+                              Attribute.ENCRYPT: True, Attribute.SIGN: True},
+                )
         except PKCS11Error:
             raise TamperedBlob(
                 f"{ref.key_type.value} blob for owner {ref.owner} fails its integrity check"
@@ -335,20 +346,39 @@ class Pkcs11Hsm:
     # --- authentication ----------------------------------------------------------------------
 
     def milenage(self, ki: KeyRef, opc: KeyRef) -> Milenage:
-        """Milenage whose kernel runs in the token with Ki as a non-extractable session key."""
+        """Milenage whose kernel runs in the token with Ki as a non-extractable session key.
+
+        The key object lives as long as the session: for repeated use by one subscriber (an
+        AuC cache). Prefer `milenage_session`, which destroys it afterwards."""
+        if ki.backend != self.backend:
+            raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
+        opc_clear = self._read(opc, KeyType.OPC, ki.owner)
+        return Milenage.with_kernel(TokenKernel(self._unwrap_kernel_key(ki)), opc_clear)
+
+    @contextmanager
+    def milenage_session(self, ki: KeyRef, opc: KeyRef) -> Iterator[Milenage]:
+        """Milenage in the token for the duration of a `with` block; the Ki object is destroyed
+        at its end."""
+        if ki.backend != self.backend:
+            raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
+        opc_clear = self._read(opc, KeyType.OPC, ki.owner)
         key = self._unwrap_kernel_key(ki)
-        return Milenage.with_kernel(TokenKernel(key), self._read(opc, KeyType.OPC, ki.owner))
+        try:
+            yield Milenage.with_kernel(TokenKernel(key), opc_clear)
+        finally:
+            key.destroy()
 
     def _unwrap_kernel_key(self, ki: KeyRef) -> Any:
         if ki.key_type is not KeyType.KI:
             raise WrongKeyType(f"expected a Ki key, got {ki.key_type.value}")
         try:
-            return self._kwk(KeyType.KI, ki.owner).unwrap_key(
-                ObjectClass.SECRET_KEY, P11KeyType.AES, ki.blob,
-                mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
-                template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
-                          Attribute.ENCRYPT: True},
-            )
+            with self._kwk(KeyType.KI, ki.owner) as kwk:
+                return kwk.unwrap_key(
+                    ObjectClass.SECRET_KEY, P11KeyType.AES, ki.blob,
+                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
+                    template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
+                              Attribute.ENCRYPT: True},
+                )
         except PKCS11Error:
             raise TamperedBlob(f"Ki blob for owner {ki.owner} fails its integrity check") from None
 
@@ -360,27 +390,26 @@ class Pkcs11Hsm:
         amf: bytes = DEFAULT_AMF,
         rands: Sequence[bytes] | None = None,
     ) -> list[AuthVector]:
-        if ki.backend != self.backend:
-            raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
-        m = self.milenage(ki, opc)
         rs = rands if rands is not None else [os.urandom(16) for _ in sqns]
         if len(rs) != len(sqns):
             raise BadLength("give one RAND per SQN")
-        out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
+        with self.milenage_session(ki, opc) as m:
+            out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
         self._audit.record("auth.milenage", ki.owner, {"count": len(out)})
         return out
 
     def milenage_resync(self, ki: KeyRef, opc: KeyRef, rand: bytes, auts: bytes) -> int:
-        sqn = self.milenage(ki, opc).resync(rand, auts)
+        with self.milenage_session(ki, opc) as m:
+            sqn = m.resync(rand, auts)
         self._audit.record("auth.resync", ki.owner, {"sqn_ms": sqn})
         return sqn
 
     def gsm_triplets(self, ki: KeyRef, opc: KeyRef, rands: Sequence[bytes]) -> list[GsmTriplet]:
-        m = self.milenage(ki, opc)
         out = []
-        for r in rands:
-            res, ck, ik, _ = m.f2345(r)
-            out.append(GsmTriplet(r, c2(res), c3(ck, ik)))
+        with self.milenage_session(ki, opc) as m:
+            for r in rands:
+                res, ck, ik, _ = m.f2345(r)
+                out.append(GsmTriplet(r, c2(res), c3(ck, ik)))
         self._audit.record("auth.gsm", ki.owner, {"count": len(out)})
         return out
 
