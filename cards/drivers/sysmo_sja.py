@@ -10,6 +10,8 @@ explicitly to Milenage with OPc rather than trusting the factory setting.
 
 from __future__ import annotations
 
+import functools
+
 from cards.drivers.base import (
     ISIM_AID,
     USIM_AID,
@@ -31,9 +33,10 @@ class SysmoSJA(CardDriver):
     def plan(self, profile: CardProfile, key_writer: KeyWriter, vector: AuthVector | None, *,
              min_adm_tries: int = 2) -> list[Step]:
         b = StepBuilder()
+        keys_once = functools.cache(lambda: key_writer.card_keys(profile.iccid))
 
-        def key_file() -> bytes:
-            keys = key_writer.card_keys(profile.iccid)
+        def key_file() -> bytes:  # asked from the KeyWriter once per card, at the first write
+            keys = keys_once()
             return bytes((CONFIG_MILENAGE_OPC,)) + keys.ki.reveal() + keys.opc.reveal()
 
         b.verify_adm(key_writer, profile.iccid, min_adm_tries)

@@ -7,6 +7,8 @@ writable on this card and is written and read back. ADM1 is key reference 0x0A.
 
 from __future__ import annotations
 
+import functools
+
 from cards.apdu import Apdu
 from cards.drivers.base import USIM_AID, CardDriver, StepBuilder, standard_files
 from cards.fs.ts_102_221 import EF_ICCID
@@ -21,6 +23,7 @@ class SysmoUSIM_SJS1(CardDriver):
     def plan(self, profile: CardProfile, key_writer: KeyWriter, vector: AuthVector | None, *,
              min_adm_tries: int = 2) -> list[Step]:
         b = StepBuilder()
+        keys_once = functools.cache(lambda: key_writer.card_keys(profile.iccid))
         b.verify_adm(key_writer, profile.iccid, min_adm_tries)
         b.select_path("iccid", [EF_ICCID.fid], "MF/EF.ICCID")
         iccid = EF_ICCID.encode(profile.iccid)
@@ -29,10 +32,10 @@ class SysmoUSIM_SJS1(CardDriver):
                    needs="PIN1"))
         b.select_path("keys", [0x7F20, 0x00FF], "DF.GSM/EF.KI")
         b.write_secret("keys", "EF.KI", 16,
-                       lambda: key_writer.card_keys(profile.iccid).ki.reveal())
+                       lambda: keys_once().ki.reveal())
         b.select_fid("keys", 0x00F7, "DF.GSM/EF.OPC")
         b.write_secret("keys", "EF.OPC (01, OPc)", 17,
-                       lambda: b"\x01" + key_writer.card_keys(profile.iccid).opc.reveal())
+                       lambda: b"\x01" + keys_once().opc.reveal())
         if profile.write_gsm:
             standard_files(b, profile, "gsm", in_usim=False)
             b.run_gsm_algorithm(vector)

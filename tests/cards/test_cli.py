@@ -63,7 +63,7 @@ def test_emulate_process_with_state(pcsc: PcscEnv, tmp_path: Path) -> None:
     reader = pcsc.readers[3]
     for round_ in range(2):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, cwd=Path(__file__).resolve().parents[2])
         try:
             wait_for_card_state(reader, present=True, timeout=10)
             with PcscTransport(reader, timeout=2) as t:

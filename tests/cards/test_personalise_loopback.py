@@ -84,3 +84,22 @@ def test_isim_and_dry_run_plan_masks_secrets() -> None:
     assert "<33 secret bytes>" in text and "<8 secret bytes>" in text
     assert KI.hex().upper()[:8] not in text.replace(" ", "")
     assert "UPDATE BINARY EF.IMPI" in text
+
+
+def test_key_writer_asked_once_per_card() -> None:
+    calls: list[str] = []
+    inner = key_writer()
+
+    class Counting:
+        def adm1(self, iccid: str) -> object:
+            calls.append("adm1")
+            return inner.adm1(iccid)
+
+        def card_keys(self, iccid: str) -> object:
+            calls.append("keys")
+            return inner.card_keys(iccid)
+
+    p = profile(impi="u@ims.test", domain="ims.test", impu=("sip:u@ims.test",))
+    program_card(LoopbackTransport(VirtualUicc("sysmoISIM-SJA2")), p, Counting(),  # type: ignore[arg-type]
+                 vector())
+    assert calls == ["adm1", "keys"]
