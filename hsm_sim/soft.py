@@ -177,6 +177,17 @@ class SoftHsm:
             raise TamperedBlob("the sealed dev file is corrupt") from None
         return cls(Keystore.load(Path(directory)), master, audit)
 
+    @classmethod
+    def dev(cls, directory: Path, audit: AuditSink | None = None) -> SoftHsm:
+        """`make run`: open the dev HSM in `directory` from its sealed file, creating both (random
+        dev passphrase, sealed) on first use. INSECURE by design; warns every time."""
+        d = Path(directory)
+        if not Keystore.exists(d):
+            hsm = cls.init(d, passphrase=base64.b64encode(os.urandom(24)).decode(), audit=audit)
+            hsm.seal_dev()
+            return hsm
+        return cls.open_sealed_dev(d, audit)
+
     def close(self) -> None:
         self._master = None
         self._binders.clear()

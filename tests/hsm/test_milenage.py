@@ -27,6 +27,18 @@ def test_kernel_is_aes128(rec: dict[str, str]) -> None:
     assert enc.update(h(rec, "plaintext")) == h(rec, "ciphertext")
 
 
+@pytest.mark.parametrize("kernel", cases("milenage/ts35207_kernel.txt"))
+def test_kernel_data_is_temp_of_the_implementors_sets(kernel: dict[str, str]) -> None:
+    # TS 35.207's kernel inputs are RAND xor OPc of its test sets; the outputs are TEMP.
+    rec = next(r.values[0] for r in cases("milenage/ts35207_test_sets.txt")
+               if r.values[0]["set"] == kernel["set"])
+    assert rec["k"] == kernel["k"]
+    x = int(rec["rand"], 16) ^ int(rec["opc"], 16)
+    assert f"{x:032x}" == kernel["plaintext"]
+    m = Milenage(h(rec, "k"), h(rec, "opc"))
+    assert m._temp(h(rec, "rand")).to_bytes(16, "big") == h(kernel, "ciphertext")
+
+
 @pytest.mark.parametrize("rec", ALL_SETS)
 def test_every_function(rec: dict[str, str]) -> None:
     k, rand, sqn, amf = h(rec, "k"), h(rec, "rand"), h(rec, "sqn"), h(rec, "amf")

@@ -113,6 +113,15 @@ def test_dev_passphrase_and_sealed_file(tmp_path: Path) -> None:
         SoftHsm.open(d, passphrase="wrong")
 
 
+def test_dev_for_make_run(tmp_path: Path) -> None:
+    with pytest.warns(DevModeWarning):
+        first = SoftHsm.dev(tmp_path / "run")
+    ref = first.generate(ICCID, KeyType.KI)
+    with pytest.warns(DevModeWarning):
+        again = SoftHsm.dev(tmp_path / "run")
+    assert again.kcv(ref) == first.kcv(ref) and again.status()["master_source"] == "dev-passphrase"
+
+
 def test_kek_add_reports_kcv_and_refuses_misuse(hsm: SoftHsm) -> None:
     info = {k.name: k for k in hsm.kek_list()}
     assert info["vendor1"].kcv == kcv(TK).hex() and info["vendor1"].purpose is KekPurpose.TRANSPORT
