@@ -124,6 +124,7 @@ def emulate_cmd(
     except VpcdError as e:
         fail(str(e))
     signal.signal(signal.SIGTERM, lambda *_: vcard.stop())
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with `&`
     console.print(f"emulating {card.type.name} (ATR {card.atr.hex().upper()}) on "
                   f"{host}:{VPCD_BASE_PORT + slot}" + (f", state {state}" if state else "")
                   + "; Ctrl-C to remove", markup=False)
