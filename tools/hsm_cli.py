@@ -105,10 +105,11 @@ def _kcv_line(label: str, key: bytes) -> str:
 
 
 def _prompt_components(what: str, count: int | None) -> list[bytes]:
-    n = count or typer.prompt(f"Number of {what} components", type=int)
+    n = count or typer.prompt(f"Number of {what} components", type=int, err=True)
     out = []
     for i in range(1, n + 1):
-        value = typer.prompt(f"{what} component {i} of {n} (hex, hidden)", hide_input=True)
+        value = typer.prompt(f"{what} component {i} of {n} (hex, hidden)", hide_input=True,
+                             err=True)
         key = _hex(f"{what} component {i}", value, (16, 24, 32))
         err_console.print(_kcv_line(f"{what} component {i}", key), markup=False)
         out.append(key)
@@ -125,7 +126,7 @@ def open_hsm() -> Any:
         if phrase is None and (d / "dev-master.sealed").is_file():
             return SoftHsm.open_sealed_dev(d)
         if phrase is None:
-            phrase = typer.prompt("Dev passphrase", hide_input=True)
+            phrase = typer.prompt("Dev passphrase", hide_input=True, err=True)
         return SoftHsm.open(d, passphrase=phrase)
     return SoftHsm.open(d, components=_prompt_components("master", store.master_components))
 

@@ -170,3 +170,12 @@ def test_pkcs11_backend_commands(tmp_path: Path) -> None:
     child["SIMSMITH_PKCS11_PIN"] = "0000"
     r = run("kek", "list")
     assert r.returncode == 1 and "PIN" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_init_with_hidden_prompts(runner: CliRunner) -> None:
+    r = runner.invoke(app, ["init", "--json"], input=f"3\n{C1}\n{C2}\n{'77' * 32}\n")
+    assert r.exit_code == 0, r.output
+    # CliRunner echoes the typed input into stdout; the JSON document follows it.
+    assert json.loads(r.stdout[r.stdout.index("{"):])["master_components"] == 3
+    assert C1 not in r.output and C2 not in r.output
+    assert f"master component 1: KCV {kcv(bytes.fromhex(C1)).hex().upper()}" in r.output
