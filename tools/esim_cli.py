@@ -12,14 +12,18 @@ from typing import Any
 import typer
 
 from esim.activation_code import ActivationCode, generate_matching_id
+from esim.build import get_compiled
 from esim.errors import ActivationCodeError, EsimError
 from esim.qr import ios_install_link, qr_png, qr_svg
 from esim.saip import ProfilePackage
 from esim.saip.element import masked
 from esim.saip.validate import validate
+from esim.template import builtin_template_names
 from tools.common import JsonOpt, console, fail, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
+template_app = typer.Typer(no_args_is_help=True, help="Profile templates: list, show.")
+app.add_typer(template_app, name="template")
 
 
 def _summary(package: ProfilePackage) -> dict[str, Any]:
@@ -146,3 +150,38 @@ def code(
         console.print(f"{label}: {value}", markup=False, soft_wrap=True)
     if qr is not None:
         console.print(f"qr: {qr}", markup=False)
+
+
+@template_app.command("list")
+def template_list(as_json: bool = JsonOpt) -> None:
+    """The built-in profile templates."""
+    names = builtin_template_names()
+    if as_json:
+        print_json(names)
+        return
+    for name in names:
+        console.print(name, markup=False)
+
+
+@template_app.command("show")
+def template_show(
+    template: str = typer.Argument(..., help="Built-in template name or a template .toml file."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compile a template and show its personalised fields and key slots (offsets, lengths)."""
+    try:
+        compiled = get_compiled(Path(template) if template.endswith(".toml") else template)
+    except EsimError as e:
+        fail(str(e))
+        return
+    t = compiled.template
+    fields = [{"parameter": f.param, "where": f.where, "offset": o, "length": f.length,
+               "written_by": "hsm" if f.encode is None else "esim"}
+              for f, o in zip(compiled.fields, compiled.offsets, strict=True)]
+    if as_json:
+        print_json({"name": t.name, "algorithm": t.algorithm.name, "package_bytes":
+                    len(compiled.der), "parameters": list(t.parameters), "fields": fields})
+        return
+    print_table(f"template {t.name}: {t.algorithm.name}, {len(compiled.der)} bytes",
+                ["parameter", "where", "offset", "length", "written by"],
+                [tuple(f.values()) for f in fields])

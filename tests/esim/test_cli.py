@@ -116,3 +116,18 @@ def test_code_parse() -> None:
 ])
 def test_code_usage_errors(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 2
+
+
+def test_template_list_and_show(tmp_path: Path) -> None:
+    listed = runner.invoke(app, ["template", "list", "--json"])
+    assert listed.exit_code == 0 and "usim-isim-milenage" in json.loads(listed.output)
+    shown = runner.invoke(app, ["template", "show", "usim-isim-milenage", "--json"])
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.output)
+    assert doc["algorithm"] == "milenage"
+    by_param = {f["parameter"]: f for f in doc["fields"]}
+    assert by_param["ki"]["written_by"] == "hsm" and by_param["imsi"]["length"] == 9
+    table = runner.invoke(app, ["template", "show", "ts48"])
+    assert table.exit_code == 0 and "ota-kvn01-kid01" in table.output
+    missing = runner.invoke(app, ["template", "show", str(tmp_path / "none.toml")])
+    assert missing.exit_code == 1 and "none.toml" in missing.output
