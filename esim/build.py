@@ -5,6 +5,7 @@ CLI and the service layer call. Keys come only through `patch_keys`, supplied by
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from esim.compiled import CompiledTemplate, PatchKeys, compile_template
@@ -53,3 +54,18 @@ def verify_package(der: bytes) -> ProfilePackage:
     package = ProfilePackage.from_der(der)
     validate(package.elements)
     return package
+
+
+def build_packages(template: Template | CompiledTemplate | str | Path,
+                   subscribers: Iterable[SubscriberParams],
+                   patch_keys_for: Callable[[SubscriberParams], PatchKeys],
+                   verify_every: int = 1000) -> Iterator[tuple[SubscriberParams, bytes]]:
+    """A batch: (params, package) per subscriber, in order. `patch_keys_for(params)` gives the
+    HSM's patch function for that subscriber's keys. Every `verify_every`-th package (the first
+    included) is decoded and validated; 0 verifies none, 1 verifies all."""
+    compiled = get_compiled(template)
+    for i, params in enumerate(subscribers):
+        der = compiled.personalise(params, patch_keys_for(params))
+        if verify_every and i % verify_every == 0:
+            verify_package(der)
+        yield params, der

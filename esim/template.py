@@ -13,7 +13,6 @@ Built-in templates live in esim/templates/ (`builtin_template("ts48")`).
 
 from __future__ import annotations
 
-import copy
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -52,12 +51,12 @@ class Template:
 
     def base_elements(self) -> list[ProfileElement]:
         """The base package with the template's edits applied (a fresh copy each call)."""
-        elements = [e for e in decode(self.base) if e.identification not in self.drop]
-        missing = set(self.drop) - {e.identification for e in decode(self.base)}
+        decoded = decode(self.base)
+        missing = set(self.drop) - {e.identification for e in decoded}
         if missing:
             raise TemplateError(f"template {self.name}: drop names identifications "
                                 f"{sorted(missing)} that the base package does not have")
-        elements = copy.deepcopy(elements)
+        elements = [e for e in decoded if e.identification not in self.drop]
         header = elements[0].value
         if self.profile_type is not None:
             header["profileType"] = self.profile_type

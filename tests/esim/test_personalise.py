@@ -256,3 +256,17 @@ def test_field_locations_read_back() -> None:
     compiled: CompiledTemplate = get_compiled(template)
     for f, offset in zip(compiled.fields, compiled.offsets, strict=True):
         assert len(compiled.der[offset:offset + f.length]) == f.length
+
+
+def test_build_packages_batch_verifies_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    import esim.build
+
+    subs = [random_params(random.Random(i)) for i in range(7)]
+    verified: list[bytes] = []
+    real = esim.build.verify_package
+    monkeypatch.setattr(esim.build, "verify_package", lambda der: verified.append(der) or real(der))
+    out = list(esim.build.build_packages("ts48", subs, lambda p: patcher(int(p.imsi[-4:])),
+                                         verify_every=3))
+    assert [p for p, _ in out] == subs
+    assert [der for _, der in out] == [full_encode("ts48", p, int(p.imsi[-4:])) for p in subs]
+    assert verified == [out[0][1], out[3][1], out[6][1]]

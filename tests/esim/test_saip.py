@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from esim.errors import SaipDecodeError
 from esim.saip import ProfilePackage, decode, encode
@@ -104,3 +106,40 @@ def test_fast_encoder_matches_asn1tools() -> None:
             expected = bytes(plain.encode("ProfileElement", element.as_choice(),
                                           check_types=False))
             assert encode([element]) == expected
+
+
+_ident = st.integers(0, 32767)
+_octets = st.binary(min_size=8, max_size=8)
+_pin_config = st.fixed_dictionaries(
+    {"keyReference": st.sampled_from([1, 2, 10, 11, 129, 138]), "pinValue": _octets},
+    optional={"unblockingPINReference": st.sampled_from([1, 129]),
+              "pinAttributes": st.integers(0, 255),  # may equal the DEFAULT 7: kept explicit
+              "maxNumOfAttemps-retryNumLeft": st.integers(0, 255)})
+_header = st.fixed_dictionaries(
+    {"major-version": st.integers(0, 255), "minor-version": st.integers(0, 255),
+     "iccid": st.binary(min_size=10, max_size=10),
+     "eUICC-Mandatory-services": st.dictionaries(
+         st.sampled_from(["usim", "isim", "milenage", "tuak128", "ber-tlv", "eaka"]),
+         st.none()),
+     "eUICC-Mandatory-GFSTEList": st.lists(
+         st.lists(st.integers(0, 10**6), min_size=1, max_size=6).map(
+             lambda arcs: "2.23." + ".".join(map(str, arcs))), max_size=4)},
+    optional={"profileType": st.text(min_size=1, max_size=20),
+              "connectivityParameters": st.binary(max_size=20)})
+_elements = st.one_of(
+    st.builds(lambda h: ProfileElement("header", h), _header),
+    st.builds(lambda i, m, c: ProfileElement("pinCodes", {
+        "pin-Header": {"identification": i} | ({"mandated": None} if m else {}),
+        "pinCodes": ("pinconfig", c)}), _ident, st.booleans(),
+        st.lists(_pin_config, min_size=1, max_size=5)),
+    st.builds(lambda i: ProfileElement("end", {"end-header": {"identification": i}}), _ident),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_elements, min_size=1, max_size=6))
+def test_generated_elements_round_trip(elements: list[ProfileElement]) -> None:
+    der = encode(elements)
+    again = decode(der)
+    assert again == elements
+    assert encode(again) == der
