@@ -80,6 +80,8 @@ def encode_adm(name: str, value: str) -> bytes:
 
 def encode_acc(acc: int | None, imsi: str) -> bytes:
     if acc is None:
+        if not imsi[-1:].isdigit():
+            raise ParameterError("acc", "no class given and the IMSI does not end in a digit")
         acc = 1 << int(imsi[-1])
     if not 0 <= acc <= 0xFFFF:
         raise ParameterError("acc", "must be a 16-bit access control class mask")
