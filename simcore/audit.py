@@ -1,10 +1,24 @@
 """The audit log: append-only, hash-chained, verifiable.
 
-Each event carries the SHA-256 of the previous event and its own SHA-256 over a canonical
-encoding (compact JSON array of seq, ts, actor, action, subject type, subject id, details, previous
-hash; UTF-8). Appenders lock the single chain-head row, so the chain never forks under concurrent
-writers (PostgreSQL: SELECT … FOR UPDATE; SQLite: the writer lock of BEGIN IMMEDIATE).
-`verify` walks the chain and names the first event that does not fit.
+The log is 16 hash chains ("lanes"), an event's lane fixed by its subject (CRC-32 of the subject
+id mod 16), so a SIM's whole history is one chain. Each event carries its lane's previous hash
+and its own SHA-256 over a canonical encoding: for each of lane, lane sequence number, ts, actor,
+action, subject type, subject id, details (canonical JSON: sorted keys, no spaces) and previous
+hash, `<length in characters>:<text>;`, the whole in UTF-8. Length prefixes make the encoding
+unambiguous whatever the fields contain. A global sequence number orders events for reading.
+
+Why lanes: one chain means one lock that every state change in the system queues on until it
+commits; with 32 concurrent allocators on PostgreSQL that lock, not the database, set the pace
+(about 430 allocations/s against 820/s without it). Sixteen chains keep every guarantee per
+chain — an edit, an insertion, a deletion or a truncation is found — and let unrelated
+subjects commit side by side.
+
+Appenders serialise per lane on the lane's head row. On PostgreSQL the append is one statement
+(UPDATE of the head computing the hash with sha256() in SQL, feeding the INSERT of the event
+and of its outbox record), issued last in the transaction so the head lock is held only for that
+statement and the commit. On SQLite writers are serialised anyway (BEGIN IMMEDIATE) and the hash
+is computed in Python. `verify` recomputes every hash in Python, walks each lane and names the
+first event (by global order) that does not fit.
 
 No secret ever enters the log: details are checked against the names of secret fields and
 refused, with an error that names the field but never its value.
@@ -14,17 +28,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Table, func, select, text, update
 from sqlmodel import Session, col
 
 from simcore.db import read_session
 from simcore.errors import SimsmithError
-from simcore.models import AuditEvent, AuditHead
+from simcore.models import AUDIT_LANES, AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
 
@@ -43,7 +58,7 @@ class SecretInAudit(SimsmithError):
 
 
 class AuditChainBroken(SimsmithError):
-    """The chain does not verify; `seq` names the first event at fault."""
+    """The log does not verify; `seq` names the first event at fault (global order)."""
 
     def __init__(self, seq: int, reason: str) -> None:
         self.seq = seq
@@ -51,15 +66,31 @@ class AuditChainBroken(SimsmithError):
         super().__init__(f"audit event {seq}: {reason}")
 
 
+@dataclass(frozen=True)
+class Outbox:
+    """An outbox event to be written together with an audit event (see simcore.events)."""
+
+    topic: str
+    subject_type: str
+    subject_id: str
+    payload: Mapping[str, Any]
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def lane_of(subject_id: str) -> int:
+    return zlib.crc32(subject_id.encode()) % AUDIT_LANES
+
+
 def event_hash(
-    seq: int, ts: str, actor: str, action: str, subject_type: str, subject_id: str,
-    details: str, prev_hash: str,
+    lane: int, lane_seq: int, ts: str, actor: str, action: str, subject_type: str,
+    subject_id: str, details: str, prev_hash: str,
 ) -> str:
-    body = canonical_json([seq, ts, actor, action, subject_type, subject_id, details, prev_hash])
+    fields = (str(lane), str(lane_seq), ts, actor, action, subject_type, subject_id, details,
+              prev_hash)
+    body = "".join(f"{len(f)}:{f};" for f in fields)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -73,11 +104,43 @@ def check_no_secrets(details: Mapping[str, Any], path: str = "details") -> None:
             check_no_secrets(value, f"{path}.{name}")
 
 
-_HEAD = select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == 1)
-
-
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- append -----------------------------------------------------------------------------------
+
+
+def _sql_field(expr: str) -> str:
+    return f"length({expr})::text || ':' || {expr} || ';'"
+
+
+# event_hash's encoding in PostgreSQL. Right-hand sides of SET see the old row.
+_PG_HEAD_UPDATE = (
+    "WITH h AS (UPDATE audit_head SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
+    "convert_to("
+    + " || ".join(_sql_field(e) for e in (
+        "id::text", "(seq + 1)::text", "CAST(:ts AS text)", "CAST(:actor AS text)",
+        "CAST(:action AS text)", "CAST(:subject_type AS text)", "CAST(:subject_id AS text)",
+        "CAST(:details AS text)", "hash"))
+    + ", 'UTF8')), 'hex') WHERE id = :lane RETURNING id, seq, hash, prev_hash) "
+)
+_PG_INSERT_EVENT = (
+    "INSERT INTO audit_event (lane, lane_seq, ts, actor, action, subject_type, subject_id, "
+    "details, prev_hash, hash) SELECT h.id, h.seq, :ts, :actor, :action, :subject_type, "
+    ":subject_id, :details, h.prev_hash, h.hash FROM h RETURNING seq"
+)
+_PG_APPEND = text(_PG_HEAD_UPDATE + _PG_INSERT_EVENT)
+# The same, with the change's outbox event written by the same statement (one round trip).
+_PG_APPEND_WITH_OUTBOX = text(
+    _PG_HEAD_UPDATE
+    + ", o AS (INSERT INTO outbox_event (created_at, topic, subject_type, subject_id, payload, "
+    "attempts) VALUES (now(), :o_topic, :o_subject_type, :o_subject_id, :o_payload, 0)) "
+    + _PG_INSERT_EVENT
+)
+
+_EVENT_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEADS = select(col(AuditHead.id), col(AuditHead.seq), col(AuditHead.hash))
 
 
 def append(
@@ -88,72 +151,130 @@ def append(
     subject_type: str,
     subject_id: str,
     details: Mapping[str, Any] | None = None,
+    outbox: Outbox | None = None,
 ) -> int:
-    """Append one event inside the caller's transaction; returns its sequence number."""
+    """Append one event inside the caller's transaction; returns its global sequence number.
+
+    `outbox`, if given, is recorded in the transactional outbox in the same step. Call this
+    last in the transaction: from here to the commit, appenders to the same lane wait."""
     details = dict(details or {})
     check_no_secrets(details)
-    details_text = canonical_json(details)
-    head = session.execute(_HEAD.with_for_update()).one()
-    seq = head.seq + 1
-    ts = now_iso()
-    digest = event_hash(seq, ts, actor, action, subject_type, subject_id, details_text, head.hash)
-    session.execute(
-        AuditEvent.__table__.insert().values(  # type: ignore[attr-defined]
-            seq=seq, ts=ts, actor=actor, action=action, subject_type=subject_type,
-            subject_id=subject_id, details=details_text, prev_hash=head.hash, hash=digest,
-        )
-    )
-    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(seq=seq, hash=digest))
-    return seq
+    lane = lane_of(subject_id)
+    params: dict[str, Any] = {"ts": now_iso(), "actor": actor, "action": action,
+                              "subject_type": subject_type, "subject_id": subject_id,
+                              "details": canonical_json(details)}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        if outbox is None:
+            return int(conn.execute(_PG_APPEND, {**params, "lane": lane}).scalar_one())
+        payload = dict(outbox.payload)
+        check_no_secrets(payload, "payload")
+        return int(conn.execute(_PG_APPEND_WITH_OUTBOX, {
+            **params, "lane": lane, "o_topic": outbox.topic,
+            "o_subject_type": outbox.subject_type, "o_subject_id": outbox.subject_id,
+            "o_payload": canonical_json(payload)}).scalar_one())
+    if outbox is not None:
+        from simcore.events import emit
+
+        emit(session, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
+    head = conn.execute(_HEADS.where(col(AuditHead.id) == lane).with_for_update()).one()
+    lane_seq = head.seq + 1
+    digest = event_hash(lane, lane_seq, prev_hash=head.hash, **params)
+    seq = conn.execute(_EVENT_TABLE.insert().values(
+        lane=lane, lane_seq=lane_seq, prev_hash=head.hash, hash=digest, **params)
+    ).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(update(AuditHead).where(col(AuditHead.id) == lane)
+                 .values(seq=lane_seq, hash=digest, prev_hash=head.hash))
+    return int(seq)
+
+
+# --- verify and read --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     events: int
-    head_seq: int
-    head_hash: str
+    lanes: int
+    heads: dict[int, str]  # lane -> head hash
+
+    @property
+    def digest(self) -> str:
+        """One hash over every lane head: write it down (or anchor it elsewhere) and a later
+        verify proves nothing before it was rewritten wholesale."""
+        return hashlib.sha256("".join(self.heads[i] for i in sorted(self.heads)).encode()
+                              ).hexdigest()
 
 
-def iter_events(engine: Engine, chunk: int = 5000) -> Iterator[AuditEvent]:
-    """All events in order, read in chunks (the log may hold millions)."""
+def _lane_events(engine: Engine, lane: int, chunk: int = 5000) -> Iterator[AuditEvent]:
     last = 0
     while True:
         with read_session(engine) as s:
-            rows = list(
-                s.execute(select(AuditEvent).where(col(AuditEvent.seq) > last)
-                          .order_by(col(AuditEvent.seq)).limit(chunk)).scalars()
-            )
+            rows = list(s.execute(
+                select(AuditEvent).where(col(AuditEvent.lane) == lane,
+                                         col(AuditEvent.lane_seq) > last)
+                .order_by(col(AuditEvent.lane_seq)).limit(chunk)).scalars())
         if not rows:
             return
         yield from rows
-        last = rows[-1].seq
+        last = rows[-1].lane_seq
+
+
+def _verify_lane(engine: Engine, lane: int, head_seq: int, head_hash: str
+                 ) -> tuple[int, AuditChainBroken | None]:
+    prev_hash, expected, count, last_seq = GENESIS_HASH, 1, 0, 0
+    for ev in _lane_events(engine, lane):
+        seq = int(ev.seq or 0)
+        if ev.lane_seq != expected:
+            return count, AuditChainBroken(
+                seq, f"lane {lane}: {ev.lane_seq - expected} event(s) before this one are "
+                "missing (deleted?)")
+        if ev.prev_hash != prev_hash:
+            return count, AuditChainBroken(
+                seq, f"lane {lane}: previous-hash link does not match the event before")
+        digest = event_hash(ev.lane, ev.lane_seq, ev.ts, ev.actor, ev.action, ev.subject_type,
+                            ev.subject_id, ev.details, ev.prev_hash)
+        if digest != ev.hash:
+            return count, AuditChainBroken(seq, f"lane {lane}: content does not match its "
+                                                   "hash (edited)")
+        prev_hash, expected, count, last_seq = ev.hash, expected + 1, count + 1, seq
+    if head_seq != count or head_hash != prev_hash:
+        return count, AuditChainBroken(
+            last_seq, f"lane {lane}: its head says {head_seq} events but {count} verify "
+            "(events removed from the end?)")
+    return count, None
 
 
 def verify(engine: Engine) -> VerifyReport:
-    """Walk the chain; raise AuditChainBroken naming the first event that does not verify."""
-    prev_hash = GENESIS_HASH
-    expected_seq = 1
-    count = 0
-    for ev in iter_events(engine):
-        if ev.seq != expected_seq:
-            raise AuditChainBroken(expected_seq, f"missing (next stored event is {ev.seq})")
-        if ev.prev_hash != prev_hash:
-            raise AuditChainBroken(ev.seq, "previous-hash link does not match the event before")
-        digest = event_hash(ev.seq, ev.ts, ev.actor, ev.action, ev.subject_type, ev.subject_id,
-                            ev.details, ev.prev_hash)
-        if digest != ev.hash:
-            raise AuditChainBroken(ev.seq, "content does not match its hash (edited)")
-        prev_hash = ev.hash
-        expected_seq += 1
-        count += 1
+    """Walk every lane; raise AuditChainBroken naming the first event (in global order) that
+    does not verify."""
     with read_session(engine) as s:
-        head = s.execute(_HEAD).one()
-    if head.seq != count or head.hash != prev_hash:
-        raise AuditChainBroken(
-            count + 1 if head.seq > count else head.seq,
-            f"chain head says {head.seq} events but {count} are stored (events removed?)",
-        )
-    return VerifyReport(events=count, head_seq=head.seq, head_hash=head.hash)
+        heads = {h.id: (h.seq, h.hash) for h in s.execute(_HEADS).all()}
+    total = 0
+    broken: list[AuditChainBroken] = []
+    for lane in range(AUDIT_LANES):
+        if lane not in heads:
+            raise AuditChainBroken(0, f"lane {lane}: head row missing")
+        count, err = _verify_lane(engine, lane, *heads[lane])
+        total += count
+        if err is not None:
+            broken.append(err)
+    if broken:
+        raise min(broken, key=lambda e: e.seq)
+    return VerifyReport(events=total, lanes=AUDIT_LANES,
+                        heads={lane: h for lane, (_, h) in heads.items()})
+
+
+def iter_events(engine: Engine, chunk: int = 5000) -> Iterator[AuditEvent]:
+    """All events in global order, read in chunks (the log may hold millions)."""
+    last = 0
+    while True:
+        with read_session(engine) as s:
+            rows = list(s.execute(select(AuditEvent).where(col(AuditEvent.seq) > last)
+                                  .order_by(col(AuditEvent.seq)).limit(chunk)).scalars())
+        if not rows:
+            return
+        yield from rows
+        last = int(rows[-1].seq or 0)
 
 
 def count_events(session: Session) -> int:

@@ -23,7 +23,7 @@ def emit(
     """Record an event inside the caller's transaction. Payloads carry no secrets."""
     data = dict(payload or {})
     check_no_secrets(data, "payload")
-    session.execute(
+    session.connection().execute(
         OutboxEvent.__table__.insert().values(  # type: ignore[attr-defined]
             created_at=utcnow(), topic=topic, subject_type=subject_type, subject_id=subject_id,
             payload=canonical_json(data), attempts=0,

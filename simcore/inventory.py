@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlmodel import Session, col
 
-from simcore import audit, events
+from simcore import audit
 from simcore.db import is_sqlite, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid, IdentifierRange, Imsi, Msisdn
@@ -28,10 +28,12 @@ from simcore.lifecycle import (
     SimState,
     apply_transition,
     check_transition,
+    claim_transition,
 )
 from simcore.models import Batch, FreeImsi, MsisdnEntry, NumberRange, Sim, UtcDateTime, utcnow
 
 SIM_KINDS = ("physical", "esim")
+SIM_TABLE: Table = Sim.__table__  # type: ignore[attr-defined]
 
 
 class RangeOverlap(Conflict):
@@ -81,8 +83,9 @@ def add_range(
         s.add(row)
         s.flush()
         audit.append(s, actor=actor, action="range.add", subject_type="range", subject_id=name,
-                     details={"kind": kind, "first": first, "last": last, "size": len(new)})
-        events.emit(s, "range.created", "range", name, {"kind": kind, "size": len(new)})
+                     details={"kind": kind, "first": first, "last": last, "size": len(new)},
+                     outbox=audit.Outbox("range.created", "range", name,
+                                         {"kind": kind, "size": len(new)}))
     return row
 
 
@@ -223,8 +226,8 @@ def generate_sims(
         details = {"batch": batch, "count": count, "first_iccid": iccids[0],
                    "last_iccid": iccids[-1], "kind": kind, "state": str(state)}
         audit.append(s, actor=actor, action="inventory.generate", subject_type="batch",
-                     subject_id=batch, details=details)
-        events.emit(s, "batch.created", "batch", batch, details)
+                     subject_id=batch, details=details,
+                     outbox=audit.Outbox("batch.created", "batch", batch, details))
     if progress:
         progress(count)
     return GenerateResult(batch, count, iccids[0], iccids[-1])
@@ -372,21 +375,19 @@ def allocate(
         raise InvalidInput("subscriber_ref", "empty or longer than 128 characters",
                            expected="1..128 characters")
     with transaction(engine) as s:
-        stmt = select(Sim).where(col(Sim.state) == SimState.IN_STOCK, col(Sim.kind) == kind)
+        where: dict[str, Any] = {"kind": kind}
         if form_factor:
-            stmt = stmt.where(col(Sim.form_factor) == form_factor)
+            where["form_factor"] = form_factor
         if batch:
-            stmt = stmt.where(col(Sim.batch_id) == batch_id(s, batch))
-        sim = s.execute(
-            stmt.order_by(col(Sim.iccid)).limit(1).with_for_update(skip_locked=True)
-        ).scalar_one_or_none()
+            where["batch_id"] = batch_id(s, batch)
+        sim = claim_transition(s, SimState.IN_STOCK, SimState.ALLOCATED, actor=actor,
+                               where=where, changes={"subscriber_ref": subscriber_ref},
+                               details={"subscriber_ref": subscriber_ref})
         if sim is None:
             wanted = " ".join(x for x in (kind, form_factor or "", f"batch {batch}" if batch
                                           else "") if x)
             raise NoSimAvailable(f"no {wanted} SIM in stock")
-        return apply_transition(s, sim, SimState.ALLOCATED, actor=actor,
-                                changes={"subscriber_ref": subscriber_ref},
-                                details={"subscriber_ref": subscriber_ref})
+        return sim  # type: ignore[no-any-return]
 
 
 def _transition(engine: Engine, iccid: str, target: str, *, actor: str,
@@ -506,11 +507,9 @@ def swap(engine: Engine, old_iccid: str, *, actor: str, new_iccid: str | None = 
         if msisdn:
             s.execute(update(MsisdnEntry).where(col(MsisdnEntry.msisdn) == msisdn)
                       .values(iccid=new.iccid, version=MsisdnEntry.version + 1))
+        record = {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn}
         audit.append(s, actor=actor, action="sim.swap", subject_type="sim", subject_id=old.iccid,
-                     details={"old": old.iccid, "new": new.iccid, "subscriber_ref": ref,
-                              "msisdn": msisdn})
-        events.emit(s, "sim.swapped", "sim", old.iccid,
-                    {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn})
+                     details=record, outbox=audit.Outbox("sim.swapped", "sim", old.iccid, record))
         return old, new
 
 

@@ -13,17 +13,19 @@ the move, writes the state (bumping the row version), one audit event and one ou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
-from simcore import audit, events
+from simcore import audit
 from simcore.errors import Conflict, SimsmithError
-from simcore.models import MsisdnEntry, Sim, utcnow
+from simcore.models import MsisdnEntry, Sim, UtcDateTime, utcnow
 
 
 class SimState(StrEnum):
@@ -55,7 +57,7 @@ class ProfileState(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per machine
 class StateMachine:
     name: str
     field: str  # the column it governs
@@ -196,7 +198,7 @@ def apply_transition(
     if reason is not None and machine is SIM_LIFECYCLE:
         values["reason"] = reason
     table = machine.model.__table__  # type: ignore[attr-defined]
-    result = session.execute(
+    result = session.connection().execute(
         update(table)
         .where(table.c[machine.key] == subject, table.c.version == obj.version)
         .values(**values)
@@ -206,13 +208,68 @@ def apply_transition(
             f"{machine.name} {subject}: changed by someone else (version {obj.version})"
         )
     for name, value in values.items():
-        setattr(obj, name, value)
+        # Already written above: keep the ORM from flushing the same UPDATE again at commit.
+        set_committed_value(obj, name, value)
+    _record(session, machine, subject, current, target, actor, reason, details)
+    return obj
+
+
+def claim_transition(
+    session: Session,
+    current: str,
+    target: str,
+    *,
+    actor: str,
+    where: Mapping[str, Any] | None = None,
+    machine: StateMachine = SIM_LIFECYCLE,
+    changes: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Any:
+    """apply_transition for "the next row in state `current`": pick the first such row (key
+    order) whose columns equal `where` and that no other transaction holds (PostgreSQL: FOR
+    UPDATE SKIP LOCKED), move it to `target` in one UPDATE … RETURNING, then write the audit and
+    outbox records. Returns the ORM object as now stored, or None when no row is free."""
+    check_transition(machine, "(next)", current, target)
+    where = dict(where or {})
+    values = dict(changes or {})
+    stmt = _claim_statement(machine, tuple(sorted(where)), tuple(sorted(values)))
+    params = {f"w_{k}": v for k, v in where.items()}
+    params.update({f"v_{k}": v for k, v in values.items()})
+    params.update(current=str(current), target=str(target), now=utcnow())
+    obj = session.execute(stmt, params).scalar_one_or_none()
+    if obj is None:
+        return None
+    _record(session, machine, str(getattr(obj, machine.key)), current, target, actor, None,
+            details)
+    return obj
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_statement(machine: StateMachine, where: tuple[str, ...],
+                     changes: tuple[str, ...]) -> Any:
+    # Built once per shape with bound parameters: statement construction is costly in Python.
+    model: Any = machine.model
+    table = model.__table__
+    key, field = table.c[machine.key], table.c[machine.field]
+    pick = (select(key).where(field == bindparam("current"),
+                              *(table.c[k] == bindparam(f"w_{k}") for k in where))
+            .order_by(key).limit(1).with_for_update(skip_locked=True).scalar_subquery())
+    values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes}
+    values.update({machine.field: bindparam("target"), "version": table.c.version + 1,
+                   "updated_at": bindparam("now", type_=UtcDateTime())})
+    upd = (update(table).where(key == pick, field == bindparam("current")).values(**values)
+           .returning(model))
+    return select(model).from_statement(upd)
+
+
+def _record(session: Session, machine: StateMachine, subject: str, current: str, target: str,
+            actor: str, reason: str | None, details: Mapping[str, Any] | None) -> None:
     record: dict[str, Any] = {"from": current, "to": str(target)}
     if reason is not None:
         record["reason"] = reason
     record.update(details or {})
-    action = f"{machine.name}.{target}"
-    audit.append(session, actor=actor, action=action, subject_type=machine.name,
-                 subject_id=subject, details=record)
-    events.emit(session, f"{machine.name}.state_changed", machine.name, subject, record)
-    return obj
+    # Audit (with the outbox event) last: appenders queue on the chain head until the commit.
+    audit.append(session, actor=actor, action=f"{machine.name}.{target}",
+                 subject_type=machine.name, subject_id=subject, details=record,
+                 outbox=audit.Outbox(f"{machine.name}.state_changed", machine.name, subject,
+                                     record))

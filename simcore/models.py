@@ -148,12 +148,21 @@ class FreeImsi(SQLModel, table=True):
     released_at: datetime = _ts()
 
 
+# The audit log is this many hash chains, an event's lane chosen by its subject (simcore.audit).
+AUDIT_LANES = 16
+
+
 class AuditEvent(SQLModel, table=True):
     """One entry of the append-only, hash-chained audit log (see simcore.audit)."""
 
     __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("lane", "lane_seq"), {"sqlite_autoincrement": True})
 
-    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # Global reading order; the chain order is (lane, lane_seq).
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    lane: int
+    lane_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     ts: str = Field(max_length=32)  # ISO 8601 UTC with microseconds: hashed exactly as stored
     actor: str = Field(max_length=128)
     action: str = Field(max_length=64, index=True)
@@ -165,13 +174,15 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """The chain head: one row, locked by each appender so the chain never forks."""
+    """The head of one lane: locked by each appender to it, so a chain never forks."""
 
     __tablename__ = "audit_head"
 
-    id: int = Field(default=1, primary_key=True)
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the lane
     seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     hash: str = Field(max_length=64)
+    # The hash before `hash`: lets one UPDATE … RETURNING hand back the link it replaced.
+    prev_hash: str = Field(max_length=64)
 
 
 class OutboxEvent(SQLModel, table=True):

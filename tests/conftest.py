@@ -75,7 +75,8 @@ def pg_engine() -> Iterator[Engine]:
 def reset_pg(eng: Engine) -> None:
     with eng.begin() as c:
         c.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        c.execute(text("UPDATE audit_head SET seq = 0, hash = :h WHERE id = 1"), {"h": "0" * 64})
+        c.execute(text("UPDATE audit_head SET seq = 0, hash = :h, prev_hash = :h"),
+                  {"h": "0" * 64})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,9 +25,10 @@ def verify(as_json: bool = JsonOpt) -> None:
         fail(f"audit chain broken at event {e.seq}: {e.reason}")
         return
     if as_json:
-        print_json({"ok": True, "events": r.events, "head_hash": r.head_hash})
+        print_json({"ok": True, "events": r.events, "lanes": r.lanes, "digest": r.digest,
+                    "heads": {str(k): v for k, v in sorted(r.heads.items())}})
     else:
-        console.print(f"audit chain OK: {r.events} events, head {r.head_hash}")
+        console.print(f"audit log OK: {r.events} events in {r.lanes} chains, digest {r.digest}")
 
 
 @app.command("list")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from simcore import audit, db, events, inventory
+from simcore.models import AuditEvent
 
 from .helpers import seed
 
@@ -22,14 +23,32 @@ def _some_history(engine: Engine) -> int:
     return audit.verify(engine).events
 
 
-def test_chain_verifies_and_links(engine: Engine) -> None:
+def test_chains_verify_and_link(engine: Engine) -> None:
     n = _some_history(engine)
     assert n == 6
     evs = list(audit.iter_events(engine, chunk=2))
     assert [e.seq for e in evs] == list(range(1, n + 1))
-    assert evs[0].prev_hash == audit.GENESIS_HASH
-    for a, b in itertools.pairwise(evs):
-        assert b.prev_hash == a.hash
+    lanes: dict[int, list[AuditEvent]] = {}
+    for e in evs:
+        assert e.lane == audit.lane_of(e.subject_id)
+        lanes.setdefault(e.lane, []).append(e)
+    for chain in lanes.values():
+        assert [e.lane_seq for e in chain] == list(range(1, len(chain) + 1))
+        assert chain[0].prev_hash == audit.GENESIS_HASH
+        for a, b in itertools.pairwise(chain):
+            assert b.prev_hash == a.hash
+    # A SIM's whole history is one chain.
+    sim_events = [e for e in evs if e.subject_type == "sim"]
+    assert len({e.lane for e in sim_events}) == 1 and len(sim_events) == 3
+
+
+def test_hashes_agree_for_any_text(engine: Engine) -> None:
+    """PostgreSQL computes the hash in SQL, verify in Python: both must see the same bytes."""
+    with db.transaction(engine) as s:
+        for i, word in enumerate(["Grüße", "€ 5", "😀 emoji", "quote \" and ;:", "日本"]):
+            audit.append(s, actor=f"actör-{word}", action="note", subject_type="x",
+                         subject_id=f"{word}-{i}", details={"text": word, "n": i, "ok": True})
+    assert audit.verify(engine).events == 5
 
 
 @pytest.mark.parametrize("column", ["details", "actor", "ts", "action", "subject_id"])
@@ -56,10 +75,11 @@ def test_rehashed_event_breaks_the_next_link(engine: Engine) -> None:
 
 
 def test_deleted_events_are_found(engine: Engine) -> None:
-    _some_history(engine)
+    _some_history(engine)  # events 4, 5, 6 are one SIM's: allocated, active, suspended
     with db.transaction(engine) as s:
-        s.execute(text("DELETE FROM audit_event WHERE seq = 3"))
-    with pytest.raises(audit.AuditChainBroken, match="audit event 3: missing"):
+        s.execute(text("DELETE FROM audit_event WHERE seq = 4"))
+    with pytest.raises(audit.AuditChainBroken,
+                       match=r"audit event 5: lane \d+: 1 event\(s\) before this one are missing"):
         audit.verify(engine)
 
 
@@ -67,8 +87,9 @@ def test_truncated_tail_is_found(engine: Engine) -> None:
     n = _some_history(engine)
     with db.transaction(engine) as s:
         s.execute(text(f"DELETE FROM audit_event WHERE seq = {n}"))
-    with pytest.raises(audit.AuditChainBroken, match="events removed"):
+    with pytest.raises(audit.AuditChainBroken, match="events removed from the end") as e:
         audit.verify(engine)
+    assert e.value.seq == n - 1  # the lane's last event still standing
 
 
 @pytest.mark.parametrize("field", ["ki", "OPc", "adm1", "pin1", "transport_key"])

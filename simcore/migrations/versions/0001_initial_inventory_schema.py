@@ -18,7 +18,10 @@ depends_on = None
 def upgrade() -> None:
 
     op.create_table('audit_event',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True,
+              nullable=False),
+    sa.Column('lane', sa.Integer(), nullable=False),
+    sa.Column('lane_seq', sa.BigInteger(), nullable=False),
     sa.Column('ts', sa.String(length=32), nullable=False),
     sa.Column('actor', sa.String(length=128), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
@@ -27,20 +30,25 @@ def upgrade() -> None:
     sa.Column('details', sa.Text(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('seq')
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('lane', 'lane_seq'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_event_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_event_subject_id'), ['subject_id'], unique=False)
 
     op.create_table('audit_head',
-    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    # The chain starts from a genesis hash of zeros; one head row, locked by every appender.
-    op.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')")
+    # 16 lanes (simcore.audit), each chain starting from a genesis hash of zeros.
+    zeros = "0" * 64
+    op.execute("INSERT INTO audit_head (id, seq, hash, prev_hash) VALUES "
+               + ", ".join(f"({lane}, 0, '{zeros}', '{zeros}')" for lane in range(16)))
     op.create_table('batch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
