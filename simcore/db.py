@@ -125,21 +125,29 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+def head_revisions() -> set[str]:
+    """The latest revision of every migration branch (each area of simsmith may own one)."""
+    return set(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+
+
 def head_revision() -> str:
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    """The heads as one printable string."""
+    return ",".join(sorted(head_revisions()))
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    with engine.connect().execution_options(readonly=True) as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect().execution_options(readonly=True) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    current = current_revisions(engine)
+    return ",".join(sorted(current)) if current else None
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to `revision` (default: the latest)."""
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Migrate the database to `revision` (default: the latest of every branch)."""
+    command.upgrade(alembic_config(engine), "heads" if revision == "head" else revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -147,17 +155,16 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def check_schema(engine: Engine) -> None:
-    """Raise SchemaNotCurrent unless the database is at the head revision."""
-    current = current_revision(engine)
-    head = head_revision()
-    if current == head:
+    """Raise SchemaNotCurrent unless the database is at every head revision."""
+    current = current_revisions(engine)
+    if current == head_revisions():
         return
     where = engine.url.render_as_string(hide_password=True)
-    if current is None:
+    if not current:
         raise SchemaNotCurrent(
             f"database {where} is not initialised (no schema): run `simsmith db upgrade`"
         )
     raise SchemaNotCurrent(
-        f"database {where} is at schema revision {current}, this simsmith needs {head}: "
-        "run `simsmith db upgrade`"
+        f"database {where} is at schema revision {current_revision(engine)}, this simsmith "
+        f"needs {head_revision()}: run `simsmith db upgrade`"
     )

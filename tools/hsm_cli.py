@@ -117,18 +117,16 @@ def _prompt_components(what: str, count: int | None) -> list[bytes]:
 
 
 def open_hsm() -> Any:
-    if backend() == "pkcs11":
-        return open_pkcs11()
-    d = hsm_dir()
-    store = Keystore.load(d)
-    if store.master_source == "dev-passphrase":
-        phrase = os.environ.get("SIMSMITH_HSM_PASSPHRASE")
-        if phrase is None and (d / "dev-master.sealed").is_file():
-            return SoftHsm.open_sealed_dev(d)
-        if phrase is None:
-            phrase = typer.prompt("Dev passphrase", hide_input=True, err=True)
-        return SoftHsm.open(d, passphrase=phrase)
-    return SoftHsm.open(d, components=_prompt_components("master", store.master_components))
+    from simcore.hsm_access import HsmUnavailable
+    from simcore.hsm_access import open_hsm as open_configured
+
+    try:
+        return open_configured(
+            components=lambda n: _prompt_components("master", n),
+            passphrase=lambda: typer.prompt("Dev passphrase", hide_input=True, err=True))
+    except HsmUnavailable as e:
+        fail(str(e))
+        raise AssertionError("unreachable") from e
 
 
 # --- ceremony --------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def init(as_json: bool = JsonOpt) -> None:
 
 @db_app.command("upgrade")
 @handle_errors
-def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+def upgrade(revision: str = typer.Argument("heads", help="Target revision.")) -> None:
     """Migrate the database (SIMSMITH_DATABASE_URL) to the latest schema."""
     eng = engine(check=False)
     db.upgrade(eng, revision)

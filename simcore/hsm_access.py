@@ -1,0 +1,70 @@
+"""Opening the configured HSM for services (CLI, API, imports) without a terminal.
+
+Backend from SIMSMITH_HSM_BACKEND: `soft` (default; keystore in $SIMSMITH_HOME/hsm) or `pkcs11`
+(SIMSMITH_PKCS11_MODULE, _TOKEN, _PIN). The soft HSM opens with, in order: the passphrase of a dev
+keystore (SIMSMITH_HSM_PASSPHRASE), the sealed dev file (insecure, for `make run`), or master key
+components from `components` (a callable that asks custodians; the CLI passes hidden prompts).
+A server has no custodians at hand: it needs a dev keystore or the pkcs11 backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from simcore.config import Settings, get_settings
+from simcore.errors import SimsmithError
+
+PKCS11_ENV = ("SIMSMITH_PKCS11_MODULE", "SIMSMITH_PKCS11_TOKEN", "SIMSMITH_PKCS11_PIN")
+
+
+class HsmUnavailable(SimsmithError):
+    """The configured HSM cannot be opened (not initialised, locked, misconfigured)."""
+
+
+def hsm_dir(settings: Settings | None = None) -> Path:
+    return Path((settings or get_settings()).home) / "hsm"
+
+
+def open_hsm(
+    settings: Settings | None = None,
+    *,
+    components: Callable[[int | None], list[bytes]] | None = None,
+    passphrase: Callable[[], str] | None = None,
+) -> Any:
+    """The HSM of the configuration, opened. Raises HsmUnavailable saying what is missing."""
+    settings = settings or get_settings()
+    if settings.hsm_backend == "pkcs11":
+        missing = [v for v in PKCS11_ENV if not os.environ.get(v)]
+        if missing:
+            raise HsmUnavailable(f"{missing[0]} is not set (the pkcs11 backend needs "
+                                 f"{', '.join(PKCS11_ENV)})")
+        from hsm_sim.pkcs11 import Pkcs11Hsm
+
+        module, token, pin = (os.environ[v] for v in PKCS11_ENV)
+        return Pkcs11Hsm(module, token, pin)
+    if settings.hsm_backend != "soft":
+        raise HsmUnavailable(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got "
+                             f"{settings.hsm_backend!r}")
+    from hsm_sim.keystore import Keystore
+    from hsm_sim.soft import SoftHsm
+
+    d = hsm_dir(settings)
+    if not (d / "keystore.json").is_file():
+        raise HsmUnavailable(f"no HSM keystore in {d}: run `simsmith hsm init` first")
+    store = Keystore.load(d)
+    if store.master_source == "dev-passphrase":
+        phrase = os.environ.get("SIMSMITH_HSM_PASSPHRASE")
+        if phrase is None and (d / "dev-master.sealed").is_file():
+            return SoftHsm.open_sealed_dev(d)
+        if phrase is None and passphrase is not None:
+            phrase = passphrase()
+        if phrase is None:
+            raise HsmUnavailable("the dev HSM is locked: set SIMSMITH_HSM_PASSPHRASE")
+        return SoftHsm.open(d, passphrase=phrase)
+    if components is None:
+        raise HsmUnavailable("the HSM master key needs its custodians' components: open it "
+                             "from the CLI, or use the pkcs11 backend for unattended services")
+    return SoftHsm.open(d, components=components(store.master_components))
