@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import simcore.models  # noqa: F401
+import simcore.all_models  # noqa: F401
 from simcore import db
 
 pytestmark = pytest.mark.storage
