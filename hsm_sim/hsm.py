@@ -9,23 +9,28 @@ with subjects and key check values only — never key bytes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from hsm_sim.eki import EkiScheme
+from hsm_sim.errors import BadLength
 from hsm_sim.gsm import GsmTriplet
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import AuthVector
 
 __all__ = [
+    "CODE_TYPES",
     "DEFAULT_AMF",
     "AuditSink",
     "Hsm",
     "KekInfo",
     "KekPurpose",
     "NullAudit",
+    "Slot",
+    "check_slots",
+    "code_from_random",
     "generate_sim_keys",
     "vectors",
 ]
@@ -61,6 +66,43 @@ class KekInfo:
         }
 
 
+# Key types holding a card access code (PIN, PUK, ADM) rather than a cryptographic key: stored as
+# the card sends them, ASCII digits padded with 'FF' to 8 bytes (ETSI TS 102 221 §9.5.1).
+CODE_TYPES = frozenset({KeyType.PIN, KeyType.PUK, KeyType.ADM})
+CODE_LENGTH = 8
+
+
+class Slot(Protocol):
+    """Where `patch_keys` writes one key into a caller's buffer (esim.compiled.KeySlot fits)."""
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def length(self) -> int: ...
+
+
+def check_slots(buf: bytearray, slots: Sequence[Slot], refs: Sequence[KeyRef]) -> None:
+    """Shape checks before any key is unwrapped: one ref per slot, every slot inside `buf`."""
+    if len(slots) != len(refs):
+        raise BadLength(f"patch_keys: {len(slots)} slots but {len(refs)} key references")
+    for i, slot in enumerate(slots):
+        if slot.offset < 0 or slot.length < 1 or slot.offset + slot.length > len(buf):
+            raise BadLength(f"patch_keys: slot {i} ({slot.offset}+{slot.length}) lies outside "
+                            f"the {len(buf)}-byte buffer")
+
+
+def code_from_random(random: Callable[[int], bytes], digits: int) -> bytes:
+    """A random decimal code of `digits` digits (rejection sampling, no modulo bias), coded as
+    ASCII padded with 'FF' to 8 bytes."""
+    if not 4 <= digits <= CODE_LENGTH:
+        raise BadLength(f"a code has 4 to {CODE_LENGTH} digits, not {digits}")
+    out = bytearray()
+    while len(out) < digits:
+        out.extend(0x30 + b % 10 for b in random(2 * digits) if b < 250)
+    return bytes(out[:digits]).ljust(CODE_LENGTH, b"\xff")
+
+
 class AuditSink(Protocol):
     """Where the HSM reports what it did. `details` never holds key bytes."""
 
@@ -93,6 +135,19 @@ class Hsm(Protocol):
     def generate(self, owner: str, key_type: KeyType, length: int = 16) -> KeyRef: ...
 
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef: ...
+
+    def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
+        """A random PIN/PUK/ADM code made inside the boundary (see CODE_TYPES), wrapped."""
+        ...
+
+    def patch_keys(
+        self, buf: bytearray, slots: Sequence[Slot], refs: Sequence[KeyRef],
+        *, owner: str | None = None,
+    ) -> None:
+        """Unwrap each ref inside the boundary and write its bytes into `buf` at its slot: the
+        personalisation path (a SAIP package, a card's key file APDU). Audited without keys;
+        `owner` refuses a ref of another SIM (WrongOwner)."""
+        ...
 
     def import_encrypted(
         self, owner: str, key_type: KeyType, data: bytes, transport: str, scheme: EkiScheme

@@ -39,7 +39,17 @@ from hsm_sim.errors import (
     WrongPurpose,
 )
 from hsm_sim.gsm import GsmTriplet, c2, c3
-from hsm_sim.hsm import DEFAULT_AMF, AuditSink, KekInfo, KekPurpose, NullAudit
+from hsm_sim.hsm import (
+    CODE_TYPES,
+    DEFAULT_AMF,
+    AuditSink,
+    KekInfo,
+    KekPurpose,
+    NullAudit,
+    Slot,
+    check_slots,
+    code_from_random,
+)
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import AuthVector, Milenage
 
@@ -253,13 +263,17 @@ class Pkcs11Hsm:
             raise WrongKeyType(f"expected a {key_type.value} key, got {ref.key_type.value}")
         if owner is not None and ref.owner != owner:
             raise WrongOwner(f"{ref.key_type.value} key of {ref.owner} used for {owner}")
+        if ref.key_type in CODE_TYPES:  # PIN/PUK/ADM codes: 8-byte generic secrets
+            p11_type, usage = P11KeyType.GENERIC_SECRET, {}
+        else:
+            p11_type, usage = P11KeyType.AES, {Attribute.ENCRYPT: True, Attribute.SIGN: True}
         try:
             with self._kwk(ref.key_type, ref.owner) as kwk:
                 return kwk.unwrap_key(
-                    ObjectClass.SECRET_KEY, P11KeyType.AES, ref.blob,
+                    ObjectClass.SECRET_KEY, p11_type, ref.blob,
                     mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
                     template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: not readable,
-                              Attribute.ENCRYPT: True, Attribute.SIGN: True},
+                              **usage},
                 )
         except PKCS11Error:
             raise TamperedBlob(
@@ -283,6 +297,39 @@ class Pkcs11Hsm:
         ref = self._wrap_object(owner, KeyType(key_type), obj)
         self._audit.record("key.generate", owner, {"key_type": ref.key_type.value})
         return ref
+
+    def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
+        """A random PIN/PUK/ADM code from the token's RNG, kept as an 8-byte generic secret.
+        Limit: the digits are formed from the random bytes in host memory."""
+        key_type = KeyType(key_type)
+        if key_type not in CODE_TYPES:
+            raise WrongKeyType(f"generate_code makes PIN, PUK or ADM codes, not {key_type.value}")
+        code = code_from_random(lambda n: bytes(self._s().generate_random(8 * n)), digits)
+        obj = self._s().create_object({
+            Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: P11KeyType.GENERIC_SECRET,
+            Attribute.VALUE: code, Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True,
+            **_SESSION,
+        })
+        ref = self._wrap_object(owner, key_type, obj)
+        self._audit.record("key.generate", owner, {"key_type": key_type.value, "digits": digits})
+        return ref
+
+    def patch_keys(
+        self, buf: bytearray, slots: Sequence[Slot], refs: Sequence[KeyRef],
+        *, owner: str | None = None,
+    ) -> None:
+        """Write each ref's key into `buf` at its slot. Each key is unwrapped into a session
+        object, read and destroyed: the bytes pass through host memory into `buf` only."""
+        check_slots(buf, slots, refs)
+        keys = [self._read(r, r.key_type, owner) for r in refs]
+        for i, (slot, key) in enumerate(zip(slots, keys, strict=True)):
+            if len(key) != slot.length:
+                raise BadLength(f"patch_keys: slot {i} holds {slot.length} bytes, the "
+                                f"{refs[i].key_type.value} key of {refs[i].owner} has {len(key)}")
+        for slot, key in zip(slots, keys, strict=True):
+            buf[slot.offset : slot.offset + slot.length] = key
+        self._audit.record("key.patch", owner or (refs[0].owner if refs else "-"),
+                           {"key_types": [r.key_type.value for r in refs]})
 
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
         ref = self._wrap_object(owner, KeyType(key_type), self._session_key(key))

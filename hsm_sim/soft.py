@@ -36,7 +36,17 @@ from hsm_sim.errors import (
     WrongPurpose,
 )
 from hsm_sim.gsm import GsmTriplet, c2, c3
-from hsm_sim.hsm import DEFAULT_AMF, AuditSink, KekInfo, KekPurpose, NullAudit
+from hsm_sim.hsm import (
+    CODE_TYPES,
+    DEFAULT_AMF,
+    AuditSink,
+    KekInfo,
+    KekPurpose,
+    NullAudit,
+    Slot,
+    check_slots,
+    code_from_random,
+)
 from hsm_sim.kcv import kcv
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.keystore import KekRecord, Keystore
@@ -306,6 +316,31 @@ class SoftHsm:
         self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value,
                                                        "kcv": kcv(key).hex()})
         return ref
+
+    def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
+        """A random PIN/PUK/ADM code of `digits` digits, ASCII padded with 'FF' to 8 bytes."""
+        key_type = KeyType(key_type)
+        if key_type not in CODE_TYPES:
+            raise WrongKeyType(f"generate_code makes PIN, PUK or ADM codes, not {key_type.value}")
+        ref = self._wrap(owner, key_type, code_from_random(os.urandom, digits))
+        self._audit.record("key.generate", owner, {"key_type": key_type.value, "digits": digits})
+        return ref
+
+    def patch_keys(
+        self, buf: bytearray, slots: Sequence[Slot], refs: Sequence[KeyRef],
+        *, owner: str | None = None,
+    ) -> None:
+        """Write each ref's key into `buf` at its slot (a package or an APDU being built)."""
+        check_slots(buf, slots, refs)
+        keys = [self._unwrap(r, r.key_type, owner) for r in refs]
+        for i, (slot, key) in enumerate(zip(slots, keys, strict=True)):
+            if len(key) != slot.length:
+                raise BadLength(f"patch_keys: slot {i} holds {slot.length} bytes, the "
+                                f"{refs[i].key_type.value} key of {refs[i].owner} has {len(key)}")
+        for slot, key in zip(slots, keys, strict=True):
+            buf[slot.offset : slot.offset + slot.length] = key
+        self._audit.record("key.patch", owner or (refs[0].owner if refs else "-"),
+                           {"key_types": [r.key_type.value for r in refs]})
 
     def import_encrypted(
         self, owner: str, key_type: KeyType, data: bytes, transport: str, scheme: EkiScheme
