@@ -5,9 +5,11 @@ Messages name the key reference, owner or input at fault and never carry key mat
 
 from __future__ import annotations
 
+from simcore.errors import SimsmithError
 
-class HsmError(Exception):
-    """Base class of every error raised by hsm_sim."""
+
+class HsmError(SimsmithError):
+    """Base class of every error raised by hsm_sim (simsmith's one error base above it)."""
 
 
 class DevModeWarning(UserWarning):

@@ -435,8 +435,12 @@ def suspend(engine: Engine, iccid: str, *, actor: str, reason: str | None = None
 
 def resume(engine: Engine, iccid: str, *, actor: str,
            expected_version: int | None = None) -> Sim:
-    return _transition(engine, iccid, SimState.ACTIVE, actor=actor,
-                       expected_version=expected_version)
+    iccid = Iccid.parse(iccid).digits
+    with transaction(engine) as s:
+        sim = _sim_for_update(s, iccid)
+        _check_version(sim, expected_version)
+        # The suspension's reason no longer applies.
+        return apply_transition(s, sim, SimState.ACTIVE, actor=actor, changes={"reason": None})
 
 
 def release(engine: Engine, iccid: str, *, actor: str) -> Sim:

@@ -105,7 +105,7 @@ def test_service_lifecycle_and_msisdn(engine: Engine) -> None:
     sim = inventory.suspend(engine, sim.iccid, actor="t", reason="unpaid")
     assert sim.state == "suspended" and sim.reason == "unpaid"
     sim = inventory.resume(engine, sim.iccid, actor="t")
-    assert sim.state == "active"
+    assert sim.state == "active" and sim.reason is None
     with pytest.raises(InvalidInput, match="reason"):
         inventory.terminate(engine, sim.iccid, actor="t", reason="")
     sim = inventory.terminate(engine, sim.iccid, actor="t", reason="customer left",
