@@ -24,7 +24,8 @@ class Settings(BaseSettings):
         default=90, ge=0, description="Days an IMSI/MSISDN rests in quarantine before reuse"
     )
     hsm_backend: str = Field(default="soft", description="soft | pkcs11")
-    log_level: str = Field(default="INFO")
+    log_level: str | None = Field(
+        default=None, description="Log level; default WARNING for the CLI, INFO for the server")
     log_json: bool = Field(default=False, description="Structured JSON logs instead of console")
     actor: str = Field(default="cli", description="Who the audit log names for CLI actions")
 

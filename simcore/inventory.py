@@ -30,7 +30,10 @@ from simcore.lifecycle import (
     check_transition,
     claim_transition,
 )
+from simcore.log import get_logger
 from simcore.models import Batch, FreeImsi, MsisdnEntry, NumberRange, Sim, UtcDateTime, utcnow
+
+log = get_logger(__name__)
 
 SIM_KINDS = ("physical", "esim")
 SIM_TABLE: Table = Sim.__table__  # type: ignore[attr-defined]
@@ -230,6 +233,8 @@ def generate_sims(
                      outbox=audit.Outbox("batch.created", "batch", batch, details))
     if progress:
         progress(count)
+    log.info("sims.generated", batch=batch, count=count, first_iccid=iccids[0],
+             last_iccid=iccids[-1], kind=kind)
     return GenerateResult(batch, count, iccids[0], iccids[-1])
 
 
@@ -386,8 +391,11 @@ def allocate(
         if sim is None:
             wanted = " ".join(x for x in (kind, form_factor or "", f"batch {batch}" if batch
                                           else "") if x)
+            log.info("sim.allocate.none_in_stock", kind=kind, form_factor=form_factor,
+                        batch=batch)
             raise NoSimAvailable(f"no {wanted} SIM in stock")
-        return sim  # type: ignore[no-any-return]
+    log.info("sim.allocated", iccid=sim.iccid, subscriber_ref=subscriber_ref)
+    return sim  # type: ignore[no-any-return]
 
 
 def _transition(engine: Engine, iccid: str, target: str, *, actor: str,
@@ -514,7 +522,8 @@ def swap(engine: Engine, old_iccid: str, *, actor: str, new_iccid: str | None = 
         record = {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn}
         audit.append(s, actor=actor, action="sim.swap", subject_type="sim", subject_id=old.iccid,
                      details=record, outbox=audit.Outbox("sim.swapped", "sim", old.iccid, record))
-        return old, new
+    log.info("sim.swapped", old=old.iccid, new=new.iccid, subscriber_ref=ref)
+    return old, new
 
 
 def quarantine(engine: Engine, iccid: str, *, actor: str, days: int = 90) -> Sim:

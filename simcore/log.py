@@ -7,6 +7,7 @@ Configured once by the entry point (CLI or API) from Settings; library code just
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import structlog
@@ -24,6 +25,8 @@ def configure(level: str = "INFO", json: bool = False) -> None:
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)),
+        # stderr: a command's stdout stays clean for --json and pipes.
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
 

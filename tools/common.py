@@ -35,7 +35,7 @@ JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output.")
 
 def settings() -> Settings:
     s = get_settings()
-    configure(s.log_level, s.log_json)
+    configure(s.log_level or "WARNING", s.log_json)
     return s
 
 

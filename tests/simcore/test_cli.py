@@ -112,6 +112,18 @@ def test_a_day_in_the_life(cli: Invoke) -> None:
          "starts with 0"),
         (("msisdn", "show", "+447700900000"), "not in the pool"),
         (("msisdn", "assign", ICCID_FIRST), "no SIM with ICCID"),
+        (("msisdn", "release", "+44 7700 900000"), "not in the pool"),
+        (("msisdn", "recycle", "12"), "msisdn '12': 2 digits"),
+        (("msisdn", "list", "--state", "lost"), "unknown MSISDN state"),
+        (("inventory", "suspend", ICCID_FIRST), "no SIM with ICCID"),
+        (("inventory", "resume", "1234"), "iccid '1234': 4 digits"),
+        (("inventory", "release", ICCID_FIRST), "no SIM with ICCID"),
+        (("inventory", "quarantine", ICCID_FIRST), "no SIM with ICCID"),
+        (("inventory", "recycle", ICCID_FIRST), "no SIM with ICCID"),
+        (("inventory", "find", "--imsi", "00101"), "imsi '00101': 5 digits"),
+        (("inventory", "find"), "nothing to look up"),
+        (("inventory", "generate", "-n", "0", "--batch", "x"), "count '0': too small"),
+        (("inventory", "allocate", "c1", "--batch", "nope"), "no batch named 'nope'"),
     ],
 )
 def test_bad_input_gives_one_clear_line(cli: Invoke, args: tuple[str, ...], message: str) -> None:

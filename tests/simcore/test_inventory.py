@@ -250,3 +250,22 @@ def test_concurrent_allocators_never_share_a_sim(engine: Engine, workers: int) -
         refs = s.execute(select(col(Sim.subscriber_ref)).where(col(Sim.state) == "allocated"))
         assert len(set(refs.scalars())) == len(got)
     assert audit.verify(engine).events == 3 + len(got)
+
+
+def test_services_log_structured_lines_to_stderr(engine: Engine,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from simcore.log import configure
+
+    seed(engine, 2)
+    configure("INFO", json=True)
+    try:
+        sim = inventory.allocate(engine, "cust-log", actor="t")
+    finally:
+        configure("WARNING")
+    out = capsys.readouterr()
+    assert out.out == ""
+    lines = [json.loads(x) for x in out.err.splitlines() if x.startswith("{")]
+    ev = next(x for x in lines if x["event"] == "sim.allocated")
+    assert ev["iccid"] == sim.iccid and ev["level"] == "info" and "timestamp" in ev
