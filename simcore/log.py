@@ -33,3 +33,8 @@ def configure(level: str = "INFO", json: bool = False) -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+# Library default until an entry point configures logging: warnings and errors only, on stderr.
+if not structlog.is_configured():
+    configure("WARNING")
