@@ -1,0 +1,329 @@
+"""The inventory store and the HSM together: a SIM's keys made in bulk, found again, and handed
+to card and profile personalisation without a clear key ever leaving the HSM's methods.
+
+- `generate_keys` gives SIMs without keys a Ki and an OPc (random, or derived from the
+  operator's OP) and the access codes PIN1/PUK1/PIN2/PUK2/ADM1 (made inside the HSM), optionally
+  the OTA keys of the profile's security domain; the store keeps only `KeyRef` tokens
+  (`Sim.ki_ref`, `Sim.opc_ref`, `SimCredential`). SIMs that already have keys are skipped, so a
+  run that stopped half-way is simply run again.
+- `load_keys` reads one SIM's references back (`SimKeys`; its repr shows names only).
+- `SimKeyWriter` is the cards' `KeyWriter`: ADM1, Ki and OPc are written by the HSM
+  (`Hsm.patch_keys`) into the buffer of the APDU being built, at that moment only.
+- `package_patcher` is esim's `patch_keys`: the HSM writes Ki/OPc/OTA keys and the PIN/PUK/ADM
+  fields straight into the package buffer; esim only ever sees placeholders.
+- `fresh_vectors` gives Milenage vectors computed inside the HSM for a stored SIM.
+
+SQN (3GPP TS 33.102 Annex C): the store keeps no per-SIM counter. Vectors made here use a
+time-based SEQ (seconds since 2025-01-01, within the card's Δ = 2^28 for eight years) and an IND
+that rotates within the process, so successive checks of one card are fresh; a card that still
+refuses answers AUTS and the caller resynchronises (`resync_vector`). Networks keep their own SQN
+(the HSS resynchronises on the first attach).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, select, update
+from sqlmodel import col
+
+from cards.profile import CardKeys
+from cards.secret import Secret
+from hsm_sim.hsm import generate_sim_keys, vectors
+from hsm_sim.keyref import KeyRef, KeyType
+from hsm_sim.milenage import sqn_after_resync
+from simcore import audit
+from simcore.db import read_session, transaction
+from simcore.errors import InvalidInput, NotFound, SimsmithError
+from simcore.identifiers import Iccid
+from simcore.inventory import SIM_TABLE, batch_id
+from simcore.models import Sim, SimCredential, utcnow
+
+__all__ = [
+    "CODES",
+    "OTA_KEYS",
+    "KeyGenResult",
+    "MissingKeys",
+    "SimKeyWriter",
+    "SimKeys",
+    "fresh_sqn",
+    "fresh_vectors",
+    "generate_keys",
+    "load_keys",
+    "package_patcher",
+    "resync_vector",
+]
+
+# Access codes per SIM: credential name -> (HSM key type, digits). PUKs and ADM1 have 8 digits
+# (TS 102 221 §9.5.1; ADM1 as sysmocom and most vendors deliver it).
+CODES: dict[str, tuple[str, int]] = {
+    "PIN1": ("PIN", 4), "PUK1": ("PUK", 8), "PIN2": ("PIN", 4), "PUK2": ("PUK", 8),
+    "ADM1": ("ADM", 8),
+}
+# The OTA keys of the built-in profile templates' security domain (GlobalPlatform key ids:
+# 1 = KIc, 2 = KID, 3 = KIK), named as esim's key slots.
+OTA_KEYS: dict[str, str] = {
+    f"ota-kvn{kvn:02d}-kid{kid:02d}": kind
+    for kvn in (1, 2) for kid, kind in ((1, "KIc"), (2, "KID"), (3, "KIK"))
+}
+# esim parameter -> credential name, for the code fields of a profile package.
+PACKAGE_CODES = {"pin1": "PIN1", "puk1": "PUK1", "pin2": "PIN2", "puk2": "PUK2", "adm1": "ADM1"}
+
+_SEQ_EPOCH = 1735689600  # 2025-01-01T00:00:00Z
+_IND_BITS = 5
+_ind = itertools.count(secrets.randbelow(1 << _IND_BITS))
+_ind_lock = threading.Lock()
+
+
+class MissingKeys(NotFound):
+    """A SIM has no key (or no credential) of the kind an operation needs."""
+
+
+@dataclass(frozen=True)
+class SimKeys:
+    """One SIM's key references (opaque KeyRefs; no key bytes)."""
+
+    iccid: str
+    ki: KeyRef
+    opc: KeyRef
+    credentials: dict[str, KeyRef] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"SimKeys({self.iccid}, Ki, OPc, {', '.join(sorted(self.credentials)) or '-'})"
+
+    def credential(self, name: str) -> Any:
+        ref = self.credentials.get(name)
+        if ref is None:
+            raise MissingKeys(f"SIM {self.iccid} has no {name} in the store")
+        return ref
+
+
+@dataclass(frozen=True)
+class KeyGenResult:
+    sims: int  # SIMs given keys now
+    skipped: int  # SIMs that had keys already
+    credentials: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    offset: int
+    length: int
+
+
+# --- generation ---------------------------------------------------------------------------------
+
+
+def _keys_for(hsm: Any, iccid: str, op: Any, codes: dict[str, tuple[str, int]],
+              ota: Iterable[str]) -> tuple[Any, Any, list[tuple[str, Any]]]:
+    ki, opc = generate_sim_keys(hsm, iccid, op)
+    creds = [(name, hsm.generate_code(iccid, KeyType(kt), digits))
+             for name, (kt, digits) in codes.items()]
+    creds += [(name, hsm.generate(iccid, KeyType(OTA_KEYS[name]))) for name in ota]
+    return ki, opc, creds
+
+
+def generate_keys(
+    engine: Engine,
+    hsm: Any,
+    *,
+    actor: str,
+    batch: str | None = None,
+    iccids: Sequence[str] | None = None,
+    op: Any = None,
+    codes: Iterable[str] = tuple(CODES),
+    ota: bool = False,
+    chunk: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> KeyGenResult:
+    """Give every SIM of `batch` (or the listed `iccids`) that has no Ki yet its keys, `chunk`
+    SIMs per transaction, one audit event per chunk (names and counts, no key material)."""
+    if (batch is None) == (iccids is None):
+        raise InvalidInput("keys", "give a batch or a list of ICCIDs, not both or neither")
+    code_set = {n: CODES[n] for n in codes}
+    ota_names = tuple(OTA_KEYS) if ota else ()
+    with read_session(engine) as s:
+        stmt = select(col(Sim.iccid), col(Sim.ki_ref))
+        if batch is not None:
+            stmt = stmt.where(col(Sim.batch_id) == batch_id(s, batch))
+            rows: list[tuple[str, str | None]] = [
+                (r[0], r[1]) for r in s.execute(stmt.order_by(col(Sim.iccid))).all()]
+        else:
+            wanted = [Iccid.parse(i).digits for i in iccids or ()]
+            found = dict(s.execute(stmt.where(col(Sim.iccid).in_(wanted))).all())
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise NotFound(f"no SIM with ICCID {missing[0]}")
+            rows = [(i, found[i]) for i in wanted]
+    todo = [iccid for iccid, ki in rows if ki is None]
+    skipped = len(rows) - len(todo)
+    done = 0
+    subject = batch or (todo[0] if todo else "-")
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        made = [(iccid, *_keys_for(hsm, iccid, op, code_set, ota_names)) for iccid in part]
+        done += _store_chunk(engine, made, actor=actor, subject=subject,
+                             credentials=(*code_set, *ota_names))
+        if progress:
+            progress(done)
+    return KeyGenResult(done, skipped + len(todo) - done, (*code_set, *ota_names))
+
+
+def _store_chunk(engine: Engine, made: list[tuple[str, Any, Any, list[tuple[str, Any]]]], *,
+                 actor: str, subject: str, credentials: tuple[str, ...]) -> int:
+    now = utcnow()
+    with transaction(engine) as s:
+        # Only SIMs still without keys (another run may have given them keys meanwhile).
+        free = set(s.execute(
+            select(col(Sim.iccid)).where(col(Sim.iccid).in_([m[0] for m in made]),
+                                         col(Sim.ki_ref).is_(None)).with_for_update()
+        ).scalars())
+        made = [m for m in made if m[0] in free]
+        if not made:
+            return 0
+        t = SIM_TABLE
+        s.connection().execute(
+            update(t).where(t.c.iccid == bindparam("b_iccid"))
+            .values(ki_ref=bindparam("b_ki"), opc_ref=bindparam("b_opc"),
+                    auth_algorithm="milenage", version=t.c.version + 1, updated_at=now),
+            [{"b_iccid": iccid, "b_ki": ki.to_token(), "b_opc": opc.to_token()}
+             for iccid, ki, opc, _ in made],
+        )
+        creds = [{"iccid": iccid, "name": name, "ref": ref.to_token()}
+                 for iccid, _, _, refs in made for name, ref in refs]
+        if creds:
+            s.connection().execute(SimCredential.__table__.insert(), creds)  # type: ignore[attr-defined]
+        details = {"sims": len(made), "first_iccid": made[0][0], "last_iccid": made[-1][0],
+                   "key_types": ["Ki", "OPc", *credentials], "backend": made[0][1].backend}
+        audit.append(s, actor=actor, action="keys.generate", subject_type="batch",
+                     subject_id=subject, details=details,
+                     outbox=audit.Outbox("keys.generated", "batch", subject, details))
+    return len(made)
+
+
+# --- lookup -------------------------------------------------------------------------------------
+
+
+def load_keys(engine: Engine, iccid: str) -> SimKeys:
+    """The key references of one SIM; MissingKeys when it has no Ki/OPc."""
+    iccid = Iccid.parse(iccid).digits
+    with read_session(engine) as s:
+        sim = s.get(Sim, iccid)
+        if sim is None:
+            raise NotFound(f"no SIM with ICCID {iccid}")
+        if not sim.ki_ref or not sim.opc_ref:
+            raise MissingKeys(f"SIM {iccid} has no Ki/OPc in the store: generate them "
+                              "(`simsmith inventory generate --with-keys`) or import them")
+        creds = dict(s.execute(select(col(SimCredential.name), col(SimCredential.ref))
+                               .where(col(SimCredential.iccid) == iccid)).all())
+        ki_token, opc_token = sim.ki_ref, sim.opc_ref
+    return SimKeys(iccid, KeyRef.from_token(ki_token), KeyRef.from_token(opc_token),
+                   {name: KeyRef.from_token(tok) for name, tok in creds.items()})
+
+
+# --- handing keys to cards and packages -----------------------------------------------------------
+
+
+class SimKeyWriter:
+    """cards.profile.KeyWriter for one stored SIM: the HSM writes each secret into the buffer the
+    APDU is built from, when the driver asks for it."""
+
+    def __init__(self, hsm: Any, keys: SimKeys) -> None:
+        self._hsm = hsm
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return f"SimKeyWriter({self._keys.iccid})"
+
+    def _check(self, iccid: str) -> None:
+        if iccid != self._keys.iccid:
+            raise SimsmithError(f"keys of SIM {self._keys.iccid} asked for card {iccid}")
+
+    def _secret(self, refs: Sequence[Any], label: str) -> Any:
+        buf = bytearray(sum(_len(r) for r in refs))
+        slots, pos = [], 0
+        for r in refs:
+            slots.append(_Slot(pos, _len(r)))
+            pos += _len(r)
+        try:
+            self._hsm.patch_keys(buf, slots, list(refs), owner=self._keys.iccid)
+            return Secret(bytes(buf), label)
+        finally:
+            buf[:] = bytes(len(buf))
+
+    def adm1(self, iccid: str) -> Any:
+        self._check(iccid)
+        return self._secret([self._keys.credential("ADM1")], "ADM1")
+
+    def card_keys(self, iccid: str) -> Any:
+        self._check(iccid)
+        return CardKeys(self._secret([self._keys.ki], "Ki"), self._secret([self._keys.opc], "OPc"))
+
+
+def _len(ref: KeyRef) -> int:
+    """The wrapped key's length: an RFC 5649 blob of a key of 8k bytes has 8k + 8."""
+    return len(ref.blob) - 8
+
+
+def package_placeholders() -> dict[str, str]:
+    """SubscriberParams values for the code fields: overwritten by the HSM in `package_patcher`."""
+    return {"pin1": "0000", "puk1": "00000000", "pin2": "0000", "puk2": "00000000",
+            "adm1": "00000000"}
+
+
+def package_patcher(hsm: Any, keys: SimKeys, compiled: Any) -> Callable[[bytearray,
+                                                                          Sequence[Any]], None]:
+    """esim's `patch_keys` for one SIM: Ki, OPc and OTA keys at their key slots, and the
+    PIN/PUK/ADM fields of `compiled` (an esim CompiledTemplate) over their placeholders, all in
+    one HSM call."""
+    code_slots: list[tuple[Any, Any]] = [
+        (_Slot(offset, f.length), keys.credential(PACKAGE_CODES[f.param]))
+        for f, offset in zip(compiled.fields, compiled.offsets, strict=True)
+        if f.param in PACKAGE_CODES
+    ]
+
+    def patch(buf: bytearray, slots: Sequence[Any]) -> None:
+        refs: list[Any] = []
+        for slot in slots:
+            if slot.name == "ki":
+                refs.append(keys.ki)
+            elif slot.name == "opc":
+                refs.append(keys.opc)
+            else:
+                refs.append(keys.credential(slot.name))
+        hsm.patch_keys(buf, [*slots, *(s for s, _ in code_slots)],
+                       [*refs, *(r for _, r in code_slots)], owner=keys.iccid)
+
+    return patch
+
+
+# --- vectors ------------------------------------------------------------------------------------
+
+
+def fresh_sqn(now: float | None = None) -> int:
+    """A time-based SQN = SEQ || IND (TS 33.102 C.1.2 and C.3): SEQ = seconds since 2025-01-01,
+    IND rotating within the process."""
+    seq = int((time.time() if now is None else now) - _SEQ_EPOCH)
+    with _ind_lock:
+        ind = next(_ind) % (1 << _IND_BITS)
+    return (seq << _IND_BITS) | ind
+
+
+def fresh_vectors(hsm: Any, keys: SimKeys, *, count: int = 1, sqn: int | None = None,
+                  rand: bytes | None = None) -> list[Any]:
+    """`count` Milenage vectors (hsm_sim.milenage.AuthVector) computed inside the HSM."""
+    return vectors(hsm, keys.ki, keys.opc, count=count,
+                   sqn=fresh_sqn() if sqn is None else sqn, rand=rand)
+
+
+def resync_vector(hsm: Any, keys: SimKeys, rand: bytes, auts: bytes) -> Any:
+    """After a card's sync failure: verify AUTS inside the HSM and make one vector the card
+    accepts (SEQ_MS + 1)."""
+    sqn_ms = hsm.milenage_resync(keys.ki, keys.opc, rand, auts)
+    return fresh_vectors(hsm, keys, sqn=sqn_after_resync(sqn_ms))[0]
