@@ -1,0 +1,122 @@
+"""Card personalisation against the inventory, end to end through the real stack (pyscard →
+pcscd → vpcd → virtual card): program → read → verify, wrong ADM, a resumable batch on two
+readers. The virtual cards are made as their vendor would ship them for the store's records
+(factory ICCID and ADM1 from the store)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import col
+
+from cards.pcsc import PcscTransport
+from cards.read import read_card
+from cards.status_words import WrongCode
+from cards.virtual.card import VirtualUicc
+from hsm_sim.soft import SoftHsm
+from simcore import audit, inventory, keys
+from simcore.db import read_session
+from simcore.models import AuditEvent
+from simcore.personalisation import (
+    WrongCard,
+    pcsc_batch_io,
+    program_sim,
+    run_batch,
+    verify_sim,
+)
+from tests.cards.conftest import Insert, PcscEnv
+from tests.wiring.conftest import seed
+
+
+def vendor_card(engine: Engine, hsm: SoftHsm, iccid: str, card_type: str = "sysmoISIM-SJA2",
+                **kw: object) -> VirtualUicc:
+    """A factory-fresh card as the vendor ships it for a record: its ICCID and ADM1."""
+    adm = keys.SimKeyWriter(hsm, keys.load_keys(engine, iccid)).adm1(iccid)
+    return VirtualUicc(card_type, iccid=iccid, adm1=adm.reveal().decode(), **kw)  # type: ignore[arg-type]
+
+
+def test_program_read_verify(engine: Engine, hsm: SoftHsm, insert: Insert) -> None:
+    iccid = seed(engine, hsm, 2)[0]
+    _, reader = insert(vendor_card(engine, hsm, iccid))
+    with PcscTransport(reader, timeout=2) as t:
+        out = program_sim(engine, hsm, t, actor="t", iccid=iccid, reader=reader)
+        info = read_card(t)
+        checked = verify_sim(engine, hsm, t)
+        again = program_sim(engine, hsm, t, actor="t", iccid=iccid, reader=reader)
+    sim = inventory.get_sim(engine, iccid)
+    assert out.status == "programmed" and out.driver == "sysmoISIM-SJA2" and out.apdus <= 70
+    assert sim.state == "personalised" and info["imsi"] == sim.imsi and info["iccid"] == iccid
+    assert checked["verified"] and checked["iccid"] == iccid
+    assert again.status == "skipped"
+    with read_session(engine) as s:
+        ev = s.execute(select(AuditEvent).where(col(AuditEvent.action) == "sim.personalised")
+                       ).scalar_one()
+    details = json.loads(ev.details)
+    assert details["atr"] == out.atr and details["apdus"] == out.apdus
+    assert details["from"] == "blank" and details["driver"] == "sysmoISIM-SJA2"
+    audit.verify(engine)
+
+
+def test_next_from_batch_writes_the_iccid(engine: Engine, hsm: SoftHsm, insert: Insert) -> None:
+    iccids = seed(engine, hsm, 2)
+    # An SJS1 card whose factory ICCID is no record's: it gets the next blank SIM's identity.
+    adm = keys.SimKeyWriter(hsm, keys.load_keys(engine, iccids[0])).adm1(iccids[0])
+    card = VirtualUicc("sysmoUSIM-SJS1", iccid="8988211000000999998",
+                       adm1=adm.reveal().decode())
+    _, reader = insert(card)
+    with PcscTransport(reader, timeout=2) as t:
+        out = program_sim(engine, hsm, t, actor="t", batch="b1", reader=reader)
+        assert out.iccid == iccids[0] and read_card(t)["iccid"] == iccids[0]
+    assert inventory.get_sim(engine, iccids[0]).state == "personalised"
+    assert inventory.get_sim(engine, iccids[1]).state == "blank"
+
+
+def test_wrong_adm_burns_one_try_and_records_nothing(engine: Engine, hsm: SoftHsm,
+                                                     insert: Insert) -> None:
+    iccid = seed(engine, hsm, 1)[0]
+    card = VirtualUicc("sysmoISIM-SJA2", iccid=iccid, adm1="11111111")
+    _, reader = insert(card)
+    with PcscTransport(reader, timeout=2) as t, pytest.raises(WrongCode, match="2 tries left"):
+        program_sim(engine, hsm, t, actor="t", iccid=iccid)
+    assert card.codes[0x0A].tries == 2
+    assert inventory.get_sim(engine, iccid).state == "blank"
+    # a card holding another batch's SIM is never given a new identity
+    seed(engine, hsm, 1, batch="b2")
+    with PcscTransport(reader, timeout=2) as t, pytest.raises(WrongCard, match="another batch"):
+        program_sim(engine, hsm, t, actor="t", batch="b2")
+
+
+def test_resumable_batch_on_two_readers(engine: Engine, hsm: SoftHsm, insert: Insert,
+                                        pcsc: PcscEnv) -> None:
+    iccids = seed(engine, hsm, 3)
+    cards = [vendor_card(engine, hsm, i) for i in iccids]
+    open_transport, wait_card = pcsc_batch_io()
+    # run 1: one card, then the operator stops
+    _, r0 = insert(cards[0], slot=0)
+    first = run_batch(engine, lambda: hsm, "b1", [r0], actor="t",
+                      open_transport=open_transport, wait_card=wait_card, max_cards=1)
+    assert first.as_dict()["programmed"] == 1 and first.blank_left == 2
+    # run 2 on two readers: the first card (still in reader 0) is recognised and skipped; the
+    # other reader programs the two cards left, one after the other
+    vcard1, r2 = insert(cards[1], slot=2)
+    swaps: list[threading.Thread] = []
+
+    def on_event(kind: str, reader: str, outcome: object) -> None:
+        if kind == "remove" and reader == r2 and not swaps:
+            vcard1.stop()  # the operator pulls the card and puts the next one in
+            swaps.append(threading.Thread(target=insert, args=(cards[2],), kwargs={"slot": 2}))
+            swaps[0].start()
+
+    second = run_batch(engine, lambda: hsm, "b1", [r0, r2], actor="t",
+                       open_transport=open_transport, wait_card=wait_card, idle_timeout=10,
+                       on_event=on_event)
+    for th in swaps:
+        th.join(10)
+    summary = second.as_dict()
+    assert (summary["skipped"], summary["programmed"], summary["failed"]) == (1, 2, 0), summary
+    assert second.blank_left == 0
+    assert {inventory.get_sim(engine, i).state for i in iccids} == {"personalised"}
+    assert {c["reader"] for c in summary["cards"] if c["status"] == "programmed"} == {r2}
