@@ -123,11 +123,11 @@ def _alloc_proc(url: str, threads: int, per_thread: int, skip_locked: bool, star
     out.put((done, errors))
 
 
-def bench_allocate(url: str, total: int, skip_locked: bool = True) -> tuple[float, int, int]:
+def bench_allocate(url: str, total: int, skip_locked: bool = True, procs: int = 4,
+                   threads: int = 8) -> tuple[float, int, int]:
     eng = prepared(url)
     inventory.generate_sims(eng, total + 1000, batch="stock", actor="bench")
     eng.dispose()
-    procs, threads = 4, 8
     per_thread = total // (procs * threads)
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
@@ -164,8 +164,11 @@ def main() -> None:
     ap.add_argument("--generate", type=int, default=1_000_000)
     ap.add_argument("--naive", type=int, default=50_000, help="SIMs for the naive generator")
     ap.add_argument("--allocations", type=int, default=20_000)
+    ap.add_argument("--procs", type=int, default=4, help="allocator processes (x --threads = 32)")
+    ap.add_argument("--threads", type=int, default=8, help="allocator threads per process")
     args = ap.parse_args()
     print(f"machine: {machine()}")
+    n = args.procs * args.threads
     print("| database | operation | count | seconds | per second | vs naive |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,19 +184,21 @@ def main() -> None:
             rate = args.generate / fast
             print(f"| {kind} | generate | {args.generate:,} | {fast:.2f} | {rate:,.0f} | "
                   f"{rate / naive_rate:.1f}x |")
-            dt, done, errors = bench_allocate(fresh_url(kind, Path(tmp)), args.allocations)
+            dt, done, errors = bench_allocate(fresh_url(kind, Path(tmp)), args.allocations,
+                                              procs=args.procs, threads=args.threads)
             arate = done / dt
             if kind == "postgresql":
                 ndt, ndone, nerr = bench_allocate(fresh_url(kind, Path(tmp)), args.allocations,
-                                                  skip_locked=False)
+                                                  skip_locked=False, procs=args.procs,
+                                                  threads=args.threads)
                 nrate = ndone / ndt
-                print(f"| {kind} | allocate, 32 concurrent, plain FOR UPDATE | {ndone:,} | "
+                print(f"| {kind} | allocate, {n} concurrent, plain FOR UPDATE | {ndone:,} | "
                       f"{ndt:.2f} | {nrate:,.0f} | 1.0x |")
                 errors += nerr
-                print(f"| {kind} | allocate, 32 concurrent, SKIP LOCKED | {done:,} | {dt:.2f} | "
+                print(f"| {kind} | allocate, {n} concurrent, SKIP LOCKED | {done:,} | {dt:.2f} | "
                       f"{arate:,.0f} | {arate / nrate:.1f}x |")
             else:
-                print(f"| {kind} | allocate, 32 concurrent | {done:,} | {dt:.2f} | "
+                print(f"| {kind} | allocate, {n} concurrent | {done:,} | {dt:.2f} | "
                       f"{arate:,.0f} | |")
             if errors:
                 print(f"  ({errors} allocation errors)")
