@@ -1,4 +1,5 @@
 """Imports every module that defines tables, so SQLModel.metadata is complete for Alembic and the
 schema tests. An area adding tables adds its module here (one line)."""
 
-import simcore.models  # noqa: F401
+import simcore.models
+import simcore.models_api  # noqa: F401

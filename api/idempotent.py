@@ -1,0 +1,71 @@
+"""`Idempotency-Key` on every POST: a route class every router uses.
+
+A POST with the header is recorded per API key (simcore.idempotency): the first request runs and
+its response (status, media type, body; success or a 4xx problem) is stored; a repeat with the
+same method, path and body gets that response again with `Idempotent-Replayed: true`; the same key
+with another request is a 422 `idempotency-key-reused`; a repeat while the first still runs is a
+409 `idempotency-in-progress`. A 5xx is not stored, so the client may retry with the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from api.deps import authenticate, get_ctx
+from api.problems import ProblemError, response_for
+from simcore import idempotency
+from simcore.errors import SimsmithError
+
+HEADER = "idempotency-key"
+_KNOWN = (SimsmithError, ProblemError, HTTPException, RequestValidationError)
+
+
+class IdempotentRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+        if "POST" not in (self.methods or ()):
+            return original
+
+        async def handler(request: Request) -> Response:
+            key = request.headers.get(HEADER)
+            if key is None:
+                return await original(request)
+            api_key = await authenticate(request)  # 401 before anything is recorded
+            ctx = get_ctx(request)
+            fp = idempotency.fingerprint("POST", request.url.path, await request.body())
+            try:
+                stored = await run_in_threadpool(idempotency.begin, ctx.engine,
+                                                 int(api_key.id or 0), key, fp)
+            except SimsmithError as e:
+                return response_for(request, e)
+            if stored is not None:
+                return Response(stored.body, status_code=stored.status_code,
+                                media_type=stored.content_type,
+                                headers={"Idempotent-Replayed": "true"})
+            try:
+                response = await original(request)
+            except _KNOWN as e:
+                response = response_for(request, e)
+            except BaseException:
+                await run_in_threadpool(idempotency.abandon, ctx.engine, int(api_key.id or 0),
+                                        key)
+                raise
+            if response.status_code >= 500:
+                await run_in_threadpool(idempotency.abandon, ctx.engine, int(api_key.id or 0),
+                                        key)
+            else:
+                body = bytes(response.body).decode("utf-8", "replace")
+                await run_in_threadpool(
+                    idempotency.complete, ctx.engine, int(api_key.id or 0), key,
+                    idempotency.StoredResponse(response.status_code,
+                                               response.headers.get("content-type"), body))
+            return response
+
+        return handler

@@ -1,0 +1,102 @@
+"""The app factory: `create_app(settings)` builds a FastAPI app with its own engine, SM-DP+ port,
+metrics and webhook deliverer. Nothing is built at import, so tests make as many apps as they
+like. `uvicorn --factory api.main:create_app` works too (settings from the environment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+
+from api.deps import AppContext, KeyCache, required_scope
+from api.metrics import Metrics
+from api.middleware import RequestContextMiddleware
+from api.problems import PROBLEM_TYPES, ProblemError, response_for
+from api.routers import routers
+from api.settings import ApiSettings
+from simcore import db
+from simcore.errors import SimsmithError
+from simcore.log import configure, get_logger
+from simcore.smdp import InProcessSmdp, SmdpPort
+
+log = get_logger("api")
+
+DESCRIPTION = """simsmith's provisioning API: SIMs, eSIM orders (activation code and QR in one
+response), the MSISDN pool, the audit log and signed webhooks.
+
+Every route but `/healthz` and `/readyz` needs an API key (`Authorization: Bearer ssk_…`) with
+the scope named on the route. Every POST takes an `Idempotency-Key`. Errors are RFC 9457
+`application/problem+json` with a stable `type`:
+
+""" + "\n".join(f"- `{t.uri}` ({t.status}): {t.title}" for t in PROBLEM_TYPES.values())
+
+
+def build_smdp(settings: ApiSettings, engine: Engine) -> SmdpPort:
+    """The configured SM-DP+: the in-process one by default. (An ES2+-backed SM-DP+ —
+    simcore.smdp_es2plus — is chosen here by configuration.)"""
+    return InProcessSmdp(engine, settings.smdp_address)
+
+
+def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None,
+               smdp: SmdpPort | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    configure(settings.log_level or "INFO", settings.log_json)
+    own_engine = engine is None
+    eng = engine if engine is not None else db.make_engine(settings.effective_database_url)
+    metrics = Metrics()
+    ctx = AppContext(settings=settings, engine=eng,
+                     smdp=smdp if smdp is not None else build_smdp(settings, eng),
+                     metrics=metrics, keys=KeyCache(settings.api_key_cache_seconds))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.webhooks_enabled:
+            from api.webhook_worker import WebhookWorker
+
+            worker = WebhookWorker(eng, settings)
+            worker.start()
+            ctx.extra["webhook_worker"] = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if own_engine:
+                eng.dispose()
+
+    app = FastAPI(title="simsmith", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.ctx = ctx
+    for router in routers():
+        app.include_router(router)
+    _document_scopes(app)
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return response_for(request, exc)
+
+    for cls in (SimsmithError, ProblemError, HTTPException, RequestValidationError):
+        app.add_exception_handler(cls, handle)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+def _document_scopes(app: FastAPI) -> None:
+    """Name each route's scope in its OpenAPI operation (description and x-required-scope)."""
+    for route in app.routes:
+        scope = required_scope(route)
+        if scope is None or not hasattr(route, "openapi_extra"):
+            continue
+        extra: dict[str, Any] = dict(route.openapi_extra or {})
+        extra["x-required-scope"] = scope
+        extra["security"] = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+        route.openapi_extra = extra
+        text = (getattr(route, "description", None) or "").rstrip()
+        route.description = text + f"\n\nRequired scope: `{scope}` (or `admin`)."  # type: ignore[attr-defined]

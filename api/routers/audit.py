@@ -1,0 +1,41 @@
+"""/v1/audit: query the hash-chained audit log and verify it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from api.deps import EngineDep, Scope
+from api.idempotent import IdempotentRoute
+from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
+from api.problems import openapi_responses
+from api.schemas import AuditEventPublic, AuditVerifyPublic
+from simcore import audit
+from simcore.errors import InvalidInput
+from simcore.models_api import ApiKey
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=IdempotentRoute,
+                   responses=openapi_responses(401, 403, 409, 422))
+Reader = Annotated[ApiKey, Scope("audit:read")]
+
+
+@router.get("")
+def query(engine: EngineDep, _k: Reader, cursor: CursorQuery = None, limit: LimitQuery = 100,
+          subject_id: str | None = None, action: str | None = None) -> Page[AuditEventPublic]:
+    """Events in global order, filtered by subject (e.g. an ICCID) and action."""
+    after = decode_cursor(cursor) or "0"
+    if not after.isdigit():
+        raise InvalidInput("cursor", "not a cursor this API issued")
+    events = audit.query(engine, subject_id=subject_id, action=action, limit=limit,
+                         after_seq=int(after))
+    return Page(items=[AuditEventPublic.of(e) for e in events],
+                next_cursor=next_cursor([int(e.seq or 0) for e in events], limit))
+
+
+@router.get("/verify")
+def verify(engine: EngineDep, _k: Reader) -> AuditVerifyPublic:
+    """Recompute every hash; 409 `audit-chain-broken` names the first event at fault."""
+    report = audit.verify(engine)
+    return AuditVerifyPublic(ok=True, events=report.events, lanes=report.lanes,
+                             digest=report.digest)

@@ -1,0 +1,42 @@
+"""The API's settings: simcore's Settings plus what only the server needs (SIMSMITH_<NAME>).
+
+Built by `ApiSettings()` in the entry point (or a test), never at import. In production mode
+(`SIMSMITH_MODE=production`) placeholder values are refused: the demo SM-DP+ address and the
+dev-mode soft HSM sealed on disk.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from simcore.config import Settings
+
+DEMO_SMDP_ADDRESS = "smdp.simsmith.test"
+
+
+class ApiSettings(Settings):
+    mode: Literal["dev", "production"] = Field(default="dev")
+    smdp_address: str = Field(
+        default=DEMO_SMDP_ADDRESS, description="SM-DP+ FQDN put into activation codes")
+    api_key_cache_seconds: float = Field(
+        default=2.0, ge=0, description="How long a checked API key is trusted without a read "
+        "(a revoked key stops working within this time)")
+    webhooks_enabled: bool = Field(default=True, description="Run the webhook deliverer")
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay")
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    log_json: bool = Field(default=True, description="Structured JSON logs")
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> ApiSettings:
+        if self.mode == "production" and self.smdp_address == DEMO_SMDP_ADDRESS:
+            raise ValueError("SIMSMITH_SMDP_ADDRESS is the demo placeholder; set the real "
+                             "SM-DP+ address in production mode")
+        if self.mode == "production" and (self.home / "hsm" / "dev-master.sealed").exists():
+            raise ValueError("the HSM is the dev-mode soft HSM sealed on disk; not in "
+                             "production mode")
+        return self

@@ -1,0 +1,216 @@
+"""eSIM orders: give a customer an eSIM profile and everything needed to install it.
+
+`order` is a small saga (design §1, provisioning):
+
+1. one transaction: claim the next eSIM profile in stock whose SM-DP+ state is `available`
+   (SIM state in_stock → allocated for the external reference), draw a matching ID (and a
+   confirmation code if asked for, stored as SHA256(CC) only), record the order;
+2. ES2+.DownloadOrder and ES2+.ConfirmOrder (releaseFlag) through the `SmdpPort`: the profile
+   goes available → allocated | linked → released;
+3. if the SM-DP+ refuses or fails: CancelOrder (when DownloadOrder had succeeded), the SIM back
+   to stock, the order marked failed — then the error is raised.
+
+The answer (`EsimProfile`) holds the ICCID, SM-DP+ address, matching ID and activation code
+(SGP.22 §4.1); the confirmation code itself only in the answer to the order that created it.
+QR codes and install links are derived from the activation code by the caller (esim.qr).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select, update
+from sqlmodel import Session, col
+
+from esim.activation_code import ActivationCode, generate_matching_id
+from esim.confirmation_code import generate_confirmation_code, hash_confirmation_code
+from simcore import audit
+from simcore.db import read_session, transaction
+from simcore.errors import Conflict, InvalidInput, NotFound
+from simcore.identifiers import Eid, Iccid
+from simcore.inventory import NoSimAvailable, batch_id
+from simcore.lifecycle import ProfileState, SimState, apply_transition, claim_transition
+from simcore.models import Sim, utcnow
+from simcore.models_api import EsimOrder
+from simcore.smdp import FinalStatus, SmdpError, SmdpPort
+
+ORDER_ACTIVE, ORDER_CANCELLED, ORDER_FAILED = "active", "cancelled", "failed"
+
+
+class OrderNotCancellable(Conflict):
+    """The profile's order cannot be cancelled in its current state."""
+
+
+@dataclass(frozen=True)
+class EsimProfile:
+    """An eSIM profile as its order sees it."""
+
+    order_id: int
+    iccid: str
+    external_ref: str
+    eid: str | None
+    smdp_address: str
+    matching_id: str
+    activation_code: ActivationCode
+    order_status: str
+    profile_state: str | None
+    sim_state: str
+    created_at: datetime
+    updated_at: datetime
+    confirmation_code: str | None = None  # only right after the order
+
+    @property
+    def confirmation_code_required(self) -> bool:
+        return self.activation_code.confirmation_code_required
+
+
+def _profile(order: EsimOrder, sim: Sim, confirmation_code: str | None = None) -> EsimProfile:
+    code = ActivationCode(order.smdp_address, order.matching_id,
+                          confirmation_code_required=order.confirmation_code_hash is not None)
+    return EsimProfile(
+        order_id=int(order.id or 0), iccid=order.iccid, external_ref=order.external_ref,
+        eid=order.eid, smdp_address=order.smdp_address, matching_id=order.matching_id,
+        activation_code=code, order_status=order.status, profile_state=sim.profile_state,
+        sim_state=sim.state, created_at=order.created_at, updated_at=order.updated_at,
+        confirmation_code=confirmation_code)
+
+
+def order(
+    engine: Engine, port: SmdpPort, external_ref: str, *, actor: str, eid: str | None = None,
+    confirmation_code: bool = False, batch: str | None = None,
+) -> EsimProfile:
+    """Order an eSIM profile for `external_ref` (and `eid`, if the device is known)."""
+    if not external_ref or len(external_ref) > 128:
+        raise InvalidInput("external_ref", "empty or longer than 128 characters",
+                           expected="1..128 characters")
+    eid_digits = Eid.parse(eid).digits if eid else None
+    cc = generate_confirmation_code() if confirmation_code else None
+    matching_id = generate_matching_id()
+    smdp_address = port.smdp_address
+    with transaction(engine) as s:
+        where: dict[str, Any] = {"kind": "esim", "profile_state": ProfileState.AVAILABLE.value}
+        if batch:
+            where["batch_id"] = batch_id(s, batch)
+        sim = claim_transition(s, SimState.IN_STOCK, SimState.ALLOCATED, actor=actor,
+                               where=where, changes={"subscriber_ref": external_ref},
+                               details={"subscriber_ref": external_ref, "esim_order": True})
+        if sim is None:
+            raise NoSimAvailable("no eSIM profile available"
+                                 + (f" in batch {batch}" if batch else ""))
+        row = EsimOrder(iccid=sim.iccid, external_ref=external_ref, eid=eid_digits,
+                        matching_id=matching_id, smdp_address=smdp_address,
+                        confirmation_code_hash=hash_confirmation_code(cc).hex() if cc else None,
+                        status=ORDER_ACTIVE)
+        s.add(row)
+    downloaded = False
+    try:
+        port.download_order(iccid=sim.iccid, eid=eid_digits)
+        downloaded = True
+        port.confirm_order(iccid=sim.iccid, matching_id=matching_id, eid=eid_digits,
+                           confirmation_code=cc, release=True)
+    except BaseException:
+        _undo(engine, port, row, downloaded, actor=actor)
+        raise
+    return get(engine, sim.iccid, confirmation_code=cc)
+
+
+def _undo(engine: Engine, port: SmdpPort, row: EsimOrder, downloaded: bool, *,
+          actor: str) -> None:
+    if downloaded:
+        # If this fails too, the profile stays where the SM-DP+ left it; the order says failed.
+        with contextlib.suppress(SmdpError):
+            port.cancel_order(iccid=row.iccid, matching_id=row.matching_id, eid=row.eid)
+    with transaction(engine) as s:
+        sim = s.execute(select(Sim).where(col(Sim.iccid) == row.iccid).with_for_update()
+                        ).scalar_one()
+        if sim.state == SimState.ALLOCATED:
+            apply_transition(s, sim, SimState.IN_STOCK, actor=actor,
+                             changes={"subscriber_ref": None},
+                             details={"esim_order": "failed"})
+        _set_status(s, row, ORDER_FAILED)
+
+
+def _set_status(s: Session, row: EsimOrder, status: str) -> None:
+    s.execute(update(EsimOrder).where(col(EsimOrder.id) == row.id)
+              .values(status=status, updated_at=utcnow()))
+
+
+_LATEST = (select(EsimOrder, Sim).join(Sim, col(Sim.iccid) == col(EsimOrder.iccid)))
+
+
+def get(engine: Engine, iccid: str, *, confirmation_code: str | None = None) -> EsimProfile:
+    """The profile `iccid` as its latest order sees it; NotFound if it was never ordered."""
+    iccid = Iccid.parse(iccid).digits
+    with read_session(engine) as s:
+        found = s.execute(_LATEST.where(col(EsimOrder.iccid) == iccid)
+                          .order_by(col(EsimOrder.id).desc()).limit(1)).first()
+    if found is None:
+        raise NotFound(f"no eSIM order for ICCID {iccid}")
+    return _profile(found[0], found[1], confirmation_code)
+
+
+def list_orders(engine: Engine, *, external_ref: str | None = None, status: str | None = None,
+                after: int | None = None, limit: int = 100) -> list[EsimProfile]:
+    """Orders, newest last (id order), from after `after` (an order id, for paging)."""
+    stmt = _LATEST
+    if external_ref is not None:
+        stmt = stmt.where(col(EsimOrder.external_ref) == external_ref)
+    if status is not None:
+        stmt = stmt.where(col(EsimOrder.status) == status)
+    if after is not None:
+        stmt = stmt.where(col(EsimOrder.id) > after)
+    with read_session(engine) as s:
+        rows = s.execute(stmt.order_by(col(EsimOrder.id)).limit(limit)).all()
+    return [_profile(o, sim) for o, sim in rows]
+
+
+def cancel(engine: Engine, port: SmdpPort, iccid: str, *, actor: str,
+           final_status: FinalStatus = "available") -> EsimProfile:
+    """ES2+.CancelOrder for the profile's active order; the SIM goes back to stock."""
+    current = get(engine, iccid)
+    if current.order_status != ORDER_ACTIVE:
+        raise OrderNotCancellable(f"eSIM order for {current.iccid} is {current.order_status}")
+    if current.sim_state != SimState.ALLOCATED:
+        raise OrderNotCancellable(f"eSIM {current.iccid} is {current.sim_state}: only an "
+                                  "allocated profile's order can be cancelled")
+    port.cancel_order(iccid=current.iccid, matching_id=current.matching_id, eid=current.eid,
+                      final_status=final_status)
+    with transaction(engine) as s:
+        sim = s.execute(select(Sim).where(col(Sim.iccid) == current.iccid).with_for_update()
+                        ).scalar_one()
+        if sim.state == SimState.ALLOCATED:
+            apply_transition(s, sim, SimState.IN_STOCK, actor=actor,
+                             changes={"subscriber_ref": None},
+                             details={"esim_order": "cancelled"})
+        s.execute(update(EsimOrder).where(col(EsimOrder.id) == current.order_id)
+                  .values(status=ORDER_CANCELLED, updated_at=utcnow()))
+    return get(engine, current.iccid)
+
+
+def stock_profiles(engine: Engine, *, actor: str, batch: str | None = None) -> int:
+    """Put in-stock eSIM profiles without an SM-DP+ state (e.g. just generated) into the
+    SM-DP+'s pool: profile state `available`. Returns how many."""
+    with transaction(engine) as s:
+        cond = and_(col(Sim.kind) == "esim", col(Sim.state) == SimState.IN_STOCK,
+                    col(Sim.profile_state).is_(None))
+        if batch:
+            cond = and_(cond, col(Sim.batch_id) == batch_id(s, batch))
+        n = int(s.execute(update(Sim).where(cond).values(
+            profile_state=ProfileState.AVAILABLE.value, version=col(Sim.version) + 1,
+            updated_at=utcnow())).rowcount)  # type: ignore[attr-defined]
+        if n:
+            audit.append(s, actor=actor, action="esim.profiles_available",
+                         subject_type="batch", subject_id=batch or "*", details={"count": n},
+                         outbox=audit.Outbox("esim.profiles_available", "batch", batch or "*",
+                                             {"count": n}))
+    return n
+
+
+def available_count(engine: Engine) -> int:
+    with read_session(engine) as s:
+        return int(s.execute(select(func.count()).select_from(Sim).where(
+            col(Sim.kind) == "esim", col(Sim.state) == SimState.IN_STOCK,
+            col(Sim.profile_state) == ProfileState.AVAILABLE)).scalar_one())

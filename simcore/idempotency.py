@@ -1,0 +1,108 @@
+"""Idempotency keys for the API's POSTs (the `Idempotency-Key` header, as Stripe and the IETF
+httpapi draft use it).
+
+Per API key, an idempotency key names one request. `begin` records it as pending together with a
+fingerprint (SHA-256 over method, path and body); when the request is done `complete` stores the
+response. A repeat with the same fingerprint gets the stored response; with another fingerprint it
+is refused (`IdempotencyKeyReused`); a repeat while the first is still running is refused
+(`IdempotencyInProgress`). A request that failed on the server's side (5xx) is `abandon`ed so it
+can be retried. Records older than `purge`'s horizon (24 hours by default) are forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from simcore.db import transaction
+from simcore.errors import Conflict, InvalidInput, SimsmithError
+from simcore.models import utcnow
+from simcore.models_api import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(SimsmithError):
+    """The idempotency key was used before for a different request."""
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with this idempotency key is still being processed."""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    content_type: str | None
+    body: str
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    h = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), body):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput("Idempotency-Key", "empty, too long or not printable",
+                           expected=f"1..{MAX_KEY_LENGTH} printable characters")
+
+
+def _existing(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse:
+    with transaction(engine) as s:
+        row = s.execute(select(IdempotencyRecord).where(
+            col(IdempotencyRecord.api_key_id) == api_key_id, col(IdempotencyRecord.key) == key)
+        ).scalar_one()
+    if row.fingerprint != fp:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request")
+    if row.state != "done" or row.status_code is None:
+        raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress")
+    return StoredResponse(row.status_code, row.content_type, row.body or "")
+
+
+def begin(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse | None:
+    """None: go ahead (the key is now pending). A StoredResponse: replay it."""
+    _check_key(key)
+    try:
+        with transaction(engine) as s:
+            found = s.execute(select(col(IdempotencyRecord.id)).where(
+                col(IdempotencyRecord.api_key_id) == api_key_id,
+                col(IdempotencyRecord.key) == key)).first()
+            if found is None:
+                s.add(IdempotencyRecord(api_key_id=api_key_id, key=key, fingerprint=fp,
+                                        state="pending"))
+                return None
+    except IntegrityError:
+        pass  # another request inserted the same key first
+    return _existing(engine, api_key_id, key, fp)
+
+
+def complete(engine: Engine, api_key_id: int, key: str, response: StoredResponse) -> None:
+    with transaction(engine) as s:
+        s.execute(update(IdempotencyRecord).where(
+            col(IdempotencyRecord.api_key_id) == api_key_id, col(IdempotencyRecord.key) == key
+        ).values(state="done", status_code=response.status_code,
+                 content_type=response.content_type, body=response.body))
+
+
+def abandon(engine: Engine, api_key_id: int, key: str) -> None:
+    with transaction(engine) as s:
+        s.execute(delete(IdempotencyRecord).where(
+            col(IdempotencyRecord.api_key_id) == api_key_id, col(IdempotencyRecord.key) == key,
+            col(IdempotencyRecord.state) == "pending"))
+
+
+def purge(engine: Engine, older_than: timedelta = timedelta(hours=24)) -> int:
+    with transaction(engine) as s:
+        result = s.execute(delete(IdempotencyRecord).where(
+            col(IdempotencyRecord.created_at) < utcnow() - older_than))
+        return int(result.rowcount)  # type: ignore[attr-defined]
