@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, func, select, text, update
 from sqlmodel import Session, col
 
-from simcore.db import read_session
+from simcore.db import Tx, core, read_session
 from simcore.errors import SimsmithError
 from simcore.models import AUDIT_LANES, AuditEvent, AuditHead
 
@@ -144,7 +144,7 @@ _HEADS = select(col(AuditHead.id), col(AuditHead.seq), col(AuditHead.hash))
 
 
 def append(
-    session: Session,
+    tx: Tx,
     *,
     actor: str,
     action: str,
@@ -163,7 +163,7 @@ def append(
     params: dict[str, Any] = {"ts": now_iso(), "actor": actor, "action": action,
                               "subject_type": subject_type, "subject_id": subject_id,
                               "details": canonical_json(details)}
-    conn = session.connection()
+    conn = core(tx)
     if conn.dialect.name == "postgresql":
         if outbox is None:
             return int(conn.execute(_PG_APPEND, {**params, "lane": lane}).scalar_one())
@@ -176,7 +176,7 @@ def append(
     if outbox is not None:
         from simcore.events import emit
 
-        emit(session, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
+        emit(conn, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
     head = conn.execute(_HEADS.where(col(AuditHead.id) == lane).with_for_update()).one()
     lane_seq = head.seq + 1
     digest = event_hash(lane, lane_seq, prev_hash=head.hash, **params)

@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -106,6 +106,24 @@ def transaction(engine: Engine) -> Iterator[Session]:
         session.begin(),
     ):
         yield session
+
+
+# Work inside a transaction takes either an ORM session or a Core connection; hot paths use the
+# connection (a third of the CPU per statement).
+Tx = Session | Connection
+
+
+def core(tx: Tx) -> Connection:
+    """The Core connection under a session or connection."""
+    return tx.connection() if isinstance(tx, Session) else tx
+
+
+@contextmanager
+def connection_transaction(engine: Engine) -> Iterator[Connection]:
+    """transaction() without the ORM session: a Core connection that commits on success."""
+    lock = _writer_lock(engine)
+    with lock if lock is not None else nullcontext(), engine.begin() as conn:
+        yield conn
 
 
 @contextmanager

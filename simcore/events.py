@@ -9,21 +9,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from simcore.audit import canonical_json, check_no_secrets
-from simcore.db import read_session, transaction
+from simcore.db import Tx, core, read_session, transaction
 from simcore.models import OutboxEvent, utcnow
 
 
 def emit(
-    session: Session, topic: str, subject_type: str, subject_id: str,
+    tx: Tx, topic: str, subject_type: str, subject_id: str,
     payload: Mapping[str, Any] | None = None,
 ) -> None:
     """Record an event inside the caller's transaction. Payloads carry no secrets."""
     data = dict(payload or {})
     check_no_secrets(data, "payload")
-    session.connection().execute(
+    core(tx).execute(
         OutboxEvent.__table__.insert().values(  # type: ignore[attr-defined]
             created_at=utcnow(), topic=topic, subject_type=subject_type, subject_id=subject_id,
             payload=canonical_json(data), attempts=0,

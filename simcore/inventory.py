@@ -18,7 +18,7 @@ from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlmodel import Session, col
 
 from simcore import audit
-from simcore.db import is_sqlite, read_session, transaction
+from simcore.db import Tx, connection_transaction, is_sqlite, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid, IdentifierRange, Imsi, Msisdn
 from simcore.lifecycle import (
@@ -274,7 +274,7 @@ def _take_imsis(s: Session, imsi_range: str | None, count: int) -> list[str]:
 # --- lookups ----------------------------------------------------------------------------------
 
 
-def batch_id(s: Session, name: str) -> int:
+def batch_id(s: Tx, name: str) -> int:
     b = s.execute(select(col(Batch.id)).where(col(Batch.name) == name)).scalar_one_or_none()
     if b is None:
         raise NotFound(f"no batch named {name!r}")
@@ -379,7 +379,7 @@ def allocate(
     if not subscriber_ref or len(subscriber_ref) > 128:
         raise InvalidInput("subscriber_ref", "empty or longer than 128 characters",
                            expected="1..128 characters")
-    with transaction(engine) as s:
+    with connection_transaction(engine) as s:
         where: dict[str, Any] = {"kind": kind}
         if form_factor:
             where["form_factor"] = form_factor

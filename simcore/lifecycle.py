@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
 from simcore import audit
+from simcore.db import Tx, core
 from simcore.errors import Conflict, SimsmithError
 from simcore.models import MsisdnEntry, Sim, UtcDateTime, utcnow
 
@@ -215,7 +216,7 @@ def apply_transition(
 
 
 def claim_transition(
-    session: Session,
+    tx: Tx,
     current: str,
     target: str,
     *,
@@ -228,7 +229,8 @@ def claim_transition(
     """apply_transition for "the next row in state `current`": pick the first such row (key
     order) whose columns equal `where` and that no other transaction holds (PostgreSQL: FOR
     UPDATE SKIP LOCKED), move it to `target` in one UPDATE … RETURNING, then write the audit and
-    outbox records. Returns the ORM object as now stored, or None when no row is free."""
+    outbox records. Returns the row as now stored (a detached model object), or None when no
+    row is free."""
     check_transition(machine, "(next)", current, target)
     where = dict(where or {})
     values = dict(changes or {})
@@ -236,10 +238,12 @@ def claim_transition(
     params = {f"w_{k}": v for k, v in where.items()}
     params.update({f"v_{k}": v for k, v in values.items()})
     params.update(current=str(current), target=str(target), now=utcnow())
-    obj = session.execute(stmt, params).scalar_one_or_none()
-    if obj is None:
+    # Core execution and a plain object: a third of the CPU of an ORM load on this hot path.
+    row = core(tx).execute(stmt, params).first()
+    if row is None:
         return None
-    _record(session, machine, str(getattr(obj, machine.key)), current, target, actor, None,
+    obj = machine.model(**row._mapping)
+    _record(tx, machine, str(getattr(obj, machine.key)), current, target, actor, None,
             details)
     return obj
 
@@ -257,19 +261,18 @@ def _claim_statement(machine: StateMachine, where: tuple[str, ...],
     values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes}
     values.update({machine.field: bindparam("target"), "version": table.c.version + 1,
                    "updated_at": bindparam("now", type_=UtcDateTime())})
-    upd = (update(table).where(key == pick, field == bindparam("current")).values(**values)
-           .returning(model))
-    return select(model).from_statement(upd)
+    return (update(table).where(key == pick, field == bindparam("current")).values(**values)
+            .returning(*table.c))
 
 
-def _record(session: Session, machine: StateMachine, subject: str, current: str, target: str,
+def _record(tx: Tx, machine: StateMachine, subject: str, current: str, target: str,
             actor: str, reason: str | None, details: Mapping[str, Any] | None) -> None:
     record: dict[str, Any] = {"from": current, "to": str(target)}
     if reason is not None:
         record["reason"] = reason
     record.update(details or {})
     # Audit (with the outbox event) last: appenders queue on the chain head until the commit.
-    audit.append(session, actor=actor, action=f"{machine.name}.{target}",
+    audit.append(tx, actor=actor, action=f"{machine.name}.{target}",
                  subject_type=machine.name, subject_id=subject, details=record,
                  outbox=audit.Outbox(f"{machine.name}.state_changed", machine.name, subject,
                                      record))

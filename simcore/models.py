@@ -102,8 +102,9 @@ class Sim(SQLModel, table=True):
     subscriber_ref: str | None = Field(default=None, max_length=128, index=True)
     msisdn: str | None = Field(default=None, max_length=15, unique=True)
     eid: str | None = Field(default=None, max_length=32, index=True)
-    ki_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    opc_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Opaque KeyRef tokens (wrapped keys): kept out of reprs all the same.
+    ki_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True), repr=False)
+    opc_ref: str | None = Field(default=None, sa_column=Column(Text, nullable=True), repr=False)
     auth_algorithm: str | None = Field(default=None, max_length=16)
     acc: str | None = Field(default=None, max_length=4)
     reason: str | None = Field(default=None, max_length=64)
@@ -120,7 +121,7 @@ class SimCredential(SQLModel, table=True):
 
     iccid: str = Field(foreign_key="sim.iccid", primary_key=True, max_length=20)
     name: str = Field(primary_key=True, max_length=16)
-    ref: str = Field(sa_column=Column(Text, nullable=False))
+    ref: str = Field(sa_column=Column(Text, nullable=False), repr=False)
 
 
 class MsisdnEntry(SQLModel, table=True):

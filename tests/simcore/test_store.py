@@ -38,7 +38,8 @@ def test_an_older_revision_is_refused(empty_url: str) -> None:
     eng = db.make_engine(empty_url)
     db.upgrade(eng)
     with eng.begin() as c:
-        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+        c.exec_driver_sql("DELETE FROM alembic_version")
+        c.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('0000')")
     with pytest.raises(db.SchemaNotCurrent, match=r"revision 0000.*simsmith db upgrade"):
         db.check_schema(eng)
     eng.dispose()
