@@ -26,7 +26,7 @@ import itertools
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlmodel import col
 
 from cards.profile import CardKeys
 from cards.secret import Secret
+from esim.params import SubscriberParams
 from hsm_sim.hsm import generate_sim_keys, vectors
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import sqn_after_resync
@@ -42,7 +43,7 @@ from simcore import audit
 from simcore.db import read_session, transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
 from simcore.identifiers import Iccid
-from simcore.inventory import SIM_TABLE, batch_id
+from simcore.inventory import SIM_TABLE, batch_id, list_sims
 from simcore.models import Sim, SimCredential, utcnow
 
 __all__ = [
@@ -52,10 +53,12 @@ __all__ = [
     "MissingKeys",
     "SimKeyWriter",
     "SimKeys",
+    "batch_keys",
     "fresh_sqn",
     "fresh_vectors",
     "generate_keys",
     "load_keys",
+    "package_params",
     "package_patcher",
     "resync_vector",
 ]
@@ -227,6 +230,29 @@ def load_keys(engine: Engine, iccid: str) -> SimKeys:
                    {name: KeyRef.from_token(tok) for name, tok in creds.items()})
 
 
+def batch_keys(engine: Engine, batch: str, *, page: int = 1000) -> Iterator[tuple[Sim, SimKeys]]:
+    """Every SIM of a batch with its key references, in ICCID order, two queries per page.
+    MissingKeys on the first SIM without Ki/OPc."""
+    after: str | None = None
+    while True:
+        sims = list_sims(engine, batch=batch, after=after, limit=page)
+        if not sims:
+            return
+        with read_session(engine) as s:
+            rows = s.execute(select(col(SimCredential.iccid), col(SimCredential.name),
+                                    col(SimCredential.ref))
+                             .where(col(SimCredential.iccid).in_([x.iccid for x in sims]))).all()
+        creds: dict[str, dict[str, KeyRef]] = {}
+        for iccid, name, tok in rows:
+            creds.setdefault(iccid, {})[name] = KeyRef.from_token(tok)
+        for sim in sims:
+            if not sim.ki_ref or not sim.opc_ref:
+                raise MissingKeys(f"SIM {sim.iccid} has no Ki/OPc in the store")
+            yield sim, SimKeys(sim.iccid, KeyRef.from_token(sim.ki_ref),
+                               KeyRef.from_token(sim.opc_ref), creds.get(sim.iccid, {}))
+        after = sims[-1].iccid
+
+
 # --- handing keys to cards and packages -----------------------------------------------------------
 
 
@@ -271,10 +297,11 @@ def _len(ref: KeyRef) -> int:
     return len(ref.blob) - 8
 
 
-def package_placeholders() -> dict[str, str]:
-    """SubscriberParams values for the code fields: overwritten by the HSM in `package_patcher`."""
-    return {"pin1": "0000", "puk1": "00000000", "pin2": "0000", "puk2": "00000000",
-            "adm1": "00000000"}
+def package_params(iccid: str, imsi: str) -> SubscriberParams:
+    """esim parameters for a stored SIM. The code fields get placeholders that the HSM
+    overwrites in `package_patcher`: esim never holds the SIM's PINs, PUKs or ADM1."""
+    return SubscriberParams(iccid=iccid, imsi=imsi, pin1="0000", puk1="00000000", pin2="0000",
+                            puk2="00000000", adm1="00000000")
 
 
 def package_patcher(hsm: Any, keys: SimKeys, compiled: Any) -> Callable[[bytearray,

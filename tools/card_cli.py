@@ -1,6 +1,7 @@
-"""`simsmith card`: PC/SC readers, reading a card, emulating one, and printing the APDU plan
-of a personalisation. pyscard is imported lazily (inside commands), so `simsmith --help` works
-without it. Library entry points for program/verify: cards.personalise.
+"""`simsmith card`: PC/SC readers, reading a card, emulating one, the APDU plan of a
+personalisation, and personalisation against the inventory (program, verify, batch: records from
+the store, keys through the HSM; simcore.personalisation). pyscard is imported lazily (inside
+commands), so `simsmith --help` works without it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from typing import Any
 
 import typer
 
-from tools.common import JsonOpt, console, fail, print_json, print_table
+from tools.common import (
+    JsonOpt,
+    actor,
+    console,
+    engine,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+)
+from tools.hsm_cli import hsm_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -102,10 +114,14 @@ def emulate_cmd(
     slot: int = typer.Option(0, "--slot", help="vpcd slot: TCP port 35963 + N."),
     host: str = typer.Option("127.0.0.1", "--host", help="vpcd host."),
     iccid: str = typer.Option("8988211000000000011", "--iccid", help="Factory ICCID (new card)."),
+    from_inventory: str | None = typer.Option(
+        None, "--from-inventory", metavar="ICCID", help="A new card as its vendor delivers it "
+        "for this SIM record: that factory ICCID and the record's ADM1 (through the HSM)."),
 ) -> None:
     """Plug a software UICC into pcscd through vsmartcard-vpcd until Ctrl-C.
 
-    A new card's ADM1 comes from SIMSMITH_EMULATE_ADM1 (default 12345678); it is never printed.
+    A new card's ADM1 comes from SIMSMITH_EMULATE_ADM1 (default 12345678), or with
+    --from-inventory from the store; it is never printed.
     """
     from cards.virtual.card import VirtualUicc
     from cards.virtual.card_types import CARD_TYPES
@@ -113,9 +129,11 @@ def emulate_cmd(
 
     if card_type not in CARD_TYPES:
         fail(f"unknown card type {card_type!r}; types: {', '.join(CARD_TYPES)}")
+    adm1 = os.environ.get("SIMSMITH_EMULATE_ADM1", "12345678")
+    if from_inventory is not None:
+        iccid, adm1 = _vendor_card(from_inventory)
     try:
-        card = VirtualUicc(card_type, iccid=iccid, state_path=state,
-                           adm1=os.environ.get("SIMSMITH_EMULATE_ADM1", "12345678"))
+        card = VirtualUicc(card_type, iccid=iccid, state_path=state, adm1=adm1)
     except (ValueError, KeyError, OSError) as e:
         fail(f"cannot create the card: {e}")
     vcard = VpcdCard(card, host=host, port=VPCD_BASE_PORT + slot)
@@ -161,3 +179,204 @@ def plan_cmd(
     for line in describe_plan(steps):
         console.print(line, markup=False, soft_wrap=True)
     console.print(f"{len(steps)} APDUs", markup=False)
+
+
+# --- personalisation against the inventory --------------------------------------------------
+
+
+def _vendor_card(iccid: str) -> tuple[str, str]:
+    """(ICCID, ADM1) of a stored SIM, for an emulated card shipped for that record."""
+    from simcore import keys
+    from simcore.errors import SimsmithError
+    from tools.hsm_cli import open_hsm
+
+    try:
+        k = keys.load_keys(engine(), iccid)
+        adm = keys.SimKeyWriter(open_hsm(), k).adm1(k.iccid).reveal()
+    except SimsmithError as e:
+        fail(str(e))
+        raise AssertionError("unreachable") from e
+    return k.iccid, adm.rstrip(b"\xff").decode("ascii")
+
+
+def _hsm_factory() -> Any:
+    """The HSM for one worker: the soft HSM is shared; a PKCS#11 session per thread."""
+    from tools.hsm_cli import open_hsm
+
+    hsm = open_hsm()
+    if getattr(hsm, "backend", "") != "pkcs11":
+        return lambda: hsm
+
+    def per_worker() -> Any:
+        from simcore.hsm_access import open_hsm as open_configured
+
+        return open_configured()
+
+    return per_worker
+
+
+DriverOpt = typer.Option(None, "--driver", help="Force a driver (sysmoISIM-SJA2, sysmoISIM-SJA5, "
+                         "sysmoUSIM-SJS1, generic); default: from the ATR.")
+SpnOpt = typer.Option(None, "--spn", help="Service provider name to write (EF.SPN).")
+WaitOpt = typer.Option(10.0, "--wait", help="Seconds to wait for a card.")
+
+
+@app.command("program")
+@handle_errors
+@hsm_errors
+def program_cmd(
+    reader: str = ReaderOpt,
+    iccid: str | None = typer.Option(None, "--iccid", help="The SIM record to write."),
+    batch: str | None = typer.Option(None, "--next-from-batch", metavar="BATCH",
+                                     help="The card's own record if the batch holds its ICCID, "
+                                     "else the batch's next blank SIM."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the APDU plan only (secrets "
+                                 "masked); nothing is sent but the ATR is read for the driver."),
+    driver: str | None = DriverOpt,
+    spn: str | None = SpnOpt,
+    timeout: float = WaitOpt,
+    trace: bool = TraceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a SIM record to the card (keys and ADM1 through the HSM), read it back, prove it with
+    AUTHENTICATE, then mark the SIM personalised."""
+    from cards.errors import CardError
+    from cards.pcsc import PcscTransport
+    from simcore.personalisation import detect_driver, plan_sim, program_sim
+
+    if (iccid is None) == (batch is None):
+        fail("give exactly one of --iccid and --next-from-batch", 2)
+    eng = engine()
+    try:
+        if dry_run:
+            if driver is None:
+                with PcscTransport(_reader(reader), timeout=timeout) as t:
+                    driver = detect_driver(t)
+            sim, lines = plan_sim(eng, driver=driver, iccid=iccid, batch=batch, spn=spn)
+            if as_json:
+                print_json({"iccid": sim.iccid, "driver": driver, "plan": lines})
+                return
+            console.print(f"plan for SIM {sim.iccid} ({driver}):", markup=False)
+            for line in lines:
+                console.print(line, markup=False, soft_wrap=True)
+            console.print(f"{len(lines)} APDUs", markup=False)
+            return
+        from tools.hsm_cli import open_hsm
+
+        hsm = open_hsm()
+        with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
+            out = program_sim(eng, hsm, t, actor=actor(), iccid=iccid, batch=batch,
+                              driver=driver, spn=spn, reader=t.reader)
+    except CardError as e:
+        fail(str(e))
+        return
+    if as_json:
+        print_json(out.as_dict())
+        return
+    if out.status == "skipped":
+        console.print(f"SIM {out.iccid}: already personalised on this card; keys verified "
+                      f"({out.apdus} APDUs)", markup=False)
+        return
+    console.print(f"SIM {out.iccid}: programmed with {out.driver} ({out.apdus} APDUs, "
+                  f"{out.seconds * 1000:.0f} ms), read back and authenticated; state "
+                  "personalised", markup=False)
+
+
+@app.command("verify")
+@handle_errors
+@hsm_errors
+def verify_cmd(
+    reader: str = ReaderOpt,
+    timeout: float = WaitOpt,
+    trace: bool = TraceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Read the card's ICCID, find its SIM and check it answers AUTHENTICATE (3G and GSM) with
+    the HSM's keys."""
+    from cards.errors import CardError
+    from cards.pcsc import PcscTransport
+    from simcore.personalisation import verify_sim
+    from tools.hsm_cli import open_hsm
+
+    eng = engine()
+    hsm = open_hsm()
+    try:
+        with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
+            info = verify_sim(eng, hsm, t)
+    except CardError as e:
+        fail(str(e))
+        return
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"SIM {info['iccid']} (IMSI {info['imsi']}, {info['state']}): the card's keys "
+                  f"are the HSM's (AUTHENTICATE 3G and GSM, {info['apdus']} APDUs)",
+                  markup=False)
+
+
+@app.command("batch")
+@handle_errors
+@hsm_errors
+def batch_cmd(
+    batch: str = typer.Option(..., "--batch", help="The batch to personalise."),
+    readers: list[str] = typer.Option(["0"], "--reader", "-r",
+                                      help="Reader index or name; repeat for several readers."),
+    driver: str | None = DriverOpt,
+    spn: str | None = SpnOpt,
+    idle_timeout: float | None = typer.Option(
+        None, "--idle-timeout", help="Stop a reader after this many seconds without a card."),
+    max_cards: int | None = typer.Option(None, "--max-cards", min=1,
+                                         help="Stop after this many cards."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Personalise a batch card after card on one or more readers: program, verify, report, ask
+    for the next card. Resumable: a card already personalised is recognised and skipped.
+    Ends when the batch has no blank SIM left (or Ctrl-C), with a summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from cards.errors import CardError
+    from cards.pcsc import list_readers, resolve_reader
+    from simcore.personalisation import blank_left, pcsc_batch_io, run_batch
+
+    eng = engine()
+    try:
+        names = list_readers()
+        chosen = list(dict.fromkeys(resolve_reader(_reader(r), names) for r in readers))
+    except CardError as e:
+        fail(str(e))
+        return
+    todo = blank_left(eng, batch)
+    factory = _hsm_factory()
+    open_transport, wait_card = pcsc_batch_io()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, disable=as_json) as progress:
+        task = progress.add_task(f"batch {batch}", total=todo)
+
+        def on_event(kind: str, reader: str, outcome: Any) -> None:
+            if kind == "waiting":
+                progress.console.print(f"{reader}: insert a card", markup=False)
+            elif kind == "remove":
+                progress.console.print(f"{reader}: remove the card", markup=False)
+            elif kind == "card" and outcome is not None:
+                if outcome.status == "programmed":
+                    progress.advance(task)
+                    line = (f"{reader}: {outcome.iccid} programmed ({outcome.driver}, "
+                            f"{outcome.apdus} APDUs)")
+                elif outcome.status == "skipped":
+                    line = f"{reader}: {outcome.iccid} already personalised, verified, skipped"
+                else:
+                    line = f"{reader}: failed: {outcome.error}"
+                progress.console.print(line, markup=False, soft_wrap=True)
+
+        summary = run_batch(eng, factory, batch, chosen, actor=actor(),
+                            open_transport=open_transport, wait_card=wait_card, driver=driver,
+                            spn=spn, idle_timeout=idle_timeout, max_cards=max_cards,
+                            on_event=on_event)
+    data = summary.as_dict()
+    if as_json:
+        print_json(data)
+    else:
+        print_table(f"batch {batch}", ["programmed", "skipped", "failed", "blank left"],
+                    [(data["programmed"], data["skipped"], data["failed"], data["blank_left"])])
+    if data["failed"]:
+        raise typer.Exit(1)

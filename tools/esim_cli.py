@@ -1,4 +1,5 @@
-"""`simsmith esim`: inspect SAIP profile packages, build and parse activation codes, QR codes.
+"""`simsmith esim`: inspect SAIP profile packages, build them for stored SIMs (keys through the
+HSM), build and parse activation codes, QR codes.
 
 Each command is a thin layer over esim/; secrets (Ki, OPc, PINs, PUKs, ADM, OTA keys) are masked
 unless --show-secrets is given.
@@ -6,20 +7,32 @@ unless --show-secrets is given.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from esim.activation_code import ActivationCode, generate_matching_id
-from esim.build import get_compiled
+from esim.build import build_package, build_packages, get_compiled
 from esim.errors import ActivationCodeError, EsimError
+from esim.params import SubscriberParams
 from esim.qr import ios_install_link, qr_png, qr_svg
 from esim.saip import ProfilePackage
 from esim.saip.element import masked
 from esim.saip.validate import validate
 from esim.template import builtin_template_names
-from tools.common import JsonOpt, console, fail, print_json, print_table
+from tools.common import (
+    JsonOpt,
+    console,
+    engine,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+)
+from tools.hsm_cli import hsm_errors, open_hsm
 
 app = typer.Typer(no_args_is_help=True)
 template_app = typer.Typer(no_args_is_help=True, help="Profile templates: list, show.")
@@ -185,3 +198,152 @@ def template_show(
     print_table(f"template {t.name}: {t.algorithm.name}, {len(compiled.der)} bytes",
                 ["parameter", "where", "offset", "length", "written by"],
                 [tuple(f.values()) for f in fields])
+
+
+# --- packages for stored SIMs (keys through the HSM) -------------------------------------------
+
+
+def _write_der(path: Path, der: bytes) -> None:
+    """Write a package readable by its owner only: it holds the subscriber's keys."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(der)
+
+
+def _params(sim: Any) -> SubscriberParams:
+    from simcore.keys import package_params
+
+    if not sim.imsi:
+        fail(f"SIM {sim.iccid} has no IMSI")
+    return package_params(sim.iccid, sim.imsi)
+
+
+def _compiled(template: str) -> Any:
+    try:
+        return get_compiled(Path(template) if template.endswith(".toml") else template)
+    except EsimError as e:
+        fail(f"--template {template}: {e}")
+
+
+TemplateOpt = typer.Option(..., "--template", "-t",
+                           help="Built-in template name (see `template list`) or a .toml file.")
+
+
+@app.command("build")
+@handle_errors
+@hsm_errors
+def build(
+    template: str = TemplateOpt,
+    iccid: str = typer.Option(..., "--iccid", help="ICCID of a SIM in the inventory."),
+    out: Path = typer.Option(..., "--output", "-o", help="Package file to write (DER)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build a SIM's profile package: subscriber from the inventory, Ki/OPc, OTA keys and
+    PIN/PUK/ADM written into it by the HSM. Decoded and validated before it is written."""
+    from simcore import inventory, keys
+
+    compiled = _compiled(template)
+    eng = engine()
+    sim = inventory.get_sim(eng, iccid)
+    k = keys.load_keys(eng, sim.iccid)
+    hsm = open_hsm()
+    try:
+        der = build_package(compiled, _params(sim), keys.package_patcher(hsm, k, compiled),
+                            verify=True)
+    except EsimError as e:
+        fail(f"SIM {sim.iccid}: {e}")
+        return
+    try:
+        _write_der(out, der)
+    except OSError as e:
+        fail(f"{out}: {e.strerror}")
+    info = {"iccid": sim.iccid, "imsi": sim.imsi, "template": compiled.template.name,
+            "bytes": len(der), "output": str(out), "valid": True}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"wrote {out}: {len(der)} bytes, template {compiled.template.name}, "
+                      f"ICCID {sim.iccid}, IMSI {sim.imsi} (decoded and validated)",
+                      markup=False)
+
+
+@app.command("build-batch")
+@handle_errors
+@hsm_errors
+def build_batch(
+    template: str = TemplateOpt,
+    batch: str = typer.Option(..., "--batch", help="Batch name: every SIM of it."),
+    out_dir: Path = typer.Option(..., "--output", "-o", help="Directory for <ICCID>.der files."),
+    verify_every: int = typer.Option(1000, "--verify-every", min=0,
+                                     help="Decode and validate every Nth package (0: none)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build the profile packages of a whole batch into a directory, with a progress bar."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from simcore import keys
+
+    compiled = _compiled(template)
+    eng = engine()
+    total = _batch_size(eng, batch)
+    hsm = open_hsm()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{out_dir}: {e.strerror}")
+    pairs = keys.batch_keys(eng, batch)
+    current: dict[str, Any] = {}
+
+    def subscribers() -> Any:
+        for sim, k in pairs:
+            current[sim.iccid] = k
+            yield _params(sim)
+
+    def patch_for(params: SubscriberParams) -> Any:
+        return keys.package_patcher(hsm, current.pop(params.iccid), compiled)
+
+    written = 0
+    size = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                  disable=as_json) as progress:
+        task = progress.add_task(f"batch {batch}: {compiled.template.name}", total=total)
+        try:
+            for params, der in build_packages(compiled, subscribers(), patch_for,
+                                              verify_every=verify_every):
+                _write_der(out_dir / f"{params.iccid}.der", der)
+                written += 1
+                size += len(der)
+                progress.advance(task)
+        except EsimError as e:
+            fail(f"batch {batch}, after {written} packages: {e}")
+        except OSError as e:
+            fail(f"{out_dir}: {e.strerror}")
+    info = {"batch": batch, "template": compiled.template.name, "packages": written,
+            "bytes": size, "output": str(out_dir),
+            "verified_every": verify_every}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"wrote {written} packages ({size} bytes) to {out_dir}", markup=False)
+
+
+def _batch_size(eng: Any, batch: str) -> int:
+    from sqlalchemy import func, select
+    from sqlmodel import col
+
+    from simcore.db import read_session
+    from simcore.inventory import batch_id
+    from simcore.models import Sim
+
+    with read_session(eng) as s:
+        bid = batch_id(s, batch)
+        return int(s.execute(select(func.count()).select_from(Sim)
+                             .where(col(Sim.batch_id) == bid)).scalar_one())

@@ -86,6 +86,9 @@ def _errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+hsm_errors = _errors  # for the other nouns' commands that open the HSM
+
+
 def _hex(option: str, value: str, sizes: tuple[int, ...]) -> bytes:
     """Parse a hex option; the error names the option, never echoes the value."""
     v = value.strip().replace(" ", "").replace(":", "")
@@ -409,6 +412,48 @@ def resync(
         print_json({"sqn_ms": f"{sqn:012x}"})
     else:
         console.print(f"SQN_MS {sqn:012X}", markup=False)
+
+
+# --- a stored SIM ----------------------------------------------------------------------------
+
+
+@app.command("vector")
+@_errors
+def vector_cmd(
+    iccid: str = typer.Argument(..., help="ICCID of a SIM in the inventory (with keys)."),
+    count: int = typer.Option(1, "--count", "-n", min=1, max=100, help="How many vectors."),
+    rand: str | None = typer.Option(None, "--rand", help="RAND (32 hex digits) for every "
+                                    "vector; random by default."),
+    sqn: str | None = typer.Option(None, "--sqn", help="First SQN (up to 12 hex digits); "
+                                   "default: time-based SEQ with a rotating IND."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Milenage vectors (RAND, AUTN, XRES, CK, IK) for a stored SIM, computed inside the HSM.
+
+    Vector i uses SQN + (i << 5) (SEQ || 5-bit IND, TS 33.102 Annex C)."""
+    from simcore import keys
+    from simcore.errors import SimsmithError
+    from tools.common import engine
+
+    r = _hex("--rand", rand, (16,)) if rand is not None else None
+    first = _sqn(sqn) if sqn is not None else keys.fresh_sqn()
+    try:
+        k = keys.load_keys(engine(), iccid)
+        hsm = open_hsm()
+        vs = keys.fresh_vectors(hsm, k, count=count, sqn=first, rand=r)
+    except SimsmithError as e:
+        fail(str(e))
+        return
+    rows = [{"sqn": f"{first + (i << 5):012x}", "rand": v.rand.hex(), "autn": v.autn.hex(),
+             "xres": v.xres.hex(), "ck": v.ck.hex(), "ik": v.ik.hex()}
+            for i, v in enumerate(vs)]
+    if as_json:
+        print_json({"iccid": k.iccid, "backend": k.ki.backend, "vectors": rows})
+        return
+    print_table(f"SIM {k.iccid}: {count} Milenage vector(s) from the {k.ki.backend} HSM",
+                ["#", "SQN", "RAND", "AUTN", "XRES", "CK", "IK"],
+                [(i + 1, *(row[x].upper() for x in ("sqn", "rand", "autn", "xres", "ck", "ik")))
+                 for i, row in enumerate(rows)])
 
 
 if __name__ == "__main__":  # pragma: no cover

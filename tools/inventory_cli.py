@@ -18,6 +18,7 @@ from tools.common import (
     print_table,
     sim_public,
 )
+from tools.hsm_cli import hsm_errors, open_hsm
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,6 +35,7 @@ def _show(sim: object, as_json: bool, title: str | None = None) -> None:
 
 @app.command("generate")
 @handle_errors
+@hsm_errors
 def generate(
     count: int = typer.Option(..., "--count", "-n", help="How many SIM records."),
     batch: str = typer.Option(..., "--batch", help="Name of the new batch."),
@@ -42,18 +44,33 @@ def generate(
     iccid_range: str | None = typer.Option(None, "--iccid-range", help="ICCID range name."),
     imsi_range: str | None = typer.Option(None, "--imsi-range", help="IMSI range name."),
     state: str = typer.Option("in_stock", "--state", help="blank | personalised | in_stock"),
+    with_keys: bool = typer.Option(
+        False, "--with-keys", help="Also make each SIM's Ki, OPc, PIN1/PUK1/PIN2/PUK2/ADM1 (and "
+        "for eSIMs the OTA keys) in the HSM; the store keeps only key references."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Create SIM records with the next free ICCIDs and IMSIs of the ranges."""
+    hsm = None
+    if with_keys:  # open the HSM first: a locked HSM must not leave a batch without keys
+        hsm = open_hsm()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task(f"generating {count} SIMs", total=count)
+        eng = engine()
         r = inventory.generate_sims(
-            engine(), count, batch=batch, actor=actor(), kind=kind, form_factor=form_factor,
+            eng, count, batch=batch, actor=actor(), kind=kind, form_factor=form_factor,
             iccid_range=iccid_range, imsi_range=imsi_range, state=state,
             progress=lambda done: progress.update(task, completed=done))
-    result = {"batch": r.batch, "count": r.count, "first_iccid": r.first_iccid,
-              "last_iccid": r.last_iccid}
+        if hsm is not None:
+            from simcore import keys
+
+            ktask = progress.add_task(f"keys for {count} SIMs (HSM)", total=count)
+            kr = keys.generate_keys(eng, hsm, actor=actor(), batch=batch, ota=kind == "esim",
+                                    progress=lambda done: progress.update(ktask, completed=done))
+    result: dict[str, object] = {"batch": r.batch, "count": r.count,
+                                 "first_iccid": r.first_iccid, "last_iccid": r.last_iccid}
+    if hsm is not None:
+        result["keys"] = ", ".join(("Ki", "OPc", *kr.credentials))
     if as_json:
         print_json(result)
     else:

@@ -11,7 +11,6 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from esim.build import build_package, get_compiled, verify_package
-from esim.params import SubscriberParams
 from hsm_sim.kcv import kcv
 from hsm_sim.keyref import KeyRef
 from hsm_sim.milenage import Milenage
@@ -116,7 +115,7 @@ def test_package_keys_are_the_hsms(engine: Engine, hsm: SoftHsm) -> None:
         assert sim is not None and sim.imsi
         imsi = sim.imsi
     compiled = get_compiled("usim-isim-milenage")
-    params = SubscriberParams(iccid=iccid, imsi=imsi, **keys.package_placeholders())
+    params = keys.package_params(iccid, imsi)
     der = build_package(compiled, params, keys.package_patcher(hsm, k, compiled), verify=True)
     package = verify_package(der)
     assert package.iccid == iccid and package.imsi == imsi
@@ -139,7 +138,6 @@ def test_package_for_a_sim_without_ota_keys(engine: Engine, hsm: SoftHsm) -> Non
     iccid = seed(engine, hsm, 1)[0]  # physical: no OTA keys
     k = keys.load_keys(engine, iccid)
     compiled = get_compiled("usim-isim-milenage")
-    params = SubscriberParams(iccid=iccid, imsi="001010000000001",
-                              **keys.package_placeholders())
+    params = keys.package_params(iccid, "001010000000001")
     with pytest.raises(keys.MissingKeys, match="no ota-kvn01-kid01"):
         build_package(compiled, params, keys.package_patcher(hsm, k, compiled))

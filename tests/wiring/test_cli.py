@@ -1,0 +1,170 @@
+"""The wired commands through Typer's runner: `inventory generate --with-keys`, `hsm vector`,
+`esim build` / `build-batch`, `card program` / `verify` / `batch`. Outputs never carry a key,
+PIN, PUK or ADM; errors are one line naming the input at fault."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from cards.virtual.card import VirtualUicc
+from esim.saip import ProfilePackage
+from hsm_sim.kcv import kcv
+from hsm_sim.milenage import Milenage
+from hsm_sim.soft import SoftHsm
+from simcore import keys
+from tests.cards.conftest import Insert
+from tests.wiring.conftest import ICCID_FIRST, ICCID_LAST, IMSI_FIRST, IMSI_LAST, PASSPHRASE
+from tests.wiring.test_keys import clear
+from tools.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(engine: Engine, hsm: SoftHsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> SoftHsm:
+    """The CLI pointed at this test's store and HSM ($SIMSMITH_HOME/hsm), with ranges."""
+    monkeypatch.setenv("SIMSMITH_HOME", str(tmp_path))
+    monkeypatch.setenv("SIMSMITH_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("SIMSMITH_HSM_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("SIMSMITH_HSM_BACKEND", "soft")
+    for args in (["range", "add", "iccid", ICCID_FIRST, ICCID_LAST, "--name", "i1"],
+                 ["range", "add", "imsi", IMSI_FIRST, IMSI_LAST, "--name", "m1",
+                  "--mnc-length", "2"]):
+        assert run(*args).exit_code == 0
+    return hsm
+
+
+def run(*args: str) -> object:
+    return runner.invoke(app, list(args))
+
+
+def ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def refused(*args: str, code: int = 1) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    # one line for the error (the dev HSM's loud warning may come before it)
+    lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def secrets_of(hsm: SoftHsm, engine: Engine, iccid: str) -> list[str]:
+    """A SIM's keys and codes as they could appear in output (hex, digits)."""
+    k = keys.load_keys(engine, iccid)
+    out = [clear(hsm, k.ki).hex(), clear(hsm, k.opc).hex()]
+    out += [clear(hsm, r).rstrip(b"\xff").decode() for n, r in k.credentials.items()
+            if n in keys.CODES]
+    out += [clear(hsm, r).hex() for n, r in k.credentials.items() if n in keys.OTA_KEYS]
+    return out
+
+
+@pytest.mark.parametrize("command", [
+    ["inventory", "generate"], ["hsm", "vector"], ["esim", "build"], ["esim", "build-batch"],
+    ["card", "program"], ["card", "verify"], ["card", "batch"], ["card", "emulate"]])
+def test_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "--help" in result.output
+
+
+def test_generate_with_keys_then_vectors(cli_env: SoftHsm, engine: Engine) -> None:
+    out = json.loads(ok("inventory", "generate", "-n", "3", "--batch", "e1", "--kind", "esim",
+                        "--with-keys", "--json"))
+    assert out["count"] == 3 and out["keys"].startswith("Ki, OPc, PIN1")
+    iccid = out["first_iccid"]
+    v = json.loads(ok("hsm", "vector", iccid, "--count", "2", "--rand", "00" * 16, "--sqn",
+                      "20", "--json"))
+    k = keys.load_keys(engine, iccid)
+    m = Milenage(clear(cli_env, k.ki), clear(cli_env, k.opc))
+    want = m.vector(bytes(16), 0x40, b"\x80\x00")
+    assert v["vectors"][1]["sqn"] == "000000000040" and v["vectors"][1]["xres"] == want.xres.hex()
+    assert v["vectors"][1]["autn"] == want.autn.hex()
+    table = ok("hsm", "vector", iccid)
+    assert "SQN" in table and "XRES" in table
+    for secret in secrets_of(cli_env, engine, iccid):
+        assert secret not in table.lower() and secret not in json.dumps(v) + json.dumps(out)
+    assert "no SIM with ICCID 8988211000000999998" in refused("hsm", "vector",
+                                                               "8988211000000999998")
+    assert "--rand" in refused("hsm", "vector", iccid, "--rand", "zz")
+    # a physical batch without keys: the vector command says what to do
+    ok("inventory", "generate", "-n", "1", "--batch", "p1")
+    plain = json.loads(ok("inventory", "list", "--batch", "p1", "--json"))[0]["iccid"]
+    assert "--with-keys" in refused("hsm", "vector", plain)
+
+
+def test_esim_build_and_batch(cli_env: SoftHsm, engine: Engine, tmp_path: Path) -> None:
+    ok("inventory", "generate", "-n", "3", "--batch", "e1", "--kind", "esim", "--with-keys")
+    iccid = json.loads(ok("inventory", "list", "--batch", "e1", "--json"))[0]["iccid"]
+    der_path = tmp_path / "one.der"
+    shown = ok("esim", "build", "--template", "usim-isim-milenage", "--iccid", iccid, "-o",
+               str(der_path))
+    assert f"ICCID {iccid}" in shown and "validated" in shown
+    assert stat.S_IMODE(der_path.stat().st_mode) == 0o600
+    package = ProfilePackage.from_der(der_path.read_bytes())
+    k = keys.load_keys(engine, iccid)
+    _, algo = package.all("akaParameter")[0].value["algoConfiguration"]
+    assert kcv(algo["key"]) == cli_env.kcv(k.ki) and kcv(algo["opc"]) == cli_env.kcv(k.opc)
+    inspected = ok("esim", "inspect", str(der_path))
+    for secret in secrets_of(cli_env, engine, iccid):
+        assert secret not in (shown + inspected).lower()
+    out_dir = tmp_path / "pkgs"
+    summary = json.loads(ok("esim", "build-batch", "--template", "usim-isim-milenage",
+                            "--batch", "e1", "-o", str(out_dir), "--verify-every", "2",
+                            "--json"))
+    assert summary["packages"] == 3 and len(list(out_dir.glob("*.der"))) == 3
+    assert (out_dir / f"{iccid}.der").read_bytes() == der_path.read_bytes()
+    # errors: one line naming the input
+    assert "--template nope" in refused("esim", "build", "--template", "nope", "--iccid", iccid,
+                                        "-o", str(der_path))
+    ok("inventory", "generate", "-n", "1", "--batch", "p1", "--with-keys")  # physical: no OTA
+    plain = json.loads(ok("inventory", "list", "--batch", "p1", "--json"))[0]["iccid"]
+    assert "no ota-kvn01-kid01" in refused("esim", "build", "-t", "usim-isim-milenage",
+                                           "--iccid", plain, "-o", str(tmp_path / "x.der"))
+    assert "no batch named 'zz'" in refused("esim", "build-batch", "-t", "ts48", "--batch", "zz",
+                                            "-o", str(out_dir))
+
+
+def test_card_program_verify_batch(cli_env: SoftHsm, engine: Engine, insert: Insert) -> None:
+    ok("inventory", "generate", "-n", "2", "--batch", "c1", "--state", "blank", "--with-keys")
+    iccids = [s["iccid"] for s in json.loads(ok("inventory", "list", "--batch", "c1", "--json"))]
+    plan = ok("card", "program", "--iccid", iccids[0], "--dry-run", "--driver",
+              "sysmoUSIM-SJS1")
+    assert "<16 secret bytes>" in plan and "VERIFY ADM1" in plan
+    adm = [keys.SimKeyWriter(cli_env, keys.load_keys(engine, i)).adm1(i).reveal().decode()
+           for i in iccids]
+    vcard, reader = insert(VirtualUicc("sysmoISIM-SJA2", iccid=iccids[0], adm1=adm[0]))
+    out = json.loads(ok("card", "program", "--reader", reader, "--next-from-batch", "c1",
+                        "--json"))
+    assert out["status"] == "programmed" and out["iccid"] == iccids[0]
+    read = json.loads(ok("card", "read", "--reader", reader, "--json"))
+    assert read["iccid"] == iccids[0]
+    verified = json.loads(ok("card", "verify", "--reader", reader, "--json"))
+    assert verified["verified"] and verified["state"] == "personalised"
+    assert "already personalised" in ok("card", "program", "--reader", reader, "--iccid",
+                                        iccids[0])
+    text = ok("card", "verify", "--reader", reader)
+    for secret in secrets_of(cli_env, engine, iccids[0]):
+        assert secret not in (text + json.dumps(out) + json.dumps(verified)).lower()
+    vcard.stop()
+    # wrong ADM: one try spent, one line, nothing recorded
+    bad, reader2 = insert(VirtualUicc("sysmoISIM-SJA2", iccid=iccids[1], adm1="11111111"),
+                          slot=2)
+    assert "2 tries left" in refused("card", "program", "--reader", reader2, "--iccid",
+                                     iccids[1])
+    bad.stop()
+    # the batch picks up the card left; ends when no blank SIM is left
+    insert(VirtualUicc("sysmoISIM-SJA2", iccid=iccids[1], adm1=adm[1]), slot=1)
+    summary = json.loads(ok("card", "batch", "--batch", "c1", "--reader", "1", "--json"))
+    assert (summary["programmed"], summary["failed"], summary["blank_left"]) == (1, 0, 0)
+    assert "error: no batch named 'zz'" in refused("card", "batch", "--batch", "zz")
