@@ -248,7 +248,18 @@ def _ssl_cause(exc: BaseException) -> BaseException | None:
 def _transport_error(function: str, call_id: str, exc: httpx.TransportError) -> Exception:
     cause = _ssl_cause(exc)
     text = str(cause or exc) or type(exc).__name__
-    if cause is not None or "SSL" in text or "certificate" in text.lower():
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return Es2PlusTlsError(function, f"the server's certificate was refused: "
+                               f"{cause.verify_message or text}", call_id=call_id)
+    if isinstance(cause, ssl.SSLEOFError) or (
+            isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in text):
+        # A server requiring client certificates drops the connection without an alert when it
+        # refuses ours: during the handshake (TLS 1.2) or at the first read (TLS 1.3).
+        return Es2PlusTlsError(
+            function, "the server closed the connection without an answer: it refused the TLS "
+            "handshake, most likely our client certificate (unknown, expired, or not from a CA "
+            f"it trusts) [{text}]", call_id=call_id)
+    if cause is not None or "SSL" in text:
         return Es2PlusTlsError(function, f"TLS handshake failed: {text}", call_id=call_id)
     if isinstance(exc, httpx.TimeoutException):
         kind = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for the answer"

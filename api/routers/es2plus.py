@@ -1,0 +1,164 @@
+"""ES2+ over HTTPS (GSMA SGP.22 v2.5 §5.3, JSON binding §6.5): simsmith's SM-DP+ endpoint
+(DownloadOrder, ConfirmOrder, CancelOrder, ReleaseProfile) and the HandleDownloadProgressInfo
+receiver, at the spec's paths `/gsma/rsp2/es2plus/<function>`.
+
+Authentication, one of:
+- **mutual TLS**: the server runs with `ssl_cert_reqs=CERT_REQUIRED` and `ssl_ca_certs`, so only
+  clients with a certificate from a trusted CA get a connection at all; uvicorn's HTTP protocol
+  `MtlsH11Protocol` (below) hands the verified certificate to the app (the ASGI TLS extension),
+  and the client is its subject's CN;
+- **configured credentials** (`SIMSMITH_ES2PLUS_CREDENTIALS="name=secret;…"`, HTTP Basic), e.g.
+  behind a TLS-terminating proxy.
+The client may act as the functionRequesterIdentifier equal to its name, or those
+`SIMSMITH_ES2PLUS_REQUESTERS="name=req1|req2;…"` grants it.
+
+Every answer carries `X-Admin-Protocol`; a refusal is HTTP 200 with status Failed and SGP.22
+subject/reason codes (that is ES2+); HandleDownloadProgressInfo answers 204 when accepted.
+A request that is not authenticated or not JSON gets an RFC 9457 problem.
+
+The router needs `app.state.es2plus` (a simcore.es2plus_server.Es2PlusEndpoint) or the API's
+`app.state.ctx` (engine and settings), from which it builds one on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import ssl
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from cryptography import x509
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from esim.es2plus.messages import ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER, CONTENT_TYPE, FUNCTIONS
+from esim.pki import certificate_identity
+from simcore.es2plus_server import Es2PlusEndpoint, Es2PlusEndpointSettings, endpoint_for
+
+router = APIRouter(tags=["ES2+"])
+
+_PROBLEM_BASE = "https://simsmith.dev/problems/"
+
+
+def _problem(status: int, kind: str, detail: str,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"type": _PROBLEM_BASE + kind, "title": kind.replace("-", " "), "status": status,
+         "detail": detail},
+        status_code=status, media_type="application/problem+json",
+        headers={ADMIN_PROTOCOL_HEADER: ADMIN_PROTOCOL, **(headers or {})})
+
+
+def _endpoint(request: Request) -> Es2PlusEndpoint:
+    state = request.app.state
+    endpoint: Es2PlusEndpoint | None = getattr(state, "es2plus", None)
+    if endpoint is None:
+        ctx = getattr(state, "ctx", None)
+        if ctx is None:
+            raise RuntimeError("the ES2+ router needs app.state.es2plus or app.state.ctx")
+        settings = Es2PlusEndpointSettings()
+        endpoint = endpoint_for(ctx.engine, ctx.settings.smdp_address, settings.requester_map())
+        state.es2plus = endpoint
+    return endpoint
+
+
+def _credentials(request: Request) -> dict[str, str]:
+    creds: dict[str, str] | None = getattr(request.app.state, "es2plus_credentials", None)
+    if creds is None:
+        creds = Es2PlusEndpointSettings().credential_map()
+        request.app.state.es2plus_credentials = creds
+    return creds
+
+
+def client_identity(request: Request) -> str | None:
+    """Who is calling: the verified client certificate's CN, or a configured credential's
+    name (HTTP Basic). None when neither."""
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or ()
+    if chain:
+        return certificate_identity(x509.load_pem_x509_certificate(chain[0].encode()))
+    auth = request.headers.get("authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            name, _, secret = base64.b64decode(auth[6:], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        expected = _credentials(request).get(name)
+        if expected is not None and hmac.compare_digest(secret.encode(), expected.encode()):
+            return name
+    return None
+
+
+def _route(function: str) -> Callable[[Request], Awaitable[Response]]:
+    async def es2plus_function(request: Request) -> Response:
+        principal = client_identity(request)
+        if principal is None:
+            return _problem(401, "unauthenticated",
+                            "ES2+ needs a client certificate from a trusted CA or configured "
+                            "credentials", {"WWW-Authenticate": 'Basic realm="es2plus"'})
+        try:
+            body = await request.json()
+        except ValueError:
+            return _problem(400, "invalid-json", "the request body is not JSON")
+        answer = await run_in_threadpool(_endpoint(request).handle, function, body,
+                                         principal=principal)
+        headers = {ADMIN_PROTOCOL_HEADER: ADMIN_PROTOCOL}
+        if (function == "HandleDownloadProgressInfo"
+                and answer.header.function_execution_status.status.executed):
+            return Response(status_code=204, headers=headers)
+        return JSONResponse(answer.dump(), headers=headers, media_type=CONTENT_TYPE)
+
+    es2plus_function.__name__ = function[0].lower() + function[1:]
+    es2plus_function.__doc__ = f"ES2+.{function} (GSMA SGP.22 §5.3)."
+    return es2plus_function
+
+
+for _function, (_path, _request_model, _response_model) in FUNCTIONS.items():
+    router.add_api_route(
+        _path, _route(_function), methods=["POST"], name=f"es2plus_{_function}",
+        summary=f"ES2+ {_function}",
+        openapi_extra={"requestBody": {"required": True, "content": {CONTENT_TYPE: {
+            "schema": _request_model.model_json_schema(by_alias=True)}}}},
+        responses={200: {"description": "ES2+ answer (Executed-* or Failed with codes)",
+                         "content": {CONTENT_TYPE: {
+                             "schema": _response_model.model_json_schema(by_alias=True)}}},
+                   204: {"description": "notification accepted"},
+                   401: {"description": "no trusted client certificate or credentials"}})
+
+
+# --- mutual TLS: hand the verified client certificate to the app ---------------------------------
+
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+
+class _WithClientCert:
+    """Adds the ASGI TLS extension (`client_cert_chain`, PEM) to every request's scope."""
+
+    def __init__(self, app: ASGIApp, ssl_object: ssl.SSLObject) -> None:
+        self.app = app
+        der = ssl_object.getpeercert(binary_form=True)
+        pem = ssl.DER_cert_to_PEM_cert(der) if der else None
+        self.tls = {"server_cert": None, "client_cert_chain": [pem] if pem else [],
+                    "client_cert_name": None, "client_cert_error": None,
+                    "tls_version": None, "cipher_suite": None}
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("extensions", {})["tls"] = self.tls
+        await self.app(scope, receive, send)
+
+
+class MtlsH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol passing the peer certificate to the app: run uvicorn with
+    `http=MtlsH11Protocol`, `ssl_cert_reqs=ssl.CERT_REQUIRED` and `ssl_ca_certs=<CA bundle>`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.app = _WithClientCert(self.app, ssl_object)  # type: ignore[assignment]

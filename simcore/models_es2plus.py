@@ -1,0 +1,42 @@
+"""Tables of the ES2+ side (simcore.es2plus_server). Migration: versions/0400_es2plus.py.
+
+- `es2plus_order`: what simsmith's SM-DP+ keeps per ordered Profile beyond `sim.profile_state`:
+  who ordered it (functionRequesterIdentifier), the Profile Type, the Matching ID, SHA256 of the
+  confirmation code (SGP.22 §3.1.3; never the code itself) and the SM-DS address.
+- `es2plus_call`: every ES2+ call received, by (requester, functionCallIdentifier), with the
+  answer given: a repeated call gets the same answer and changes nothing (notifications resent
+  by an SM-DP+, a client retrying after a lost answer).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text
+from sqlmodel import Field, SQLModel
+
+from simcore.models import _ts
+
+
+class Es2PlusOrder(SQLModel, table=True):
+    __tablename__ = "es2plus_order"
+
+    iccid: str = Field(primary_key=True, foreign_key="sim.iccid", max_length=20)
+    requester: str = Field(max_length=128)
+    profile_type: str | None = Field(default=None, max_length=64)
+    matching_id: str | None = Field(default=None, max_length=255, unique=True)
+    cc_hash: str | None = Field(default=None, max_length=64, repr=False)
+    smds_address: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Es2PlusCall(SQLModel, table=True):
+    __tablename__ = "es2plus_call"
+
+    requester: str = Field(primary_key=True, max_length=128)
+    call_id: str = Field(primary_key=True, max_length=128)
+    function: str = Field(max_length=32)
+    iccid: str | None = Field(default=None, max_length=20, index=True)
+    response: str = Field(sa_column=Column(Text, nullable=False))  # the JSON answer
+    created_at: datetime = _ts()
