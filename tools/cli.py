@@ -33,6 +33,7 @@ NOUNS: list[tuple[str, str, str]] = [
 
 
 def _register() -> None:
+    import tools.import_cli  # noqa: F401
     from tools.workspace_cli import register
 
     register(app)

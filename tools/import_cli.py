@@ -1,0 +1,106 @@
+"""`simsmith inventory import` and `simsmith inventory order`: vendor files in and out
+(registered on the inventory app; docs/import.md)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hsm_sim.eki import EkiScheme
+from tools.common import (
+    JsonOpt,
+    actor,
+    console,
+    engine,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+)
+from tools.inventory_cli import app
+
+
+def _hsm(optional: bool) -> Any:
+    """The configured HSM; a dry run goes on without one (then the KCV is not checked)."""
+    if not optional:
+        from tools.hsm_cli import open_hsm
+
+        return open_hsm()
+    from simcore.hsm_access import HsmUnavailable, open_hsm
+
+    try:
+        return open_hsm()
+    except HsmUnavailable as e:
+        err_console.print(f"note: transport key KCV not checked ({e})", markup=False)
+        return None
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    file: Path = typer.Argument(..., help="The vendor output file (.out) or card-key CSV."),
+    fmt: str | None = typer.Option(None, "--format", help="out | csv (default: by extension)."),
+    transport_key: str | None = typer.Option(
+        None, "--transport-key", help="HSM transport KEK name (default: the file's "
+        "Transport_key)."),
+    scheme: EkiScheme = typer.Option(EkiScheme.AES128_ECB, "--scheme",
+                                     help="How the vendor encrypted EKI/EOPC."),
+    batch: str | None = typer.Option(None, "--batch", help="Batch name (default: the file's "
+                                     "Batch, else the file name)."),
+    vendor: str | None = typer.Option(None, "--vendor", help="SIM vendor name for the batch."),
+    profile: str | None = typer.Option(None, "--profile", help="Card profile name."),
+    columns: Path | None = typer.Option(None, "--columns", help="TOML file of column aliases."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Import SIMs from a vendor file: validated, keys re-wrapped inside the HSM, all or
+    nothing."""
+    from simcore.vendor_import import ColumnMap, ImportOptions, InvalidFile, import_file
+
+    opts = ImportOptions(fmt=fmt, transport_key=transport_key, scheme=scheme, dry_run=dry_run,
+                         batch=batch, vendor=vendor, profile=profile,
+                         columns=ColumnMap.load(columns), actor=actor())
+    eng = engine()
+    hsm = _hsm(optional=dry_run)
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]} rows/s"), TimeElapsedColumn(),
+                  console=err_console, transient=True,
+                  disable=as_json or not err_console.is_terminal) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None, rate="-")
+
+        def progress(done: int, total: int | None) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+        try:
+            r = import_file(eng, hsm, file, opts, progress)
+        except InvalidFile as e:
+            if as_json:
+                print_json({"status": "invalid", "file": str(file), "imported": 0,
+                            "rejected": e.report.bad_rows, "issue_count": e.report.total,
+                            "issues": [i.as_dict() for i in e.report.issues]})
+                raise typer.Exit(1) from None
+            for issue in e.report.issues[1:]:
+                err_console.print(str(issue), markup=False, soft_wrap=True)
+            fail(f"{e}; nothing imported")
+            return
+    if as_json:
+        print_json(r.as_dict())
+    else:
+        if r.report is not None:
+            for issue in r.report.issues:
+                err_console.print(str(issue), markup=False, soft_wrap=True)
+        row = {"status": r.status, "batch": r.batch, "batch_id": r.batch_id, "rows": r.rows,
+               "imported": r.imported, "rejected": r.rejected, "seconds": f"{r.seconds:.2f}"}
+        print_table(file.name, list(row), [list(row.values())])
+    if r.status == "invalid":
+        raise typer.Exit(1)
+    if r.status == "already_imported" and not as_json:
+        console.print(f"already imported as batch {r.batch!r} (same SHA-256): nothing to do",
+                      markup=False)
