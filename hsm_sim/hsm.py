@@ -21,6 +21,7 @@ from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import AuthVector
 
 __all__ = [
+    "CODE_LENGTH",
     "CODE_TYPES",
     "DEFAULT_AMF",
     "AuditSink",

@@ -40,6 +40,7 @@ from hsm_sim.errors import (
 )
 from hsm_sim.gsm import GsmTriplet, c2, c3
 from hsm_sim.hsm import (
+    CODE_LENGTH,
     CODE_TYPES,
     DEFAULT_AMF,
     AuditSink,
@@ -332,7 +333,19 @@ class Pkcs11Hsm:
                            {"key_types": [r.key_type.value for r in refs]})
 
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
-        ref = self._wrap_object(owner, KeyType(key_type), self._session_key(key))
+        key_type = KeyType(key_type)
+        if key_type in CODE_TYPES:  # PIN/PUK/ADM: 8-byte generic secrets, as generate_code
+            if len(key) != CODE_LENGTH:
+                raise BadLength(f"a {key_type.value} code is stored as {CODE_LENGTH} bytes, "
+                                f"got {len(key)}")
+            obj = self._s().create_object({
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: P11KeyType.GENERIC_SECRET, Attribute.VALUE: key,
+                Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True, **_SESSION,
+            })
+        else:
+            obj = self._session_key(key)
+        ref = self._wrap_object(owner, key_type, obj)
         self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value})
         return ref
 

@@ -37,6 +37,7 @@ from hsm_sim.errors import (
 )
 from hsm_sim.gsm import GsmTriplet, c2, c3
 from hsm_sim.hsm import (
+    CODE_LENGTH,
     CODE_TYPES,
     DEFAULT_AMF,
     AuditSink,
@@ -312,9 +313,15 @@ class SoftHsm:
         return ref
 
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
-        ref = self._wrap(owner, KeyType(key_type), key)
-        self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value,
-                                                       "kcv": kcv(key).hex()})
+        """Wrap a key given in clear (an operator's OP; a vendor file's PIN/PUK/ADM codes, which
+        must have the stored form: 8 bytes, ASCII digits padded with 'FF')."""
+        key_type = KeyType(key_type)
+        if key_type in CODE_TYPES and len(key) != CODE_LENGTH:
+            raise BadLength(f"a {key_type.value} code is stored as {CODE_LENGTH} bytes, "
+                            f"got {len(key)}")
+        ref = self._wrap(owner, key_type, key)
+        check = {"length": len(key)} if key_type in CODE_TYPES else {"kcv": kcv(key).hex()}
+        self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value, **check})
         return ref
 
     def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:

@@ -106,3 +106,16 @@ def test_patch_is_audited_without_keys(tmp_path: Path) -> None:
 def test_code_from_random_is_uniform_digits() -> None:
     code = code_from_random(lambda n: bytes(range(250, 256)) + bytes([7] * (n - 6)), 6)
     assert code == b"777777\xff\xff"
+
+
+def test_codes_imported_in_clear(hsm: Hsm) -> None:
+    """A vendor file's ADM1 (stored form: ASCII digits, 'FF'-padded to 8 bytes) is accepted and
+    patched back unchanged; another length is refused."""
+    o = owner()
+    adm = hsm.import_clear(o, KeyType.ADM, b"87654321")
+    pin = hsm.import_clear(o, KeyType.PIN, b"1234\xff\xff\xff\xff")
+    buf = bytearray(16)
+    hsm.patch_keys(buf, [Slot("adm1", 0, 8), Slot("pin1", 8, 8)], [adm, pin], owner=o)
+    assert bytes(buf) == b"876543211234\xff\xff\xff\xff"
+    with pytest.raises(BadLength, match="stored as 8 bytes"):
+        hsm.import_clear(o, KeyType.PUK, b"1234")
