@@ -75,9 +75,11 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app = FastAPI(title="simsmith", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.ctx = ctx
-    for router in routers():
+    included = routers()
+    app.state.api_routes = [r for router in included for r in router.routes]
+    _document_scopes(app.state.api_routes)
+    for router in included:
         app.include_router(router)
-    _document_scopes(app)
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         return response_for(request, exc)
@@ -88,9 +90,11 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     return app
 
 
-def _document_scopes(app: FastAPI) -> None:
-    """Name each route's scope in its OpenAPI operation (description and x-required-scope)."""
-    for route in app.routes:
+def _document_scopes(routes: list[Any]) -> None:
+    """Name each route's scope in its OpenAPI operation (description and x-required-scope).
+    Routes carry their full paths (no router prefixes), so a route object's path is the one
+    served — in metrics, logs and here."""
+    for route in routes:
         scope = required_scope(route)
         if scope is None or not hasattr(route, "openapi_extra"):
             continue

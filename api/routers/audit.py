@@ -15,12 +15,12 @@ from simcore import audit
 from simcore.errors import InvalidInput
 from simcore.models_api import ApiKey
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=IdempotentRoute,
+router = APIRouter(tags=["audit"], route_class=IdempotentRoute,
                    responses=openapi_responses(401, 403, 409, 422))
 Reader = Annotated[ApiKey, Scope("audit:read")]
 
 
-@router.get("")
+@router.get("/v1/audit")
 def query(engine: EngineDep, _k: Reader, cursor: CursorQuery = None, limit: LimitQuery = 100,
           subject_id: str | None = None, action: str | None = None) -> Page[AuditEventPublic]:
     """Events in global order, filtered by subject (e.g. an ICCID) and action."""
@@ -33,7 +33,7 @@ def query(engine: EngineDep, _k: Reader, cursor: CursorQuery = None, limit: Limi
                 next_cursor=next_cursor([int(e.seq or 0) for e in events], limit))
 
 
-@router.get("/verify")
+@router.get("/v1/audit/verify")
 def verify(engine: EngineDep, _k: Reader) -> AuditVerifyPublic:
     """Recompute every hash; 409 `audit-chain-broken` names the first event at fault."""
     report = audit.verify(engine)

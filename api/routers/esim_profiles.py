@@ -19,7 +19,7 @@ from simcore.errors import InvalidInput
 from simcore.esim_orders import EsimProfile
 from simcore.models_api import ApiKey
 
-router = APIRouter(prefix="/v1/esim-profiles", tags=["esim-profiles"],
+router = APIRouter(tags=["esim-profiles"],
                    route_class=IdempotentRoute,
                    responses=openapi_responses(401, 403, 404, 409, 422, 503))
 Orderer = Annotated[ApiKey, Scope("esim:order")]
@@ -41,7 +41,7 @@ def _public(p: EsimProfile, request: Request, data_uri: bool) -> EsimProfilePubl
         created_at=p.created_at, updated_at=p.updated_at)
 
 
-@router.post("", status_code=201)
+@router.post("/v1/esim-profiles", status_code=201)
 def order(body: EsimOrderCreate, request: Request, engine: EngineDep, smdp: SmdpDep,
           key: Orderer, qr_data_uri: DataUriQuery = True) -> EsimProfilePublic:
     """Order a profile for `external_ref`: DownloadOrder + ConfirmOrder at the SM-DP+."""
@@ -50,7 +50,7 @@ def order(body: EsimOrderCreate, request: Request, engine: EngineDep, smdp: Smdp
     return _public(p, request, qr_data_uri)
 
 
-@router.get("")
+@router.get("/v1/esim-profiles")
 def list_profiles(request: Request, engine: EngineDep, _k: Orderer,
                   cursor: CursorQuery = None, limit: LimitQuery = 100,
                   external_ref: str | None = None, order_status: str | None = None,
@@ -65,13 +65,13 @@ def list_profiles(request: Request, engine: EngineDep, _k: Orderer,
                 next_cursor=next_cursor([p.order_id for p in items], limit))
 
 
-@router.get("/{iccid}")
+@router.get("/v1/esim-profiles/{iccid}")
 def get_profile(iccid: str, request: Request, engine: EngineDep, _k: Orderer,
                 qr_data_uri: DataUriQuery = True) -> EsimProfilePublic:
     return _public(esim_orders.get(engine, iccid), request, qr_data_uri)
 
 
-@router.get("/{iccid}/qr.png", name="esim_qr_png",
+@router.get("/v1/esim-profiles/{iccid}/qr.png", name="esim_qr_png",
             responses={200: {"content": {"image/png": {}}}})
 def qr_png(iccid: str, engine: EngineDep, _k: Orderer) -> Response:
     """The QR code (PNG) carrying `LPA:` + the activation code."""
@@ -79,14 +79,14 @@ def qr_png(iccid: str, engine: EngineDep, _k: Orderer) -> Response:
     return Response(qr.qr_png(code), media_type="image/png")
 
 
-@router.get("/{iccid}/qr.svg", name="esim_qr_svg",
+@router.get("/v1/esim-profiles/{iccid}/qr.svg", name="esim_qr_svg",
             responses={200: {"content": {"image/svg+xml": {}}}})
 def qr_svg(iccid: str, engine: EngineDep, _k: Orderer) -> Response:
     code = esim_orders.get(engine, iccid).activation_code
     return Response(qr.qr_svg(code), media_type="image/svg+xml")
 
 
-@router.post("/{iccid}/cancel")
+@router.post("/v1/esim-profiles/{iccid}/cancel")
 def cancel(iccid: str, body: EsimCancel, request: Request, engine: EngineDep, smdp: SmdpDep,
            key: Orderer) -> EsimProfilePublic:
     """CancelOrder at the SM-DP+; the profile goes back to available (or unavailable)."""

@@ -29,7 +29,7 @@ from simcore.errors import InvalidInput
 from simcore.models import Sim
 from simcore.models_api import ApiKey
 
-router = APIRouter(prefix="/v1/sims", tags=["sims"], route_class=IdempotentRoute,
+router = APIRouter(tags=["sims"], route_class=IdempotentRoute,
                    responses=openapi_responses(401, 403, 404, 409, 422))
 Reader = Annotated[ApiKey, Scope("sims:read")]
 Writer = Annotated[ApiKey, Scope("sims:write")]
@@ -53,7 +53,7 @@ def _out(sim: Sim, response: Response) -> SimPublic:
     return SimPublic.of(sim)
 
 
-@router.get("")
+@router.get("/v1/sims")
 def list_sims(
     engine: EngineDep, _k: Reader, cursor: CursorQuery = None, limit: LimitQuery = 100,
     state: str | None = None, kind: Literal["physical", "esim"] | None = None,
@@ -66,23 +66,23 @@ def list_sims(
                 next_cursor=next_cursor([s.iccid for s in sims], limit))
 
 
-@router.get("/by-imsi/{imsi}")
+@router.get("/v1/sims/by-imsi/{imsi}")
 def get_by_imsi(imsi: str, engine: EngineDep, _k: Reader, response: Response) -> SimPublic:
     return _out(inventory.find_sim(engine, imsi=imsi), response)
 
 
-@router.get("/by-msisdn/{msisdn}")
+@router.get("/v1/sims/by-msisdn/{msisdn}")
 def get_by_msisdn(msisdn: str, engine: EngineDep, _k: Reader,
                   response: Response) -> SimPublic:
     return _out(inventory.find_sim(engine, msisdn=msisdn), response)
 
 
-@router.get("/{iccid}")
+@router.get("/v1/sims/{iccid}")
 def get_sim(iccid: str, engine: EngineDep, _k: Reader, response: Response) -> SimPublic:
     return _out(inventory.get_sim(engine, iccid), response)
 
 
-@router.post("/allocate", status_code=201)
+@router.post("/v1/sims/allocate", status_code=201)
 def allocate(body: SimAllocate, engine: EngineDep, key: Writer,
              response: Response) -> SimPublic:
     """Hand the next in-stock SIM to a subscriber (state in_stock → allocated)."""
@@ -91,7 +91,7 @@ def allocate(body: SimAllocate, engine: EngineDep, key: Writer,
                                    batch=body.batch), response)
 
 
-@router.post("/{iccid}/activate")
+@router.post("/v1/sims/{iccid}/activate")
 def activate(iccid: str, body: SimActivate, engine: EngineDep, key: Writer,
              response: Response, if_match: IfMatch = None) -> SimPublic:
     """allocated → active; `msisdn` ("auto" or a number) assigns one from the pool."""
@@ -99,21 +99,21 @@ def activate(iccid: str, body: SimActivate, engine: EngineDep, key: Writer,
                                    expected_version=_version(body, if_match)), response)
 
 
-@router.post("/{iccid}/suspend")
+@router.post("/v1/sims/{iccid}/suspend")
 def suspend(iccid: str, body: SimSuspend, engine: EngineDep, key: Writer,
             response: Response, if_match: IfMatch = None) -> SimPublic:
     return _out(inventory.suspend(engine, iccid, actor=actor(key), reason=body.reason,
                                   expected_version=_version(body, if_match)), response)
 
 
-@router.post("/{iccid}/resume")
+@router.post("/v1/sims/{iccid}/resume")
 def resume(iccid: str, body: VersionedAction, engine: EngineDep, key: Writer,
            response: Response, if_match: IfMatch = None) -> SimPublic:
     return _out(inventory.resume(engine, iccid, actor=actor(key),
                                  expected_version=_version(body, if_match)), response)
 
 
-@router.post("/{iccid}/terminate")
+@router.post("/v1/sims/{iccid}/terminate")
 def terminate(iccid: str, body: SimTerminate, engine: EngineDep, key: Writer,
               settings: SettingsDep, response: Response,
               if_match: IfMatch = None) -> SimPublic:
@@ -123,7 +123,7 @@ def terminate(iccid: str, body: SimTerminate, engine: EngineDep, key: Writer,
                                     expected_version=_version(body, if_match)), response)
 
 
-@router.post("/{iccid}/swap")
+@router.post("/v1/sims/{iccid}/swap")
 def swap(iccid: str, body: SimSwap, engine: EngineDep, key: Writer) -> SwapPublic:
     """Move the subscriber and MSISDN to another SIM; the old one is terminated."""
     old, new = inventory.swap(engine, iccid, actor=actor(key), new_iccid=body.new_iccid,

@@ -1,0 +1,90 @@
+"""The webhook deliverer: a thread in each API process that fans outbox events out to
+subscriptions and sends due deliveries, signed (simcore.webhooks). Several processes may run it at
+once: fan-out and claims lock rows (SKIP LOCKED on PostgreSQL; SQLite serialises writers). Also
+purges idempotency records older than a day, every ten minutes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import Engine
+
+from api.settings import ApiSettings
+from simcore import idempotency, webhooks
+from simcore.log import get_logger
+
+log = get_logger("api.webhooks")
+
+
+class WebhookWorker:
+    def __init__(self, engine: Engine, settings: ApiSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
+        self._client = httpx.Client(timeout=settings.webhook_timeout_seconds,
+                                    follow_redirects=False)
+        self._last_purge = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # keep delivering whatever one round hit; the log says what
+                log.exception("webhook round failed")
+                busy = False
+            if not busy:
+                self._stop.wait(self.settings.webhook_poll_seconds)
+
+    def run_once(self) -> bool:
+        """One round: fan out, send what is due. True if there was work."""
+        now = time.monotonic()
+        if now - self._last_purge > 600:
+            self._last_purge = now
+            idempotency.purge(self.engine, timedelta(hours=24))
+        fanned = webhooks.fan_out(self.engine)
+        jobs = webhooks.claim_due(self.engine, lease=self.settings.webhook_timeout_seconds * 4)
+        for job in jobs:
+            self.send(job)
+        return bool(fanned or jobs)
+
+    def send(self, job: webhooks.DeliveryJob) -> str:
+        body = job.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            webhooks.SIGNATURE_HEADER: webhooks.signature_header(job.secret, body),
+            webhooks.EVENT_ID_HEADER: str(job.event_id),
+            webhooks.DELIVERY_ID_HEADER: str(job.id),
+            "User-Agent": "simsmith-webhooks/1",
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            r = self._client.post(job.url, content=body, headers=headers)
+            status = r.status_code
+            ok = 200 <= status < 300
+            if not ok:
+                error = f"HTTP {status}"
+        except httpx.HTTPError as e:
+            ok, error = False, type(e).__name__
+        s = self.settings
+        state = webhooks.record_result(self.engine, job, ok=ok, status=status, error=error,
+                                       max_attempts=s.webhook_max_attempts,
+                                       base=s.webhook_backoff_seconds,
+                                       cap=s.webhook_backoff_max_seconds)
+        log.info("webhook delivery", delivery=job.id, event_id=job.event_id, status=status,
+                 state=state, attempt=job.attempts + 1)
+        return state

@@ -1,0 +1,262 @@
+"""Signed webhooks from the transactional outbox: subscriptions, deliveries, signing, retries.
+
+Flow (driven by the API's deliverer, api/webhook_worker.py, or anything calling these):
+
+1. `fan_out`: pending outbox events (simcore.events) become one delivery per matching active
+   subscription (that existed when the event was written), and the events are marked
+   published — one transaction, so an event is fanned out exactly once even with several
+   workers (PostgreSQL: FOR UPDATE SKIP LOCKED).
+2. `claim_due`: due deliveries are leased (their next attempt pushed `lease` seconds ahead) and
+   handed to the sender; a sender that dies mid-way loses only its lease, so deliveries survive
+   a restart.
+3. `record_result`: delivered, or retried after `backoff_delay` (exponential with jitter), or
+   `dead` after the last attempt. `redeliver` puts any delivery back in the queue.
+
+Signature: header `Simsmith-Signature: t=<unix seconds>,v1=<hex>` where
+`v1 = HMAC-SHA256(secret, "<t>." + raw body)`. A receiver recomputes it over the raw body, compares
+in constant time and refuses a `t` outside its replay window (`verify_signature`, 5 minutes by
+default). The event ID (`Simsmith-Event-Id`) lets a receiver drop duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, select, update
+from sqlmodel import col
+
+from simcore import audit
+from simcore.db import read_session, transaction
+from simcore.errors import InvalidInput, NotFound, SimsmithError
+from simcore.models import OutboxEvent, utcnow
+from simcore.models_api import WebhookDelivery, WebhookSubscription
+
+SIGNATURE_HEADER = "Simsmith-Signature"
+EVENT_ID_HEADER = "Simsmith-Event-Id"
+DELIVERY_ID_HEADER = "Simsmith-Delivery-Id"
+REPLAY_WINDOW_SECONDS = 300
+
+
+class InvalidSignature(SimsmithError):
+    """A webhook signature does not verify, or its timestamp is outside the replay window."""
+
+
+# --- signing ----------------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return mac.hexdigest()
+
+
+def signature_header(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    t = int(time.time()) if timestamp is None else timestamp
+    return f"t={t},v1={sign(secret, t, body)}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *,
+                     tolerance: int = REPLAY_WINDOW_SECONDS, now: float | None = None) -> int:
+    """Check a `Simsmith-Signature` header against the raw body; returns its timestamp."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        t = int(parts["t"])
+    except (KeyError, ValueError) as e:
+        raise InvalidSignature("signature header has no timestamp t=") from e
+    if abs((time.time() if now is None else now) - t) > tolerance:
+        raise InvalidSignature("signature timestamp outside the replay window")
+    expected = sign(secret, t, body)
+    if not any(hmac.compare_digest(expected, v) for k, v in
+               (p.split("=", 1) for p in header.split(",") if "=" in p) if k == "v1"):
+        raise InvalidSignature("signature does not match the body")
+    return t
+
+
+# --- subscriptions ----------------------------------------------------------------------------
+
+
+def _check_topics(topics: Iterable[str]) -> list[str]:
+    out = sorted({t.strip() for t in topics if t.strip()})
+    if not out:
+        raise InvalidInput("topics", "no topic given", expected='topic names or "*"')
+    for t in out:
+        if len(t) > 64 or " " in t:
+            raise InvalidInput("topics", "not a topic name", value=t[:64])
+    return out
+
+
+def create_subscription(engine: Engine, url: str, topics: Iterable[str] = ("*",), *,
+                        actor: str, secret: str | None = None
+                        ) -> tuple[WebhookSubscription, str]:
+    """A new subscription and its signing secret (generated unless given)."""
+    if not url.startswith(("https://", "http://")) or len(url) > 2048:
+        raise InvalidInput("url", "not an http(s) URL", expected="https://…")
+    wanted = _check_topics(topics)
+    secret = secret or "whsec_" + secrets.token_urlsafe(32)
+    with transaction(engine) as s:
+        row = WebhookSubscription(url=url, topics=" ".join(wanted), secret=secret, active=True)
+        s.add(row)
+        s.flush()
+        audit.append(s, actor=actor, action="webhook.create", subject_type="webhook",
+                     subject_id=str(row.id), details={"url": url, "topics": wanted})
+    return row, secret
+
+
+def list_subscriptions(engine: Engine) -> list[WebhookSubscription]:
+    with read_session(engine) as s:
+        return list(s.execute(select(WebhookSubscription)
+                              .order_by(col(WebhookSubscription.id))).scalars())
+
+
+def get_subscription(engine: Engine, sub_id: int) -> WebhookSubscription:
+    with read_session(engine) as s:
+        row = s.get(WebhookSubscription, sub_id)
+    if row is None:
+        raise NotFound(f"no webhook subscription {sub_id}")
+    return row
+
+
+def deactivate(engine: Engine, sub_id: int, *, actor: str) -> WebhookSubscription:
+    """Stop sending to a subscription (its deliveries stay visible)."""
+    with transaction(engine) as s:
+        row = s.get(WebhookSubscription, sub_id)
+        if row is None:
+            raise NotFound(f"no webhook subscription {sub_id}")
+        row.active = False
+        s.execute(update(WebhookDelivery).where(
+            col(WebhookDelivery.subscription_id) == sub_id,
+            col(WebhookDelivery.state) == "pending").values(state="dead",
+                                                           last_error="subscription removed"))
+        audit.append(s, actor=actor, action="webhook.deactivate", subject_type="webhook",
+                     subject_id=str(sub_id), details={"url": row.url})
+        return row
+
+
+def _wants(sub: WebhookSubscription, topic: str) -> bool:
+    topics = sub.topics.split()
+    return "*" in topics or topic in topics
+
+
+# --- deliveries -------------------------------------------------------------------------------
+
+
+def event_body(ev: OutboxEvent) -> str:
+    return json.dumps({"id": ev.id, "topic": ev.topic, "subject_type": ev.subject_type,
+                       "subject_id": ev.subject_id, "created_at": ev.created_at.isoformat(),
+                       "data": json.loads(ev.payload)}, separators=(",", ":"))
+
+
+def fan_out(engine: Engine, limit: int = 500) -> int:
+    """Turn up to `limit` pending outbox events into deliveries; returns events handled."""
+    with transaction(engine) as s:
+        events = list(s.execute(
+            select(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))
+            .order_by(col(OutboxEvent.id)).limit(limit).with_for_update(skip_locked=True)
+        ).scalars())
+        if not events:
+            return 0
+        subs = list(s.execute(select(WebhookSubscription).where(
+            col(WebhookSubscription.active).is_(True))).scalars())
+        now = utcnow()
+        rows = [{"subscription_id": sub.id, "event_id": ev.id, "topic": ev.topic,
+                 "payload": event_body(ev), "state": "pending", "attempts": 0,
+                 "next_attempt_at": now, "created_at": now}
+                for ev in events for sub in subs
+                if _wants(sub, ev.topic) and ev.created_at >= sub.created_at]
+        if rows:
+            s.execute(WebhookDelivery.__table__.insert(), rows)  # type: ignore[attr-defined]
+        s.execute(update(OutboxEvent).where(col(OutboxEvent.id).in_([e.id for e in events]))
+                  .values(published_at=now))
+        return len(events)
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    id: int
+    event_id: int
+    url: str
+    secret: str
+    body: str
+    attempts: int
+
+
+def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[DeliveryJob]:
+    """Lease up to `limit` due deliveries for sending."""
+    now = utcnow()
+    with transaction(engine) as s:
+        rows = s.execute(
+            select(WebhookDelivery, WebhookSubscription)
+            .join(WebhookSubscription,
+                  col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id))
+            .where(col(WebhookDelivery.state) == "pending",
+                   col(WebhookDelivery.next_attempt_at) <= now)
+            .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
+            .limit(limit).with_for_update(skip_locked=True, of=WebhookDelivery)
+        ).all()
+        if not rows:
+            return []
+        s.execute(update(WebhookDelivery)
+                  .where(col(WebhookDelivery.id).in_([d.id for d, _ in rows]))
+                  .values(next_attempt_at=now + timedelta(seconds=lease)))
+        return [DeliveryJob(int(d.id or 0), d.event_id, sub.url, sub.secret, d.payload,
+                            d.attempts) for d, sub in rows]
+
+
+def backoff_delay(attempt: int, base: float = 2.0, cap: float = 3600.0) -> float:
+    """Seconds before retry `attempt` + 1: base·2^(attempt−1), capped, with jitter (×0.5–1)."""
+    return min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def record_result(engine: Engine, job: DeliveryJob, *, ok: bool, status: int | None,
+                  error: str | None, max_attempts: int = 8, base: float = 2.0,
+                  cap: float = 3600.0) -> str:
+    """Store one attempt's outcome; returns the delivery's new state."""
+    attempts = job.attempts + 1
+    now = utcnow()
+    values: dict[str, object] = {"attempts": attempts, "last_status": status,
+                                 "last_error": (error or "")[:256] or None}
+    if ok:
+        values.update(state="delivered", delivered_at=now, next_attempt_at=None)
+    elif attempts >= max_attempts:
+        values.update(state="dead", next_attempt_at=None)
+    else:
+        values.update(state="pending", next_attempt_at=now + timedelta(
+            seconds=backoff_delay(attempts, base, cap)))
+    with transaction(engine) as s:
+        s.execute(update(WebhookDelivery).where(col(WebhookDelivery.id) == job.id)
+                  .values(**values))
+    return str(values["state"])
+
+
+def list_deliveries(engine: Engine, *, subscription_id: int | None = None,
+                    state: str | None = None, after: int | None = None,
+                    limit: int = 100) -> list[WebhookDelivery]:
+    stmt = select(WebhookDelivery)
+    if subscription_id is not None:
+        stmt = stmt.where(col(WebhookDelivery.subscription_id) == subscription_id)
+    if state is not None:
+        stmt = stmt.where(col(WebhookDelivery.state) == state)
+    if after is not None:
+        stmt = stmt.where(col(WebhookDelivery.id) > after)
+    with read_session(engine) as s:
+        return list(s.execute(stmt.order_by(col(WebhookDelivery.id)).limit(limit)).scalars())
+
+
+def redeliver(engine: Engine, delivery_id: int, *, actor: str) -> WebhookDelivery:
+    """Queue a delivery again (e.g. a dead one after the receiver was fixed)."""
+    with transaction(engine) as s:
+        row = s.get(WebhookDelivery, delivery_id)
+        if row is None:
+            raise NotFound(f"no webhook delivery {delivery_id}")
+        row.state, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
+        audit.append(s, actor=actor, action="webhook.redeliver", subject_type="webhook",
+                     subject_id=str(row.subscription_id), details={"delivery": delivery_id})
+        s.flush()
+        return row

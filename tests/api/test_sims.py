@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import Api
+
+P = "urn:simsmith:problem:"
+
+
+@pytest.mark.storage
+def test_list_pages_and_filters(api: Api) -> None:
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 7, "kind": "physical"} | ({"cursor": cursor} if cursor else {})
+        page = api.client.get("/v1/sims", params=params, headers=api.h("sims:read")).json()
+        seen += [s["iccid"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 20
+    assert seen == sorted(seen)
+    r = api.client.get("/v1/sims", params={"state": "bogus"}, headers=api.h("sims:read"))
+    assert r.status_code == 422 and r.json()["type"] == P + "invalid-input"
+    assert r.json()["field"] == "state"
+    r = api.client.get("/v1/sims", params={"cursor": "!!"}, headers=api.h("sims:read"))
+    assert r.status_code == 422
+
+
+@pytest.mark.storage
+def test_lifecycle_with_optimistic_locking(api: Api) -> None:
+    c, w, rd = api.client, api.h("sims:write"), api.h("sims:read")
+    r = c.post("/v1/sims/allocate", json={"subscriber_ref": "cust-9", "form_factor": "3FF"},
+               headers=w)
+    assert r.status_code == 201, r.text
+    sim = r.json()
+    assert sim["state"] == "allocated" and sim["subscriber_ref"] == "cust-9"
+    assert "ki_ref" not in sim and "opc_ref" not in sim
+    iccid = sim["iccid"]
+    r = c.post(f"/v1/sims/{iccid}/activate", json={"msisdn": "auto", "version": sim["version"]},
+               headers=w)
+    assert r.status_code == 200, r.text
+    active = r.json()
+    assert active["state"] == "active" and active["msisdn"]
+    assert r.headers["etag"] == f'"{active["version"]}"'
+    # Stale version, in the body and as If-Match
+    r = c.post(f"/v1/sims/{iccid}/suspend", json={"version": sim["version"]}, headers=w)
+    assert r.status_code == 409 and r.json()["type"] == P + "stale-version"
+    r = c.post(f"/v1/sims/{iccid}/suspend", json={}, headers=w | {"If-Match": '"1"'})
+    assert r.status_code == 409 and r.json()["type"] == P + "stale-version"
+    r = c.post(f"/v1/sims/{iccid}/suspend", json={"reason": "lost"},
+               headers=w | {"If-Match": f'W/"{active["version"]}"'})
+    assert r.status_code == 200 and r.json()["state"] == "suspended"
+    # Lookups
+    for path in (f"/v1/sims/{iccid}", f"/v1/sims/by-imsi/{active['imsi']}",
+                 f"/v1/sims/by-msisdn/{active['msisdn']}"):
+        got = c.get(path, headers=rd)
+        assert got.status_code == 200 and got.json()["iccid"] == iccid
+    r = c.post(f"/v1/sims/{iccid}/resume", json={}, headers=w)
+    assert r.json()["state"] == "active"
+    r = c.post(f"/v1/sims/{iccid}/swap", json={}, headers=w)
+    assert r.status_code == 200, r.text
+    swapped = r.json()
+    assert swapped["old"]["state"] == "terminated"
+    assert swapped["new"]["msisdn"] == active["msisdn"]
+    new = swapped["new"]["iccid"]
+    r = c.post(f"/v1/sims/{new}/terminate", json={"reason": "churn"}, headers=w)
+    assert r.status_code == 200 and r.json()["state"] == "terminated"
+    r = c.post(f"/v1/sims/{new}/resume", json={}, headers=w)
+    assert r.status_code == 409 and r.json()["type"] == P + "transition-not-allowed"
+    r = c.get("/v1/msisdns", params={"state": "quarantine"}, headers=rd)
+    assert [m["msisdn"] for m in r.json()["items"]] == [active["msisdn"]]
+
+
+@pytest.mark.storage
+def test_errors_are_problems(api: Api) -> None:
+    c, rd = api.client, api.h("sims:read")
+    r = c.get("/v1/sims/8988280000000099990", headers=rd)  # Luhn-valid? maybe not
+    assert r.status_code in (404, 422)
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"].startswith(P) and body["request_id"] == r.headers["x-request-id"]
+    r = c.get("/v1/sims/123", headers=rd)
+    assert r.status_code == 422 and r.json()["field"]
+    r = c.post("/v1/sims/allocate", json={"subscriber_ref": ""}, headers=api.h("sims:write"))
+    assert r.status_code == 422 and r.json()["type"] == P + "validation-error"
+    assert "input" not in r.json()["errors"][0]
+    r = c.post("/v1/sims/allocate", json={"subscriber_ref": "x", "batch": "nope"},
+               headers=api.h("sims:write"))
+    assert r.status_code == 404 and r.json()["type"] == P + "not-found"
+    r = c.get("/v1/nothing", headers=rd | {"X-Request-ID": "abc-123"})
+    assert r.status_code == 404 and r.json()["type"] == P + "not-found"
+    assert r.headers["x-request-id"] == "abc-123"
+    r = c.delete("/v1/sims", headers=rd)
+    assert r.status_code == 405 and r.json()["type"] == P + "method-not-allowed"
+
+
+@pytest.mark.storage
+def test_msisdns_and_audit(api: Api) -> None:
+    c = api.client
+    sim = c.post("/v1/sims/allocate", json={"subscriber_ref": "a"},
+                 headers=api.h("sims:write")).json()
+    r = c.post("/v1/msisdns/auto/assign", json={"iccid": sim["iccid"]},
+               headers=api.h("sims:write"))
+    assert r.status_code == 200, r.text
+    number = r.json()["msisdn"]
+    assert c.get(f"/v1/msisdns/{number}", headers=api.h("sims:read")).json()["state"] == \
+        "assigned"
+    r = c.post(f"/v1/msisdns/{number}/release", headers=api.h("sims:write"))
+    assert r.json()["state"] == "quarantine"
+    r = c.get("/v1/audit", params={"subject_id": sim["iccid"]}, headers=api.h("audit:read"))
+    actions = [e["action"] for e in r.json()["items"]]
+    assert "sim.allocated" in actions
+    assert all(e["actor"].startswith("api:k-sims:write") for e in r.json()["items"])
+    v = c.get("/v1/audit/verify", headers=api.h("audit:read")).json()
+    assert v["ok"] and v["events"] > 0 and len(v["digest"]) == 64
+
+
+def test_health_and_metrics(api: Api) -> None:
+    c = api.client
+    assert c.get("/healthz").json()["status"] == "ok"
+    assert c.get("/readyz").json()["checks"] == {"database": "ok", "schema": "ok"}
+    c.get("/v1/sims", headers=api.h("sims:read"))
+    text = c.get("/metrics", headers=api.h("metrics:read")).text
+    assert 'simsmith_http_requests_total{method="GET",route="/v1/sims",status="200"} 1' in text
+    assert "simsmith_http_request_duration_seconds_bucket" in text
