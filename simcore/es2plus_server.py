@@ -304,7 +304,7 @@ class Es2PlusEndpoint:
         if eid and sim.eid != eid:
             raise Es2PlusRefused(codes.EID_INVALID_ASSOCIATION,
                                  f"profile {iccid} is not linked to that EID", eid)
-        if req.matching_id and order.matching_id != req.matching_id:
+        if req.matching_id and order.matching_id and order.matching_id != req.matching_id:
             raise Es2PlusRefused(codes.MATCHING_ID_INVALID_ASSOCIATION,
                                  f"the Matching ID is not the one of profile {iccid}",
                                  req.matching_id)
@@ -357,7 +357,9 @@ class Es2PlusEndpoint:
             what = _POINT_NAMES.get(point, f"notification point {point}")
             reason = f"{what} {status.status}"
             if scd is not None:
-                reason += f" ({scd.code}{': ' + scd.message if scd.message else ''})"
+                reason += f" {scd.subject_code}/{scd.reason_code} ({scd.code.description})"
+                if scd.message:
+                    reason += f": {scd.message}"
         elif point == NotificationPoint.BPP_DOWNLOAD:
             target = P.DOWNLOADED
         elif point == NotificationPoint.BPP_INSTALLATION:

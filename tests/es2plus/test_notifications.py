@@ -1,0 +1,107 @@
+"""HandleDownloadProgressInfo in (SGP.22 §5.3.5): an SM-DP+ with its own client certificate
+reports download and installation; the inventory's profile state follows, with audit and
+outbox events; repeats change nothing; failures land in `error` with their reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from esim.es2plus import Es2PlusClient, Es2PlusFunctionFailed, FunctionExecutionStatus
+from esim.es2plus.messages import ExecutionStatus, StatusCodeData
+from simcore.models import AuditEvent, OutboxEvent
+from tests.es2plus.conftest import Pki, Server, add_profiles, make_client, profile
+
+pytestmark = pytest.mark.storage
+
+TS = "2026-11-22T06:00:00Z"
+OK = ExecutionStatus(status=FunctionExecutionStatus.EXECUTED_SUCCESS)
+
+
+@pytest.fixture
+def smdp(https_server: Server, pki: Pki, endpoint: object) -> Iterator[Es2PlusClient]:
+    c = make_client(https_server, pki, "smdp-vendor", requester="smdp-vendor")
+    yield c
+    c.close()
+
+
+def outbox(engine: Engine, iccid: str) -> list[tuple[str, dict[str, object]]]:
+    with Session(engine) as s:
+        rows = s.execute(select(OutboxEvent.topic, OutboxEvent.payload)  # type: ignore[call-overload]
+                         .where(col(OutboxEvent.subject_id) == iccid)
+                         .order_by(col(OutboxEvent.id))).all()
+    return [(t, json.loads(p)) for t, p in rows]
+
+
+def notify(c: Es2PlusClient, iccid: str, point: int, status: ExecutionStatus = OK,
+           call_id: str | None = None) -> None:
+    c.handle_download_progress_info(iccid=iccid, notification_point_id=point, status=status,
+                                    timestamp=TS, profile_type="generic-v1", call_id=call_id)
+
+
+def test_download_then_installation(engine: Engine, smdp: Es2PlusClient) -> None:
+    iccid = add_profiles(engine, 1, state="released")[0]
+    notify(smdp, iccid, 1)  # eligibility check: no state change, but recorded
+    assert profile(engine, iccid).profile_state == "released"
+    notify(smdp, iccid, 3)
+    assert profile(engine, iccid).profile_state == "downloaded"
+    notify(smdp, iccid, 4)
+    assert profile(engine, iccid).profile_state == "installed"
+    events = outbox(engine, iccid)
+    assert [t for t, _ in events] == ["esim_profile.download_progress",
+                                      "esim_profile.state_changed",
+                                      "esim_profile.state_changed"]
+    assert events[1][1]["to"] == "downloaded" and events[1][1]["smdp"] == "smdp-vendor"
+    assert events[2][1]["notification_point_name"] == "BPP installation"
+
+
+def test_repeats_and_late_notifications_change_nothing(engine: Engine,
+                                                       smdp: Es2PlusClient) -> None:
+    iccid = add_profiles(engine, 1, state="released")[0]
+    notify(smdp, iccid, 4, call_id="n-1")
+    assert profile(engine, iccid).profile_state == "installed"
+    n = len(outbox(engine, iccid))
+    notify(smdp, iccid, 4, call_id="n-1")  # the same notification resent
+    notify(smdp, iccid, 4, call_id="n-2")  # the same fact, new call identifier
+    assert len(outbox(engine, iccid)) == n
+    notify(smdp, iccid, 3, call_id="n-3")  # "downloaded" arriving after "installed"
+    assert profile(engine, iccid).profile_state == "installed"
+    topic, payload = outbox(engine, iccid)[-1]
+    assert topic == "esim_profile.download_progress" and payload["applied"] is False
+
+
+def test_failure_goes_to_error_with_its_reason(engine: Engine, smdp: Es2PlusClient) -> None:
+    iccid = add_profiles(engine, 1, state="downloaded")[0]
+    failed = ExecutionStatus(status=FunctionExecutionStatus.FAILED,
+                             status_code_data=StatusCodeData(
+                                 subject_code="8.1", reason_code="4.8",
+                                 message="insufficient memory"))
+    notify(smdp, iccid, 4, failed)
+    assert profile(engine, iccid).profile_state == "error"
+    with Session(engine) as s:
+        details = json.loads(s.execute(select(col(AuditEvent.details)).where(
+            col(AuditEvent.subject_id) == iccid, col(AuditEvent.action) == "esim_profile.error")
+        ).scalar_one())
+    assert details["reason"] == ("BPP installation Failed 8.1/4.8 (eUICC – reason 4.8): "
+                                 "insufficient memory")
+    assert (details["subject_code"], details["reason_code"]) == ("8.1", "4.8")
+
+
+def test_unknown_profile_is_refused(engine: Engine, smdp: Es2PlusClient) -> None:
+    with pytest.raises(Es2PlusFunctionFailed) as ei:
+        notify(smdp, "8988280000000999999", 3)
+    assert (ei.value.subject_code, ei.value.reason_code) == ("8.2.1", "3.9")
+
+
+def test_notification_needs_a_trusted_sender(engine: Engine, https_server: Server,
+                                             pki: Pki, endpoint: object) -> None:
+    iccid = add_profiles(engine, 1, state="released")[0]
+    with make_client(https_server, pki, "intruder", requester="smdp-vendor") as spoof, \
+            pytest.raises(Es2PlusFunctionFailed) as ei:
+        notify(spoof, iccid, 4)
+    assert ei.value.code is not None and ei.value.code.subject == "1.1"
+    assert profile(engine, iccid).profile_state == "released"
