@@ -188,15 +188,19 @@ def _vendor_card(iccid: str) -> tuple[str, str]:
     """(ICCID, ADM1) of a stored SIM, for an emulated card shipped for that record."""
     from simcore import keys
     from simcore.errors import SimsmithError
-    from tools.hsm_cli import open_hsm
+    from tools.hsm_cli import hsm_errors, open_hsm
+
+    @hsm_errors  # HSM errors as one line, dev-mode warnings printed now, not at Ctrl-C
+    def fetch() -> tuple[str, bytes]:
+        k = keys.load_keys(engine(), iccid)
+        return k.iccid, keys.SimKeyWriter(open_hsm(), k).adm1(k.iccid).reveal()
 
     try:
-        k = keys.load_keys(engine(), iccid)
-        adm = keys.SimKeyWriter(open_hsm(), k).adm1(k.iccid).reveal()
+        found, adm = fetch()
     except SimsmithError as e:
         fail(str(e))
         raise AssertionError("unreachable") from e
-    return k.iccid, adm.rstrip(b"\xff").decode("ascii")
+    return found, adm.rstrip(b"\xff").decode("ascii")
 
 
 def _hsm_factory() -> Any:

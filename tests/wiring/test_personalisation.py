@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -16,6 +17,9 @@ from cards.pcsc import PcscTransport
 from cards.read import read_card
 from cards.status_words import WrongCode
 from cards.virtual.card import VirtualUicc
+from esim.build import build_package, get_compiled
+from esim.saip import ProfilePackage
+from hsm_sim.kcv import kcv
 from hsm_sim.soft import SoftHsm
 from simcore import audit, inventory, keys
 from simcore.db import read_session
@@ -31,7 +35,7 @@ from tests.cards.conftest import Insert, PcscEnv
 from tests.wiring.conftest import seed
 
 
-def vendor_card(engine: Engine, hsm: SoftHsm, iccid: str, card_type: str = "sysmoISIM-SJA2",
+def vendor_card(engine: Engine, hsm: Any, iccid: str, card_type: str = "sysmoISIM-SJA2",
                 **kw: object) -> VirtualUicc:
     """A factory-fresh card as the vendor ships it for a record: its ICCID and ADM1."""
     adm = keys.SimKeyWriter(hsm, keys.load_keys(engine, iccid)).adm1(iccid)
@@ -120,3 +124,21 @@ def test_resumable_batch_on_two_readers(engine: Engine, hsm: SoftHsm, insert: In
     assert second.blank_left == 0
     assert {inventory.get_sim(engine, i).state for i in iccids} == {"personalised"}
     assert {c["reader"] for c in summary["cards"] if c["status"] == "programmed"} == {r2}
+
+
+def test_pkcs11_backend_end_to_end(engine: Engine, p11hsm: Any, insert: Insert) -> None:
+    """The same wiring on a SoftHSM2 token: codes as generic secrets, keys patched from the
+    token into the package and the card's APDUs, vectors computed in the token."""
+    iccid = seed(engine, p11hsm, 1, kind="esim")[0]
+    k = keys.load_keys(engine, iccid)
+    assert k.ki.backend == "pkcs11" and k.credentials["ADM1"].backend == "pkcs11"
+    compiled = get_compiled("usim-isim-milenage")
+    der = build_package(compiled, keys.package_params(iccid, "001010000000001"),
+                        keys.package_patcher(p11hsm, k, compiled), verify=True)
+    _, algo = ProfilePackage.from_der(der).all("akaParameter")[0].value["algoConfiguration"]
+    assert kcv(algo["key"]) == p11hsm.kcv(k.ki) and kcv(algo["opc"]) == p11hsm.kcv(k.opc)
+    _, reader = insert(vendor_card(engine, p11hsm, iccid, "sysmoUSIM-SJS1"))
+    with PcscTransport(reader, timeout=2) as t:
+        out = program_sim(engine, p11hsm, t, actor="t", iccid=iccid, reader=reader)
+        assert verify_sim(engine, p11hsm, t)["verified"]
+    assert out.status == "programmed" and out.driver == "sysmoUSIM-SJS1"
