@@ -12,10 +12,12 @@ $(PY):
 
 venv: $(PY)
 
-# make run: local virtualenv, package installed, embedded workspace (SQLite + soft HSM), main job.
+# make run: local virtualenv, package installed, embedded workspace (SQLite, dev-mode soft HSM,
+# demo SIMs and eSIM profiles, a demo API key), then the API on http://127.0.0.1:$(PORT).
+PORT ?= 8000
 run: $(PY)
 	$(PIP) install -e .
-	$(VENV)/bin/simsmith demo
+	$(VENV)/bin/simsmith demo --serve --port $(PORT)
 
 # make test: Debian packages the tests need, test dependencies, real services, then the whole
 # suite (ruff, mypy, pytest on SQLite and every storage test again on PostgreSQL).

@@ -29,6 +29,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.hsm_cli", "hsm", "Key custody: ceremony, KEKs, Milenage/TUAK calculators."),
     ("tools.card_cli", "card", "PC/SC cards: read, emulate, program, verify."),
     ("tools.pki_cli", "pki", "Development PKI (CA, server and client certificates) for ES2+ mTLS."),
+    ("tools.apikey_cli", "apikey", "API keys for the provisioning API: create, list, revoke."),
 ]
 
 
@@ -37,6 +38,9 @@ def _register() -> None:
     from tools.workspace_cli import register
 
     register(app)
+    from tools.serve_cli import register as register_serve
+
+    register_serve(app)
     for module, noun, help_text in NOUNS:
         sub = importlib.import_module(module).app
         app.add_typer(sub, name=noun, help=help_text)

@@ -58,9 +58,54 @@ def current(as_json: bool = JsonOpt) -> None:
         console.print(f"current {cur or '(none)'}, head {head}")
 
 
-def demo(as_json: bool = JsonOpt) -> None:
-    """The main job of `make run`: a workspace with demo ranges and 1,000 demo SIMs, and an
-    inventory summary. Running it again only prints the summary."""
+DEMO_ESIMS = 200
+DEMO_KEY_FILE = "demo-api-key"
+
+
+def _demo_hsm() -> None:
+    """The dev-mode soft HSM (insecure, sealed on disk; it says so) and keys for every SIM."""
+    import warnings
+
+    from hsm_sim.soft import SoftHsm
+    from simcore import keys
+    from simcore.hsm_access import hsm_dir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # `make run` is dev mode by definition
+        hsm = SoftHsm.dev(hsm_dir(settings()))
+    eng = engine()
+    for batch in ("demo", "demo-esim"):
+        keys.generate_keys(eng, hsm, actor=actor(), batch=batch)
+
+
+def demo_api_key() -> str:
+    """The demo's admin API key: made once, kept in the workspace (dev mode only)."""
+    from simcore import apikeys
+
+    path = settings().home / DEMO_KEY_FILE
+    if path.is_file():
+        key = path.read_text().strip()
+        try:
+            apikeys.authenticate(engine(), key)
+            return key
+        except apikeys.InvalidApiKey:
+            pass  # revoked or from another database: make a new one
+    _, key = apikeys.create(engine(), "demo", ["admin"], actor=actor())
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def demo(
+    as_json: bool = JsonOpt,
+    serve: bool = typer.Option(False, "--serve", help="Then serve the API on 127.0.0.1."),
+    port: int = typer.Option(8000, "--port", help="Port for --serve."),
+) -> None:
+    """The main job of `make run`: a workspace with demo ranges, 1,000 demo SIMs and 200 eSIM
+    profiles (keys in the dev-mode soft HSM), a demo API key, and an inventory summary; with
+    --serve, the API on 127.0.0.1. Running it again only prints the summary."""
+    from simcore import esim_orders
+
     init_workspace()
     eng = engine()
     if not inventory.list_ranges(eng):
@@ -73,7 +118,23 @@ def demo(as_json: bool = JsonOpt) -> None:
         for i in range(3):
             sim = inventory.allocate(eng, f"demo-customer-{i + 1}", actor=actor())
             inventory.activate(eng, sim.iccid, actor=actor(), msisdn="auto")
+    if not inventory.list_sims(eng, kind="esim", limit=1):
+        inventory.generate_sims(eng, DEMO_ESIMS, batch="demo-esim", kind="esim",
+                                actor=actor())
+        esim_orders.stock_profiles(eng, actor=actor(), batch="demo-esim")
+        _demo_hsm()
+    key = demo_api_key()
     show_summary(as_json)
+    if serve:
+        from tools.serve_cli import serve as run_server
+
+        url = f"http://127.0.0.1:{port}"
+        console.print(f"\nsimsmith API   {url}\nAPI docs       {url}/docs\n"
+                      f"demo API key   {key}   (admin; also in {settings().home / DEMO_KEY_FILE})"
+                      f"\ntry           curl -s -X POST {url}/v1/esim-profiles "
+                      f"-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+                      "-d '{\"external_ref\": \"me\"}'\n", soft_wrap=True)
+        run_server(host="127.0.0.1", port=port, workers=1)
 
 
 def register(app: typer.Typer) -> None:

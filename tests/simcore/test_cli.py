@@ -177,7 +177,9 @@ def test_init_and_demo(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["database"].endswith("ws/simsmith.db")
     r = runner.invoke(app, ["demo", "--json"], env=env)
     data = json.loads(r.stdout)
-    assert data["total"] == 1000
+    assert data["total"] == 1200
     assert {"kind": "physical", "state": "active", "count": 3} in data["by_state"]
+    assert {"kind": "esim", "state": "in_stock", "count": 200} in data["by_state"]
     again = json.loads(runner.invoke(app, ["demo", "--json"], env=env).stdout)
-    assert again["total"] == 1000  # a second run adds nothing
+    assert again["total"] == 1200  # a second run adds nothing
+    assert (tmp_path / "ws" / "demo-api-key").read_text().startswith("ssk_")
