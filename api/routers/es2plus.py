@@ -26,12 +26,17 @@ import asyncio
 import base64
 import binascii
 import hmac
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from cryptography import x509
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -162,3 +167,60 @@ class MtlsH11Protocol(H11Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.app = _WithClientCert(self.app, ssl_object)  # type: ignore[assignment]
+
+
+# --- a standalone ES2+ listener (its own port, client certificates required) ---------------------
+
+def es2plus_app(endpoint: Es2PlusEndpoint,
+                credentials: dict[str, str] | None = None) -> FastAPI:
+    """An app serving only the ES2+ routes on `endpoint` (for a listener of its own: mutual TLS
+    with CERT_REQUIRED must not be imposed on the API's key-authenticated routes)."""
+    app = FastAPI(title="simsmith ES2+", version="0.1.0", docs_url=None, redoc_url=None)
+    app.include_router(router)
+    app.state.es2plus = endpoint
+    app.state.es2plus_credentials = credentials or {}
+    return app
+
+
+class MtlsServer:
+    """uvicorn serving `app` over HTTPS with client certificates required, in a thread:
+
+        server = MtlsServer(es2plus_app(endpoint), cert=…, key=…, ca=…).start()
+        server.url   # https://127.0.0.1:<port>
+        server.stop()
+
+    Port 0 picks a free port."""
+
+    def __init__(self, app: FastAPI, *, cert: Path, key: Path, ca: Path,
+                 host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, http=MtlsH11Protocol, lifespan="off", log_level=log_level, access_log=False,
+            ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_ca_certs=str(ca),
+            ssl_cert_reqs=ssl.CERT_REQUIRED))
+        self._thread = threading.Thread(target=self.server.run,
+                                        kwargs={"sockets": [self._sock]}, daemon=True,
+                                        name="es2plus-mtls")
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> MtlsServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"the ES2+ listener on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()

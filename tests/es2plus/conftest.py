@@ -4,24 +4,19 @@ in the store."""
 
 from __future__ import annotations
 
-import socket
-import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import FastAPI
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
-from api.routers.es2plus import MtlsH11Protocol, router
+from api.routers.es2plus import MtlsServer, router
 from esim.es2plus import Es2PlusClient
 from esim.pki import DevPki, Issued, dev_init, issue, make_ca
 from simcore.es2plus_server import Es2PlusEndpoint
@@ -72,23 +67,10 @@ class Server:
 def https_server(pki: Pki) -> Iterator[Server]:
     app = FastAPI()
     app.include_router(router)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app, http=MtlsH11Protocol, lifespan="off", log_level="warning", access_log=False,
-        ssl_certfile=str(pki.dev.server_cert), ssl_keyfile=str(pki.dev.server_key),
-        ssl_ca_certs=str(pki.dev.ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield Server(app, sock.getsockname()[1])
-    server.should_exit = True
-    thread.join(5)
+    server = MtlsServer(app, cert=pki.dev.server_cert, key=pki.dev.server_key,
+                        ca=pki.dev.ca).start()
+    yield Server(app, server.port)
+    server.stop()
 
 
 @pytest.fixture
