@@ -260,9 +260,10 @@ class SimKeyWriter:
     """cards.profile.KeyWriter for one stored SIM: the HSM writes each secret into the buffer the
     APDU is built from, when the driver asks for it."""
 
-    def __init__(self, hsm: Any, keys: SimKeys) -> None:
+    def __init__(self, hsm: Any, keys: SimKeys, *, adm1: Secret | None = None) -> None:
         self._hsm = hsm
         self._keys = keys
+        self._adm1 = adm1  # an ADM1 given by the operator instead of the stored one
 
     def __repr__(self) -> str:
         return f"SimKeyWriter({self._keys.iccid})"
@@ -285,6 +286,8 @@ class SimKeyWriter:
 
     def adm1(self, iccid: str) -> Any:
         self._check(iccid)
+        if self._adm1 is not None:
+            return self._adm1
         return self._secret([self._keys.credential("ADM1")], "ADM1")
 
     def card_keys(self, iccid: str) -> Any:

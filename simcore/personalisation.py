@@ -12,6 +12,10 @@ as its record is verified and skipped, so a batch resumes where it stopped.
 
 Sync failures (the card's SQN is ahead of ours) are resolved once with the card's AUTS through
 the HSM (simcore.keys.resync_vector).
+
+Claims on "the next blank SIM" are held in this process (one `run_batch` with many readers).
+Two processes programming the same batch may pick the same record for cards whose ICCID is
+writable; the second recording is then refused (the state is no longer blank) and reported.
 """
 
 from __future__ import annotations
@@ -226,23 +230,27 @@ def program_sim(
     spn: str | None = None,
     reader: str = "",
     claims: Claims | None = None,
-    key_writer: Any = None,
+    adm1: Secret | None = None,
 ) -> CardOutcome:
     """Program the card in `transport` with a SIM record and record it personalised. A card
     already personalised as a non-blank record is verified and reported `skipped`. Raises on any
-    failure (CardError, WrongCard, VerificationError, …); nothing is recorded then."""
+    failure (CardError, WrongCard, VerificationError, …); nothing is recorded then.
+
+    `adm1` replaces the stored ADM1 (a card whose vendor code is not in the store, typed at a
+    hidden prompt); Ki and OPc always come from the HSM."""
     claims = claims or Claims()
     sim, claimed = choose_sim(engine, transport, iccid=iccid, batch=batch, claims=claims)
     try:
         return _program(engine, hsm, transport, sim, actor=actor, driver=driver, spn=spn,
-                        reader=reader, key_writer=key_writer)
+                        reader=reader, adm1=adm1)
     finally:
         if claimed:
             claims.release(sim.iccid)
 
 
 def _program(engine: Engine, hsm: Any, t: Transport, sim: Sim, *, actor: str,
-             driver: str | None, spn: str | None, reader: str, key_writer: Any) -> CardOutcome:
+             driver: str | None, spn: str | None, reader: str, adm1: Secret | None
+             ) -> CardOutcome:
     profile = card_profile(engine, sim, spn=spn)
     keys = load_keys(engine, sim.iccid)
     if sim.state != SimState.BLANK:
@@ -253,7 +261,7 @@ def _program(engine: Engine, hsm: Any, t: Transport, sim: Sim, *, actor: str,
         report = _with_resync(hsm, keys, lambda v: verify_card(t, v))
         return CardOutcome("skipped", reader, sim.iccid, None, t.atr.hex().upper(),
                            report.apdus, time.perf_counter() - start)
-    writer = key_writer or SimKeyWriter(hsm, keys)
+    writer = SimKeyWriter(hsm, keys, adm1=adm1)
     result: ProgramResult = _with_resync(
         hsm, keys, lambda v: program_card(t, profile, writer, v, driver=driver))
     if read_iccid(t) != sim.iccid:

@@ -203,6 +203,16 @@ def _vendor_card(iccid: str) -> tuple[str, str]:
     return found, adm.rstrip(b"\xff").decode("ascii")
 
 
+def _prompt_adm1() -> Any:
+    from cards.secret import CodeFormatError, adm_from_text
+
+    text = typer.prompt("ADM1 (8 digits or 16 hex digits, hidden)", hide_input=True, err=True)
+    try:
+        return adm_from_text(text.strip())
+    except CodeFormatError as e:
+        fail(f"--adm1-prompt: {e}")
+
+
 def _hsm_factory() -> Any:
     """The HSM for one worker: the soft HSM is shared; a PKCS#11 session per thread."""
     from tools.hsm_cli import open_hsm
@@ -238,6 +248,8 @@ def program_cmd(
                                  "masked); nothing is sent but the ATR is read for the driver."),
     driver: str | None = DriverOpt,
     spn: str | None = SpnOpt,
+    adm1_prompt: bool = typer.Option(False, "--adm1-prompt", help="Ask for the card's ADM1 at a "
+                                     "hidden prompt instead of taking the stored one."),
     timeout: float = WaitOpt,
     trace: bool = TraceOpt,
     as_json: bool = JsonOpt,
@@ -267,10 +279,11 @@ def program_cmd(
             return
         from tools.hsm_cli import open_hsm
 
+        adm = _prompt_adm1() if adm1_prompt else None
         hsm = open_hsm()
         with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
             out = program_sim(eng, hsm, t, actor=actor(), iccid=iccid, batch=batch,
-                              driver=driver, spn=spn, reader=t.reader)
+                              driver=driver, spn=spn, reader=t.reader, adm1=adm)
     except CardError as e:
         fail(str(e))
         return

@@ -167,9 +167,20 @@ def test_card_program_verify_batch(cli_env: SoftHsm, engine: Engine, insert: Ins
                           slot=2)
     assert "2 tries left" in refused("card", "program", "--reader", reader2, "--iccid",
                                      iccids[1])
+    # --adm1-prompt: the operator types the card's own code (hidden); keys still from the HSM
+    assert "--adm1-prompt" in runner.invoke(app, [
+        "card", "program", "--reader", reader2, "--iccid", iccids[1], "--adm1-prompt"],
+        input="12ab\n").stderr
+    typed = runner.invoke(app, ["card", "program", "--reader", reader2, "--iccid", iccids[1],
+                                "--adm1-prompt", "--json"], input="11111111\n")
+    assert typed.exit_code == 0, typed.output
+    assert json.loads(typed.stdout)["status"] == "programmed" and "11111111" not in typed.output
     bad.stop()
-    # the batch picks up the card left; ends when no blank SIM is left
-    insert(VirtualUicc("sysmoISIM-SJA2", iccid=iccids[1], adm1=adm[1]), slot=1)
-    summary = json.loads(ok("card", "batch", "--batch", "c1", "--reader", "1", "--json"))
+    # a batch on reader 1: programs its card, then ends as no blank SIM is left
+    ok("inventory", "generate", "-n", "1", "--batch", "c2", "--state", "blank", "--with-keys")
+    i3 = json.loads(ok("inventory", "list", "--batch", "c2", "--json"))[0]["iccid"]
+    a3 = keys.SimKeyWriter(cli_env, keys.load_keys(engine, i3)).adm1(i3).reveal().decode()
+    insert(VirtualUicc("sysmoISIM-SJA2", iccid=i3, adm1=a3), slot=1)
+    summary = json.loads(ok("card", "batch", "--batch", "c2", "--reader", "1", "--json"))
     assert (summary["programmed"], summary["failed"], summary["blank_left"]) == (1, 0, 0)
     assert "error: no batch named 'zz'" in refused("card", "batch", "--batch", "zz")
