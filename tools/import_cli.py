@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hsm_sim.eki import EkiScheme
+from simcore.vendor_order import DEFAULT_COLUMNS
 from tools.common import (
     JsonOpt,
     actor,
@@ -104,3 +105,54 @@ def import_(
     if r.status == "already_imported" and not as_json:
         console.print(f"already imported as batch {r.batch!r} (same SHA-256): nothing to do",
                       markup=False)
+
+
+def _transport_kcv(name: str) -> str:
+    """The AES-CMAC KCV of a transport KEK, read from the keystore (or the token)."""
+    from tools.hsm_cli import backend, hsm_dir, open_pkcs11
+
+    if backend() == "pkcs11":
+        keks = open_pkcs11().kek_list()
+    else:
+        from hsm_sim.keystore import Keystore
+
+        keks = [r.info() for r in Keystore.load(hsm_dir()).keks.values()]
+    info = next((k for k in keks if k.name == name), None)
+    if info is None or str(info.purpose) != "transport":
+        fail(f"--transport-key: no transport KEK named {name!r} (simsmith hsm kek list)")
+        raise AssertionError("unreachable")
+    return str(info.kcv)
+
+
+@app.command("order")
+@handle_errors
+def order(
+    quantity: int = typer.Option(..., "--quantity", "-n", help="How many cards."),
+    profile: str = typer.Option(..., "--profile", help="The card profile the vendor applies."),
+    transport_key: str = typer.Option(..., "--transport-key",
+                                      help="HSM transport KEK the vendor encrypts keys under."),
+    out: Path = typer.Option(..., "--output", "-o", help="Where to write the order file."),
+    iccid_start: str | None = typer.Option(None, "--iccid-start", help="First ICCID (default: "
+                                           "the next free one of the ICCID ranges)."),
+    imsi_start: str | None = typer.Option(None, "--imsi-start", help="First IMSI (default: the "
+                                          "next free one of the IMSI ranges)."),
+    batch: str | None = typer.Option(None, "--batch", help="Batch name (default: order-<ICCID>)."),
+    vendor: str | None = typer.Option(None, "--vendor", help="SIM vendor name."),
+    columns: str = typer.Option("/".join(DEFAULT_COLUMNS), "--columns",
+                                help="var_out columns the vendor returns, slash-separated."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a vendor order (input) file and reserve its ICCID and IMSI blocks."""
+    from simcore.vendor_order import create_order
+
+    o = create_order(engine(), quantity=quantity, profile=profile, transport_key=transport_key,
+                     transport_kcv=_transport_kcv(transport_key), out=out, actor=actor(),
+                     batch=batch, iccid_start=iccid_start, imsi_start=imsi_start, vendor=vendor,
+                     columns=tuple(c.strip().upper() for c in columns.split("/") if c.strip()))
+    result = {"batch": o.batch, "batch_id": o.batch_id, "quantity": o.quantity,
+              "iccids": f"{o.first_iccid}..{o.last_iccid}", "imsis": f"{o.first_imsi}.."
+              f"{o.last_imsi}", "file": o.path}
+    if as_json:
+        print_json(result)
+    else:
+        print_table("order", list(result), [list(result.values())])

@@ -60,6 +60,11 @@ class Report:
         if len(self.issues) < MAX_KEPT:
             self.issues.append(issue)
 
+    def merge(self, other: Report) -> None:
+        self.total += other.total
+        self.bad_rows += other.bad_rows
+        self.issues.extend(other.issues[: max(0, MAX_KEPT - len(self.issues))])
+
     @property
     def ok(self) -> bool:
         return self.total == 0

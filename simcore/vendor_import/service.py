@@ -15,9 +15,10 @@ Order of work (design §4, docs/import.md):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,14 @@ from simcore.models import Batch, utcnow
 from simcore.vendor_import import store
 from simcore.vendor_import.columns import ColumnMap
 from simcore.vendor_import.parse import FORMATS, VendorFile
+from simcore.vendor_import.pipeline import Outcome, in_worker, inline
 from simcore.vendor_import.report import InvalidFile, Issue, Report
-from simcore.vendor_import.validate import CardRow, Validator
+from simcore.vendor_import.validate import Card, Validator
 
 log = get_logger(__name__)
 
 CHUNK = 20_000
+WORKER_FROM_BYTES = 8 << 20  # files this big are read and validated in a second process
 Progress = Callable[[int, int | None], None]
 
 
@@ -62,6 +65,7 @@ class ImportOptions:
     columns: ColumnMap = field(default_factory=ColumnMap.builtin)
     actor: str = "cli"
     chunk: int = CHUNK
+    worker: bool | None = None  # read in a second process; default: for files >= 8 MiB
 
 
 @dataclass
@@ -159,6 +163,9 @@ class _Run:
         # EKI/EOPC columns are encrypted; KI/OPC too once a transport key is in effect.
         self.encrypted = bool(names & {"EKI", "EOPC"}) or self.transport is not None
         self.imported = 0
+        self.rows_seen = 0
+        size = vf.path.stat().st_size
+        self.use_worker = opts.worker if opts.worker is not None else size >= WORKER_FROM_BYTES
         self.batch_name = (opts.batch or vf.header.batch or vf.path.stem)[:64]
 
     def _header_checks(self) -> None:
@@ -167,8 +174,9 @@ class _Run:
             raise InvalidFile(self.report)
         line = self.header.lines.get("transport_key", 0)
         where = f"{self.report.path}:{line}" if line else self.report.path
-        if self.transport is not None and self.hsm is not None:
-            check_transport_key(self.hsm, self.transport, self.header.transport_kcv, where)
+        if self.transport is not None:
+            if self.hsm is not None:
+                check_transport_key(self.hsm, self.transport, self.header.transport_kcv, where)
         elif self.encrypted:
             raise TransportKeyError(f"{where}: the file has encrypted keys but names no "
                                     "transport key: pass --transport-key NAME")
@@ -182,14 +190,7 @@ class _Run:
             return self._result(status, None, started)
         try:
             with transaction(self.engine) as s:
-                if s.execute(select(col(Batch.id)).where(col(Batch.name) == self.batch_name)
-                             ).first():
-                    raise Conflict(f"batch {self.batch_name!r} already exists (from another "
-                                   "file): pass --batch NAME")
-                batch = Batch(name=self.batch_name, source="import", vendor=self._vendor(),
-                              profile=self.opts.profile or self.header.get("profile"),
-                              file_sha256=self.sha, row_count=self.validator.quantity or 0,
-                              status="in_progress")
+                batch = self._batch(s)
                 s.add(batch)
                 s.flush()
                 self.batch_id = batch.id
@@ -217,83 +218,118 @@ class _Run:
                  file=self.vf.path.name)
         return self._result("imported", self.batch_id, started)
 
+    def _batch(self, s: Session) -> Batch:
+        """A new batch, or the one `simsmith inventory order` recorded for this file."""
+        b = s.execute(select(Batch).where(col(Batch.name) == self.batch_name)
+                      .with_for_update()).scalar_one_or_none()
+        if b is not None and not (b.source == "order" and b.status == "ordered"):
+            raise Conflict(f"batch {self.batch_name!r} already exists (from another file): "
+                           "pass --batch NAME")
+        if b is None:
+            b = Batch(name=self.batch_name, source="import")
+        b.vendor = self._vendor() or b.vendor
+        b.profile = self.opts.profile or self.header.get("profile") or b.profile
+        b.file_sha256, b.status = self.sha, "in_progress"
+        return b
+
     def _vendor(self) -> str | None:
         v = self.opts.vendor or self.header.get("vendor") or self.header.get("manufacturer")
         return v[:64] if v else None
 
     def _result(self, status: str, batch_id: int | None, started: float) -> ImportResult:
         return ImportResult(status, str(self.vf.path), self.sha, self.batch_name, batch_id,
-                            self.validator.count, self.imported, self.report.bad_rows,
+                            self.rows_seen, self.imported, self.report.bad_rows,
                             time.monotonic() - started, self.report)
 
     # --- rows --------------------------------------------------------------------------------
 
     def _stream(self, s: Session, *, write: bool) -> None:
-        chunk: list[CardRow] = []
-        check = self.validator.row
-        last = 0
-        for raw in self.vf.rows():
-            last = raw.line
-            card = check(raw)
-            if card is not None:
-                chunk.append(card)
-                if len(chunk) >= self.opts.chunk:
-                    self._chunk(s, chunk, write)
-                    chunk = []
-        if chunk:
-            self._chunk(s, chunk, write)
-        self.validator.finish(self.vf.truncated, last or self.header.columns_line)
-        if self.vf.sha256 != self.sha:
+        outcome = Outcome()
+        if self.use_worker:
+            source = in_worker(self.vf.path, self.vf.fmt, self.opts.columns, self.opts.chunk,
+                               self.report.path, outcome)
+        else:
+            source = inline(self.vf, self.validator, self.opts.chunk, outcome)
+        for cards, seen, issues in source:
+            self.rows_seen = seen
+            if cards:
+                self._chunk(s, cards, write and issues == 0)
+            if self.progress:
+                self.progress(seen, self.validator.quantity)
+        if outcome.report is not None:
+            self.report.merge(outcome.report)
+        self.rows_seen = outcome.rows
+        if outcome.sha256 != self.sha:
             self.report.add(Issue(self.report.path, 0, 0, "file", "file.changed",
                                   "the file changed while it was being imported"))
+        self.report.issues.sort(key=lambda i: (i.line, i.column))
 
-    def _chunk(self, s: Session, cards: list[CardRow], write: bool) -> None:
-        iccids, imsis = store.existing(s, [c.iccid for c in cards], [c.imsi for c in cards])
+    def _chunk(self, s: Session, cards: list[Card], write: bool) -> None:
+        iccids, imsis = store.existing(s, [c[1] for c in cards], [c[2] for c in cards])
         if iccids or imsis:
             for c in cards:
-                for fld, value, found in (("ICCID", c.iccid, iccids), ("IMSI", c.imsi, imsis)):
+                for fld, value, found in (("ICCID", c[1], iccids), ("IMSI", c[2], imsis)):
                     if value in found:
-                        self.report.add(Issue(self.report.path, c.line, 1, fld,
+                        self.report.add(Issue(self.report.path, c[0], 1, fld,
                                               f"{fld.lower()}.in_store",
                                               "already in the store (another SIM has it)",
                                               repr(value)))
-            self.report.bad_rows += len({c.line for c in cards if c.iccid in iccids
-                                         or c.imsi in imsis})
+            self.report.bad_rows += len({c[0] for c in cards if c[1] in iccids
+                                         or c[2] in imsis})
         if write and self.report.ok:
             self._write(s, cards)
-        if self.progress:
-            self.progress(self.validator.count, self.validator.quantity)
 
-    def _write(self, s: Session, cards: list[CardRow]) -> None:
+    def _write(self, s: Session, cards: list[Card]) -> None:
         refs = self._keys(cards)
         now = store.stamp(s, utcnow())
         state, bid = str(SimState.IN_STOCK), self.batch_id
-        rows = [(c.iccid, c.imsi, "physical", bid, state, ki, opc,
-                 "milenage" if opc else None, c.acc, 1, now, now)
+        rows = [(c[1], c[2], "physical", bid, state, ki, opc,
+                 "milenage" if opc else None, c[5], 1, now, now)
                 for c, (ki, opc) in zip(cards, refs, strict=True)]
         store.bulk_insert(s, "sim", store.SIM_COLUMNS, rows)
-        creds = [(c.iccid, name, self._wrap(c.iccid, key_type, value))
-                 for c in cards for name, key_type, value in c.credentials]
+        creds = [(c[1], name, self._wrap(c[1], key_type, value))
+                 for c in cards for name, key_type, value in c[6]]
         store.bulk_insert(s, "sim_credential", store.CREDENTIAL_COLUMNS, creds)
         self.imported += len(cards)
 
-    def _keys(self, cards: list[CardRow]) -> list[tuple[str, str | None]]:
+    def _keys(self, cards: list[Card]) -> list[tuple[str, str | None]]:
         if self.encrypted:
             assert self.transport is not None
-            pairs = self.hsm.import_batch([(c.iccid, c.ki, c.opc) for c in cards],
+            pairs = self.hsm.import_batch([(c[1], c[3], c[4]) for c in cards],
                                           self.transport, self.opts.scheme)
-            return [(ki.to_token(), opc.to_token() if opc is not None else None)
-                    for ki, opc in pairs]
+            kis = tokens([p[0] for p in pairs])
+            if all(p[1] is not None for p in pairs):
+                return list(zip(kis, tokens([p[1] for p in pairs]), strict=True))
+            return [(k, p[1].to_token() if p[1] is not None else None)
+                    for k, p in zip(kis, pairs, strict=True)]
         out: list[tuple[str, str | None]] = []
         for c in cards:
-            ki = self.hsm.import_clear(c.iccid, KeyType.KI, c.ki).to_token()
-            opc = (self.hsm.import_clear(c.iccid, KeyType.OPC, c.opc).to_token()
-                   if c.opc is not None else None)
+            ki = self.hsm.import_clear(c[1], KeyType.KI, c[3]).to_token()
+            opc = (self.hsm.import_clear(c[1], KeyType.OPC, c[4]).to_token()
+                   if c[4] is not None else None)
             out.append((ki, opc))
         return out
 
     def _wrap(self, owner: str, key_type: str, value: bytes) -> str:
         return wrap_clear(self.hsm, owner, KeyType(key_type), value)
+
+
+def tokens(refs: Sequence[Any]) -> list[str]:
+    """`KeyRef.to_token()` of many refs at once: when every blob has one length divisible by 3,
+    base64 of the concatenation is the concatenation of each blob's base64, so one encoding
+    call serves the whole chunk. Checked against `to_token()` on the first ref."""
+    if not refs:
+        return []
+    n = len(refs[0].blob)
+    if n % 3 or any(len(r.blob) != n for r in refs):
+        return [r.to_token() for r in refs]
+    enc = base64.urlsafe_b64encode(b"".join(r.blob for r in refs)).decode("ascii")
+    w = n // 3 * 4
+    out = [f"kr1.{r.backend}.{r.key_type.value}.{r.owner}.{r.kek}.{enc[i * w:(i + 1) * w]}"
+           for i, r in enumerate(refs)]
+    if out[0] != refs[0].to_token():
+        return [r.to_token() for r in refs]
+    return out
 
 
 def wrap_clear(hsm: Any, owner: str, key_type: KeyType, value: bytes) -> str:

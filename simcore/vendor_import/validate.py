@@ -13,7 +13,9 @@ Secret values never appear in issues: only their shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from simcore.errors import InvalidInput
 from simcore.identifiers import Iccid, Imsi, Msisdn, luhn_check_digit
@@ -22,6 +24,24 @@ from simcore.vendor_import.parse import Header, RawRow
 from simcore.vendor_import.report import Issue, Report, mask
 
 CODE_LENGTH = 8
+# Luhn (ISO/IEC 7812-1 Annex B) with C-speed steps: digits to double mapped through a table.
+_DOUBLED = bytes.maketrans(b"0123456789", bytes(48 + d for d in (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+
+
+def luhn_digit(body: str) -> int:
+    """The Luhn check digit of a string of ASCII digits (same as identifiers.luhn_check_digit)."""
+    b = body.encode("ascii")[::-1]
+    total = sum(b[0::2].translate(_DOUBLED)) + sum(b[1::2]) - 48 * len(b)
+    return (10 - total % 10) % 10
+
+
+def _msisdn(card: CardRow, v: str, index: int) -> tuple[str, str] | None:
+    try:
+        Msisdn.parse(v)
+    except InvalidInput as e:
+        return "msisdn.format", e.reason
+    return None
+
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 # Credential names in the store (SimCredential.name) and their HSM key types, as simcore.keys
@@ -38,6 +58,10 @@ def credential_of(column: str) -> tuple[str, str]:
     return column, column.rstrip("0123456789")
 
 
+# (line, ICCID, IMSI, Ki or EKI, OPc or EOPC, ACC, ((name, key type, value), …))
+Card = tuple[int, str, str, bytes, bytes | None, str | None, tuple[tuple[str, str, bytes], ...]]
+
+
 @dataclass(slots=True, repr=False)
 class CardRow:
     """One valid card. Key fields hold bytes as the file gave them (EKI/EOPC encrypted under the
@@ -50,6 +74,11 @@ class CardRow:
     opc: bytes | None = None
     acc: str | None = None
     credentials: list[tuple[str, str, bytes]] = field(default_factory=list)  # name, type, value
+
+    def as_tuple(self) -> Card:
+        """The compact form that travels between processes (pickles ~10x faster)."""
+        return (self.line, self.iccid, self.imsi, self.ki, self.opc, self.acc,
+                tuple(self.credentials))
 
     def __repr__(self) -> str:
         names = ",".join(c[0] for c in self.credentials)
@@ -68,7 +97,8 @@ class Validator:
         self._iccids: set[int] = set()
         self._imsis: set[int] = set()
         self.width = header.width
-        self.cols: list[tuple[int, Spec]] = [(c.index, SPECS[c.name]) for c in header.columns]
+        self.checks = [(c.index, SPECS[c.name], self._checker(SPECS[c.name]))
+                       for c in header.columns]
         self.quantity = self._quantity()
         self.iccid_start = self._start_iccid()
         self.imsi_start, self.plmn, self.imsi_len = self._start_imsi()
@@ -139,9 +169,9 @@ class Validator:
             return None
         before = self.report.total
         card = CardRow(raw.line, "", "", b"")
-        for i, spec in self.cols:
+        for i, spec, checker in self.checks:
             value = fields[i]
-            problem = self._field(card, spec, value, index)
+            problem = checker(card, value, index)
             if problem is not None:
                 rule, message = problem
                 if not raw.ended:
@@ -154,45 +184,59 @@ class Validator:
         self.valid += 1
         return card
 
-    def _field(self, card: CardRow, spec: Spec, v: str, index: int) -> tuple[str, str] | None:
+    def _checker(self, spec: Spec) -> Callable[[CardRow, str, int], tuple[str, str] | None]:
+        """The check (and store) function of one column, chosen once per file."""
         kind = spec.kind
         if kind == "iccid":
-            return self._iccid(card, v, index)
+            return self._iccid
         if kind == "imsi":
-            return self._imsi(card, v, index)
-        if kind == "hex":
-            if len(v) not in [2 * s for s in spec.sizes] or not _HEX.issuperset(v):
-                return self._hex_problem(spec, v)
-            data = bytes.fromhex(v)
-            if spec.name in ("KI", "EKI"):
-                card.ki = data
-            elif spec.name in ("OPC", "EOPC"):
-                card.opc = data
-            elif spec.name == "ACC":
-                card.acc = v.upper()
-            else:
-                name, key_type = credential_of(spec.name)
-                card.credentials.append((name, key_type, data))
-            return None
-        if kind in ("code", "code_or_hex"):
-            if v.isdigit() and len(v) in (spec.sizes if kind == "code" else (8,)):
-                data = v.encode("ascii").ljust(CODE_LENGTH, b"\xff")
-            elif kind == "code_or_hex" and len(v) == 16 and _HEX.issuperset(v):
-                data = bytes.fromhex(v)
-            else:
-                allowed = "/".join(map(str, spec.sizes))
-                what = f"{allowed} decimal digits" + (" or 16 hex digits"
-                                                      if kind == "code_or_hex" else "")
-                return "code.format", f"{len(v)} characters, expected {what}"
-            name, key_type = credential_of(spec.name)
-            card.credentials.append((name, key_type, data))
-            return None
+            return self._imsi
         if kind == "msisdn":
-            try:
-                Msisdn.parse(v)
-            except InvalidInput as e:
-                return "msisdn.format", e.reason
+            return _msisdn
+        if kind in ("code", "code_or_hex"):
+            return partial(self._code, spec)
+        if kind != "hex":
+            return lambda card, v, index: None
+        lengths = frozenset(2 * n for n in spec.sizes)
+        hexset = _HEX
+
+        def check(card: CardRow, v: str, index: int) -> tuple[str, str] | None:
+            if len(v) not in lengths or not hexset.issuperset(v):
+                return self._hex_problem(spec, v)
+            store(card, v)
             return None
+
+        store: Callable[[CardRow, str], None]
+        if spec.name in ("KI", "EKI"):
+            def store(card: CardRow, v: str) -> None:
+                card.ki = bytes.fromhex(v)
+        elif spec.name in ("OPC", "EOPC"):
+            def store(card: CardRow, v: str) -> None:
+                card.opc = bytes.fromhex(v)
+        elif spec.name == "ACC":
+            def store(card: CardRow, v: str) -> None:
+                card.acc = v.upper()
+        else:
+            name, key_type = credential_of(spec.name)
+
+            def store(card: CardRow, v: str) -> None:
+                card.credentials.append((name, key_type, bytes.fromhex(v)))
+        return check
+
+    @staticmethod
+    def _code(spec: Spec, card: CardRow, v: str, index: int) -> tuple[str, str] | None:
+        if v.isdigit() and v.isascii() and len(v) in (
+                spec.sizes if spec.kind == "code" else (8,)):
+            data = v.encode("ascii").ljust(CODE_LENGTH, b"\xff")
+        elif spec.kind == "code_or_hex" and len(v) == 16 and _HEX.issuperset(v):
+            data = bytes.fromhex(v)
+        else:
+            allowed = "/".join(map(str, spec.sizes))
+            what = f"{allowed} decimal digits" + (" or 16 hex digits"
+                                                  if spec.kind == "code_or_hex" else "")
+            return "code.format", f"{len(v)} characters, expected {what}"
+        name, key_type = credential_of(spec.name)
+        card.credentials.append((name, key_type, data))
         return None
 
     @staticmethod
@@ -217,7 +261,7 @@ class Validator:
             want = str(self.iccid_start + index).zfill(len(v) - 1)
             return "iccid.sequence", (f"not consecutive: row {index + 1} should be "
                                       f"{want}{luhn_check_digit(want)} (start + {index})")
-        check = luhn_check_digit(v[:-1])
+        check = luhn_digit(v[:-1])
         if ord(v[-1]) - 48 != check:
             return "iccid.luhn", f"check digit {v[-1]} where {check} was expected (Luhn)"
         if body in self._iccids:

@@ -129,3 +129,18 @@ def test_dry_run_writes_nothing(engine: Engine, hsm: SoftHsm, tmp_path: Path) ->
                     ImportOptions(dry_run=True))
     assert (r.status, r.rows, r.imported) == ("valid", 4, 0)
     assert counts(engine) == (0, 0, 0)
+
+
+def test_second_process_reader_same_outcome(engine: Engine, hsm: SoftHsm, tmp_path: Path
+                                            ) -> None:
+    def bad(t: list[list[str]]) -> None:
+        t[5][0] = t[4][0]
+    p = write(tmp_path / "bad.out", out_text(cards(8), mutate=bad, var_in=False))
+    with pytest.raises(InvalidFile) as e:
+        import_file(engine, hsm, p, ImportOptions(worker=True, chunk=2))
+    assert [i.rule for i in e.value.report.issues] == ["iccid.duplicate"]
+    assert counts(engine) == (0, 0, 0)
+    p = write(tmp_path / "good.out", out_text(cards(8)))
+    r = import_file(engine, hsm, p, ImportOptions(worker=True, chunk=3))
+    assert (r.status, r.rows, r.imported) == ("imported", 8, 8)
+    assert counts(engine) == (1, 8, 40)
