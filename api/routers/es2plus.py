@@ -31,6 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,14 @@ import uvicorn
 from cryptography import x509
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from esim.es2plus.messages import ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER, CONTENT_TYPE, FUNCTIONS
-from esim.pki import certificate_identity
+from esim.pki import DevPki, certificate_identity, dev_init
 from simcore.es2plus_server import Es2PlusEndpoint, Es2PlusEndpointSettings, endpoint_for
+from simcore.smdp_es2plus import Es2PlusSmdp, SmdpSettings, es2plus_smdp
 
 router = APIRouter(tags=["ES2+"])
 
@@ -224,3 +227,39 @@ class MtlsServer:
         self.server.should_exit = True
         self._thread.join(timeout)
         self._sock.close()
+
+
+@dataclass
+class EmbeddedEs2Plus:
+    """simsmith's own ES2+ endpoint on a loopback listener with mutual TLS, and the SmdpPort
+    that reaches it over HTTPS: the embedded default with real ES2+ calls in between."""
+
+    server: MtlsServer
+    smdp: Es2PlusSmdp
+
+    def close(self) -> None:
+        self.smdp.close()
+        self.server.stop()
+
+
+def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
+                           host: str = "127.0.0.1", port: int = 0) -> EmbeddedEs2Plus:
+    """Start the ES2+ endpoint on `host:port` (0: a free port) with the development PKI in
+    `pki_dir` (created when absent), and return it with an `Es2PlusSmdp` client of it. The
+    client's requester identifier is its certificate's CN."""
+    pki = DevPki(pki_dir)
+    if not all(p.exists() for p in pki.files()):
+        dev_init(pki_dir)
+    requester = certificate_identity(x509.load_pem_x509_certificate(
+        pki.client_cert.read_bytes()))
+    server = MtlsServer(es2plus_app(Es2PlusEndpoint(engine, smdp_address)),
+                        cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
+                        host=host, port=port).start()
+    try:
+        smdp = es2plus_smdp(engine, SmdpSettings(
+            url=server.url, cert=pki.client_cert, key=pki.client_key, ca=pki.ca,
+            requester_id=requester, address=smdp_address))
+    except Exception:
+        server.stop()
+        raise
+    return EmbeddedEs2Plus(server, smdp)

@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -214,3 +215,21 @@ def test_configured_smdp_by_environment(engine: Engine, monkeypatch: pytest.Monk
     monkeypatch.delenv("SIMSMITH_SMDP_KEY")
     with pytest.raises(ValueError, match="go together"):
         configured_smdp(engine, SMDP_ADDRESS)
+
+
+def test_embedded_es2plus_listener(engine: Engine, tmp_path: Path) -> None:
+    from api.routers.es2plus import start_embedded_es2plus
+    from simcore.models_es2plus import Es2PlusCall
+
+    add_profiles(engine, 1)
+    embedded = start_embedded_es2plus(engine, SMDP_ADDRESS, tmp_path / "pki")
+    try:
+        assert embedded.server.url.startswith("https://127.0.0.1:")
+        p = esim_orders.order(engine, embedded.smdp, "customer-1", actor="t")
+        assert p.profile_state == "released" and p.smdp_address == SMDP_ADDRESS
+        with Session(engine) as s:
+            calls = s.execute(select(func.count()).select_from(Es2PlusCall)).scalar_one()
+        assert calls == 2
+    finally:
+        embedded.close()
+    assert (tmp_path / "pki" / "client.pem").exists()
