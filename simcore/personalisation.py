@@ -43,6 +43,7 @@ from cards.personalise import (
 from cards.profile import AuthVector, CardProfile, StaticKeyWriter
 from cards.secret import Secret
 from cards.transport import Transport
+from hsm_sim.errors import HsmError
 from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound, SimsmithError
 from simcore.identifiers import Iccid
@@ -402,7 +403,7 @@ def run_batch(
             with open_transport(reader) as t:
                 return program_sim(engine, hsm, t, actor=actor, batch=batch, driver=driver,
                                    spn=spn, reader=reader, claims=claims)
-        except (SimsmithError, CardError) as e:
+        except (SimsmithError, CardError, HsmError) as e:  # this card fails, the batch goes on
             return CardOutcome("failed", reader, seconds=time.perf_counter() - start,
                                error=str(e))
 

@@ -142,3 +142,17 @@ def test_pkcs11_backend_end_to_end(engine: Engine, p11hsm: Any, insert: Insert) 
         out = program_sim(engine, p11hsm, t, actor="t", iccid=iccid, reader=reader)
         assert verify_sim(engine, p11hsm, t)["verified"]
     assert out.status == "programmed" and out.driver == "sysmoUSIM-SJS1"
+
+
+def test_batch_reports_a_failed_card_and_goes_on(engine: Engine, hsm: SoftHsm, insert: Insert
+                                                 ) -> None:
+    iccids = seed(engine, hsm, 2)
+    _, reader = insert(VirtualUicc("sysmoISIM-SJA2", iccid=iccids[0], adm1="11111111"))
+    open_transport, wait_card = pcsc_batch_io()
+    seen: list[str] = []
+    summary = run_batch(engine, lambda: hsm, "b1", [reader], actor="t",
+                        open_transport=open_transport, wait_card=wait_card, max_cards=1,
+                        on_event=lambda kind, r, o: seen.append(kind))
+    [card] = summary.outcomes
+    assert card.status == "failed" and "2 tries left" in (card.error or "")
+    assert summary.blank_left == 2 and seen[:2] == ["waiting", "card"] and seen[-1] == "done"
