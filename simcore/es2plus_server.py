@@ -31,9 +31,11 @@ changes nothing. State changes go through simcore.lifecycle (state + audit + out
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
@@ -78,6 +80,7 @@ from simcore.lifecycle import (
 from simcore.models import Batch, Sim, utcnow
 from simcore.models_es2plus import Es2PlusCall, Es2PlusOrder
 
+log = logging.getLogger(__name__)
 P = ProfileState
 _MATCHING_ID = re.compile(r"[0-9A-Z-]{1,255}\Z")
 ORDERED = frozenset({P.ALLOCATED, P.LINKED, P.CONFIRMED, P.RELEASED})
@@ -151,6 +154,9 @@ class Es2PlusEndpoint:
                 return self._replay(stored, function, response_model)
             answer = Es2PlusRefused(codes.MATCHING_ID_ALREADY_IN_USE,
                                     "the Matching ID was taken meanwhile").answer(response_model)
+        scd = answer.header.function_execution_status.status_code_data
+        log.info("es2plus %s refused: requester=%s call=%s iccid=%s code=%s", function,
+                 requester, call_id, iccid, scd.code if scd else None)
         try:
             with transaction(self.engine) as s:
                 self._record(s, requester, call_id, function, iccid, answer)
@@ -400,8 +406,10 @@ def _invalid(exc: ValidationError) -> Es2PlusRefused:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
     missing = err["type"] == "missing"
-    code = {("iccid", True): codes.ICCID_MISSING, ("eid", True): codes.EID_MISSING}.get(
-        (where, missing), codes.FUNCTION_MISSING_ELEMENT if missing else codes.FUNCTION_INVALID)
+    if where == "iccid" and missing:
+        code = codes.ICCID_MISSING
+    else:
+        code = codes.FUNCTION_MISSING_ELEMENT if missing else codes.FUNCTION_INVALID
     return Es2PlusRefused(code, f"{where}: {err['msg']}", where)
 
 
@@ -480,6 +488,15 @@ def _pairs(text: str) -> dict[str, str]:
             raise ValueError(f"expected name=value, got an entry starting {item[:8]!r}…")
         out[name.strip()] = value.strip()
     return out
+
+
+def purge_calls(engine: Engine, older_than: timedelta) -> int:
+    """Forget received calls older than `older_than` (a repeat after that executes anew).
+    Returns how many records went."""
+    cutoff = utcnow() - older_than
+    with transaction(engine) as s:
+        result = s.execute(delete(Es2PlusCall).where(col(Es2PlusCall.created_at) < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def endpoint_for(engine: Engine, smdp_address: str,

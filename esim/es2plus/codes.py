@@ -91,7 +91,6 @@ S = StatusCode
 
 # The refusals simsmith's SM-DP+ side gives (simcore.es2plus_server), by name.
 EID_INVALID = S("8.1.1", "2.1")
-EID_MISSING = S("8.1.1", "2.2")
 EID_INVALID_ASSOCIATION = S("8.1.1", "3.10")  # another EID is linked to the Profile
 ICCID_NOT_ALLOWED = S("8.2.1", "1.2")  # another requester's order
 ICCID_MISSING = S("8.2.1", "2.2")

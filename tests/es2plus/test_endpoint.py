@@ -225,3 +225,54 @@ def test_basic_credentials_instead_of_a_certificate(engine: Engine, endpoint: ob
         bad = tc.post(url, content=b"{oops", auth=("proxy-op", "s3cret-pass"))
         assert bad.status_code == 400
         assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("function, body, code, field", [
+    ("ConfirmOrder", {"releaseFlag": True}, ("8.2.1", "2.2"), "iccid"),
+    ("ConfirmOrder", {"iccid": "8988280000000999999"}, ("1.6", "2.2"), "releaseFlag"),
+    ("ReleaseProfile", {"iccid": 42}, ("1.6", "2.1"), "iccid"),
+    ("HandleDownloadProgressInfo", {"iccid": "8988280000000999999", "timestamp": "x",
+                                    "notificationPointId": 3}, ("1.6", "2.2"),
+     "notificationPointStatus"),
+])
+def test_malformed_requests_name_the_field(engine: Engine, client: Es2PlusClient, function: str,
+                                           body: dict[str, object], code: tuple[str, str],
+                                           field: str) -> None:
+    from esim.es2plus.messages import Response
+
+    e = refused(code, client.call, function=function, body=body, response_model=Response)
+    assert e.subject_identifier == field
+
+
+def test_empty_confirmation_code_is_refused(engine: Engine, client: Es2PlusClient) -> None:
+    a = add_profiles(engine, 1)[0]
+    client.download_order(iccid=a)
+    refused(("8.2.7", "2.1"), client.confirm_order, iccid=a, confirmation_code="",
+            release_flag=True)
+    assert profile(engine, a).profile_state == "allocated"
+
+
+def test_request_without_header(engine: Engine, endpoint: object, https_server: Server,
+                                pki: Pki) -> None:
+    import httpx
+
+    tls = ssl.create_default_context(cafile=str(pki.dev.ca))
+    tls.load_cert_chain(str(pki.dev.client_cert), str(pki.dev.client_key))
+    with httpx.Client(verify=tls) as h:
+        r = h.post(https_server.url + "/gsma/rsp2/es2plus/releaseProfile",
+                   json={"iccid": "8988280000000999999"})
+    status = r.json()["header"]["functionExecutionStatus"]
+    assert status["status"] == "Failed"
+    assert (status["statusCodeData"]["subjectCode"], status["statusCodeData"]["reasonCode"],
+            status["statusCodeData"]["subjectIdentifier"]) == ("1.6", "2.2", "header")
+
+
+def test_purge_forgets_old_calls(engine: Engine, client: Es2PlusClient) -> None:
+    from datetime import timedelta
+
+    from simcore.es2plus_server import purge_calls
+
+    a = add_profiles(engine, 1)[0]
+    client.download_order(iccid=a)
+    assert purge_calls(engine, timedelta(hours=1)) == 0
+    assert purge_calls(engine, timedelta(seconds=-1)) == 1
