@@ -83,6 +83,7 @@ from simcore.models_es2plus import Es2PlusCall, Es2PlusOrder
 log = logging.getLogger(__name__)
 P = ProfileState
 _MATCHING_ID = re.compile(r"[0-9A-Z-]{1,255}\Z")
+MAX_IDENTIFIER = 128  # the store's limit for requester and call identifiers
 ORDERED = frozenset({P.ALLOCATED, P.LINKED, P.CONFIRMED, P.RELEASED})
 
 
@@ -128,6 +129,12 @@ class Es2PlusEndpoint:
             return _invalid(exc).answer(response_model)
         requester = req.header.function_requester_identifier
         call_id = req.header.function_call_identifier
+        for name, value in (("functionRequesterIdentifier", requester),
+                            ("functionCallIdentifier", call_id)):
+            if len(value) > MAX_IDENTIFIER:
+                return Es2PlusRefused(codes.FUNCTION_INVALID,
+                                      f"header.{name}: at most {MAX_IDENTIFIER} characters",
+                                      f"header.{name}").answer(response_model)
         if not self.authorize(principal, requester):
             return Es2PlusRefused(
                 codes.REQUESTER_NOT_ALLOWED,
@@ -137,6 +144,9 @@ class Es2PlusEndpoint:
         if stored is not None:
             return self._replay(stored, function, response_model)
         iccid = _iccid(getattr(req, "iccid", None))
+        if iccid and len(iccid) > 20:
+            return Es2PlusRefused(codes.ICCID_UNKNOWN, "an ICCID has at most 20 digits",
+                                  "iccid").answer(response_model)
         try:
             with transaction(self.engine) as s:
                 answer = getattr(self, _HANDLERS[function])(s, req, requester)

@@ -276,3 +276,11 @@ def test_purge_forgets_old_calls(engine: Engine, client: Es2PlusClient) -> None:
     client.download_order(iccid=a)
     assert purge_calls(engine, timedelta(hours=1)) == 0
     assert purge_calls(engine, timedelta(seconds=-1)) == 1
+
+
+def test_oversized_identifiers_are_refused_not_crashed(engine: Engine, https_server: Server,
+                                                       pki: Pki, endpoint: object) -> None:
+    with make_client(https_server, pki, call_ids=lambda: "c" * 129) as long_ids:
+        refused(("1.6", "2.1"), long_ids.release_profile, iccid="8988280000000999999")
+    with make_client(https_server, pki) as c:
+        refused(("8.2.1", "3.9"), c.release_profile, iccid="8" * 30)
