@@ -284,3 +284,23 @@ def test_oversized_identifiers_are_refused_not_crashed(engine: Engine, https_ser
         refused(("1.6", "2.1"), long_ids.release_profile, iccid="8988280000000999999")
     with make_client(https_server, pki) as c:
         refused(("8.2.1", "3.9"), c.release_profile, iccid="8" * 30)
+
+
+def test_concurrent_orders_by_profile_type_never_share_a_profile(
+    engine: Engine, client: Es2PlusClient,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    iccids = add_profiles(engine, 8)
+
+    def order(_: int) -> str:
+        try:
+            return client.download_order(profile_type=PROFILE_TYPE).response.iccid or ""
+        except Es2PlusFunctionFailed as e:
+            return str(e.code)
+
+    with ThreadPoolExecutor(10) as pool:
+        got = list(pool.map(order, range(10)))
+    taken = sorted(g for g in got if g.isdigit())
+    assert taken == iccids
+    assert sorted(g for g in got if not g.isdigit()) == [str(StatusCode("8.2.5", "3.7"))] * 2
