@@ -492,10 +492,11 @@ class Es2PlusEndpointSettings(BaseSettings):
 
 def _pairs(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(";"))):
+    for n, item in enumerate(filter(None, (part.strip() for part in text.split(";"))), 1):
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"expected name=value, got an entry starting {item[:8]!r}…")
+            # Never echo the entry: it may be a secret.
+            raise ValueError(f"entry {n} is not name=value")
         out[name.strip()] = value.strip()
     return out
 

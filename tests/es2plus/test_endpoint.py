@@ -304,3 +304,18 @@ def test_concurrent_orders_by_profile_type_never_share_a_profile(
     taken = sorted(g for g in got if g.isdigit())
     assert taken == iccids
     assert sorted(g for g in got if not g.isdigit()) == [str(StatusCode("8.2.5", "3.7"))] * 2
+
+
+def test_endpoint_settings_parse_without_echoing_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simcore.es2plus_server import Es2PlusEndpointSettings
+
+    monkeypatch.setenv("SIMSMITH_ES2PLUS_CREDENTIALS", "op-1=pa=ss; op-2=x")
+    monkeypatch.setenv("SIMSMITH_ES2PLUS_REQUESTERS", "op-1=1.2.3|1.2.4")
+    st = Es2PlusEndpointSettings()
+    assert st.credential_map() == {"op-1": "pa=ss", "op-2": "x"}
+    assert st.requester_map() == {"op-1": frozenset({"1.2.3", "1.2.4"})}
+    assert "pa=ss" not in repr(st)
+    monkeypatch.setenv("SIMSMITH_ES2PLUS_CREDENTIALS", "op-1=a;topsecretvalue")
+    with pytest.raises(ValueError) as ei:
+        Es2PlusEndpointSettings().credential_map()
+    assert "topsecret" not in str(ei.value) and "entry 2" in str(ei.value)
