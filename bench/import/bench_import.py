@@ -27,12 +27,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hsm_sim.hsm import KekPurpose  # noqa: E402
-from hsm_sim.kcv import kcv  # noqa: E402
-from hsm_sim.soft import SoftHsm  # noqa: E402
-from simcore import db  # noqa: E402
-from simcore.identifiers import luhn_check_digit  # noqa: E402
-from simcore.vendor_import import import_file  # noqa: E402
+from hsm_sim.hsm import KekPurpose
+from hsm_sim.kcv import kcv
+from hsm_sim.soft import SoftHsm
+from simcore import db
+from simcore.identifiers import luhn_check_digit
+from simcore.vendor_import import import_file
 
 TRANSPORT = bytes(range(16))
 BUILD = Path(__file__).resolve().parents[2] / "build" / "bench"
