@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from api.deps import authenticate, get_ctx
+from api.deps import authenticate, ctx_of
 from api.problems import ProblemError, response_for
 from simcore import idempotency
 from simcore.errors import SimsmithError
@@ -38,7 +38,7 @@ class IdempotentRoute(APIRoute):
             if key is None:
                 return await original(request)
             api_key = await authenticate(request)  # 401 before anything is recorded
-            ctx = get_ctx(request)
+            ctx = ctx_of(request)
             fp = idempotency.fingerprint("POST", request.url.path, await request.body())
             try:
                 stored = await run_in_threadpool(idempotency.begin, ctx.engine,

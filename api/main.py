@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
-from api.deps import AppContext, KeyCache, required_scope
+from api.deps import SECURITY_SCHEMES, AppContext, KeyCache, required_scope
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
 from api.problems import PROBLEM_TYPES, ProblemError, response_for
@@ -80,6 +80,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     _document_scopes(app.state.api_routes)
     for router in included:
         app.include_router(router)
+    _add_security_schemes(app)
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         return response_for(request, exc)
@@ -88,6 +89,17 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
         app.add_exception_handler(cls, handle)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def _add_security_schemes(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = build()
+        spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _document_scopes(routes: list[Any]) -> None:
@@ -100,7 +112,7 @@ def _document_scopes(routes: list[Any]) -> None:
             continue
         extra: dict[str, Any] = dict(route.openapi_extra or {})
         extra["x-required-scope"] = scope
-        extra["security"] = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+        extra["security"] = [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}]
         route.openapi_extra = extra
         text = (getattr(route, "description", None) or "").rstrip()
         route.description = text + f"\n\nRequired scope: `{scope}` (or `admin`)."  # type: ignore[attr-defined]

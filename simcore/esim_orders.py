@@ -18,24 +18,32 @@ QR codes and install links are derived from the activation code by the caller (e
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlmodel import Session, col
 
 from esim.activation_code import ActivationCode, generate_matching_id
 from esim.confirmation_code import generate_confirmation_code, hash_confirmation_code
-from simcore import audit
-from simcore.db import read_session, transaction
+from simcore import audit, events
+from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Eid, Iccid
 from simcore.inventory import NoSimAvailable, batch_id
-from simcore.lifecycle import ProfileState, SimState, apply_transition, claim_transition
+from simcore.lifecycle import (
+    PROFILE_LIFECYCLE,
+    ProfileState,
+    SimState,
+    apply_transition,
+    check_transition,
+    claim_transition,
+)
 from simcore.models import Sim, utcnow
 from simcore.models_api import EsimOrder
-from simcore.smdp import FinalStatus, SmdpError, SmdpPort
+from simcore.smdp import FinalStatus, InProcessSmdp, SmdpError, SmdpPort
 
 ORDER_ACTIVE, ORDER_CANCELLED, ORDER_FAILED = "active", "cancelled", "failed"
 
@@ -89,6 +97,9 @@ def order(
     eid_digits = Eid.parse(eid).digits if eid else None
     cc = generate_confirmation_code() if confirmation_code else None
     matching_id = generate_matching_id()
+    if isinstance(port, InProcessSmdp):
+        return _order_in_store(engine, port, external_ref, actor=actor, eid=eid_digits, cc=cc,
+                               matching_id=matching_id, batch=batch)
     smdp_address = port.smdp_address
     with transaction(engine) as s:
         where: dict[str, Any] = {"kind": "esim", "profile_state": ProfileState.AVAILABLE.value}
@@ -115,6 +126,57 @@ def order(
         _undo(engine, port, row, downloaded, actor=actor)
         raise
     return get(engine, sim.iccid, confirmation_code=cc)
+
+
+def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, actor: str,
+                    eid: str | None, cc: str | None, matching_id: str,
+                    batch: str | None) -> EsimProfile:
+    """The embedded SM-DP+ keeps its profile state in this store, so DownloadOrder and
+    ConfirmOrder (release) are the same row change as the allocation: one transaction claims the
+    SIM (in_stock → allocated) with its profile (available → allocated | linked → released), one
+    audit event records both moves, and the outbox gets the SIM's and the profile's events."""
+    path = [ProfileState.AVAILABLE, ProfileState.LINKED if eid else ProfileState.ALLOCATED,
+            ProfileState.RELEASED]
+    for a, b in itertools.pairwise(path):
+        check_transition(PROFILE_LIFECYCLE, "(next)", a, b)
+    now = utcnow()
+    with connection_transaction(engine) as conn:
+        where: dict[str, Any] = {"kind": "esim", "profile_state": ProfileState.AVAILABLE.value}
+        if batch:
+            where["batch_id"] = _batch_id(conn, batch)
+        changes: dict[str, Any] = {"subscriber_ref": external_ref,
+                                   "profile_state": ProfileState.RELEASED.value}
+        if eid:
+            changes["eid"] = eid
+        profile = {"from": path[0].value, "to": path[-1].value, "via": path[1].value,
+                   "smdp": "in-process DownloadOrder + ConfirmOrder"}
+        sim = claim_transition(conn, SimState.IN_STOCK, SimState.ALLOCATED, actor=actor,
+                               where=where, changes=changes,
+                               details={"subscriber_ref": external_ref, "esim_order": True,
+                                        "profile_state": profile})
+        if sim is None:
+            raise NoSimAvailable("no eSIM profile available"
+                                 + (f" in batch {batch}" if batch else ""))
+        events.emit(conn, "esim_profile.state_changed", "esim_profile", sim.iccid,
+                    {**profile, "eid": eid})
+        values = {"iccid": sim.iccid, "external_ref": external_ref, "eid": eid,
+                  "matching_id": matching_id, "smdp_address": port.smdp_address,
+                  "confirmation_code_hash": hash_confirmation_code(cc).hex() if cc else None,
+                  "status": ORDER_ACTIVE, "created_at": now, "updated_at": now}
+        order_id = conn.execute(_INSERT_ORDER, values).scalar_one()
+    return _profile(EsimOrder(id=order_id, **values), sim, cc)
+
+
+def _batch_id(conn: Any, name: str) -> int:
+    from simcore.models import Batch
+
+    b = conn.execute(select(col(Batch.id)).where(col(Batch.name) == name)).scalar_one_or_none()
+    if b is None:
+        raise NotFound(f"no batch named {name!r}")
+    return int(b)
+
+
+_INSERT_ORDER = insert(EsimOrder).returning(col(EsimOrder.id))
 
 
 def _undo(engine: Engine, port: SmdpPort, row: EsimOrder, downloaded: bool, *,

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from sqlalchemy import Engine
 
 from esim.activation_code import ActivationCode
 from simcore import esim_orders, inventory
-from simcore.smdp import ConfirmOrderResult, InProcessSmdp, SmdpRefused
+from simcore.smdp import ConfirmOrderResult, InProcessSmdp, SmdpPort, SmdpRefused
 from tests.api.conftest import Api
 
 P = "urn:simsmith:problem:"
@@ -69,9 +71,40 @@ def test_list_pages_and_stock_runs_out(api: Api) -> None:
     assert [p["iccid"] for p in only["items"]] == [iccids[3]]
 
 
-class RefusingSmdp(InProcessSmdp):
-    def confirm_order(self, **kwargs: object) -> ConfirmOrderResult:
-        raise SmdpRefused("ConfirmOrder", "8.2.6", "3.3", "matching ID already in use")
+class RemoteLikeSmdp:
+    """An SM-DP+ that is not the in-process one (so orders take the saga path): delegates to
+    InProcessSmdp, optionally refusing ConfirmOrder as a commercial SM-DP+ might."""
+
+    def __init__(self, engine: Engine, refuse: bool = False) -> None:
+        self.inner = InProcessSmdp(engine, "smdp.example.com")
+        self.refuse = refuse
+        self.smdp_address = self.inner.smdp_address
+        self.download_order = self.inner.download_order
+        self.cancel_order = self.inner.cancel_order
+        self.release_profile = self.inner.release_profile
+
+    def confirm_order(self, **kwargs: Any) -> ConfirmOrderResult:
+        if self.refuse:
+            raise SmdpRefused("ConfirmOrder", "8.2.6", "3.3", "matching ID already in use")
+        return self.inner.confirm_order(**kwargs)
+
+
+def RefusingSmdp(engine: Engine, _address: str) -> RemoteLikeSmdp:
+    return RemoteLikeSmdp(engine, refuse=True)
+
+
+@pytest.mark.storage
+def test_saga_path_through_a_port(api: Api) -> None:
+    smdp = RemoteLikeSmdp(api.engine)
+    assert isinstance(smdp, SmdpPort)
+    p = esim_orders.order(api.engine, smdp, "saga", actor="t", eid=EID, confirmation_code=True)
+    assert p.profile_state == "released" and p.sim_state == "allocated" and p.eid == EID
+    assert p.smdp_address == "smdp.example.com" and p.confirmation_code
+    got = esim_orders.get(api.engine, p.iccid)
+    assert got.matching_id == p.matching_id and got.confirmation_code is None
+    cancelled = esim_orders.cancel(api.engine, smdp, p.iccid, actor="t",
+                                   final_status="unavailable")
+    assert cancelled.profile_state == "unavailable" and cancelled.sim_state == "in_stock"
 
 
 @pytest.mark.storage

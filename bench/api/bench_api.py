@@ -1,0 +1,165 @@
+"""API benchmark: eSIM orders and SIM lookups at N concurrent clients, load from a separate
+process (Debian's `wrk`), server = `api.main:create_app` under uvicorn in its own process.
+
+    .venv/bin/python bench/api/bench_api.py                      # SQLite, 1 worker
+    .venv/bin/python bench/api/bench_api.py --workers 2
+    source build/services/postgres.env
+    .venv/bin/python bench/api/bench_api.py --db postgresql --workers 2
+
+Prints one Markdown table row per measure (requests/s, p50, p99, errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from simcore import apikeys, db, esim_orders, inventory  # noqa: E402
+from simcore.identifiers import Iccid  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_database(kind: str, home: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        return f"sqlite:///{home / 'bench.db'}", None
+    admin = os.environ.get("SIMSMITH_TEST_PG_URL")
+    if not admin:
+        sys.exit("PostgreSQL: source build/services/postgres.env first")
+    name = f"simsmith_bench_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return make_url(admin).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(name: str) -> None:
+    eng = create_engine(os.environ["SIMSMITH_TEST_PG_URL"], isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()
+
+
+def seed(url: str, physical: int, esims: int) -> tuple[str, list[str]]:
+    eng = db.make_engine(url)
+    db.upgrade(eng)
+    inventory.add_range(eng, "iccid", Iccid.from_body("8988211000000000000").digits,
+                        Iccid.from_body("8988211000009999999").digits, name="i", actor="b")
+    inventory.add_range(eng, "imsi", "001010000000000", "001010009999999", name="m",
+                        mnc_length=2, actor="b")
+    inventory.generate_sims(eng, physical, batch="phys", actor="b")
+    inventory.generate_sims(eng, esims, batch="esim", kind="esim", actor="b")
+    esim_orders.stock_profiles(eng, actor="b")
+    _, key = apikeys.create(eng, "bench", ["admin"], actor="b")
+    iccids = [s.iccid for s in inventory.list_sims(eng, kind="physical", limit=physical)]
+    eng.dispose()
+    return key, iccids
+
+
+def start_server(url: str, home: Path, workers: int, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMSMITH_")}
+    env.update(SIMSMITH_DATABASE_URL=url, SIMSMITH_HOME=str(home), SIMSMITH_LOG_JSON="1",
+               SIMSMITH_LOG_LEVEL="INFO")
+    log = (home / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log",
+         "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("server did not start")
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(script: str, port: int, connections: int, seconds: int, env: dict[str, str]
+        ) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", str(HERE / script), f"http://127.0.0.1:{port}"],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+
+    def parse(v: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s)", v)
+        assert m, v
+        return _ms(m.group(1), m.group(2))
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50": parse(lat["50"]), "p99": parse(lat["99"]),
+            "errors": float(errors.group(1)) if errors else 0.0,
+            "socket_errors": 1.0 if socket_errors else 0.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--esims", type=int, default=30_000)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: scripts/install-system-deps.sh (scripts/apt/api.txt)")
+    home = Path(tempfile.mkdtemp(prefix="simsmith-bench-api-"))
+    url, pg_name = make_database(args.db, home)
+    try:
+        key, iccids = seed(url, 10_000, args.esims)
+        paths = home / "paths.txt"
+        paths.write_text("".join(f"/v1/sims/{i}\n" for i in iccids))
+        port = 18000 + os.getpid() % 1000
+        proc = start_server(url, home, args.workers, port)
+        try:
+            env = {"KEY": key, "PATHS_FILE": str(paths)}
+            wrk("lookup.lua", port, args.connections, 2, env)  # warm-up
+            results = {"SIM lookup (GET /v1/sims/{iccid})":
+                       wrk("lookup.lua", port, args.connections, args.seconds, env)}
+            wrk("order.lua", port, args.connections, 2, env)  # warm-up
+            results["eSIM order (POST /v1/esim-profiles, QR data URI)"] = wrk(
+                "order.lua", port, args.connections, args.seconds, env)
+            results["eSIM order, ?qr_data_uri=false"] = wrk(
+                "order.lua", port, args.connections, args.seconds,
+                env | {"ORDER_PATH": "/v1/esim-profiles?qr_data_uri=false"})
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        print(f"\n{args.db}, {args.workers} worker(s), {args.connections} connections, "
+              f"{args.seconds} s per measure\n")
+        print("| measure | requests/s | p50 ms | p99 ms | non-2xx |")
+        print("|---|---:|---:|---:|---:|")
+        for name, r in results.items():
+            print(f"| {name} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+                  f"{r['errors']:.0f} |")
+    finally:
+        if pg_name:
+            drop_database(pg_name)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
