@@ -25,7 +25,7 @@ def env(engine: Engine, tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     warnings.simplefilter("ignore")
     SoftHsm.dev(home / "hsm").kek_add("vendor1", KekPurpose.TRANSPORT, [TRANSPORT_KEY])
-    return {"SIMSMITH_HOME": str(home),
+    return {"SIMSMITH_HOME": str(home), "SIMSMITH_LOG_LEVEL": "DEBUG",
             "SIMSMITH_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
 
 
@@ -38,10 +38,14 @@ def test_import_json_then_already_imported(env: dict[str, str], tmp_path: Path) 
     assert {k: out[k] for k in ("status", "rows", "imported", "rejected", "batch")} == {
         "status": "imported", "rows": 5, "imported": 5, "rejected": 0, "batch": "B-TEST-1"}
     assert isinstance(out["batch_id"], int) and out["seconds"] >= 0
+    logs = r.stderr
+    assert "inventory.imported" in logs  # the debug log was captured, and holds no secret
     r = runner.invoke(app, ["inventory", "import", str(p)], env=env)
     assert r.exit_code == 0 and "already imported" in r.stdout
     for c in cs:
-        assert c.values["EKI"] not in r.output and c.ki.hex() not in r.output
+        for secret in (c.values["EKI"], c.values["EOPC"], c.ki.hex(), c.opc.hex(),
+                       c.values["PUK1"], c.values["ADM1"]):
+            assert secret.lower() not in (r.output + logs).lower()
 
 
 def test_dry_run_and_invalid_file(env: dict[str, str], tmp_path: Path) -> None:

@@ -174,3 +174,14 @@ def test_unknown_and_missing_columns(tmp_path: Path) -> None:
     p = write(tmp_path / "b.out", out_text(cards(1), ("ICCID", "EOPC"), names=["ICCID", "EOPC"]))
     report, _ = check(p)
     assert rules(report) == ["columns.required", "columns.required"]
+
+
+def test_reprs_hide_keys() -> None:
+    from simcore.export.keys import ExportedSim
+    from simcore.vendor_import.validate import CardRow
+
+    ki = bytes(range(16))
+    card = CardRow(3, "8949", "00101", ki, ki, None, [("PIN1", "PIN", b"1234\xff\xff\xff\xff")])
+    sim = ExportedSim("8949", "00101", None, ki, ki)
+    for text in (repr(card), repr(card.as_tuple()[:3]), repr(sim)):
+        assert ki.hex() not in text and "1234" not in text and str(ki) not in text
