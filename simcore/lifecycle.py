@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel
 from simcore import audit
 from simcore.db import Tx, core
 from simcore.errors import Conflict, SimsmithError
-from simcore.models import MsisdnEntry, Sim, UtcDateTime, utcnow
+from simcore.models import MsisdnEntry, Sim, UtcDateTime, from_row, utcnow
 
 
 class SimState(StrEnum):
@@ -242,7 +242,7 @@ def claim_transition(
     row = core(tx).execute(stmt, params).first()
     if row is None:
         return None
-    obj = machine.model(**row._mapping)
+    obj = from_row(machine.model, row._mapping)
     _record(tx, machine, str(getattr(obj, machine.key)), current, target, actor, None,
             details)
     return obj

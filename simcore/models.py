@@ -8,10 +8,12 @@ Timestamps are timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -37,8 +39,21 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+T = TypeVar("T", bound=SQLModel)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def from_row(model: type[T], row: Mapping[Any, Any]) -> T:
+    """A model object from a Core result row, built the way SQLAlchemy's ORM loader builds one
+    (new instance, then its __dict__) — ~20x cheaper than __init__, which validates and
+    instruments every field. For rows straight from the table only."""
+    configure_mappers()  # a no-op once done; a fresh process may not have loaded anything yet
+    obj = instrumentation.manager_of_class(model).new_instance()
+    obj.__dict__.update(row)
+    return obj  # type: ignore[no-any-return]
 
 
 def _ts(nullable: bool = False) -> Any:
