@@ -9,7 +9,7 @@ MSISDN pool operations live in simcore.msisdn_pool.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,22 +161,29 @@ SIM_COLUMNS = ("iccid", "imsi", "kind", "form_factor", "batch_id", "state", "ver
                "created_at", "updated_at")
 
 
-def _bulk_insert_sims(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert many SIM rows fast: COPY on PostgreSQL, executemany on SQLite."""
+def _bulk_insert_sims(session: Session, rows: Sequence[tuple[Any, ...]],
+                      progress: Callable[[int], None] | None = None) -> None:
+    """Insert many SIM rows fast: COPY on PostgreSQL, executemany on SQLite; `progress` gets the
+    number of rows written so far after each chunk."""
     conn = session.connection()
     raw = conn.connection.driver_connection
     cols = ", ".join(SIM_COLUMNS)
+    step = 50_000
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f"COPY sim ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
+            for i in range(0, len(rows), step):
+                for row in rows[i : i + step]:
+                    copy.write_row(row)
+                if progress:
+                    progress(min(i + step, len(rows)))
         return
     marks = ", ".join("?" * len(SIM_COLUMNS))
     cur = raw.cursor()  # type: ignore[union-attr]
     try:
-        step = 50_000
         for i in range(0, len(rows), step):
             cur.executemany(f"INSERT INTO sim ({cols}) VALUES ({marks})", rows[i : i + step])
+            if progress:
+                progress(min(i + step, len(rows)))
     finally:
         cur.close()
 
@@ -192,7 +199,7 @@ def generate_sims(
     iccid_range: str | None = None,
     imsi_range: str | None = None,
     state: str = SimState.IN_STOCK,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> GenerateResult:
     """Create `count` SIM records with the next free ICCIDs and IMSIs of the given ranges (or
     the first ranges with room), under a new batch. One audit and one outbox event for the batch.
@@ -223,16 +230,12 @@ def generate_sims(
             stamp = now
         rows = [(iccid, imsi, kind, form_factor, b.id, str(state), 1, stamp, stamp)
                 for iccid, imsi in zip(iccids, imsis, strict=True)]
-        if progress:
-            progress(count // 2)
-        _bulk_insert_sims(s, rows)
+        _bulk_insert_sims(s, rows, progress)
         details = {"batch": batch, "count": count, "first_iccid": iccids[0],
                    "last_iccid": iccids[-1], "kind": kind, "state": str(state)}
         audit.append(s, actor=actor, action="inventory.generate", subject_type="batch",
                      subject_id=batch, details=details,
                      outbox=audit.Outbox("batch.created", "batch", batch, details))
-    if progress:
-        progress(count)
     log.info("sims.generated", batch=batch, count=count, first_iccid=iccids[0],
              last_iccid=iccids[-1], kind=kind)
     return GenerateResult(batch, count, iccids[0], iccids[-1])

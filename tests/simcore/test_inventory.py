@@ -269,3 +269,13 @@ def test_services_log_structured_lines_to_stderr(engine: Engine,
     lines = [json.loads(x) for x in out.err.splitlines() if x.startswith("{")]
     ev = next(x for x in lines if x["event"] == "sim.allocated")
     assert ev["iccid"] == sim.iccid and ev["level"] == "info" and "timestamp" in ev
+
+
+def test_generation_reports_progress_as_rows_are_written(engine: Engine) -> None:
+    seen: list[int] = []
+    inventory.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000999999")
+                        .digits, name="i", actor="t")
+    inventory.add_range(engine, "imsi", "001010000000000", "001010000999999", name="m", actor="t")
+    inventory.generate_sims(engine, 120_000, batch="big", actor="t", progress=seen.append)
+    assert seen == [50_000, 100_000, 120_000]
+    assert inventory.summary(engine).total == 120_000
