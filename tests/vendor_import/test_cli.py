@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from hsm_sim.hsm import KekPurpose
 from hsm_sim.soft import SoftHsm
+from simcore.log import configure
 from tools.cli import app
 
 from .helpers import TRANSPORT_KEY, cards, out_text, write
@@ -21,12 +23,14 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(engine: Engine, tmp_path: Path) -> dict[str, str]:
+def env(engine: Engine, tmp_path: Path) -> Iterator[dict[str, str]]:
     home = tmp_path / "home"
     warnings.simplefilter("ignore")
     SoftHsm.dev(home / "hsm").kek_add("vendor1", KekPurpose.TRANSPORT, [TRANSPORT_KEY])
-    return {"SIMSMITH_HOME": str(home), "SIMSMITH_LOG_LEVEL": "DEBUG",
+    yield {"SIMSMITH_HOME": str(home), "SIMSMITH_LOG_LEVEL": "DEBUG",
             "SIMSMITH_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    # The CLI pointed the (global) log configuration at the runner's stderr: point it back.
+    configure("WARNING")
 
 
 def test_import_json_then_already_imported(env: dict[str, str], tmp_path: Path) -> None:
