@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,26 @@ from tools.inventory_cli import app
 
 
 def _hsm(optional: bool) -> Any:
-    """The configured HSM; a dry run goes on without one (then the KCV is not checked)."""
-    if not optional:
-        from tools.hsm_cli import open_hsm
+    """The configured HSM (its dev-mode warnings as one `warning:` line each); a dry run goes
+    on without one (then the KCV is not checked)."""
+    from simcore.hsm_access import HsmUnavailable
 
-        return open_hsm()
-    from simcore.hsm_access import HsmUnavailable, open_hsm
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if not optional:
+                from tools.hsm_cli import open_hsm
 
-    try:
-        return open_hsm()
-    except HsmUnavailable as e:
-        err_console.print(f"note: transport key KCV not checked ({e})", markup=False)
-        return None
+                return open_hsm()
+            from simcore.hsm_access import open_hsm as open_configured
+
+            return open_configured()
+        except HsmUnavailable as e:
+            err_console.print(f"note: transport key KCV not checked ({e})", markup=False)
+            return None
+        finally:
+            for w in {str(w.message) for w in caught}:
+                err_console.print(f"warning: {w}", markup=False)
 
 
 @app.command("import")
