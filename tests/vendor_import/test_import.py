@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from hsm_sim.eki import EkiScheme, encrypt_eki
 from hsm_sim.kcv import kcv
 from hsm_sim.keyref import KeyRef
 from hsm_sim.milenage import vector
@@ -18,7 +19,7 @@ from simcore.db import read_session
 from simcore.models import AuditEvent, Batch, Sim, SimCredential
 from simcore.vendor_import import ImportOptions, InvalidFile, TransportKeyError, import_file
 
-from .helpers import cards, csv_text, out_text, write
+from .helpers import TRANSPORT_KEY, cards, csv_text, out_text, write
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
@@ -144,3 +145,19 @@ def test_second_process_reader_same_outcome(engine: Engine, hsm: SoftHsm, tmp_pa
     r = import_file(engine, hsm, p, ImportOptions(worker=True, chunk=3))
     assert (r.status, r.rows, r.imported) == ("imported", 8, 8)
     assert counts(engine) == (1, 8, 40)
+
+
+@pytest.mark.parametrize("scheme", [EkiScheme.AES128_CBC, EkiScheme.TDES2_ECB])
+def test_other_transport_schemes(engine: Engine, hsm: SoftHsm, tmp_path: Path,
+                                 scheme: EkiScheme) -> None:
+    cs = cards(3)
+    for c in cs:
+        c.values["EKI"] = encrypt_eki(scheme, TRANSPORT_KEY, c.ki).hex()
+        c.values["EOPC"] = encrypt_eki(scheme, TRANSPORT_KEY, c.opc).hex()
+    p = write(tmp_path / "b.out", out_text(cs, ("ICCID", "IMSI", "EKI", "EOPC"), kcv_value=None))
+    import_file(engine, hsm, p, ImportOptions(scheme=scheme))
+    with read_session(engine) as s:
+        sim = s.get(Sim, cs[2].iccid)
+    assert sim is not None
+    assert hsm.kcv(KeyRef.from_token(sim.ki_ref or "")) == kcv(cs[2].ki)
+    assert hsm.kcv(KeyRef.from_token(sim.opc_ref or "")) == kcv(cs[2].opc)
