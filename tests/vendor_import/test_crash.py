@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from hsm_sim.soft import SoftHsm
@@ -30,18 +31,21 @@ hsm = SoftHsm.open(Path(sys.argv[2]), components=[bytes(range(1, 33)), bytes(ran
 def progress(done, total):
     print(done, flush=True)
     time.sleep(0.05)
-import_file(make_engine(sys.argv[1]), hsm, Path(sys.argv[3]), ImportOptions(chunk=500),
-            progress)
+import_file(make_engine(sys.argv[1]), hsm, Path(sys.argv[3]),
+            ImportOptions(chunk=500, worker=sys.argv[4] == "worker"), progress)
 print("finished", flush=True)
 """
 
 
-def test_kill_9_mid_import_then_rerun(engine: Engine, hsm: SoftHsm, tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["inline", "worker"])
+def test_kill_9_mid_import_then_rerun(engine: Engine, hsm: SoftHsm, tmp_path: Path,
+                                      reader: str) -> None:
     n = 6000
     p = write(tmp_path / "big.out", out_text(cards(n, ("ICCID", "IMSI", "EKI", "EOPC")),
                                              ("ICCID", "IMSI", "EKI", "EOPC")))
     url = engine.url.render_as_string(hide_password=False)
-    child = subprocess.Popen([sys.executable, "-c", CHILD, url, str(tmp_path / "hsm"), str(p)],
+    child = subprocess.Popen([sys.executable, "-c", CHILD, url, str(tmp_path / "hsm"), str(p),
+                              reader],
                              cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     seen = [child.stdout.readline() for _ in range(3)]  # 1,500 rows written, uncommitted
