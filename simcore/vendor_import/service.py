@@ -227,6 +227,9 @@ class _Run:
                            "pass --batch NAME")
         if b is None:
             b = Batch(name=self.batch_name, source="import")
+        elif self.validator.quantity not in (None, b.row_count):
+            raise Conflict(f"batch {self.batch_name!r} was ordered with {b.row_count} cards, the "
+                           f"file's Quantity is {self.validator.quantity}")
         b.vendor = self._vendor() or b.vendor
         b.profile = self.opts.profile or self.header.get("profile") or b.profile
         b.file_sha256, b.status = self.sha, "in_progress"

@@ -15,6 +15,7 @@ from hsm_sim.hsm import KekPurpose
 from hsm_sim.soft import SoftHsm
 from simcore import inventory
 from simcore.db import read_session
+from simcore.errors import Conflict
 from simcore.inventory import RangeOverlap
 from simcore.models import Batch
 from simcore.vendor_import import import_file
@@ -57,6 +58,8 @@ def test_order_reserves_blocks_and_import_fills_the_batch(engine: Engine, hsm: S
     assert nxt.first_iccid == iccid(6)
     g = inventory.generate_sims(engine, 1, batch="gen", actor="t")
     assert g.first_iccid == iccid(8)
+    with pytest.raises(Conflict, match="ordered with 6 cards, the file's Quantity is 5"):
+        import_file(engine, hsm, write(tmp_path / "a.out", out_text(cards(5))))
     r = import_file(engine, hsm, write(tmp_path / "b.out", out_text(cards(6))))
     assert r.status == "imported"
     with read_session(engine) as s:
