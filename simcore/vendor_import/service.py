@@ -336,14 +336,6 @@ def tokens(refs: Sequence[Any]) -> list[str]:
 
 
 def wrap_clear(hsm: Any, owner: str, key_type: KeyType, value: bytes) -> str:
-    """A clear credential from the file (PIN/PUK/ADM code, OTA key), wrapped by the HSM.
-
-    Workaround: `SoftHsm.import_clear` computes an AES KCV for its audit record, which refuses the
-    8-byte access codes (PIN/PUK/ADM). Until it accepts them, codes on the soft backend are
-    wrapped by the same internal call `generate_code` uses. Reported to the HSM's owner."""
-    try:
-        return str(hsm.import_clear(owner, key_type, value).to_token())
-    except ValueError:
-        if len(value) == 8 and hsm.backend == "soft" and hasattr(hsm, "_wrap"):
-            return str(hsm._wrap(owner, key_type, value).to_token())
-        raise
+    """A clear credential from the file (PIN/PUK/ADM code in its 8-byte stored form, OTA key),
+    wrapped by the HSM for storage."""
+    return str(hsm.import_clear(owner, key_type, value).to_token())
