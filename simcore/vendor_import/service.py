@@ -211,7 +211,8 @@ class _Run:
         except IntegrityError:
             done = find_batch_by_hash(self.engine, self.sha)
             if done is None:
-                raise
+                raise Conflict(f"{self.report.path}: another writer took one of these ICCIDs or "
+                               "IMSIs during the import; nothing imported, run it again") from None
             return ImportResult("already_imported", str(self.vf.path), self.sha, done.name,
                                 done.id, done.row_count, 0, 0, time.monotonic() - started)
         log.info("inventory.imported", batch=self.batch_name, rows=self.imported,
