@@ -279,3 +279,16 @@ def test_generation_reports_progress_as_rows_are_written(engine: Engine) -> None
     inventory.generate_sims(engine, 120_000, batch="big", actor="t", progress=seen.append)
     assert seen == [50_000, 100_000, 120_000]
     assert inventory.summary(engine).total == 120_000
+
+
+def test_allocation_moves_on_and_wraps_around_for_returned_sims(engine: Engine) -> None:
+    seed(engine, 3)
+    a = inventory.allocate(engine, "c1", actor="t").iccid
+    b = inventory.allocate(engine, "c2", actor="t").iccid
+    assert a < b
+    inventory.release(engine, a, actor="t")  # back in stock, behind this process's cursor
+    c = inventory.allocate(engine, "c3", actor="t").iccid
+    assert c > b
+    assert inventory.allocate(engine, "c4", actor="t").iccid == a  # found by the full scan
+    with pytest.raises(inventory.NoSimAvailable):
+        inventory.allocate(engine, "c5", actor="t")
