@@ -75,6 +75,9 @@ def pg_engine() -> Iterator[Engine]:
 
 
 def reset_pg(eng: Engine) -> None:
+    from simcore.lifecycle import _claim_cursors
+
+    _claim_cursors.clear()  # hints into the emptied tables would send the first claims astray
     with eng.begin() as c:
         c.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         c.execute(text("UPDATE audit_head SET seq = 0, hash = :h, prev_hash = :h"),
