@@ -240,7 +240,7 @@ def claim_transition(
     params.update(current=str(current), target=str(target), now=utcnow())
     conn = core(tx)
     # Rows claimed before leave dead index entries at the front of the scan until VACUUM; start
-    # after the last key this process claimed, and from the beginning only when that finds none.
+    # at the last key this process claimed, and from the beginning only when that finds none.
     cursor_key = (conn.engine.url, machine.name, str(current), tuple(sorted(where.items())))
     after = _claim_cursors.get(cursor_key)
     row = None
@@ -274,7 +274,8 @@ def _claim_statement(machine: StateMachine, where: tuple[str, ...],
     conditions = [field == bindparam("current"),
                   *(table.c[k] == bindparam(f"w_{k}") for k in where)]
     if after:
-        conditions.append(key > bindparam("after"))
+        # >=: a claim whose transaction rolled back left its row in stock at the cursor.
+        conditions.append(key >= bindparam("after"))
     pick = (select(key).where(*conditions)
             .order_by(key).limit(1).with_for_update(skip_locked=True).scalar_subquery())
     values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes}

@@ -292,3 +292,17 @@ def test_allocation_moves_on_and_wraps_around_for_returned_sims(engine: Engine) 
     assert inventory.allocate(engine, "c4", actor="t").iccid == a  # found by the full scan
     with pytest.raises(inventory.NoSimAvailable):
         inventory.allocate(engine, "c5", actor="t")
+
+
+def test_a_rolled_back_claim_leaves_its_sim_next_in_line(engine: Engine) -> None:
+    from simcore.lifecycle import claim_transition
+
+    seed(engine, 3)
+    first = inventory.allocate(engine, "c1", actor="t").iccid
+    with pytest.raises(RuntimeError), db.connection_transaction(engine) as conn:
+        lost = claim_transition(conn, "in_stock", "allocated", actor="t",
+                                where={"kind": "physical"}).iccid
+        raise RuntimeError("the caller fails after claiming")
+    assert inventory.get_sim(engine, lost).state == "in_stock"
+    again = inventory.allocate(engine, "c2", actor="t").iccid
+    assert again == lost and again != first
