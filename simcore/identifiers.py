@@ -71,11 +71,16 @@ def _require_digits(kind: str, value: str) -> None:
 # --- swapped-nibble BCD (TS 102 221 §13.2, TS 31.102 §4.2.2) --------------------------------------
 
 
-def encode_swapped_bcd(digits: str, length: int) -> bytes:
-    """Digits as swapped-nibble BCD (first digit in the low nibble), padded with F to `length`."""
-    padded = digits + "F" * (length * 2 - len(digits))
-    if len(padded) != length * 2:
-        raise ValueError(f"{len(digits)} digits do not fit in {length} bytes")
+def encode_swapped_bcd(digits: str, length: int | None = None) -> bytes:
+    """Digits as swapped-nibble BCD (first digit in the low nibble), F-padded to `length` bytes
+    (or to a whole byte when no length is given)."""
+    _require_digits("bcd", digits)
+    padded = digits + "F" * (len(digits) % 2)
+    if length is not None:
+        if len(padded) > length * 2:
+            raise InvalidIdentifier("bcd", f"{len(digits)} digits do not fit in {length} bytes",
+                                    expected=f"at most {length * 2} digits")
+        padded += "F" * (length * 2 - len(padded))
     return bytes.fromhex("".join(padded[i + 1] + padded[i] for i in range(0, len(padded), 2)))
 
 

@@ -5,9 +5,9 @@ and TLV-wrapped strings (TS 31.103 §4.2.2).
 
 from __future__ import annotations
 
-from cards.bcd import decode_swapped, encode_swapped
 from cards.fs.base import EncodeError
 from cards.tlv import parse_tlv, tlv
+from simcore.identifiers import decode_swapped_bcd, encode_swapped_bcd
 
 TON_NPI_INTERNATIONAL = 0x91
 TON_NPI_UNKNOWN = 0x81
@@ -22,8 +22,8 @@ def encode_number(number: str, bcd_len: int = 10) -> bytes:
     if len(digits) > 2 * bcd_len:
         raise EncodeError(f"{len(digits)} digits exceed {2 * bcd_len}")
     ton = TON_NPI_INTERNATIONAL if international else TON_NPI_UNKNOWN
-    body = encode_swapped(digits)
-    return bytes((1 + len(body), ton)) + encode_swapped(digits, bcd_len)
+    body = encode_swapped_bcd(digits)
+    return bytes((1 + len(body), ton)) + encode_swapped_bcd(digits, bcd_len)
 
 
 def decode_number(data: bytes) -> str | None:
@@ -31,7 +31,7 @@ def decode_number(data: bytes) -> str | None:
     n = data[0]
     if n in (0xFF, 0):
         return None
-    digits = decode_swapped(data[2 : 1 + n])
+    digits = decode_swapped_bcd(data[2 : 1 + n])
     return ("+" if data[1] == TON_NPI_INTERNATIONAL else "") + digits
 
 

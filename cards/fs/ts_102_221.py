@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from cards.bcd import decode_swapped, encode_swapped
 from cards.fs.base import EF, EncodeError, pad
 from cards.tlv import find, parse_tlv, tlv
+from simcore.identifiers import decode_swapped_bcd, encode_swapped_bcd
 
 
 class EF_DIR(EF):
@@ -61,13 +61,13 @@ class EF_ICCID(EF):
 
     @classmethod
     def decode(cls, data: bytes) -> str:
-        return decode_swapped(data)
+        return decode_swapped_bcd(data)
 
     @classmethod
     def encode(cls, value: str, size: int | None = None) -> bytes:
         if not 18 <= len(value) <= 20:
             raise EncodeError(f"an ICCID has 18 to 20 digits, got {len(value)}")
-        return encode_swapped(value, size or cls.size)
+        return encode_swapped_bcd(value, size or cls.size)
 
 
 class EF_PL(EF):

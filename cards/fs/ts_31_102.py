@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from cards.bcd import decode_swapped, encode_swapped
 from cards.fs.base import EF, EncodeError, pad
 from cards.fs.codecs import decode_bitmap, decode_number, encode_bitmap, encode_number
 from cards.fs.plmn import decode_act, decode_plmn, encode_act, plmn_from
 from cards.fs.text import decode_alpha, encode_alpha
+from simcore.identifiers import decode_swapped_bcd, encode_swapped_bcd
 
 USIM = "ADF.USIM"
 
@@ -32,7 +32,7 @@ class EF_IMSI(EF):
         n = data[0]
         if n == 0xFF or n == 0 or n > len(data) - 1:
             return None
-        digits = decode_swapped(data[1 : 1 + n])
+        digits = decode_swapped_bcd(data[1 : 1 + n])
         return digits[1:]  # the first nibble is the parity/type indication
 
     @classmethod
@@ -42,7 +42,7 @@ class EF_IMSI(EF):
         if not (6 <= len(value) <= 15 and value.isdigit()):
             raise EncodeError(f"an IMSI has 6 to 15 digits, got {value!r}")
         parity = "9" if len(value) % 2 else "1"
-        body = encode_swapped(parity + value)
+        body = encode_swapped_bcd(parity + value)
         return pad(bytes((len(body),)) + body, size or cls.size, cls.name)
 
 

@@ -7,7 +7,6 @@ import pickle
 import pytest
 
 from cards.apdu import Apdu, ApduError, parse_apdu
-from cards.bcd import BcdError, decode_swapped, encode_swapped
 from cards.fcp import parse_fcp
 from cards.secret import CodeFormatError, Secret, adm_from_text, pin_from_text
 from cards.status_words import (
@@ -20,6 +19,7 @@ from cards.status_words import (
     error_for,
 )
 from cards.tlv import parse_tlv, tlv
+from simcore.identifiers import InvalidIdentifier, decode_swapped_bcd, encode_swapped_bcd
 
 
 @pytest.mark.parametrize(
@@ -92,17 +92,17 @@ def test_success_words() -> None:
     ],
 )
 def test_bcd(digits: str, length: int | None, hexa: str) -> None:
-    assert encode_swapped(digits, length).hex().upper() == hexa
-    assert decode_swapped(bytes.fromhex(hexa)) == digits
+    assert encode_swapped_bcd(digits, length).hex().upper() == hexa
+    assert decode_swapped_bcd(bytes.fromhex(hexa)) == digits
 
 
 def test_bcd_errors() -> None:
-    with pytest.raises(BcdError):
-        encode_swapped("12a")
-    with pytest.raises(BcdError):
-        encode_swapped("123", 1)
-    with pytest.raises(BcdError):
-        decode_swapped(b"\xa1")
+    with pytest.raises(InvalidIdentifier):
+        encode_swapped_bcd("12a")
+    with pytest.raises(InvalidIdentifier):
+        encode_swapped_bcd("123", 1)
+    with pytest.raises(InvalidIdentifier):
+        decode_swapped_bcd(b"\xa1")
 
 
 def test_secret_never_shows() -> None:
