@@ -63,7 +63,19 @@ class AppContext:
     smdp: SmdpPort
     metrics: Metrics
     keys: KeyCache
+    hsm: Any = None  # opened on first use (open_hsm), unless given
     extra: dict[str, Any] = field(default_factory=dict)
+    _hsm_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open_hsm(self) -> Any:
+        """The configured HSM (simcore.hsm_access), opened once; HsmUnavailable if it cannot
+        be opened without a terminal (503 service-unavailable)."""
+        with self._hsm_lock:
+            if self.hsm is None:
+                from simcore.hsm_access import open_hsm
+
+                self.hsm = open_hsm(self.settings)
+            return self.hsm
 
 
 def ctx_of(request: Request) -> AppContext:

@@ -45,7 +45,7 @@ def build_smdp(settings: ApiSettings, engine: Engine) -> SmdpPort:
 
 
 def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None,
-               smdp: SmdpPort | None = None) -> FastAPI:
+               smdp: SmdpPort | None = None, hsm: Any = None) -> FastAPI:
     settings = settings or ApiSettings()
     configure(settings.log_level or "INFO", settings.log_json)
     own_engine = engine is None
@@ -53,7 +53,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     metrics = Metrics()
     ctx = AppContext(settings=settings, engine=eng,
                      smdp=smdp if smdp is not None else build_smdp(settings, eng),
-                     metrics=metrics, keys=KeyCache(settings.api_key_cache_seconds))
+                     metrics=metrics, keys=KeyCache(settings.api_key_cache_seconds), hsm=hsm)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +64,14 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             worker = WebhookWorker(eng, settings)
             worker.start()
             ctx.extra["webhook_worker"] = worker
+        from api.import_runner import ImportRunner
+
+        runner = ctx.extra["import_runner"] = ImportRunner(ctx)
+        runner.resume()
         try:
             yield
         finally:
+            runner.stop()
             if worker is not None:
                 worker.stop()
             if own_engine:

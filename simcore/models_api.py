@@ -101,3 +101,24 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=256)
     created_at: datetime = _ts()
     delivered_at: datetime | None = _ts(nullable=True)
+
+
+class ImportJob(SQLModel, table=True):
+    """An uploaded vendor file being imported (simcore.import_jobs): progress, result, issues."""
+
+    __tablename__ = "import_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    filename: str = Field(max_length=255)
+    path: str = Field(max_length=1024)  # where the upload is kept until the job is done
+    options: str = Field(sa_column=Column(Text, nullable=False))  # JSON: format, batch, …
+    status: str = Field(max_length=24, index=True)  # queued | running | <ImportResult.status>
+    rows_done: int = 0
+    rows_total: int | None = None
+    result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    issues: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    issue_count: int = 0
+    error: str | None = Field(default=None, max_length=512)
+    actor: str = Field(max_length=128)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

@@ -17,6 +17,7 @@ ROUTERS: list[str] = [
     "msisdns",
     "audit",
     "webhooks",
+    "imports",
     "es2plus",  # issue 8: SM-DP+ side endpoints and HandleDownloadProgressInfo
 ]
 

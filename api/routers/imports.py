@@ -1,0 +1,105 @@
+"""/v1/imports: upload a vendor file (.out or card-key CSV) as the request body → 202 and a job
+to poll: progress, then the result with per-row issues (file:line:column, rule, masked value)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CtxDep, EngineDep, Scope, actor
+from api.idempotent import IdempotentRoute
+from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
+from api.problems import openapi_responses
+from simcore import import_jobs
+from simcore.errors import InvalidInput
+from simcore.models_api import ApiKey, ImportJob
+
+router = APIRouter(tags=["imports"], route_class=IdempotentRoute,
+                   responses=openapi_responses(401, 403, 404, 422, 503))
+Importer = Annotated[ApiKey, Scope("imports:write")]
+MAX_UPLOAD = 1 << 30
+
+
+class ImportJobPublic(BaseModel):
+    id: int
+    filename: str
+    status: str = Field(description="queued, running, imported, already_imported, valid, "
+                        "invalid or failed")
+    options: dict[str, Any]
+    rows_done: int
+    rows_total: int | None
+    result: dict[str, Any] | None
+    issue_count: int
+    issues: list[dict[str, Any]] | None = Field(
+        description="The first issues: path, line, column, field, rule, message, shown (masked)")
+    error: str | None
+    created_at: Any
+    updated_at: Any
+
+    @classmethod
+    def of(cls, job: ImportJob) -> ImportJobPublic:
+        return cls(id=int(job.id or 0), filename=job.filename, status=job.status,
+                   options=json.loads(job.options), rows_done=job.rows_done,
+                   rows_total=job.rows_total,
+                   result=json.loads(job.result) if job.result else None,
+                   issue_count=job.issue_count,
+                   issues=json.loads(job.issues) if job.issues else None, error=job.error,
+                   created_at=job.created_at, updated_at=job.updated_at)
+
+
+@router.post("/v1/imports", status_code=202, openapi_extra={"requestBody": {
+    "required": True, "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}}})
+async def upload(
+    request: Request, ctx: CtxDep, key: Importer, response: Response,
+    filename: Annotated[str, Query(min_length=1, max_length=255,
+                                   description="The file's name (.out or .csv)")],
+    format: Literal["out", "csv"] | None = None,
+    batch: Annotated[str | None, Query(max_length=64)] = None,
+    vendor: Annotated[str | None, Query(max_length=64)] = None,
+    profile: Annotated[str | None, Query(max_length=64)] = None,
+    transport_key: Annotated[str | None, Query(max_length=64)] = None,
+    dry_run: bool = False,
+) -> ImportJobPublic:
+    """Upload the file as the raw body; the import runs in the background (poll the job)."""
+    path = import_jobs.upload_path(ctx.settings.home, filename)
+    size = 0
+    with path.open("wb") as f:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_UPLOAD:
+                f.close()
+                path.unlink(missing_ok=True)
+                raise InvalidInput("body", "file too large", expected="at most 1 GiB")
+            f.write(chunk)
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise InvalidInput("body", "empty upload", expected="the vendor file as the body")
+    opts = import_jobs.JobOptions(fmt=format, batch=batch, vendor=vendor, profile=profile,
+                                  transport_key=transport_key, dry_run=dry_run)
+    job = await run_in_threadpool(import_jobs.create, ctx.engine, path, filename, opts,
+                                  actor=actor(key))
+    ctx.extra["import_runner"].submit(job.id)
+    response.headers["Location"] = f"/v1/imports/{job.id}"
+    return ImportJobPublic.of(job)
+
+
+@router.get("/v1/imports")
+def list_jobs(engine: EngineDep, _k: Importer, cursor: CursorQuery = None,
+              limit: LimitQuery = 100, status: str | None = None) -> Page[ImportJobPublic]:
+    after = decode_cursor(cursor)
+    if after is not None and not after.isdigit():
+        raise InvalidInput("cursor", "not a cursor this API issued")
+    jobs = import_jobs.list_jobs(engine, status=status, after=int(after) if after else None,
+                                 limit=limit)
+    return Page(items=[ImportJobPublic.of(j) for j in jobs],
+                next_cursor=next_cursor([int(j.id or 0) for j in jobs], limit))
+
+
+@router.get("/v1/imports/{job_id}")
+def get_job(job_id: int, engine: EngineDep, _k: Importer) -> ImportJobPublic:
+    return ImportJobPublic.of(import_jobs.get(engine, job_id))
