@@ -7,7 +7,7 @@ import base64
 import binascii
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel
 
 from simcore.errors import InvalidInput
@@ -40,3 +40,18 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 def next_cursor(items_keys: list[str] | list[int], limit: int) -> str | None:
     return encode_cursor(items_keys[-1]) if len(items_keys) == limit and items_keys else None
+
+
+MAX_ID = 2**62
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A numeric id")]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def int_cursor(cursor: str | None) -> int | None:
+    """The numeric key a cursor carries (order, job, delivery or audit ids)."""
+    after = decode_cursor(cursor)
+    if after is None:
+        return None
+    if not after.isdigit() or int(after) > MAX_ID:
+        raise InvalidInput("cursor", "not a cursor this API issued")
+    return int(after)

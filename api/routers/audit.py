@@ -8,11 +8,10 @@ from fastapi import APIRouter
 
 from api.deps import EngineDep, Scope
 from api.idempotent import IdempotentRoute
-from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
+from api.pagination import CursorQuery, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from api.schemas import AuditEventPublic, AuditVerifyPublic
 from simcore import audit
-from simcore.errors import InvalidInput
 from simcore.models_api import ApiKey
 
 router = APIRouter(tags=["audit"], route_class=IdempotentRoute,
@@ -24,11 +23,8 @@ Reader = Annotated[ApiKey, Scope("audit:read")]
 def query(engine: EngineDep, _k: Reader, cursor: CursorQuery = None, limit: LimitQuery = 100,
           subject_id: str | None = None, action: str | None = None) -> Page[AuditEventPublic]:
     """Events in global order, filtered by subject (e.g. an ICCID) and action."""
-    after = decode_cursor(cursor) or "0"
-    if not after.isdigit():
-        raise InvalidInput("cursor", "not a cursor this API issued")
     events = audit.query(engine, subject_id=subject_id, action=action, limit=limit,
-                         after_seq=int(after))
+                         after_seq=int_cursor(cursor) or 0)
     return Page(items=[AuditEventPublic.of(e) for e in events],
                 next_cursor=next_cursor([int(e.seq or 0) for e in events], limit))
 

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import EngineDep, Scope, SmdpDep, actor
 from api.idempotent import IdempotentRoute
-from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
+from api.pagination import CursorQuery, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from api.schemas import EsimCancel, EsimOrderCreate, EsimProfilePublic, InstallLinks, QrLinks
 from esim import qr
 from simcore import esim_orders
-from simcore.errors import InvalidInput
 from simcore.esim_orders import EsimProfile
 from simcore.models_api import ApiKey
 
@@ -56,11 +55,8 @@ def list_profiles(request: Request, engine: EngineDep, _k: Orderer,
                   external_ref: str | None = None, order_status: str | None = None,
                   qr_data_uri: DataUriQuery = False) -> Page[EsimProfilePublic]:
     """Orders, oldest first."""
-    after = decode_cursor(cursor)
-    if after is not None and not after.isdigit():
-        raise InvalidInput("cursor", "not a cursor this API issued")
     items = esim_orders.list_orders(engine, external_ref=external_ref, status=order_status,
-                                    after=int(after) if after else None, limit=limit)
+                                    after=int_cursor(cursor), limit=limit)
     return Page(items=[_public(p, request, qr_data_uri) for p in items],
                 next_cursor=next_cursor([p.order_id for p in items], limit))
 

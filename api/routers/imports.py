@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep, EngineDep, Scope, actor
 from api.idempotent import IdempotentRoute
-from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
+from api.pagination import CursorQuery, IdPath, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from simcore import import_jobs
 from simcore.errors import InvalidInput
@@ -91,15 +91,11 @@ async def upload(
 @router.get("/v1/imports")
 def list_jobs(engine: EngineDep, _k: Importer, cursor: CursorQuery = None,
               limit: LimitQuery = 100, status: str | None = None) -> Page[ImportJobPublic]:
-    after = decode_cursor(cursor)
-    if after is not None and not after.isdigit():
-        raise InvalidInput("cursor", "not a cursor this API issued")
-    jobs = import_jobs.list_jobs(engine, status=status, after=int(after) if after else None,
-                                 limit=limit)
+    jobs = import_jobs.list_jobs(engine, status=status, after=int_cursor(cursor), limit=limit)
     return Page(items=[ImportJobPublic.of(j) for j in jobs],
                 next_cursor=next_cursor([int(j.id or 0) for j in jobs], limit))
 
 
 @router.get("/v1/imports/{job_id}")
-def get_job(job_id: int, engine: EngineDep, _k: Importer) -> ImportJobPublic:
+def get_job(job_id: IdPath, engine: EngineDep, _k: Importer) -> ImportJobPublic:
     return ImportJobPublic.of(import_jobs.get(engine, job_id))

@@ -11,11 +11,10 @@ from fastapi import APIRouter
 
 from api.deps import EngineDep, Scope, actor
 from api.idempotent import IdempotentRoute
-from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
+from api.pagination import CursorQuery, IdPath, IdQuery, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from api.schemas import DeliveryPublic, WebhookCreate, WebhookPublic
 from simcore import webhooks
-from simcore.errors import InvalidInput
 from simcore.models_api import ApiKey, WebhookDelivery, WebhookSubscription
 
 router = APIRouter(tags=["webhooks"], route_class=IdempotentRoute,
@@ -51,30 +50,27 @@ def list_subscriptions(engine: EngineDep, _k: Manager) -> list[WebhookPublic]:
 
 @router.get("/v1/webhooks/deliveries")
 def list_deliveries(engine: EngineDep, _k: Manager, cursor: CursorQuery = None,
-                    limit: LimitQuery = 100, subscription_id: int | None = None,
+                    limit: LimitQuery = 100, subscription_id: IdQuery = None,
                     state: str | None = None) -> Page[DeliveryPublic]:
     """Deliveries (pending, delivered, dead = dead letters), oldest first."""
-    after = decode_cursor(cursor)
-    if after is not None and not after.isdigit():
-        raise InvalidInput("cursor", "not a cursor this API issued")
     rows = webhooks.list_deliveries(engine, subscription_id=subscription_id, state=state,
-                                    after=int(after) if after else None, limit=limit)
+                                    after=int_cursor(cursor), limit=limit)
     return Page(items=[_delivery(d) for d in rows],
                 next_cursor=next_cursor([int(d.id or 0) for d in rows], limit))
 
 
 @router.post("/v1/webhooks/deliveries/{delivery_id}/redeliver")
-def redeliver(delivery_id: int, engine: EngineDep, key: Manager) -> DeliveryPublic:
+def redeliver(delivery_id: IdPath, engine: EngineDep, key: Manager) -> DeliveryPublic:
     """Queue a delivery again, attempts reset (e.g. a dead letter)."""
     return _delivery(webhooks.redeliver(engine, delivery_id, actor=actor(key)))
 
 
 @router.get("/v1/webhooks/{subscription_id}")
-def get_subscription(subscription_id: int, engine: EngineDep, _k: Manager) -> WebhookPublic:
+def get_subscription(subscription_id: IdPath, engine: EngineDep, _k: Manager) -> WebhookPublic:
     return _sub(webhooks.get_subscription(engine, subscription_id))
 
 
 @router.delete("/v1/webhooks/{subscription_id}")
-def delete_subscription(subscription_id: int, engine: EngineDep, key: Manager) -> WebhookPublic:
+def delete_subscription(subscription_id: IdPath, engine: EngineDep, key: Manager) -> WebhookPublic:
     """Deactivate: nothing more is sent; pending deliveries become dead letters."""
     return _sub(webhooks.deactivate(engine, subscription_id, actor=actor(key)))
