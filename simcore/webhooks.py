@@ -155,6 +155,10 @@ def event_body(ev: OutboxEvent) -> str:
 
 def fan_out(engine: Engine, limit: int = 500) -> int:
     """Turn up to `limit` pending outbox events into deliveries; returns events handled."""
+    with read_session(engine) as s:  # idle rounds take no write lock (SQLite has one)
+        if s.execute(select(col(OutboxEvent.id)).where(col(OutboxEvent.published_at).is_(None))
+                     .limit(1)).first() is None:
+            return 0
     with transaction(engine) as s:
         events = list(s.execute(
             select(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))
@@ -190,6 +194,11 @@ class DeliveryJob:
 def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[DeliveryJob]:
     """Lease up to `limit` due deliveries for sending."""
     now = utcnow()
+    with read_session(engine) as s:
+        if s.execute(select(col(WebhookDelivery.id)).where(
+                col(WebhookDelivery.state) == "pending",
+                col(WebhookDelivery.next_attempt_at) <= now).limit(1)).first() is None:
+            return []
     with transaction(engine) as s:
         rows = s.execute(
             select(WebhookDelivery, WebhookSubscription)
