@@ -21,7 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.problems import PROBLEM_TYPES, ProblemError, response_for
 from api.routers import routers
 from api.settings import ApiSettings
-from simcore import db
+from simcore import db, webhooks
 from simcore.errors import SimsmithError
 from simcore.log import configure, get_logger
 from simcore.smdp import InProcessSmdp, SmdpPort
@@ -51,6 +51,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     own_engine = engine is None
     eng = engine if engine is not None else db.make_engine(settings.effective_database_url)
     metrics = Metrics()
+    metrics.gauges["simsmith_webhook_backlog"] = lambda: dict(webhooks.backlog(eng))
     ctx = AppContext(settings=settings, engine=eng,
                      smdp=smdp if smdp is not None else build_smdp(settings, eng),
                      metrics=metrics, keys=KeyCache(settings.api_key_cache_seconds), hsm=hsm)

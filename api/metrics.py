@@ -22,7 +22,8 @@ class Metrics:
         self._count: dict[tuple[str, str, str], int] = defaultdict(int)
         self._hist: dict[tuple[str, str], list[int]] = {}
         self._sum: dict[tuple[str, str], float] = defaultdict(float)
-        self.gauges: dict[str, Callable[[], float]] = {}
+        # Collected at scrape time: name -> callable giving {label value: number}.
+        self.gauges: dict[str, Callable[[], dict[str, float]]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -66,8 +67,9 @@ class Metrics:
             lines.append(f"simsmith_http_request_duration_seconds_count{{{labels}}} {acc}")
         for name, fn in sorted(self.gauges.items()):
             try:
-                value = fn()
+                values = fn()
             except Exception:  # a gauge that cannot be read is left out, not fatal
                 continue
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+            lines.append(f"# TYPE {name} gauge")
+            lines += [f'{name}{{kind="{_escape(k)}"}} {v}' for k, v in sorted(values.items())]
         return "\n".join(lines) + "\n"

@@ -269,3 +269,17 @@ def redeliver(engine: Engine, delivery_id: int, *, actor: str) -> WebhookDeliver
                      subject_id=str(row.subscription_id), details={"delivery": delivery_id})
         s.flush()
         return row
+
+
+def backlog(engine: Engine) -> dict[str, int]:
+    """Outbox events not yet fanned out, and deliveries by state (for metrics)."""
+    from sqlalchemy import func
+
+    with read_session(engine) as s:
+        out = {"outbox_pending": int(s.execute(select(func.count()).select_from(OutboxEvent)
+                                               .where(col(OutboxEvent.published_at).is_(None))
+                                               ).scalar_one())}
+        for state, n in s.execute(select(col(WebhookDelivery.state), func.count())
+                                  .group_by(col(WebhookDelivery.state))).all():
+            out[f"deliveries_{state}"] = int(n)
+    return out

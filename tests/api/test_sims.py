@@ -123,3 +123,4 @@ def test_health_and_metrics(api: Api) -> None:
     text = c.get("/metrics", headers=api.h("metrics:read")).text
     assert 'simsmith_http_requests_total{method="GET",route="/v1/sims",status="200"} 1' in text
     assert "simsmith_http_request_duration_seconds_bucket" in text
+    assert 'simsmith_webhook_backlog{kind="outbox_pending"}' in text
