@@ -38,10 +38,23 @@ the scope named on the route. Every POST takes an `Idempotency-Key`. Errors are 
 """ + "\n".join(f"- `{t.uri}` ({t.status}): {t.title}" for t in PROBLEM_TYPES.values())
 
 
-def build_smdp(settings: ApiSettings, engine: Engine) -> SmdpPort:
-    """The configured SM-DP+: the in-process one by default. (An ES2+-backed SM-DP+ —
-    simcore.smdp_es2plus — is chosen here by configuration.)"""
-    return InProcessSmdp(engine, settings.smdp_address)
+def build_smdp(settings: ApiSettings, engine: Engine) -> tuple[SmdpPort, Any]:
+    """The configured SM-DP+ and what to close at shutdown: an external SM-DP+ over ES2+ when
+    SIMSMITH_SMDP_URL is set (simcore.smdp_es2plus); else simsmith's own ES2+ endpoint on a
+    loopback mutual-TLS listener (SIMSMITH_SMDP_MODE=es2plus, dev PKI in $SIMSMITH_HOME/pki);
+    else the in-process one."""
+    from simcore.smdp_es2plus import SmdpSettings, es2plus_smdp
+
+    external = SmdpSettings()
+    if external.url:
+        port = es2plus_smdp(engine, external)
+        return port, port
+    if settings.smdp_mode == "es2plus":
+        from api.routers.es2plus import start_embedded_es2plus
+
+        embedded = start_embedded_es2plus(engine, settings.smdp_address, settings.home / "pki")
+        return embedded.smdp, embedded
+    return InProcessSmdp(engine, settings.smdp_address), None
 
 
 def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None,
@@ -52,9 +65,11 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     eng = engine if engine is not None else db.make_engine(settings.effective_database_url)
     metrics = Metrics()
     metrics.gauges["simsmith_webhook_backlog"] = lambda: dict(webhooks.backlog(eng))
-    ctx = AppContext(settings=settings, engine=eng,
-                     smdp=smdp if smdp is not None else build_smdp(settings, eng),
-                     metrics=metrics, keys=KeyCache(settings.api_key_cache_seconds), hsm=hsm)
+    closer: Any = None
+    if smdp is None:
+        smdp, closer = build_smdp(settings, eng)
+    ctx = AppContext(settings=settings, engine=eng, smdp=smdp, metrics=metrics,
+                     keys=KeyCache(settings.api_key_cache_seconds), hsm=hsm)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +90,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             runner.stop()
             if worker is not None:
                 worker.stop()
+            if closer is not None and hasattr(closer, "close"):
+                closer.close()
             if own_engine:
                 eng.dispose()
 

@@ -20,6 +20,11 @@ class ApiSettings(Settings):
     mode: Literal["dev", "production"] = Field(default="dev")
     smdp_address: str = Field(
         default=DEMO_SMDP_ADDRESS, description="SM-DP+ FQDN put into activation codes")
+    smdp_mode: Literal["in-process", "es2plus"] = Field(
+        default="in-process", description="The SM-DP+ when SIMSMITH_SMDP_URL names no external "
+        "one: `es2plus` runs simsmith's own ES2+ endpoint on a loopback mutual-TLS listener and "
+        "orders go to it over HTTPS (the default of `simsmith serve`); `in-process` calls the "
+        "same state machine directly")
     api_key_cache_seconds: float = Field(
         default=2.0, ge=0, description="How long a checked API key is trusted without a read "
         "(a revoked key stops working within this time)")

@@ -11,9 +11,18 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    smdp: str = typer.Option("es2plus", "--smdp", help="SM-DP+ when SIMSMITH_SMDP_URL is unset: "
+                             "es2plus (simsmith's own ES2+ endpoint over mutual TLS on loopback) "
+                             "or in-process."),
 ) -> None:
     """Serve the API (settings from SIMSMITH_* variables; JSON logs on stderr)."""
+    import os
+
     import uvicorn
+
+    if smdp not in ("es2plus", "in-process"):
+        raise typer.BadParameter(f"--smdp {smdp!r}: expected es2plus or in-process")
+    os.environ.setdefault("SIMSMITH_SMDP_MODE", smdp)  # read by each worker's ApiSettings
 
     from api.settings import ApiSettings
 

@@ -134,7 +134,7 @@ def demo(
                       f"\ntry           curl -s -X POST {url}/v1/esim-profiles "
                       f"-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
                       "-d '{\"external_ref\": \"me\"}'\n", soft_wrap=True)
-        run_server(host="127.0.0.1", port=port, workers=1)
+        run_server(host="127.0.0.1", port=port, workers=1, smdp="es2plus")
 
 
 def register(app: typer.Typer) -> None:
