@@ -65,7 +65,7 @@ class SimTerminate(VersionedAction):
     reason: str = Field(min_length=1, max_length=64)
 
 
-class SimSwap(BaseModel):
+class SimSwap(VersionedAction):
     new_iccid: str | None = Field(default=None, max_length=22,
                                   description="The SIM to move to; default: next in stock")
     reason: str = Field(default="swapped", min_length=1, max_length=64)

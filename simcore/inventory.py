@@ -488,13 +488,14 @@ def terminate(engine: Engine, iccid: str, *, actor: str, reason: str,
 
 
 def swap(engine: Engine, old_iccid: str, *, actor: str, new_iccid: str | None = None,
-         reason: str = "swapped") -> tuple[Sim, Sim]:
+         reason: str = "swapped", expected_version: int | None = None) -> tuple[Sim, Sim]:
     """SIM swap in one transaction: the new SIM (given, or the next in stock of the old one's
     kind) takes over the subscriber reference and the MSISDN and becomes active; the old one is
-    terminated with reason `swapped`."""
+    terminated with reason `swapped`. `expected_version` is the old SIM's."""
     old_iccid = Iccid.parse(old_iccid).digits
     with transaction(engine) as s:
         old = _sim_for_update(s, old_iccid)
+        _check_version(old, expected_version)
         if old.state not in (SimState.ACTIVE, SimState.SUSPENDED, SimState.ALLOCATED):
             raise Conflict(f"sim {old_iccid} is {old.state}: only an allocated, active or "
                            "suspended SIM can be swapped")

@@ -124,8 +124,10 @@ def terminate(iccid: str, body: SimTerminate, engine: EngineDep, key: Writer,
 
 
 @router.post("/v1/sims/{iccid}/swap")
-def swap(iccid: str, body: SimSwap, engine: EngineDep, key: Writer) -> SwapPublic:
-    """Move the subscriber and MSISDN to another SIM; the old one is terminated."""
+def swap(iccid: str, body: SimSwap, engine: EngineDep, key: Writer,
+         if_match: IfMatch = None) -> SwapPublic:
+    """Move the subscriber and MSISDN to another SIM; the old one is terminated. The old SIM's
+    `version` (body or If-Match) makes a stale swap a 409."""
     old, new = inventory.swap(engine, iccid, actor=actor(key), new_iccid=body.new_iccid,
-                              reason=body.reason)
+                              reason=body.reason, expected_version=_version(body, if_match))
     return SwapPublic(old=SimPublic.of(old), new=SimPublic.of(new))

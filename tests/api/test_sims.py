@@ -57,6 +57,8 @@ def test_lifecycle_with_optimistic_locking(api: Api) -> None:
         assert got.status_code == 200 and got.json()["iccid"] == iccid
     r = c.post(f"/v1/sims/{iccid}/resume", json={}, headers=w)
     assert r.json()["state"] == "active"
+    r = c.post(f"/v1/sims/{iccid}/swap", json={"version": active["version"]}, headers=w)
+    assert r.status_code == 409 and r.json()["type"] == P + "stale-version"  # changed since
     r = c.post(f"/v1/sims/{iccid}/swap", json={}, headers=w)
     assert r.status_code == 200, r.text
     swapped = r.json()
