@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from api.deps import SECURITY_SCHEMES, AppContext, KeyCache, required_scope
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.problems import PROBLEM_TYPES, ProblemError, response_for
+from api.problems import PROBLEM_TYPES, ProblemError, openapi_responses, response_for
 from api.routers import routers
 from api.settings import ApiSettings
 from simcore import db, webhooks
@@ -130,6 +130,9 @@ def _document_scopes(routes: list[Any]) -> None:
     Routes carry their full paths (no router prefixes), so a route object's path is the one
     served — in metrics, logs and here."""
     for route in routes:
+        if getattr(route, "body_field", None) is not None:
+            # A body that is not JSON at all is refused before validation: 400 http-error.
+            route.responses = {**openapi_responses(400), **(route.responses or {})}
         scope = required_scope(route)
         if scope is None or not hasattr(route, "openapi_extra"):
             continue
