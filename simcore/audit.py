@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, text, update
-from sqlmodel import Session, col
+from sqlalchemy import Engine, Table, select, text, update
+from sqlmodel import col
 
 from simcore.db import Tx, core, read_session
 from simcore.errors import SimsmithError
@@ -275,10 +275,6 @@ def iter_events(engine: Engine, chunk: int = 5000) -> Iterator[AuditEvent]:
             return
         yield from rows
         last = int(rows[-1].seq or 0)
-
-
-def count_events(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
 
 
 def query(

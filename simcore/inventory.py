@@ -9,7 +9,7 @@ MSISDN pool operations live in simcore.msisdn_pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from simcore.lifecycle import (
     SIM_LIFECYCLE,
     MsisdnState,
     SimState,
+    StaleVersion,
     apply_transition,
     check_transition,
     claim_transition,
@@ -337,17 +338,6 @@ def list_sims(
         return list(s.execute(stmt.order_by(col(Sim.iccid)).limit(limit)).scalars())
 
 
-def iter_sims(engine: Engine, **filters: Any) -> Iterator[Sim]:
-    """Every SIM matching the filters, in ICCID order, read in pages."""
-    after = None
-    while True:
-        page = list_sims(engine, after=after, limit=1000, **filters)
-        if not page:
-            return
-        yield from page
-        after = page[-1].iccid
-
-
 @dataclass(frozen=True)
 class Summary:
     total: int
@@ -413,8 +403,6 @@ def _transition(engine: Engine, iccid: str, target: str, *, actor: str,
 
 def _check_version(sim: Sim, expected: int | None) -> None:
     if expected is not None and sim.version != expected:
-        from simcore.lifecycle import StaleVersion
-
         raise StaleVersion(f"sim {sim.iccid}: version is {sim.version}, not {expected}")
 
 
