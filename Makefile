@@ -32,7 +32,7 @@ lint: $(PY)
 
 bench: $(PY)
 	scripts/install-system-deps.sh
-	$(PIP) install -e '.[test,postgres,pkcs11,cards]'
+	$(PIP) install -e '.[test,postgres,pkcs11,cards,bench]'
 	scripts/bench.sh
 
 clean:
