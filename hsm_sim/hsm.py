@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from hsm_sim.eki import EkiScheme
-from hsm_sim.errors import BadLength
+from hsm_sim.errors import BadLength, WrongKeyType
 from hsm_sim.gsm import GsmTriplet
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import AuthVector
@@ -24,13 +24,16 @@ __all__ = [
     "CODE_LENGTH",
     "CODE_TYPES",
     "DEFAULT_AMF",
+    "REVEALABLE_CODES",
     "AuditSink",
     "Hsm",
     "KekInfo",
     "KekPurpose",
     "NullAudit",
     "Slot",
+    "check_revealable",
     "check_slots",
+    "code_digits",
     "code_from_random",
     "generate_sim_keys",
     "vectors",
@@ -71,6 +74,9 @@ class KekInfo:
 # the card sends them, ASCII digits padded with 'FF' to 8 bytes (ETSI TS 102 221 §9.5.1).
 CODE_TYPES = frozenset({KeyType.PIN, KeyType.PUK, KeyType.ADM})
 CODE_LENGTH = 8
+# The codes `reveal_code` hands out in clear (a subscriber's own PIN and PUK, read out by
+# customer care). ADM codes open the card's files to the operator: never revealed.
+REVEALABLE_CODES = frozenset({KeyType.PIN, KeyType.PUK})
 
 
 class Slot(Protocol):
@@ -102,6 +108,24 @@ def code_from_random(random: Callable[[int], bytes], digits: int) -> bytes:
     while len(out) < digits:
         out.extend(0x30 + b % 10 for b in random(2 * digits) if b < 250)
     return bytes(out[:digits]).ljust(CODE_LENGTH, b"\xff")
+
+
+def check_revealable(ref: KeyRef) -> None:
+    """WrongKeyType unless `ref` is a PIN or PUK code (see REVEALABLE_CODES)."""
+    if ref.key_type not in REVEALABLE_CODES:
+        raise WrongKeyType(f"reveal_code reveals PIN and PUK codes only, not "
+                           f"{ref.key_type.value} (key of {ref.owner})")
+
+
+def code_digits(stored: bytes, ref: KeyRef) -> str:
+    """The digits of a code in its stored form (ASCII digits padded with 'FF' to 8 bytes).
+    BadLength, naming the ref but not the value, for anything else."""
+    digits = stored.rstrip(b"\xff")
+    if len(stored) != CODE_LENGTH or not 4 <= len(digits) <= CODE_LENGTH or not (
+            digits.isdigit() and digits.isascii()):
+        raise BadLength(f"the {ref.key_type.value} code of {ref.owner} is not stored as 4 to "
+                        f"{CODE_LENGTH} ASCII digits padded with FF to {CODE_LENGTH} bytes")
+    return digits.decode("ascii")
 
 
 class AuditSink(Protocol):
@@ -148,6 +172,13 @@ class Hsm(Protocol):
         """Unwrap each ref inside the boundary and write its bytes into `buf` at its slot: the
         personalisation path (a SAIP package, a card's key file APDU). Audited without keys;
         `owner` refuses a ref of another SIM (WrongOwner)."""
+        ...
+
+    def reveal_code(self, ref: KeyRef, *, owner: str) -> str:
+        """The digits of a PIN or PUK code (customer care reads a subscriber's PIN1/PUK1 out):
+        unwrapped inside the boundary, returned as a string. ADM codes and every cryptographic
+        key are refused (WrongKeyType), a ref of another owner too (WrongOwner). Audited as
+        `key.reveal` with the key type only."""
         ...
 
     def import_encrypted(

@@ -48,7 +48,9 @@ from hsm_sim.hsm import (
     KekPurpose,
     NullAudit,
     Slot,
+    check_revealable,
     check_slots,
+    code_digits,
     code_from_random,
 )
 from hsm_sim.keyref import KeyRef, KeyType
@@ -331,6 +333,15 @@ class Pkcs11Hsm:
             buf[slot.offset : slot.offset + slot.length] = key
         self._audit.record("key.patch", owner or (refs[0].owner if refs else "-"),
                            {"key_types": [r.key_type.value for r in refs]})
+
+    def reveal_code(self, ref: KeyRef, *, owner: str) -> str:
+        """The digits of a PIN or PUK code: unwrapped into a readable session object, read
+        and destroyed. ADM and keys refused (WrongKeyType), another owner's ref too
+        (WrongOwner). Audited without the value."""
+        check_revealable(ref)
+        digits = code_digits(self._read(ref, ref.key_type, owner), ref)
+        self._audit.record("key.reveal", owner, {"key_type": ref.key_type.value})
+        return digits
 
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
         key_type = KeyType(key_type)
