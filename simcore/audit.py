@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, select, text, update
+from sqlalchemy import Engine, Table, bindparam, select, text, update
 from sqlmodel import col
 
 from simcore.db import Tx, core, read_session
@@ -141,6 +141,13 @@ _PG_APPEND_WITH_OUTBOX = text(
 
 _EVENT_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEADS = select(col(AuditHead.id), col(AuditHead.seq), col(AuditHead.hash))
+# The other databases' path, built once with bound parameters: building statements per call
+# (and their cache keys) cost more than executing them.
+_HEAD_FOR_UPDATE = _HEADS.where(col(AuditHead.id) == bindparam("lane")).with_for_update()
+_INSERT_EVENT = _EVENT_TABLE.insert()
+_UPDATE_HEAD = (update(AuditHead).where(col(AuditHead.id) == bindparam("lane"))
+                .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"),
+                        prev_hash=bindparam("old_hash")))
 
 
 def append(
@@ -177,14 +184,14 @@ def append(
         from simcore.events import emit
 
         emit(conn, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
-    head = conn.execute(_HEADS.where(col(AuditHead.id) == lane).with_for_update()).one()
+    head = conn.execute(_HEAD_FOR_UPDATE, {"lane": lane}).one()
     lane_seq = head.seq + 1
     digest = event_hash(lane, lane_seq, prev_hash=head.hash, **params)
-    seq = conn.execute(_EVENT_TABLE.insert().values(
-        lane=lane, lane_seq=lane_seq, prev_hash=head.hash, hash=digest, **params)
-    ).inserted_primary_key[0]  # type: ignore[index]
-    conn.execute(update(AuditHead).where(col(AuditHead.id) == lane)
-                 .values(seq=lane_seq, hash=digest, prev_hash=head.hash))
+    seq = conn.execute(_INSERT_EVENT, {**params, "lane": lane, "lane_seq": lane_seq,
+                                       "prev_hash": head.hash, "hash": digest}
+                       ).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(_UPDATE_HEAD, {"lane": lane, "new_seq": lane_seq, "new_hash": digest,
+                                "old_hash": head.hash})
     return int(seq)
 
 
