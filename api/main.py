@@ -21,7 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.problems import PROBLEM_TYPES, ProblemError, openapi_responses, response_for
 from api.routers import routers
 from api.settings import ApiSettings
-from simcore import db, webhooks
+from simcore import apikeys, db, webhooks
 from simcore.errors import SimsmithError
 from simcore.log import configure, get_logger
 from simcore.smdp import InProcessSmdp, SmdpPort
@@ -141,4 +141,4 @@ def _document_scopes(routes: list[Any]) -> None:
         extra["security"] = [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}]
         route.openapi_extra = extra
         text = (getattr(route, "description", None) or "").rstrip()
-        route.description = text + f"\n\nRequired scope: `{scope}` (or `admin`)."  # type: ignore[attr-defined]
+        route.description = text + f"\n\nRequired scope: {apikeys.holders(scope)}."  # type: ignore[attr-defined]

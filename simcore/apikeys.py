@@ -4,7 +4,8 @@ A key reads `ssk_<prefix>_<secret>`: 8 random characters of prefix (kept in clea
 key in lists) and 32 random bytes of secret (base64url). Being random and long, a key needs no slow
 password hash: the store keeps SHA-256 of the whole key and a lookup is one indexed read.
 
-Scopes (`SCOPES`): `admin` implies every other scope.
+Scopes (`SCOPES`): `admin` implies every other scope except those in `NOT_IMPLIED_BY_ADMIN`
+(`care:access-codes`: a SIM's PIN1/PUK1 go only to a key made for customer care).
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ SCOPES: dict[str, str] = {
     "audit:read": "Query and verify the audit log.",
     "webhooks:manage": "Manage webhook subscriptions and see deliveries.",
     "metrics:read": "Read /metrics (Prometheus).",
-    "admin": "Everything above.",
+    "care:access-codes": "Customer care: read a SIM's PIN1 and PUK1 (each read audited). "
+                         "Not implied by admin.",
+    "admin": "Everything above except care:access-codes.",
 }
+# Least privilege: scopes a key holds only when given by name, never through `admin`.
+NOT_IMPLIED_BY_ADMIN = frozenset({"care:access-codes"})
 KEY_PREFIX = "ssk_"
 
 
@@ -84,7 +89,14 @@ def authenticate(engine: Engine, key: str) -> ApiKey:
 
 def has_scope(key: ApiKey, scope: str) -> bool:
     granted = key.scopes.split()
-    return scope in granted or "admin" in granted
+    return scope in granted or ("admin" in granted and scope not in NOT_IMPLIED_BY_ADMIN)
+
+
+def holders(scope: str) -> str:
+    """Which scopes let a key through a route needing `scope`, for documentation."""
+    if scope in NOT_IMPLIED_BY_ADMIN:
+        return f"`{scope}` (not implied by `admin`)"
+    return "`admin`" if scope == "admin" else f"`{scope}` (or `admin`)"
 
 
 def list_keys(engine: Engine) -> list[ApiKey]:

@@ -16,7 +16,8 @@ def create(
     name: str = typer.Option(..., "--name", help="Who or what uses the key."),
     scopes: list[str] = typer.Option(
         ..., "--scopes", "--scope",
-        help=f"Scopes, comma-separated or repeated: {', '.join(apikeys.SCOPES)}."),
+        help=f"Scopes, comma-separated or repeated: {', '.join(apikeys.SCOPES)}. admin "
+             f"implies all but {', '.join(sorted(apikeys.NOT_IMPLIED_BY_ADMIN))}."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a key. It is shown now and never again (the store keeps only its SHA-256)."""

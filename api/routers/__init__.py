@@ -18,6 +18,7 @@ ROUTERS: list[str] = [
     "audit",
     "webhooks",
     "imports",
+    "care",  # issue 7: customer care reads PIN1/PUK1 (scope care:access-codes, not via admin)
     "es2plus",  # issue 8: SM-DP+ side endpoints and HandleDownloadProgressInfo
 ]
 

@@ -23,7 +23,7 @@ MSISDNS = ("447700900000", "447700900099")
 class Api:
     client: TestClient
     engine: Engine
-    keys: dict[str, str]  # scope -> key holding only that scope ("admin" holds all)
+    keys: dict[str, str]  # scope -> key holding only that scope ("admin": all but care)
 
     def h(self, scope: str = "admin", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[scope]}", **extra}

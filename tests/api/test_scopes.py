@@ -1,5 +1,6 @@
 """Route × scope matrix: every route but health refuses a request without a key (401), with a
-key lacking its scope (403), and lets through a key holding exactly its scope or admin."""
+key lacking its scope (403), and lets through a key holding exactly its scope or admin — except
+the customer-care route, which admin does not reach (least privilege)."""
 
 from __future__ import annotations
 
@@ -46,13 +47,26 @@ def test_every_route_needs_its_scope(api: Api) -> None:
         r = api.client.request(method, path, headers={"Authorization": "Bearer ssk_bogus"},
                                **kwargs)
         assert r.status_code == 401, (method, path)
+        allowed = {scope} if scope in apikeys.NOT_IMPLIED_BY_ADMIN else {scope, "admin"}
         for held in apikeys.SCOPES:
             r = api.client.request(method, path, headers=api.h(held), **kwargs)
-            if held in (scope, "admin"):
+            if held in allowed:
                 assert r.status_code not in (401, 403), (method, path, held, r.text)
             else:
                 assert r.status_code == 403, (method, path, held, r.status_code)
                 assert r.json()["type"] == "urn:simsmith:problem:insufficient-scope"
+
+
+def test_only_a_care_key_reaches_the_access_codes(api: Api) -> None:
+    routes = {(m, p): s for m, p, s in _routes(api)}
+    path = f"/v1/sims/{SAMPLES['iccid']}/access-codes"
+    assert routes[("GET", path)] == "care:access-codes"
+    assert [s for s in routes.values() if s in apikeys.NOT_IMPLIED_BY_ADMIN] == [
+        "care:access-codes"]
+    r = api.client.get(path, headers=api.h("admin"))
+    assert r.status_code == 403 and "care:access-codes" in r.json()["detail"]
+    assert api.client.get(path, headers=api.h("care:access-codes")).status_code not in (401,
+                                                                                        403)
 
 
 @pytest.mark.storage
