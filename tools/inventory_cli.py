@@ -85,6 +85,28 @@ def show(iccid: str = typer.Argument(..., help="ICCID of the SIM."), as_json: bo
     _show(inventory.get_sim(engine(), iccid), as_json)
 
 
+@app.command("access-codes")
+@handle_errors
+@hsm_errors
+def access_codes(
+    iccid: str = typer.Argument(..., help="ICCID of the SIM."),
+    reason: str = typer.Option(..., "--reason",
+                               help="Why the codes are read (e.g. a ticket number); audited."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Customer care: show a SIM's PIN1 and PUK1, read by the HSM. Every read is recorded in the
+    audit log (who, why; never the values). Refused for SIMs terminated, in quarantine or
+    recycled."""
+    from simcore import care
+
+    codes = care.reveal_access_codes(engine(), open_hsm(), iccid, actor=actor(), reason=reason)
+    if as_json:
+        print_json({"iccid": codes.iccid, "pin1": codes.pin1, "puk1": codes.puk1})
+    else:
+        print_table(f"access codes of {codes.iccid}", ["code", "value"],
+                    [("PIN1", codes.pin1), ("PUK1", codes.puk1)])
+
+
 @app.command("find")
 @handle_errors
 def find(

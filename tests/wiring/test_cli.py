@@ -1,6 +1,7 @@
 """The wired commands through Typer's runner: `inventory generate --with-keys`, `hsm vector`,
-`esim build` / `build-batch`, `card program` / `verify` / `batch`. Outputs never carry a key,
-PIN, PUK or ADM; errors are one line naming the input at fault."""
+`esim build` / `build-batch`, `card program` / `verify` / `batch`, `inventory access-codes`.
+Outputs never carry a key, PIN, PUK or ADM (but access-codes' PIN1/PUK1, on purpose); errors are
+one line naming the input at fault."""
 
 from __future__ import annotations
 
@@ -184,3 +185,21 @@ def test_card_program_verify_batch(cli_env: SoftHsm, engine: Engine, insert: Ins
     summary = json.loads(ok("card", "batch", "--batch", "c2", "--reader", "1", "--json"))
     assert (summary["programmed"], summary["failed"], summary["blank_left"]) == (1, 0, 0)
     assert "error: no batch named 'zz'" in refused("card", "batch", "--batch", "zz")
+
+
+def test_inventory_access_codes(cli_env: SoftHsm, engine: Engine) -> None:
+    """`inventory access-codes` shows PIN1/PUK1 (customer care) and audits the read."""
+    out = json.loads(ok("inventory", "generate", "-n", "1", "--batch", "ac", "--with-keys",
+                        "--json"))
+    iccid = out["first_iccid"]
+    creds = keys.load_keys(engine, iccid).credentials
+    pin1 = clear(cli_env, creds["PIN1"]).rstrip(b"\xff").decode()
+    puk1 = clear(cli_env, creds["PUK1"]).decode()
+    shown = json.loads(ok("inventory", "access-codes", iccid, "--reason", "ticket 9", "--json"))
+    assert shown == {"iccid": iccid, "pin1": pin1, "puk1": puk1}
+    assert puk1 in ok("inventory", "access-codes", iccid, "--reason", "ticket 10")
+    trail = ok("audit", "list", "--subject", iccid, "--json")
+    assert trail.count("sim.access_codes_revealed") == 2 and puk1 not in trail
+    assert "no SIM with ICCID" in refused("inventory", "access-codes", "8988211000000999998",
+                                          "--reason", "x")
+    assert runner.invoke(app, ["inventory", "access-codes", iccid]).exit_code == 2  # no reason
