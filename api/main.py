@@ -73,6 +73,9 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         worker = None
         if settings.webhooks_enabled:
             from api.webhook_worker import WebhookWorker

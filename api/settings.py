@@ -35,6 +35,10 @@ class ApiSettings(Settings):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     log_json: bool = Field(default=True, description="Structured JSON logs")
+    threads: int = Field(
+        default=8, ge=1, le=256, description="Threads per worker for routes that block (the "
+        "database, the HSM). Python runs one thread at a time: a few keep the work flowing, "
+        "dozens only take turns at the interpreter lock")
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> ApiSettings:

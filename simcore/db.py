@@ -8,6 +8,7 @@ schema first and refuses an unmigrated database with a message saying what to ru
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -24,6 +25,11 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from simcore.errors import SimsmithError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: threads of one process still queue on the Python lock
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -77,22 +83,64 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_sqlite_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = (
+class SqliteWriterLock:
+    """SQLite has one writer at a time. Writers queue here instead of in SQLite's busy handler,
+    which polls in sleeps of up to 100 ms (a tail latency of hundreds of ms under load): threads
+    of one process on a Python lock, processes (several API workers on one file) on an exclusive
+    flock(2) of `<database>.writer-lock`, which the kernel hands to the next waiter at once and
+    releases if its holder dies. Writers that do not take it (another program) still meet the
+    busy timeout."""
+
+    def __init__(self, path: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # A forked child must not share its parent's open file description (and so its lock).
+        if self._fd is None or self._pid != os.getpid():
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._path is None or fcntl is None:
+            return
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._path is not None and fcntl is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+_sqlite_writer_locks: weakref.WeakKeyDictionary[Engine, SqliteWriterLock] = (
     weakref.WeakKeyDictionary()
 )
 _locks_guard = threading.Lock()
 
 
-def _writer_lock(engine: Engine) -> threading.Lock | None:
-    """SQLite has one writer at a time. Threads of one process queue on a Python lock (woken at
-    once) rather than on SQLite's busy handler (which sleeps in steps of up to 100 ms); other
-    processes still wait through the busy timeout."""
+def _writer_lock(engine: Engine) -> SqliteWriterLock | None:
+    """The engine's SqliteWriterLock (None for other databases: they lock rows)."""
     if not is_sqlite(engine):
         return None
     with _locks_guard:
         lock = _sqlite_writer_locks.get(engine)
         if lock is None:
-            lock = _sqlite_writer_locks[engine] = threading.Lock()
+            database = engine.url.database
+            on_disk = bool(database) and database != ":memory:" and "mode=memory" not in str(
+                engine.url)
+            lock = SqliteWriterLock(f"{database}.writer-lock" if on_disk else None)
+            _sqlite_writer_locks[engine] = lock
         return lock
 
 

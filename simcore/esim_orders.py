@@ -21,6 +21,7 @@ import contextlib
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, update
@@ -76,7 +77,9 @@ class EsimProfile:
         return self.activation_code.confirmation_code_required
 
 
-def _profile(order: EsimOrder, sim: Sim, confirmation_code: str | None = None) -> EsimProfile:
+def _profile(order: EsimOrder | Any, sim: Sim, confirmation_code: str | None = None
+             ) -> EsimProfile:
+    """`order`: an EsimOrder, or anything with its attributes (a row just inserted)."""
     code = ActivationCode(order.smdp_address, order.matching_id,
                           confirmation_code_required=order.confirmation_code_hash is not None)
     return EsimProfile(
@@ -169,7 +172,7 @@ def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, a
                   "confirmation_code_hash": hash_confirmation_code(cc).hex() if cc else None,
                   "status": ORDER_ACTIVE, "created_at": now, "updated_at": now}
         order_id = conn.execute(_INSERT_ORDER, values).scalar_one()
-    return _profile(EsimOrder(id=order_id, **values), sim, cc)
+    return _profile(SimpleNamespace(id=order_id, **values), sim, cc)
 
 
 def _batch_id(conn: Any, name: str) -> int:

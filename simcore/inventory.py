@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
 from simcore import audit
@@ -32,7 +32,16 @@ from simcore.lifecycle import (
     claim_transition,
 )
 from simcore.log import get_logger
-from simcore.models import Batch, FreeImsi, MsisdnEntry, NumberRange, Sim, UtcDateTime, utcnow
+from simcore.models import (
+    Batch,
+    FreeImsi,
+    MsisdnEntry,
+    NumberRange,
+    Sim,
+    UtcDateTime,
+    from_row,
+    utcnow,
+)
 
 log = get_logger(__name__)
 
@@ -295,11 +304,15 @@ def _sim_for_update(s: Session, iccid: str) -> Sim:
 
 def get_sim(engine: Engine, iccid: str) -> Sim:
     iccid = Iccid.parse(iccid).digits
-    with read_session(engine) as s:
-        sim = s.get(Sim, iccid)
-        if sim is None:
-            raise NotFound(f"no SIM with ICCID {iccid}")
-        return sim
+    # Core and a plain object (the lookup route's whole database work): a third of an ORM get.
+    with engine.connect().execution_options(readonly=True) as conn:
+        row = conn.execute(_GET_SIM, {"iccid": iccid}).first()
+    if row is None:
+        raise NotFound(f"no SIM with ICCID {iccid}")
+    return from_row(Sim, row._mapping)
+
+
+_GET_SIM = select(SIM_TABLE).where(SIM_TABLE.c.iccid == bindparam("iccid"))
 
 
 def find_sim(engine: Engine, *, imsi: str | None = None, msisdn: str | None = None) -> Sim:

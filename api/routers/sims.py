@@ -14,6 +14,7 @@ from api.deps import EngineDep, Scope, SettingsDep, actor
 from api.idempotent import IdempotentRoute
 from api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, next_cursor
 from api.problems import openapi_responses
+from api.responses import model_response
 from api.schemas import (
     SimActivate,
     SimAllocate,
@@ -77,9 +78,10 @@ def get_by_msisdn(msisdn: str, engine: EngineDep, _k: Reader,
     return _out(inventory.find_sim(engine, msisdn=msisdn), response)
 
 
-@router.get("/v1/sims/{iccid}")
-def get_sim(iccid: str, engine: EngineDep, _k: Reader, response: Response) -> SimPublic:
-    return _out(inventory.get_sim(engine, iccid), response)
+@router.get("/v1/sims/{iccid}", response_model=SimPublic)
+def get_sim(iccid: str, engine: EngineDep, _k: Reader) -> Response:
+    sim = inventory.get_sim(engine, iccid)
+    return model_response(SimPublic.of(sim), headers={"ETag": f'"{sim.version}"'})
 
 
 @router.post("/v1/sims/allocate", status_code=201)

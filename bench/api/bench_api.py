@@ -72,10 +72,11 @@ def seed(url: str, physical: int, esims: int) -> tuple[str, list[str]]:
     return key, iccids
 
 
-def start_server(url: str, home: Path, workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, home: Path, workers: int, port: int,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMSMITH_")}
     env.update(SIMSMITH_DATABASE_URL=url, SIMSMITH_HOME=str(home), SIMSMITH_LOG_JSON="1",
-               SIMSMITH_LOG_LEVEL="INFO")
+               SIMSMITH_LOG_LEVEL="INFO", **(extra_env or {}))
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host",
