@@ -64,6 +64,7 @@ class AppContext:
     metrics: Metrics
     keys: KeyCache
     hsm: Any = None  # opened on first use (open_hsm), unless given
+    threads: int = 32  # worker threads for blocking routes (api.main.worker_threads)
     extra: dict[str, Any] = field(default_factory=dict)
     _hsm_lock: threading.Lock = field(default_factory=threading.Lock)
 

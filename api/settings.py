@@ -35,10 +35,10 @@ class ApiSettings(Settings):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     log_json: bool = Field(default=True, description="Structured JSON logs")
-    threads: int = Field(
-        default=8, ge=1, le=256, description="Threads per worker for routes that block (the "
-        "database, the HSM). Python runs one thread at a time: a few keep the work flowing, "
-        "dozens only take turns at the interpreter lock")
+    threads: int | None = Field(
+        default=None, ge=1, le=256, description="Threads per worker for routes that block (the "
+        "database, the HSM, an SM-DP+). Unset: 2 on SQLite with the in-process SM-DP+ (writes "
+        "serialise; more threads only contend for the interpreter lock), 32 otherwise")
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> ApiSettings:

@@ -241,7 +241,9 @@ def claim_transition(
     conn = core(tx)
     # Rows claimed before leave dead index entries at the front of the scan until VACUUM; start
     # at the last key this process claimed, and from the beginning only when that finds none.
-    cursor_key = (conn.engine.url, machine.name, str(current), tuple(sorted(where.items())))
+    url = conn.engine.url  # its parts: hashing the URL itself renders it as a string each time
+    cursor_key = (url.drivername, url.host, url.port, url.database, machine.name, str(current),
+                  tuple(sorted(where.items())))
     after = _claim_cursors.get(cursor_key)
     row = None
     if after is not None:

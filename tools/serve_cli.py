@@ -10,7 +10,8 @@ from tools.common import engine, handle_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (on Linux each "
+                                "with its own SO_REUSEPORT socket: connections spread evenly)."),
     smdp: str = typer.Option("es2plus", "--smdp", help="SM-DP+ when SIMSMITH_SMDP_URL is unset: "
                              "es2plus (simsmith's own ES2+ endpoint over mutual TLS on loopback) "
                              "or in-process."),
@@ -18,7 +19,7 @@ def serve(
     """Serve the API (settings from SIMSMITH_* variables; JSON logs on stderr)."""
     import os
 
-    import uvicorn
+    from api import server
 
     if smdp not in ("es2plus", "in-process"):
         raise typer.BadParameter(f"--smdp {smdp!r}: expected es2plus or in-process")
@@ -28,8 +29,8 @@ def serve(
 
     ApiSettings()  # refuse bad settings (e.g. placeholders in production) before starting
     engine().dispose()  # refuse an unmigrated database before starting
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="warning", server_header=False)
+    # Several workers: one SO_REUSEPORT socket each, so the kernel spreads connections (api.server).
+    server.run(host, port, workers, access_log=False, log_level="warning", server_header=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,5 @@
-"""A real server for tests and benchmarks: `simsmith serve`'s app under uvicorn in a separate
-process (several workers), its JSON log captured to a file."""
+"""A real server for tests: `simsmith serve` in a separate process (several workers, each with
+its own SO_REUSEPORT socket), its JSON log captured to a file."""
 
 from __future__ import annotations
 
@@ -31,9 +31,8 @@ class LiveServer:
         environ.update(env or {})
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--no-access-log", "--log-level", "warning"],
+            [sys.executable, "-m", "tools.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(workers), "--smdp", "in-process"],
             env=environ, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2])
         deadline = time.monotonic() + 30
