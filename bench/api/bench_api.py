@@ -146,6 +146,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--esims", type=int, default=40_000)
     ap.add_argument("--rate", type=float, default=500, help="open-loop order rate (/s)")
+    ap.add_argument("--smdp", choices=["in-process", "es2plus"], default="in-process",
+                    help="es2plus: orders go over HTTPS/mTLS to simsmith's own ES2+ endpoint "
+                    "(what make run does)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: scripts/install-system-deps.sh (scripts/apt/api.txt)")
@@ -156,7 +159,7 @@ def main() -> None:
         paths = home / "paths.txt"
         paths.write_text("".join(f"/v1/sims/{i}\n" for i in iccids))
         port = 18000 + os.getpid() % 1000
-        proc = start_server(url, home, args.workers, port)
+        proc = start_server(url, home, args.workers, port, smdp=args.smdp)
         try:
             env = {"KEY": key, "PATHS_FILE": str(paths)}
             wrk("lookup.lua", port, args.connections, 2, env)  # warm-up
@@ -173,7 +176,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        print(f"\n{args.db}, {args.workers} worker(s), {args.connections} connections, "
+        print(f"\n{args.db}, {args.workers} worker(s), SM-DP+ {args.smdp}, "
+              f"{args.connections} connections, "
               f"{args.seconds} s per measure; closed loop = wrk (each connection sends when "
               f"answered), open loop = bench/api/loadgen.py (requests at a fixed rate, latency "
               f"from the scheduled time)\n")
