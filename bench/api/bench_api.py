@@ -141,7 +141,7 @@ def loadgen(port: int, rate: float, connections: int, seconds: int, key: str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--esims", type=int, default=40_000)
@@ -149,6 +149,8 @@ def main() -> None:
     ap.add_argument("--smdp", choices=["in-process", "es2plus"], default="in-process",
                     help="es2plus: orders go over HTTPS/mTLS to simsmith's own ES2+ endpoint "
                     "(what make run does)")
+    ap.add_argument("--threads", type=int, help="SIMSMITH_THREADS for the server (default: "
+                    "its own choice, api.main.worker_threads)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: scripts/install-system-deps.sh (scripts/apt/api.txt)")
@@ -159,7 +161,8 @@ def main() -> None:
         paths = home / "paths.txt"
         paths.write_text("".join(f"/v1/sims/{i}\n" for i in iccids))
         port = 18000 + os.getpid() % 1000
-        proc = start_server(url, home, args.workers, port, smdp=args.smdp)
+        extra = {"SIMSMITH_THREADS": str(args.threads)} if args.threads else None
+        proc = start_server(url, home, args.workers, port, extra, smdp=args.smdp)
         try:
             env = {"KEY": key, "PATHS_FILE": str(paths)}
             wrk("lookup.lua", port, args.connections, 2, env)  # warm-up
