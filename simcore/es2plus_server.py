@@ -41,7 +41,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from esim.activation_code import generate_matching_id
@@ -164,6 +164,16 @@ class Es2PlusEndpoint:
                 return self._replay(stored, function, response_model)
             answer = Es2PlusRefused(codes.MATCHING_ID_ALREADY_IN_USE,
                                     "the Matching ID was taken meanwhile").answer(response_model)
+        except OperationalError:
+            # The store cannot serve now (locked, connection lost): Busy, not recorded, so the
+            # same call may be retried with its functionCallIdentifier.
+            log.exception("es2plus %s: store unavailable (call %s)", function, call_id)
+            return Es2PlusRefused(codes.PROVIDER_BUSY, "the SM-DP+ store is busy: retry"
+                                  ).answer(response_model)
+        except Exception:
+            log.exception("es2plus %s failed (call %s)", function, call_id)
+            return Es2PlusRefused(codes.PROVIDER_EXECUTION_ERROR, "internal error"
+                                  ).answer(response_model)
         scd = answer.header.function_execution_status.status_code_data
         log.info("es2plus %s refused: requester=%s call=%s iccid=%s code=%s", function,
                  requester, call_id, iccid, scd.code if scd else None)

@@ -7,7 +7,13 @@ reason code (what is wrong with it: unknown, already in use, invalid transition 
 as 8.2.6 / 3.3 reads "Matching ID – Already in use".
 
 The subject and reason descriptions below follow SGP.22's error tables for ES2+ (§5.3.1 – §5.3.5)
-and its common code lists; a code this table does not know is still carried through unchanged.
+and the common subject and reason codes shared with SGP.02 (§5.1.6.4 there): the function-level
+pairs are 1.1 Function Requester (1.1 unknown, 1.2 not allowed), 1.2 Function Provider (4.2
+execution error — only when no more accurate code applies — and 4.4 busy), 1.2.1 Validity Period
+(3.8 refused) and 1.6 Function (2.1 invalid, 2.2 mandatory element missing, 2.3 conditional
+element missing, 5.3 time to live expired, 5.4 delivered with no response). Checked against the
+GSMA common code table as published by an eSIM platform vendor (docs/es2plus.md), not the PDF.
+A code this table does not know is still carried through unchanged.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class FunctionExecutionStatus(StrEnum):
 SUBJECTS: dict[str, str] = {
     "1.1": "Function Requester",
     "1.2": "Function Provider",
+    "1.2.1": "Validity Period",
     "1.6": "Function",
     "8.1": "eUICC",
     "8.1.1": "EID",
@@ -50,7 +57,7 @@ SUBJECTS: dict[str, str] = {
 
 # Reason codes: what is wrong with the subject.
 REASONS: dict[str, str] = {
-    "1.1": "Unknown (Authentication)",
+    "1.1": "Unknown (Identification or Authentication)",
     "1.2": "Not Allowed (Authorisation)",
     "2.1": "Invalid",
     "2.2": "Mandatory Element Missing",
@@ -63,8 +70,11 @@ REASONS: dict[str, str] = {
     "3.9": "Unknown",
     "3.10": "Invalid Association",
     "4.2": "Execution Error",
+    "4.4": "Busy",
     "5.1": "Inaccessible",
     "5.2": "Timeout",
+    "5.3": "Time to Live Expired",
+    "5.4": "Delivered With No Response",
     "6.1": "Verification Failed",
     "6.3": "Expired",
 }
@@ -108,5 +118,9 @@ CONFIRMATION_CODE_INVALID = S("8.2.7", "2.1")
 SMDS_INACCESSIBLE = S("8.9", "5.1")
 FUNCTION_INVALID = S("1.6", "2.1")  # a malformed request (a field of the wrong type or form)
 FUNCTION_MISSING_ELEMENT = S("1.6", "2.2")
-FUNCTION_EXECUTION_ERROR = S("1.6", "4.2")
+# The function provider (simsmith's SM-DP+ side) failed inside: a database that is busy, or
+# anything unforeseen (4.2 only when no more accurate code applies). Neither is recorded, so the
+# requester may retry with the same functionCallIdentifier.
+PROVIDER_EXECUTION_ERROR = S("1.2", "4.2")
+PROVIDER_BUSY = S("1.2", "4.4")
 REQUESTER_NOT_ALLOWED = S("1.1", "1.2")  # header requester not the authenticated client

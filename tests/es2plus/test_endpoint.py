@@ -9,6 +9,7 @@ import ssl
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from esim.confirmation_code import hash_confirmation_code
@@ -319,3 +320,36 @@ def test_endpoint_settings_parse_without_echoing_secrets(monkeypatch: pytest.Mon
     with pytest.raises(ValueError) as ei:
         Es2PlusEndpointSettings().credential_map()
     assert "topsecret" not in str(ei.value) and "entry 2" in str(ei.value)
+
+
+@pytest.mark.parametrize(("fault", "code"), [
+    (RuntimeError("boom"), ("1.2", "4.2")),  # Function Provider – Execution Error
+    (OperationalError("UPDATE sim", {}, Exception("database is locked")), ("1.2", "4.4")),
+])
+def test_a_fault_inside_the_provider_is_a_failed_answer_not_recorded(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, fault: Exception, code: tuple[str, str],
+) -> None:
+    """SGP.22 common codes: a fault of the SM-DP+ itself answers Failed with subject 1.2
+    (Function Provider), not an HTTP 500; it is not recorded, so the same functionCallIdentifier
+    succeeds once the fault is gone."""
+    from simcore.es2plus_server import Es2PlusEndpoint
+
+    iccid = add_profiles(engine, 1)[0]
+    endpoint = Es2PlusEndpoint(engine, SMDP_ADDRESS)
+    body = {"header": {"functionRequesterIdentifier": REQUESTER,
+                       "functionCallIdentifier": "fault-1"}, "iccid": iccid}
+
+    def broken(*_: object) -> None:
+        raise fault
+
+    with monkeypatch.context() as m:
+        m.setattr(Es2PlusEndpoint, "_download_order", broken)
+        answer = endpoint.handle("DownloadOrder", body, principal=REQUESTER)
+    status = answer.header.function_execution_status
+    assert status.status == "Failed"
+    assert status.status_code_data is not None
+    assert (status.status_code_data.subject_code, status.status_code_data.reason_code) == code
+    assert profile(engine, iccid).profile_state == "available"
+    again = endpoint.handle("DownloadOrder", body, principal=REQUESTER)
+    assert again.header.function_execution_status.status == "Executed-Success"
+    assert profile(engine, iccid).profile_state == "allocated"
