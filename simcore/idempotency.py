@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from simcore.db import transaction
+from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, SimsmithError
 from simcore.models import utcnow
 from simcore.models_api import IdempotencyRecord
@@ -57,10 +58,8 @@ def _check_key(key: str) -> None:
 
 
 def _existing(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse:
-    with transaction(engine) as s:
-        row = s.execute(select(IdempotencyRecord).where(
-            col(IdempotencyRecord.api_key_id) == api_key_id, col(IdempotencyRecord.key) == key)
-        ).scalar_one()
+    with read_session(engine) as s:
+        row = s.execute(_FIND, {"api_key_id": api_key_id, "key": key}).one()
     if row.fingerprint != fp:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request")
@@ -73,25 +72,31 @@ def begin(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse 
     """None: go ahead (the key is now pending). A StoredResponse: replay it."""
     _check_key(key)
     try:
-        with transaction(engine) as s:
-            found = s.execute(select(col(IdempotencyRecord.id)).where(
-                col(IdempotencyRecord.api_key_id) == api_key_id,
-                col(IdempotencyRecord.key) == key)).first()
-            if found is None:
-                s.add(IdempotencyRecord(api_key_id=api_key_id, key=key, fingerprint=fp,
-                                        state="pending"))
-                return None
+        # One INSERT: the unique (api_key_id, key) refuses a key seen before. Every POST with
+        # the header pays for this and for `complete` (two more write transactions on SQLite).
+        with connection_transaction(engine) as conn:
+            conn.execute(_INSERT, {"api_key_id": api_key_id, "key": key, "fingerprint": fp,
+                                   "state": "pending", "created_at": utcnow()})
+        return None
     except IntegrityError:
-        pass  # another request inserted the same key first
+        pass  # the key exists: replay, or refuse
     return _existing(engine, api_key_id, key, fp)
 
 
 def complete(engine: Engine, api_key_id: int, key: str, response: StoredResponse) -> None:
-    with transaction(engine) as s:
-        s.execute(update(IdempotencyRecord).where(
-            col(IdempotencyRecord.api_key_id) == api_key_id, col(IdempotencyRecord.key) == key
-        ).values(state="done", status_code=response.status_code,
-                 content_type=response.content_type, body=response.body))
+    with connection_transaction(engine) as conn:
+        conn.execute(_COMPLETE, {"w_api_key_id": api_key_id, "w_key": key, "state": "done",
+                                 "status_code": response.status_code,
+                                 "content_type": response.content_type, "body": response.body})
+
+
+# Built once (these run on every POST that carries the header).
+_TABLE: Any = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_INSERT = _TABLE.insert()
+_FIND = select(_TABLE).where(_TABLE.c.api_key_id == bindparam("api_key_id"),
+                             _TABLE.c.key == bindparam("key"))
+_COMPLETE = update(_TABLE).where(_TABLE.c.api_key_id == bindparam("w_api_key_id"),
+                                 _TABLE.c.key == bindparam("w_key"))
 
 
 def abandon(engine: Engine, api_key_id: int, key: str) -> None:

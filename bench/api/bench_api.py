@@ -144,7 +144,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--esims", type=int, default=40_000)
+    ap.add_argument("--esims", type=int, default=50_000)
     ap.add_argument("--rate", type=float, default=500, help="open-loop order rate (/s)")
     ap.add_argument("--smdp", choices=["in-process", "es2plus"], default="in-process",
                     help="es2plus: orders go over HTTPS/mTLS to simsmith's own ES2+ endpoint "
@@ -171,6 +171,8 @@ def main() -> None:
             wrk("order.lua", port, args.connections, 2, env)  # warm-up
             results["eSIM order (POST /v1/esim-profiles, QR data URI), closed loop"] = wrk(
                 "order.lua", port, args.connections, args.seconds, env)
+            results["eSIM order with an Idempotency-Key, closed loop"] = wrk(
+                "order.lua", port, args.connections, args.seconds, env | {"IDEMPOTENCY": "1"})
             results[f"eSIM order, open loop at {args.rate:g}/s"] = loadgen(
                 port, args.rate, args.connections, args.seconds, key)
             results["eSIM order, ?qr_data_uri=false, closed loop"] = wrk(
