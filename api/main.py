@@ -5,7 +5,6 @@ like. `uvicorn --factory api.main:create_app` works too (settings from the envir
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -90,13 +89,10 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.threads
-        # Everything built so far (app, routes, models, SQLAlchemy's caches) lives as long as
-        # the process: keep it out of the cyclic collector's scans, and collect young objects
-        # less often. Requests allocate much and keep little; full collections were the
-        # stalls in the order latency's tail.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 50)
+        from api import server
+
+        if server.serving():
+            server.tune_gc()  # a server process only: tests and embedders keep Python's GC
         worker = None
         if settings.webhooks_enabled:
             from api.webhook_worker import WebhookWorker
