@@ -7,15 +7,26 @@ decoded value, its length and the function turning SubscriberParams into its byt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from esim.errors import TemplateError
+from esim.ims import (
+    check_domain,
+    check_impi,
+    encode_derived_identity,
+    encode_impu_records,
+    encode_nai_tlv,
+    home_network_domain,
+)
 from esim.params import (
+    ParameterError,
     SubscriberParams,
     encode_acc,
     encode_adm,
+    encode_msisdn,
     encode_pin,
     encode_plmn_list,
     encode_puk,
@@ -27,7 +38,9 @@ from esim.saip.coding import iccid_to_ef, iccid_to_header, imsi_to_ef
 from esim.template import Template
 
 PARAMETERS = ("iccid", "imsi", "ki", "opc", "pin1", "puk1", "pin2", "puk2", "adm1", "acc", "spn",
-              "hplmn", "oplmn", "smsp", "ota-keys")
+              "hplmn", "oplmn", "smsp", "ota-keys", "ehplmn", "msisdn", "impi", "impu",
+              "ims-domain")
+ISIM_PARAMETERS = ("impi", "impu", "ims-domain")
 KEY_PARAMETERS = frozenset({"ki", "opc", "ota-keys"})
 # PINKeyReferenceValue / PUKKeyReferenceValue (SAIP §8.3): pinAppl1, secondPINAppl1, adm1.
 _PIN_REFS = {"pin1": 1, "pin2": 129, "adm1": 10}
@@ -86,12 +99,60 @@ def _content_index(element: ProfileElement, file: str, size: int | None) -> tupl
     return fcp_end, size
 
 
+def _fcp(element: ProfileElement, file: str) -> dict[str, Any]:
+    return next(item for choice, item in element.file(file)  # type: ignore[no-any-return]
+                if choice == "fileDescriptor")
+
+
 def _record_length(element: ProfileElement, file: str) -> int:
-    fcp = next(item for choice, item in element.file(file) if choice == "fileDescriptor")
-    descriptor = fcp.get("fileDescriptor", b"")
+    descriptor = _fcp(element, file).get("fileDescriptor", b"")
     if len(descriptor) < 4:
         raise TemplateError(f"{element.kind}.{file} is not a record file")
     return int.from_bytes(descriptor[2:4], "big")
+
+
+def _file_size(element: ProfileElement, file: str) -> int:
+    size = _fcp(element, file).get("efFileSize")
+    if not size:
+        raise TemplateError(f"{element.kind}.{file} has no efFileSize in its file descriptor")
+    return int.from_bytes(size, "big")
+
+
+def _whole_content(element: ProfileElement, file: str) -> tuple[int, int]:
+    """Make the file's content one fillFileContent of the file's size (replacing what the base
+    package wrote there); its index and length."""
+    size = _file_size(element, file)
+    items = element.file(file)
+    items[:] = [(c, item) for c, item in items if c not in ("fillFileContent", "fillFileOffset")]
+    fcp_end = next(i + 1 for i, (choice, _) in enumerate(items) if choice == "fileDescriptor")
+    items.insert(fcp_end, ("fillFileContent", bytes(size)))
+    return fcp_end, size
+
+
+def _first_record(element: ProfileElement, file: str, record_length: int) -> int:
+    """Index of a fillFileContent holding exactly record 1 (split off or added as needed)."""
+    items = element.file(file)
+    i, n = _content_index(element, file, record_length)
+    if n < record_length:
+        raise TemplateError(f"{element.kind}.{file}: the base package writes {n} bytes, part "
+                            f"of a {record_length}-byte record")
+    if n > record_length:
+        content = items[i][1]
+        items[i:i + 1] = [("fillFileContent", content[:record_length]),
+                          ("fillFileContent", content[record_length:])]
+    return i
+
+
+def _mnc_length(template: Template, elements: list[ProfileElement]) -> int:
+    """The MNC length for the ISIM identities: [defaults] mnc_length (already written into
+    EF.AD by the template), else the USIM's EF.AD byte 4 (TS 31.102 §4.2.18)."""
+    for e in elements:
+        if e.kind == "usim" and "ef-ad" in e.value:
+            content = next((item for c, item in e.file("ef-ad") if c == "fillFileContent"), b"")
+            if len(content) >= 4 and content[3] & 0x0F in (2, 3):
+                return content[3] & 0x0F
+    raise TemplateError(f"template {template.name}: the ISIM identities need the MNC length: "
+                        "set [defaults] mnc_length = 2 or 3 (the USIM's EF.AD does not say)")
 
 
 def _spn(default: str, condition: int, size: int) -> Encoder:
@@ -102,11 +163,62 @@ def _smsp(default: str, record_length: int) -> Encoder:
     return lambda p: encode_smsp(default if p.smsc is None else p.smsc, record_length)
 
 
+def _msisdn(record_length: int) -> Encoder:
+    return lambda p: encode_msisdn(p.msisdn, record_length)
+
+
 def _plmns(param: str, default: tuple[str, ...], act: bytes, size: int) -> Encoder:
     def encode(p: SubscriberParams) -> bytes:
         value = getattr(p, param)
         return encode_plmn_list(param, default if value is None else tuple(value), act, size)
     return encode
+
+
+def _mnc(p: SubscriberParams, mnc_length: int) -> int:
+    if p.mnc_length is not None and p.mnc_length != mnc_length:
+        raise ParameterError("mnc_length", f"is {p.mnc_length}, but the template's EF.AD says "
+                                           f"{mnc_length} MNC digits")
+    return mnc_length
+
+
+def _impi(mnc_length: int, size: int) -> Encoder:
+    def encode(p: SubscriberParams) -> bytes:
+        if p.impi is None:  # TS 23.003 §13.3
+            return encode_derived_identity("impi", b"", p.imsi, _mnc(p, mnc_length), size, size)
+        return encode_nai_tlv("impi", check_impi(p.impi), size)
+    return encode
+
+
+def _impu(mnc_length: int, record_length: int, size: int) -> Encoder:
+    def encode(p: SubscriberParams) -> bytes:
+        if p.impu is None:  # TS 23.003 §13.4B, in record 1
+            return encode_derived_identity("impu", b"sip:", p.imsi, _mnc(p, mnc_length),
+                                           record_length, size)
+        return encode_impu_records(tuple(p.impu), record_length, size)
+    return encode
+
+
+def _ims_domain(default: str | None, mnc_length: int, size: int) -> Encoder:
+    fixed = None if default is None else _encode_domain(check_domain(default), size)
+
+    def encode(p: SubscriberParams) -> bytes:
+        if p.ims_domain is not None:
+            return _encode_domain(check_domain(p.ims_domain), size)
+        if fixed is not None:
+            return fixed
+        mnc = _mnc(p, mnc_length)  # TS 23.003 §13.2, from the IMSI's MCC and MNC
+        return _derived_domain(p.imsi[:3 + mnc], mnc, size)
+    return encode
+
+
+@functools.lru_cache(maxsize=256)
+def _encode_domain(domain: str, size: int) -> bytes:
+    return encode_nai_tlv("ims_domain", domain, size)
+
+
+@functools.lru_cache(maxsize=256)
+def _derived_domain(plmn: str, mnc_length: int, size: int) -> bytes:
+    return _encode_domain(home_network_domain(plmn + "0", mnc_length), size)
 
 
 def _secret(param: str, encode: Callable[[str, str], bytes]) -> Encoder:
@@ -129,6 +241,7 @@ def locate_fields(template: Template, elements: list[ProfileElement]) -> list[Fi
         out.append(Field(param, index, path, length, where, enc))
 
     act = bytes.fromhex(d.get("plmn_act", "C880"))
+    mnc_length = (_mnc_length(template, elements) if wanted & set(ISIM_PARAMETERS) else None)
     for i, e in enumerate(elements):
         kind, v = e.kind, e.value
         if kind == "header" and "iccid" in wanted:
@@ -152,12 +265,33 @@ def locate_fields(template: Template, elements: list[ProfileElement]) -> list[Fi
                 j, _ = _content_index(e, "ef-smsp", rec)
                 smsc = d.get("smsc", "")
                 add("smsp", i, ("ef-smsp", j), rec, _smsp(smsc, rec))
-        elif kind == "opt-usim":
+        if kind in ("usim", "opt-usim"):
+            if "ehplmn" in wanted and "ef-ehplmn" in v:
+                j, n = _whole_content(e, "ef-ehplmn")
+                add("ehplmn", i, ("ef-ehplmn", j), n,
+                    _plmns("ehplmn", tuple(d.get("ehplmn", ())), b"", n))
+            if "msisdn" in wanted and "ef-msisdn" in v:
+                rec = _record_length(e, "ef-msisdn")
+                j = _first_record(e, "ef-msisdn", rec)
+                add("msisdn", i, ("ef-msisdn", j), rec, _msisdn(rec))
+        if kind == "opt-usim":
             for param, file in (("hplmn", "ef-hplmnwact"), ("oplmn", "ef-oplmnwact")):
                 if param in wanted and file in v:
                     j, n = _content_index(e, file, None)
                     default = tuple(d.get(param, ()))
                     add(param, i, (file, j), n, _plmns(param, default, act, n))
+        elif kind == "isim" and mnc_length is not None:
+            if "impi" in wanted:
+                j, n = _whole_content(e, "ef-impi")
+                add("impi", i, ("ef-impi", j), n, _impi(mnc_length, n))
+            if "impu" in wanted:
+                rec = _record_length(e, "ef-impu")
+                j, n = _whole_content(e, "ef-impu")
+                add("impu", i, ("ef-impu", j), n, _impu(mnc_length, rec, n))
+            if "ims-domain" in wanted:
+                j, n = _whole_content(e, "ef-domain")
+                add("ims-domain", i, ("ef-domain", j), n,
+                    _ims_domain(d.get("ims_domain"), mnc_length, n))
         elif kind == "akaParameter" and v["algoConfiguration"][0] == "algoParameter":
             algo = v["algoConfiguration"][1]
             for param, member in (("ki", "key"), ("opc", "opc")):

@@ -4,7 +4,10 @@ PIN/PUK/ADM values: ETSI TS 102 221 §9.5.1 (digits as ASCII, PIN padded with 'F
 EF.ACC: 3GPP TS 31.102 §4.2.15. EF.SPN: TS 31.102 §4.2.12 (display condition, 16 bytes of name in
 the GSM 7-bit default alphabet, unpacked, 'FF'-padded). PLMN with access technology (EF.HPLMNwAcT,
 EF.OPLMNwAcT): TS 31.102 §4.2.5 and §4.2.54, PLMN coded as in TS 24.008 §10.5.1.13. EF.SMSP:
-TS 31.102 §4.2.27 (record as in TS 51.011 §10.5.6; addresses as in TS 24.011 §8.2.5.2).
+TS 31.102 §4.2.27 (record as in TS 51.011 §10.5.6; addresses as in TS 24.011 §8.2.5.2). EF.EHPLMN:
+TS 31.102 §4.2.84 (3 bytes per PLMN, 'FFFFFF' unused). EF.MSISDN: TS 31.102 §4.2.26, records laid
+out as EF.ADN (TS 51.011 §10.5.1): alpha identifier, length, TON/NPI, 10 bytes of dialling number
+BCD, capability/configuration identifier, extension record identifier. ISIM identities: esim.ims.
 
 Secrets (PINs, PUKs, ADM1) never appear in the repr of SubscriberParams. Ki, OPc and OTA keys are
 not parameters at all: the HSM writes them into the package (see esim.compiled.KeySlot).
@@ -17,6 +20,7 @@ import re
 from dataclasses import dataclass, field, fields
 
 from esim.errors import EsimError
+from simcore.identifiers import decode_swapped_bcd, encode_swapped_bcd
 
 
 class ParameterError(EsimError, ValueError):
@@ -48,6 +52,16 @@ class SubscriberParams:
     hplmn: tuple[str, ...] | None = None
     oplmn: tuple[str, ...] | None = None
     smsc: str | None = None
+    ehplmn: tuple[str, ...] | None = None  # EF.EHPLMN; None: the template's (default: none)
+    msisdn: str | None = None  # EF.MSISDN record 1; None: the record stays empty
+    # ISIM (TS 31.103). None: derived from the IMSI (TS 23.003 §13); for ims_domain the
+    # template's ims_domain comes first when it has one.
+    impi: str | None = None
+    impu: tuple[str, ...] | None = None
+    ims_domain: str | None = None
+    # MNC digits of the IMSI, if the caller knows them (the inventory's IMSI range): checked
+    # against the template's (EF.AD), which the ISIM identities are derived with.
+    mnc_length: int | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
@@ -105,28 +119,57 @@ def encode_plmn(plmn: str) -> bytes:
     return bytes.fromhex(mcc[1] + mcc[0] + mnc3 + mcc[2] + mnc[1] + mnc[0])
 
 
+def decode_plmn(data: bytes) -> str:
+    """3 bytes (TS 24.008 §10.5.1.13) -> 'MCCMNC'; inverse of encode_plmn."""
+    if len(data) != 3:
+        raise ParameterError("plmn", f"must be 3 bytes, not {len(data)}")
+    h = data.hex().upper()
+    digits = h[1] + h[0] + h[3] + h[5] + h[4] + ("" if h[2] == "F" else h[2])
+    if not digits.isdigit():
+        raise ParameterError("plmn", f"'{h}' is not a BCD PLMN")
+    return digits
+
+
 @functools.lru_cache(maxsize=256)
 def encode_plmn_list(name: str, plmns: tuple[str, ...], act: bytes, size: int) -> bytes:
-    """PLMN-with-access-technology entries (5 bytes each), unused ones 'FFFFFF0000'."""
-    entries = size // 5
+    """PLMN entries, each followed by `act` (EF.HPLMNwAcT, EF.OPLMNwAcT: 2 bytes of access
+    technology, unused entries 'FFFFFF0000'; EF.EHPLMN: no `act`, unused entries 'FFFFFF')."""
+    width = 3 + len(act)
+    entries = size // width
     if len(plmns) > entries:
         raise ParameterError(name, f"has {len(plmns)} PLMNs; the file holds {entries}")
     try:
         body = b"".join(encode_plmn(p) + act for p in plmns)
     except ParameterError as e:
         raise ParameterError(name, str(e)) from None
-    return body + b"\xff\xff\xff\x00\x00" * (entries - len(plmns)) + b"\xff" * (size % 5)
+    unused = b"\xff\xff\xff" + bytes(len(act))
+    return body + unused * (entries - len(plmns)) + b"\xff" * (size % width)
 
 
-def encode_address(number: str) -> bytes:
-    """An E.164 number ('+' for international) -> length, TON/NPI, swapped BCD (TS 24.011)."""
+def decode_plmn_list(data: bytes, act_length: int = 0) -> list[str]:
+    """The PLMNs of a PLMN list file, unused ('FFFFFF') entries left out."""
+    width = 3 + act_length
+    return [decode_plmn(data[i:i + 3]) for i in range(0, len(data) - width + 1, width)
+            if data[i:i + 3] != b"\xff\xff\xff"]
+
+
+def encode_address(number: str, name: str = "smsc", max_digits: int = 20) -> bytes:
+    """A number ('+' for international) -> length of what follows, TON/NPI, swapped BCD
+    (TS 24.011 §8.2.5.2, TS 24.008 §10.5.4.7: ISDN/telephony numbering plan)."""
     international = number.startswith("+")
     digits = number[1:] if international else number
-    if not (digits.isascii() and digits.isdigit() and 1 <= len(digits) <= 20):
-        raise ParameterError("smsc", "must be 1 to 20 digits, optionally after '+'")
-    padded = digits + "F" * (len(digits) % 2)
-    bcd = bytes.fromhex("".join(padded[i + 1] + padded[i] for i in range(0, len(padded), 2)))
+    if not (digits.isascii() and digits.isdigit() and 1 <= len(digits) <= max_digits):
+        raise ParameterError(name, f"must be 1 to {max_digits} digits, optionally after '+'")
+    bcd = encode_swapped_bcd(digits)
     return bytes([len(bcd) + 1, 0x91 if international else 0x81]) + bcd
+
+
+def decode_address(data: bytes) -> str:
+    """Inverse of encode_address: length, TON/NPI, swapped BCD -> number ('+' if international)."""
+    if len(data) < 2 or not 2 <= data[0] <= len(data) - 1:
+        raise ParameterError("address", "the length byte does not match the data")
+    digits = decode_swapped_bcd(data[2:1 + data[0]])
+    return ("+" if data[1] & 0x70 == 0x10 else "") + digits
 
 
 @functools.lru_cache(maxsize=256)
@@ -140,3 +183,30 @@ def encode_smsp(smsc: str, record_length: int) -> bytes:
         raise ParameterError("smsc", "does not fit the 12-byte TS-Service Centre Address")
     return (b"\xff" * alpha + b"\xfd" + b"\xff" * 12 + address.ljust(12, b"\xff")
             + b"\xff\xff\xff")
+
+
+# EF.ADN-like record (TS 51.011 §10.5.1): the alpha identifier, then these 14 bytes.
+_DIALLING_TAIL = 14
+
+
+@functools.lru_cache(maxsize=256)
+def encode_msisdn(msisdn: str | None, record_length: int) -> bytes:
+    """One EF.MSISDN record: empty alpha identifier, the number (at most 20 digits in the
+    10-byte dialling number field), no CCP2 or extension ('FF'); None: an empty record."""
+    alpha = record_length - _DIALLING_TAIL
+    if alpha < 0:
+        raise ParameterError("msisdn", f"EF.MSISDN record of {record_length} bytes is under "
+                                       f"{_DIALLING_TAIL}")
+    if msisdn is None:
+        return b"\xff" * record_length
+    number = encode_address(msisdn, "msisdn", max_digits=20)
+    return b"\xff" * alpha + number.ljust(12, b"\xff") + b"\xff\xff"
+
+
+def decode_msisdn(record: bytes) -> str | None:
+    """The number in an EF.MSISDN record; None when the record is empty."""
+    if len(record) < _DIALLING_TAIL:
+        raise ParameterError("msisdn", f"a record of {len(record)} bytes is under "
+                                       f"{_DIALLING_TAIL}")
+    tail = record[-_DIALLING_TAIL:]
+    return None if tail[0] == 0xFF else decode_address(tail[:12])

@@ -6,7 +6,11 @@ template (elements dropped, services, AKA algorithm) and the parameters personal
     [algorithm]  name (milenage | tuak | usim-test-algorithm), key_length, opc_length,
                  algorithm_options, rotation_constants, xoring_constants, number_of_keccak (hex
                  strings / integers; absent ones keep the SAIP defaults)
-    [defaults]   spn, spn_display_condition, hplmn, oplmn, plmn_act, smsc
+    [defaults]   spn, spn_display_condition, hplmn, oplmn, plmn_act, smsc, ehplmn, ims_domain,
+                 mnc_length (2 or 3: written into the USIM's EF.AD, TS 31.102 §4.2.18, and used
+                 to derive the ISIM identities; absent: EF.AD's value)
+    [file_sizes] "kind.file" = bytes: efFileSize changes to the base package's files, e.g.
+                 "isim.ef-impi" = 80 (TS.48's 32 bytes cannot hold a TS 23.003 §13.3 IMPI)
 
 Built-in templates live in esim/templates/ (`builtin_template("ts48")`).
 """
@@ -48,6 +52,7 @@ class Template:
     drop: tuple[int, ...] = ()
     services: tuple[str, ...] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
+    file_sizes: dict[str, int] = field(default_factory=dict)
 
     def base_elements(self) -> list[ProfileElement]:
         """The base package with the template's edits applied (a fresh copy each call)."""
@@ -65,7 +70,50 @@ class Template:
         for e in elements:
             if e.kind == "akaParameter" and e.value["algoConfiguration"][0] == "algoParameter":
                 self._apply_algorithm(e.value["algoConfiguration"][1])
+        for where, size in self.file_sizes.items():
+            self._resize(elements, where, size)
+        if "mnc_length" in self.defaults:
+            self._set_mnc_length(elements, self.defaults["mnc_length"])
         return elements
+
+    def _resize(self, elements: list[ProfileElement], where: str, size: int) -> None:
+        kind, _, file = where.partition(".")
+        found = [e for e in elements if e.kind == kind and file in e.value]
+        if not found:
+            raise TemplateError(f"template {self.name}: [file_sizes] {where!r}: no such file")
+        if not (isinstance(size, int) and 0 < size <= 0xFFFF):
+            raise TemplateError(f"template {self.name}: [file_sizes] {where!r} must be 1 to "
+                                "65535 bytes")
+        for e in found:
+            fcp = next(item for choice, item in e.file(file) if choice == "fileDescriptor")
+            descriptor = fcp.get("fileDescriptor", b"")
+            record = int.from_bytes(descriptor[2:4], "big") if len(descriptor) >= 4 else 0
+            if record and size % record:
+                raise TemplateError(f"template {self.name}: [file_sizes] {where!r}: {size} "
+                                    f"bytes is not a whole number of {record}-byte records")
+            used = sum(len(item) if choice == "fillFileContent" else item
+                       for choice, item in e.file(file)
+                       if choice in ("fillFileContent", "fillFileOffset"))
+            if used > size:
+                raise TemplateError(f"template {self.name}: [file_sizes] {where!r}: the base "
+                                    f"package fills {used} bytes, more than {size}")
+            fcp["efFileSize"] = size.to_bytes(1 if size < 0x100 else 2, "big")
+
+    def _set_mnc_length(self, elements: list[ProfileElement], mnc_length: object) -> None:
+        """EF.AD byte 4, low nibble: the number of MNC digits in the IMSI (TS 31.102 §4.2.18)."""
+        if not isinstance(mnc_length, int) or mnc_length not in (2, 3):
+            raise TemplateError(f"template {self.name}: [defaults] mnc_length must be 2 or 3")
+        for e in elements:
+            if e.kind != "usim" or "ef-ad" not in e.value:
+                continue
+            items = e.file("ef-ad")
+            i = next((i for i, (c, _) in enumerate(items) if c == "fillFileContent"), None)
+            if i is None or len(items[i][1]) < 4:
+                raise TemplateError(f"template {self.name}: the USIM's EF.AD has no MNC length "
+                                    "byte to set")
+            content = bytearray(items[i][1])
+            content[3] = (content[3] & 0xF0) | mnc_length
+            items[i] = ("fillFileContent", bytes(content))
 
     def _apply_algorithm(self, algo: dict[str, Any]) -> None:
         a = self.algorithm
@@ -120,10 +168,14 @@ def parse_template(text: str, base_dir: Path | None, where: str = "template") ->
         raise TemplateError(f"{where}: cannot read base package {base_path}: {e.strerror}"
                             ) from None
     services = t.get("services")
+    file_sizes = doc.get("file_sizes", {})
+    if not isinstance(file_sizes, dict):
+        raise TemplateError(f"{where}: [file_sizes] must be a table of \"kind.file\" = bytes")
     return Template(
         name=t["name"], base=base, parameters=tuple(t["parameters"]), algorithm=algorithm,
         profile_type=t.get("profile_type"), drop=tuple(t.get("drop", ())),
-        services=tuple(services) if services is not None else None, defaults=dict(defaults))
+        services=tuple(services) if services is not None else None, defaults=dict(defaults),
+        file_sizes=dict(file_sizes))
 
 
 def load_template(path: str | Path) -> Template:

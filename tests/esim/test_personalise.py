@@ -42,7 +42,16 @@ def random_params(rng: random.Random) -> SubscriberParams:
         spn=rng.choice([None, "", "Net " + digits(3)]),
         hplmn=rng.choice([None, ("00101",), (digits(5), digits(6))]),
         oplmn=rng.choice([None, (), tuple(digits(5) for _ in range(rng.randint(0, 40)))]),
-        smsc=rng.choice([None, "+" + digits(11), digits(6)]))
+        smsc=rng.choice([None, "+" + digits(11), digits(6)]),
+        ehplmn=rng.choice([None, (), tuple(digits(rng.choice((5, 6)))
+                                           for _ in range(rng.randint(1, 10)))]),
+        msisdn=rng.choice([None, "+" + digits(rng.randint(1, 20)), digits(rng.randint(1, 20))]),
+        impi=rng.choice([None, digits(15) + "@ims.example.net"]),
+        impu=rng.choice([None, ("sip:+" + digits(11) + "@ims.example.net",),
+                         ("sip:" + digits(15) + "@ims.example.net", "tel:+" + digits(11),
+                          "sip:user@ims.example.net")]),
+        ims_domain=rng.choice([None, "ims.example.net"]),
+        mnc_length=rng.choice([None, 2]))
 
 
 def key_bytes(slot_name: str, n: int, seed: int) -> bytes:
@@ -170,7 +179,7 @@ def test_template_file_errors(tmp_path: Path, text: str, message: str) -> None:
 
 def test_template_parameter_errors(tmp_path: Path) -> None:
     template = builtin_template("ts48")
-    template.parameters = ("iccid", "msisdn")
+    template.parameters = ("iccid", "mms")
     with pytest.raises(TemplateError, match="unknown parameters"):
         compile_template(template)
     template.parameters = ("iccid",)
