@@ -9,14 +9,29 @@ Ki is unwrapped into a non-extractable session key and never leaves the token. L
 docs/hsm.md: OPc/OP are unwrapped into host memory for Milenage's XOR steps; SoftHSM2 has no
 C_UnwrapKey with CKM_AES_ECB/CBC, so vendor EKIs are C_Decrypt-ed and pass through host memory
 on import; TDES transport keys are not supported here.
+
+Threads (PKCS#11 v2.40 §5.1.6, §6.7.6-6.7.7): one `Pkcs11Hsm` may be shared by any number of
+threads. Each operation checks a session out of a pool (`sessions`, default 4, opened lazily
+from the token; login state is per application and token, so the pool's sessions are already
+logged in by the one login session the process holds per token). A session is used by one
+thread at a time; a nested call in the same thread reuses that thread's session. The library
+is initialised with CKF_OS_LOCKING_OK (python-pkcs11 initialises with NULL arguments, which
+tells a module such as SoftHSM2 that no two threads call it at once and turns its internal
+locks off; the first `Pkcs11Hsm` of a module in the process re-initialises it before opening
+any session). If the module was initialised by someone else first, every call into it is
+serialised on one lock and the pool has one session: still safe, not parallel.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 import pkcs11
 from pkcs11 import Attribute, Mechanism, ObjectClass
@@ -62,23 +77,224 @@ STORAGE = "storage"
 _SESSION = {Attribute.TOKEN: False}
 
 
+DEFAULT_SESSIONS = 4
+CKF_OS_LOCKING_OK = 0x00000002
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _InitArgs(ctypes.Structure):
+    """CK_C_INITIALIZE_ARGS (PKCS#11 v2.40 §3.6): no mutex callbacks, the OS's locking."""
+
+    _fields_ = [("CreateMutex", ctypes.c_void_p), ("DestroyMutex", ctypes.c_void_p),
+                ("LockMutex", ctypes.c_void_p), ("UnlockMutex", ctypes.c_void_p),
+                ("flags", ctypes.c_ulong), ("pReserved", ctypes.c_void_p)]
+
+
+def _os_locking(module: str) -> bool:
+    """Re-initialise `module` (just initialised by python-pkcs11 with NULL arguments, no session
+    open yet) with CKF_OS_LOCKING_OK. False when the module does not export C_Finalize and
+    C_Initialize or refuses the flag (then it is back to python-pkcs11's initialisation)."""
+    try:
+        so = ctypes.CDLL(module)  # the same dlopen handle, hence the same library state
+        finalize, initialize = so.C_Finalize, so.C_Initialize
+    except (OSError, AttributeError):
+        return False
+    finalize.argtypes, finalize.restype = [ctypes.c_void_p], ctypes.c_ulong
+    initialize.argtypes, initialize.restype = [ctypes.c_void_p], ctypes.c_ulong
+    if finalize(None) != 0:
+        return False
+    args = _InitArgs(flags=CKF_OS_LOCKING_OK)
+    if initialize(ctypes.byref(args)) == 0:
+        return True
+    rv = initialize(None)
+    if rv != 0:
+        raise HsmError(f"PKCS#11 module {module} cannot be initialised again (CK_RV {rv:#x})")
+    return False
+
+
+@dataclass
+class _Library:
+    """A module as this process uses it: python-pkcs11's lib, whether its calls may run in
+    parallel (CKF_OS_LOCKING_OK), and the one login session per token."""
+
+    lib: Any
+    threadsafe: bool
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    logins: dict[str, list[Any]] = field(default_factory=dict)  # label -> [session, users]
+
+    def guard(self) -> AbstractContextManager[Any]:
+        """Around calls outside a pooled session: the library lock unless thread-safe."""
+        return nullcontext() if self.threadsafe else self.lock
+
+    def login(self, token: Any, label: str, pin: str) -> None:
+        with self.lock:
+            held = self.logins.get(label)
+            if held is not None:
+                held[1] += 1
+                return
+            try:
+                session = token.open(user_pin=pin, rw=True)
+            except pkcs11.PinIncorrect:
+                raise HsmLocked(f"the PIN for token {label!r} is wrong") from None
+            except pkcs11.exceptions.UserAlreadyLoggedIn:
+                # Logged in outside hsm_sim: login state is per application, keep a session.
+                session = token.open(rw=True)
+            self.logins[label] = [session, 1]
+
+    def logout(self, label: str) -> None:
+        with self.lock:
+            held = self.logins.get(label)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] == 0:
+                del self.logins[label]
+                held[0].close()  # C_Logout (if it logged in) and C_CloseSession
+
+
+_LIBRARIES: dict[str, _Library] = {}
+_LIBRARIES_LOCK = threading.Lock()
+
+
+def _library(module: str) -> _Library:
+    with _LIBRARIES_LOCK:
+        known = _LIBRARIES.get(module)
+        if known is not None:
+            return known
+        first = module not in getattr(pkcs11, "_loaded", {})
+        lib = pkcs11.lib(module)
+        known = _LIBRARIES[module] = _Library(lib, first and _os_locking(module))
+        return known
+
+
+class _Entry:
+    """A pooled session and the storage KEK's handle as that session sees it."""
+
+    __slots__ = ("lock", "session", "storage")
+
+    def __init__(self, session: Any, lock: threading.RLock) -> None:
+        self.session = session
+        self.lock = lock
+        self.storage: Any = None
+
+
+class _Pool:
+    """Up to `size` sessions, opened on demand; each used by one thread at a time."""
+
+    def __init__(self, opener: Callable[[], Any], size: int,
+                 shared_lock: threading.RLock | None) -> None:
+        if size < 1:
+            raise BadLength(f"a PKCS#11 session pool needs at least 1 session, got {size}")
+        self._open = opener
+        self.size = size
+        self._shared = shared_lock
+        self._cond = threading.Condition()
+        self._idle: list[_Entry] = []
+        self._all: list[_Entry] = []
+        self._opening = 0
+        self._closed = False
+        self._local = threading.local()
+
+    def current(self) -> _Entry:
+        entry: _Entry | None = getattr(self._local, "entry", None)
+        if entry is None:
+            raise HsmError("internal: a token call outside a pooled session")
+        return entry
+
+    @contextmanager
+    def entry(self, prepare: Callable[[_Entry], None]) -> Iterator[_Entry]:
+        held: _Entry | None = getattr(self._local, "entry", None)
+        if held is not None:  # nested call in this thread: its session
+            yield held
+            return
+        entry = self._checkout(prepare)
+        self._local.entry = entry
+        try:
+            with entry.lock:
+                yield entry
+        finally:
+            self._local.entry = None
+            with self._cond:
+                self._idle.append(entry)
+                self._cond.notify()
+
+    def _checkout(self, prepare: Callable[[_Entry], None]) -> _Entry:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise HsmLocked("the PKCS#11 sessions are closed")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) + self._opening < self.size:
+                    self._opening += 1
+                    break
+                self._cond.wait()
+        entry: _Entry | None = None
+        try:
+            lock = self._shared or threading.RLock()
+            with lock:
+                entry = _Entry(self._open(), lock)
+                self._local.entry = entry
+                try:
+                    prepare(entry)
+                finally:
+                    self._local.entry = None
+        except BaseException:
+            if entry is not None:
+                entry.session.close()
+            with self._cond:
+                self._opening -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._opening -= 1
+            self._all.append(entry)
+        return entry
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            entries, self._all, self._idle = self._all, [], []
+        for entry in entries:
+            with entry.lock:
+                entry.session.close()
+
+
+def _pooled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a Pkcs11Hsm method on a session checked out of its pool."""
+
+    @wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        hsm: Pkcs11Hsm = args[0]  # type: ignore[assignment]
+        with hsm._pool.entry(hsm._prepare):
+            return fn(*args, **kwargs)
+
+    return run
+
+
 class TokenKernel:
-    """E_K as C_Encrypt(CKM_AES_ECB) with a key object inside the token."""
+    """E_K as C_Encrypt(CKM_AES_ECB) with a key object inside the token. Each call holds the
+    lock of the session the key was made in (a session serves one thread at a time)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_lock")
 
-    def __init__(self, key: Any) -> None:
+    def __init__(self, key: Any, lock: threading.RLock | None = None) -> None:
         self._key = key
+        self._lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
 
     def __repr__(self) -> str:
         return "TokenKernel(<token key>)"
 
     def update(self, data: bytes) -> bytes:
-        return bytes(self._key.encrypt(data, mechanism=Mechanism.AES_ECB))
+        with self._lock:
+            return bytes(self._key.encrypt(data, mechanism=Mechanism.AES_ECB))
 
 
 class Pkcs11Hsm:
-    """HSM operations on a PKCS#11 token found by label (log in once per process)."""
+    """HSM operations on a PKCS#11 token found by label, safe to share between threads: each
+    call runs on a session of a pool of up to `sessions` (see the module docstring)."""
 
     backend = "pkcs11"
 
@@ -90,36 +306,55 @@ class Pkcs11Hsm:
         *,
         audit: AuditSink | None = None,
         prefix: str = "simsmith",
+        sessions: int = DEFAULT_SESSIONS,
     ) -> None:
-        lib = pkcs11.lib(module)
-        try:
-            token = lib.get_token(token_label=token_label)
-        except (pkcs11.NoSuchToken, pkcs11.MultipleTokensReturned):
-            raise NoSuchKey(f"no single PKCS#11 token labelled {token_label!r}") from None
-        try:
-            self._session: Any = token.open(user_pin=pin, rw=True)
-        except pkcs11.PinIncorrect:
-            raise HsmLocked(f"the PIN for token {token_label!r} is wrong") from None
-        except pkcs11.exceptions.UserAlreadyLoggedIn:
-            # Login state is per process: another session of ours already logged in.
-            self._session = token.open(rw=True)
+        self._library = _library(module)
+        with self._library.guard():
+            try:
+                token = self._library.lib.get_token(token_label=token_label)
+            except (pkcs11.NoSuchToken, pkcs11.MultipleTokensReturned):
+                raise NoSuchKey(f"no single PKCS#11 token labelled {token_label!r}") from None
+        self._library.login(token, token_label, pin)
         self._token_label = token_label
         self._prefix = prefix
         self._audit: AuditSink = audit or NullAudit()
-        self._storage = self._find_or_create_storage()
+        threadsafe = self._library.threadsafe
+        self._pool = _Pool(lambda: token.open(rw=True), sessions if threadsafe else 1,
+                           None if threadsafe else self._library.lock)
+        self._closed = False
+        self._kek_lock = threading.Lock()
+        try:
+            with self._pool.entry(self._prepare):  # the first session creates the storage KEK
+                pass
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"Pkcs11Hsm(token={self._token_label!r})"
 
+    @property
+    def sessions(self) -> int:
+        """How many sessions the pool may open (1 when the module is not thread-safe)."""
+        return self._pool.size
+
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+        self._library.logout(self._token_label)
+
+    def _prepare(self, entry: _Entry) -> None:
+        """A new pooled session: find (or, the first time, create) the storage KEK."""
+        entry.storage = self._find_or_create_storage()
 
     def _s(self) -> Any:
-        if self._session is None:
-            raise HsmLocked("the PKCS#11 session is closed")
-        return self._session
+        return self._pool.current().session
+
+    @property
+    def _storage(self) -> Any:
+        return self._pool.current().storage
 
     # --- KEKs --------------------------------------------------------------------------------
 
@@ -148,6 +383,7 @@ class Pkcs11Hsm:
         legacy = bytes(key.encrypt(bytes(16), mechanism=Mechanism.AES_ECB))[:3]
         return cmac + legacy
 
+    @_pooled
     def kek_add(
         self,
         name: str,
@@ -158,6 +394,11 @@ class Pkcs11Hsm:
         expected_kcv: str | None = None,
     ) -> KekInfo:
         purpose = KekPurpose(purpose)
+        with self._kek_lock:  # the name check and the creation, as one step in this process
+            return self._kek_add(name, purpose, components, insecure_clear, expected_kcv)
+
+    def _kek_add(self, name: str, purpose: KekPurpose, components: Sequence[bytes] | None,
+                 insecure_clear: bool, expected_kcv: str | None) -> KekInfo:
         if self._find_any(name) is not None:
             raise DuplicateKey(f"a KEK named {name!r} already exists")
         if insecure_clear:
@@ -197,6 +438,7 @@ class Pkcs11Hsm:
                 return obj
         return None
 
+    @_pooled
     def kek_list(self) -> list[KekInfo]:
         out = []
         for obj in self._s().get_objects({Attribute.TOKEN: True}):
@@ -290,6 +532,7 @@ class Pkcs11Hsm:
         finally:
             obj.destroy()
 
+    @_pooled
     def generate(self, owner: str, key_type: KeyType, length: int = 16) -> KeyRef:
         if length not in (16, 24, 32):
             raise BadLength(f"the PKCS#11 backend generates AES-sized keys only, got {length}")
@@ -301,6 +544,7 @@ class Pkcs11Hsm:
         self._audit.record("key.generate", owner, {"key_type": ref.key_type.value})
         return ref
 
+    @_pooled
     def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
         """A random PIN/PUK/ADM code from the token's RNG, kept as an 8-byte generic secret.
         Limit: the digits are formed from the random bytes in host memory."""
@@ -317,6 +561,7 @@ class Pkcs11Hsm:
         self._audit.record("key.generate", owner, {"key_type": key_type.value, "digits": digits})
         return ref
 
+    @_pooled
     def patch_keys(
         self, buf: bytearray, slots: Sequence[Slot], refs: Sequence[KeyRef],
         *, owner: str | None = None,
@@ -334,6 +579,7 @@ class Pkcs11Hsm:
         self._audit.record("key.patch", owner or (refs[0].owner if refs else "-"),
                            {"key_types": [r.key_type.value for r in refs]})
 
+    @_pooled
     def reveal_code(self, ref: KeyRef, *, owner: str) -> str:
         """The digits of a PIN or PUK code: unwrapped into a readable session object, read
         and destroyed. ADM and keys refused (WrongKeyType), another owner's ref too
@@ -343,6 +589,7 @@ class Pkcs11Hsm:
         self._audit.record("key.reveal", owner, {"key_type": ref.key_type.value})
         return digits
 
+    @_pooled
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
         key_type = KeyType(key_type)
         if key_type in CODE_TYPES:  # PIN/PUK/ADM: 8-byte generic secrets, as generate_code
@@ -360,8 +607,8 @@ class Pkcs11Hsm:
         self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value})
         return ref
 
-    def _decrypt(self, transport: str, scheme: EkiScheme, data: bytes) -> bytes:
-        tk = self._kek(transport, KekPurpose.TRANSPORT)
+    def _decrypt(self, transport: str | Any, scheme: EkiScheme, data: bytes) -> bytes:
+        tk = self._kek(transport, KekPurpose.TRANSPORT) if isinstance(transport, str) else transport
         scheme = EkiScheme(scheme)
         if scheme is EkiScheme.AES128_ECB:
             return bytes(tk.decrypt(data, mechanism=Mechanism.AES_ECB))
@@ -369,6 +616,7 @@ class Pkcs11Hsm:
             return bytes(tk.decrypt(data, mechanism=Mechanism.AES_CBC, mechanism_param=bytes(16)))
         raise HsmError(f"scheme {scheme.value} is not supported by the pkcs11 backend")
 
+    @_pooled
     def import_encrypted(
         self, owner: str, key_type: KeyType, data: bytes, transport: str, scheme: EkiScheme
     ) -> KeyRef:
@@ -378,6 +626,7 @@ class Pkcs11Hsm:
                                                  "transport": transport, "scheme": str(scheme)})
         return ref
 
+    @_pooled
     def import_batch(
         self,
         rows: Sequence[tuple[str, bytes, bytes | None]],
@@ -385,18 +634,20 @@ class Pkcs11Hsm:
         scheme: EkiScheme,
     ) -> list[tuple[KeyRef, KeyRef | None]]:
         out: list[tuple[KeyRef, KeyRef | None]] = []
+        tk = self._kek(transport, KekPurpose.TRANSPORT)  # one C_FindObjects per batch
         for owner, eki, eopc in rows:
             ki = self._wrap_object(owner, KeyType.KI,
-                                   self._session_key(self._decrypt(transport, scheme, eki)))
+                                   self._session_key(self._decrypt(tk, scheme, eki)))
             opc = None
             if eopc is not None:
                 opc = self._wrap_object(owner, KeyType.OPC,
-                                        self._session_key(self._decrypt(transport, scheme, eopc)))
+                                        self._session_key(self._decrypt(tk, scheme, eopc)))
             out.append((ki, opc))
         self._audit.record("key.import_batch", transport, {"rows": len(rows),
                                                            "scheme": str(scheme)})
         return out
 
+    @_pooled
     def derive_opc(self, ki: KeyRef, op: KeyRef) -> KeyRef:
         k = self._unwrap(ki, KeyType.KI)
         op_clear = self._read(op, KeyType.OP)
@@ -407,6 +658,7 @@ class Pkcs11Hsm:
         self._audit.record("key.derive_opc", ki.owner, {"op_owner": op.owner})
         return ref
 
+    @_pooled
     def kcv(self, ref: KeyRef) -> bytes:
         obj = self._unwrap(ref, ref.key_type)
         try:
@@ -416,28 +668,32 @@ class Pkcs11Hsm:
 
     # --- authentication ----------------------------------------------------------------------
 
+    @_pooled
     def milenage(self, ki: KeyRef, opc: KeyRef) -> Milenage:
         """Milenage whose kernel runs in the token with Ki as a non-extractable session key.
 
         The key object lives as long as the session: for repeated use by one subscriber (an
-        AuC cache). Prefer `milenage_session`, which destroys it afterwards."""
+        AuC cache). Prefer `milenage_session`, which destroys it afterwards. Any thread may
+        use it: each kernel call holds the session the key lives in."""
         if ki.backend != self.backend:
             raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
         opc_clear = self._read(opc, KeyType.OPC, ki.owner)
-        return Milenage.with_kernel(TokenKernel(self._unwrap_kernel_key(ki)), opc_clear)
+        kernel = TokenKernel(self._unwrap_kernel_key(ki), self._pool.current().lock)
+        return Milenage.with_kernel(kernel, opc_clear)
 
     @contextmanager
     def milenage_session(self, ki: KeyRef, opc: KeyRef) -> Iterator[Milenage]:
         """Milenage in the token for the duration of a `with` block; the Ki object is destroyed
-        at its end."""
+        at its end. The block holds one pooled session."""
         if ki.backend != self.backend:
             raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
-        opc_clear = self._read(opc, KeyType.OPC, ki.owner)
-        key = self._unwrap_kernel_key(ki)
-        try:
-            yield Milenage.with_kernel(TokenKernel(key), opc_clear)
-        finally:
-            key.destroy()
+        with self._pool.entry(self._prepare) as entry:
+            opc_clear = self._read(opc, KeyType.OPC, ki.owner)
+            key = self._unwrap_kernel_key(ki)
+            try:
+                yield Milenage.with_kernel(TokenKernel(key, entry.lock), opc_clear)
+            finally:
+                key.destroy()
 
     def _unwrap_kernel_key(self, ki: KeyRef) -> Any:
         if ki.key_type is not KeyType.KI:
@@ -453,6 +709,7 @@ class Pkcs11Hsm:
         except PKCS11Error:
             raise TamperedBlob(f"Ki blob for owner {ki.owner} fails its integrity check") from None
 
+    @_pooled
     def milenage_vectors(
         self,
         ki: KeyRef,
@@ -469,12 +726,14 @@ class Pkcs11Hsm:
         self._audit.record("auth.milenage", ki.owner, {"count": len(out)})
         return out
 
+    @_pooled
     def milenage_resync(self, ki: KeyRef, opc: KeyRef, rand: bytes, auts: bytes) -> int:
         with self.milenage_session(ki, opc) as m:
             sqn = m.resync(rand, auts)
         self._audit.record("auth.resync", ki.owner, {"sqn_ms": sqn})
         return sqn
 
+    @_pooled
     def gsm_triplets(self, ki: KeyRef, opc: KeyRef, rands: Sequence[bytes]) -> list[GsmTriplet]:
         out = []
         with self.milenage_session(ki, opc) as m:
@@ -486,6 +745,7 @@ class Pkcs11Hsm:
 
     # --- export ------------------------------------------------------------------------------
 
+    @_pooled
     def export(self, refs: Sequence[KeyRef], target: str, scheme: str = "kwp") -> list[bytes]:
         clear_target = self._find(self._label("export-clear", target)) is not None
         if clear_target:

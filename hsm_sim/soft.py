@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hmac
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +91,7 @@ class SoftHsm:
         self._master: bytes | None = master
         self._audit: AuditSink = audit or NullAudit()
         self._binders: dict[str, Binder] = {}
+        self._store_lock = threading.Lock()  # keystore changes (kek_add): one at a time
 
     def __repr__(self) -> str:
         state = "open" if self._master else "locked"
@@ -262,8 +264,9 @@ class SoftHsm:
             )
             rec = KekRecord(name, purpose.value, check.kcv, check.legacy_kcv,
                             base64.b64encode(wrapped).decode(), created=_now())
-        self._store.add(rec)
-        self._store.save()
+        with self._store_lock:
+            self._store.add(rec)
+            self._store.save()
         self._audit.record("kek.add", name, {"purpose": purpose.value, "kcv": rec.kcv,
                                               "insecure_clear": insecure_clear})
         return rec.info()

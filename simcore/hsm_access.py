@@ -1,7 +1,8 @@
 """Opening the configured HSM for services (CLI, API, imports) without a terminal.
 
 Backend from SIMSMITH_HSM_BACKEND: `soft` (default; keystore in $SIMSMITH_HOME/hsm) or `pkcs11`
-(SIMSMITH_PKCS11_MODULE, _TOKEN, _PIN). The soft HSM opens with, in order: the passphrase of a dev
+(SIMSMITH_PKCS11_MODULE, _TOKEN, _PIN; SIMSMITH_PKCS11_SESSIONS sizes its session pool, default
+hsm_sim.pkcs11.DEFAULT_SESSIONS). The soft HSM opens with, in order: the passphrase of a dev
 keystore (SIMSMITH_HSM_PASSPHRASE), the sealed dev file (insecure, for `make run`), or master key
 components from `components` (a callable that asks custodians; the CLI passes hidden prompts).
 A server has no custodians at hand: it needs a dev keystore or the pkcs11 backend.
@@ -41,10 +42,14 @@ def open_hsm(
         if missing:
             raise HsmUnavailable(f"{missing[0]} is not set (the pkcs11 backend needs "
                                  f"{', '.join(PKCS11_ENV)})")
-        from hsm_sim.pkcs11 import Pkcs11Hsm
+        from hsm_sim.pkcs11 import DEFAULT_SESSIONS, Pkcs11Hsm
 
         module, token, pin = (os.environ[v] for v in PKCS11_ENV)
-        return Pkcs11Hsm(module, token, pin)
+        raw = os.environ.get("SIMSMITH_PKCS11_SESSIONS", "").strip()
+        if raw and not (raw.isdigit() and int(raw) >= 1):
+            raise HsmUnavailable(f"SIMSMITH_PKCS11_SESSIONS: expected a number of sessions "
+                                 f">= 1, got {raw!r}")
+        return Pkcs11Hsm(module, token, pin, sessions=int(raw) if raw else DEFAULT_SESSIONS)
     if settings.hsm_backend != "soft":
         raise HsmUnavailable(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got "
                              f"{settings.hsm_backend!r}")
