@@ -139,6 +139,21 @@ class SimCredential(SQLModel, table=True):
     ref: str = Field(sa_column=Column(Text, nullable=False), repr=False)
 
 
+class SimSqn(SQLModel, table=True):
+    """A SIM's authentication sequence number as its AuC keeps it (3GPP TS 33.102 §6.3, Annex C):
+    SQN = SEQ || IND. `seq` is SEQ_HE, the highest SEQ issued (or learnt from the card's AUTS);
+    `ind` the IND of the last vector issued (the next one uses ind + 1 mod 2^5). A row appears
+    with a SIM's first vector (simcore.keys); a separate table, so issuing vectors never locks or
+    versions the `sim` row that allocation and lifecycle changes write."""
+
+    __tablename__ = "sim_sqn"
+
+    iccid: str = Field(foreign_key="sim.iccid", primary_key=True, max_length=20)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ind: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: datetime = _ts()
+
+
 class MsisdnEntry(SQLModel, table=True):
     """An MSISDN in the operator's pool."""
 

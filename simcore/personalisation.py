@@ -10,8 +10,9 @@ prove its keys. `run_batch`: one worker per reader — wait for a card, program 
 report, wait for its removal — until the batch has no blank SIM left; a card already personalised
 as its record is verified and skipped, so a batch resumes where it stopped.
 
-Sync failures (the card's SQN is ahead of ours) are resolved once with the card's AUTS through
-the HSM (simcore.keys.resync_vector).
+Vectors use the SIM's SQN kept in the store (simcore.keys). A sync failure (the card's SQN is
+ahead of the store's, e.g. after an HSS used the card) is resolved once with the card's AUTS
+through the HSM, which also moves the stored SQN to the card's (simcore.keys.resync_vector).
 
 Claims on "the next blank SIM" are held in this process (one `run_batch` with many readers).
 Two processes programming the same batch may pick the same record for cards whose ICCID is
@@ -126,8 +127,8 @@ def _auth(v: Any) -> AuthVector:
     return AuthVector(rand=v.rand, autn=v.autn, res=v.xres, ck=v.ck, ik=v.ik)
 
 
-def _vector(hsm: Any, keys: SimKeys) -> AuthVector:
-    return _auth(fresh_vectors(hsm, keys)[0])
+def _vector(engine: Engine, hsm: Any, keys: SimKeys) -> AuthVector:
+    return _auth(fresh_vectors(engine, hsm, keys)[0])
 
 
 def _sim(engine: Engine, iccid: str) -> Sim | None:
@@ -183,11 +184,12 @@ def blank_left(engine: Engine, batch: str) -> int:
 # --- program ----------------------------------------------------------------------------------
 
 
-def _with_resync(hsm: Any, keys: SimKeys, run: Callable[[AuthVector], Any]) -> Any:
+def _with_resync(engine: Engine, hsm: Any, keys: SimKeys, run: Callable[[AuthVector], Any], *,
+                 actor: str) -> Any:
     try:
-        return run(_vector(hsm, keys))
+        return run(_vector(engine, hsm, keys))
     except SyncFailureError as e:
-        return run(_auth(resync_vector(hsm, keys, e.rand, e.auts)))
+        return run(_auth(resync_vector(engine, hsm, keys, e.rand, e.auts, actor=actor)))
 
 
 def choose_sim(engine: Engine, transport: Transport, *, iccid: str | None = None,
@@ -259,15 +261,16 @@ def _program(engine: Engine, hsm: Any, t: Transport, sim: Sim, *, actor: str,
             raise Conflict(f"SIM {sim.iccid} is {sim.state}, not blank, and the card does not "
                            "hold it: only a blank SIM is programmed")
         start = time.perf_counter()
-        report = _with_resync(hsm, keys, lambda v: verify_card(t, v))
+        report = _with_resync(engine, hsm, keys, lambda v: verify_card(t, v), actor=actor)
         return CardOutcome("skipped", reader, sim.iccid, None, t.atr.hex().upper(),
                            report.apdus, time.perf_counter() - start)
     writer = SimKeyWriter(hsm, keys, adm1=adm1)
     result: ProgramResult = _with_resync(
-        hsm, keys, lambda v: program_card(t, profile, writer, v, driver=driver))
+        engine, hsm, keys, lambda v: program_card(t, profile, writer, v, driver=driver),
+        actor=actor)
     if read_iccid(t) != sim.iccid:
         raise WrongCard(f"card ICCID reads back as {read_iccid(t)}, not {sim.iccid}")
-    check = _with_resync(hsm, keys, lambda v: verify_card(t, v))
+    check = _with_resync(engine, hsm, keys, lambda v: verify_card(t, v), actor=actor)
     apdus = result.apdus + check.apdus + 2
     seconds = result.seconds + check.seconds
     with transaction(engine) as s:
@@ -308,14 +311,16 @@ def detect_driver(transport: Transport, driver: str | None = None) -> str:
 # --- verify -----------------------------------------------------------------------------------
 
 
-def verify_sim(engine: Engine, hsm: Any, transport: Transport) -> dict[str, Any]:
-    """Read the card's ICCID, find its SIM, AUTHENTICATE with a fresh HSM vector (3G and GSM)."""
+def verify_sim(engine: Engine, hsm: Any, transport: Transport, *, actor: str
+               ) -> dict[str, Any]:
+    """Read the card's ICCID, find its SIM, AUTHENTICATE with a fresh HSM vector (3G and GSM).
+    `actor` is recorded if the card's SQN has to be resynchronised."""
     iccid = read_iccid(transport)
     sim = _sim(engine, iccid)
     if sim is None:
         raise NotFound(f"card ICCID {iccid} is not in the inventory")
     keys = load_keys(engine, iccid)
-    report = _with_resync(hsm, keys, lambda v: verify_card(transport, v))
+    report = _with_resync(engine, hsm, keys, lambda v: verify_card(transport, v), actor=actor)
     return {"iccid": sim.iccid, "imsi": sim.imsi, "state": sim.state, "verified": True,
             "atr": transport.atr.hex().upper(), "apdus": report.apdus + 2}
 

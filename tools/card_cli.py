@@ -319,7 +319,7 @@ def verify_cmd(
     hsm = open_hsm()
     try:
         with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
-            info = verify_sim(eng, hsm, t)
+            info = verify_sim(eng, hsm, t, actor=actor())
     except CardError as e:
         fail(str(e))
         return

@@ -425,35 +425,56 @@ def vector_cmd(
     rand: str | None = typer.Option(None, "--rand", help="RAND (32 hex digits) for every "
                                     "vector; random by default."),
     sqn: str | None = typer.Option(None, "--sqn", help="First SQN (up to 12 hex digits); "
-                                   "default: time-based SEQ with a rotating IND."),
+                                   "default: the SIM's next SQNs from the store."),
+    auts: str | None = typer.Option(None, "--auts", help="AUTS the card answered (28 hex "
+                                    "digits): resynchronise the stored SQN first (one vector)."),
+    auts_rand: str | None = typer.Option(None, "--auts-rand", help="The RAND of the challenge "
+                                         "the AUTS answers (32 hex digits); with --auts."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Milenage vectors (RAND, AUTN, XRES, CK, IK) for a stored SIM, computed inside the HSM.
 
-    Vector i uses SQN + (i << 5) (SEQ || 5-bit IND, TS 33.102 Annex C)."""
+    SQN = SEQ || 5-bit IND (TS 33.102 Annex C). By default each vector takes the SIM's next SEQ
+    from the store and the next IND. --sqn S gives vectors at S + (i << 5) and raises the stored
+    SEQ to theirs. --auts/--auts-rand resynchronise with a card's answer (TS 33.102 §6.3.5): the
+    HSM checks AUTS, the store takes the card's SEQ, and one vector the card accepts is printed."""
     from simcore import keys
     from simcore.errors import SimsmithError
-    from tools.common import engine
+    from tools.common import actor, engine
 
+    if (auts is None) != (auts_rand is None):
+        fail("--auts and --auts-rand go together")
+    if auts is not None and (sqn is not None or rand is not None or count != 1):
+        fail("--auts makes one vector at the resynchronised SQN: no --sqn, --rand or --count")
     r = _hex("--rand", rand, (16,)) if rand is not None else None
-    first = _sqn(sqn) if sqn is not None else keys.fresh_sqn()
+    first = _sqn(sqn) if sqn is not None else None
     try:
-        k = keys.load_keys(engine(), iccid)
+        eng = engine()
+        k = keys.load_keys(eng, iccid)
         hsm = open_hsm()
-        vs = keys.fresh_vectors(hsm, k, count=count, sqn=first, rand=r)
+        if auts is not None and auts_rand is not None:
+            pairs = [keys.issue_resync_vector(
+                eng, hsm, k, _hex("--auts-rand", auts_rand, (16,)), _hex("--auts", auts, (14,)),
+                actor=actor())]
+        else:
+            pairs = keys.issue_vectors(eng, hsm, k, count=count, sqn=first, rand=r)
+        state = keys.sqn_state(eng, k.iccid)
     except SimsmithError as e:
         fail(str(e))
         return
-    rows = [{"sqn": f"{first + (i << 5):012x}", "rand": v.rand.hex(), "autn": v.autn.hex(),
-             "xres": v.xres.hex(), "ck": v.ck.hex(), "ik": v.ik.hex()}
-            for i, v in enumerate(vs)]
+    rows = [{"sqn": f"{s:012x}", "rand": v.rand.hex(), "autn": v.autn.hex(),
+             "xres": v.xres.hex(), "ck": v.ck.hex(), "ik": v.ik.hex()} for s, v in pairs]
+    stored = None if state is None else {"seq": state.seq, "ind": state.ind}
     if as_json:
-        print_json({"iccid": k.iccid, "backend": k.ki.backend, "vectors": rows})
+        print_json({"iccid": k.iccid, "backend": k.ki.backend, "vectors": rows,
+                    "stored_sqn": stored})
         return
-    print_table(f"SIM {k.iccid}: {count} Milenage vector(s) from the {k.ki.backend} HSM",
+    print_table(f"SIM {k.iccid}: {len(rows)} Milenage vector(s) from the {k.ki.backend} HSM",
                 ["#", "SQN", "RAND", "AUTN", "XRES", "CK", "IK"],
                 [(i + 1, *(row[x].upper() for x in ("sqn", "rand", "autn", "xres", "ck", "ik")))
                  for i, row in enumerate(rows)])
+    if state is not None:
+        console.print(f"stored SQN: SEQ {state.seq}, IND {state.ind}", markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

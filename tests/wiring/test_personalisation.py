@@ -48,7 +48,7 @@ def test_program_read_verify(engine: Engine, hsm: SoftHsm, insert: Insert) -> No
     with PcscTransport(reader, timeout=2) as t:
         out = program_sim(engine, hsm, t, actor="t", iccid=iccid, reader=reader)
         info = read_card(t)
-        checked = verify_sim(engine, hsm, t)
+        checked = verify_sim(engine, hsm, t, actor="t")
         again = program_sim(engine, hsm, t, actor="t", iccid=iccid, reader=reader)
     sim = inventory.get_sim(engine, iccid)
     assert out.status == "programmed" and out.driver == "sysmoISIM-SJA2" and out.apdus <= 70
@@ -140,7 +140,7 @@ def test_pkcs11_backend_end_to_end(engine: Engine, p11hsm: Any, insert: Insert) 
     _, reader = insert(vendor_card(engine, p11hsm, iccid, "sysmoUSIM-SJS1"))
     with PcscTransport(reader, timeout=2) as t:
         out = program_sim(engine, p11hsm, t, actor="t", iccid=iccid, reader=reader)
-        assert verify_sim(engine, p11hsm, t)["verified"]
+        assert verify_sim(engine, p11hsm, t, actor="t")["verified"]
     assert out.status == "programmed" and out.driver == "sysmoUSIM-SJS1"
 
 
