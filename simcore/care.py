@@ -16,6 +16,7 @@ imply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -52,13 +53,16 @@ class AccessCodes:
     __str__ = __repr__
 
 
-def reveal_access_codes(engine: Engine, hsm: Hsm, iccid: str, *, actor: str,
+def reveal_access_codes(engine: Engine, hsm: Hsm | Callable[[], Hsm], iccid: str, *, actor: str,
                         reason: str | None = None) -> AccessCodes:
     """PIN1 and PUK1 of one SIM, unwrapped by the HSM, after an audit event naming `actor`,
     the codes read and `reason` (never their values) has been committed.
 
-    NotFound for an unknown SIM, MissingKeys when it has no PIN1 or PUK1 in the store, Conflict
-    for a SIM out of service, InvalidInput for a malformed ICCID or an over-long reason."""
+    `hsm` is an open HSM or a function opening one (the API's `open_hsm`): it is called only
+    once the SIM and its code refs are found, so an unknown ICCID is NotFound even when the
+    HSM cannot be opened. NotFound for an unknown SIM, MissingKeys when it has no PIN1 or PUK1
+    in the store, Conflict for a SIM out of service, InvalidInput for a malformed ICCID or an
+    over-long reason; whatever opening the HSM raises (HsmUnavailable) after those checks."""
     digits = Iccid.parse(iccid).digits
     if reason is not None:
         reason = reason.strip() or None
@@ -79,8 +83,9 @@ def reveal_access_codes(engine: Engine, hsm: Hsm, iccid: str, *, actor: str,
     for name in CARE_CODES:
         if name not in tokens:
             raise MissingKeys(f"SIM {digits} has no {name} in the store")
-    pin1, puk1 = (hsm.reveal_code(KeyRef.from_token(tokens[name]), owner=digits)
-                  for name in CARE_CODES)
+    refs = [KeyRef.from_token(tokens[name]) for name in CARE_CODES]
+    opened = hsm() if callable(hsm) else hsm
+    pin1, puk1 = (opened.reveal_code(ref, owner=digits) for ref in refs)
     details: dict[str, object] = {"codes": list(CARE_CODES), "state": state}
     if reason is not None:
         details["reason"] = reason

@@ -38,9 +38,11 @@ def get_access_codes(iccid: str, engine: EngineDep, ctx: CtxDep, key: Care,
                      response: Response, reason: Reason = None) -> AccessCodesPublic:
     """PIN1 and PUK1 of a SIM in service, unwrapped by the HSM. Every read is audited with the
     caller and the reason (never the values). 404: unknown SIM, or no PIN1/PUK1 in the store;
-    409: SIM terminated, in quarantine or recycled; 503: the HSM cannot be opened."""
+    409: SIM terminated, in quarantine or recycled; 503: the HSM cannot be opened (checked
+    after the SIM: an unknown ICCID is 404 whatever the HSM's state)."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    codes = care.reveal_access_codes(engine, ctx.open_hsm(), iccid, actor=actor(key),
+    # The HSM is opened only once the SIM is found: an unknown ICCID is 404, not 503.
+    codes = care.reveal_access_codes(engine, ctx.open_hsm, iccid, actor=actor(key),
                                      reason=reason)
     return AccessCodesPublic(iccid=codes.iccid, pin1=codes.pin1, puk1=codes.puk1)

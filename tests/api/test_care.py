@@ -139,3 +139,29 @@ def test_openapi_documents_the_scope(care_api: CareApi) -> None:
     assert op["x-required-scope"] == CARE
     assert "not implied by `admin`" in op["description"]
     assert {"200", "401", "403", "404", "409", "422", "503"} <= set(op["responses"])
+
+
+@pytest.mark.storage
+def test_unknown_sim_is_404_even_when_the_hsm_cannot_be_opened(engine: Engine,
+                                                              tmp_path: Path) -> None:
+    """The SIM is looked up before the HSM is opened: an unknown ICCID (or a SIM without codes)
+    is 404 on a server whose HSM is down; only a SIM whose codes exist gets the 503."""
+    seed_inventory(engine, physical=3, esims=1)
+    iccid = inventory.list_sims(engine, batch="phys")[0].iccid
+    elsewhere = SoftHsm.init(tmp_path / "elsewhere", components=[b"\x11" * 32, b"\x2c" * 32])
+    keys.generate_keys(engine, elsewhere, actor="t", iccids=[iccid])
+    home = tmp_path / "home"  # no HSM keystore here: open_hsm raises HsmUnavailable
+    app = create_app(settings(home), engine=engine)
+    with TestClient(app) as client:
+        h = {"Authorization": f"Bearer {make_keys(engine)[CARE]}"}
+        unknown = Iccid.from_body("8988289999999999999").digits
+        r = client.get(f"/v1/sims/{unknown}/access-codes", headers=h)
+        assert r.status_code == 404, r.text
+        assert r.json()["type"] == "urn:simsmith:problem:not-found"
+        no_codes = inventory.list_sims(engine, batch="phys")[-1].iccid
+        assert client.get(f"/v1/sims/{no_codes}/access-codes", headers=h).status_code == 404
+        r = client.get(f"/v1/sims/{iccid}/access-codes", headers=h)
+        assert r.status_code == 503, r.text
+        assert r.json()["type"] == "urn:simsmith:problem:service-unavailable"
+        assert app.state.ctx.hsm is None
+    assert audit.query(engine, action="sim.access_codes_revealed") == []
