@@ -105,6 +105,39 @@ def test_generate_with_keys_then_vectors(cli_env: SoftHsm, engine: Engine) -> No
     assert "--with-keys" in refused("hsm", "vector", plain)
 
 
+def test_vector_uses_the_stored_sqn_and_resyncs(cli_env: SoftHsm, engine: Engine) -> None:
+    from cards.virtual.aka import CardAka, SyncFailure
+    from cards.virtual.milenage_card import Milenage as CardMilenage
+
+    out = json.loads(ok("inventory", "generate", "-n", "1", "--batch", "s1", "--with-keys",
+                        "--json"))
+    iccid = out["first_iccid"]
+    first = json.loads(ok("hsm", "vector", iccid, "-n", "2", "--json"))
+    second = json.loads(ok("hsm", "vector", iccid, "--json"))
+    sqns = [int(v["sqn"], 16) for v in first["vectors"] + second["vectors"]]
+    assert [s >> 5 for s in sqns] == [sqns[0] >> 5, (sqns[0] >> 5) + 1, (sqns[0] >> 5) + 2]
+    assert [s & 31 for s in sqns] == [0, 1, 2]
+    assert second["stored_sqn"] == {"seq": sqns[-1] >> 5, "ind": 2}
+    assert "stored SQN: SEQ" in ok("hsm", "vector", iccid)
+    # a card an HSS moved on answers AUTS; the command resynchronises the store with it
+    k = keys.load_keys(engine, iccid)
+    card_m, card = CardMilenage(clear(cli_env, k.ki), clear(cli_env, k.opc)), CardAka()
+    card.seq = [(sqns[-1] >> 5) + 500] * 32
+    v = keys.fresh_vectors(engine, cli_env, k)[0]
+    with pytest.raises(SyncFailure) as e:
+        card.authenticate(card_m, v.rand, v.autn)
+    r = json.loads(ok("hsm", "vector", iccid, "--auts", e.value.auts.hex(), "--auts-rand",
+                      v.rand.hex(), "--json"))
+    assert r["stored_sqn"]["seq"] == (sqns[-1] >> 5) + 501
+    got = r["vectors"][0]
+    card.authenticate(card_m, bytes.fromhex(got["rand"]), bytes.fromhex(got["autn"]))
+    assert "MAC-S does not verify" in refused("hsm", "vector", iccid, "--auts", "00" * 14,
+                                              "--auts-rand", v.rand.hex())
+    assert "go together" in refused("hsm", "vector", iccid, "--auts", "00" * 14)
+    assert "one vector" in refused("hsm", "vector", iccid, "--auts", "00" * 14, "--auts-rand",
+                                   "00" * 16, "-n", "2")
+
+
 def test_esim_build_and_batch(cli_env: SoftHsm, engine: Engine, tmp_path: Path) -> None:
     ok("inventory", "generate", "-n", "3", "--batch", "e1", "--kind", "esim", "--with-keys")
     iccid = json.loads(ok("inventory", "list", "--batch", "e1", "--json"))[0]["iccid"]
