@@ -7,6 +7,7 @@ unless --show-secrets is given.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import typer
 from esim.activation_code import ActivationCode, generate_matching_id
 from esim.build import build_package, build_packages, get_compiled
 from esim.errors import ActivationCodeError, EsimError
-from esim.params import SubscriberParams
+from esim.ims import check_domain, check_impi, check_impu
+from esim.params import SubscriberParams, encode_address, encode_plmn
 from esim.qr import ios_install_link, qr_png, qr_svg
 from esim.saip import ProfilePackage
 from esim.saip.element import masked
@@ -210,12 +212,60 @@ def _write_der(path: Path, der: bytes) -> None:
         f.write(der)
 
 
-def _params(sim: Any) -> SubscriberParams:
+def _params(sim: Any, mnc_length: int | None, extra: dict[str, Any], with_msisdn: bool
+            ) -> SubscriberParams:
     from simcore.keys import package_params
 
     if not sim.imsi:
         fail(f"SIM {sim.iccid} has no IMSI")
-    return package_params(sim.iccid, sim.imsi)
+    params = package_params(sim.iccid, sim.imsi)
+    more = dict(extra, mnc_length=mnc_length)
+    if with_msisdn and sim.msisdn:  # stored as E.164 digits: an international number
+        more["msisdn"] = "+" + sim.msisdn.lstrip("+")
+    return dataclasses.replace(params, **more)
+
+
+def _imsi_mnc_lengths(eng: Any) -> list[tuple[str, str, int]]:
+    """(first, last, MNC length) of the inventory's IMSI ranges that record one."""
+    from simcore import inventory
+
+    return [(r.first, r.last, r.mnc_length) for r in inventory.list_ranges(eng)
+            if r.kind == "imsi" and r.mnc_length is not None]
+
+
+def _mnc_length(ranges: list[tuple[str, str, int]], imsi: str) -> int | None:
+    return next((n for first, last, n in ranges
+                 if len(first) == len(imsi) and first <= imsi <= last), None)
+
+
+def _profile_options(ehplmn: list[str] | None, msisdn: str | None = None,
+                     impi: str | None = None, impu: list[str] | None = None,
+                     ims_domain: str | None = None) -> dict[str, Any]:
+    """The SubscriberParams the options set, each checked first (one-line error naming it)."""
+    out: dict[str, Any] = {}
+    try:
+        if ehplmn:
+            option = "--ehplmn"
+            plmns = tuple(p.strip() for value in ehplmn for p in value.split(",") if p.strip())
+            for plmn in plmns:
+                encode_plmn(plmn)
+            out["ehplmn"] = plmns
+        if msisdn is not None:
+            option = "--msisdn"
+            encode_address(msisdn, "msisdn")
+            out["msisdn"] = msisdn
+        if impi is not None:
+            option = "--impi"
+            out["impi"] = check_impi(impi)
+        if impu:
+            option = "--impu"
+            out["impu"] = tuple(check_impu(u) for u in impu)
+        if ims_domain is not None:
+            option = "--ims-domain"
+            out["ims_domain"] = check_domain(ims_domain)
+    except EsimError as e:
+        fail(f"{option}: {e}", 2)
+    return out
 
 
 def _compiled(template: str) -> Any:
@@ -227,6 +277,17 @@ def _compiled(template: str) -> Any:
 
 TemplateOpt = typer.Option(..., "--template", "-t",
                            help="Built-in template name (see `template list`) or a .toml file.")
+EhplmnOpt = typer.Option(
+    None, "--ehplmn", metavar="MCCMNC",
+    help="Equivalent HPLMN for EF.EHPLMN (5 or 6 digits); repeat or separate with commas. "
+         "Default: the template's (none for the built-in ones).")
+WithMsisdnOpt = typer.Option(
+    False, "--with-msisdn",
+    help="Write the SIM's MSISDN from the inventory into EF.MSISDN record 1.")
+ImsDomainOpt = typer.Option(
+    None, "--ims-domain", metavar="DOMAIN",
+    help="ISIM EF.DOMAIN (home network domain). Default: the template's, else "
+         "ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org from the IMSI (TS 23.003 §13.2).")
 
 
 @app.command("build")
@@ -236,19 +297,43 @@ def build(
     template: str = TemplateOpt,
     iccid: str = typer.Option(..., "--iccid", help="ICCID of a SIM in the inventory."),
     out: Path = typer.Option(..., "--output", "-o", help="Package file to write (DER)."),
+    ehplmn: list[str] | None = EhplmnOpt,
+    msisdn: str | None = typer.Option(
+        None, "--msisdn", metavar="NUMBER",
+        help="MSISDN for EF.MSISDN record 1 ('+' and up to 20 digits, or national digits)."),
+    with_msisdn: bool = WithMsisdnOpt,
+    impi: str | None = typer.Option(
+        None, "--impi", metavar="NAI",
+        help="ISIM private identity (EF.IMPI). Default: <IMSI>@ims.mnc<MNC>.mcc<MCC>."
+             "3gppnetwork.org (TS 23.003 §13.3)."),
+    impu: list[str] | None = typer.Option(
+        None, "--impu", metavar="URI",
+        help="ISIM public identity (EF.IMPU, one record each; sip:, sips: or tel:); repeat for "
+             "more. Default: sip:<IMSI>@ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org (TS 23.003 "
+             "§13.4B)."),
+    ims_domain: str | None = ImsDomainOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Build a SIM's profile package: subscriber from the inventory, Ki/OPc, OTA keys and
-    PIN/PUK/ADM written into it by the HSM. Decoded and validated before it is written."""
+    PIN/PUK/ADM written into it by the HSM. Decoded and validated before it is written.
+    ISIM identities are derived from the IMSI (MNC length: the template's EF.AD, checked
+    against the inventory's IMSI range) unless given."""
     from simcore import inventory, keys
 
+    if msisdn is not None and with_msisdn:
+        fail("--msisdn and --with-msisdn exclude each other", 2)
+    extra = _profile_options(ehplmn, msisdn, impi, impu, ims_domain)
     compiled = _compiled(template)
     eng = engine()
     sim = inventory.get_sim(eng, iccid)
+    if with_msisdn and not sim.msisdn:
+        fail(f"SIM {sim.iccid} has no MSISDN in the inventory (--with-msisdn)")
     k = keys.load_keys(eng, sim.iccid)
     hsm = open_hsm()
+    params = _params(sim, _mnc_length(_imsi_mnc_lengths(eng), sim.imsi or ""), extra,
+                     with_msisdn)
     try:
-        der = build_package(compiled, _params(sim), keys.package_patcher(hsm, k, compiled),
+        der = build_package(compiled, params, keys.package_patcher(hsm, k, compiled),
                             verify=True)
     except EsimError as e:
         fail(f"SIM {sim.iccid}: {e}")
@@ -276,9 +361,16 @@ def build_batch(
     out_dir: Path = typer.Option(..., "--output", "-o", help="Directory for <ICCID>.der files."),
     verify_every: int = typer.Option(1000, "--verify-every", min=0,
                                      help="Decode and validate every Nth package (0: none)."),
+    ehplmn: list[str] | None = EhplmnOpt,
+    with_msisdn: bool = typer.Option(
+        False, "--with-msisdn",
+        help="Write each SIM's MSISDN from the inventory into EF.MSISDN record 1 (SIMs "
+             "without one get an empty record)."),
+    ims_domain: str | None = ImsDomainOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Build the profile packages of a whole batch into a directory, with a progress bar."""
+    """Build the profile packages of a whole batch into a directory, with a progress bar.
+    ISIM identities are derived from each IMSI (TS 23.003 §13)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -290,9 +382,11 @@ def build_batch(
 
     from simcore import keys
 
+    extra = _profile_options(ehplmn, ims_domain=ims_domain)
     compiled = _compiled(template)
     eng = engine()
     total = _batch_size(eng, batch)
+    mnc_ranges = _imsi_mnc_lengths(eng)
     hsm = open_hsm()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -304,7 +398,7 @@ def build_batch(
     def subscribers() -> Any:
         for sim, k in pairs:
             current[sim.iccid] = k
-            yield _params(sim)
+            yield _params(sim, _mnc_length(mnc_ranges, sim.imsi or ""), extra, with_msisdn)
 
     def patch_for(params: SubscriberParams) -> Any:
         return keys.package_patcher(hsm, current.pop(params.iccid), compiled)
