@@ -79,6 +79,7 @@ __all__ = [
     "issue_resync_vector",
     "issue_vectors",
     "load_keys",
+    "next_network_sqns",
     "package_params",
     "package_patcher",
     "reserve_sqns",
@@ -393,6 +394,20 @@ def time_seq(now: float | None = None) -> int:
 
 def _sqn(seq: int, ind: int) -> int:
     return (seq << _IND_BITS) | ind
+
+
+def next_network_sqns(engine: Engine, iccids: Sequence[str]) -> dict[str, int]:
+    """For SIMs with a stored SQN: the SQN a core network's HSS/UDM should start from, SEQ_HE + 1
+    with the last IND — above every SEQ simsmith issued, so the card accepts the network's first
+    vector without a resync (TS 33.102 C.2.2). SIMs without a stored SQN are left out (the
+    network starts from 0, as for a new card)."""
+    digits = [Iccid.parse(i).digits for i in iccids]
+    if not digits:
+        return {}
+    with read_session(engine) as s:
+        rows = s.execute(select(SQN_TABLE.c.iccid, SQN_TABLE.c.seq, SQN_TABLE.c.ind)
+                         .where(SQN_TABLE.c.iccid.in_(digits))).all()
+    return {iccid: _sqn(seq + 1, ind) for iccid, seq, ind in rows}
 
 
 def sqn_state(engine: Engine, iccid: str) -> SqnState | None:

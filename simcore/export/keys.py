@@ -11,7 +11,7 @@ algorithm, the KEK and its KCV.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ class ExportedSim:
     msisdn: str | None
     k: bytes
     opc: bytes
+    sqn: int = 0  # where the network's SQN starts (simcore.keys.next_network_sqns)
 
     def __repr__(self) -> str:
         return f"ExportedSim({self.iccid}, imsi={self.imsi}, keys=<hidden>)"
@@ -107,11 +108,15 @@ def select_sims(engine: Engine, *, batch: str | None = None,
         after = rows[-1].iccid
 
 
-def export_keys(hsm: Any, sims: Sequence[Sim], form: KeyForm) -> list[ExportedSim]:
-    """K and OPc of each SIM in `form`, re-wrapped inside the HSM (one call for the page)."""
+def export_keys(hsm: Any, sims: Sequence[Sim], form: KeyForm,
+                sqns: Mapping[str, int] | None = None) -> list[ExportedSim]:
+    """K and OPc of each SIM in `form`, re-wrapped inside the HSM (one call for the page), and
+    the SQN the network should start from (`sqns` by ICCID; 0 for a SIM not in it)."""
     refs = []
     for s in sims:
         refs += [KeyRef.from_token(s.ki_ref or ""), KeyRef.from_token(s.opc_ref or "")]
     keys = hsm.export(refs, form.target, form.scheme)
-    return [ExportedSim(s.iccid, s.imsi or "", s.msisdn, keys[2 * i], keys[2 * i + 1])
+    sqns = sqns or {}
+    return [ExportedSim(s.iccid, s.imsi or "", s.msisdn, keys[2 * i], keys[2 * i + 1],
+                        sqns.get(s.iccid, 0))
             for i, s in enumerate(sims)]

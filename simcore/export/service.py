@@ -20,6 +20,7 @@ from simcore.export.keys import KeyForm, export_keys, key_form, select_sims
 from simcore.export.osmo_ctrl import CtrlClient
 from simcore.export.osmo_hlr import SubscriberResult, provision
 from simcore.export.writers import FileWriter
+from simcore.keys import next_network_sqns
 from simcore.log import get_logger
 
 log = get_logger(__name__)
@@ -102,7 +103,8 @@ def export_file(engine: Engine, hsm: Any, *, fmt: str, target: str, out: Path,
     try:
         for sims in select_sims(engine, batch=selection.batch, iccids=selection.iccids,
                                 state=selection.state):
-            writer.add(export_keys(hsm, sims, form))
+            writer.add(export_keys(hsm, sims, form,
+                                   next_network_sqns(engine, [s.iccid for s in sims])))
             report.count = report.created = writer.count
             if progress:
                 progress(report.count)

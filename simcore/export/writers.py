@@ -5,6 +5,8 @@
 - `open5gs-json`: one MongoDB document per line for the `subscribers` collection
   (`mongoimport --db open5gs --collection subscribers FILE`), fields as Open5GS's WebUI writes
   them: imsi, msisdn, security {k, opc, op, amf, sqn}, ambr, slice/session, access restriction.
+  `sqn` (and free5GC's `sequenceNumber`) is where the network starts: above the SQNs simsmith
+  issued for the SIM (simcore.keys.next_network_sqns), 0 for a SIM it never authenticated.
 - `free5gc-json`: a JSON array of free5GC WebConsole subscriber bodies (`POST
   /api/subscriber/imsi-<IMSI>/<PLMN>`): AuthenticationSubscription with permanentKey/opc values
   and their `encryptionAlgorithm` / `encryptionKey` fields.
@@ -35,7 +37,8 @@ _AMBR = {"downlink": {"value": 1, "unit": 3}, "uplink": {"value": 1, "unit": 3}}
 def _open5gs_doc(s: ExportedSim, form: KeyForm) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "imsi": s.imsi, "msisdn": [s.msisdn] if s.msisdn else [],
-        "security": {"k": s.k.hex(), "opc": s.opc.hex(), "op": None, "amf": "8000", "sqn": 0},
+        "security": {"k": s.k.hex(), "opc": s.opc.hex(), "op": None, "amf": "8000",
+                     "sqn": s.sqn},
         "ambr": _AMBR,
         "slice": [{"sst": 1, "default_indicator": True, "session": [{
             "name": "internet", "type": 3, "ambr": _AMBR, "pcc_rule": [],
@@ -59,7 +62,7 @@ def _free5gc_doc(s: ExportedSim, form: KeyForm, plmn: str) -> dict[str, Any]:
             "opc": {"encryptionAlgorithm": enc, "encryptionKey": enc, "opcValue": s.opc.hex()},
             "permanentKey": {"encryptionAlgorithm": enc, "encryptionKey": enc,
                              "permanentKeyValue": s.k.hex()},
-            "sequenceNumber": "000000000000"},
+            "sequenceNumber": f"{s.sqn:012x}"},
         "AccessAndMobilitySubscriptionData": {
             "gpsis": [f"msisdn-{s.msisdn}"] if s.msisdn else [],
             "subscribedUeAmbr": {"downlink": "1 Gbps", "uplink": "1 Gbps"},

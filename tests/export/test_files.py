@@ -70,3 +70,26 @@ def test_refusals(engine: Engine, hsm: SoftHsm, stocked: list, tmp_path: Path) -
     with pytest.raises(InvalidInput, match="clear"):
         export_file(engine, hsm, fmt="csv", target="hlr-test", scheme="kwp", out=tmp_path / "x")
     assert not list(tmp_path.glob("x*"))
+
+
+def test_network_sqn_starts_above_the_sqns_simsmith_issued(
+        engine: Engine, hsm: SoftHsm, stocked: list, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    """A SIM simsmith authenticated (vectors issued, SQN stored) is exported with the SQN its
+    network should start from: a SEQ above every SEQ issued (TS 33.102 C.2.2), so the card
+    accepts the network's first vector without a resync. Others start at 0."""
+    from simcore.keys import reserve_sqns
+
+    c0, c1 = stocked[0], stocked[1]
+    issued = reserve_sqns(engine, c0.iccid, 3)
+    export_file(engine, hsm, fmt="open5gs-json", target="hlr-test", out=tmp_path / "o.json")
+    docs = {d["imsi"]: d for d in (json.loads(x) for x in
+                                   (tmp_path / "o.json").read_text().splitlines())}
+    start = docs[c0.imsi]["security"]["sqn"]
+    assert start >> 5 > max(s >> 5 for s in issued)
+    assert start >> 5 == (max(issued) >> 5) + 1 and start & 31 == max(issued) & 31
+    assert docs[c1.imsi]["security"]["sqn"] == 0
+    export_file(engine, hsm, fmt="free5gc-json", target="hlr-test", out=tmp_path / "f.json")
+    subs = {s["ueId"]: s for s in json.loads((tmp_path / "f.json").read_text())}
+    assert subs[f"imsi-{c0.imsi}"]["AuthenticationSubscription"]["sequenceNumber"] == (
+        f"{start:012x}")
+    assert subs[f"imsi-{c1.imsi}"]["AuthenticationSubscription"]["sequenceNumber"] == "0" * 12
