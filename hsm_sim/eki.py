@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from hsm_sim.errors import BadLength
 
-__all__ = ["EkiScheme", "decrypt_eki", "encrypt_eki", "tdes_ecb_encrypt"]
+__all__ = ["TDES_SCHEMES", "EkiScheme", "decrypt_eki", "encrypt_eki", "key_length",
+           "tdes_ecb_encrypt"]
 
 
 class EkiScheme(StrEnum):
@@ -33,6 +34,14 @@ _KEY_LEN = {
     EkiScheme.TDES2_ECB: 16,
     EkiScheme.TDES3_ECB: 24,
 }
+
+
+TDES_SCHEMES = frozenset({EkiScheme.TDES2_ECB, EkiScheme.TDES3_ECB})
+
+
+def key_length(scheme: EkiScheme) -> int:
+    """The transport key length a scheme needs (16 for 2-key TDES, 24 for 3-key)."""
+    return _KEY_LEN[EkiScheme(scheme)]
 
 
 def _cipher(scheme: EkiScheme, transport_key: bytes) -> Cipher:  # type: ignore[type-arg]

@@ -40,7 +40,7 @@ from pkcs11.exceptions import PKCS11Error
 
 from hsm_sim import ceremony
 from hsm_sim.binding import binding_block
-from hsm_sim.eki import EkiScheme
+from hsm_sim.eki import TDES_SCHEMES, EkiScheme
 from hsm_sim.errors import (
     BadLength,
     DuplicateKey,
@@ -456,6 +456,17 @@ class Pkcs11Hsm:
                 out.append(KekInfo(parts[2], KekPurpose(parts[1]), ident[:3].hex(),
                                    ident[3:6].hex()))
         return out
+
+    @_pooled
+    def transport_kcvs(self, name: str, scheme: EkiScheme) -> dict[str, str]:
+        """AES-CMAC and legacy KCVs of a transport KEK (kept in its CKA_ID). 3DES schemes are
+        refused: this backend keeps no TDES transport keys."""
+        scheme = EkiScheme(scheme)
+        tk = self._kek(name, KekPurpose.TRANSPORT)
+        if scheme in TDES_SCHEMES:
+            raise HsmError(f"scheme {scheme.value} is not supported by the pkcs11 backend")
+        ident = bytes(tk[Attribute.ID])
+        return {"KCV": ident[:3].hex(), "legacy": ident[3:6].hex()}
 
     def _kek(self, name: str, purpose: KekPurpose) -> Any:
         key = self._find(self._label(purpose.value, name))

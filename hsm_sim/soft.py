@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hsm_sim import ceremony
 from hsm_sim.binding import Binder
-from hsm_sim.eki import EkiScheme, decrypt_eki, encrypt_eki
+from hsm_sim.eki import TDES_SCHEMES, EkiScheme, decrypt_eki, encrypt_eki, key_length
 from hsm_sim.errors import (
     BadKCV,
     BadLength,
@@ -51,7 +51,7 @@ from hsm_sim.hsm import (
     code_digits,
     code_from_random,
 )
-from hsm_sim.kcv import kcv
+from hsm_sim.kcv import kcv, tdes_kcv
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.keystore import KekRecord, Keystore
 from hsm_sim.milenage import AuthVector, Milenage
@@ -273,6 +273,20 @@ class SoftHsm:
 
     def kek_list(self) -> list[KekInfo]:
         return [r.info() for r in self._store.keks.values()]
+
+    def transport_kcvs(self, name: str, scheme: EkiScheme) -> dict[str, str]:
+        """KCVs of a transport KEK in the convention of `scheme`'s algorithm: AES-CMAC and
+        legacy AES-ECB for AES schemes; 3DES-ECB of 8 zero bytes for 3DES (2-key: 16 bytes,
+        3-key: 24 bytes)."""
+        scheme = EkiScheme(scheme)
+        key = self._kek(name, KekPurpose.TRANSPORT)
+        if scheme in TDES_SCHEMES:
+            if len(key) != key_length(scheme):
+                raise BadLength(f"KEK {name!r} has {len(key)} bytes: a {scheme.value} transport "
+                                f"key has {key_length(scheme)}")
+            return {"3DES KCV": tdes_kcv(key).hex()}
+        check = ceremony.key_check(key)
+        return {"KCV": check.kcv, "legacy": check.legacy_kcv}
 
     def _kek(self, name: str, purpose: KekPurpose) -> bytes:
         rec = self._store.kek(name)

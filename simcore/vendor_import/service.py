@@ -3,7 +3,8 @@
 Order of work (design §4, docs/import.md):
 1. Hash the file (SHA-256). A batch with that hash exists → "already imported", nothing done.
 2. Read the header. The transport key (named on the command line, else by the file) must be an
-   HSM transport KEK, and the KCV the file announces must match it (AES-CMAC or legacy form):
+   HSM transport KEK, and the KCV the file announces must match it (AES-CMAC or legacy form;
+   the 3DES form when the scheme is 3DES):
    both checked before any row is read.
 3. One transaction: the batch row, then chunks of rows — validated, checked against the store
    for duplicates, keys unwrapped from the transport key and re-wrapped for storage inside the
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from hsm_sim.eki import EkiScheme
+from hsm_sim.errors import HsmError
 from hsm_sim.keyref import KeyType
 from simcore import audit
 from simcore.db import read_session, transaction
@@ -108,8 +110,11 @@ def find_batch_by_hash(engine: Engine, sha: str) -> Batch | None:
         return s.execute(select(Batch).where(col(Batch.file_sha256) == sha)).scalar_one_or_none()
 
 
-def check_transport_key(hsm: Any, name: str, kcv: str | None, where: str) -> None:
-    """The KEK `name` exists, is a transport key, and matches `kcv` (if the file states one)."""
+def check_transport_key(hsm: Any, name: str, kcv: str | None, where: str,
+                        scheme: EkiScheme = EkiScheme.AES128_ECB) -> None:
+    """The KEK `name` exists, is a transport key, and matches `kcv` (if the file states one) in
+    the convention of the scheme's algorithm: AES-CMAC or legacy AES-ECB KCV for AES schemes,
+    3DES KCV (3DES-ECB of 8 zero bytes, first 3 bytes) for 3des2-ecb / 3des3-ecb."""
     info = next((k for k in hsm.kek_list() if k.name == name), None)
     if info is None:
         raise TransportKeyError(f"{where}: transport key {name!r} is not in the HSM (add it with "
@@ -117,10 +122,18 @@ def check_transport_key(hsm: Any, name: str, kcv: str | None, where: str) -> Non
     if str(info.purpose) != "transport":
         raise TransportKeyError(f"{where}: KEK {name!r} is a {info.purpose} key, not a "
                                 "transport key")
-    if kcv is not None and kcv.upper() not in (info.kcv.upper(), info.legacy_kcv.upper()):
+    if kcv is None:
+        return
+    try:
+        known = hsm.transport_kcvs(name, scheme)
+    except HsmError as e:
+        raise TransportKeyError(f"{where}: transport key {name!r} with scheme "
+                                f"{EkiScheme(scheme).value}: {e}") from None
+    if kcv.upper() not in {v.upper() for v in known.values()}:
+        shown = ", ".join(f"{label} {value.upper()}" for label, value in known.items())
         raise TransportKeyError(
-            f"{where}: Transport_key KCV {kcv.upper()} does not match HSM key {name!r} (KCV "
-            f"{info.kcv.upper()}, legacy {info.legacy_kcv.upper()}): wrong transport key")
+            f"{where}: Transport_key KCV {kcv.upper()} does not match HSM key {name!r} "
+            f"({shown}; scheme {EkiScheme(scheme).value}): wrong transport key")
 
 
 def import_file(engine: Engine, hsm: Any, path: Path, opts: ImportOptions | None = None,
@@ -176,7 +189,8 @@ class _Run:
         where = f"{self.report.path}:{line}" if line else self.report.path
         if self.transport is not None:
             if self.hsm is not None:
-                check_transport_key(self.hsm, self.transport, self.header.transport_kcv, where)
+                check_transport_key(self.hsm, self.transport, self.header.transport_kcv, where,
+                                    self.opts.scheme)
         elif self.encrypted:
             raise TransportKeyError(f"{where}: the file has encrypted keys but names no "
                                     "transport key: pass --transport-key NAME")
