@@ -66,17 +66,22 @@ def combine_components(components: Sequence[bytes], minimum: int = 2) -> bytes:
 
 
 def check_announced_kcv(key: bytes, announced_hex: str, what: str) -> None:
-    """Refuse a key whose KCV differs from the one announced with it (vendors send either the
-    AES-CMAC KCV or the legacy ECB one; both are accepted, compared in constant time)."""
+    """Refuse a key whose KCV differs from the one announced with it. Vendors send the AES-CMAC
+    KCV or the legacy ECB one; for a key of 2-key or 3-key 3DES length (16 or 24 bytes: a
+    vendor's 3DES transport key) the 3DES-ECB-of-zeros KCV too. All compared in constant time."""
     import hmac
+
+    from hsm_sim.kcv import tdes_kcv
 
     a = announced_hex.strip().lower()
     check = key_check(key)
-    if not (hmac.compare_digest(check.kcv, a) or hmac.compare_digest(check.legacy_kcv, a)):
-        raise BadKCV(
-            f"{what}: KCV {check.kcv} (legacy {check.legacy_kcv}) does not match the announced "
-            f"{a}: a component is wrong"
-        )
+    forms = [("AES-CMAC", check.kcv), ("legacy AES", check.legacy_kcv)]
+    if len(key) in (16, 24):
+        forms.append(("3DES", tdes_kcv(key).hex()))
+    if not any([hmac.compare_digest(value, a) for _, value in forms]):
+        shown = ", ".join(f"{value} ({name})" for name, value in forms)
+        raise BadKCV(f"{what}: KCV {shown} does not match the announced {a}: a component is "
+                     "wrong")
 
 
 def check_kcv(key: bytes, expected_hex: str, what: str) -> None:

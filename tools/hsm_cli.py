@@ -242,8 +242,9 @@ def kek_add(
         False, "--insecure-clear", help="Export target that receives keys in CLEAR (open-source "
         "HLRs); audited."),
     expected_kcv: str | None = typer.Option(
-        None, "--kcv", help="The KCV announced with the key (AES-CMAC or legacy ECB, 6 hex "
-        "digits): a wrong component is refused."),
+        None, "--kcv", help="The KCV announced with the key, 6 hex digits (AES-CMAC, legacy "
+        "ECB or, for a 16 or 24 byte 3DES transport key, 3DES-ECB): a wrong component is "
+        "refused."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Add a named KEK; prints its name, purpose and KCV (never the key)."""

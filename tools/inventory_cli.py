@@ -99,7 +99,7 @@ def access_codes(
     recycled."""
     from simcore import care
 
-    codes = care.reveal_access_codes(engine(), open_hsm(), iccid, actor=actor(), reason=reason)
+    codes = care.reveal_access_codes(engine(), open_hsm, iccid, actor=actor(), reason=reason)
     if as_json:
         print_json({"iccid": codes.iccid, "pin1": codes.pin1, "puk1": codes.puk1})
     else:

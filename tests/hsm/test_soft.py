@@ -311,3 +311,17 @@ def test_binder_round_trip(kek: bytes, key: bytes, owner: str) -> None:
     assert b.unwrap(KeyType.KI, owner, blob) == key
     with pytest.raises(TamperedBlob):
         b.unwrap(KeyType.OPC, owner, blob)
+
+
+def test_a_3des_transport_key_is_checked_against_its_3des_kcv(hsm: SoftHsm) -> None:
+    """A vendor's 2-key 3DES transport key comes with the 3DES KCV (3DES-ECB of 8 zero bytes):
+    the published 0123456789ABCDEF FEDCBA9876543210 → 08D7B4. A wrong component is refused."""
+    key = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    half = bytes(range(16))
+    other = bytes(a ^ b for a, b in zip(key, half, strict=True))
+    hsm.kek_add("tdes", KekPurpose.TRANSPORT, [half, other], expected_kcv="08D7B4")
+    assert "tdes" in {k.name for k in hsm.kek_list()}
+    bad = bytearray(other)
+    bad[0] ^= 0x10  # not 0x01: DES ignores each byte's parity bit, and so does its KCV
+    with pytest.raises(BadKCV, match=r"\(3DES\)"):
+        hsm.kek_add("tdes2", KekPurpose.TRANSPORT, [half, bytes(bad)], expected_kcv="08D7B4")
