@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field, fields
 
 from esim.errors import EsimError
-from simcore.identifiers import decode_swapped_bcd, encode_swapped_bcd
+from esim.saip.coding import swap_nibbles, unswap_nibbles
 
 
 class ParameterError(EsimError, ValueError):
@@ -160,7 +160,7 @@ def encode_address(number: str, name: str = "smsc", max_digits: int = 20) -> byt
     digits = number[1:] if international else number
     if not (digits.isascii() and digits.isdigit() and 1 <= len(digits) <= max_digits):
         raise ParameterError(name, f"must be 1 to {max_digits} digits, optionally after '+'")
-    bcd = encode_swapped_bcd(digits)
+    bcd = swap_nibbles(digits + "F" * (len(digits) % 2))
     return bytes([len(bcd) + 1, 0x91 if international else 0x81]) + bcd
 
 
@@ -168,7 +168,11 @@ def decode_address(data: bytes) -> str:
     """Inverse of encode_address: length, TON/NPI, swapped BCD -> number ('+' if international)."""
     if len(data) < 2 or not 2 <= data[0] <= len(data) - 1:
         raise ParameterError("address", "the length byte does not match the data")
-    digits = decode_swapped_bcd(data[2:1 + data[0]])
+    digits = unswap_nibbles(data[2:1 + data[0]])
+    if digits[-1:] == "F":
+        digits = digits[:-1]
+    if not digits.isdigit():
+        raise ParameterError("address", "the number is not BCD digits")
     return ("+" if data[1] & 0x70 == 0x10 else "") + digits
 
 

@@ -20,13 +20,19 @@ def _digits(value: str, what: str, lo: int, hi: int) -> str:
     return value
 
 
-def _swap(hexdigits: str) -> bytes:
-    return bytes.fromhex("".join(hexdigits[i + 1] + hexdigits[i]
-                                 for i in range(0, len(hexdigits), 2)))
+_NIBBLES_SWAPPED = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
 
 
-def _unswap(data: bytes) -> str:
-    return "".join(f"{b & 0xF:X}{b >> 4:X}" for b in data)
+def swap_nibbles(hexdigits: str) -> bytes:
+    """Swapped-nibble BCD, esim's one codec for it (EF.ICCID, EF.IMSI, dialling numbers):
+    an even number of hex digits ('F' padding included), the first of each pair in the low
+    nibble. The caller checks the digits."""
+    return bytes.fromhex(hexdigits).translate(_NIBBLES_SWAPPED)
+
+
+def unswap_nibbles(data: bytes) -> str:
+    """Inverse of swap_nibbles: upper-case hex digits, padding included."""
+    return data.translate(_NIBBLES_SWAPPED).hex().upper()
 
 
 def iccid_to_header(iccid: str) -> bytes:
@@ -40,11 +46,11 @@ def iccid_from_header(data: bytes) -> str:
 
 def iccid_to_ef(iccid: str) -> bytes:
     """ICCID digits -> EF.ICCID content (nibble-swapped BCD, 'F'-padded, 10 bytes)."""
-    return _swap(_digits(iccid, "ICCID", 18, 20).ljust(20, "F"))
+    return swap_nibbles(_digits(iccid, "ICCID", 18, 20).ljust(20, "F"))
 
 
 def iccid_from_ef(data: bytes) -> str:
-    return _strip_pad(_unswap(data), "EF.ICCID")
+    return _strip_pad(unswap_nibbles(data), "EF.ICCID")
 
 
 def _strip_pad(hexdigits: str, what: str) -> str:
@@ -58,14 +64,14 @@ def imsi_to_ef(imsi: str) -> bytes:
     """IMSI digits -> EF.IMSI content (9 bytes)."""
     digits = _digits(imsi, "IMSI", 6, 15)
     nibbles = ("9" if len(digits) % 2 else "1") + digits  # b4: odd number of digits; type 001
-    nibbles = nibbles.ljust(16, "F")
-    return bytes([len(nibbles.rstrip("F")) // 2 + len(nibbles.rstrip("F")) % 2]) + _swap(nibbles)
+    used = (len(nibbles) + 1) // 2  # bytes holding the type nibble and the digits
+    return bytes([used]) + swap_nibbles(nibbles.ljust(16, "F"))
 
 
 def imsi_from_ef(data: bytes) -> str:
     if len(data) != 9 or not 1 <= data[0] <= 8:
         raise IdentifierCodingError("EF.IMSI must be 9 bytes with a length byte of 1 to 8")
-    nibbles = _unswap(data[1:1 + data[0]])
+    nibbles = unswap_nibbles(data[1:1 + data[0]])
     odd = nibbles[0] == "9"
     if nibbles[0] not in "19":
         raise IdentifierCodingError("EF.IMSI: the first nibble is not the IMSI type (1 or 9)")

@@ -35,7 +35,9 @@ from esim.params import (
     encode_plmn_list,
 )
 from esim.saip import ProfilePackage, decode
+from esim.saip.coding import swap_nibbles, unswap_nibbles
 from esim.template import builtin_template, load_template
+from simcore.identifiers import decode_swapped_bcd, encode_swapped_bcd
 from tests.esim.vectors import VECTORS
 
 TS48 = VECTORS / "ts48" / "ts48v7_saip23_NoBERTLV.der"
@@ -288,6 +290,14 @@ def test_plmn_lists_round_trip(plmns: list[str], act: bytes, size: int) -> None:
         assert len(plmns) > size // (3 + len(act)) and "ehplmn" in str(e)
         return
     assert len(data) == size and decode_plmn_list(data, len(act)) == plmns
+
+
+@given(st.from_regex(r"[0-9]{0,40}", fullmatch=True))
+def test_nibble_swap_agrees_with_simcore_codec(digits: str) -> None:
+    """esim's swapped-BCD (bytes.translate) against simcore.identifiers' reference codec."""
+    data = swap_nibbles(digits + "F" * (len(digits) % 2))
+    assert data == encode_swapped_bcd(digits)
+    assert unswap_nibbles(data).rstrip("F") == decode_swapped_bcd(data) == digits
 
 
 @given(st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True), st.integers(14, 60))
