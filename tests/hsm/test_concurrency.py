@@ -100,11 +100,10 @@ def test_threads_share_one_hsm(shared: Any) -> None:
         assert len(shared._pool._all) <= shared.sessions  # never more sessions than the pool
 
 
+@pytest.mark.parametrize("shared", ["pkcs11", "pkcs11-1-session"], indirect=True)
 def test_a_milenage_object_is_shared_by_threads(shared: Any) -> None:
-    """`milenage(ki, opc)` (an AuC cache entry) used by many threads at once: each kernel call
-    holds the session its token key lives in."""
-    if not hasattr(shared, "milenage"):
-        pytest.skip("the soft backend has no milenage() object")
+    """`milenage(ki, opc)` (an AuC cache entry; the PKCS#11 backend's) used by many threads at
+    once: each kernel call holds the session its token key lives in."""
     owner = f"8949{next(_n):015d}"
     rec = SETS[0]
     m = shared.milenage(shared.import_clear(owner, KeyType.KI, h(rec, "k")),
