@@ -5,10 +5,14 @@ its response (status, media type, body; success or a 4xx problem) is stored; a r
 same method, path and body gets that response again with `Idempotent-Replayed: true`; the same key
 with another request is a 422 `idempotency-key-reused`; a repeat while the first still runs is a
 409 `idempotency-in-progress`. A 5xx is not stored, so the client may retry with the same key.
+
+Values an answer gives once and the store keeps only as a hash (an eSIM order's confirmation
+code) are not stored in clear here either: a replay carries null in their place.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -25,6 +29,21 @@ from simcore.errors import SimsmithError
 
 HEADER = "idempotency-key"
 _KNOWN = (SimsmithError, ProblemError, HTTPException, RequestValidationError)
+# Top-level JSON members shown once and kept by their service as a hash only.
+NOT_STORED = ("confirmation_code",)
+
+
+def storable(body: bytes, content_type: str | None) -> str:
+    """The response body as the idempotency record keeps it: NOT_STORED members nulled."""
+    text = body.decode("utf-8", "replace")
+    if not (content_type or "").startswith("application/json") or not any(
+            f'"{name}"' in text for name in NOT_STORED):
+        return text
+    data = json.loads(text)
+    if isinstance(data, dict) and any(data.get(name) is not None for name in NOT_STORED):
+        data.update({name: None for name in NOT_STORED if name in data})
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 class IdempotentRoute(APIRoute):
@@ -61,11 +80,11 @@ class IdempotentRoute(APIRoute):
                 await run_in_threadpool(idempotency.abandon, ctx.engine, int(api_key.id or 0),
                                         key)
             else:
-                body = bytes(response.body).decode("utf-8", "replace")
+                content_type = response.headers.get("content-type")
+                body = storable(bytes(response.body), content_type)
                 await run_in_threadpool(
                     idempotency.complete, ctx.engine, int(api_key.id or 0), key,
-                    idempotency.StoredResponse(response.status_code,
-                                               response.headers.get("content-type"), body))
+                    idempotency.StoredResponse(response.status_code, content_type, body))
             return response
 
         return handler

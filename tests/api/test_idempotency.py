@@ -38,3 +38,26 @@ def test_client_errors_are_replayed_too(api: Api) -> None:
     bad = api.client.post("/v1/sims/allocate", json={}, headers=api.h(
         "sims:write", **{"Idempotency-Key": "x" * 300}))
     assert bad.status_code == 422 and bad.json()["field"] == "Idempotency-Key"
+
+
+@pytest.mark.storage
+def test_a_confirmation_code_is_not_stored_with_the_replayable_answer(api: Api) -> None:
+    """The order keeps SHA256(CC) only; the idempotency record must not keep the CC in clear
+    either. The first answer has it, a replay has null there and is otherwise the same."""
+    from sqlalchemy import select
+
+    from simcore.models_api import IdempotencyRecord
+
+    h = api.h("esim:order", **{"Idempotency-Key": "order-cc"})
+    body = {"external_ref": "cust-cc", "confirmation_code": True}
+    first = api.client.post("/v1/esim-profiles?qr_data_uri=false", json=body, headers=h)
+    assert first.status_code == 201
+    cc = first.json()["confirmation_code"]
+    assert cc and cc.isdigit()
+    with api.engine.connect() as c:
+        stored = c.execute(select(IdempotencyRecord.body)).scalars().all()  # type: ignore[call-overload]
+    assert stored and all(cc not in (b or "") for b in stored)
+    again = api.client.post("/v1/esim-profiles?qr_data_uri=false", json=body, headers=h)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == {**first.json(), "confirmation_code": None}
+    assert again.json()["confirmation_code_required"] is True
