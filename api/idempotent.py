@@ -8,13 +8,19 @@ with another request is a 422 `idempotency-key-reused`; a repeat while the first
 
 Values an answer gives once and the store keeps only as a hash (an eSIM order's confirmation
 code) are not stored in clear here either: a replay carries null in their place.
+
+A route marked `@records_key` (the eSIM order) has its service record the key inside the
+transaction of its effect instead (`request.state.idempotency`, simcore.idempotency.Claim): a
+read-only lookup first, the key and the effect committed together, then the answer stored. One
+write transaction fewer per POST; a request whose service refused it (4xx) leaves no record, so
+a retry runs again (as Stripe does for requests that never started executing).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +33,7 @@ from api.problems import ProblemError, response_for
 from simcore import idempotency
 from simcore.errors import SimsmithError
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 HEADER = "idempotency-key"
 _KNOWN = (SimsmithError, ProblemError, HTTPException, RequestValidationError)
 # Top-level JSON members shown once and kept by their service as a hash only.
@@ -46,6 +53,18 @@ def storable(body: bytes, content_type: str | None) -> str:
     return text
 
 
+def records_key(endpoint: _F) -> _F:
+    """Mark a route whose service records the Idempotency-Key in its own transaction: the
+    endpoint reads `request.state.idempotency` (a Claim, or None) and passes it on."""
+    endpoint.records_idempotency_key = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    return Response(stored.body, status_code=stored.status_code, media_type=stored.content_type,
+                    headers={"Idempotent-Replayed": "true"})
+
+
 class IdempotentRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
@@ -59,15 +78,15 @@ class IdempotentRoute(APIRoute):
             api_key = await authenticate(request)  # 401 before anything is recorded
             ctx = ctx_of(request)
             fp = idempotency.fingerprint("POST", request.url.path, await request.body())
+            if in_service:
+                return await in_service_handler(request, int(api_key.id or 0), key, fp)
             try:
                 stored = await run_in_threadpool(idempotency.begin, ctx.engine,
                                                  int(api_key.id or 0), key, fp)
             except SimsmithError as e:
                 return response_for(request, e)
             if stored is not None:
-                return Response(stored.body, status_code=stored.status_code,
-                                media_type=stored.content_type,
-                                headers={"Idempotent-Replayed": "true"})
+                return _replay(stored)
             try:
                 response = await original(request)
             except _KNOWN as e:
@@ -87,4 +106,41 @@ class IdempotentRoute(APIRoute):
                     idempotency.StoredResponse(response.status_code, content_type, body))
             return response
 
+        async def in_service_handler(request: Request, api_key_id: int, key: str,
+                                     fp: str) -> Response:
+            engine = ctx_of(request).engine
+            try:
+                stored = await run_in_threadpool(idempotency.lookup, engine, api_key_id, key, fp)
+            except SimsmithError as e:
+                return response_for(request, e)
+            if stored is not None:
+                return _replay(stored)
+            request.state.idempotency = idempotency.Claim(api_key_id, key, fp)
+            try:
+                response = await original(request)
+            except idempotency.ClaimTaken:
+                try:  # the other request's answer, or 409 while it runs
+                    return _replay(await run_in_threadpool(idempotency.existing, engine,
+                                                           api_key_id, key, fp))
+                except SimsmithError as e:
+                    return response_for(request, e)
+            except _KNOWN as e:
+                # Refused by its service (rolled back, nothing recorded) or failed after the
+                # commit: either way no record may stay pending.
+                await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+                return response_for(request, e)
+            except BaseException:
+                await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+                raise
+            if response.status_code >= 300:
+                await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+                return response
+            content_type = response.headers.get("content-type")
+            await run_in_threadpool(
+                idempotency.complete, engine, api_key_id, key,
+                idempotency.StoredResponse(response.status_code, content_type,
+                                           storable(bytes(response.body), content_type)))
+            return response
+
+        in_service = getattr(self.endpoint, "records_idempotency_key", False)
         return handler

@@ -33,6 +33,7 @@ from simcore import audit
 from simcore.audit import canonical_json, check_no_secrets
 from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
+from simcore.idempotency import Claim, record_pending
 from simcore.identifiers import Eid, Iccid
 from simcore.inventory import NoSimAvailable, batch_id
 from simcore.lifecycle import (
@@ -93,8 +94,13 @@ def _profile(order: EsimOrder | Any, sim: Sim, confirmation_code: str | None = N
 def order(
     engine: Engine, port: SmdpPort, external_ref: str, *, actor: str, eid: str | None = None,
     confirmation_code: bool = False, batch: str | None = None,
+    idempotency: Claim | None = None,
 ) -> EsimProfile:
-    """Order an eSIM profile for `external_ref` (and `eid`, if the device is known)."""
+    """Order an eSIM profile for `external_ref` (and `eid`, if the device is known).
+
+    `idempotency`: the caller's Idempotency-Key, recorded as pending in the transaction that
+    claims the profile (simcore.idempotency.record_pending): ClaimTaken, with nothing claimed,
+    if another request recorded it first."""
     if not external_ref or len(external_ref) > 128:
         raise InvalidInput("external_ref", "empty or longer than 128 characters",
                            expected="1..128 characters")
@@ -103,9 +109,11 @@ def order(
     matching_id = generate_matching_id()
     if isinstance(port, InProcessSmdp):
         return _order_in_store(engine, port, external_ref, actor=actor, eid=eid_digits, cc=cc,
-                               matching_id=matching_id, batch=batch)
+                               matching_id=matching_id, batch=batch, idempotency=idempotency)
     smdp_address = port.smdp_address
     with transaction(engine) as s:
+        if idempotency is not None:
+            record_pending(s, idempotency)
         where: dict[str, Any] = {"kind": "esim", "profile_state": ProfileState.AVAILABLE.value}
         if batch:
             where["batch_id"] = batch_id(s, batch)
@@ -134,7 +142,7 @@ def order(
 
 def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, actor: str,
                     eid: str | None, cc: str | None, matching_id: str,
-                    batch: str | None) -> EsimProfile:
+                    batch: str | None, idempotency: Claim | None) -> EsimProfile:
     """The embedded SM-DP+ keeps its profile state in this store, so DownloadOrder and
     ConfirmOrder (release) are the same row change as the allocation: one transaction claims the
     SIM (in_stock → allocated) with its profile (available → allocated | linked → released), one
@@ -145,6 +153,8 @@ def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, a
         check_transition(PROFILE_LIFECYCLE, "(next)", a, b)
     now = utcnow()
     with connection_transaction(engine) as conn:
+        if idempotency is not None:
+            record_pending(conn, idempotency)  # first: a duplicate fails before any claim
         where: dict[str, Any] = {"kind": "esim", "profile_state": ProfileState.AVAILABLE.value}
         if batch:
             where["batch_id"] = _batch_id(conn, batch)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from simcore.db import connection_transaction, read_session, transaction
+from simcore.db import Tx, connection_transaction, core, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, SimsmithError
 from simcore.models import utcnow
 from simcore.models_api import IdempotencyRecord
@@ -34,6 +34,22 @@ class IdempotencyKeyReused(SimsmithError):
 
 class IdempotencyInProgress(Conflict):
     """A request with this idempotency key is still being processed."""
+
+
+class ClaimTaken(SimsmithError):
+    """Another request recorded this idempotency key first: the caller's transaction, in which
+    `record_pending` ran, is rolled back by this error."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key a service records inside its own transaction (`record_pending`), so
+    the key and the request's effect commit together: one write transaction fewer than `begin`
+    + effect, and a duplicate can never leave the effect half-recorded."""
+
+    api_key_id: int
+    key: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -57,9 +73,21 @@ def _check_key(key: str) -> None:
                            expected=f"1..{MAX_KEY_LENGTH} printable characters")
 
 
-def _existing(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse:
+def existing(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse:
+    found = lookup(engine, api_key_id, key, fp)
+    if found is None:  # recorded, then abandoned meanwhile: as good as in progress
+        raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress")
+    return found
+
+
+def lookup(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse | None:
+    """Without writing: None if the key is new; its stored response to replay; or
+    IdempotencyKeyReused / IdempotencyInProgress."""
+    _check_key(key)
     with read_session(engine) as s:
-        row = s.execute(_FIND, {"api_key_id": api_key_id, "key": key}).one()
+        row = s.execute(_FIND, {"api_key_id": api_key_id, "key": key}).first()
+    if row is None:
+        return None
     if row.fingerprint != fp:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request")
@@ -80,7 +108,18 @@ def begin(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse 
         return None
     except IntegrityError:
         pass  # the key exists: replay, or refuse
-    return _existing(engine, api_key_id, key, fp)
+    return existing(engine, api_key_id, key, fp)
+
+
+def record_pending(tx: Tx, claim: Claim) -> None:
+    """Record `claim` as pending inside the caller's transaction; ClaimTaken (which rolls that
+    transaction back) if the key is recorded already."""
+    try:
+        core(tx).execute(_INSERT, {"api_key_id": claim.api_key_id, "key": claim.key,
+                                   "fingerprint": claim.fingerprint, "state": "pending",
+                                   "created_at": utcnow()})
+    except IntegrityError as e:
+        raise ClaimTaken(f"Idempotency-Key {claim.key!r} was recorded by another request") from e
 
 
 def complete(engine: Engine, api_key_id: int, key: str, response: StoredResponse) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import EngineDep, Scope, SmdpDep, actor
-from api.idempotent import IdempotentRoute
+from api.idempotent import IdempotentRoute, records_key
 from api.pagination import CursorQuery, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from api.responses import model_response
@@ -48,11 +48,14 @@ def _public(p: EsimProfile, request: Request, data_uri: bool) -> EsimProfilePubl
 
 
 @router.post("/v1/esim-profiles", status_code=201, response_model=EsimProfilePublic)
+@records_key
 def order(body: EsimOrderCreate, request: Request, engine: EngineDep, smdp: SmdpDep,
           key: Orderer, qr_data_uri: DataUriQuery = True) -> Response:
-    """Order a profile for `external_ref`: DownloadOrder + ConfirmOrder at the SM-DP+."""
+    """Order a profile for `external_ref`: DownloadOrder + ConfirmOrder at the SM-DP+. With an
+    `Idempotency-Key`, the key is recorded in the transaction that claims the profile."""
     p = esim_orders.order(engine, smdp, body.external_ref, actor=actor(key), eid=body.eid,
-                          confirmation_code=body.confirmation_code, batch=body.batch)
+                          confirmation_code=body.confirmation_code, batch=body.batch,
+                          idempotency=getattr(request.state, "idempotency", None))
     return model_response(_public(p, request, qr_data_uri), 201)
 
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine, func, select
+
+from simcore.models_api import EsimOrder
 from tests.api.conftest import Api
 
 P = "urn:simsmith:problem:"
@@ -44,8 +48,6 @@ def test_client_errors_are_replayed_too(api: Api) -> None:
 def test_a_confirmation_code_is_not_stored_with_the_replayable_answer(api: Api) -> None:
     """The order keeps SHA256(CC) only; the idempotency record must not keep the CC in clear
     either. The first answer has it, a replay has null there and is otherwise the same."""
-    from sqlalchemy import select
-
     from simcore.models_api import IdempotencyRecord
 
     h = api.h("esim:order", **{"Idempotency-Key": "order-cc"})
@@ -61,3 +63,64 @@ def test_a_confirmation_code_is_not_stored_with_the_replayable_answer(api: Api) 
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == {**first.json(), "confirmation_code": None}
     assert again.json()["confirmation_code_required"] is True
+
+
+@pytest.mark.storage
+def test_an_order_refused_by_its_service_is_not_recorded(api: Api) -> None:
+    """The order records its Idempotency-Key in the transaction that claims the profile: when
+    no profile is left (409) nothing is recorded, so the same key works once stock is back."""
+    from simcore import esim_orders, inventory
+
+    h = api.h("esim:order", **{"Idempotency-Key": "order-empty"})
+    for i in range(20):  # the fixture stocks 20 profiles
+        assert api.client.post("/v1/esim-profiles?qr_data_uri=false",
+                               json={"external_ref": f"x{i}"},
+                               headers=api.h("esim:order")).status_code == 201
+    body = {"external_ref": "late"}
+    refused = api.client.post("/v1/esim-profiles?qr_data_uri=false", json=body, headers=h)
+    assert refused.status_code == 409
+    inventory.generate_sims(api.engine, 1, batch="esim2", kind="esim", actor="t")
+    esim_orders.stock_profiles(api.engine, actor="t")
+    done = api.client.post("/v1/esim-profiles?qr_data_uri=false", json=body, headers=h)
+    assert done.status_code == 201 and "idempotent-replayed" not in done.headers
+    again = api.client.post("/v1/esim-profiles?qr_data_uri=false", json=body, headers=h)
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == done.json()
+
+
+@pytest.mark.storage
+def test_concurrent_orders_with_one_key_make_one_order(engine: Engine, tmp_path: Path) -> None:
+    """24 concurrent requests with one Idempotency-Key against two workers: one profile is
+    ordered; every other answer is its replay or 409 while it runs, never a second order."""
+    import asyncio
+
+    import httpx
+
+    from simcore import apikeys
+    from tests.api.conftest import seed_inventory
+    from tests.api.live import LiveServer
+
+    seed_inventory(engine, physical=2, esims=30)
+    _, key = apikeys.create(engine, "shop", ["esim:order"], actor="t")
+    server = LiveServer(engine.url.render_as_string(hide_password=False), tmp_path, workers=2)
+
+    async def burst() -> list[httpx.Response]:
+        h = {"Authorization": f"Bearer {key}", "Idempotency-Key": "same"}
+        async with httpx.AsyncClient(base_url=server.url, headers=h, timeout=60) as c:
+            return await asyncio.gather(*(
+                c.post("/v1/esim-profiles?qr_data_uri=false", json={"external_ref": "one"})
+                for _ in range(24)))
+
+    try:
+        answers = asyncio.run(burst())
+        after = httpx.post(server.url + "/v1/esim-profiles?qr_data_uri=false",
+                           json={"external_ref": "one"}, timeout=30,
+                           headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "same"})
+    finally:
+        server.stop()
+    assert {a.status_code for a in answers} <= {201, 409}
+    created = [a for a in answers if a.status_code == 201]
+    assert len({a.json()["iccid"] for a in created}) == 1
+    assert sum("idempotent-replayed" not in a.headers for a in created) == 1
+    assert after.status_code == 201 and after.json() == created[0].json()
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(EsimOrder)).scalar_one() == 1
