@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,3 +43,15 @@ def p11hsm() -> Iterator[Any]:
     )
     yield hsm
     hsm.close()
+
+
+@pytest.fixture(params=["soft", "pkcs11"])
+def hsm(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The soft HSM and SoftHSM2 in turn (test files that need another `hsm` define their own)."""
+    if request.param == "soft":
+        from hsm_sim.soft import SoftHsm
+        from tests.hsm.test_patch_keys import Recorder
+
+        return SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32],
+                            audit=Recorder())
+    return request.getfixturevalue("p11hsm")

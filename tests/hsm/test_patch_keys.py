@@ -37,14 +37,6 @@ class Recorder:
         self.records.append((action, subject, details))
 
 
-@pytest.fixture(params=["soft", "pkcs11"])
-def hsm(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "soft":
-        return SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32],
-                            audit=Recorder())
-    return request.getfixturevalue("p11hsm")
-
-
 def owner() -> str:
     return f"894900000000000{next(_n):04d}"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,14 +17,6 @@ from hsm_sim.soft import SoftHsm
 from tests.hsm.test_patch_keys import Recorder, Slot
 
 _n = itertools.count()
-
-
-@pytest.fixture(params=["soft", "pkcs11"])
-def hsm(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "soft":
-        return SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32],
-                            audit=Recorder())
-    return request.getfixturevalue("p11hsm")
 
 
 def owner() -> str:
