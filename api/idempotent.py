@@ -115,7 +115,14 @@ class IdempotentRoute(APIRoute):
                 return response_for(request, e)
             if stored is not None:
                 return _replay(stored)
-            request.state.idempotency = idempotency.Claim(api_key_id, key, fp)
+            claim = request.state.idempotency = idempotency.Claim(api_key_id, key, fp)
+
+            async def abandon() -> None:
+                # Only a record this request committed is its own: before that, a pending
+                # record under the key belongs to a concurrent request and must stay.
+                if claim.committed:
+                    await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+
             try:
                 response = await original(request)
             except idempotency.ClaimTaken:
@@ -125,15 +132,13 @@ class IdempotentRoute(APIRoute):
                 except SimsmithError as e:
                     return response_for(request, e)
             except _KNOWN as e:
-                # Refused by its service (rolled back, nothing recorded) or failed after the
-                # commit: either way no record may stay pending.
-                await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+                await abandon()  # refused before its commit: nothing of its own to remove
                 return response_for(request, e)
             except BaseException:
-                await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+                await abandon()
                 raise
             if response.status_code >= 300:
-                await run_in_threadpool(idempotency.abandon, engine, api_key_id, key)
+                await abandon()
                 return response
             content_type = response.headers.get("content-type")
             await run_in_threadpool(

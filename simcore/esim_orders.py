@@ -128,6 +128,8 @@ def order(
                         confirmation_code_hash=hash_confirmation_code(cc).hex() if cc else None,
                         status=ORDER_ACTIVE)
         s.add(row)
+    if idempotency is not None:
+        idempotency.committed = True
     downloaded = False
     try:
         port.download_order(iccid=sim.iccid, eid=eid_digits)
@@ -182,6 +184,8 @@ def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, a
                   "confirmation_code_hash": hash_confirmation_code(cc).hex() if cc else None,
                   "status": ORDER_ACTIVE, "created_at": now, "updated_at": now}
         order_id = conn.execute(_INSERT_ORDER, values).scalar_one()
+    if idempotency is not None:
+        idempotency.committed = True
     return _profile(SimpleNamespace(id=order_id, **values), sim, cc)
 
 

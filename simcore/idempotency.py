@@ -41,15 +41,19 @@ class ClaimTaken(SimsmithError):
     `record_pending` ran, is rolled back by this error."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
     """An idempotency key a service records inside its own transaction (`record_pending`), so
     the key and the request's effect commit together: one write transaction fewer than `begin`
-    + effect, and a duplicate can never leave the effect half-recorded."""
+    + effect, and a duplicate can never leave the effect half-recorded.
+
+    The service sets `committed` once that transaction has committed: only then is the pending
+    record this request's to abandon (before, a record under the key is another request's)."""
 
     api_key_id: int
     key: str
     fingerprint: str
+    committed: bool = False
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,26 @@ def test_concurrent_orders_with_one_key_make_one_order(engine: Engine, tmp_path:
     assert after.status_code == 201 and after.json() == created[0].json()
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(EsimOrder)).scalar_one() == 1
+
+
+@pytest.mark.storage
+def test_a_refused_order_leaves_a_concurrent_requests_record_alone(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Race: another request with the same key commits its order (and pending record) just
+    after this one's lookup; this one is then refused before its own commit (a bad EID). Its
+    clean-up must not delete the other's record, or a third request would order again."""
+    from simcore import apikeys, idempotency
+    from simcore.db import connection_transaction
+    from simcore.models_api import IdempotencyRecord
+
+    key_id = next(k.id for k in apikeys.list_keys(api.engine) if k.name == "k-esim:order")
+    other = idempotency.Claim(int(key_id or 0), "raced", "f" * 64)
+    with connection_transaction(api.engine) as conn:
+        idempotency.record_pending(conn, other)
+    monkeypatch.setattr(idempotency, "lookup", lambda *a, **k: None)  # looked before it landed
+    r = api.client.post("/v1/esim-profiles", json={"external_ref": "x", "eid": "123"},
+                        headers=api.h("esim:order", **{"Idempotency-Key": "raced"}))
+    assert r.status_code == 422
+    with api.engine.connect() as c:
+        states = c.execute(select(IdempotencyRecord.state)).scalars().all()  # type: ignore[call-overload]
+    assert states == ["pending"]
