@@ -25,7 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, update
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from esim.activation_code import ActivationCode, generate_matching_id
 from esim.confirmation_code import generate_confirmation_code, hash_confirmation_code
@@ -208,19 +208,19 @@ def _undo(engine: Engine, port: SmdpPort, row: EsimOrder, downloaded: bool, *,
         # If this fails too, the profile stays where the SM-DP+ left it; the order says failed.
         with contextlib.suppress(SmdpError):
             port.cancel_order(iccid=row.iccid, matching_id=row.matching_id, eid=row.eid)
+    _end_order(engine, row.iccid, int(row.id or 0), ORDER_FAILED, actor=actor)
+
+
+def _end_order(engine: Engine, iccid: str, order_id: int, status: str, *, actor: str) -> None:
+    """One transaction: the SIM back to stock if still allocated, the order marked `status`."""
     with transaction(engine) as s:
-        sim = s.execute(select(Sim).where(col(Sim.iccid) == row.iccid).with_for_update()
+        sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
                         ).scalar_one()
         if sim.state == SimState.ALLOCATED:
             apply_transition(s, sim, SimState.IN_STOCK, actor=actor,
-                             changes={"subscriber_ref": None},
-                             details={"esim_order": "failed"})
-        _set_status(s, row, ORDER_FAILED)
-
-
-def _set_status(s: Session, row: EsimOrder, status: str) -> None:
-    s.execute(update(EsimOrder).where(col(EsimOrder.id) == row.id)
-              .values(status=status, updated_at=utcnow()))
+                             changes={"subscriber_ref": None}, details={"esim_order": status})
+        s.execute(update(EsimOrder).where(col(EsimOrder.id) == order_id)
+                  .values(status=status, updated_at=utcnow()))
 
 
 _LATEST = (select(EsimOrder, Sim).join(Sim, col(Sim.iccid) == col(EsimOrder.iccid)))
@@ -263,15 +263,7 @@ def cancel(engine: Engine, port: SmdpPort, iccid: str, *, actor: str,
                                   "allocated profile's order can be cancelled")
     port.cancel_order(iccid=current.iccid, matching_id=current.matching_id, eid=current.eid,
                       final_status=final_status)
-    with transaction(engine) as s:
-        sim = s.execute(select(Sim).where(col(Sim.iccid) == current.iccid).with_for_update()
-                        ).scalar_one()
-        if sim.state == SimState.ALLOCATED:
-            apply_transition(s, sim, SimState.IN_STOCK, actor=actor,
-                             changes={"subscriber_ref": None},
-                             details={"esim_order": "cancelled"})
-        s.execute(update(EsimOrder).where(col(EsimOrder.id) == current.order_id)
-                  .values(status=ORDER_CANCELLED, updated_at=utcnow()))
+    _end_order(engine, current.iccid, current.order_id, ORDER_CANCELLED, actor=actor)
     return get(engine, current.iccid)
 
 
