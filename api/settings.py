@@ -34,6 +34,9 @@ class ApiSettings(Settings):
     webhook_backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay")
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    outbox_retention_days: float = Field(
+        default=7.0, gt=0, description="Published outbox events older than this are deleted by "
+        "the webhook deliverer (pending ones never are); deliveries keep their own copy")
     log_json: bool = Field(default=True, description="Structured JSON logs")
     threads: int | None = Field(
         default=None, ge=1, le=256, description="Threads per worker for routes that block (the "

@@ -1,7 +1,8 @@
 """The webhook deliverer: a thread in each API process that fans outbox events out to
 subscriptions and sends due deliveries, signed (simcore.webhooks). Several processes may run it at
 once: fan-out and claims lock rows (SKIP LOCKED on PostgreSQL; SQLite serialises writers). Also
-purges idempotency records older than a day, every ten minutes.
+purges idempotency records older than a day and published outbox events past their retention
+(SIMSMITH_OUTBOX_RETENTION_DAYS), every ten minutes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import httpx
 from sqlalchemy import Engine
 
 from api.settings import ApiSettings
-from simcore import idempotency, webhooks
+from simcore import events, idempotency, webhooks
 from simcore.log import get_logger
 
 log = get_logger("api.webhooks")
@@ -55,6 +56,8 @@ class WebhookWorker:
         if now - self._last_purge > 600:
             self._last_purge = now
             idempotency.purge(self.engine, timedelta(hours=24))
+            retention = timedelta(days=self.settings.outbox_retention_days)
+            events.prune(self.engine, older_than=retention)
         fanned = webhooks.fan_out(self.engine)
         jobs = webhooks.claim_due(self.engine, lease=self.settings.webhook_timeout_seconds * 4)
         for job in jobs:

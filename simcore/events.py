@@ -6,9 +6,10 @@ reads pending events in id order and marks them published.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlmodel import col
 
 from simcore.audit import canonical_json, check_no_secrets
@@ -43,3 +44,28 @@ def mark_published(engine: Engine, ids: list[int]) -> None:
     with transaction(engine) as s:
         s.execute(update(OutboxEvent).where(col(OutboxEvent.id).in_(ids))
                   .values(published_at=utcnow()))
+
+
+def prune(engine: Engine, *, older_than: timedelta, batch: int = 5000,
+          now: datetime | None = None) -> int:
+    """Delete events published more than `older_than` ago; returns how many went.
+
+    The retention policy of the outbox: once an event has been fanned out, each webhook delivery
+    carries its own copy of the body, so the outbox row is only history. Pending events are never
+    touched, whatever their age. Deletes run in short transactions of `batch` rows (walking the
+    (published_at, id) index), so a large backlog never holds a long write lock.
+    """
+    cutoff = (now or utcnow()) - older_than
+    total = 0
+    while True:
+        ids = (select(col(OutboxEvent.id))
+               .where(col(OutboxEvent.published_at).is_not(None),
+                      col(OutboxEvent.published_at) < cutoff)
+               .order_by(col(OutboxEvent.published_at), col(OutboxEvent.id)).limit(batch))
+        with transaction(engine) as s:
+            result = s.execute(
+                delete(OutboxEvent).where(col(OutboxEvent.id).in_(ids.scalar_subquery())))
+            n = int(getattr(result, "rowcount", 0) or 0)
+        total += n
+        if n < batch:
+            return total

@@ -45,6 +45,9 @@ def readyz(ctx: CtxDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(ctx: CtxDep, _key: Annotated[ApiKey, Scope("metrics:read")]) -> str:
-    """Prometheus text exposition (this worker's counters)."""
+def metrics(ctx: CtxDep, _key: Annotated[ApiKey, Scope("metrics:read")]) -> str:
+    """Prometheus text exposition (this worker's counters and the store's backlogs).
+
+    A plain `def`: the gauges query the database, which must not block the event loop (FastAPI
+    runs a sync route in its thread pool)."""
     return ctx.metrics.render()

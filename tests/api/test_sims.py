@@ -126,3 +126,23 @@ def test_health_and_metrics(api: Api) -> None:
     assert 'simsmith_http_requests_total{method="GET",route="/v1/sims",status="200"} 1' in text
     assert "simsmith_http_request_duration_seconds_bucket" in text
     assert 'simsmith_webhook_backlog{kind="outbox_pending"}' in text
+
+
+def test_metrics_gauges_are_read_off_the_event_loop(api: Api) -> None:
+    """/metrics queries the store for its gauges: that must not block the server's event loop."""
+    import asyncio
+
+    seen: list[bool] = []
+
+    def probe() -> dict[str, float]:
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)
+        except RuntimeError:
+            seen.append(False)
+        return {"probe": 1.0}
+
+    api.client.app.state.ctx.metrics.gauges["simsmith_test_probe"] = probe  # type: ignore[attr-defined]
+    text = api.client.get("/metrics", headers=api.h("metrics:read")).text
+    assert 'simsmith_test_probe{kind="probe"} 1.0' in text
+    assert seen == [False]
