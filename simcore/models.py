@@ -103,6 +103,12 @@ class Sim(SQLModel, table=True):
     __table_args__ = (
         # Allocation scans in_stock SIMs of a kind in ICCID order.
         Index("ix_sim_state_kind_iccid", "state", "kind", "iccid"),
+        # Lists filtered by one of state, kind or batch are pages in ICCID order (keyset on
+        # iccid): each filter has an index in that order, so a page reads ~limit rows instead
+        # of walking the primary key past every SIM that does not match (migration 0020).
+        Index("ix_sim_state_iccid", "state", "iccid"),
+        Index("ix_sim_kind_iccid", "kind", "iccid"),
+        Index("ix_sim_batch_iccid", "batch_id", "iccid"),
     )
 
     iccid: str = Field(primary_key=True, max_length=20)
@@ -111,7 +117,7 @@ class Sim(SQLModel, table=True):
     former_imsi: str | None = Field(default=None, max_length=15)
     kind: str = Field(default="physical", max_length=8)  # physical | esim
     form_factor: str | None = Field(default=None, max_length=16)
-    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    batch_id: int | None = Field(default=None, foreign_key="batch.id")
     state: str = Field(max_length=16)
     profile_state: str | None = Field(default=None, max_length=16)
     subscriber_ref: str | None = Field(default=None, max_length=128, index=True)
@@ -214,6 +220,21 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(max_length=64)
     # The hash before `hash`: lets one UPDATE … RETURNING hand back the link it replaced.
     prev_hash: str = Field(max_length=64)
+
+
+class SimStateCount(SQLModel, table=True):
+    """SIMs per kind and state, maintained by PostgreSQL triggers on `sim` (migration 0020), so
+    that `inventory summary` reads a few rows instead of counting millions. Sharded by server
+    backend (pid mod 64) so that concurrent transactions seldom wait on one counter row; the
+    count of a (kind, state) is the sum over its shards. Unused on SQLite, where the summary
+    counts the (state, kind, iccid) index directly."""
+
+    __tablename__ = "sim_state_count"
+
+    kind: str = Field(primary_key=True, max_length=8)
+    state: str = Field(primary_key=True, max_length=16)
+    shard: int = Field(primary_key=True)
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class OutboxEvent(SQLModel, table=True):
