@@ -65,29 +65,30 @@ class WebhookWorker:
         return bool(fanned or jobs)
 
     def send(self, job: webhooks.DeliveryJob) -> str:
-        body = job.body.encode()
-        headers = {
-            "Content-Type": "application/json",
-            webhooks.SIGNATURE_HEADER: webhooks.signature_header(job.secret, body),
-            webhooks.EVENT_ID_HEADER: str(job.event_id),
-            webhooks.DELIVERY_ID_HEADER: str(job.id),
-            "User-Agent": "simsmith-webhooks/1",
-        }
+        """Send one delivery and record the outcome. Whatever goes wrong with this delivery (a
+        refused connection, a URL httpx cannot use, a bug) is recorded against it, which backs
+        off and dead-letters after its attempts: one bad endpoint cannot stop the others."""
         status: int | None = None
-        error: str | None = None
         try:
+            body = job.body.encode()
+            headers = {
+                "Content-Type": "application/json",
+                webhooks.SIGNATURE_HEADER: webhooks.signature_header(job.secret, body),
+                webhooks.EVENT_ID_HEADER: str(job.event_id),
+                webhooks.DELIVERY_ID_HEADER: str(job.id),
+                "User-Agent": "simsmith-webhooks/1",
+            }
             r = self._client.post(job.url, content=body, headers=headers)
             status = r.status_code
             ok = 200 <= status < 300
-            if not ok:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as e:
-            ok, error = False, type(e).__name__
+            error = None if ok else f"HTTP {status}"
+        except Exception as e:  # recorded against this delivery, never the round's end
+            ok, error = False, webhooks.describe_failure(e)
         s = self.settings
         state = webhooks.record_result(self.engine, job, ok=ok, status=status, error=error,
                                        max_attempts=s.webhook_max_attempts,
                                        base=s.webhook_backoff_seconds,
                                        cap=s.webhook_backoff_max_seconds)
         log.info("webhook delivery", delivery=job.id, event_id=job.event_id, status=status,
-                 state=state, attempt=job.attempts + 1)
+                 state=state, attempt=job.attempts + 1, error=error)
         return state

@@ -12,6 +12,12 @@ Flow (driven by the API's deliverer, api/webhook_worker.py, or anything calling 
 3. `record_result`: delivered, or retried after `backoff_delay` (exponential with jitter), or
    `dead` after the last attempt. `redeliver` puts any delivery back in the queue.
 
+Endpoint URLs are checked when a subscription is made (`check_url`): http(s) only, a host that is
+an IP literal or a valid IDNA 2008 name (RFC 5890-5893, via the `idna` package httpx uses too),
+a port 1-65535, no user info, no fragment, printable ASCII outside the host, at most 2,048
+characters. A row that slipped past the check (an old one, or written by hand) cannot stop the
+others: the deliverer records any failure against its delivery, which backs off and dead-letters.
+
 Signature: header `Simsmith-Signature: t=<unix seconds>,v1=<hex>` where
 `v1 = HMAC-SHA256(secret, "<t>." + raw body)`. A receiver recomputes it over the raw body, compares
 in constant time and refuses a `t` outside its replay window (`verify_signature`, 5 minutes by
@@ -22,15 +28,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import random
+import re
 import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+import idna
 from sqlalchemy import Engine, bindparam, select, update
 from sqlmodel import col
 
@@ -41,6 +52,7 @@ from simcore.models import OutboxEvent, utcnow
 from simcore.models_api import WebhookDelivery, WebhookSubscription
 
 SIGNATURE_HEADER = "Simsmith-Signature"
+URL_MAX_LENGTH = 2048
 EVENT_ID_HEADER = "Simsmith-Event-Id"
 DELIVERY_ID_HEADER = "Simsmith-Delivery-Id"
 REPLAY_WINDOW_SECONDS = 300
@@ -93,12 +105,102 @@ def _check_topics(topics: Iterable[str]) -> list[str]:
     return out
 
 
+def _url_error(message: str, position: int, value: str | None = None,
+               expected: str = "an http(s) URL such as https://hooks.example.com/simsmith"
+               ) -> InvalidInput:
+    return InvalidInput("url", message, value=value, position=f"character {position + 1}",
+                        expected=expected)
+
+
+def _check_host(host: str, at: int) -> None:
+    """An IPv6 literal in brackets, an IPv4 address, or a host name valid under IDNA 2008."""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") else "?")
+        except ValueError:
+            raise _url_error("not an IPv6 address", at, host[:64],
+                             expected="[IPv6 address] as in RFC 3986 §3.2.2") from None
+        return
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise _url_error("not an IPv4 address", at, host[:64],
+                             expected="four decimal octets") from None
+        return
+    try:
+        encoded = idna.encode(host.lower() if host.isascii() else host)
+    except idna.IDNAError as e:
+        hint = "a host name valid under IDNA 2008 (RFC 5891)"
+        try:
+            mapped = idna.decode(idna.encode(host, uts46=True))
+            hint += f", such as {mapped!r} (its UTS #46 mapping)"
+        except idna.IDNAError:
+            pass
+        raise _url_error(f"host is not a valid IDNA host name ({e})", at, host[:64],
+                         expected=hint) from None
+    if len(encoded.rstrip(b".")) > 253:
+        raise _url_error("host name longer than 253 characters", at,
+                         expected="a host name of at most 253 characters (RFC 1035 §2.3.4)")
+
+
+def check_url(url: str) -> str:
+    """Refuse an endpoint URL the deliverer could not send to; returns it unchanged.
+
+    Raises InvalidInput naming the field `url`, the character position and what was expected."""
+    if not url or len(url) > URL_MAX_LENGTH:
+        raise InvalidInput("url", f"length {len(url)}",
+                           expected=f"1 to {URL_MAX_LENGTH} characters")
+    scheme_end = url.find("://")
+    scheme = url[:scheme_end] if scheme_end > 0 else ""
+    if scheme not in ("https", "http"):
+        raise _url_error("scheme is not https or http", 0, scheme[:16] or None)
+    authority_start = scheme_end + 3
+    authority_end = next((i for i in range(authority_start, len(url)) if url[i] in "/?#"),
+                         len(url))
+    for i, ch in enumerate(url):
+        outside_host = not authority_start <= i < authority_end
+        if ch.isspace() or not ch.isprintable() or (outside_host and not ch.isascii()):
+            raise _url_error(f"character U+{ord(ch):04X} not allowed here", i,
+                             expected="printable ASCII (non-ASCII only in the host name, "
+                             "percent-encode the rest)")
+    authority = url[authority_start:authority_end]
+    if "@" in authority:
+        raise _url_error("user info in the URL", authority_start,
+                         expected="no user:password@ (the signature authenticates deliveries)")
+    if "#" in url:
+        raise _url_error("fragment in the URL", url.index("#"),
+                         expected="no #fragment (it is never sent)")
+    host, port_text = authority, None
+    m = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(.*))?", authority)
+    if m is None:
+        raise _url_error("host and port do not parse", authority_start, authority[:64],
+                         expected="host[:port]")
+    host, port_text = m.group(1), m.group(2)
+    if not host:
+        raise _url_error("no host", authority_start)
+    _check_host(host, authority_start)
+    if port_text is not None:
+        port_at = authority_start + len(host) + 1
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise _url_error("port out of range", port_at, port_text[:16],
+                             expected="a port from 1 to 65535")
+    try:
+        parsed = httpx.URL(url)
+        split = urlsplit(url)
+        _ = split.port
+    except (httpx.InvalidURL, ValueError) as e:  # belt and braces: what the deliverer uses
+        raise _url_error(f"not a URL the deliverer can use ({e})", 0) from None
+    if parsed.scheme not in ("https", "http") or not parsed.host:
+        raise _url_error("not an absolute http(s) URL", 0)
+    return url
+
+
 def create_subscription(engine: Engine, url: str, topics: Iterable[str] = ("*",), *,
                         actor: str, secret: str | None = None
                         ) -> tuple[WebhookSubscription, str]:
     """A new subscription and its signing secret (generated unless given)."""
-    if not url.startswith(("https://", "http://")) or len(url) > 2048:
-        raise InvalidInput("url", "not an http(s) URL", expected="https://…")
+    check_url(url)
     wanted = _check_topics(topics)
     secret = secret or "whsec_" + secrets.token_urlsafe(32)
     with transaction(engine) as s:
@@ -231,6 +333,17 @@ def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[Deli
 def backoff_delay(attempt: int, base: float = 2.0, cap: float = 3600.0) -> float:
     """Seconds before retry `attempt` + 1: base·2^(attempt−1), capped, with jitter (×0.5–1)."""
     return min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What a failed attempt stores in `last_error`: the exception's type and, for the errors
+    of sending (httpx, IDNA, sockets), its message; at most 256 characters. Nothing adds the
+    URL (its query may hold a receiver's token); other errors keep only their type."""
+    name = type(exc).__name__
+    if isinstance(exc, (httpx.HTTPError, httpx.InvalidURL, UnicodeError, OSError)):
+        text = str(exc).replace("\n", " ").strip()
+        return f"{name}: {text}"[:256] if text else name
+    return name
 
 
 def record_result(engine: Engine, job: DeliveryJob, *, ok: bool, status: int | None,

@@ -111,3 +111,97 @@ def test_deliveries_survive_a_restart(api: Api, receiver: Receiver, tmp_path: Pa
     finally:
         worker.stop()
     assert sorted(e["id"] for e in receiver.events) == sorted(j.event_id for j in leased)
+
+
+# --- issue 13 item 3: endpoint URLs checked strictly; a bad endpoint cannot stop the others ---
+
+BAD_URLS = [  # (url, what the error names, position of the fault: 1-based character)
+    ("https://Äöz¹", "IDNA", 9),  # the URL from the issue: httpx cannot encode its host
+    ("https://a_b.example/hook", "IDNA", 9),
+    ("https://exa mple.com/", "U+0020", 12),
+    ("https://hooks.example.com:0/", "port", 27),
+    ("https://hooks.example.com:70000/", "port", 27),
+    ("https://hooks.example.com:8a/", "port", 27),
+    ("https://user:pw@hooks.example.com/", "user info", 9),
+    ("https://hooks.example.com/a#frag", "fragment", 28),
+    ("https://hooks.example.com/ä", "U+00E4", 27),
+    ("https://hooks.example.com/\x00", "U+0000", 27),
+    ("https://1.2.3/", "IPv4", 9),
+    ("https://[::g]/", "IPv6", 9),
+    ("https://" + "a" * 64 + ".example/", "IDNA", 9),
+    ("ftp://hooks.example.com/", "scheme", 1),
+]
+
+
+@pytest.mark.parametrize(("url", "names", "at"), BAD_URLS)
+def test_check_url_refuses_with_field_and_position(url: str, names: str, at: int) -> None:
+    with pytest.raises(webhooks.InvalidInput) as e:
+        webhooks.check_url(url)
+    assert e.value.field == "url" and names in str(e.value)
+    assert e.value.position == f"character {at}" and e.value.expected
+
+
+def test_check_url_accepts_what_the_deliverer_can_send() -> None:
+    for url in ("https://hooks.example.com/simsmith?token=abc", "http://127.0.0.1:8080/x",
+                "https://[::1]:8443/", "https://bücher.example/hook",  # a valid IDN (U-label)
+                "https://xn--bcher-kva.example/hook", "https://Hooks.Example.com:443"):
+        assert webhooks.check_url(url) == url
+    with pytest.raises(webhooks.InvalidInput, match="length 2049"):
+        webhooks.check_url("https://h.example/" + "a" * 2031)
+    with pytest.raises(webhooks.InvalidInput, match="'äöz1'"):  # the error suggests a mapping
+        webhooks.check_url("https://Äöz¹")
+
+
+@pytest.mark.storage
+def test_create_refuses_bad_urls_as_problem_json(api: Api) -> None:
+    h = api.h("webhooks:manage")
+    for url, _names, at in BAD_URLS:
+        r = api.client.post("/v1/webhooks", json={"url": url}, headers=h)
+        assert r.status_code == 422, (url, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        if url.startswith("https://"):  # others are refused by the schema (body.url)
+            p = r.json()
+            assert p["field"] == "url" and f"character {at}" in p["detail"], (url, p)
+        else:
+            assert ["body", "url"] in [e["loc"] for e in r.json()["errors"]]
+    assert api.client.get("/v1/webhooks", headers=h).json() == []
+    ok = api.client.post("/v1/webhooks", json={"url": "https://bücher.example/hook"},
+                         headers=h)
+    assert ok.status_code == 201 and ok.json()["url"] == "https://bücher.example/hook"
+
+
+@pytest.mark.storage
+def test_a_poisoned_endpoint_cannot_stop_the_others(api: Api, receiver: Receiver,
+                                                   tmp_path: Path) -> None:
+    """Rows that bypassed the check (written before it existed, or by hand): each failure is
+    recorded against its own delivery, which backs off and dead-letters; the good endpoint,
+    queued behind them, still gets every event."""
+    from simcore.db import transaction
+    from simcore.models_api import WebhookSubscription
+
+    with transaction(api.engine) as s:
+        for url in ("https://Äöz¹", "https://hooks.example.com:99999/", "ftp://x/"):
+            s.add(WebhookSubscription(url=url, topics="*", secret="whsec_poisoned", active=True))
+    _subscribe(api, receiver)
+    sims = [api.client.post("/v1/sims/allocate", json={"subscriber_ref": f"p{i}"},
+                            headers=api.h("sims:write")).json()["iccid"] for i in range(2)]
+    worker = WebhookWorker(api.engine, settings(tmp_path, webhook_backoff_seconds=0.01,
+                                                 webhook_max_attempts=3))
+    try:
+        _drain(worker)
+    finally:
+        worker.stop()
+    assert sorted(e["subject_id"] for e in receiver.events) == sorted(sims)
+    items = api.client.get("/v1/webhooks/deliveries", params={"limit": 100},
+                           headers=api.h("webhooks:manage")).json()["items"]
+    by_sub: dict[int, list[dict]] = {}  # type: ignore[type-arg]
+    for d in items:
+        by_sub.setdefault(d["subscription_id"], []).append(d)
+    assert len(by_sub) == 4 and all(len(v) == 2 for v in by_sub.values())
+    good, *bad = sorted(by_sub, reverse=True)  # the good subscription was made last
+    assert [(d["state"], d["attempts"]) for d in by_sub[good]] == [("delivered", 1)] * 2
+    for sub in bad:
+        assert [(d["state"], d["attempts"]) for d in by_sub[sub]] == [("dead", 3)] * 2
+        assert all(d["last_error"] and d["last_status"] is None for d in by_sub[sub])
+    assert any("IDNA" in d["last_error"] for sub in bad for d in by_sub[sub])
+    assert webhooks.claim_due(api.engine) == []  # nothing left to retry: no round loops forever
