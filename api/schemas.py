@@ -168,6 +168,9 @@ class AuditVerifyPublic(BaseModel):
     events: int
     lanes: int
     digest: str = Field(description="SHA-256 over every lane head; note it to anchor the log")
+    from_checkpoint: int | None = Field(
+        default=None, description="The signed checkpoint the walk started from (null: all)")
+    walked: int = Field(default=0, description="Events re-hashed by this verify")
 
 
 class WebhookCreate(BaseModel):

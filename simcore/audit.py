@@ -30,7 +30,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -203,6 +203,7 @@ class VerifyReport:
     events: int
     lanes: int
     heads: dict[int, str]  # lane -> head hash
+    lane_seqs: dict[int, int] = field(default_factory=dict)  # lane -> events in it
 
     @property
     def digest(self) -> str:
@@ -212,8 +213,18 @@ class VerifyReport:
                               ).hexdigest()
 
 
-def _lane_events(engine: Engine, lane: int, chunk: int = 5000) -> Iterator[AuditEvent]:
-    last = 0
+@dataclass(frozen=True)
+class LaneStart:
+    """Where a lane's walk begins: after `lane_seq` events ending in `hash` (0 and the genesis
+    hash for a full walk; a signed checkpoint's position for an incremental one)."""
+
+    lane_seq: int = 0
+    hash: str = GENESIS_HASH
+
+
+def _lane_events(engine: Engine, lane: int, after: int = 0, chunk: int = 5000
+                 ) -> Iterator[AuditEvent]:
+    last = after
     while True:
         with read_session(engine) as s:
             rows = list(s.execute(
@@ -226,10 +237,12 @@ def _lane_events(engine: Engine, lane: int, chunk: int = 5000) -> Iterator[Audit
         last = rows[-1].lane_seq
 
 
-def _verify_lane(engine: Engine, lane: int, head_seq: int, head_hash: str
-                 ) -> tuple[int, AuditChainBroken | None]:
-    prev_hash, expected, count, last_seq = GENESIS_HASH, 1, 0, 0
-    for ev in _lane_events(engine, lane):
+def _verify_lane(engine: Engine, lane: int, head_seq: int, head_hash: str,
+                 start: LaneStart = LaneStart()) -> tuple[int, AuditChainBroken | None]:
+    """Walk one lane from `start`; returns the events verified (from the start) and the first
+    break, if any."""
+    prev_hash, expected, count, last_seq = start.hash, start.lane_seq + 1, 0, 0
+    for ev in _lane_events(engine, lane, start.lane_seq):
         seq = int(ev.seq or 0)
         if ev.lane_seq != expected:
             return count, AuditChainBroken(
@@ -244,16 +257,18 @@ def _verify_lane(engine: Engine, lane: int, head_seq: int, head_hash: str
             return count, AuditChainBroken(seq, f"lane {lane}: content does not match its "
                                                    "hash (edited)")
         prev_hash, expected, count, last_seq = ev.hash, expected + 1, count + 1, seq
-    if head_seq != count or head_hash != prev_hash:
+    if head_seq != start.lane_seq + count or head_hash != prev_hash:
         return count, AuditChainBroken(
-            last_seq, f"lane {lane}: its head says {head_seq} events but {count} verify "
-            "(events removed from the end?)")
+            last_seq, f"lane {lane}: its head says {head_seq} events but "
+            f"{start.lane_seq + count} verify (events removed from the end?)")
     return count, None
 
 
-def verify(engine: Engine) -> VerifyReport:
-    """Walk every lane; raise AuditChainBroken naming the first event (in global order) that
-    does not verify."""
+def verify(engine: Engine, starts: Mapping[int, LaneStart] | None = None) -> VerifyReport:
+    """Walk every lane (from `starts`, else from the genesis); raise AuditChainBroken naming
+    the first event (in global order) that does not verify. `events` counts every event up to
+    the heads, those before a start included (they were verified when the start was made)."""
+    starts = starts or {}
     with read_session(engine) as s:
         heads = {h.id: (h.seq, h.hash) for h in s.execute(_HEADS).all()}
     total = 0
@@ -261,14 +276,16 @@ def verify(engine: Engine) -> VerifyReport:
     for lane in range(AUDIT_LANES):
         if lane not in heads:
             raise AuditChainBroken(0, f"lane {lane}: head row missing")
-        count, err = _verify_lane(engine, lane, *heads[lane])
-        total += count
+        start = starts.get(lane, LaneStart())
+        count, err = _verify_lane(engine, lane, *heads[lane], start=start)
+        total += start.lane_seq + count
         if err is not None:
             broken.append(err)
     if broken:
         raise min(broken, key=lambda e: e.seq)
     return VerifyReport(events=total, lanes=AUDIT_LANES,
-                        heads={lane: h for lane, (_, h) in heads.items()})
+                        heads={lane: h for lane, (_, h) in heads.items()},
+                        lane_seqs={lane: n for lane, (n, _) in heads.items()})
 
 
 def iter_events(engine: Engine, chunk: int = 5000) -> Iterator[AuditEvent]:

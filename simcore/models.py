@@ -222,6 +222,20 @@ class AuditHead(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
 
 
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed record of every lane's length and last hash after a verify (migration 0040):
+    later verifies start there (simcore.audit_checkpoint)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts()
+    events: int = Field(sa_column=Column(BigInteger, nullable=False))
+    heads: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON {lane: [n, hash]}
+    key_id: str = Field(max_length=16, index=True)
+    signature: str = Field(max_length=128)  # Ed25519, hex
+
+
 class SimStateCount(SQLModel, table=True):
     """SIMs per kind and state, maintained by PostgreSQL triggers on `sim` (migration 0020), so
     that `inventory summary` reads a few rows instead of counting millions. Sharded by server

@@ -6,29 +6,71 @@ import json
 
 import typer
 
-from simcore import audit
-from tools.common import JsonOpt, console, engine, fail, handle_errors, print_json, print_table
+from simcore import audit, audit_checkpoint
+from tools.common import (
+    JsonOpt,
+    console,
+    engine,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+    settings,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
 
+def _public_key() -> audit_checkpoint.Ed25519PublicKey | None:
+    path = settings().home / audit_checkpoint.KEY_FILE
+    return audit_checkpoint.load_or_create_key(settings().home).public if path.exists() else None
+
+
 @app.command("verify")
 @handle_errors
-def verify(as_json: bool = JsonOpt) -> None:
-    """Walk the chain; exit 1 naming the first event that does not verify."""
+def verify(full: bool = typer.Option(False, "--full", help="Walk every event, ignoring "
+                                     "checkpoints."), as_json: bool = JsonOpt) -> None:
+    """Walk the chain from the last signed checkpoint (or all of it with --full); exit 1 naming
+    the first event that does not verify."""
     try:
-        r = audit.verify(engine())
+        r = audit_checkpoint.verify(engine(), public=_public_key(), full=full)
     except audit.AuditChainBroken as e:
         if as_json:
             print_json({"ok": False, "first_broken_seq": e.seq, "reason": e.reason})
             raise typer.Exit(1) from e
         fail(f"audit chain broken at event {e.seq}: {e.reason}")
         return
+    rep = r.report
     if as_json:
-        print_json({"ok": True, "events": r.events, "lanes": r.lanes, "digest": r.digest,
-                    "heads": {str(k): v for k, v in sorted(r.heads.items())}})
+        print_json({"ok": True, "events": rep.events, "lanes": rep.lanes, "digest": rep.digest,
+                    "from_checkpoint": r.from_checkpoint, "walked": r.walked,
+                    "heads": {str(k): v for k, v in sorted(rep.heads.items())}})
     else:
-        console.print(f"audit log OK: {r.events} events in {r.lanes} chains, digest {r.digest}")
+        since = (f"{r.walked} walked since checkpoint {r.from_checkpoint}"
+                 if r.from_checkpoint else "all walked")
+        console.print(f"audit log OK: {rep.events} events in {rep.lanes} chains ({since}), "
+                      f"digest {rep.digest}")
+
+
+@app.command("checkpoint")
+@handle_errors
+def checkpoint(as_json: bool = JsonOpt) -> None:
+    """Verify from the last checkpoint, then sign and record a new one (run it daily: later
+    verifies walk only what came after). The Ed25519 key lives in
+    <SIMSMITH_HOME>/audit/checkpoint-ed25519.pem (created on first use, mode 0600)."""
+    key = audit_checkpoint.load_or_create_key(settings().home)
+    try:
+        cp, r = audit_checkpoint.checkpoint(engine(), key)
+    except audit.AuditChainBroken as e:
+        fail(f"audit chain broken at event {e.seq}: {e.reason}; no checkpoint written")
+        return
+    out = {"id": cp.id, "events": cp.events, "key_id": cp.key_id, "walked": r.walked,
+           "digest": r.report.digest}
+    if as_json:
+        print_json(out)
+    else:
+        console.print(f"checkpoint {cp.id}: {cp.events} events (key {cp.key_id}, "
+                      f"{r.walked} walked)")
 
 
 @app.command("list")

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from api.deps import EngineDep, Scope
+from api.deps import EngineDep, Scope, SettingsDep
 from api.idempotent import IdempotentRoute
 from api.pagination import CursorQuery, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from api.schemas import AuditEventPublic, AuditVerifyPublic
-from simcore import audit
+from simcore import audit, audit_checkpoint
 from simcore.models_api import ApiKey
 
 router = APIRouter(tags=["audit"], route_class=IdempotentRoute,
@@ -30,8 +30,13 @@ def query(engine: EngineDep, _k: Reader, cursor: CursorQuery = None, limit: Limi
 
 
 @router.get("/v1/audit/verify")
-def verify(engine: EngineDep, _k: Reader) -> AuditVerifyPublic:
-    """Recompute every hash; 409 `audit-chain-broken` names the first event at fault."""
-    report = audit.verify(engine)
-    return AuditVerifyPublic(ok=True, events=report.events, lanes=report.lanes,
-                             digest=report.digest)
+def verify(engine: EngineDep, settings: SettingsDep, _k: Reader,
+           full: bool = False) -> AuditVerifyPublic:
+    """Recompute the hashes after the last signed checkpoint (every hash with `full=true`);
+    409 `audit-chain-broken` names the first event at fault."""
+    path = settings.home / audit_checkpoint.KEY_FILE
+    public = audit_checkpoint.load_or_create_key(settings.home).public if path.exists() else None
+    r = audit_checkpoint.verify(engine, public=public, full=full)
+    return AuditVerifyPublic(ok=True, events=r.report.events, lanes=r.report.lanes,
+                             digest=r.report.digest, from_checkpoint=r.from_checkpoint,
+                             walked=r.walked)

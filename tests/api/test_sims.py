@@ -115,6 +115,7 @@ def test_msisdns_and_audit(api: Api) -> None:
     assert all(e["actor"].startswith("api:k-sims:write") for e in r.json()["items"])
     v = c.get("/v1/audit/verify", headers=api.h("audit:read")).json()
     assert v["ok"] and v["events"] > 0 and len(v["digest"]) == 64
+    assert v["from_checkpoint"] is None and v["walked"] == v["events"]
 
 
 def test_health_and_metrics(api: Api) -> None:

@@ -86,6 +86,13 @@ def test_a_day_in_the_life(cli: Invoke) -> None:
     assert summary["total"] == 20  # type: ignore[index]
     ok = _json(cli("audit", "verify", "--json"))
     assert ok["ok"] is True and ok["events"] > 10  # type: ignore[index]
+    assert ok["from_checkpoint"] is None and ok["walked"] == ok["events"]  # type: ignore[index]
+    cp = _json(cli("audit", "checkpoint", "--json"))
+    assert cp["events"] == ok["events"] and cp["digest"] == ok["digest"]  # type: ignore[index]
+    again = _json(cli("audit", "verify", "--json"))
+    assert again["from_checkpoint"] == cp["id"] and again["walked"] == 0  # type: ignore[index]
+    full = _json(cli("audit", "verify", "--full", "--json"))
+    assert full["from_checkpoint"] is None and full["walked"] == ok["events"]  # type: ignore[index]
     events = _json(cli("audit", "list", "--subject", iccid, "--json"))
     assert [e["action"] for e in events][:2] == ["sim.allocated", "sim.active"]  # type: ignore[index,union-attr]
     # No key material or key references ever leave through the CLI.
