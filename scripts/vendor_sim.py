@@ -18,13 +18,30 @@ from pathlib import Path
 from hsm_sim.eki import EkiScheme, encrypt_eki
 from simcore.identifiers import Iccid, luhn_check_digit
 
+MAX_LINE = 8192  # bytes per line, as simcore.vendor_import.parse reads vendor files
+
+
+def order_lines(path: Path) -> list[str]:
+    """The order file's lines, each read in bounded memory: a line over MAX_LINE bytes stops
+    the script with its line and column."""
+    lines: list[str] = []
+    with open(path, "rb") as f:
+        while raw := f.readline(MAX_LINE + 1):
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                raise SystemExit(f"vendor_sim: {path.name}:{len(lines) + 1}:{MAX_LINE + 1}: "
+                                 f"line longer than {MAX_LINE} bytes")
+            if not lines and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            lines.append(raw.decode("utf-8").rstrip("\r\n"))
+    return lines
+
 
 def read_order(path: Path) -> tuple[dict[str, str], dict[str, str], list[str]]:
     header: dict[str, str] = {}
     start: dict[str, str] = {}
     columns: list[str] = []
     section = "header"
-    for raw in path.read_text(encoding="utf-8-sig").splitlines():
+    for raw in order_lines(path):
         line = raw.strip()
         if not line or line.startswith("*"):
             continue

@@ -40,6 +40,8 @@ class JobOptions:
     profile: str | None = None
     transport_key: str | None = None
     dry_run: bool = False
+    kcv: str | None = None
+    no_kcv_check: bool = False
 
 
 def upload_path(home: Path, filename: str) -> Path:
@@ -135,7 +137,8 @@ def run(engine: Engine, hsm: Any, job_id: int, *, progress_every: float = 1.0) -
     job = get(engine, job_id)
     o = options_of(job)
     opts = ImportOptions(fmt=o.fmt, transport_key=o.transport_key, dry_run=o.dry_run,
-                         batch=o.batch, vendor=o.vendor, profile=o.profile, actor=job.actor)
+                         batch=o.batch, vendor=o.vendor, profile=o.profile, actor=job.actor,
+                         kcv=o.kcv, no_kcv_check=o.no_kcv_check)
     last = 0.0
 
     def progress(done: int, total: int | None) -> None:

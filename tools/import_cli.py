@@ -65,16 +65,38 @@ def import_(
     vendor: str | None = typer.Option(None, "--vendor", help="SIM vendor name for the batch."),
     profile: str | None = typer.Option(None, "--profile", help="Card profile name."),
     columns: Path | None = typer.Option(None, "--columns", help="TOML file of column aliases."),
+    kcv: str | None = typer.Option(
+        None, "--kcv", help="The transport key's KCV (6 hex digits, from the key ceremony): "
+        "required when the file states none."),
+    no_kcv_check: bool = typer.Option(
+        False, "--no-kcv-check", help="Import keys under a transport key no KCV confirms "
+        "(a wrong key imports garbage keys; audited)."),
+    check_vector: str | None = typer.Option(
+        None, "--check-vector", help="The vendor's sample Milenage vector for one card, "
+        "checked inside the HSM before the import commits: iccid=…,rand=…,sqn=…,amf=…,res=…"
+        "[,autn=…][,ck=…][,ik=…] (hex)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Import SIMs from a vendor file: validated, keys re-wrapped inside the HSM, all or
     nothing."""
-    from simcore.vendor_import import ColumnMap, ImportOptions, InvalidFile, import_file
+    from simcore.vendor_import import (
+        CheckVector,
+        ColumnMap,
+        ImportOptions,
+        InvalidFile,
+        import_file,
+    )
 
     opts = ImportOptions(fmt=fmt, transport_key=transport_key, scheme=scheme, dry_run=dry_run,
                          batch=batch, vendor=vendor, profile=profile,
-                         columns=ColumnMap.load(columns), actor=actor())
+                         columns=ColumnMap.load(columns), actor=actor(), kcv=kcv,
+                         no_kcv_check=no_kcv_check,
+                         check_vector=CheckVector.parse(check_vector) if check_vector else None)
+    if no_kcv_check:
+        err_console.print("WARNING: --no-kcv-check: the transport key is NOT checked against a "
+                          "KCV; a wrong key imports every SIM with garbage keys (audited as "
+                          "kcv_checked: false)", markup=False)
     eng = engine()
     hsm = _hsm(optional=dry_run)
     started = time.monotonic()

@@ -17,6 +17,7 @@ from api.problems import openapi_responses
 from simcore import import_jobs
 from simcore.errors import InvalidInput
 from simcore.models_api import ApiKey, ImportJob
+from simcore.vendor_import.service import ImportOptions, preflight
 
 router = APIRouter(tags=["imports"], route_class=IdempotentRoute,
                    responses=openapi_responses(401, 403, 404, 422, 503))
@@ -63,9 +64,16 @@ async def upload(
     vendor: Annotated[str | None, Query(max_length=64)] = None,
     profile: Annotated[str | None, Query(max_length=64)] = None,
     transport_key: Annotated[str | None, Query(max_length=64)] = None,
+    kcv: Annotated[str | None, Query(pattern="^[0-9A-Fa-f]{6}$", description=(
+        "The transport key's KCV (from the key ceremony): required when the file states "
+        "none"))] = None,
+    no_kcv_check: Annotated[bool, Query(description=(
+        "Import keys under a transport key that no KCV confirms (audited)"))] = False,
     dry_run: bool = False,
 ) -> ImportJobPublic:
-    """Upload the file as the raw body; the import runs in the background (poll the job)."""
+    """Upload the file as the raw body; the import runs in the background (poll the job).
+    Keys under a transport key need a KCV — the file's, or `kcv` — or `no_kcv_check=true`:
+    refused (422, field `kcv`) before a job is queued."""
     path = import_jobs.upload_path(ctx.settings.home, filename)
     size = 0
     with path.open("wb") as f:
@@ -80,7 +88,14 @@ async def upload(
         path.unlink(missing_ok=True)
         raise InvalidInput("body", "empty upload", expected="the vendor file as the body")
     opts = import_jobs.JobOptions(fmt=format, batch=batch, vendor=vendor, profile=profile,
-                                  transport_key=transport_key, dry_run=dry_run)
+                                  transport_key=transport_key, dry_run=dry_run, kcv=kcv,
+                                  no_kcv_check=no_kcv_check)
+    try:
+        await run_in_threadpool(preflight, path, ImportOptions(
+            fmt=format, transport_key=transport_key, kcv=kcv, no_kcv_check=no_kcv_check))
+    except InvalidInput:
+        path.unlink(missing_ok=True)
+        raise
     job = await run_in_threadpool(import_jobs.create, ctx.engine, path, filename, opts,
                                   actor=actor(key))
     ctx.extra["import_runner"].submit(job.id)

@@ -5,25 +5,35 @@ batch in state `in_stock`, with Ki/OPc re-wrapped for storage inside the HSM —
 `InvalidFile` and writes nothing.
 """
 
+from simcore.vendor_import.check import (
+    CheckVector,
+    KcvRequired,
+    TransportKeyError,
+    VectorMismatch,
+    parse_kcv,
+)
 from simcore.vendor_import.columns import SPECS, ColumnMap
 from simcore.vendor_import.report import InvalidFile, Issue, Report
 from simcore.vendor_import.service import (
     ImportOptions,
     ImportResult,
-    TransportKeyError,
     file_sha256,
     import_file,
 )
 
 __all__ = [
     "SPECS",
+    "CheckVector",
     "ColumnMap",
     "ImportOptions",
     "ImportResult",
     "InvalidFile",
     "Issue",
+    "KcvRequired",
     "Report",
     "TransportKeyError",
+    "VectorMismatch",
     "file_sha256",
     "import_file",
+    "parse_kcv",
 ]

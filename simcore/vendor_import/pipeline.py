@@ -40,16 +40,14 @@ class Outcome:
 def validate_rows(vf: VendorFile, validator: Validator, chunk: int) -> Iterator[Chunk]:
     out: list[Card] = []
     check = validator.row
-    last = 0
     for raw in vf.rows():
-        last = raw.line
         card = check(raw)
         if card is not None:
             out.append(card.as_tuple())
             if len(out) >= chunk:
                 yield out, validator.count, validator.report.total
                 out = []
-    validator.finish(vf.truncated, last or vf.header.columns_line)
+    validator.finish(vf.truncated, vf.eof())
     yield out, validator.count, validator.report.total
 
 

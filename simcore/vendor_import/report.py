@@ -6,6 +6,8 @@ An issue prints as one line, e.g.
     cards.out:15:41: KI <30 hex digits>: 15 bytes, expected 16 [hex.length]
 
 Secret values (keys, PINs, PUKs, ADM codes) are replaced by their shape (`<30 hex digits>`).
+Other values are shown up to SHOWN characters (then cut, with their length): a 50 MB field makes
+a one-line issue, not a 50 MB message.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from simcore.errors import InvalidInput
 
 MAX_KEPT = 200  # issues kept for the report; the count goes on
+SHOWN = 40  # characters of a value an issue may show
+MAX_MESSAGE = 300  # characters of an issue's message
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +42,20 @@ class Issue:
                 "rule": self.rule, "message": self.message, "value": self.shown}
 
 
-def mask(value: str, secret: bool) -> str:
-    """How a value may appear in a message: quoted, or only its shape when secret."""
-    if not secret:
+def clip(value: str, limit: int = SHOWN) -> str:
+    """`repr(value)`, cut after `limit` characters (then followed by its length)."""
+    if len(value) <= limit:
         return repr(value)
-    hexish = all(c in "0123456789abcdefABCDEF" for c in value)
-    return f"<{len(value)} {'hex digits' if hexish else 'characters'}>"
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def mask(value: str, secret: bool) -> str:
+    """How a value may appear in a message: quoted (and clipped), or only its shape when
+    secret."""
+    if not secret:
+        return clip(value)
+    hexish = len(value) <= 4096 and all(c in "0123456789abcdefABCDEF" for c in value)
+    return f"<{len(value):,} {'hex digits' if hexish else 'characters'}>"
 
 
 @dataclass
@@ -58,6 +70,10 @@ class Report:
     def add(self, issue: Issue) -> None:
         self.total += 1
         if len(self.issues) < MAX_KEPT:
+            if len(issue.message) > MAX_MESSAGE or len(issue.shown or "") > 3 * SHOWN:
+                issue = Issue(issue.path, issue.line, issue.column, issue.field, issue.rule,
+                              issue.message[:MAX_MESSAGE],
+                              None if issue.shown is None else issue.shown[: 3 * SHOWN])
             self.issues.append(issue)
 
     def merge(self, other: Report) -> None:

@@ -33,15 +33,21 @@ from hsm_sim.errors import HsmError
 from hsm_sim.keyref import KeyType
 from simcore import audit
 from simcore.db import read_session, transaction
-from simcore.errors import Conflict, InvalidInput, SimsmithError
+from simcore.errors import Conflict, InvalidInput
 from simcore.lifecycle import SimState
 from simcore.log import get_logger
 from simcore.models import Batch, utcnow
 from simcore.vendor_import import store
+from simcore.vendor_import.check import (
+    CheckVector,
+    KcvRequired,
+    TransportKeyError,
+    parse_kcv,
+)
 from simcore.vendor_import.columns import ColumnMap
-from simcore.vendor_import.parse import FORMATS, VendorFile
+from simcore.vendor_import.parse import FORMATS, Header, VendorFile
 from simcore.vendor_import.pipeline import Outcome, in_worker, inline
-from simcore.vendor_import.report import InvalidFile, Issue, Report
+from simcore.vendor_import.report import MAX_KEPT, InvalidFile, Issue, Report, clip
 from simcore.vendor_import.validate import Card, Validator
 
 log = get_logger(__name__)
@@ -49,10 +55,6 @@ log = get_logger(__name__)
 CHUNK = 20_000
 WORKER_FROM_BYTES = 8 << 20  # files this big are read and validated in a second process
 Progress = Callable[[int, int | None], None]
-
-
-class TransportKeyError(SimsmithError):
-    """The transport key is missing, of another purpose, or does not match the file's KCV."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class ImportOptions:
     actor: str = "cli"
     chunk: int = CHUNK
     worker: bool | None = None  # read in a second process; default: for files >= 8 MiB
+    kcv: str | None = None  # the transport key's KCV from the key ceremony (6 hex digits)
+    no_kcv_check: bool = False  # import encrypted keys with no KCV at all (loud; audited)
+    check_vector: CheckVector | None = None  # a vendor's sample vector for one card
 
 
 @dataclass
@@ -136,6 +141,34 @@ def check_transport_key(hsm: Any, name: str, kcv: str | None, where: str,
             f"({shown}; scheme {EkiScheme(scheme).value}): wrong transport key")
 
 
+def require_kcv(header: Header, opts: ImportOptions, transport: str, where: str) -> str | None:
+    """The KCV rule for keys under a transport key: the file states a KCV, or the caller
+    gives one (`--kcv`, returned upper-cased), or explicitly skips the check (`--no-kcv-check`);
+    else KcvRequired."""
+    given = parse_kcv(opts.kcv) if opts.kcv is not None else None
+    if opts.no_kcv_check and given is not None:
+        raise InvalidInput("kcv", "--kcv and --no-kcv-check together", expected="one of them")
+    if header.transport_kcv is None and given is None and not opts.no_kcv_check:
+        raise KcvRequired(
+            "kcv", f"{where}: the file states no KCV for transport key {transport!r}, so a "
+            "wrong key would import every SIM with garbage keys",
+            expected="--kcv XXXXXX (the key's check value from the key ceremony), or "
+            "--no-kcv-check to import unchecked")
+    return given
+
+
+def preflight(path: Path, opts: ImportOptions) -> None:
+    """The checks an upload can fail at once, before a job is queued: the file's header reads,
+    and keys under a transport key come with a KCV or an explicit `no_kcv_check`."""
+    path = Path(path)
+    fmt = opts.fmt or guess_format(path)
+    report = Report(path.name)
+    with VendorFile(path, fmt, opts.columns, report) as vf:
+        transport = opts.transport_key or vf.header.transport_key
+        if transport is not None:
+            require_kcv(vf.header, opts, transport, vf.header.where("transport_key"))
+
+
 def import_file(engine: Engine, hsm: Any, path: Path, opts: ImportOptions | None = None,
                 progress: Progress | None = None) -> ImportResult:
     """Validate and import one vendor file (see the module docstring). Raises InvalidFile
@@ -177,6 +210,9 @@ class _Run:
         self.encrypted = bool(names & {"EKI", "EOPC"}) or self.transport is not None
         self.imported = 0
         self.rows_seen = 0
+        self.given_kcv: str | None = None
+        self.kcv_checked = False
+        self.vector_checked = False
         size = vf.path.stat().st_size
         self.use_worker = opts.worker if opts.worker is not None else size >= WORKER_FROM_BYTES
         self.batch_name = (opts.batch or vf.header.batch or vf.path.stem)[:64]
@@ -185,15 +221,28 @@ class _Run:
         """Everything decidable before the first row: header issues stop here."""
         if not self.report.ok:
             raise InvalidFile(self.report)
-        line = self.header.lines.get("transport_key", 0)
-        where = f"{self.report.path}:{line}" if line else self.report.path
+        where = self.header.where("transport_key")
         if self.transport is not None:
+            self._kcv_rule(where)
             if self.hsm is not None:
                 check_transport_key(self.hsm, self.transport, self.header.transport_kcv, where,
                                     self.opts.scheme)
+                if self.given_kcv is not None:
+                    check_transport_key(self.hsm, self.transport, self.given_kcv, "--kcv",
+                                        self.opts.scheme)
         elif self.encrypted:
             raise TransportKeyError(f"{where}: the file has encrypted keys but names no "
                                     "transport key: pass --transport-key NAME")
+        cv = self.opts.check_vector
+        if cv is not None and not ({"OPC", "EOPC"} & {c.name for c in self.header.columns}):
+            raise InvalidInput("check_vector", "the file has no OPc column: a Milenage vector "
+                               "cannot be computed")
+
+    def _kcv_rule(self, where: str) -> None:
+        assert self.transport is not None
+        self.given_kcv = require_kcv(self.header, self.opts, self.transport, where)
+        stated = self.header.transport_kcv is not None or self.given_kcv is not None
+        self.kcv_checked = stated and self.hsm is not None
 
     def execute(self, started: float) -> ImportResult:
         self._header_checks()
@@ -216,7 +265,10 @@ class _Run:
                 s.flush()
                 details = {"batch": self.batch_name, "rows": self.imported, "file":
                            self.vf.path.name, "file_sha256": self.sha, "vendor": batch.vendor,
-                           "transport_kek": self.transport, "scheme": str(self.opts.scheme)}
+                           "transport_kek": self.transport, "scheme": str(self.opts.scheme),
+                           "kcv_checked": self.kcv_checked,
+                           "check_vector": (self.opts.check_vector.iccid
+                                            if self.opts.check_vector else None)}
                 audit.append(s, actor=self.opts.actor, action="inventory.import",
                              subject_type="batch", subject_id=self.batch_name, details=details,
                              outbox=audit.Outbox("batch.imported", "batch", self.batch_name,
@@ -277,25 +329,65 @@ class _Run:
         if outcome.report is not None:
             self.report.merge(outcome.report)
         self.rows_seen = outcome.rows
+        cv = self.opts.check_vector
+        if cv is not None and self.hsm is not None and not self.vector_checked \
+                and self.report.ok:
+            raise InvalidInput("check_vector", f"ICCID {cv.iccid} is not in the file",
+                               expected="the ICCID of one of the file's cards")
         if outcome.sha256 != self.sha:
             self.report.add(Issue(self.report.path, 0, 0, "file", "file.changed",
                                   "the file changed while it was being imported"))
         self.report.issues.sort(key=lambda i: (i.line, i.column))
 
+    def _check_vector(self, cards: list[Card]) -> None:
+        """The vendor's sample vector, computed inside the HSM from the card's keys as this
+        import unwraps them (nothing written)."""
+        cv = self.opts.check_vector
+        if cv is None or self.vector_checked or self.hsm is None:
+            return
+        card = next((c for c in cards if c[1].rstrip("Ff") == cv.iccid), None)
+        if card is None:
+            return
+        if card[4] is None:
+            raise InvalidInput("check_vector", f"the row of ICCID {cv.iccid} has no OPc",
+                               position=f"{self.report.path}:{card[0]}")
+        if self.encrypted:
+            assert self.transport is not None
+            ki, opc = self.hsm.import_batch([(card[1], card[3], card[4])], self.transport,
+                                            self.opts.scheme)[0]
+        else:
+            ki = self.hsm.import_clear(card[1], KeyType.KI, card[3])
+            opc = self.hsm.import_clear(card[1], KeyType.OPC, card[4])
+        v = self.hsm.milenage_vectors(ki, opc, [cv.sqn], cv.amf, rands=[cv.rand])[0]
+        cv.verify(v.xres, v.autn, v.ck, v.ik)
+        self.vector_checked = True
+
     def _chunk(self, s: Session, cards: list[Card], write: bool) -> None:
+        self._check_vector(cards)
         iccids, imsis = store.existing(s, [c[1] for c in cards], [c[2] for c in cards])
         if iccids or imsis:
-            for c in cards:
-                for fld, value, found in (("ICCID", c[1], iccids), ("IMSI", c[2], imsis)):
-                    if value in found:
-                        self.report.add(Issue(self.report.path, c[0], 1, fld,
-                                              f"{fld.lower()}.in_store",
-                                              "already in the store (another SIM has it)",
-                                              repr(value)))
+            hits = [(c[0], fld, value) for c in cards
+                    for fld, value, found in (("ICCID", c[1], iccids), ("IMSI", c[2], imsis))
+                    if value in found]
+            self._in_store(hits)
             self.report.bad_rows += len({c[0] for c in cards if c[1] in iccids
                                          or c[2] in imsis})
         if write and self.report.ok:
             self._write(s, cards)
+
+    def _in_store(self, hits: list[tuple[int, str, str]]) -> None:
+        """Report (line, field, value) found in the store, each at its row's exact column
+        (looked up again in the file, only for the issues the report keeps)."""
+        index = {c.name: c.index for c in self.header.columns}
+        room = max(0, MAX_KEPT - len(self.report.issues))
+        wanted: dict[int, list[int]] = {}
+        for line, fld, _ in hits[:room]:
+            wanted.setdefault(line, []).append(index[fld])
+        where = self.vf.columns_at(wanted)
+        for line, fld, value in hits:
+            self.report.add(Issue(self.report.path, line, where.get((line, index[fld]), 0), fld,
+                                  f"{fld.lower()}.in_store",
+                                  "already in the store (another SIM has it)", clip(value)))
 
     def _write(self, s: Session, cards: list[Card]) -> None:
         refs = self._keys(cards)

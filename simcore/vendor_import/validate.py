@@ -20,8 +20,8 @@ from functools import partial
 from simcore.errors import InvalidInput
 from simcore.identifiers import Iccid, Imsi, Msisdn, luhn_check_digit
 from simcore.vendor_import.columns import SPECS, Spec
-from simcore.vendor_import.parse import Header, RawRow
-from simcore.vendor_import.report import Issue, Report, mask
+from simcore.vendor_import.parse import OVERLONG, Header, RawRow
+from simcore.vendor_import.report import Issue, Report, clip, mask
 
 CODE_LENGTH = 8
 # Luhn (ISO/IEC 7812-1 Annex B) with C-speed steps: digits to double mapped through a table.
@@ -112,15 +112,15 @@ class Validator:
 
     def _quantity(self) -> int | None:
         q = self.h.quantity
-        line = self.h.lines.get("quantity", 0)
+        line, column = self.h.at("quantity")
         if q is None:
             if self.h.fmt == "out":
-                self._issue(self.h.columns_line, 0, "Quantity", "header.quantity",
-                            "the header has no Quantity")
+                self._issue(self.h.columns_line, 1, "Quantity", "header.quantity",
+                            "the header (before this `var_out:` line) has no Quantity")
             return None
         if not q.isdigit() or int(q) < 1:
-            self._issue(line, 1, "Quantity", "header.quantity", "not a positive whole number",
-                        repr(q))
+            self._issue(line, column, "Quantity", "header.quantity",
+                        "not a positive whole number", clip(q))
             return None
         return int(q)
 
@@ -131,8 +131,8 @@ class Validator:
         try:
             return int(Iccid.parse(v).body)
         except InvalidInput as e:
-            self._issue(self.h.var_in_lines["ICCID"], 1, "Var_In_List ICCID", "iccid.start",
-                        e.reason, repr(v))
+            self._issue(self.h.var_in_lines["ICCID"], self.h.var_in_cols["ICCID"],
+                        "Var_In_List ICCID", "iccid.start", e.reason, clip(v))
             return None
 
     def _start_imsi(self) -> tuple[int | None, str | None, int | None]:
@@ -142,8 +142,8 @@ class Validator:
         try:
             imsi = Imsi.parse(v)
         except InvalidInput as e:
-            self._issue(self.h.var_in_lines["IMSI"], 1, "Var_In_List IMSI", "imsi.start",
-                        e.reason, repr(v))
+            self._issue(self.h.var_in_lines["IMSI"], self.h.var_in_cols["IMSI"],
+                        "Var_In_List IMSI", "imsi.start", e.reason, clip(v))
             return None, None, None
         return int(imsi.digits), imsi.plmn, len(imsi.digits)
 
@@ -154,6 +154,9 @@ class Validator:
         index = self.count
         self.count += 1
         fields = raw.fields
+        if raw.text is OVERLONG:  # reported by the reader
+            self.report.bad_rows += 1
+            return None
         if len(fields) != self.width:
             if not raw.ended and len(fields) < self.width:
                 self._issue(raw.line, len(raw.text) + 1, "file", "file.truncated",
@@ -163,7 +166,8 @@ class Validator:
                 self._issue(raw.line, len(raw.text) + 1, "row", "row.short",
                             f"{len(fields)} fields, expected {self.width}")
             else:
-                self._issue(raw.line, raw.column_of(self.width, self.h.fmt), "row", "row.extra",
+                self._issue(raw.line, raw.column_of(self.width, self.h.fmt, self.h.delimiter),
+                            "row", "row.extra",
                             f"{len(fields)} fields, expected {self.width} (an extra column)")
             self.report.bad_rows += 1
             return None
@@ -176,8 +180,8 @@ class Validator:
                 rule, message = problem
                 if not raw.ended:
                     rule, message = "file.truncated", f"{message} (the file ends here: truncated)"
-                self._issue(raw.line, raw.column_of(i, self.h.fmt), spec.name, rule, message,
-                            mask(value, spec.secret))
+                self._issue(raw.line, raw.column_of(i, self.h.fmt, self.h.delimiter), spec.name,
+                            rule, message, mask(value, spec.secret))
         if self.report.total != before:
             self.report.bad_rows += 1
             return None
@@ -295,17 +299,19 @@ class Validator:
 
     # --- the whole file ----------------------------------------------------------------------
 
-    def finish(self, truncated: bool, last_line: int) -> None:
+    def finish(self, truncated: bool, eof: tuple[int, int]) -> None:
+        """Whole-file rules; `eof`: (line, column) where the file ends."""
         if not self.h.columns:
             return  # the header is broken: already reported
-        if self.count == 0 and self.h.columns:
-            self._issue(last_line, 0, "file", "file.empty", "no rows after the column names")
+        if self.count == 0:
+            self._issue(*eof, "file", "file.empty", "no rows after the column names")
         q = self.quantity
         if q is None or self.count == q:
             return
-        if self.count < q and truncated:
-            self._issue(last_line, 0, "file", "file.truncated",
-                        f"the file ends after {self.count} of {q} rows: truncated")
-        else:
-            self._issue(self.h.lines.get("quantity", 0), 1, "Quantity", "quantity",
+        if self.count < q and not truncated:  # (a row cut short was reported as truncated)
+            # Cut or at a row boundary alike: the rows Quantity announces are missing.
+            self._issue(*eof, "file", "file.truncated",
+                        f"the file ends after {self.count} of {q} rows (Quantity): truncated")
+        elif self.count > q:
+            self._issue(*self.h.at("quantity"), "Quantity", "quantity",
                         f"the file has {self.count} rows, Quantity says {q}")

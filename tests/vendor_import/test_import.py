@@ -118,7 +118,7 @@ def test_wrong_transport_key_is_refused_before_any_row(engine: Engine, hsm: Soft
     def garbage(t: list[list[str]]) -> None:
         t[0][0] = "not-an-iccid"
     p = write(tmp_path / "b.out", out_text(cards(3), kcv_value="ABCDEF", mutate=garbage))
-    with pytest.raises(TransportKeyError, match=r"b.out:9: Transport_key KCV ABCDEF does not"):
+    with pytest.raises(TransportKeyError, match=r"b.out:9:16: Transport_key KCV ABCDEF does not"):
         import_file(engine, hsm, p)
     with pytest.raises(TransportKeyError, match="not in the HSM"):
         import_file(engine, hsm, p, ImportOptions(transport_key="nope"))
@@ -155,7 +155,9 @@ def test_other_transport_schemes(engine: Engine, hsm: SoftHsm, tmp_path: Path,
         c.values["EKI"] = encrypt_eki(scheme, TRANSPORT_KEY, c.ki).hex()
         c.values["EOPC"] = encrypt_eki(scheme, TRANSPORT_KEY, c.opc).hex()
     p = write(tmp_path / "b.out", out_text(cs, ("ICCID", "IMSI", "EKI", "EOPC"), kcv_value=None))
-    import_file(engine, hsm, p, ImportOptions(scheme=scheme))
+    # The file states no KCV: the one from the key ceremony, in the scheme's convention.
+    given = next(iter(hsm.transport_kcvs("vendor1", scheme).values()))
+    import_file(engine, hsm, p, ImportOptions(scheme=scheme, kcv=given.lower()))
     with read_session(engine) as s:
         sim = s.get(Sim, cs[2].iccid)
     assert sim is not None

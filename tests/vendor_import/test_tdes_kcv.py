@@ -105,15 +105,15 @@ def test_kcv_of_the_other_convention_or_wrong_is_refused(engine: Engine, hsm: So
     aes_kcv = kcv(TDES2).hex().upper()
     p = write(tmp_path / "a.out", out_text(cs, transport="vendor3des", kcv_value=aes_kcv))
     with pytest.raises(TransportKeyError,
-                       match=rf"a.out:9: Transport_key KCV {aes_kcv} does not match HSM key "
+                       match=rf"a.out:9:16: Transport_key KCV {aes_kcv} does not match HSM key "
                              r"'vendor3des' \(3DES KCV 08D7B4; scheme 3des2-ecb\)"):
         import_file(engine, hsm, p, tdes_opts)
     # a wrong 3DES KCV
     p = write(tmp_path / "w.out", out_text(cs, transport="vendor3des", kcv_value="08D7B5"))
-    with pytest.raises(TransportKeyError, match=r"w.out:9: Transport_key KCV 08D7B5 does not"):
+    with pytest.raises(TransportKeyError, match=r"w.out:9:16: Transport_key KCV 08D7B5 does not"):
         import_file(engine, hsm, p, tdes_opts)
     # the 3DES KCV with an AES scheme: AES conventions only
     p = write(tmp_path / "s.out", out_text(cs, transport="vendor3des", kcv_value="08D7B4"))
-    with pytest.raises(TransportKeyError, match=r"s.out:9: .*\(KCV .*, legacy .*; scheme "
+    with pytest.raises(TransportKeyError, match=r"s.out:9:16: .*\(KCV .*, legacy .*; scheme "
                                                 r"aes128-ecb\)"):
         import_file(engine, hsm, p)

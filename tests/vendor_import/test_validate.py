@@ -18,12 +18,10 @@ def check(path: Path, fmt: str = "out", columns: ColumnMap | None = None) -> tup
     report = Report(path.name)
     with VendorFile(path, fmt, columns or ColumnMap.builtin(), report) as vf:
         v = Validator(vf.header, report)
-        last = 0
         valid = 0
         for raw in vf.rows():
-            last = raw.line
             valid += v.row(raw) is not None
-        v.finish(vf.truncated, last)
+        v.finish(vf.truncated, vf.eof())
     return report, valid
 
 
@@ -150,10 +148,25 @@ def test_bad_hex_is_masked(tmp_path: Path) -> None:
         assert c.values["EKI"][:-2] not in text
 
 
-def test_wrong_quantity(tmp_path: Path) -> None:
-    report = _mutated(tmp_path, None, quantity=5)
+def test_more_rows_than_quantity(tmp_path: Path) -> None:
+    report = _mutated(tmp_path, None, quantity=3)
     assert rules(report) == ["quantity"]
-    assert str(report.issues[0]).startswith("b.out:5:1: Quantity")
+    # at the Quantity value: `Quantity     : 3`
+    assert str(report.issues[0]).startswith("b.out:5:16: Quantity: the file has 4 rows, "
+                                            "Quantity says 3")
+
+
+def test_cut_at_a_row_boundary_is_truncated(tmp_path: Path) -> None:
+    """A file that ends cleanly after fewer rows than Quantity lost its last rows: truncated,
+    at the end of the file (the line after the last)."""
+    report = _mutated(tmp_path, None, quantity=5)
+    assert rules(report) == ["file.truncated"]
+    assert str(report.issues[0]) == ("b.out:24:1: file: the file ends after 4 of 5 rows "
+                                     "(Quantity): truncated [file.truncated]")
+    text = out_text(cards(6))
+    cut = text[: text.index(cards(6)[4].iccid)]  # ends with the newline of row 4
+    report, _ = check(write(tmp_path / "c.out", cut))
+    assert rules(report) == ["file.truncated"] and report.issues[0].line == 24
 
 
 def test_truncated_mid_row_and_at_line_end(tmp_path: Path) -> None:

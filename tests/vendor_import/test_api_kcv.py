@@ -1,0 +1,65 @@
+"""Issue #13 item 4 on the API: `POST /v1/imports` refuses a file whose keys no KCV confirms
+(422, field `kcv`, no job queued) unless `kcv` or `no_kcv_check=true` is given."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.main import create_app
+from tests.api.conftest import Api, make_keys, settings
+
+from .helpers import TRANSPORT_KCV, cards, make_hsm, out_text
+
+
+@pytest.fixture
+def api(engine: Engine, tmp_path: Path) -> Iterator[Api]:
+    app = create_app(settings(tmp_path), engine=engine, hsm=make_hsm(tmp_path / "hsm"))
+    with TestClient(app) as client:
+        yield Api(client, engine, make_keys(engine))
+
+
+def _post(api: Api, text: str, **params: str) -> tuple[int, dict]:
+    r = api.client.post("/v1/imports", params={"filename": "b.out"} | params,
+                        content=text.encode(), headers=api.h("imports:write"))
+    return r.status_code, r.json()
+
+
+def _wait(api: Api, job: dict) -> dict:
+    for _ in range(400):
+        r = api.client.get(f"/v1/imports/{job['id']}", headers=api.h("imports:write")).json()
+        if r["status"] not in ("queued", "running"):
+            return r  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError("import job did not finish")
+
+
+@pytest.mark.storage
+def test_upload_without_kcv_is_refused(api: Api, tmp_path: Path) -> None:
+    text = out_text(cards(4), kcv_value=None)
+    status, body = _post(api, text)
+    assert status == 422 and body["field"] == "kcv", body
+    assert "states no KCV" in body["detail"]
+    listed = api.client.get("/v1/imports", headers=api.h("imports:write")).json()["items"]
+    assert listed == []  # no job queued
+    assert not list((tmp_path).rglob("imports/*b.out"))  # the upload was removed
+    status, body = _post(api, text, kcv="abcdef")
+    assert status == 202
+    done = _wait(api, body)
+    assert done["status"] == "failed" and "does not match" in done["error"]
+    status, body = _post(api, text, kcv=TRANSPORT_KCV)
+    assert status == 202 and _wait(api, body)["status"] == "imported"
+
+
+@pytest.mark.storage
+def test_upload_with_no_kcv_check(api: Api) -> None:
+    status, body = _post(api, out_text(cards(4), kcv_value=None), no_kcv_check="true")
+    assert status == 202
+    assert _wait(api, body)["result"]["imported"] == 4
+    status, body = _post(api, out_text(cards(4), kcv_value=None), kcv="12")
+    assert status == 422
