@@ -1,49 +1,88 @@
 """Binding a wrapped data key to its owner and key type (design §2; docs/hsm.md "Blob format").
 
-Each (key type, owner) pair gets its own wrapping key, derived from the storage KEK:
+Two blob formats; the length tells them apart (v2 is never a multiple of 8 bytes, v1 always is).
 
-    B   = SHA-256("simsmith/keyref/v1" || 0x00 || key type || 0x00 || owner)      (32 bytes)
-    KWK = AES-256-ECB_{storage KEK}(B)                                            (32 bytes)
-    blob = AES-KWP_{KWK}(key)                                      (RFC 5649, key wrap with padding)
+v2, written by the soft backend for every key of 8, 16, 24, 32 … bytes (all keys and codes
+simsmith makes) — one native call to unwrap:
 
-This is PKCS#11's CKM_AES_ECB_ENCRYPT_DATA derivation, so the soft and PKCS#11 backends produce
-the same blobs, and it batches: one ECB call derives the wrapping keys of a whole import. A blob
-moved to another owner or presented as another key type unwraps under a different KWK, and
-RFC 5649's integrity check refuses it.
+    AK   = HKDF-SHA256(storage KEK, info = "simsmith/keyref/v2/aes-256-gcm-siv")   (RFC 5869)
+    AAD  = "simsmith/keyref/v2" || 0x00 || key type || 0x00 || owner
+    blob = 0x02 || N || AES-256-GCM-SIV_AK(N, key, AAD)       (RFC 8452; N: 12 random bytes)
+           1 + 12 + len(key) + 16 bytes: 45 for a Ki
+
+v1, RFC 5649 under a per-(type, owner) key derived from the storage KEK:
+
+    B    = SHA-256("simsmith/keyref/v1" || 0x00 || key type || 0x00 || owner)     (32 bytes)
+    KWK  = AES-256-ECB_{storage KEK}(B)                                           (32 bytes)
+    blob = AES-KWP_KWK(key)                                   (a multiple of 8 bytes, >= 16)
+
+v1 is PKCS#11's CKM_AES_ECB_ENCRYPT_DATA derivation and CKM_AES_KEY_WRAP_PAD, which a token does
+itself: the pkcs11 backend keeps writing it. The soft backend reads both, writes v1 only for a key
+whose length is not a multiple of 8 (v2's length rule would not hold), and `SoftHsm.rewrap` turns
+v1 blobs into v2. In both formats a blob moved to another owner, presented as another key type or
+edited fails its integrity check (`TamperedBlob`): v2 authenticates owner and type as associated
+data, v1 unwraps under a different KWK.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import keywrap
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, keywrap
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hsm_sim.errors import TamperedBlob
 from hsm_sim.keyref import KeyType
 
-__all__ = ["Binder", "binding_block"]
+__all__ = ["V2", "Binder", "binding_block", "is_v2", "wrapped_length"]
 
 _LABEL = b"simsmith/keyref/v1\x00"
-
-
 _PREFIX = {t: _LABEL + t.value.encode() + b"\x00" for t in KeyType}
+_AAD2 = {t: b"simsmith/keyref/v2\x00" + t.value.encode() + b"\x00" for t in KeyType}
+_INFO2 = b"simsmith/keyref/v2/aes-256-gcm-siv"
+
+V2 = 0x02  # first byte of a v2 blob
+_NONCE = 12
+_TAG = 16
+_V2_OVERHEAD = 1 + _NONCE + _TAG
 
 
 def binding_block(key_type: KeyType, owner: str) -> bytes:
+    """B of the v1 format: the block the per-(type, owner) wrapping key is derived from."""
     return hashlib.sha256(_PREFIX[key_type] + owner.encode()).digest()
 
 
-class Binder:
-    """Wraps and unwraps data keys under per-(type, owner) keys derived from one storage KEK."""
+def is_v2(blob: bytes) -> bool:
+    """Whether `blob` has the v2 (AES-GCM-SIV) form; v1 (RFC 5649) blobs are multiples of 8."""
+    return len(blob) % 8 != 0
 
-    __slots__ = ("_enc", "_lock")
+
+def wrapped_length(blob: bytes) -> int:
+    """The length of the key inside a blob, from the blob's length alone: exact for v2; for v1,
+    the key's length rounded up to a multiple of 8 (RFC 5649 pads; every key simsmith makes has
+    whole 8-byte units)."""
+    return len(blob) - _V2_OVERHEAD if is_v2(blob) else len(blob) - 8
+
+
+def _tampered(key_type: KeyType, owner: str, why: str) -> TamperedBlob:
+    return TamperedBlob(f"{key_type.value} blob for owner {owner} {why}")
+
+
+class Binder:
+    """Wraps and unwraps data keys for (key type, owner) under one storage KEK."""
+
+    __slots__ = ("_aead", "_enc", "_lock")
 
     def __init__(self, storage_kek: bytes) -> None:
         self._enc = Cipher(algorithms.AES(storage_kek), modes.ECB()).encryptor()
-        self._lock = threading.Lock()  # an OpenSSL context is not safe across threads
+        self._lock = threading.Lock()  # an OpenSSL ECB context is not safe across threads
+        self._aead = AESGCMSIV(HKDF(hashes.SHA256(), 32, None, _INFO2).derive(storage_kek))
 
     def _ecb(self, data: bytes) -> bytes:
         with self._lock:
@@ -52,20 +91,60 @@ class Binder:
     def __repr__(self) -> str:
         return "Binder(<storage KEK hidden>)"
 
+    # --- v2: AES-256-GCM-SIV with owner and type as associated data ---------------------------
+
+    def wrap(self, key_type: KeyType, owner: str, key: bytes) -> bytes:
+        """The v2 blob of `key` (v1 for a key whose length is not a multiple of 8)."""
+        if len(key) % 8:
+            return self.wrap_v1(key_type, owner, key)
+        nonce = os.urandom(_NONCE)
+        return b"\x02" + nonce + self._aead.encrypt(nonce, key, _AAD2[key_type] + owner.encode())
+
+    def wrap_many(self, items: Sequence[tuple[KeyType, str, bytes]]) -> list[bytes]:
+        """`wrap` for many keys, with one call to the random source for all the nonces."""
+        nonces = os.urandom(_NONCE * len(items))
+        enc, out = self._aead.encrypt, []
+        for i, (key_type, owner, key) in enumerate(items):
+            if len(key) % 8:
+                out.append(self.wrap_v1(key_type, owner, key))
+                continue
+            n = nonces[i * _NONCE : (i + 1) * _NONCE]
+            out.append(b"\x02" + n + enc(n, key, _AAD2[key_type] + owner.encode()))
+        return out
+
+    def unwrap(self, key_type: KeyType, owner: str, blob: bytes) -> bytes:
+        """The key in a blob of either format; TamperedBlob unless it verifies for (type, owner)
+        under this storage KEK."""
+        if len(blob) % 8 == 0:
+            return self.unwrap_v1(key_type, owner, blob)
+        if len(blob) <= _V2_OVERHEAD or blob[0] != V2:
+            raise _tampered(key_type, owner, (
+                f"is malformed: {len(blob)} bytes, not a multiple of 8 (RFC 5649), so it must be "
+                f"02 || nonce || ciphertext || tag of at least {_V2_OVERHEAD + 1} bytes; "
+                f"byte 0 is {blob[0]:02x}"))
+        try:
+            return self._aead.decrypt(blob[1:13], blob[13:], _AAD2[key_type] + owner.encode())
+        except InvalidTag:
+            raise _tampered(key_type, owner, (
+                "fails its integrity check (edited, moved from another owner or key type, or "
+                "another storage KEK)")) from None
+
+    # --- v1: RFC 5649 under a per-(type, owner) key ------------------------------------------
+
     def wrapping_keys(self, items: Sequence[tuple[KeyType, str]]) -> list[bytes]:
+        """The v1 KWKs of many (type, owner) pairs in one ECB call."""
         out = self._ecb(b"".join(binding_block(t, o) for t, o in items))
         return [out[i : i + 32] for i in range(0, len(out), 32)]
 
-    def wrap(self, key_type: KeyType, owner: str, key: bytes) -> bytes:
+    def wrap_v1(self, key_type: KeyType, owner: str, key: bytes) -> bytes:
         kwk = self._ecb(binding_block(key_type, owner))
         return keywrap.aes_key_wrap_with_padding(kwk, key)
 
-    def unwrap(self, key_type: KeyType, owner: str, blob: bytes) -> bytes:
+    def unwrap_v1(self, key_type: KeyType, owner: str, blob: bytes) -> bytes:
         kwk = self._ecb(binding_block(key_type, owner))
         try:
             return keywrap.aes_key_unwrap_with_padding(kwk, blob)
         except (keywrap.InvalidUnwrap, ValueError):
-            raise TamperedBlob(
-                f"{key_type.value} blob for owner {owner} fails its integrity check "
-                "(edited, moved from another owner or key type, or another storage KEK)"
-            ) from None
+            raise _tampered(key_type, owner, (
+                "fails its integrity check (edited, moved from another owner or key type, or "
+                "another storage KEK)")) from None

@@ -2,7 +2,7 @@
 
 Hierarchy: master key (ceremony: XOR of 2..n components, or a dev passphrase through scrypt) →
 KEKs (the default storage KEK derived from the master with HKDF-SHA256, RFC 5869; named KEKs
-wrapped under the master in the keystore file) → data keys wrapped by hsm_sim.binding (RFC 5649,
+wrapped under the master in the keystore file) → data keys wrapped by hsm_sim.binding (AES-GCM-SIV,
 bound to owner and key type). Clear data keys exist only in local variables of these methods.
 """
 
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, keywrap
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hsm_sim import ceremony
-from hsm_sim.binding import Binder
+from hsm_sim.binding import Binder, is_v2
 from hsm_sim.eki import TDES_SCHEMES, EkiScheme, decrypt_eki, encrypt_eki, key_length
 from hsm_sim.errors import (
     BadKCV,
@@ -405,25 +405,26 @@ class SoftHsm:
             # ECB (and CBC with a zero IV over one block, which is ECB) batches in one call.
             one = EkiScheme.AES128_ECB if scheme == EkiScheme.AES128_CBC else EkiScheme(scheme)
             clear = decrypt_eki(one, tk, b"".join(blobs)) if blobs else b""
-        items: list[tuple[KeyType, str]] = []
+        items: list[tuple[KeyType, str, bytes]] = []
+        pos = 0
         for owner, _, eopc in rows:
             KeyRef.check_name("owner", owner)
-            items.append((KeyType.KI, owner))
+            items.append((KeyType.KI, owner, clear[pos : pos + size]))
+            pos += size
             if eopc is not None:
-                items.append((KeyType.OPC, owner))
-        kwks = self._binder(STORAGE).wrapping_keys(items)
-        wrap, trusted = keywrap.aes_key_wrap_with_padding, KeyRef.trusted
+                items.append((KeyType.OPC, owner, clear[pos : pos + size]))
+                pos += size
+        wrapped = self._binder(STORAGE).wrap_many(items)
+        trusted = KeyRef.trusted
         out: list[tuple[KeyRef, KeyRef | None]] = []
-        pos = j = 0
+        j = 0
         for owner, _, eopc in rows:
-            ki = trusted(self.backend, KeyType.KI, owner, STORAGE,
-                         wrap(kwks[j], clear[pos : pos + size]))
-            pos, j = pos + size, j + 1
+            ki = trusted(self.backend, KeyType.KI, owner, STORAGE, wrapped[j])
+            j += 1
             opc = None
             if eopc is not None:
-                opc = trusted(self.backend, KeyType.OPC, owner, STORAGE,
-                              wrap(kwks[j], clear[pos : pos + size]))
-                pos, j = pos + size, j + 1
+                opc = trusted(self.backend, KeyType.OPC, owner, STORAGE, wrapped[j])
+                j += 1
             out.append((ki, opc))
         self._audit.record(
             "key.import_batch", transport, {"rows": len(rows), "scheme": str(scheme)}
@@ -439,6 +440,23 @@ class SoftHsm:
 
     def kcv(self, ref: KeyRef) -> bytes:
         return kcv(self._unwrap(ref, ref.key_type))
+
+    def rewrap(self, refs: Sequence[KeyRef]) -> list[KeyRef]:
+        """Each ref in the current blob format (docs/hsm.md "Blob format"): a v1 (RFC 5649) blob
+        is unwrapped, checked for its owner and type, and wrapped again as v2 (AES-GCM-SIV);
+        a ref already in v2 comes back as it is. Keys never leave the boundary; audited as
+        `key.rewrap` with owner, type and count only."""
+        out: list[KeyRef] = []
+        changed = 0
+        for ref in refs:
+            key = self._unwrap(ref, ref.key_type)  # refuses what does not verify, either format
+            if is_v2(ref.blob) or len(key) % 8:  # current already, or a length v2 does not take
+                out.append(ref)
+                continue
+            out.append(self._wrap(ref.owner, ref.key_type, key, ref.kek))
+            changed += 1
+        self._audit.record("key.rewrap", "storage", {"refs": len(refs), "rewrapped": changed})
+        return out
 
     # --- authentication ---------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from sqlmodel import col
 from cards.profile import CardKeys
 from cards.secret import Secret
 from esim.params import SubscriberParams
+from hsm_sim.binding import wrapped_length
 from hsm_sim.hsm import DEFAULT_AMF, generate_sim_keys
 from hsm_sim.keyref import KeyRef, KeyType
 from simcore import audit
@@ -326,8 +327,8 @@ class SimKeyWriter:
 
 
 def _len(ref: KeyRef) -> int:
-    """The wrapped key's length: an RFC 5649 blob of a key of 8k bytes has 8k + 8."""
-    return len(ref.blob) - 8
+    """The wrapped key's length, from its blob's (either format, hsm_sim.binding)."""
+    return wrapped_length(ref.blob)
 
 
 def package_params(iccid: str, imsi: str) -> SubscriberParams:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from esim.build import build_package, get_compiled, verify_package
+from hsm_sim.binding import wrapped_length
 from hsm_sim.kcv import kcv
 from hsm_sim.keyref import KeyRef
 from hsm_sim.milenage import Milenage
@@ -29,7 +30,7 @@ class _Slot:
 
 def clear(hsm: SoftHsm, ref: KeyRef) -> bytes:
     """A key's bytes, for comparisons inside a test (through the HSM's own patch path)."""
-    buf = bytearray(len(ref.blob) - 8)
+    buf = bytearray(wrapped_length(ref.blob))
     hsm.patch_keys(buf, [_Slot(0, len(buf))], [ref])
     return bytes(buf)
 
