@@ -5,10 +5,13 @@ Two blob formats; the length tells them apart (v2 is never a multiple of 8 bytes
 v2, written by the soft backend for every key of 8, 16, 24, 32 … bytes (all keys and codes
 simsmith makes) — one native call to unwrap:
 
-    AK   = HKDF-SHA256(storage KEK, info = "simsmith/keyref/v2/aes-256-gcm-siv")   (RFC 5869)
+    AK   = HKDF-SHA256(storage KEK, info = "simsmith/keyref/v2/aes-256-gcm")        (RFC 5869)
     AAD  = "simsmith/keyref/v2" || 0x00 || key type || 0x00 || owner
-    blob = 0x02 || N || AES-256-GCM-SIV_AK(N, key, AAD)       (RFC 8452; N: 12 random bytes)
+    blob = 0x02 || N || AES-256-GCM_AK(N, key, AAD)   (NIST SP 800-38D; N: 12 random bytes)
            1 + 12 + len(key) + 16 bytes: 45 for a Ki
+
+Random 96-bit nonces keep AES-GCM within SP 800-38D §8.3 up to 2^32 wraps under one storage KEK;
+10 million SIMs with eight keys each are 2^26.3 (docs/hsm.md says when to add a storage KEK).
 
 v1, RFC 5649 under a per-(type, owner) key derived from the storage KEK:
 
@@ -34,7 +37,7 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, keywrap
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hsm_sim.errors import TamperedBlob
@@ -45,7 +48,7 @@ __all__ = ["V2", "Binder", "binding_block", "is_v2", "wrapped_length"]
 _LABEL = b"simsmith/keyref/v1\x00"
 _PREFIX = {t: _LABEL + t.value.encode() + b"\x00" for t in KeyType}
 _AAD2 = {t: b"simsmith/keyref/v2\x00" + t.value.encode() + b"\x00" for t in KeyType}
-_INFO2 = b"simsmith/keyref/v2/aes-256-gcm-siv"
+_INFO2 = b"simsmith/keyref/v2/aes-256-gcm"
 
 V2 = 0x02  # first byte of a v2 blob
 _NONCE = 12
@@ -59,7 +62,7 @@ def binding_block(key_type: KeyType, owner: str) -> bytes:
 
 
 def is_v2(blob: bytes) -> bool:
-    """Whether `blob` has the v2 (AES-GCM-SIV) form; v1 (RFC 5649) blobs are multiples of 8."""
+    """Whether `blob` has the v2 (AES-GCM) form; v1 (RFC 5649) blobs are multiples of 8."""
     return len(blob) % 8 != 0
 
 
@@ -82,7 +85,7 @@ class Binder:
     def __init__(self, storage_kek: bytes) -> None:
         self._enc = Cipher(algorithms.AES(storage_kek), modes.ECB()).encryptor()
         self._lock = threading.Lock()  # an OpenSSL ECB context is not safe across threads
-        self._aead = AESGCMSIV(HKDF(hashes.SHA256(), 32, None, _INFO2).derive(storage_kek))
+        self._aead = AESGCM(HKDF(hashes.SHA256(), 32, None, _INFO2).derive(storage_kek))
 
     def _ecb(self, data: bytes) -> bytes:
         with self._lock:
@@ -91,7 +94,7 @@ class Binder:
     def __repr__(self) -> str:
         return "Binder(<storage KEK hidden>)"
 
-    # --- v2: AES-256-GCM-SIV with owner and type as associated data ---------------------------
+    # --- v2: AES-256-GCM with owner and type as associated data ----------------------------------
 
     def wrap(self, key_type: KeyType, owner: str, key: bytes) -> bytes:
         """The v2 blob of `key` (v1 for a key whose length is not a multiple of 8)."""

@@ -2,7 +2,7 @@
 
 Hierarchy: master key (ceremony: XOR of 2..n components, or a dev passphrase through scrypt) →
 KEKs (the default storage KEK derived from the master with HKDF-SHA256, RFC 5869; named KEKs
-wrapped under the master in the keystore file) → data keys wrapped by hsm_sim.binding (AES-GCM-SIV,
+wrapped under the master in the keystore file) → data keys wrapped by hsm_sim.binding (AES-GCM,
 bound to owner and key type). Clear data keys exist only in local variables of these methods.
 """
 
@@ -323,7 +323,8 @@ class SoftHsm:
             raise WrongKeyType(f"expected a {key_type.value} key, got {ref.key_type.value}")
         if owner is not None and ref.owner != owner:
             raise WrongOwner(f"{ref.key_type.value} key of {ref.owner} used for {owner}")
-        return self._binder(ref.kek).unwrap(ref.key_type, ref.owner, ref.blob)
+        binder = self._binders.get(ref.kek) or self._binder(ref.kek)
+        return binder.unwrap(key_type, ref.owner, ref.blob)
 
     def generate(self, owner: str, key_type: KeyType, length: int = 16) -> KeyRef:
         ref = self._wrap(owner, KeyType(key_type), os.urandom(length))
@@ -443,7 +444,7 @@ class SoftHsm:
 
     def rewrap(self, refs: Sequence[KeyRef]) -> list[KeyRef]:
         """Each ref in the current blob format (docs/hsm.md "Blob format"): a v1 (RFC 5649) blob
-        is unwrapped, checked for its owner and type, and wrapped again as v2 (AES-GCM-SIV);
+        is unwrapped, checked for its owner and type, and wrapped again as v2 (AES-GCM);
         a ref already in v2 comes back as it is. Keys never leave the boundary; audited as
         `key.rewrap` with owner, type and count only."""
         out: list[KeyRef] = []

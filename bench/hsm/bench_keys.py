@@ -54,8 +54,8 @@ def main() -> None:
                 for i in range(N)]
         batch = timed(lambda: hsm.import_batch(rows, "vendor", EkiScheme.AES128_ECB), N)
     print(f"{'what':52} {'per second':>12}")
-    for what, r in (("RFC 5649 wrap, per-(type, owner) key (Binder.wrap)", wraps),
-                    ("RFC 5649 unwrap (Binder.unwrap)", unwraps),
+    for what, r in (("v2 wrap, AES-256-GCM, owner+type as AAD (Binder.wrap)", wraps),
+                    ("v2 unwrap (Binder.unwrap)", unwraps),
                     ("KeyRef.to_token", enc), ("KeyRef.from_token", dec),
                     ("import_batch rows (EKI + EOPC, AES-128 ECB)", batch)):
         print(f"{what:52} {r:12,.0f}")
