@@ -43,7 +43,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hsm_sim.errors import TamperedBlob
 from hsm_sim.keyref import KeyType
 
-__all__ = ["V2", "Binder", "binding_block", "is_v2", "wrapped_length"]
+__all__ = [
+    "V2",
+    "V2_TOKEN_KEY",
+    "Binder",
+    "aad_v2",
+    "aad_v2_token_key",
+    "binding_block",
+    "is_v2",
+    "split_v2",
+    "wrapped_length",
+]
 
 _LABEL = b"simsmith/keyref/v1\x00"
 _PREFIX = {t: _LABEL + t.value.encode() + b"\x00" for t in KeyType}
@@ -51,6 +61,9 @@ _AAD2 = {t: b"simsmith/keyref/v2\x00" + t.value.encode() + b"\x00" for t in KeyT
 _INFO2 = b"simsmith/keyref/v2/aes-256-gcm"
 
 V2 = 0x02  # first byte of a v2 blob
+V2_TOKEN_KEY = 0x03  # first byte of a v2 blob of a key kept in a PKCS#11 token (docs/hsm.md)
+_AAD2_TOKEN = {t: b"simsmith/keyref/v2/token-key\x00" + t.value.encode() + b"\x00"
+               for t in KeyType}
 _NONCE = 12
 _TAG = 16
 _V2_OVERHEAD = 1 + _NONCE + _TAG
@@ -66,11 +79,37 @@ def is_v2(blob: bytes) -> bool:
     return len(blob) % 8 != 0
 
 
+def aad_v2(key_type: KeyType, owner: str) -> bytes:
+    """The associated data of a v2 blob of (type, owner)."""
+    return _AAD2[key_type] + owner.encode()
+
+
+def aad_v2_token_key(key_type: KeyType, owner: str, wrapped: bytes) -> bytes:
+    """The associated data a token-key v2 blob's tag covers: its (type, owner) and its
+    RFC 5649 part."""
+    return _AAD2_TOKEN[key_type] + owner.encode() + b"\x00" + wrapped
+
+
+def split_v2(blob: bytes, key_type: KeyType, owner: str, form: int) -> tuple[bytes, bytes]:
+    """(nonce, rest) of a v2 blob of the given form (V2 or V2_TOKEN_KEY), after checking its
+    length and form byte: TamperedBlob, naming the byte, for anything else."""
+    if len(blob) % 8 == 0 or len(blob) <= _V2_OVERHEAD or blob[0] != form:
+        raise _tampered(key_type, owner, (
+            f"is malformed: {len(blob)} bytes; a {key_type.value} blob here is RFC 5649 (a "
+            f"multiple of 8 bytes) or {form:02x} || nonce || … of at least {_V2_OVERHEAD + 1} "
+            f"bytes (byte 0 is {blob[0] if blob else 0:02x} where {form:02x} was expected)"))
+    return blob[1:13], blob[13:]
+
+
 def wrapped_length(blob: bytes) -> int:
-    """The length of the key inside a blob, from the blob's length alone: exact for v2; for v1,
-    the key's length rounded up to a multiple of 8 (RFC 5649 pads; every key simsmith makes has
-    whole 8-byte units)."""
-    return len(blob) - _V2_OVERHEAD if is_v2(blob) else len(blob) - 8
+    """The length of the key inside a blob, from the blob's length alone: exact for v2; for v1
+    (and the RFC 5649 part of a token-key blob), the key's length rounded up to a multiple of 8
+    (RFC 5649 pads; every key simsmith makes has whole 8-byte units)."""
+    if not is_v2(blob):
+        return len(blob) - 8
+    if blob[0] == V2_TOKEN_KEY:
+        return len(blob) - _V2_OVERHEAD - 8
+    return len(blob) - _V2_OVERHEAD
 
 
 def _tampered(key_type: KeyType, owner: str, why: str) -> TamperedBlob:

@@ -35,6 +35,7 @@ __all__ = [
     "derive_opc",
     "sqn_after_resync",
     "vector",
+    "vector_on",
 ]
 
 _MASK = (1 << 128) - 1
@@ -144,14 +145,21 @@ def vector(k: bytes, opc: bytes, rand: bytes, sqn: int, amf: bytes) -> AuthVecto
     The hot path for distinct subscribers: TEMP, then OUT1..OUT4 in one ECB call, with c1..c4
     and r1..r4 of TS 35.206 §4.1 folded in. Equal to `Milenage(k, opc).vector(...)` (tested).
     """
-    if len(k) != 16 or len(opc) != 16 or len(rand) != 16 or len(amf) != 2:
-        for name, value, size in (("K", k, 16), ("OPc", opc, 16), ("RAND", rand, 16),
-                                  ("AMF", amf, 2)):
+    if len(k) != 16:
+        _check("K", k, 16)
+    return vector_on(_ecb_encryptor(k), opc, rand, sqn, amf)
+
+
+def vector_on(kernel: Kernel, opc: bytes, rand: bytes, sqn: int, amf: bytes) -> AuthVector:
+    """`vector()` over a given E_K (an encryptor, or C_Encrypt in a PKCS#11 token): two kernel
+    calls, TEMP then OUT1..OUT4 as one 64-byte call."""
+    if len(opc) != 16 or len(rand) != 16 or len(amf) != 2:
+        for name, value, size in (("OPc", opc, 16), ("RAND", rand, 16), ("AMF", amf, 2)):
             _check(name, value, size)
     if not 0 <= sqn <= _SQN_MAX:
         raise BadLength("SQN must fit in 48 bits")
     fb = int.from_bytes
-    enc = _ecb_encryptor(k)
+    enc = kernel
     o = fb(opc, "big")
     t = fb(enc.update((fb(rand, "big") ^ o).to_bytes(16, "big")), "big")
     s = sqn.to_bytes(6, "big")

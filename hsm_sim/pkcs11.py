@@ -25,6 +25,7 @@ serialised on one lock and the pool has one session: still safe, not parallel.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,9 +38,18 @@ import pkcs11
 from pkcs11 import Attribute, Mechanism, ObjectClass
 from pkcs11 import KeyType as P11KeyType
 from pkcs11.exceptions import PKCS11Error
+from pkcs11.mechanisms import GCMParams
 
 from hsm_sim import ceremony
-from hsm_sim.binding import binding_block
+from hsm_sim.binding import (
+    V2,
+    V2_TOKEN_KEY,
+    aad_v2,
+    aad_v2_token_key,
+    binding_block,
+    is_v2,
+    split_v2,
+)
 from hsm_sim.eki import TDES_SCHEMES, EkiScheme
 from hsm_sim.errors import (
     BadLength,
@@ -69,12 +79,17 @@ from hsm_sim.hsm import (
     code_from_random,
 )
 from hsm_sim.keyref import KeyRef, KeyType
-from hsm_sim.milenage import AuthVector, Milenage
+from hsm_sim.milenage import AuthVector, Milenage, vector_on
+from hsm_sim.p11raw import RawFailed, RawSession, RawUnavailable, raw_module
 
 __all__ = ["Pkcs11Hsm", "TokenKernel"]
 
 STORAGE = "storage"
 _SESSION = {Attribute.TOKEN: False}
+# The v2 keys of a storage KEK: derived from it in each session (CKM_AES_ECB_ENCRYPT_DATA), so
+# every process and session has the same ones and the token holds no new object.
+_V2_KWP = hashlib.sha256(b"simsmith/keyref/v2/pkcs11/aes-key-wrap-pad").digest()
+_V2_GCM = hashlib.sha256(b"simsmith/keyref/v2/pkcs11/aes-gcm").digest()
 
 
 DEFAULT_SESSIONS = 4
@@ -172,12 +187,15 @@ def _library(module: str) -> _Library:
 class _Entry:
     """A pooled session and the storage KEK's handle as that session sees it."""
 
-    __slots__ = ("lock", "session", "storage")
+    __slots__ = ("gcm", "kwp", "lock", "raw", "session", "storage")
 
     def __init__(self, session: Any, lock: threading.RLock) -> None:
         self.session = session
         self.lock = lock
         self.storage: Any = None
+        self.kwp: Any = None  # v2: wraps token keys (RFC 5649)
+        self.gcm: Any = None  # v2: AES-GCM for values and for token-key blobs' tags
+        self.raw: RawSession | None = None
 
 
 class _Pool:
@@ -309,6 +327,10 @@ class Pkcs11Hsm:
         sessions: int = DEFAULT_SESSIONS,
     ) -> None:
         self._library = _library(module)
+        try:
+            self._raw_so: Any = raw_module(module)
+        except RawUnavailable:
+            self._raw_so = None
         with self._library.guard():
             try:
                 token = self._library.lib.get_token(token_label=token_label)
@@ -346,8 +368,23 @@ class Pkcs11Hsm:
         self._library.logout(self._token_label)
 
     def _prepare(self, entry: _Entry) -> None:
-        """A new pooled session: find (or, the first time, create) the storage KEK."""
+        """A new pooled session: find (or, the first time, create) the storage KEK, derive its
+        v2 keys as session objects, and attach the direct calls (hsm_sim.p11raw)."""
         entry.storage = self._find_or_create_storage()
+        entry.kwp = self._derive_v2(entry.storage, _V2_KWP,
+                                    {Attribute.WRAP: True, Attribute.UNWRAP: True})
+        entry.gcm = self._derive_v2(entry.storage, _V2_GCM,
+                                    {Attribute.ENCRYPT: True, Attribute.DECRYPT: True})
+        if self._raw_so is not None:
+            entry.raw = RawSession(self._raw_so, entry.session.handle)
+
+    @staticmethod
+    def _derive_v2(storage: Any, block: bytes, usage: dict[Any, bool]) -> Any:
+        return storage.derive_key(
+            P11KeyType.AES, 256, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA, mechanism_param=block,
+            store=False, template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
+                                   Attribute.PRIVATE: False, **usage},
+        )
 
     def _s(self) -> Any:
         return self._pool.current().session
@@ -494,12 +531,76 @@ class Pkcs11Hsm:
             kwk.destroy()
 
     def _wrap_object(self, owner: str, key_type: KeyType, obj: Any) -> KeyRef:
+        """A token-key v2 blob of a session key object (destroyed after): 03 || N || tag || W,
+        W = AES-KWP under the storage KEK's v2 wrap key, tag = AES-GCM over (type, owner, W)."""
+        entry = self._pool.current()
+        try:
+            wrapped = bytes(entry.kwp.wrap_key(obj, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+        finally:
+            obj.destroy()
+        nonce = os.urandom(12)
+        tag = self._gcm(entry, False, nonce, aad_v2_token_key(key_type, owner, wrapped), b"")
+        return KeyRef(self.backend, key_type, owner, STORAGE,
+                      bytes([V2_TOKEN_KEY]) + nonce + tag + wrapped)
+
+    def _wrap_value(self, owner: str, key_type: KeyType, value: bytes) -> KeyRef:
+        """A key given as bytes: Ki into a token-key blob (through a session object); any
+        other key or code of whole 8-byte units into 02 || N || AES-GCM(value) made by the
+        token; other lengths as v1 (RFC 5649 under the derived per-(type, owner) key)."""
+        if key_type is KeyType.KI:
+            return self._wrap_object(owner, key_type, self._session_key(value))
+        if len(value) % 8:
+            obj = self._s().create_object({
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: P11KeyType.GENERIC_SECRET, Attribute.VALUE: value,
+                Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True, **_SESSION,
+            })
+            return self._wrap_object_v1(owner, key_type, obj)
+        nonce = os.urandom(12)
+        sealed = self._gcm(self._pool.current(), False, nonce, aad_v2(key_type, owner), value)
+        return KeyRef(self.backend, key_type, owner, STORAGE, bytes([V2]) + nonce + sealed)
+
+    def _wrap_object_v1(self, owner: str, key_type: KeyType, obj: Any) -> KeyRef:
         try:
             with self._kwk(key_type, owner) as kwk:
                 blob = bytes(kwk.wrap_key(obj, mechanism=Mechanism.AES_KEY_WRAP_PAD))
         finally:
             obj.destroy()
         return KeyRef(self.backend, key_type, owner, STORAGE, blob)
+
+    def _gcm(self, entry: _Entry, decrypt: bool, nonce: bytes, aad: bytes, data: bytes) -> bytes:
+        """AES-GCM with the storage KEK's v2 key: direct calls, or python-pkcs11's."""
+        if entry.raw is not None:
+            key = entry.gcm.handle
+            return (entry.raw.gcm_decrypt(key, nonce, aad, data) if decrypt
+                    else entry.raw.gcm_encrypt(key, nonce, aad, data))
+        param = GCMParams(nonce, aad, 128)
+        op = entry.gcm.decrypt if decrypt else entry.gcm.encrypt
+        return bytes(op(data, mechanism=Mechanism.AES_GCM, mechanism_param=param))
+
+    def _open_value(self, ref: KeyRef, entry: _Entry | None = None) -> bytes:
+        """The bytes of a value v2 blob (02 || N || AES-GCM), decrypted by the token."""
+        nonce, sealed = split_v2(ref.blob, ref.key_type, ref.owner, V2)
+        try:
+            return self._gcm(entry or self._pool.current(), True, nonce,
+                             aad_v2(ref.key_type, ref.owner), sealed)
+        except (RawFailed, PKCS11Error):
+            raise TamperedBlob(
+                f"{ref.key_type.value} blob for owner {ref.owner} fails its integrity check"
+            ) from None
+
+    def _check_token_key(self, ref: KeyRef, entry: _Entry | None = None) -> bytes:
+        """The RFC 5649 part of a token-key v2 blob once its tag verifies over (type, owner)."""
+        nonce, rest = split_v2(ref.blob, ref.key_type, ref.owner, V2_TOKEN_KEY)
+        tag, wrapped = rest[:16], rest[16:]
+        try:
+            self._gcm(entry or self._pool.current(), True, nonce,
+                      aad_v2_token_key(ref.key_type, ref.owner, wrapped), tag)
+        except (RawFailed, PKCS11Error):
+            raise TamperedBlob(
+                f"{ref.key_type.value} blob for owner {ref.owner} fails its integrity check"
+            ) from None
+        return wrapped
 
     def _session_key(self, value: bytes) -> Any:
         if len(value) not in (16, 24, 32):
@@ -510,26 +611,54 @@ class Pkcs11Hsm:
             **_SESSION,
         })
 
-    def _unwrap(
-        self, ref: KeyRef, key_type: KeyType, owner: str | None = None, *, readable: bool = False
-    ) -> Any:
+    def _value_object(self, key_type: KeyType, value: bytes, *, readable: bool) -> Any:
+        """A session object holding a value opened from a v2 blob (for KCVs and exports)."""
+        if key_type in CODE_TYPES or len(value) not in (16, 24, 32):
+            p11_type, usage = P11KeyType.GENERIC_SECRET, {}
+        else:
+            p11_type, usage = P11KeyType.AES, {Attribute.ENCRYPT: True, Attribute.SIGN: True}
+        return self._s().create_object({
+            Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: p11_type,
+            Attribute.VALUE: value, Attribute.EXTRACTABLE: True,
+            Attribute.SENSITIVE: not readable, **usage, **_SESSION,
+        })
+
+    def _check_ref(self, ref: KeyRef, key_type: KeyType, owner: str | None) -> None:
         if ref.backend != self.backend:
             raise WrongKeyType(f"{ref!r} belongs to the {ref.backend} backend")
         if ref.key_type is not key_type:
             raise WrongKeyType(f"expected a {key_type.value} key, got {ref.key_type.value}")
         if owner is not None and ref.owner != owner:
             raise WrongOwner(f"{ref.key_type.value} key of {ref.owner} used for {owner}")
+
+    def _unwrap(
+        self, ref: KeyRef, key_type: KeyType, owner: str | None = None, *, readable: bool = False
+    ) -> Any:
+        """The key of `ref` as a session object (extractable: it may be exported)."""
+        self._check_ref(ref, key_type, owner)
         if ref.key_type in CODE_TYPES:  # PIN/PUK/ADM codes: 8-byte generic secrets
             p11_type, usage = P11KeyType.GENERIC_SECRET, {}
         else:
             p11_type, usage = P11KeyType.AES, {Attribute.ENCRYPT: True, Attribute.SIGN: True}
+        template = {Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: not readable, **usage}
+        if is_v2(ref.blob):
+            if ref.key_type is not KeyType.KI:
+                return self._value_object(ref.key_type, self._open_value(ref),
+                                          readable=readable)
+            wrapped = self._check_token_key(ref)
+            try:
+                return self._pool.current().kwp.unwrap_key(
+                    ObjectClass.SECRET_KEY, p11_type, wrapped,
+                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False, template=template)
+            except PKCS11Error:
+                raise TamperedBlob(
+                    f"{ref.key_type.value} blob for owner {ref.owner} fails its integrity check"
+                ) from None
         try:
             with self._kwk(ref.key_type, ref.owner) as kwk:
                 return kwk.unwrap_key(
                     ObjectClass.SECRET_KEY, p11_type, ref.blob,
-                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
-                    template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: not readable,
-                              **usage},
+                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False, template=template,
                 )
         except PKCS11Error:
             raise TamperedBlob(
@@ -537,6 +666,9 @@ class Pkcs11Hsm:
             ) from None
 
     def _read(self, ref: KeyRef, key_type: KeyType, owner: str | None = None) -> bytes:
+        if is_v2(ref.blob) and ref.key_type is not KeyType.KI:
+            self._check_ref(ref, key_type, owner)
+            return self._open_value(ref)  # one decryption in the token, no object
         obj = self._unwrap(ref, key_type, owner, readable=True)
         try:
             return bytes(obj[Attribute.VALUE])
@@ -547,11 +679,15 @@ class Pkcs11Hsm:
     def generate(self, owner: str, key_type: KeyType, length: int = 16) -> KeyRef:
         if length not in (16, 24, 32):
             raise BadLength(f"the PKCS#11 backend generates AES-sized keys only, got {length}")
-        obj = self._s().generate_key(
-            P11KeyType.AES, length * 8, store=False,
-            template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True},
-        )
-        ref = self._wrap_object(owner, KeyType(key_type), obj)
+        key_type = KeyType(key_type)
+        if key_type is KeyType.KI:  # made in the token, never in host memory
+            obj = self._s().generate_key(
+                P11KeyType.AES, length * 8, store=False,
+                template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True},
+            )
+            ref = self._wrap_object(owner, key_type, obj)
+        else:  # a value (OPc, OTA keys): the token's random bytes, sealed by the token
+            ref = self._wrap_value(owner, key_type, bytes(self._s().generate_random(8 * length)))
         self._audit.record("key.generate", owner, {"key_type": ref.key_type.value})
         return ref
 
@@ -563,12 +699,7 @@ class Pkcs11Hsm:
         if key_type not in CODE_TYPES:
             raise WrongKeyType(f"generate_code makes PIN, PUK or ADM codes, not {key_type.value}")
         code = code_from_random(lambda n: bytes(self._s().generate_random(8 * n)), digits)
-        obj = self._s().create_object({
-            Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: P11KeyType.GENERIC_SECRET,
-            Attribute.VALUE: code, Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True,
-            **_SESSION,
-        })
-        ref = self._wrap_object(owner, key_type, obj)
+        ref = self._wrap_value(owner, key_type, code)
         self._audit.record("key.generate", owner, {"key_type": key_type.value, "digits": digits})
         return ref
 
@@ -603,18 +734,13 @@ class Pkcs11Hsm:
     @_pooled
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef:
         key_type = KeyType(key_type)
-        if key_type in CODE_TYPES:  # PIN/PUK/ADM: 8-byte generic secrets, as generate_code
+        if key_type in CODE_TYPES:  # PIN/PUK/ADM: 8-byte values, as generate_code
             if len(key) != CODE_LENGTH:
                 raise BadLength(f"a {key_type.value} code is stored as {CODE_LENGTH} bytes, "
                                 f"got {len(key)}")
-            obj = self._s().create_object({
-                Attribute.CLASS: ObjectClass.SECRET_KEY,
-                Attribute.KEY_TYPE: P11KeyType.GENERIC_SECRET, Attribute.VALUE: key,
-                Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True, **_SESSION,
-            })
-        else:
-            obj = self._session_key(key)
-        ref = self._wrap_object(owner, key_type, obj)
+        elif len(key) not in (16, 24, 32):
+            raise BadLength(f"the PKCS#11 backend keeps AES-sized keys only, got {len(key)}")
+        ref = self._wrap_value(owner, key_type, key)
         self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value})
         return ref
 
@@ -631,8 +757,10 @@ class Pkcs11Hsm:
     def import_encrypted(
         self, owner: str, key_type: KeyType, data: bytes, transport: str, scheme: EkiScheme
     ) -> KeyRef:
-        key = self._session_key(self._decrypt(transport, scheme, data))
-        ref = self._wrap_object(owner, KeyType(key_type), key)
+        key = self._decrypt(transport, scheme, data)
+        if len(key) not in (16, 24, 32):
+            raise BadLength(f"the PKCS#11 backend keeps AES-sized keys only, got {len(key)}")
+        ref = self._wrap_value(owner, KeyType(key_type), key)
         self._audit.record("key.import", owner, {"key_type": ref.key_type.value,
                                                  "transport": transport, "scheme": str(scheme)})
         return ref
@@ -647,12 +775,14 @@ class Pkcs11Hsm:
         out: list[tuple[KeyRef, KeyRef | None]] = []
         tk = self._kek(transport, KekPurpose.TRANSPORT)  # one C_FindObjects per batch
         for owner, eki, eopc in rows:
-            ki = self._wrap_object(owner, KeyType.KI,
-                                   self._session_key(self._decrypt(tk, scheme, eki)))
+            ki = self._wrap_value(owner, KeyType.KI, self._decrypt(tk, scheme, eki))
             opc = None
             if eopc is not None:
-                opc = self._wrap_object(owner, KeyType.OPC,
-                                        self._session_key(self._decrypt(tk, scheme, eopc)))
+                value = self._decrypt(tk, scheme, eopc)
+                if len(value) not in (16, 24, 32):
+                    raise BadLength(f"the PKCS#11 backend keeps AES-sized keys only, got "
+                                    f"{len(value)}")
+                opc = self._wrap_value(owner, KeyType.OPC, value)
             out.append((ki, opc))
         self._audit.record("key.import_batch", transport, {"rows": len(rows),
                                                            "scheme": str(scheme)})
@@ -665,9 +795,39 @@ class Pkcs11Hsm:
         e = bytes(k.encrypt(op_clear, mechanism=Mechanism.AES_ECB))
         k.destroy()
         opc = bytes(a ^ b for a, b in zip(e, op_clear, strict=True))
-        ref = self._wrap_object(ki.owner, KeyType.OPC, self._session_key(opc))
+        ref = self._wrap_value(ki.owner, KeyType.OPC, opc)
         self._audit.record("key.derive_opc", ki.owner, {"op_owner": op.owner})
         return ref
+
+    @_pooled
+    def rewrap(self, refs: Sequence[KeyRef]) -> list[KeyRef]:
+        """Each ref in the current blob format (docs/hsm.md "Blob format"): a v1 (RFC 5649)
+        blob is unwrapped in the token, checked for its owner and type, and wrapped again as
+        v2; a v2 ref comes back as it is. Audited as `key.rewrap` with counts only."""
+        out: list[KeyRef] = []
+        changed = 0
+        for ref in refs:
+            if is_v2(ref.blob):  # current already: only verified
+                if ref.key_type is KeyType.KI:
+                    self._check_ref(ref, ref.key_type, None)
+                    self._check_token_key(ref)
+                else:
+                    self._read(ref, ref.key_type)
+                out.append(ref)
+                continue
+            self._check_ref(ref, ref.key_type, None)
+            if ref.key_type is KeyType.KI:
+                out.append(self._wrap_object(ref.owner, ref.key_type,
+                                             self._unwrap(ref, ref.key_type)))
+            else:
+                value = self._read(ref, ref.key_type)
+                if len(value) % 8:
+                    out.append(ref)
+                    continue
+                out.append(self._wrap_value(ref.owner, ref.key_type, value))
+            changed += 1
+        self._audit.record("key.rewrap", STORAGE, {"refs": len(refs), "rewrapped": changed})
+        return out
 
     @_pooled
     def kcv(self, ref: KeyRef) -> bytes:
@@ -686,8 +846,7 @@ class Pkcs11Hsm:
         The key object lives as long as the session: for repeated use by one subscriber (an
         AuC cache). Prefer `milenage_session`, which destroys it afterwards. Any thread may
         use it: each kernel call holds the session the key lives in."""
-        if ki.backend != self.backend:
-            raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
+        self._check_ref(ki, KeyType.KI, None)
         opc_clear = self._read(opc, KeyType.OPC, ki.owner)
         kernel = TokenKernel(self._unwrap_kernel_key(ki), self._pool.current().lock)
         return Milenage.with_kernel(kernel, opc_clear)
@@ -695,27 +854,55 @@ class Pkcs11Hsm:
     @contextmanager
     def milenage_session(self, ki: KeyRef, opc: KeyRef) -> Iterator[Milenage]:
         """Milenage in the token for the duration of a `with` block; the Ki object is destroyed
-        at its end. The block holds one pooled session."""
-        if ki.backend != self.backend:
-            raise WrongKeyType(f"{ki!r} belongs to the {ki.backend} backend")
+        at its end. The block holds one pooled session.
+
+        With a v2 Ki blob and a module that exports its functions (hsm_sim.p11raw): the tag is
+        checked and Ki unwrapped by direct calls, and the kernel is one multi-part
+        C_EncryptInit(CKM_AES_ECB) for the whole block — TEMP, then OUT1..OUT4 per vector."""
+        self._check_ref(ki, KeyType.KI, None)
         with self._pool.entry(self._prepare) as entry:
             opc_clear = self._read(opc, KeyType.OPC, ki.owner)
+            raw = entry.raw
+            if raw is not None and is_v2(ki.blob):
+                handle = self._direct_kernel_key(entry, raw, ki)
+                kernel = raw.ecb_kernel(handle)
+                try:
+                    yield Milenage.with_kernel(kernel, opc_clear)
+                finally:
+                    try:
+                        kernel.finish()
+                    finally:
+                        raw.destroy(handle)
+                return
             key = self._unwrap_kernel_key(ki)
             try:
                 yield Milenage.with_kernel(TokenKernel(key, entry.lock), opc_clear)
             finally:
                 key.destroy()
 
+    def _direct_kernel_key(self, entry: _Entry, raw: RawSession, ki: KeyRef) -> int:
+        """A v2 Ki as a non-extractable session key, by direct calls: its handle."""
+        wrapped = self._check_token_key(ki, entry)
+        try:
+            return raw.unwrap_kernel_key(entry.kwp.handle, wrapped)
+        except RawFailed:
+            raise TamperedBlob(f"Ki blob for owner {ki.owner} fails its integrity check") from None
+
     def _unwrap_kernel_key(self, ki: KeyRef) -> Any:
         if ki.key_type is not KeyType.KI:
             raise WrongKeyType(f"expected a Ki key, got {ki.key_type.value}")
+        template = {Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
+                    Attribute.ENCRYPT: True}
         try:
+            if is_v2(ki.blob):
+                wrapped = self._check_token_key(ki)
+                return self._pool.current().kwp.unwrap_key(
+                    ObjectClass.SECRET_KEY, P11KeyType.AES, wrapped,
+                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False, template=template)
             with self._kwk(KeyType.KI, ki.owner) as kwk:
                 return kwk.unwrap_key(
                     ObjectClass.SECRET_KEY, P11KeyType.AES, ki.blob,
-                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
-                    template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
-                              Attribute.ENCRYPT: True},
+                    mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False, template=template,
                 )
         except PKCS11Error:
             raise TamperedBlob(f"Ki blob for owner {ki.owner} fails its integrity check") from None
@@ -732,8 +919,26 @@ class Pkcs11Hsm:
         rs = rands if rands is not None else [os.urandom(16) for _ in sqns]
         if len(rs) != len(sqns):
             raise BadLength("give one RAND per SQN")
-        with self.milenage_session(ki, opc) as m:
-            out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
+        entry = self._pool.current()
+        raw = entry.raw
+        if raw is None or not is_v2(ki.blob):
+            with self.milenage_session(ki, opc) as m:
+                out = [m.vector(r, s, amf) for r, s in zip(rs, sqns, strict=True)]
+        else:  # milenage_session's direct path, without its context manager
+            self._check_ref(ki, KeyType.KI, None)
+            self._check_ref(opc, KeyType.OPC, ki.owner)
+            opc_clear = (self._open_value(opc, entry) if is_v2(opc.blob)
+                         else self._read(opc, KeyType.OPC, ki.owner))
+            handle = self._direct_kernel_key(entry, raw, ki)
+            kernel = raw.ecb_kernel(handle)
+            try:
+                out = [vector_on(kernel, opc_clear, r, s, amf)
+                       for r, s in zip(rs, sqns, strict=True)]
+            finally:
+                try:
+                    kernel.finish()
+                finally:
+                    raw.destroy(handle)
         self._audit.record("auth.milenage", ki.owner, {"count": len(out)})
         return out
 
