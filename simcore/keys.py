@@ -13,6 +13,8 @@ to card and profile personalisation without a clear key ever leaving the HSM's m
   fields straight into the package buffer; esim only ever sees placeholders.
 - `fresh_vectors` / `issue_vectors` give Milenage vectors computed inside the HSM for a stored
   SIM, at SQNs the store reserves; `resync_vector` answers a card's AUTS.
+- `rewrap_keys` brings every stored reference to the HSM's current blob format (hsm_sim's v1
+  RFC 5649 blobs to v2, docs/hsm.md "Blob format"), page by page (`simsmith hsm rewrap`).
 
 SQN (3GPP TS 33.102 §6.3, Annex C): the store keeps each SIM's SQN as an AuC does, in `sim_sqn`
 (SEQ_HE, the highest SEQ issued, and the IND of the last vector). SQN = SEQ || IND with a 5-bit
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, case, select, update
+from sqlalchemy import Engine, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
@@ -70,6 +72,7 @@ __all__ = [
     "OTA_KEYS",
     "KeyGenResult",
     "MissingKeys",
+    "RewrapResult",
     "SimKeyWriter",
     "SimKeys",
     "SqnExhausted",
@@ -239,6 +242,103 @@ def _store_chunk(engine: Engine, made: list[tuple[str, Any, Any, list[tuple[str,
                      subject_id=subject, details=details,
                      outbox=audit.Outbox("keys.generated", "batch", subject, details))
     return len(made)
+
+
+# --- blob format migration -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewrapResult:
+    """What `rewrap_keys` did: references read (of the HSM's backend) and references changed."""
+
+    references: int
+    rewrapped: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"references": self.references, "rewrapped": self.rewrapped}
+
+
+def _rewrap_tokens(hsm: Any, tokens: Sequence[str]) -> dict[str, str]:
+    """{old token: new token} for the tokens of `hsm`'s backend that `hsm.rewrap` changed."""
+    refs = [KeyRef.from_token(t) for t in tokens]
+    mine = [(t, r) for t, r in zip(tokens, refs, strict=True) if r.backend == hsm.backend]
+    new = hsm.rewrap([r for _, r in mine]) if mine else []
+    return {t: n.to_token() for (t, r), n in zip(mine, new, strict=True) if n.blob != r.blob}
+
+
+def rewrap_keys(engine: Engine, hsm: Any, *, actor: str, page: int = 1000) -> RewrapResult:
+    """Every stored key reference (`sim.ki_ref`, `sim.opc_ref`, `sim_credential.ref`) of `hsm`'s
+    backend in its current blob format, `hsm.rewrap` doing the work inside the HSM.
+
+    Keyset pages of `page` rows, each updated in a transaction of its own with an audit event
+    (`keys.rewrap`, counts only): a row holds its old reference or its new one, both valid, so a
+    run stopped anywhere leaves a consistent store and the next run carries on. An update needs
+    the token it read, so a reference another writer changed meanwhile is left to that writer. A
+    blob that does not verify raises TamperedBlob (naming owner and type) and ends the run."""
+    if page < 1:
+        raise InvalidInput("page", f"must be at least 1, got {page}", expected="1 or more")
+    seen = changed = 0
+    t = SIM_TABLE
+    after = ""
+    while True:
+        with read_session(engine) as s:
+            rows = s.execute(
+                select(t.c.iccid, t.c.ki_ref, t.c.opc_ref)
+                .where(t.c.iccid > after, or_(t.c.ki_ref.is_not(None), t.c.opc_ref.is_not(None)))
+                .order_by(t.c.iccid).limit(page)
+            ).all()
+        if not rows:
+            break
+        after = rows[-1][0]
+        tokens = [x for r in rows for x in (r[1], r[2]) if x]
+        new = _rewrap_tokens(hsm, tokens)
+        seen += sum(1 for x in tokens if KeyRef.from_token(x).backend == hsm.backend)
+        if new:
+            with connection_transaction(engine) as conn:
+                n = 0
+                for column in ("ki_ref", "opc_ref"):
+                    c = t.c[column]
+                    params = [{"b_iccid": r[0], "b_old": old, "b_new": new[old]}
+                              for r in rows for old in [r[1] if column == "ki_ref" else r[2]]
+                              if old in new]
+                    if params:
+                        n += conn.execute(update(t).where(t.c.iccid == bindparam("b_iccid"),
+                                                          c == bindparam("b_old"))
+                                          .values({column: bindparam("b_new")}),
+                                          params).rowcount or 0
+                audit.append(conn, actor=actor, action="keys.rewrap", subject_type="sim",
+                             subject_id=f"{rows[0][0]}..{rows[-1][0]}",
+                             details={"table": "sim", "references": len(tokens),
+                                      "rewrapped": n, "backend": hsm.backend})
+                changed += n
+    ct = SimCredential.__table__  # type: ignore[attr-defined]
+    last = ("", "")
+    while True:
+        with read_session(engine) as s:
+            crows = s.execute(
+                select(ct.c.iccid, ct.c.name, ct.c.ref)
+                .where(or_(ct.c.iccid > last[0], and_(ct.c.iccid == last[0], ct.c.name > last[1])))
+                .order_by(ct.c.iccid, ct.c.name).limit(page)
+            ).all()
+        if not crows:
+            break
+        last = (crows[-1][0], crows[-1][1])
+        new = _rewrap_tokens(hsm, [r[2] for r in crows])
+        seen += sum(1 for r in crows if KeyRef.from_token(r[2]).backend == hsm.backend)
+        if new:
+            params = [{"b_iccid": r[0], "b_name": r[1], "b_old": r[2], "b_new": new[r[2]]}
+                      for r in crows if r[2] in new]
+            with connection_transaction(engine) as conn:
+                n = conn.execute(update(ct).where(ct.c.iccid == bindparam("b_iccid"),
+                                                  ct.c.name == bindparam("b_name"),
+                                                  ct.c.ref == bindparam("b_old"))
+                                 .values(ref=bindparam("b_new")), params).rowcount or 0
+                audit.append(conn, actor=actor, action="keys.rewrap", subject_type="sim",
+                             subject_id=f"{crows[0][0]}..{crows[-1][0]}",
+                             details={"table": "sim_credential", "references": len(crows),
+                                      "rewrapped": n, "backend": hsm.backend})
+                changed += n
+    return RewrapResult(seen, changed)
 
 
 # --- lookup -------------------------------------------------------------------------------------

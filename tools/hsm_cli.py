@@ -481,3 +481,30 @@ def vector_cmd(
 if __name__ == "__main__":  # pragma: no cover
     app()
     sys.exit(0)
+
+
+@app.command("rewrap")
+@_errors
+def rewrap_cmd(
+    page: int = typer.Option(1000, "--page", min=1, max=100_000,
+                             help="References per transaction."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Bring every stored key reference to the HSM's current blob format (docs/hsm.md "Blob
+    format": v1 RFC 5649 blobs become v2). Keys are unwrapped and wrapped again inside the HSM;
+    each page commits on its own (audited as keys.rewrap, counts only), so an interrupted run
+    leaves every reference valid and is simply run again. Refs already current are unchanged."""
+    from simcore import keys
+    from simcore.errors import SimsmithError
+    from tools.common import actor, engine
+
+    try:
+        result = keys.rewrap_keys(engine(), open_hsm(), actor=actor(), page=page)
+    except SimsmithError as e:
+        fail(str(e))
+        return
+    if as_json:
+        print_json(result.as_dict())
+        return
+    console.print(f"rewrapped {result.rewrapped} of {result.references} stored key references",
+                  markup=False)

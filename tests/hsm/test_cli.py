@@ -25,7 +25,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 @pytest.mark.parametrize("args", [[], ["init"], ["status"], ["kek"], ["kek", "add"],
                                   ["kek", "list"], ["milenage"], ["tuak"], ["opc"], ["kcv"],
-                                  ["resync"]])
+                                  ["resync"], ["rewrap"]])
 def test_help(runner: CliRunner, args: list[str]) -> None:
     r = runner.invoke(app, [*args, "--help"])
     assert r.exit_code == 0 and "Usage" in r.output
