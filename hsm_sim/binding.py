@@ -20,11 +20,18 @@ v1, RFC 5649 under a per-(type, owner) key derived from the storage KEK:
     blob = AES-KWP_KWK(key)                                   (a multiple of 8 bytes, >= 16)
 
 v1 is PKCS#11's CKM_AES_ECB_ENCRYPT_DATA derivation and CKM_AES_KEY_WRAP_PAD, which a token does
-itself: the pkcs11 backend keeps writing it. The soft backend reads both, writes v1 only for a key
-whose length is not a multiple of 8 (v2's length rule would not hold), and `SoftHsm.rewrap` turns
-v1 blobs into v2. In both formats a blob moved to another owner, presented as another key type or
-edited fails its integrity check (`TamperedBlob`): v2 authenticates owner and type as associated
-data, v1 unwraps under a different KWK.
+itself, but costs the token two new objects per key. The pkcs11 backend's v2 (hsm_sim.pkcs11)
+seals values with the token's AES-GCM in the form above (under a key the token derives from its
+storage KEK), and keeps a Ki, which must become a non-extractable token key, as
+
+    blob = 0x03 || N || tag || W,   W = AES-KWP(Ki) under a second derived key,
+           tag = AES-GCM(N, "", AAD "simsmith/keyref/v2/token-key" 0x00 type 0x00 owner 0x00 W)
+
+(`aad_v2_token_key`; 53 bytes for a Ki). Both backends read v1; each writes v1 only for a key whose
+length is not a multiple of 8 (v2's length rule would not hold); `rewrap` turns v1 into v2.
+In every format a blob moved to another owner, presented as another key type or edited fails
+its integrity check (`TamperedBlob`): v2 authenticates owner and type as associated data, v1
+unwraps under a different KWK.
 """
 
 from __future__ import annotations

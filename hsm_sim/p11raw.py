@@ -174,13 +174,6 @@ class RawSession:
         """E_K as one multi-part AES-ECB operation with `key` (hsm_sim.milenage.Kernel)."""
         return EcbKernel(self, key)
 
-    def _update(self, data: bytes) -> bytes:
-        self._len.value = 4096
-        rv = self._so.C_EncryptUpdate(self._h, data, len(data), self._out, self._lenp)
-        if rv != CKR_OK:
-            raise RawFailed("C_EncryptUpdate", rv)
-        return self._out.raw[: self._len.value]
-
     def _aead(self, decrypt: bool, key: int, nonce: bytes, aad: bytes, data: bytes) -> bytes:
         if len(nonce) != 12:
             raise ValueError("an AES-GCM nonce here has 12 bytes")
@@ -228,11 +221,12 @@ class EcbKernel:
             if rv != CKR_OK:
                 raise RawFailed("C_EncryptInit", rv)
             self._active = True
-        try:
-            return raw._update(data)
-        except RawFailed:
+        raw._len.value = 4096
+        rv = raw._so.C_EncryptUpdate(raw._h, data, len(data), raw._out, raw._lenp)
+        if rv != CKR_OK:
             self._active = False  # a failed C_EncryptUpdate ends the operation (v2.40 §5.8)
-            raise
+            raise RawFailed("C_EncryptUpdate", rv)
+        return raw._out.raw[: raw._len.value]
 
     def finish(self) -> None:
         if not self._active:
