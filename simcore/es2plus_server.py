@@ -68,6 +68,7 @@ from esim.es2plus.messages import (
 from simcore import audit
 from simcore.db import read_session, transaction
 from simcore.errors import SimsmithError
+from simcore.es2plus_stock import batches_open_to, stock_owner
 from simcore.identifiers import Eid, InvalidIdentifier
 from simcore.lifecycle import (
     PROFILE_LIFECYCLE,
@@ -221,6 +222,7 @@ class Es2PlusEndpoint:
         iccid = _iccid(req.iccid)
         if iccid:
             sim = _profile(s, iccid)
+            _check_stock_owner(s, sim, requester)
             profile_type = _profile_type(s, sim)
             if req.profile_type and profile_type and req.profile_type != profile_type:
                 raise Es2PlusRefused(codes.PROFILE_TYPE_REFUSED,
@@ -238,6 +240,7 @@ class Es2PlusEndpoint:
                 select(col(Batch.id)).where(col(Batch.profile) == profile_type,
                                             col(Batch.kind) == "esim")
                 .order_by(col(Batch.id))).scalars())
+            batches = batches_open_to(s, batches, requester)  # another operator's: unseen
             if not batches:
                 raise Es2PlusRefused(codes.PROFILE_TYPE_UNKNOWN,
                                      f"no Profile Type {profile_type!r}", profile_type)
@@ -464,11 +467,20 @@ def _profile_type(s: Session, sim: Sim) -> str | None:
                      ).scalar_one_or_none()
 
 
+def _check_stock_owner(s: Session, sim: Sim, requester: str) -> None:
+    """A profile stocked for another operator (simcore.es2plus_access) is not this one's."""
+    owner = stock_owner(s, sim.batch_id)
+    if owner is not None and owner != requester:
+        raise Es2PlusRefused(codes.ICCID_NOT_ALLOWED,
+                             f"profile {sim.iccid} is stocked for another operator", sim.iccid)
+
+
 def _order(s: Session, sim: Sim, requester: str) -> Es2PlusOrder:
     """The ES2+ order of a profile; refused when another requester placed it. A profile
     ordered some other way (the embedded port) gets its order record now."""
     order = s.get(Es2PlusOrder, sim.iccid)
     if order is None:
+        _check_stock_owner(s, sim, requester)
         order = Es2PlusOrder(iccid=sim.iccid, requester=requester,
                              profile_type=_profile_type(s, sim))
         s.add(order)

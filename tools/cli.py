@@ -31,6 +31,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.export_cli", "export", "Subscribers to osmo-hlr and to Open5GS/free5GC/CSV files."),
     ("tools.pki_cli", "pki", "Development PKI (CA, server and client certificates) for ES2+ mTLS."),
     ("tools.apikey_cli", "apikey", "API keys for the provisioning API: create, list, revoke."),
+    ("tools.smdp_cli", "smdp", "The embedded SM-DP+'s ES2+: listener, profile stock, orders."),
 ]
 
 

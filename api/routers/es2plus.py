@@ -1,6 +1,14 @@
 """ES2+ over HTTPS (GSMA SGP.22 v2.5 §5.3, JSON binding §6.5): simsmith's SM-DP+ endpoint
-(DownloadOrder, ConfirmOrder, CancelOrder, ReleaseProfile) and the HandleDownloadProgressInfo
-receiver, at the spec's paths `/gsma/rsp2/es2plus/<function>`.
+(DownloadOrder, ConfirmOrder, CancelOrder, ReleaseProfile: role `order`) and the
+HandleDownloadProgressInfo receiver (role `notify`), at the spec's paths
+`/gsma/rsp2/es2plus/<function>`. `es2plus_router(roles)` serves the functions of some roles only:
+a listener per role (`es2plus_app(..., roles=…)`) answers 404 to the other role's paths. The
+API app mounts the receiver only (`router`): it is the operator's side.
+
+Who may call what is simcore.es2plus_access's table (`app.state.es2plus_policy`, else
+SIMSMITH_ES2PLUS_ACCESS): a client without the function's role, or naming an operator it may
+not speak for, gets Failed 1.1 / 1.2. ES2+ is refused over plain HTTP (403) unless the lab flag
+SIMSMITH_ES2PLUS_ALLOW_PLAIN_HTTP is set (logged loudly).
 
 Authentication, one of:
 - **mutual TLS**: the server runs with `ssl_cert_reqs=CERT_REQUIRED` and `ssl_ca_certs`, so only
@@ -43,12 +51,21 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from esim.es2plus import codes
 from esim.es2plus.messages import ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER, CONTENT_TYPE, FUNCTIONS
 from esim.pki import DevPki, certificate_identity, dev_init
-from simcore.es2plus_server import Es2PlusEndpoint, Es2PlusEndpointSettings, endpoint_for
+from simcore.es2plus_access import (
+    ALL_ROLES,
+    FUNCTION_ROLES,
+    AccessDenied,
+    AccessPolicy,
+    Es2PlusAccessSettings,
+    Role,
+    configured_policy,
+    warn_plain_http,
+)
+from simcore.es2plus_server import Es2PlusEndpoint, Es2PlusEndpointSettings, Es2PlusRefused
 from simcore.smdp_es2plus import Es2PlusSmdp, SmdpSettings, es2plus_smdp
-
-router = APIRouter(tags=["ES2+"])
 
 _PROBLEM_BASE = "https://simsmith.dev/problems/"
 
@@ -69,10 +86,31 @@ def _endpoint(request: Request) -> Es2PlusEndpoint:
         ctx = getattr(state, "ctx", None)
         if ctx is None:
             raise RuntimeError("the ES2+ router needs app.state.es2plus or app.state.ctx")
-        settings = Es2PlusEndpointSettings()
-        endpoint = endpoint_for(ctx.engine, ctx.settings.smdp_address, settings.requester_map())
+        endpoint = Es2PlusEndpoint(ctx.engine, ctx.settings.smdp_address,
+                                   authorize=_policy(request).may_act_as)
         state.es2plus = endpoint
     return endpoint
+
+
+def _policy(request: Request) -> AccessPolicy:
+    """The access table: app.state.es2plus_policy, else the environment's (built once)."""
+    state = request.app.state
+    policy: AccessPolicy | None = getattr(state, "es2plus_policy", None)
+    if policy is None:
+        policy = configured_policy(Es2PlusEndpointSettings().requester_map())
+        state.es2plus_policy = policy
+    return policy
+
+
+def _plain_http_allowed(request: Request) -> bool:
+    state = request.app.state
+    allowed: bool | None = getattr(state, "es2plus_allow_plain_http", None)
+    if allowed is None:
+        allowed = Es2PlusAccessSettings().allow_plain_http
+        state.es2plus_allow_plain_http = allowed
+        if allowed:
+            warn_plain_http(str(request.base_url))
+    return allowed
 
 
 def _credentials(request: Request) -> dict[str, str]:
@@ -103,12 +141,26 @@ def client_identity(request: Request) -> str | None:
 
 
 def _route(function: str) -> Callable[[Request], Awaitable[Response]]:
+    response_model = FUNCTIONS[function][2]
+
     async def es2plus_function(request: Request) -> Response:
+        if request.url.scheme != "https" and not _plain_http_allowed(request):
+            return _problem(403, "es2plus-requires-https",
+                            "ES2+ runs over HTTPS only (mutual TLS, or HTTP Basic behind a "
+                            "TLS-terminating proxy that forwards the scheme); plain HTTP is "
+                            "refused")
         principal = client_identity(request)
         if principal is None:
             return _problem(401, "unauthenticated",
                             "ES2+ needs a client certificate from a trusted CA or configured "
                             "credentials", {"WWW-Authenticate": 'Basic realm="es2plus"'})
+        try:
+            _policy(request).check_role(principal, function)
+        except AccessDenied as denied:
+            return JSONResponse(
+                Es2PlusRefused(codes.REQUESTER_NOT_ALLOWED, str(denied)).answer(
+                    response_model).dump(),
+                headers={ADMIN_PROTOCOL_HEADER: ADMIN_PROTOCOL}, media_type=CONTENT_TYPE)
         try:
             body = await request.json()
         except ValueError:
@@ -126,17 +178,29 @@ def _route(function: str) -> Callable[[Request], Awaitable[Response]]:
     return es2plus_function
 
 
-for _function, (_path, _request_model, _response_model) in FUNCTIONS.items():
-    router.add_api_route(
-        _path, _route(_function), methods=["POST"], name=f"es2plus_{_function}",
-        summary=f"ES2+ {_function}",
-        openapi_extra={"requestBody": {"required": True, "content": {CONTENT_TYPE: {
-            "schema": _request_model.model_json_schema(by_alias=True)}}}},
-        responses={200: {"description": "ES2+ answer (Executed-* or Failed with codes)",
-                         "content": {CONTENT_TYPE: {
-                             "schema": _response_model.model_json_schema(by_alias=True)}}},
-                   204: {"description": "notification accepted"},
-                   401: {"description": "no trusted client certificate or credentials"}})
+def es2plus_router(roles: frozenset[Role] | set[Role] = ALL_ROLES) -> APIRouter:
+    """The routes of the ES2+ functions of `roles` (order: the SM-DP+ functions; notify:
+    HandleDownloadProgressInfo)."""
+    router = APIRouter(tags=["ES2+"])
+    for function, (path, request_model, response_model) in FUNCTIONS.items():
+        if FUNCTION_ROLES[function] not in roles:
+            continue
+        router.add_api_route(
+            path, _route(function), methods=["POST"], name=f"es2plus_{function}",
+            summary=f"ES2+ {function}",
+            openapi_extra={"requestBody": {"required": True, "content": {CONTENT_TYPE: {
+                "schema": request_model.model_json_schema(by_alias=True)}}}},
+            responses={200: {"description": "ES2+ answer (Executed-* or Failed with codes)",
+                             "content": {CONTENT_TYPE: {
+                                 "schema": response_model.model_json_schema(by_alias=True)}}},
+                       204: {"description": "notification accepted"},
+                       401: {"description": "no trusted client certificate or credentials"},
+                       403: {"description": "plain HTTP: ES2+ runs over HTTPS only"}})
+    return router
+
+
+# The API app is the operator's side: it receives HandleDownloadProgressInfo only.
+router = es2plus_router({Role.NOTIFY})
 
 
 # --- mutual TLS: hand the verified client certificate to the app ---------------------------------
@@ -174,14 +238,19 @@ class MtlsH11Protocol(H11Protocol):
 
 # --- a standalone ES2+ listener (its own port, client certificates required) ---------------------
 
-def es2plus_app(endpoint: Es2PlusEndpoint,
-                credentials: dict[str, str] | None = None) -> FastAPI:
-    """An app serving only the ES2+ routes on `endpoint` (for a listener of its own: mutual TLS
-    with CERT_REQUIRED must not be imposed on the API's key-authenticated routes)."""
-    app = FastAPI(title="simsmith ES2+", version="0.1.0", docs_url=None, redoc_url=None)
-    app.include_router(router)
+def es2plus_app(endpoint: Es2PlusEndpoint, credentials: dict[str, str] | None = None, *,
+                roles: frozenset[Role] | set[Role] = ALL_ROLES,
+                policy: AccessPolicy | None = None) -> FastAPI:
+    """An app serving only the ES2+ routes of `roles` on `endpoint` (for a listener of its own:
+    mutual TLS with CERT_REQUIRED must not be imposed on the API's key-authenticated routes).
+    `policy`: the access table (default: SIMSMITH_ES2PLUS_ACCESS, else none)."""
+    app = FastAPI(title="simsmith ES2+", version="0.1.0", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(es2plus_router(frozenset(roles)))
     app.state.es2plus = endpoint
     app.state.es2plus_credentials = credentials or {}
+    if policy is not None:
+        app.state.es2plus_policy = policy
     return app
 
 
@@ -196,7 +265,11 @@ class MtlsServer:
 
     def __init__(self, app: FastAPI, *, cert: Path, key: Path, ca: Path,
                  host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # The protocol named (IPPROTO_TCP): asyncio then sets TCP_NODELAY on accepted
+        # connections (it checks the listener's `proto`). Without it an answer's head and body
+        # (two writes) waited for the client's delayed ACK: ~40 ms per ES2+ call on loopback.
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                   socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host = host
@@ -213,6 +286,13 @@ class MtlsServer:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"https://{host}:{self.port}"
+
+    def run(self) -> None:
+        """Serve in this thread until SIGINT/SIGTERM (the `simsmith smdp serve` command)."""
+        try:
+            self.server.run(sockets=[self._sock])
+        finally:
+            self._sock.close()
 
     def start(self, timeout: float = 10.0) -> MtlsServer:
         self._thread.start()
@@ -252,7 +332,7 @@ def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
         dev_init(pki_dir)
     requester = certificate_identity(x509.load_pem_x509_certificate(
         pki.client_cert.read_bytes()))
-    server = MtlsServer(es2plus_app(Es2PlusEndpoint(engine, smdp_address)),
+    server = MtlsServer(es2plus_app(Es2PlusEndpoint(engine, smdp_address), roles={Role.ORDER}),
                         cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
                         host=host, port=port).start()
     try:

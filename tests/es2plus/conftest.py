@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
-from api.routers.es2plus import MtlsServer, router
+from api.routers.es2plus import MtlsServer, es2plus_router
 from esim.es2plus import Es2PlusClient
 from esim.pki import DevPki, Issued, dev_init, issue, make_ca
 from simcore.es2plus_server import Es2PlusEndpoint
@@ -66,7 +66,7 @@ class Server:
 @pytest.fixture(scope="session")
 def https_server(pki: Pki) -> Iterator[Server]:
     app = FastAPI()
-    app.include_router(router)
+    app.include_router(es2plus_router())
     server = MtlsServer(app, cert=pki.dev.server_cert, key=pki.dev.server_key,
                         ca=pki.dev.ca).start()
     yield Server(app, server.port)

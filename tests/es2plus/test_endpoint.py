@@ -211,11 +211,11 @@ def test_basic_credentials_instead_of_a_certificate(engine: Engine, endpoint: ob
         r = h.post(url, json=body)
         assert r.json()["header"]["functionExecutionStatus"]["status"] == "Failed"
         assert r.headers["X-Admin-Protocol"].startswith("gsma/rsp/v2.")
-    # ... and the credential path is for deployments where a proxy terminates TLS; the route
-    # logic is the same, so it is driven through the ASGI app directly.
+    # ... and the credential path is for deployments where a proxy terminates TLS (and forwards
+    # the scheme: https); the route logic is the same, so it is driven through the ASGI app.
     from fastapi.testclient import TestClient
 
-    with TestClient(https_server.app) as tc:
+    with TestClient(https_server.app, base_url="https://testserver") as tc:
         url = "/gsma/rsp2/es2plus/downloadOrder"
         assert tc.post(url, json=body).status_code == 401
         assert tc.post(url, json=body, auth=("proxy-op", "wrong")).status_code == 401

@@ -1,0 +1,171 @@
+"""`simsmith smdp`: simsmith's own SM-DP+ side of ES2+ (GSMA SGP.22 v2.5 §5.3) — its listener,
+its stock of eSIM profiles and its order book (simcore.es2plus_stock, simcore.es2plus_access,
+api.routers.es2plus)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from tools.common import (
+    JsonOpt,
+    actor,
+    console,
+    engine,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+    settings,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+ROLES = {"order": "the SM-DP+ functions (DownloadOrder, ConfirmOrder, CancelOrder, "
+                  "ReleaseProfile), called by operators",
+         "notify": "HandleDownloadProgressInfo, called by an SM-DP+ (the operator's receiver)"}
+
+
+@app.command("serve")
+@handle_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8443, "--port", min=0, max=65535, help="Port (0: a free one)."),
+    role: str = typer.Option("order", "--role", help="What this listener serves: order (the "
+                             "SM-DP+ functions) or notify (HandleDownloadProgressInfo). Run one "
+                             "listener per role."),
+    cert: Path | None = typer.Option(None, "--cert", help="Server certificate (PEM); default "
+                                     "the development PKI in $SIMSMITH_HOME/pki."),
+    key: Path | None = typer.Option(None, "--key", help="Server private key (PEM)."),
+    ca: Path | None = typer.Option(None, "--ca", help="CA bundle client certificates must "
+                                   "chain to."),
+    access: Path | None = typer.Option(None, "--access", help="Access table (TOML): which "
+                                       "certificate may call what for which operator; default "
+                                       "SIMSMITH_ES2PLUS_ACCESS, else every client speaks for "
+                                       "itself."),
+    smdp_address: str | None = typer.Option(None, "--smdp-address", help="SM-DP+ FQDN for "
+                                            "ConfirmOrder answers (default "
+                                            "SIMSMITH_SMDP_ADDRESS of the API settings)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Serve ES2+ over HTTPS with client certificates required (mutual TLS) until Ctrl-C."""
+    from api.routers.es2plus import MtlsServer, es2plus_app
+    from api.settings import ApiSettings
+    from esim.pki import DevPki
+    from simcore.es2plus_access import (
+        Es2PlusAccessSettings,
+        Role,
+        configured_policy,
+        load_access_table,
+        warn_plain_http,
+    )
+    from simcore.es2plus_server import Es2PlusEndpoint, Es2PlusEndpointSettings
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"--role {role!r}: expected order or notify")
+    given = [p for p in (cert, key, ca) if p is not None]
+    if given and len(given) != 3:
+        fail("--cert, --key and --ca go together")
+    if not given:
+        dev = DevPki(settings().home / "pki")
+        missing = [p.name for p in (dev.server_cert, dev.server_key, dev.ca) if not p.exists()]
+        if missing:
+            fail(f"no --cert/--key/--ca and no development PKI in {dev.directory} "
+                 f"({', '.join(missing)} missing): run `simsmith pki dev-init` or pass them")
+        cert, key, ca = dev.server_cert, dev.server_key, dev.ca
+    assert cert is not None and key is not None and ca is not None
+    for flag, path in (("--cert", cert), ("--key", key), ("--ca", ca)):
+        if not path.is_file():
+            fail(f"{flag} {path}: no such file")
+    policy = (load_access_table(access) if access is not None
+              else configured_policy(Es2PlusEndpointSettings().requester_map()))
+    address = smdp_address or ApiSettings().smdp_address
+    eng = engine()
+    endpoint = Es2PlusEndpoint(eng, address, authorize=policy.may_act_as)
+    server = MtlsServer(es2plus_app(endpoint, roles={Role(role)}, policy=policy),
+                        cert=cert, key=key, ca=ca, host=host, port=port)
+    if Es2PlusAccessSettings().allow_plain_http:
+        warn_plain_http(server.url)  # this listener is TLS-only; the flag concerns others
+    info = {"url": server.url, "role": role, "serves": ROLES[role], "smdp_address": address,
+            "access_table": str(access) if access else None,
+            "peers": sorted(policy.peers) if policy.peers is not None else None}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"ES2+ {role} listener on {server.url} (mutual TLS; {ROLES[role]}); "
+                      "Ctrl-C stops it")
+        if policy.peers is None:
+            err_console.print("no access table: every client with a trusted certificate may "
+                              "call these functions for the operator named like its CN")
+    sys.stdout.flush()
+    try:
+        server.run()
+    finally:
+        eng.dispose()
+
+
+@app.command("stock")
+@handle_errors
+def stock_cmd(
+    batch: str | None = typer.Option(None, "--batch", help="Only this batch's profiles."),
+    operator: str | None = typer.Option(None, "--operator", help="Stock them for this operator "
+                                        "(functionRequesterIdentifier) only; needs --batch."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Make in-stock eSIM profiles available at the embedded SM-DP+ (profile state available),
+    optionally for one operator."""
+    from simcore.es2plus_stock import stock
+
+    n = stock(engine(), actor=actor(), batch=batch, operator=operator)
+    if as_json:
+        print_json({"stocked": n, "batch": batch, "operator": operator})
+        return
+    whom = f" for operator {operator}" if operator else ""
+    console.print(f"{n} profile(s) now available at the SM-DP+{whom}")
+
+
+@app.command("stock-list")
+@handle_errors
+def stock_list(as_json: bool = JsonOpt) -> None:
+    """eSIM batches at the SM-DP+: their operator and profiles per state."""
+    from simcore.es2plus_stock import stock_summary
+
+    rows = stock_summary(engine())
+    if as_json:
+        print_json(rows)
+        return
+    print_table("SM-DP+ stock", ["batch", "profile type", "operator", "profiles"],
+                [(r["batch"], r["profile_type"], r["operator"] or "(any)",
+                  ", ".join(f"{k} {v}" for k, v in r["profiles"].items()))  # type: ignore[attr-defined]
+                 for r in rows])
+
+
+@app.command("orders")
+@handle_errors
+def orders(
+    state: str | None = typer.Option(None, "--state", help="Only profiles in this state "
+                                     "(allocated, linked, confirmed, released, downloaded, "
+                                     "installed, error, …)."),
+    requester: str | None = typer.Option(None, "--requester", help="Only this operator's."),
+    after: str | None = typer.Option(None, "--after", help="Page: ICCIDs after this one."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000),
+    as_json: bool = JsonOpt,
+) -> None:
+    """ES2+ orders held by the embedded SM-DP+, with each profile's state."""
+    from simcore.es2plus_stock import list_orders
+
+    rows = list_orders(engine(), state=state, requester=requester, after=after, limit=limit)
+    if as_json:
+        print_json([{"iccid": o.iccid, "requester": o.requester,
+                     "profile_state": o.profile_state, "profile_type": o.profile_type,
+                     "matching_id": o.matching_id, "eid": o.eid,
+                     "confirmation_code_required": o.confirmation_code_required,
+                     "created_at": o.created_at, "updated_at": o.updated_at} for o in rows])
+        return
+    print_table("ES2+ orders", ["iccid", "requester", "state", "profile type", "matching id",
+                                "eid", "updated"],
+                [(o.iccid, o.requester, o.profile_state, o.profile_type, o.matching_id, o.eid,
+                  o.updated_at.isoformat(timespec="seconds")) for o in rows])
