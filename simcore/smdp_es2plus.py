@@ -76,11 +76,15 @@ class Es2PlusSmdp:
     """SmdpPort over an `Es2PlusClient`, mirroring each executed call into the inventory."""
 
     def __init__(self, engine: Engine, client: Es2PlusClient, smdp_address: str, *,
-                 actor: str = "smdp-es2plus") -> None:
+                 actor: str = "smdp-es2plus", shared_store: bool = False) -> None:
         self._engine = engine
         self._client = client
         self._address = smdp_address
         self._actor = actor
+        # The SM-DP+ is simsmith's own endpoint on this very store (the embedded default): it
+        # checks and moves the profile state itself, in the transaction of each call, so the
+        # check before and the mirror after would only read and lock the same row again.
+        self._shared_store = shared_store
 
     def __repr__(self) -> str:
         return f"Es2PlusSmdp({self._client!r}, address={self._address!r})"
@@ -152,6 +156,8 @@ class Es2PlusSmdp:
     def _check(self, function: str, iccid: str, target: str,
                only_from: set[str] | None = None) -> None:
         """Refuse before calling out when the inventory's own state does not allow the move."""
+        if self._shared_store:
+            return
         with read_session(self._engine) as s:
             sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid)).scalar_one_or_none()
         if sim is None or sim.kind != "esim":
@@ -165,6 +171,8 @@ class Es2PlusSmdp:
 
     def _mirror(self, function: str, iccid: str, target: str, *, call_id: str,
                 eid: str | None = None, unlink: bool = False) -> None:
+        if self._shared_store:
+            return  # the endpoint moved the state in this store, in the call's transaction
         with transaction(self._engine) as s:
             sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
                             ).scalar_one()
@@ -191,16 +199,20 @@ def _port_error(e: Es2PlusError) -> SmdpError:
     return SmdpUnavailable(str(e))
 
 
-def es2plus_smdp(engine: Engine, settings: SmdpSettings) -> Es2PlusSmdp:
-    """The port for the SM-DP+ `settings` describe (settings.url must be set)."""
+def es2plus_smdp(engine: Engine, settings: SmdpSettings, *, shared_store: bool = False,
+                 keepalive_expiry: float = 5.0) -> Es2PlusSmdp:
+    """The port for the SM-DP+ `settings` describe (settings.url must be set). `shared_store`:
+    the SM-DP+ is simsmith's own endpoint on `engine`'s store (no check or mirror around
+    calls)."""
     if not settings.url:
         raise ValueError("SIMSMITH_SMDP_URL is not set")
     if bool(settings.cert) != bool(settings.key):
         raise ValueError("SIMSMITH_SMDP_CERT and SIMSMITH_SMDP_KEY go together")
     client = Es2PlusClient(settings.url, settings.requester_id, ca=settings.ca,
-                           cert=settings.cert, key=settings.key, timeout=settings.timeout)
+                           cert=settings.cert, key=settings.key, timeout=settings.timeout,
+                           keepalive_expiry=keepalive_expiry)
     address = settings.address or urlsplit(settings.url).hostname or ""
-    return Es2PlusSmdp(engine, client, address)
+    return Es2PlusSmdp(engine, client, address, shared_store=shared_store)
 
 
 def configured_smdp(engine: Engine, smdp_address: str) -> SmdpPort:

@@ -45,11 +45,14 @@ from typing import Any
 
 import uvicorn
 from cryptography import x509
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from esim.es2plus import codes
 from esim.es2plus.messages import ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER, CONTENT_TYPE, FUNCTIONS
@@ -236,17 +239,30 @@ class MtlsH11Protocol(H11Protocol):
             self.app = _WithClientCert(self.app, ssl_object)  # type: ignore[assignment]
 
 
+class MtlsHttpToolsProtocol(HttpToolsProtocol):
+    """The same on uvicorn's httptools protocol (llhttp, in C): what MtlsServer runs. uvicorn's
+    h11 protocol parses in Python, a large share of an ES2+ call's server time."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.app = _WithClientCert(self.app, ssl_object)  # type: ignore[assignment]
+
+
 # --- a standalone ES2+ listener (its own port, client certificates required) ---------------------
 
 def es2plus_app(endpoint: Es2PlusEndpoint, credentials: dict[str, str] | None = None, *,
                 roles: frozenset[Role] | set[Role] = ALL_ROLES,
-                policy: AccessPolicy | None = None) -> FastAPI:
+                policy: AccessPolicy | None = None) -> Starlette:
     """An app serving only the ES2+ routes of `roles` on `endpoint` (for a listener of its own:
     mutual TLS with CERT_REQUIRED must not be imposed on the API's key-authenticated routes).
     `policy`: the access table (default: SIMSMITH_ES2PLUS_ACCESS, else none)."""
-    app = FastAPI(title="simsmith ES2+", version="0.1.0", docs_url=None, redoc_url=None,
-                  openapi_url=None)
-    app.include_router(es2plus_router(frozenset(roles)))
+    # A bare Starlette app: the routes take the Request themselves, and FastAPI's dependency
+    # and response machinery (for the API's OpenAPI) costs time on every call here.
+    app = Starlette(routes=[Route(path, _route(function), methods=["POST"])
+                            for function, (path, _, _) in FUNCTIONS.items()
+                            if FUNCTION_ROLES[function] in roles])
     app.state.es2plus = endpoint
     app.state.es2plus_credentials = credentials or {}
     if policy is not None:
@@ -263,8 +279,9 @@ class MtlsServer:
 
     Port 0 picks a free port."""
 
-    def __init__(self, app: FastAPI, *, cert: Path, key: Path, ca: Path,
-                 host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(self, app: Starlette, *, cert: Path, key: Path, ca: Path,
+                 host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 keep_alive: int = 75) -> None:
         # The protocol named (IPPROTO_TCP): asyncio then sets TCP_NODELAY on accepted
         # connections (it checks the listener's `proto`). Without it an answer's head and body
         # (two writes) waited for the client's delayed ACK: ~40 ms per ES2+ call on loopback.
@@ -275,7 +292,8 @@ class MtlsServer:
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(
-            app, http=MtlsH11Protocol, lifespan="off", log_level=log_level, access_log=False,
+            app, http=MtlsHttpToolsProtocol, lifespan="off", log_level=log_level,
+            access_log=False, timeout_keep_alive=keep_alive,
             ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_ca_certs=str(ca),
             ssl_cert_reqs=ssl.CERT_REQUIRED))
         self._thread = threading.Thread(target=self.server.run,
@@ -336,9 +354,12 @@ def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
                         cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
                         host=host, port=port).start()
     try:
+        # Same store: no state check or mirror around the calls; the client closes idle
+        # connections well before the listener would (keep-alive 75 s).
         smdp = es2plus_smdp(engine, SmdpSettings(
             url=server.url, cert=pki.client_cert, key=pki.client_key, ca=pki.ca,
-            requester_id=requester, address=smdp_address))
+            requester_id=requester, address=smdp_address), shared_store=True,
+            keepalive_expiry=30.0)
     except Exception:
         server.stop()
         raise

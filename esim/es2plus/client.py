@@ -98,7 +98,11 @@ def new_call_id() -> str:
 
 
 class Es2PlusClient:
-    """One SM-DP+ peer. Thread-safe (httpx.Client is); close() or use as a context manager."""
+    """One SM-DP+ peer. Thread-safe (httpx.Client is); close() or use as a context manager.
+
+    Connections are kept alive in a pool of up to `max_connections` (one TLS handshake per
+    connection, not per call), idle ones closed after `keepalive_expiry` seconds — keep it
+    below the server's idle timeout, or a call may meet a connection the server just closed."""
 
     def __init__(
         self,
@@ -115,6 +119,8 @@ class Es2PlusClient:
         admin_protocol: str = ADMIN_PROTOCOL,
         transport: httpx.BaseTransport | None = None,
         call_ids: Callable[[], str] = new_call_id,
+        max_connections: int = 64,
+        keepalive_expiry: float = 5.0,
     ) -> None:
         if not requester_id:
             raise ValueError("an ES2+ client needs a functionRequesterIdentifier")
@@ -126,10 +132,15 @@ class Es2PlusClient:
         verify: ssl.SSLContext | bool = True
         if self.url.startswith("https:"):
             verify = client_ssl_context(ca, cert, key)
+        # A keep-alive pool as large as the threads that call at once: a connection closed for
+        # want of room costs a new TCP and TLS handshake (with client certificate) later.
         self._http = httpx.Client(
             base_url=self.url,
             verify=verify,
             transport=transport,
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections,
+                                keepalive_expiry=keepalive_expiry),
             timeout=httpx.Timeout(timeout, connect=connect_timeout or timeout),
             headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE,
                      ADMIN_PROTOCOL_HEADER: admin_protocol},
