@@ -363,29 +363,30 @@ def list_sims(
     if state is not None and state not in SIM_LIFECYCLE.states:
         raise InvalidInput("state", "unknown SIM state", value=state,
                            expected=", ".join(sorted(SIM_LIFECYCLE.states)))
+    # Each equality filter is written as a closed range (`x >= v AND x <= v`) and the page is
+    # ordered by the filtered columns, then the ICCID. Why: PostgreSQL drops a column fixed by
+    # `=` from the sort order, so ORDER BY state, iccid becomes ORDER BY iccid, which the
+    # primary key also yields; assuming matching rows are spread evenly, it then prices a
+    # primary-key walk with a filter as cheap, and walks past millions of sold or other-kind
+    # SIMs that sit together. A range keeps the column in the order, which only the index
+    # that starts with it (ix_sim_state_iccid, ix_sim_kind_iccid, ix_sim_state_kind_iccid,
+    # ix_sim_batch_iccid) can yield; the keyset bound on iccid still positions the scan.
+    # With a batch, the batch's index leads and state and kind are plain filters within it.
     stmt = select(Sim)
-    if state:
-        stmt = stmt.where(col(Sim.state) == state)
-    if kind:
-        stmt = stmt.where(col(Sim.kind) == kind)
-    if after:
-        stmt = stmt.where(col(Sim.iccid) > after)
-    # Order by the equality-filtered columns first, then the ICCID: the same order (those
-    # columns are constant in the result), but it names the index that yields it. Ordered by
-    # ICCID alone, PostgreSQL prices a primary-key walk as cheap (it assumes matching rows are
-    # spread evenly) and then walks past millions of sold or other-kind SIMs that sit together.
+    filters: list[tuple[Any, str | int]] = []
     with read_session(engine) as s:
         if batch:
-            stmt = stmt.where(col(Sim.batch_id) == batch_id(s, batch))
-            order: list[Any] = [col(Sim.batch_id)]
-        elif state and kind:
-            order = [col(Sim.state), col(Sim.kind)]
-        elif state:
-            order = [col(Sim.state)]
-        elif kind:
-            order = [col(Sim.kind)]
-        else:
-            order = []
+            filters.append((col(Sim.batch_id), batch_id(s, batch)))
+        for column, value in ((col(Sim.state), state), (col(Sim.kind), kind)):
+            if value and batch:
+                stmt = stmt.where(column == value)
+            elif value:
+                filters.append((column, value))
+        for column, value in filters:
+            stmt = stmt.where(column >= value, column <= value)
+        if after:
+            stmt = stmt.where(col(Sim.iccid) > after)
+        order = [column for column, _ in filters]
         return list(s.execute(stmt.order_by(*order, col(Sim.iccid)).limit(limit)).scalars())
 
 
