@@ -377,11 +377,11 @@ def list_sims(
     with read_session(engine) as s:
         if batch:
             filters.append((col(Sim.batch_id), batch_id(s, batch)))
-        for column, value in ((col(Sim.state), state), (col(Sim.kind), kind)):
-            if value and batch:
-                stmt = stmt.where(column == value)
-            elif value:
-                filters.append((column, value))
+        for column, wanted in ((col(Sim.state), state), (col(Sim.kind), kind)):
+            if wanted and batch:
+                stmt = stmt.where(column == wanted)
+            elif wanted:
+                filters.append((column, wanted))
         for column, value in filters:
             stmt = stmt.where(column >= value, column <= value)
         if after:
