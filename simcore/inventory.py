@@ -370,7 +370,10 @@ def list_sims(
     # primary-key walk with a filter as cheap, and walks past millions of sold or other-kind
     # SIMs that sit together. A range keeps the column in the order, which only the index
     # that starts with it (ix_sim_state_iccid, ix_sim_kind_iccid, ix_sim_state_kind_iccid,
-    # ix_sim_batch_iccid) can yield; the keyset bound on iccid still positions the scan.
+    # ix_sim_batch_iccid) can yield; the keyset bound on iccid still positions the scan (a
+    # B-tree scan starts at (v, after) when the bound before it is inclusive). SQLite plans
+    # '=' with ORDER BY on the same index correctly, and a range would stop it using the ICCID
+    # bound, so it keeps '='.
     # With a batch, the batch's index leads and state and kind are plain filters within it.
     stmt = select(Sim)
     filters: list[tuple[Any, str | int]] = []
@@ -383,7 +386,10 @@ def list_sims(
             elif wanted:
                 filters.append((column, wanted))
         for column, value in filters:
-            stmt = stmt.where(column >= value, column <= value)
+            if is_sqlite(engine):  # SQLite bounds an index scan by one range only: keep '='
+                stmt = stmt.where(column == value)
+            else:
+                stmt = stmt.where(column >= value, column <= value)
         if after:
             stmt = stmt.where(col(Sim.iccid) > after)
         order = [column for column, _ in filters]

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import Engine, event, func, select, text
 from sqlmodel import col
@@ -105,3 +107,43 @@ def test_list_pages_walk_an_index_in_iccid_order(clustered: Engine, filters: dic
         plan = "\n".join(r[0] for r in c.exec_driver_sql("EXPLAIN " + statement, params))
     assert f"Index Scan using {index} on sim" in plan, plan
     assert "Sort" not in plan and "sim_pkey" not in plan, plan
+
+
+@pytest.mark.parametrize("filters", [{"state": "in_stock"}, {"kind": "esim"},
+                                     {"state": "in_stock", "kind": "esim"}])
+def test_a_page_after_a_deep_cursor_starts_at_the_cursor(clustered: Engine,
+                                                         filters: dict[str, str]) -> None:
+    """The keyset bound positions the scan: a page after a cursor half-way through the matching
+    SIMs (for eSIMs: the last of the sold batch, with 5,000 physical SIMs before the next one)
+    touches about as many pages as the first page, instead of walking the matching SIMs before
+    the cursor or the non-matching ones after it (on PostgreSQL the filter is a closed range,
+    and a B-tree scan still starts at (value, cursor))."""
+    engine = clustered
+    with read_session(engine) as s:
+        q = select(col(Sim.iccid))
+        for k, v in filters.items():
+            q = q.where(getattr(Sim, k) == v)
+        matching = s.execute(q.order_by(col(Sim.iccid))).scalars().all()
+    cursor = matching[len(matching) // 2 - 1]
+    statements: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, params, _ctx, _many):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "FROM sim" in statement:
+            statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        page = inventory.list_sims(engine, limit=5, after=cursor, **filters)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    start = len(matching) // 2
+    assert [x.iccid for x in page] == matching[start:start + 5]
+    statement, params = statements[-1]
+    with engine.connect() as c:
+        plan = "\n".join(r[0] for r in c.exec_driver_sql(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + statement, params))
+    buffers = [int(x) for x in re.findall(r"shared hit=(\d+)(?: read=(\d+))?", plan)
+               for x in x if x]
+    # 5 rows: an index descent (2-3 pages) plus the heap pages of 5 neighbouring rows. Walking
+    # thousands of SIMs before or after the cursor would touch hundreds of pages.
+    assert buffers and sum(buffers) < 60, plan
