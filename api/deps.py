@@ -37,16 +37,24 @@ class KeyCache:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[float, ApiKey]] = {}
 
-    def authenticate(self, engine: Engine, key: str) -> ApiKey:
+    def cached(self, key: str) -> ApiKey | None:
+        """The key's record if checked within the last `ttl` seconds (no database call)."""
         if self.ttl <= 0:
-            return apikeys.authenticate(engine, key)
+            return None
+        with self._lock:
+            hit = self._keys.get(apikeys.hash_key(key))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def authenticate(self, engine: Engine, key: str) -> ApiKey:
+        """The key's record, from the cache or the database (blocking: not on the event loop)."""
+        hit = self.cached(key)
+        if hit is not None:
+            return hit
+        row = apikeys.authenticate(engine, key)
+        if self.ttl <= 0:
+            return row
         h = apikeys.hash_key(key)
         now = time.monotonic()
-        with self._lock:
-            hit = self._keys.get(h)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        row = apikeys.authenticate(engine, key)
         with self._lock:
             if len(self._keys) > 10_000:
                 self._keys.clear()
@@ -135,7 +143,10 @@ async def authenticate(request: Request) -> ApiKey:
                            "(Authorization: Bearer ssk_…)", {"WWW-Authenticate": "Bearer"})
     ctx = ctx_of(request)
     try:
-        row = ctx.keys.authenticate(ctx.engine, key)
+        # A cache miss reads the database: in the thread pool, never on the event loop.
+        hit = ctx.keys.cached(key)
+        row = hit if hit is not None else await run_in_threadpool(ctx.keys.authenticate,
+                                                                  ctx.engine, key)
     except InvalidApiKey as e:
         raise ProblemError("unauthenticated", str(e), {"WWW-Authenticate": "Bearer"}) from e
     request.state.api_key = row

@@ -147,3 +147,27 @@ def test_metrics_gauges_are_read_off_the_event_loop(api: Api) -> None:
     text = api.client.get("/metrics", headers=api.h("metrics:read")).text
     assert 'simsmith_test_probe{kind="probe"} 1.0' in text
     assert seen == [False]
+
+
+def test_api_keys_are_checked_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API key the cache does not hold is read from the store: in the thread pool, not on
+    the event loop (where it would stall every other request during the query)."""
+    import asyncio
+
+    from simcore import apikeys
+
+    real = apikeys.authenticate
+    seen: list[bool] = []
+
+    def probe(engine, key):  # type: ignore[no-untyped-def]
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)
+        except RuntimeError:
+            seen.append(False)
+        return real(engine, key)
+
+    monkeypatch.setattr(apikeys, "authenticate", probe)
+    api.client.app.state.ctx.keys._keys.clear()  # type: ignore[attr-defined]
+    assert api.client.get("/v1/sims", headers=api.h("sims:read")).status_code == 200
+    assert seen and not any(seen)
