@@ -1,0 +1,13 @@
+"""SGP.22 v2.x remote SIM provisioning: the pieces both ends of a profile download share.
+
+One module per concept of GSMA SGP.22 (RSP Technical Specification v2.x):
+
+    schema        the Annex H ASN.1 (RSPDefinitions) compiled with asn1tools, DER
+    bsp           §2.6.4–2.6.6 / GPC Amendment F SCP03t: ECKA, the KDF, segment protection
+    certificates  §4.5.2 certificate chains CI → EUM → eUICC and CI → DPauth / DPpb
+    signatures    §5.6 / §5.7 serverSignature1, euiccSignature1, smdpSignature2, euiccSignature2
+    bpp           §2.5.4–2.5.6 / §5.5 building and opening a Bound Profile Package
+
+The SM-DP+ (simcore) and the virtual eUICC build on these. This package is pure computation: no
+I/O, no database, no HSM — signing takes a callable so private keys can stay in an HSM.
+"""
