@@ -89,15 +89,6 @@ def decode(type_name: str, data: bytes) -> Any:
     return value
 
 
-def decode_prefix(type_name: str, data: bytes, offset: int = 0) -> tuple[Any, int]:
-    """Decode one value of `type_name` at `offset` of `data`; (value, offset after it)."""
-    try:
-        value, length = spec().decode_with_length(type_name, data[offset:])
-    except (asn1tools.Error, ValueError, IndexError, TypeError, KeyError) as exc:
-        raise Asn1Error(type_name, f"cannot decode at offset {offset}: {exc}") from None
-    return value, offset + length
-
-
 def encode(type_name: str, value: Any) -> bytes:
     """Encode `value` as DER of `type_name`."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from esim.sgp22 import schema
@@ -111,6 +111,7 @@ def test_trailing_bytes_and_unknown_types_are_refused() -> None:
         schema.encode("ServerSigned1", {"transactionId": b"x"})
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_never_escape_as_other_errors(junk: bytes) -> None:
     for type_name in ("BoundProfilePackage", "AuthenticateServerResponse", "PendingNotification"):
