@@ -6,7 +6,10 @@ One module per concept of GSMA SGP.22 (RSP Technical Specification v2.x):
     bsp           §2.6.4–2.6.6 / GPC Amendment F SCP03t: ECKA, the KDF, segment protection
     certificates  §4.5.2 certificate chains CI → EUM → eUICC and CI → DPauth / DPpb
     signatures    §5.6 / §5.7 serverSignature1, euiccSignature1, smdpSignature2, euiccSignature2
+    authentication  §3.1.2, §5.6.1–5.6.3, §5.7.5, §5.7.13: mutual authentication and download
+                  preparation, the SM-DP+'s checks and the eUICC's answers
     bpp           §2.5.4–2.5.6 / §5.5 building and opening a Bound Profile Package
+    tlv           exact byte slices of received DER (what the signatures cover)
 
 The SM-DP+ (simcore) and the virtual eUICC build on these. This package is pure computation: no
 I/O, no database, no HSM — signing takes a callable so private keys can stay in an HSM.

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from esim.sgp22 import bsp, schema, signatures
 from esim.sgp22.errors import Asn1Error, BppError, SegmentError, SignatureError
 from esim.sgp22.signatures import PublicKeySource, Signer
-from esim.sgp22.tlv import Tlv, children, read_tlv
+from esim.sgp22.tlv import Tlv, children, encode_length, encode_tlv, read_tlv
 
 MAX_SEGMENT_LENGTH = 1020  # SGP.22 §2.5.5, tag, length and MAC included
 REMOTE_OP_INSTALL_BPP = 1
@@ -47,19 +47,8 @@ TAG_86 = b"\xa3"
 _UNCOMPRESSED = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: bytes, value: bytes) -> bytes:
-    return tag + _length(len(value)) + value
-
-
 def _header_length(value_length: int) -> int:
-    return 1 + len(_length(value_length))
+    return 1 + len(encode_length(value_length))
 
 
 def max_encrypted_payload(max_segment_length: int = MAX_SEGMENT_LENGTH) -> int:
@@ -87,10 +76,11 @@ def _chunks(data: bytes, size: int) -> list[bytes]:
 
 
 def _isc_data_objects(transaction_id: bytes, host_id: bytes, otpk_dp: bytes) -> bytes:
-    crt = (_tlv(b"\x80", bytes([bsp.KEY_TYPE_AES])) + _tlv(b"\x81", bytes([bsp.KEY_LENGTH]))
-           + _tlv(b"\x84", host_id))
-    return (_tlv(b"\x82", bytes([REMOTE_OP_INSTALL_BPP])) + _tlv(b"\x80", transaction_id)
-            + _tlv(b"\xa6", crt) + _tlv(signatures.OTPK_TAG, otpk_dp))
+    crt = (encode_tlv(b"\x80", bytes([bsp.KEY_TYPE_AES]))
+           + encode_tlv(b"\x81", bytes([bsp.KEY_LENGTH])) + encode_tlv(b"\x84", host_id))
+    return (encode_tlv(b"\x82", bytes([REMOTE_OP_INSTALL_BPP]))
+            + encode_tlv(b"\x80", transaction_id) + encode_tlv(b"\xa6", crt)
+            + encode_tlv(signatures.OTPK_TAG, otpk_dp))
 
 
 def replace_session_keys_request(ppk: bsp.SessionKeys) -> bytes:
@@ -142,22 +132,22 @@ def build_bpp(*, upp: bytes, store_metadata: bytes, transaction_id: bytes, eid: 
     objects = _isc_data_objects(transaction_id, host_id, otpk_dp)
     smdp_sign = signatures.sign(dppb_signer, signatures.isc_signature_input(objects, otpk_euicc),
                                 "smdpSign")
-    parts = [_tlv(TAG_ISC, objects + smdp_sign)]
+    parts = [encode_tlv(TAG_ISC, objects + smdp_sign)]
 
     protector = bsp.SegmentProtector(keys)
-    parts.append(_tlv(TAG_FIRST_87, b"".join(
+    parts.append(encode_tlv(TAG_FIRST_87, b"".join(
         protector.encrypt_and_mac(bsp.TAG_ENCRYPTED_87, c)
         for c in _chunks(configure_isdp, encrypted_max))))
-    parts.append(_tlv(TAG_88, b"".join(
+    parts.append(encode_tlv(TAG_88, b"".join(
         protector.mac_only(bsp.TAG_MAC_ONLY_88, c)
         for c in _chunks(store_metadata, max_mac_only_payload(max_segment_length)))))
     if ppk is not None:
-        parts.append(_tlv(TAG_SECOND_87, protector.encrypt_and_mac(
+        parts.append(encode_tlv(TAG_SECOND_87, protector.encrypt_and_mac(
             bsp.TAG_ENCRYPTED_87, replace_session_keys_request(ppk))))
         protector.replace_keys(ppk)
-    parts.append(_tlv(TAG_86, b"".join(
+    parts.append(encode_tlv(TAG_86, b"".join(
         protector.encrypt_and_mac(bsp.TAG_PROFILE_86, c) for c in _chunks(upp, chunk))))
-    return BuiltBpp(_tlv(TAG_BPP, b"".join(parts)), otpk_dp)
+    return BuiltBpp(encode_tlv(TAG_BPP, b"".join(parts)), otpk_dp)
 
 
 @dataclass(frozen=True, repr=False)

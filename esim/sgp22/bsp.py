@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 from esim.sgp22.errors import KeyAgreementError, SegmentError
+from esim.sgp22.tlv import encode_length
 
 KEY_TYPE_AES = 0x88  # GPC Card Specification Table 11-16
 KEY_LENGTH = 16  # SGP.22: AES-128 session keys
@@ -94,14 +95,6 @@ def derive_session_keys(shared_secret: bytes, host_id: bytes, eid: bytes,
     return SessionKeys(initial_mcv=out[:16], s_enc=out[16:32], s_mac=out[32:48])
 
 
-def _length(n: int) -> bytes:
-    """BER definite length."""
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
 def _pad(data: bytes) -> bytes:
     # ISO/IEC 9797-1 padding method 2, applied even to a block-aligned payload.
     data = data + b"\x80"
@@ -149,13 +142,13 @@ class SegmentProtector(_Channel):
         self.block_counter += 1
         enc = Cipher(algorithms.AES(self._keys.s_enc), modes.CBC(self._icv())).encryptor()
         body = enc.update(_pad(payload)) + enc.finalize()
-        header = bytes([tag]) + _length(len(body) + MAC_LENGTH)
+        header = bytes([tag]) + encode_length(len(body) + MAC_LENGTH)
         return header + body + self._mac(header, body)
 
     def mac_only(self, tag: int, payload: bytes) -> bytes:
         """An '88' segment: tag ‖ L ‖ payload ‖ C-MAC."""
         self.block_counter += 1
-        header = bytes([tag]) + _length(len(payload) + MAC_LENGTH)
+        header = bytes([tag]) + encode_length(len(payload) + MAC_LENGTH)
         return header + payload + self._mac(header, payload)
 
 

@@ -87,3 +87,20 @@ class BppError(Sgp22Error, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {message}")
+
+
+class AuthenticationError(Sgp22Error):
+    """A step of the common mutual authentication or of the download preparation (SGP.22
+    §3.1.2, §5.6.2–5.6.3, §5.7.5, §5.7.13) was refused.
+
+    `check` names the element that failed ('euiccSigned1.transactionId',
+    'serverSigned1.euiccChallenge', 'authenticateResponseError', …); `reason` is the SGP.22
+    error name where one applies (AuthenticateErrorCode / DownloadErrorCode: 'invalidCertificate',
+    'invalidSignature', 'euiccChallengeMismatch', 'invalidTransactionId', 'ciPKUnknown', …) or
+    'mismatch' / 'malformed' for an SM-DP+ side check.
+    """
+
+    def __init__(self, check: str, reason: str, message: str) -> None:
+        self.check = check
+        self.reason = reason
+        super().__init__(f"{check}: {message}")

@@ -12,6 +12,19 @@ from dataclasses import dataclass
 from esim.sgp22.errors import Asn1Error
 
 
+def encode_length(n: int) -> bytes:
+    """BER/DER definite length (X.690 §8.1.3)."""
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def encode_tlv(tag: bytes, value: bytes) -> bytes:
+    """tag ‖ length ‖ value."""
+    return tag + encode_length(len(value)) + value
+
+
 @dataclass(frozen=True)
 class Tlv:
     """One TLV of `data`: tag bytes, and the offsets of its value and its end."""
