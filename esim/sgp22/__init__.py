@@ -9,6 +9,8 @@ One module per concept of GSMA SGP.22 (RSP Technical Specification v2.x):
     authentication  §3.1.2, §5.6.1–5.6.3, §5.7.5, §5.7.13: mutual authentication and download
                   preparation, the SM-DP+'s checks and the eUICC's answers
     bpp           §2.5.4–2.5.6 / §5.5 building and opening a Bound Profile Package
+    notifications §5.6.4 / §5.7.9–5.7.10: ProfileInstallationResult, OtherSignedNotification
+    cancel_session  §5.6.5 / §5.7.14: the eUICC's signed cancellation
     tlv           exact byte slices of received DER (what the signatures cover)
 
 The SM-DP+ (simcore) and the virtual eUICC build on these. This package is pure computation: no
