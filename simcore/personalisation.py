@@ -51,7 +51,8 @@ from simcore.identifiers import Iccid
 from simcore.inventory import batch_id
 from simcore.keys import SimKeys, SimKeyWriter, fresh_vectors, load_keys, resync_vector
 from simcore.lifecycle import SimState, apply_transition
-from simcore.models import NumberRange, Sim
+from simcore.mnc_length import mnc_length_of
+from simcore.models import Sim
 
 __all__ = [
     "BatchSummary",
@@ -107,11 +108,9 @@ class WrongCard(SimsmithError):
 
 
 def _mnc_length(engine: Engine, imsi: str) -> int:
-    with read_session(engine) as s:
-        for r in s.execute(select(NumberRange).where(col(NumberRange.kind) == "imsi")).scalars():
-            if len(r.first) == len(imsi) and r.first <= imsi <= r.last and r.mnc_length:
-                return int(r.mnc_length)
-    return 2
+    """The IMSI range's MNC length (simcore.mnc_length, the rule the eSIM templates use too);
+    none recorded: the card profile's default, 2 (as the built-in templates' EF.AD)."""
+    return mnc_length_of(engine, imsi) or 2
 
 
 def card_profile(engine: Engine, sim: Sim, *, spn: str | None = None) -> CardProfile:

@@ -7,7 +7,6 @@ unless --show-secrets is given.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,14 @@ from typing import Any
 import typer
 
 from esim.activation_code import ActivationCode, generate_matching_id
-from esim.build import build_package, build_packages, get_compiled
+from esim.build import get_compiled
 from esim.errors import ActivationCodeError, EsimError
-from esim.ims import check_domain, check_impi, check_impu
-from esim.params import SubscriberParams, encode_address, encode_plmn
 from esim.qr import ios_install_link, qr_png, qr_svg
 from esim.saip import ProfilePackage
 from esim.saip.element import masked
 from esim.saip.validate import validate
 from esim.template import builtin_template_names
+from simcore.errors import InvalidInput, SimsmithError
 from tools.common import (
     JsonOpt,
     console,
@@ -212,67 +210,25 @@ def _write_der(path: Path, der: bytes) -> None:
         f.write(der)
 
 
-def _params(sim: Any, mnc_length: int | None, extra: dict[str, Any], with_msisdn: bool
-            ) -> SubscriberParams:
-    from simcore.keys import package_params
+def _options(**given: Any) -> Any:
+    """simcore.esim_build.profile_options; a bad option is one line naming it, exit 2."""
+    from simcore.esim_build import profile_options
 
-    if not sim.imsi:
-        fail(f"SIM {sim.iccid} has no IMSI")
-    params = package_params(sim.iccid, sim.imsi)
-    more = dict(extra, mnc_length=mnc_length)
-    if with_msisdn and sim.msisdn:  # stored as E.164 digits: an international number
-        more["msisdn"] = "+" + sim.msisdn.lstrip("+")
-    return dataclasses.replace(params, **more)
-
-
-def _imsi_mnc_lengths(eng: Any) -> list[tuple[str, str, int]]:
-    """(first, last, MNC length) of the inventory's IMSI ranges that record one."""
-    from simcore import inventory
-
-    return [(r.first, r.last, r.mnc_length) for r in inventory.list_ranges(eng)
-            if r.kind == "imsi" and r.mnc_length is not None]
-
-
-def _mnc_length(ranges: list[tuple[str, str, int]], imsi: str) -> int | None:
-    return next((n for first, last, n in ranges
-                 if len(first) == len(imsi) and first <= imsi <= last), None)
-
-
-def _profile_options(ehplmn: list[str] | None, msisdn: str | None = None,
-                     impi: str | None = None, impu: list[str] | None = None,
-                     ims_domain: str | None = None) -> dict[str, Any]:
-    """The SubscriberParams the options set, each checked first (one-line error naming it)."""
-    out: dict[str, Any] = {}
     try:
-        if ehplmn:
-            option = "--ehplmn"
-            plmns = tuple(p.strip() for value in ehplmn for p in value.split(",") if p.strip())
-            for plmn in plmns:
-                encode_plmn(plmn)
-            out["ehplmn"] = plmns
-        if msisdn is not None:
-            option = "--msisdn"
-            encode_address(msisdn, "msisdn")
-            out["msisdn"] = msisdn
-        if impi is not None:
-            option = "--impi"
-            out["impi"] = check_impi(impi)
-        if impu:
-            option = "--impu"
-            out["impu"] = tuple(check_impu(u) for u in impu)
-        if ims_domain is not None:
-            option = "--ims-domain"
-            out["ims_domain"] = check_domain(ims_domain)
-    except EsimError as e:
-        fail(f"{option}: {e}", 2)
-    return out
+        return profile_options(**given)
+    except InvalidInput as e:
+        if e.field == "msisdn" and given.get("with_msisdn"):
+            fail("--msisdn and --with-msisdn exclude each other", 2)
+        fail(f"--{e.field.replace('_', '-')}: {e.reason}", 2)
 
 
 def _compiled(template: str) -> Any:
+    from simcore.esim_build import compiled_template
+
     try:
-        return get_compiled(Path(template) if template.endswith(".toml") else template)
-    except EsimError as e:
-        fail(f"--template {template}: {e}")
+        return compiled_template(template)
+    except InvalidInput as e:
+        fail(f"--template {template}: {e.reason}")
 
 
 TemplateOpt = typer.Option(..., "--template", "-t",
@@ -318,37 +274,25 @@ def build(
     PIN/PUK/ADM written into it by the HSM. Decoded and validated before it is written.
     ISIM identities are derived from the IMSI (MNC length: the template's EF.AD, checked
     against the inventory's IMSI range) unless given."""
-    from simcore import inventory, keys
+    from simcore.esim_build import build_for_sim
 
-    if msisdn is not None and with_msisdn:
-        fail("--msisdn and --with-msisdn exclude each other", 2)
-    extra = _profile_options(ehplmn, msisdn, impi, impu, ims_domain)
+    options = _options(ehplmn=ehplmn, msisdn=msisdn, with_msisdn=with_msisdn, impi=impi,
+                       impu=impu, ims_domain=ims_domain)
     compiled = _compiled(template)
     eng = engine()
-    sim = inventory.get_sim(eng, iccid)
-    if with_msisdn and not sim.msisdn:
-        fail(f"SIM {sim.iccid} has no MSISDN in the inventory (--with-msisdn)")
-    k = keys.load_keys(eng, sim.iccid)
     hsm = open_hsm()
-    params = _params(sim, _mnc_length(_imsi_mnc_lengths(eng), sim.imsi or ""), extra,
-                     with_msisdn)
+    built = build_for_sim(eng, hsm, compiled, iccid, options)
     try:
-        der = build_package(compiled, params, keys.package_patcher(hsm, k, compiled),
-                            verify=True)
-    except EsimError as e:
-        fail(f"SIM {sim.iccid}: {e}")
-        return
-    try:
-        _write_der(out, der)
+        _write_der(out, built.der)
     except OSError as e:
         fail(f"{out}: {e.strerror}")
-    info = {"iccid": sim.iccid, "imsi": sim.imsi, "template": compiled.template.name,
-            "bytes": len(der), "output": str(out), "valid": True}
+    info = {"iccid": built.iccid, "imsi": built.imsi, "template": built.template,
+            "bytes": len(built.der), "output": str(out), "valid": True}
     if as_json:
         print_json(info)
     else:
-        console.print(f"wrote {out}: {len(der)} bytes, template {compiled.template.name}, "
-                      f"ICCID {sim.iccid}, IMSI {sim.imsi} (decoded and validated)",
+        console.print(f"wrote {out}: {len(built.der)} bytes, template {built.template}, "
+                      f"ICCID {built.iccid}, IMSI {built.imsi} (decoded and validated)",
                       markup=False)
 
 
@@ -380,29 +324,17 @@ def build_batch(
         TimeRemainingColumn,
     )
 
-    from simcore import keys
+    from simcore import esim_build
 
-    extra = _profile_options(ehplmn, ims_domain=ims_domain)
+    options = _options(ehplmn=ehplmn, with_msisdn=with_msisdn, ims_domain=ims_domain)
     compiled = _compiled(template)
     eng = engine()
-    total = _batch_size(eng, batch)
-    mnc_ranges = _imsi_mnc_lengths(eng)
+    total = esim_build.batch_size(eng, batch)
     hsm = open_hsm()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail(f"{out_dir}: {e.strerror}")
-    pairs = keys.batch_keys(eng, batch)
-    current: dict[str, Any] = {}
-
-    def subscribers() -> Any:
-        for sim, k in pairs:
-            current[sim.iccid] = k
-            yield _params(sim, _mnc_length(mnc_ranges, sim.imsi or ""), extra, with_msisdn)
-
-    def patch_for(params: SubscriberParams) -> Any:
-        return keys.package_patcher(hsm, current.pop(params.iccid), compiled)
-
     written = 0
     size = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -410,13 +342,13 @@ def build_batch(
                   disable=as_json) as progress:
         task = progress.add_task(f"batch {batch}: {compiled.template.name}", total=total)
         try:
-            for params, der in build_packages(compiled, subscribers(), patch_for,
-                                              verify_every=verify_every):
+            for params, der in esim_build.build_batch(eng, hsm, compiled, batch, options,
+                                                      verify_every=verify_every):
                 _write_der(out_dir / f"{params.iccid}.der", der)
                 written += 1
                 size += len(der)
                 progress.advance(task)
-        except EsimError as e:
+        except SimsmithError as e:
             fail(f"batch {batch}, after {written} packages: {e}")
         except OSError as e:
             fail(f"{out_dir}: {e.strerror}")
@@ -427,17 +359,3 @@ def build_batch(
         print_json(info)
     else:
         console.print(f"wrote {written} packages ({size} bytes) to {out_dir}", markup=False)
-
-
-def _batch_size(eng: Any, batch: str) -> int:
-    from sqlalchemy import func, select
-    from sqlmodel import col
-
-    from simcore.db import read_session
-    from simcore.inventory import batch_id
-    from simcore.models import Sim
-
-    with read_session(eng) as s:
-        bid = batch_id(s, batch)
-        return int(s.execute(select(func.count()).select_from(Sim)
-                             .where(col(Sim.batch_id) == bid)).scalar_one())
