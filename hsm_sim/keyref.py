@@ -34,6 +34,9 @@ class KeyType(StrEnum):
     KIC = "KIc"
     KID = "KID"
     KIK = "KIK"
+    # Data encryption key of an export envelope (simcore.esim_export): made in the HSM, leaves
+    # it wrapped under the receiver's export KEK.
+    DEK = "DEK"
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

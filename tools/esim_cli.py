@@ -7,7 +7,6 @@ unless --show-secrets is given.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from esim.template import builtin_template_names
 from simcore.errors import InvalidInput, SimsmithError
 from tools.common import (
     JsonOpt,
+    actor,
     console,
     engine,
     err_console,
@@ -203,13 +203,6 @@ def template_show(
 # --- packages for stored SIMs (keys through the HSM) -------------------------------------------
 
 
-def _write_der(path: Path, der: bytes) -> None:
-    """Write a package readable by its owner only: it holds the subscriber's keys."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(der)
-
-
 def _options(**given: Any) -> Any:
     """simcore.esim_build.profile_options; a bad option is one line naming it, exit 2."""
     from simcore.esim_build import profile_options
@@ -240,6 +233,15 @@ EhplmnOpt = typer.Option(
 WithMsisdnOpt = typer.Option(
     False, "--with-msisdn",
     help="Write the SIM's MSISDN from the inventory into EF.MSISDN record 1.")
+TargetOpt = typer.Option(
+    ..., "--target", metavar="NAME",
+    help="HSM export target (the receiving SM-DP+'s key, `hsm kek add NAME --purpose export`) "
+         "the packages are for: each file is encrypted to it (docs/esim.md \"Package files "
+         "are exports\"). Every package is audited per SIM with this target.")
+ClearOpt = typer.Option(
+    False, "--clear",
+    help="Write clear packages (Ki, OPc, PINs, PUKs, ADM1 readable by whoever gets the file); "
+         "only to a target marked --insecure-clear, audited as clear.")
 ImsDomainOpt = typer.Option(
     None, "--ims-domain", metavar="DOMAIN",
     help="ISIM EF.DOMAIN (home network domain). Default: the template's, else "
@@ -268,32 +270,42 @@ def build(
              "more. Default: sip:<IMSI>@ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org (TS 23.003 "
              "§13.4B)."),
     ims_domain: str | None = ImsDomainOpt,
+    target: str = TargetOpt,
+    clear: bool = ClearOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Build a SIM's profile package: subscriber from the inventory, Ki/OPc, OTA keys and
-    PIN/PUK/ADM written into it by the HSM. Decoded and validated before it is written.
-    ISIM identities are derived from the IMSI (MNC length: the template's EF.AD, checked
-    against the inventory's IMSI range) unless given."""
+    """Build a SIM's profile package for an SM-DP+: subscriber from the inventory, Ki/OPc, OTA
+    keys and PIN/PUK/ADM written into it by the HSM, decoded and validated, then written
+    (mode 0600) encrypted to --target, or clear with --clear; audited. ISIM identities are
+    derived from the IMSI (MNC length: the template's EF.AD, checked against the inventory's
+    IMSI range) unless given."""
     from simcore.esim_build import build_for_sim
+    from simcore.esim_export import PackageWriter, package_target
 
     options = _options(ehplmn=ehplmn, msisdn=msisdn, with_msisdn=with_msisdn, impi=impi,
                        impu=impu, ims_domain=ims_domain)
     compiled = _compiled(template)
     eng = engine()
     hsm = open_hsm()
+    dest = package_target(hsm, target, clear=clear)
     built = build_for_sim(eng, hsm, compiled, iccid, options)
+    writer = PackageWriter(eng, hsm, dest, template=built.template, actor=actor(),
+                           output=str(out))
     try:
-        _write_der(out, built.der)
+        writer.write_one(out, built.iccid, built.der)
     except OSError as e:
         fail(f"{out}: {e.strerror}")
     info = {"iccid": built.iccid, "imsi": built.imsi, "template": built.template,
-            "bytes": len(built.der), "output": str(out), "valid": True}
+            "bytes": writer.summary.bytes, "package_bytes": len(built.der), "output": str(out),
+            "valid": True, **writer.summary.as_dict()}
+    del info["packages"]
     if as_json:
         print_json(info)
     else:
-        console.print(f"wrote {out}: {len(built.der)} bytes, template {built.template}, "
-                      f"ICCID {built.iccid}, IMSI {built.imsi} (decoded and validated)",
-                      markup=False)
+        form = "CLEAR" if dest.clear else f"encrypted to {dest.name} (KCV {dest.kek_kcv})"
+        console.print(f"wrote {out}: {writer.summary.bytes} bytes, {form}, template "
+                      f"{built.template}, ICCID {built.iccid}, IMSI {built.imsi} (decoded and "
+                      "validated; audited)", markup=False)
 
 
 @app.command("build-batch")
@@ -311,10 +323,13 @@ def build_batch(
         help="Write each SIM's MSISDN from the inventory into EF.MSISDN record 1 (SIMs "
              "without one get an empty record)."),
     ims_domain: str | None = ImsDomainOpt,
+    target: str = TargetOpt,
+    clear: bool = ClearOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Build the profile packages of a whole batch into a directory, with a progress bar.
-    ISIM identities are derived from each IMSI (TS 23.003 §13)."""
+    """Build the profile packages of a whole batch into a directory (<ICCID>.der.sspe
+    encrypted to --target, or <ICCID>.der with --clear; mode 0600), each audited, with a
+    progress bar. ISIM identities are derived from each IMSI (TS 23.003 §13)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -325,37 +340,34 @@ def build_batch(
     )
 
     from simcore import esim_build
+    from simcore.esim_export import PackageWriter, package_target
 
     options = _options(ehplmn=ehplmn, with_msisdn=with_msisdn, ims_domain=ims_domain)
     compiled = _compiled(template)
     eng = engine()
     total = esim_build.batch_size(eng, batch)
     hsm = open_hsm()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        fail(f"{out_dir}: {e.strerror}")
-    written = 0
-    size = 0
+    dest = package_target(hsm, target, clear=clear)
+    writer = PackageWriter(eng, hsm, dest, template=compiled.template.name, actor=actor(),
+                           output=str(out_dir))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                   disable=as_json) as progress:
         task = progress.add_task(f"batch {batch}: {compiled.template.name}", total=total)
+        built = esim_build.build_batch(eng, hsm, compiled, batch, options,
+                                       verify_every=verify_every)
         try:
-            for params, der in esim_build.build_batch(eng, hsm, compiled, batch, options,
-                                                      verify_every=verify_every):
-                _write_der(out_dir / f"{params.iccid}.der", der)
-                written += 1
-                size += len(der)
-                progress.advance(task)
+            writer.write_all(out_dir, ((p.iccid, der) for p, der in built), batch=batch,
+                             progress=lambda n: progress.advance(task, n))
         except SimsmithError as e:
-            fail(f"batch {batch}, after {written} packages: {e}")
+            fail(f"batch {batch}, after {writer.summary.packages} packages: {e}")
         except OSError as e:
             fail(f"{out_dir}: {e.strerror}")
-    info = {"batch": batch, "template": compiled.template.name, "packages": written,
-            "bytes": size, "output": str(out_dir),
-            "verified_every": verify_every}
+    info = {"batch": batch, "template": compiled.template.name, "output": str(out_dir),
+            "verified_every": verify_every, **writer.summary.as_dict()}
     if as_json:
         print_json(info)
     else:
-        console.print(f"wrote {written} packages ({size} bytes) to {out_dir}", markup=False)
+        form = "CLEAR" if dest.clear else f"encrypted to {dest.name} (KCV {dest.kek_kcv})"
+        console.print(f"wrote {writer.summary.packages} packages ({writer.summary.bytes} "
+                      f"bytes, {form}) to {out_dir}; audited per SIM", markup=False)

@@ -16,8 +16,13 @@ from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 from tests.wiring.test_cli import cli_env, ok, refused, runner  # noqa: F401  (cli_env: fixture)
 from tools.cli import app
 
+# Clear packages for a lab SM-DP+ (these tests decode the files); encrypted ones:
+# tests/esim/test_esim_export.py.
+LAB = ("--target", "lab", "--clear")
+
 
 def _esim_sims(count: int) -> list[dict[str, str]]:
+    ok("hsm", "kek", "add", "lab", "--purpose", "export", "--insecure-clear")
     ok("inventory", "generate", "-n", str(count), "--batch", "e1", "--kind", "esim",
        "--with-keys")
     return json.loads(ok("inventory", "list", "--batch", "e1", "--json"))  # type: ignore[no-any-return]
@@ -38,7 +43,7 @@ def test_build_with_profile_options(tmp_path: Path) -> None:
     sim = _esim_sims(2)[0]
     iccid, imsi = sim["iccid"], sim["imsi"]
     out = tmp_path / "p.der"
-    ok("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o", str(out),
+    ok("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o", str(out), *LAB,
        "--ehplmn", "00101,00102", "--ehplmn", "310410", "--msisdn", "+447700900123")
     p = ProfilePackage.from_der(out.read_bytes())
     opt, isim = p.one("opt-usim"), p.one("isim")
@@ -48,7 +53,7 @@ def test_build_with_profile_options(tmp_path: Path) -> None:
     assert decode_nai_tlv(isim.file_content("ef-impi")) == derive_impi(imsi, 2)
     assert decode_impu_records(isim.file_content("ef-impu"), 64) == [derive_impu(imsi, 2)]
     assert decode_nai_tlv(isim.file_content("ef-domain")) == "ims.mnc001.mcc001.3gppnetwork.org"
-    ok("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o", str(out),
+    ok("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o", str(out), *LAB,
        "--impi", "alice@ims.example.net", "--impu", "sip:alice@ims.example.net",
        "--impu", "tel:+447700900123", "--ims-domain", "ims.example.net")
     isim = ProfilePackage.from_der(out.read_bytes()).one("isim")
@@ -64,15 +69,15 @@ def test_msisdn_from_inventory(tmp_path: Path) -> None:
     ok("msisdn", "add-range", "+447700900000", "+447700900009", "--name", "n")
     ok("msisdn", "assign", sims[0]["iccid"], "--msisdn", "+447700900005")
     out = tmp_path / "p.der"
-    ok("esim", "build", "-t", "ts48", "--iccid", sims[0]["iccid"], "-o", str(out),
+    ok("esim", "build", "-t", "ts48", "--iccid", sims[0]["iccid"], "-o", str(out), *LAB,
        "--with-msisdn")
     opt = ProfilePackage.from_der(out.read_bytes()).one("opt-usim")
     assert decode_msisdn(opt.file_content("ef-msisdn")) == "+447700900005"
     assert "has no MSISDN in the inventory" in refused(
-        "esim", "build", "-t", "ts48", "--iccid", sims[1]["iccid"], "-o", str(out),
+        "esim", "build", "-t", "ts48", "--iccid", sims[1]["iccid"], "-o", str(out), *LAB,
         "--with-msisdn")
     out_dir = tmp_path / "batch"
-    ok("esim", "build-batch", "-t", "usim-isim-milenage", "--batch", "e1", "-o", str(out_dir),
+    ok("esim", "build-batch", "-t", "usim-isim-milenage", "--batch", "e1", "-o", str(out_dir), *LAB,
        "--with-msisdn", "--ehplmn", "00101", "--ims-domain", "ims.example.net", "--json")
     got = {}
     for sim in sims:
@@ -96,7 +101,7 @@ def test_msisdn_from_inventory(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("cli_env")
 def test_bad_options_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     line = refused("esim", "build", "-t", "usim-isim-milenage", "--iccid", "8988211000000000011",
-                   "-o", str(tmp_path / "x.der"), *args, code=2)
+                   "-o", str(tmp_path / "x.der"), *LAB, *args, code=2)
     assert message in line
 
 
@@ -104,5 +109,5 @@ def test_bad_options_one_line(tmp_path: Path, args: list[str], message: str) -> 
 def test_identity_too_long_for_the_file(tmp_path: Path) -> None:
     iccid = _esim_sims(1)[0]["iccid"]
     line = refused("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o",
-                   str(tmp_path / "x.der"), "--impi", "u" * 90 + "@ims.example.net")
+                   str(tmp_path / "x.der"), *LAB, "--impi", "u" * 90 + "@ims.example.net")
     assert f"SIM {iccid}: impi: needs 108 bytes" in line and "the file holds 96" in line

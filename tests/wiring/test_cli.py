@@ -139,11 +139,13 @@ def test_vector_uses_the_stored_sqn_and_resyncs(cli_env: SoftHsm, engine: Engine
 
 
 def test_esim_build_and_batch(cli_env: SoftHsm, engine: Engine, tmp_path: Path) -> None:
+    ok("hsm", "kek", "add", "lab", "--purpose", "export", "--insecure-clear")
+    lab = ("--target", "lab", "--clear")  # clear packages, to decode them here
     ok("inventory", "generate", "-n", "3", "--batch", "e1", "--kind", "esim", "--with-keys")
     iccid = json.loads(ok("inventory", "list", "--batch", "e1", "--json"))[0]["iccid"]
     der_path = tmp_path / "one.der"
     shown = ok("esim", "build", "--template", "usim-isim-milenage", "--iccid", iccid, "-o",
-               str(der_path))
+               str(der_path), *lab)
     assert f"ICCID {iccid}" in shown and "validated" in shown
     assert stat.S_IMODE(der_path.stat().st_mode) == 0o600
     package = ProfilePackage.from_der(der_path.read_bytes())
@@ -155,19 +157,19 @@ def test_esim_build_and_batch(cli_env: SoftHsm, engine: Engine, tmp_path: Path) 
         assert secret not in (shown + inspected).lower()
     out_dir = tmp_path / "pkgs"
     summary = json.loads(ok("esim", "build-batch", "--template", "usim-isim-milenage",
-                            "--batch", "e1", "-o", str(out_dir), "--verify-every", "2",
+                            "--batch", "e1", "-o", str(out_dir), *lab, "--verify-every", "2",
                             "--json"))
     assert summary["packages"] == 3 and len(list(out_dir.glob("*.der"))) == 3
     assert (out_dir / f"{iccid}.der").read_bytes() == der_path.read_bytes()
     # errors: one line naming the input
     assert "--template nope" in refused("esim", "build", "--template", "nope", "--iccid", iccid,
-                                        "-o", str(der_path))
+                                        "-o", str(der_path), *lab)
     ok("inventory", "generate", "-n", "1", "--batch", "p1", "--with-keys")  # physical: no OTA
     plain = json.loads(ok("inventory", "list", "--batch", "p1", "--json"))[0]["iccid"]
     assert "no ota-kvn01-kid01" in refused("esim", "build", "-t", "usim-isim-milenage",
-                                           "--iccid", plain, "-o", str(tmp_path / "x.der"))
+                                           "--iccid", plain, "-o", str(tmp_path / "x.der"), *lab)
     assert "no batch named 'zz'" in refused("esim", "build-batch", "-t", "ts48", "--batch", "zz",
-                                            "-o", str(out_dir))
+                                            "-o", str(out_dir), *lab)
 
 
 def test_card_program_verify_batch(cli_env: SoftHsm, engine: Engine, insert: Insert) -> None:
