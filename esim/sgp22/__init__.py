@@ -11,6 +11,7 @@ One module per concept of GSMA SGP.22 (RSP Technical Specification v2.x):
     bpp           §2.5.4–2.5.6 / §5.5 building and opening a Bound Profile Package
     notifications §5.6.4 / §5.7.9–5.7.10: ProfileInstallationResult, OtherSignedNotification
     cancel_session  §5.6.5 / §5.7.14: the eUICC's signed cancellation
+    es9plus       §5.6 / §6.5 ES9+ on the wire: paths, headers, base64 fields, status codes
     tlv           exact byte slices of received DER (what the signatures cover)
 
 The SM-DP+ (simcore) and the virtual eUICC build on these. This package is pure computation: no

@@ -130,10 +130,12 @@ class PreparedDownload:
     hash_cc: bytes | None
 
 
-def check_prepare_download_response(der: bytes, *, euicc: EuiccIdentity, transaction_id: bytes,
+def check_prepare_download_response(der: bytes, *, euicc: EuiccIdentity | x509.Certificate,
+                                    transaction_id: bytes,
                                     smdp_signature2: bytes) -> PreparedDownload:
     """The SM-DP+'s checks of GetBoundProfilePackage (§5.6.3): this session's transaction, and
-    euiccSignature2 over euiccSigned2 ‖ smdpSignature2 with the authenticated eUICC's key. The
+    euiccSignature2 over euiccSigned2 ‖ smdpSignature2 with the authenticated eUICC's key (its
+    verified identity, or the CERT.EUICC kept from AuthenticateClient). The
     confirmation code (hashCc) is for the caller: esim.confirmation_code.verify_confirmation_code.
     """
     choice, value = _decode("PrepareDownloadResponse", der, "prepareDownloadResponse")
@@ -146,13 +148,16 @@ def check_prepare_download_response(der: bytes, *, euicc: EuiccIdentity, transac
         raise AuthenticationError("euiccSigned2.transactionId", "mismatch",
                                   "not the transaction of this session")
     parts = signatures.prepare_download_response_parts(der)
-    signatures.verify(euicc.public_key,
+    key = euicc.public_key if isinstance(euicc, EuiccIdentity) else euicc.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise AuthenticationError("euiccCertificate", "malformed", "not an EC key")
+    signatures.verify(key,
                       signatures.euicc_signature2_input(parts.signed, smdp_signature2),
                       parts.signature_tlv, "euiccSignature2")
     otpk = bytes(signed2["euiccOtpk"])
     # a point off the curve would only fail later, in ECKA: refuse it here, by name
     try:
-        ec.EllipticCurvePublicKey.from_encoded_point(euicc.public_key.curve, otpk)
+        ec.EllipticCurvePublicKey.from_encoded_point(key.curve, otpk)
     except ValueError:
         raise AuthenticationError("euiccSigned2.euiccOtpk", "malformed",
                                   "otPK.EUICC.ECKA is not a point on the eUICC's curve") from None
