@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from esim.errors import TemplateError
-from esim.fields import Encoder, Field, locate_fields, set_field
-from esim.params import SubscriberParams
+from esim.fields import Encoder, Field, ef_ad_mnc_length, locate_fields, set_field
+from esim.params import ParameterError, SubscriberParams
 from esim.saip import ProfileElement, encode_element
 from esim.saip.validate import validate
 from esim.template import Template
@@ -44,6 +44,10 @@ class CompiledTemplate:
     offsets: tuple[int, ...]  # byte offset of each field in `der`
     _patches: tuple[tuple[int, int, Encoder], ...]
     _key_slots: tuple[KeySlot, ...]
+    # MNC digits of the IMSIs, as the profile's EF.AD states them (None: it states none). One
+    # rule for every template: a subscriber whose IMSI range says otherwise is refused, as a
+    # profile whose EF.AD (and derived IMS identities) splits the IMSI wrongly would be wrong.
+    mnc_length: int | None = None
 
     def __repr__(self) -> str:
         return (f"CompiledTemplate({self.template.name!r}, {len(self.der)} bytes, "
@@ -55,6 +59,11 @@ class CompiledTemplate:
 
     def personalise(self, params: SubscriberParams, patch_keys: PatchKeys) -> bytes:
         """The subscriber's package: template bytes, fields patched, keys patched by the HSM."""
+        if (params.mnc_length is not None and self.mnc_length is not None
+                and params.mnc_length != self.mnc_length):
+            raise ParameterError("mnc_length", f"is {params.mnc_length}, but the template's "
+                                 f"EF.AD says {self.mnc_length} MNC digits (template "
+                                 f"{self.template.name})")
         buf = bytearray(self.der)
         for start, end, encode in self._patches:
             buf[start:end] = encode(params)
@@ -92,7 +101,7 @@ def compile_template(template: Template) -> CompiledTemplate:
         KeySlot(f.param, o, f.length, f.where.split(".", 1)[0])
         for f, o in zip(fields, offsets, strict=True) if f.encode is None)
     return CompiledTemplate(template, b"".join(parts), tuple(fields), tuple(offsets), patches,
-                            key_slots)
+                            key_slots, ef_ad_mnc_length(elements))
 
 
 def reference_elements(template: Template, params: SubscriberParams) -> tuple[

@@ -143,14 +143,22 @@ def _first_record(element: ProfileElement, file: str, record_length: int) -> int
     return i
 
 
-def _mnc_length(template: Template, elements: list[ProfileElement]) -> int:
-    """The MNC length for the ISIM identities: [defaults] mnc_length (already written into
-    EF.AD by the template), else the USIM's EF.AD byte 4 (TS 31.102 §4.2.18)."""
+def ef_ad_mnc_length(elements: list[ProfileElement]) -> int | None:
+    """The MNC length the profile states: the USIM's EF.AD byte 4, low nibble (TS 31.102
+    §4.2.18; a template's [defaults] mnc_length is written there), None if it states none."""
     for e in elements:
         if e.kind == "usim" and "ef-ad" in e.value:
             content = next((item for c, item in e.file("ef-ad") if c == "fillFileContent"), b"")
             if len(content) >= 4 and content[3] & 0x0F in (2, 3):
                 return content[3] & 0x0F
+    return None
+
+
+def _mnc_length(template: Template, elements: list[ProfileElement]) -> int:
+    """The MNC length for the ISIM identities (ef_ad_mnc_length), required."""
+    found = ef_ad_mnc_length(elements)
+    if found is not None:
+        return found
     raise TemplateError(f"template {template.name}: the ISIM identities need the MNC length: "
                         "set [defaults] mnc_length = 2 or 3 (the USIM's EF.AD does not say)")
 

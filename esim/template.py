@@ -62,6 +62,7 @@ class Template:
             raise TemplateError(f"template {self.name}: drop names identifications "
                                 f"{sorted(missing)} that the base package does not have")
         elements = [e for e in decoded if e.identification not in self.drop]
+        self._check_rfm_targets(elements)
         header = elements[0].value
         if self.profile_type is not None:
             header["profileType"] = self.profile_type
@@ -75,6 +76,29 @@ class Template:
         if "mnc_length" in self.defaults:
             self._set_mnc_length(elements, self.defaults["mnc_length"])
         return elements
+
+    def _check_rfm_targets(self, elements: list[ProfileElement]) -> None:
+        """Every RFM application's ADF access (adfRFMAccess, SAIP §8.7.2; ETSI TS 102 226 §5)
+        must aim at an application the profile still has: dropping an application (the CSIM)
+        but keeping the remote-file-management instance for its ADF leaves an RFM entry for
+        an AID no file answers to."""
+        aids: list[bytes] = []
+        for e in elements:  # the ADFs' names: each file's fileDescriptor with a dfName
+            for value in e.value.values():
+                for entry in value if isinstance(value, list) else ():
+                    if (isinstance(entry, tuple) and entry[0] == "fileDescriptor"
+                            and "dfName" in entry[1]):
+                        aids.append(entry[1]["dfName"])
+        for e in elements:
+            access = e.value.get("adfRFMAccess") if e.kind == "rfm" else None
+            if access is None:
+                continue
+            aid = access["adfAID"]
+            if not any(a.startswith(aid) or aid.startswith(a) for a in aids):
+                raise TemplateError(
+                    f"template {self.name}: rfm#{e.identification} gives remote file access to "
+                    f"ADF {aid.hex().upper()}, an application the profile does not have: drop "
+                    "that rfm element too")
 
     def _resize(self, elements: list[ProfileElement], where: str, size: int) -> None:
         kind, _, file = where.partition(".")

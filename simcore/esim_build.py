@@ -41,6 +41,7 @@ __all__ = [
     "batch_size",
     "build_batch",
     "build_for_sim",
+    "check_options_fit",
     "compiled_template",
     "profile_options",
     "subscriber_params",
@@ -110,6 +111,27 @@ def profile_options(*, ehplmn: Sequence[str] | None = None, msisdn: str | None =
     return ProfileOptions(plmns, msisdn, with_msisdn, impi, identities, ims_domain)
 
 
+# Option -> the template parameter that must be personalised for the option to take effect.
+_OPTION_PARAMETERS = {"ehplmn": "ehplmn", "msisdn": "msisdn", "with_msisdn": "msisdn",
+                      "impi": "impi", "impu": "impu", "ims_domain": "ims-domain"}
+
+
+def check_options_fit(compiled: CompiledTemplate, options: ProfileOptions) -> None:
+    """Refuse an option the template would silently ignore: one whose parameter the template
+    does not personalise (InvalidInput naming the option). `ts48` keeps TS.48's ISIM as
+    published (its 32-byte EF.IMPI and EF.DOMAIN cannot hold identities derived from an IMSI),
+    so --impi, --impu and --ims-domain go with `usim-isim-milenage` or a template of one's own."""
+    t = compiled.template
+    for option, parameter in _OPTION_PARAMETERS.items():
+        given = getattr(options, option)
+        if given not in (None, False) and parameter not in t.parameters:
+            what = ("the ISIM identities (its ISIM keeps the base package's)"
+                    if parameter in ("impi", "impu", "ims-domain") else f"'{parameter}'")
+            raise InvalidInput(option, f"template {t.name} does not personalise {what}",
+                               expected="a template whose [template] parameters list "
+                                        f"'{parameter}' (e.g. usim-isim-milenage)")
+
+
 def compiled_template(template: str | Path) -> CompiledTemplate:
     """A built-in template by name, or a template file (`….toml`), compiled once per process.
     InvalidInput naming `template` when it does not exist or does not compile."""
@@ -144,6 +166,7 @@ class BuiltPackage:
 def build_for_sim(engine: Engine, hsm: Any, compiled: CompiledTemplate, iccid: str,
                   options: ProfileOptions = ProfileOptions()) -> BuiltPackage:
     """One SIM's package, keys and codes written by the HSM, decoded and validated."""
+    check_options_fit(compiled, options)
     sim = inventory.get_sim(engine, iccid)
     if options.with_msisdn and not sim.msisdn:
         raise InvalidInput("with_msisdn", f"SIM {sim.iccid} has no MSISDN in the inventory")
@@ -171,6 +194,7 @@ def build_batch(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch: str
     """Every SIM of the batch in ICCID order: (params, package). Every `verify_every`-th
     package (the first included) is decoded and validated; 0 none. SIMs without an MSISDN get
     an empty EF.MSISDN record under `with_msisdn`. PackageBuildError names the SIM at fault."""
+    check_options_fit(compiled, options)
     mnc = MncLengths.load(engine)
     current: dict[str, keys.SimKeys] = {}
     last = [""]  # the SIM being built: the generator below runs one SIM at a time

@@ -215,13 +215,19 @@ def _options(**given: Any) -> Any:
         fail(f"--{e.field.replace('_', '-')}: {e.reason}", 2)
 
 
-def _compiled(template: str) -> Any:
-    from simcore.esim_build import compiled_template
+def _compiled(template: str, options: Any) -> Any:
+    """The compiled template; an option it would ignore is one line naming it, exit 2."""
+    from simcore.esim_build import check_options_fit, compiled_template
 
     try:
-        return compiled_template(template)
+        compiled = compiled_template(template)
     except InvalidInput as e:
         fail(f"--template {template}: {e.reason}")
+    try:
+        check_options_fit(compiled, options)
+    except InvalidInput as e:
+        fail(f"--{e.field.replace('_', '-')}: {e.reason}", 2)
+    return compiled
 
 
 TemplateOpt = typer.Option(..., "--template", "-t",
@@ -284,7 +290,7 @@ def build(
 
     options = _options(ehplmn=ehplmn, msisdn=msisdn, with_msisdn=with_msisdn, impi=impi,
                        impu=impu, ims_domain=ims_domain)
-    compiled = _compiled(template)
+    compiled = _compiled(template, options)
     eng = engine()
     hsm = open_hsm()
     dest = package_target(hsm, target, clear=clear)
@@ -343,7 +349,7 @@ def build_batch(
     from simcore.esim_export import PackageWriter, package_target
 
     options = _options(ehplmn=ehplmn, with_msisdn=with_msisdn, ims_domain=ims_domain)
-    compiled = _compiled(template)
+    compiled = _compiled(template, options)
     eng = engine()
     total = esim_build.batch_size(eng, batch)
     hsm = open_hsm()

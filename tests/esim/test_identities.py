@@ -220,7 +220,8 @@ def test_template_edit_errors(edit: dict[str, dict[str, int]], message: str) -> 
 
 def test_isim_parameters_need_an_isim() -> None:
     template = builtin_template("usim-isim-milenage")
-    template.drop = (*template.drop, 19, 20, 21, 22)  # the ISIM, its options, PINs, AKA
+    # the ISIM, its options, PINs, AKA, and the RFM instance aimed at its ADF
+    template.drop = (*template.drop, 19, 20, 21, 22, 29)
     template.file_sizes = {}
     template.services = tuple(s for s in template.services or () if s != "isim")
     with pytest.raises(TemplateError, match=r"no place for \['impi', 'impu', 'ims-domain'\]"):

@@ -136,7 +136,7 @@ def test_tuak_template(tmp_path: Path) -> None:
 [template]
 name = "tuak"
 base = "base.der"
-drop = [15, 16, 17, 18]
+drop = [15, 16, 17, 18, 30]  # the CSIM, its PEs and the RFM instance aimed at it
 services = ["usim", "isim", "tuak256"]
 parameters = ["iccid", "imsi", "ki", "opc"]
 [algorithm]
