@@ -14,6 +14,7 @@ Where the packages go (files, audit, encryption) is `simcore.esim_export`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,24 +24,27 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from esim.build import build_package, build_packages, get_compiled
+from esim.build import build_package, build_packages, get_compiled, verify_package
 from esim.compiled import CompiledTemplate, PatchKeys
 from esim.errors import EsimError
 from esim.ims import check_domain, check_impi, check_impu
 from esim.params import SubscriberParams, encode_address, encode_plmn
+from hsm_sim.keyref import KeyRef, KeyType
 from simcore import inventory, keys
 from simcore.db import read_session
 from simcore.errors import InvalidInput, SimsmithError
 from simcore.mnc_length import MncLengths
-from simcore.models import Sim
+from simcore.models import Sim, SimCredential
 
 __all__ = [
     "BuiltPackage",
     "PackageBuildError",
     "ProfileOptions",
+    "batch_bounds",
     "batch_size",
     "build_batch",
     "build_for_sim",
+    "build_range",
     "check_options_fit",
     "compiled_template",
     "profile_options",
@@ -186,6 +190,99 @@ def batch_size(engine: Engine, batch: str) -> int:
         bid = inventory.batch_id(s, batch)
         return int(s.execute(select(func.count()).select_from(Sim)
                              .where(col(Sim.batch_id) == bid)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class _SimRow:
+    """What a package needs of a SIM record (read with Core, not the ORM: a batch reads many)."""
+
+    iccid: str
+    imsi: str | None
+    msisdn: str | None
+
+
+_KEY_TYPES = {t.value: t for t in KeyType}
+
+
+def _ref(token: str) -> KeyRef:
+    """A stored key reference, parsed without re-validating its names: the HSM binds owner and
+    key type into the wrapped blob (hsm_sim.binding), so an altered token fails at unwrap; a
+    token of another shape takes the checking parser."""
+    parts = token.split(".")
+    key_type = _KEY_TYPES.get(parts[2]) if len(parts) == 6 and parts[0] == "kr1" else None
+    if key_type is None:
+        return KeyRef.from_token(token)
+    blob = parts[5]
+    try:
+        raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+    except ValueError:
+        return KeyRef.from_token(token)
+    return KeyRef.trusted(parts[1], key_type, parts[3], parts[4], raw)
+
+
+def batch_bounds(engine: Engine, batch: str, size: int = 1000) -> list[tuple[str, str, int]]:
+    """The batch cut into runs of `size` SIMs in ICCID order: (after, last, index of the first
+    SIM in the batch); `after` is exclusive ('' for the first run), `last` inclusive. Keyset
+    pages over the batch's (batch_id, iccid) index, ICCIDs only."""
+    sim = Sim.__table__  # type: ignore[attr-defined]
+    with read_session(engine) as s:
+        bid = inventory.batch_id(s, batch)
+        out: list[tuple[str, str, int]] = []
+        after, index = "", 0
+        while True:
+            rows = s.execute(select(sim.c.iccid).where(sim.c.batch_id == bid,
+                                                       sim.c.iccid > after)
+                             .order_by(sim.c.iccid).limit(size)).scalars().all()
+            if not rows:
+                return out
+            out.append((after, rows[-1], index))
+            after, index = rows[-1], index + len(rows)
+
+
+def _range_keys(engine: Engine, batch_key: int, after: str, last: str
+                ) -> list[tuple[_SimRow, keys.SimKeys]]:
+    """SIMs of a batch with after < ICCID <= last and their key references: two queries."""
+    sim = Sim.__table__  # type: ignore[attr-defined]
+    cred = SimCredential.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(sim.c.iccid, sim.c.imsi, sim.c.msisdn, sim.c.ki_ref,
+                                   sim.c.opc_ref)
+                            .where(sim.c.batch_id == batch_key, sim.c.iccid > after,
+                                   sim.c.iccid <= last)
+                            .order_by(sim.c.iccid)).all()
+        creds: dict[str, dict[str, KeyRef]] = {}
+        for iccid, name, token in conn.execute(
+                select(cred.c.iccid, cred.c.name, cred.c.ref)
+                .where(cred.c.iccid > after, cred.c.iccid <= last,
+                       cred.c.iccid.in_([r.iccid for r in rows]))):
+            creds.setdefault(iccid, {})[name] = _ref(token)
+    out = []
+    for iccid, imsi, msisdn, ki, opc in rows:
+        if not ki or not opc:
+            raise keys.MissingKeys(f"SIM {iccid} has no Ki/OPc in the store")
+        out.append((_SimRow(iccid, imsi, msisdn),
+                    keys.SimKeys(iccid, _ref(ki), _ref(opc), creds.get(iccid, {}))))
+    return out
+
+
+def build_range(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch_key: int,
+                bounds: tuple[str, str, int], options: ProfileOptions, mnc: MncLengths, *,
+                verify_every: int = 1000) -> list[tuple[str, bytes]]:
+    """The packages of one run of a batch (batch_bounds), (ICCID, DER) in ICCID order;
+    packages whose index in the batch is a multiple of `verify_every` are decoded and
+    validated. PackageBuildError names the SIM at fault."""
+    after, last, index = bounds
+    out = []
+    for i, (sim, k) in enumerate(_range_keys(engine, batch_key, after, last), index):
+        try:
+            params = subscriber_params(sim, mnc.of(sim.imsi or ""), options)  # type: ignore[arg-type]
+            der = compiled.personalise(params, keys.package_patcher(hsm, k, compiled))
+            if verify_every and i % verify_every == 0:
+                verify_package(der)
+        except EsimError as e:
+            raise PackageBuildError(sim.iccid, e) from None
+        out.append((sim.iccid, der))
+    return out
 
 
 def build_batch(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch: str,

@@ -44,6 +44,7 @@ import json
 import os
 import struct
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +53,10 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import keywrap
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from hsm_sim.keyref import KeyType
-from simcore import audit
+from simcore import audit, db
 from simcore.db import transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
 from simcore.export.keys import key_form
@@ -66,6 +67,7 @@ __all__ = [
     "ExportSummary",
     "PackageTarget",
     "PackageWriter",
+    "export_batch",
     "open_envelope",
     "package_target",
     "write_private",
@@ -253,39 +255,107 @@ class PackageWriter:
         self.summary.packages += 1
         self.summary.bytes += len(data)
 
-    def write_all(self, out_dir: Path, packages: Iterable[tuple[str, bytes]], *,
-                  chunk: int = 1000, progress: Callable[[int], None] | None = None,
-                  batch: str | None = None) -> ExportSummary:
-        """Every (ICCID, package) into `out_dir`/<ICCID>.der (clear) or .der.sspe, a chunk
-        audited and then written at a time."""
-        try:
-            out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as e:
-            raise InvalidInput("output", e.strerror or "cannot create", value=str(out_dir)
-                               ) from None
-        for part in _chunks(packages, chunk):
-            self.record(iccid for iccid, _ in part)
-            for iccid, der in part:
-                data = self.seal(iccid, der)
-                write_private(out_dir / f"{iccid}{self.suffix}", data)
-                self.summary.bytes += len(data)
-            self.summary.packages += len(part)
-            if progress:
-                progress(len(part))
-        if batch is not None:
-            with transaction(self.engine) as s:
-                audit.append(s, actor=self.actor, action="esim.package_batch_export",
-                             subject_type="batch", subject_id=batch,
-                             details=self._details | {"packages": self.summary.packages})
-        return self.summary
+
+# What forked workers inherit (set in the parent just before the pool starts; fork copies it).
+_WORK: dict[str, Any] = {}
 
 
-def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
-    part: list[tuple[str, bytes]] = []
-    for item in items:
-        part.append(item)
-        if len(part) >= size:
-            yield part
-            part = []
-    if part:
-        yield part
+def _work_range(bounds: tuple[str, str, int]) -> tuple[int, int]:
+    """One run of the batch, already audited by the parent: build, seal, write."""
+    from simcore.esim_build import build_range
+
+    w = _WORK
+    if w.get("pid") != os.getpid():  # a forked worker: its own database connections
+        w["engine"] = db.make_engine(w["url"], pool_size=2)
+        w["pid"] = os.getpid()
+    writer: PackageWriter = w["writer"]
+    part = build_range(w["engine"], w["hsm"], w["compiled"], w["batch_key"], bounds,
+                       w["options"], w["mnc"], verify_every=w["verify_every"])
+    size = 0
+    for iccid, der in part:
+        data = writer.seal(iccid, der)
+        write_private(w["out_dir"] / f"{iccid}{writer.suffix}", data)
+        size += len(data)
+    return len(part), size
+
+
+def _range_iccids(engine: Engine, batch_key: int, after: str, last: str) -> list[str]:
+    from simcore.models import Sim
+
+    sim = Sim.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return list(conn.execute(
+            select(sim.c.iccid).where(sim.c.batch_id == batch_key, sim.c.iccid > after,
+                                      sim.c.iccid <= last).order_by(sim.c.iccid)).scalars())
+
+
+def export_batch(engine: Engine, hsm: Any, compiled: Any, batch: str, target: PackageTarget,
+                 out_dir: Path, *, options: Any = None, actor: str = "cli",
+                 verify_every: int = 1000, workers: int = 1, chunk: int = 1000,
+                 progress: Callable[[int], None] | None = None) -> ExportSummary:
+    """A batch's packages into `out_dir` (<ICCID>.der.sspe, or .der when clear), built by
+    `workers` processes (fork; the soft HSM's opened state is inherited, a PKCS#11 session is
+    not, so the pkcs11 backend runs in one process). Each run of `chunk` SIMs is built, its
+    per-SIM audit events committed, then its files written. One summary event per batch."""
+    import multiprocessing
+
+    from simcore.esim_build import ProfileOptions, batch_bounds, check_options_fit
+    from simcore.mnc_length import MncLengths
+
+    options = options or ProfileOptions()
+    check_options_fit(compiled, options)
+    bounds = batch_bounds(engine, batch, chunk)
+    try:
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidInput("output", e.strerror or "cannot create", value=str(out_dir)
+                           ) from None
+    writer = PackageWriter(engine, hsm, target, template=compiled.template.name, actor=actor,
+                           output=str(out_dir))
+    from simcore.db import read_session
+    from simcore.inventory import batch_id
+
+    with read_session(engine) as s:
+        batch_key = batch_id(s, batch)
+    _WORK.clear()
+    _WORK.update(writer=writer, hsm=hsm, compiled=compiled, batch_key=batch_key,
+                 options=options, mnc=MncLengths.load(engine), verify_every=verify_every,
+                 out_dir=out_dir, pid=os.getpid(),
+                 url=engine.url.render_as_string(hide_password=False))
+    if getattr(hsm, "backend", "soft") != "soft":
+        workers = 1
+    workers = max(1, min(workers, len(bounds)))
+
+    def audited() -> Iterator[tuple[str, str, int]]:
+        """Each run's per-SIM events committed (here, one writer) before it is handed out."""
+        for b in bounds:
+            writer.record(_range_iccids(engine, batch_key, b[0], b[1]))
+            yield b
+
+    def done(count: int, size: int) -> None:
+        writer.summary.packages += count
+        writer.summary.bytes += size
+        if progress:
+            progress(count)
+
+    try:
+        if workers == 1:
+            _WORK["engine"] = engine
+            for b in audited():
+                done(*_work_range(b))
+        else:
+            pending: deque[Any] = deque()
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for b in audited():  # at most 2 runs per worker in flight
+                    pending.append(pool.apply_async(_work_range, (b,)))
+                    if len(pending) >= 2 * workers:
+                        done(*pending.popleft().get())
+                while pending:
+                    done(*pending.popleft().get())
+    finally:
+        _WORK.clear()
+    with transaction(engine) as s:
+        audit.append(s, actor=actor, action="esim.package_batch_export", subject_type="batch",
+                     subject_id=batch,
+                     details=writer._details | {"packages": writer.summary.packages})
+    return writer.summary

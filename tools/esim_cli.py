@@ -7,6 +7,7 @@ unless --show-secrets is given.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +332,10 @@ def build_batch(
     ims_domain: str | None = ImsDomainOpt,
     target: str = TargetOpt,
     clear: bool = ClearOpt,
+    workers: int = typer.Option(
+        os.cpu_count() or 1, "--workers", min=1,
+        help="Processes building and writing packages (default: one per core; the pkcs11 "
+             "backend uses one)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Build the profile packages of a whole batch into a directory (<ICCID>.der.sspe
@@ -346,7 +351,7 @@ def build_batch(
     )
 
     from simcore import esim_build
-    from simcore.esim_export import PackageWriter, package_target
+    from simcore.esim_export import export_batch, package_target
 
     options = _options(ehplmn=ehplmn, with_msisdn=with_msisdn, ims_domain=ims_domain)
     compiled = _compiled(template, options)
@@ -354,26 +359,31 @@ def build_batch(
     total = esim_build.batch_size(eng, batch)
     hsm = open_hsm()
     dest = package_target(hsm, target, clear=clear)
-    writer = PackageWriter(eng, hsm, dest, template=compiled.template.name, actor=actor(),
-                           output=str(out_dir))
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress.advance(task, n)
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                   disable=as_json) as progress:
         task = progress.add_task(f"batch {batch}: {compiled.template.name}", total=total)
-        built = esim_build.build_batch(eng, hsm, compiled, batch, options,
-                                       verify_every=verify_every)
         try:
-            writer.write_all(out_dir, ((p.iccid, der) for p, der in built), batch=batch,
-                             progress=lambda n: progress.advance(task, n))
+            summary = export_batch(eng, hsm, compiled, batch, dest, out_dir, options=options,
+                                   actor=actor(), verify_every=verify_every, workers=workers,
+                                   progress=advance)
         except SimsmithError as e:
-            fail(f"batch {batch}, after {writer.summary.packages} packages: {e}")
+            fail(f"batch {batch}, after {done[0]} packages: {e}")
+            return
         except OSError as e:
             fail(f"{out_dir}: {e.strerror}")
+            return
     info = {"batch": batch, "template": compiled.template.name, "output": str(out_dir),
-            "verified_every": verify_every, **writer.summary.as_dict()}
+            "verified_every": verify_every, **summary.as_dict()}
     if as_json:
         print_json(info)
     else:
         form = "CLEAR" if dest.clear else f"encrypted to {dest.name} (KCV {dest.kek_kcv})"
-        console.print(f"wrote {writer.summary.packages} packages ({writer.summary.bytes} "
-                      f"bytes, {form}) to {out_dir}; audited per SIM", markup=False)
+        console.print(f"wrote {summary.packages} packages ({summary.bytes} bytes, {form}) to "
+                      f"{out_dir}; audited per SIM", markup=False)

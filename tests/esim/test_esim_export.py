@@ -157,3 +157,25 @@ def test_append_many_chains_like_append(engine: Engine) -> None:
         "esim.package_export", "y"]
     with pytest.raises(audit.SecretInAudit), transaction(engine) as s:
         audit.append_many(s, actor="t", action="z", events=[("sim", "s-2", {"ki": "00"})])
+
+
+def test_export_batch_in_worker_processes(engine: Engine, hsm: SoftHsm,  # noqa: F811
+                                          tmp_path: Path) -> None:
+    from hsm_sim.hsm import KekPurpose
+    from simcore.esim_build import compiled_template
+    from simcore.esim_export import export_batch, package_target
+    from tests.wiring.conftest import seed
+
+    iccids = seed(engine, hsm, 5, batch="e1", kind="esim")
+    hsm.kek_add("smdp-a", KekPurpose.EXPORT, [KEK])
+    out_dir = tmp_path / "pkgs"
+    summary = export_batch(engine, hsm, compiled_template("usim-isim-milenage"), "e1",
+                           package_target(hsm, "smdp-a"), out_dir, workers=2, chunk=2,
+                           verify_every=1)
+    assert summary.packages == 5
+    for iccid in iccids:
+        der = open_envelope((out_dir / f"{iccid}.der.sspe").read_bytes(), KEK)[1]
+        assert ProfilePackage.from_der(der).iccid == iccid
+        assert [r["run"] for r in _exports(engine, iccid)] == [summary.run]
+    assert len(audit.query(engine, action="esim.package_batch_export")) == 1
+    audit.verify(engine)  # the chains hold
