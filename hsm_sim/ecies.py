@@ -25,6 +25,7 @@ arithmetic; only the profile's glue is written here.
 from __future__ import annotations
 
 import hmac as _hmac
+from collections.abc import Callable
 from enum import IntEnum
 
 from cryptography.hazmat.primitives import hashes
@@ -51,6 +52,7 @@ __all__ = [
     "conceal",
     "deconceal",
     "ephemeral_key_length",
+    "open_scheme_output",
     "public_key_of",
 ]
 
@@ -244,16 +246,23 @@ def deconceal(key: HomeNetworkPrivateKey, scheme_output: bytes) -> bytes:
     """The scheme input of `scheme_output` (C.3.3, the home network side): MalformedSchemeOutput
     for a wrong length or ephemeral key, MacFailure when the tag does not verify; never a partial
     result."""
-    n = ephemeral_key_length(key.scheme)
+    return open_scheme_output(key.scheme, key.shared_secret, scheme_output)
+
+
+def open_scheme_output(
+    scheme: ProtectionScheme, shared_secret: Callable[[bytes], bytes], scheme_output: bytes,
+) -> bytes:
+    """`deconceal` with Z computed by `shared_secret(R)`: for a backend whose key agreement runs
+    elsewhere (a PKCS#11 token)."""
+    n = ephemeral_key_length(scheme)
     if len(scheme_output) < n + 1 + MAC_LENGTH:
         raise MalformedSchemeOutput(
-            f"a {key.scheme.label} scheme output is the {n}-octet ephemeral public key, at least "
+            f"a {scheme.label} scheme output is the {n}-octet ephemeral public key, at least "
             f"1 octet of ciphertext and the {MAC_LENGTH}-octet MAC tag: {len(scheme_output)} "
             f"octets is too short")
     r, c, t = scheme_output[:n], scheme_output[n:-MAC_LENGTH], scheme_output[-MAC_LENGTH:]
-    z = key.shared_secret(r)
-    enc_key, icb, mac_key = _keys(z, r)
+    enc_key, icb, mac_key = _keys(shared_secret(r), r)
     if not _hmac.compare_digest(_tag(mac_key, c), t):
-        raise MacFailure(f"{key.scheme.label}: the MAC tag (last {MAC_LENGTH} octets of the "
+        raise MacFailure(f"{scheme.label}: the MAC tag (last {MAC_LENGTH} octets of the "
                          "scheme output) does not verify: wrong home-network key or altered SUCI")
     return _ctr(enc_key, icb, c)

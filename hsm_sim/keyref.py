@@ -37,6 +37,8 @@ class KeyType(StrEnum):
     # Data encryption key of an export envelope (simcore.esim_export): made in the HSM, leaves
     # it wrapped under the receiver's export KEK.
     DEK = "DEK"
+    HN_A = "HNKeyA"  # SUCI home-network private key, ECIES Profile A (hsm_sim.suci_keys)
+    HN_B = "HNKeyB"  # SUCI home-network private key, ECIES Profile B
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

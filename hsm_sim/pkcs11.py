@@ -86,6 +86,7 @@ from hsm_sim.hsm import (
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import AuthVector, Milenage, vector_on
 from hsm_sim.p11raw import RawFailed, RawSession, RawUnavailable, raw_module
+from hsm_sim.suci_pkcs11 import Pkcs11SuciKeys
 
 __all__ = ["Pkcs11Hsm", "TokenKernel"]
 
@@ -331,7 +332,7 @@ class TokenKernel:
             return bytes(self._key.encrypt(data, mechanism=Mechanism.AES_ECB))
 
 
-class Pkcs11Hsm:
+class Pkcs11Hsm(Pkcs11SuciKeys):
     """HSM operations on a PKCS#11 token found by label, safe to share between threads: each
     call runs on a session of a pool of up to `sessions` (see the module docstring)."""
 

@@ -57,6 +57,7 @@ from hsm_sim.keystore import KekRecord, Keystore
 from hsm_sim.milenage import AuthVector, Milenage
 from hsm_sim.milenage import derive_opc as _derive_opc
 from hsm_sim.milenage import vector as milenage_vector
+from hsm_sim.suci_keys import SoftSuciKeys
 from hsm_sim.tuak import Tuak, TuakVector
 
 __all__ = ["STORAGE", "SoftHsm", "default_directory"]
@@ -80,7 +81,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-class SoftHsm:
+class SoftHsm(SoftSuciKeys):
     """In-process HSM. Open it with `init(...)` once, then `open(...)` with the same secret."""
 
     backend = "soft"
