@@ -148,11 +148,12 @@ def _scheme(value: int | str | ProtectionScheme) -> ProtectionScheme:
              "1": ProtectionScheme.PROFILE_A, "2": ProtectionScheme.PROFILE_B}
     scheme = names.get(str(int(value)) if isinstance(value, int) else str(value).lower())
     if scheme is None:
-        raise InvalidInput("profile", f"{value!r}", expected="A (X25519) or B (secp256r1)")
+        raise InvalidInput("profile", "not an ECIES profile", value=str(value),
+                           expected="A (X25519) or B (secp256r1)")
     return scheme
 
 
-def _opened(hsm: HsmSource) -> SuciHsm:
+def opened_hsm(hsm: HsmSource) -> SuciHsm:
     opened: SuciHsm = hsm() if callable(hsm) else hsm
     return opened
 
@@ -185,7 +186,7 @@ def generate_key(engine: Engine, hsm: HsmSource, key_id: int, profile: int | str
                  actor: str) -> SuciKeyInfo:
     """A new key pair made inside the HSM for identifier `key_id` (Conflict if taken)."""
     scheme = _scheme(profile)
-    return _add(engine, key_id, scheme, lambda: _opened(hsm).suci_generate(key_id, scheme),
+    return _add(engine, key_id, scheme, lambda: opened_hsm(hsm).suci_generate(key_id, scheme),
                 "generate", actor, {})
 
 
@@ -195,7 +196,7 @@ def import_key(engine: Engine, hsm: HsmSource, key_id: int, profile: int | str, 
     """A private key encrypted under transport KEK `transport` (32 octets, `eki_scheme`)."""
     scheme = _scheme(profile)
     return _add(engine, key_id, scheme,
-                lambda: _opened(hsm).suci_import(key_id, scheme, data, transport, eki_scheme),
+                lambda: opened_hsm(hsm).suci_import(key_id, scheme, data, transport, eki_scheme),
                 "import", actor, {"transport": transport, "eki_scheme": str(eki_scheme)})
 
 
@@ -234,7 +235,8 @@ def retire_key(engine: Engine, key_id: int, *, actor: str) -> SuciKeyInfo:
     return info
 
 
-def _refs(engine: Engine, key_ids: Sequence[int] | None) -> list[tuple[SuciKeyInfo, KeyRef]]:
+def refs_for_export(engine: Engine, key_ids: Sequence[int] | None
+                    ) -> list[tuple[SuciKeyInfo, KeyRef]]:
     """(info, ref) of the given identifiers (every active key when None): for exports."""
     with read_session(engine) as s:
         q = select(SuciKey).order_by(col(SuciKey.key_id))
@@ -290,7 +292,7 @@ def deconceal(engine: Engine, hsm: HsmSource, value: str | bytes | Suci, *,
                     expected=f"scheme {row.scheme} for key id {suci.key_id}")
             ref = KeyRef.from_token(row.key_ref)
         try:
-            plain = _opened(hsm).suci_deconceal(ref, suci.scheme_output, key_id=suci.key_id)
+            plain = opened_hsm(hsm).suci_deconceal(ref, suci.scheme_output, key_id=suci.key_id)
         except (MacFailure, MalformedSchemeOutput) as e:
             with transaction(engine) as s:
                 audit.append(s, actor=actor, action="suci.deconceal_failed",

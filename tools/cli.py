@@ -32,6 +32,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.pki_cli", "pki", "Development PKI (CA, server and client certificates) for ES2+ mTLS."),
     ("tools.apikey_cli", "apikey", "API keys for the provisioning API: create, list, revoke."),
     ("tools.smdp_cli", "smdp", "The embedded SM-DP+'s ES2+: listener, profile stock, orders."),
+    ("tools.suci_cli", "suci", "5G SUCI: home-network keys, conceal, de-conceal, export."),
 ]
 
 
