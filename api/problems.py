@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hsm_sim.ecies import MacFailure, MalformedSchemeOutput
 from simcore.apikeys import InvalidApiKey
 from simcore.audit import AuditChainBroken
 from simcore.db import SchemaNotCurrent
@@ -64,6 +65,7 @@ _TYPES = [
     ProblemType("smdp-unavailable", 503, "The SM-DP+ cannot be reached"),
     ProblemType("audit-chain-broken", 409, "The audit log does not verify"),
     ProblemType("service-unavailable", 503, "A backing service is not ready"),
+    ProblemType("suci-mac-failure", 422, "The SUCI's MAC tag does not verify"),
     ProblemType("http-error", 400, "The request could not be handled"),
     ProblemType("internal-error", 500, "Internal error"),
 ]
@@ -83,6 +85,8 @@ _BY_CLASS: list[tuple[type[BaseException], str]] = [
     (SmdpUnavailable, "smdp-unavailable"),
     (AuditChainBroken, "audit-chain-broken"),
     (HsmUnavailable, "service-unavailable"),
+    (MacFailure, "suci-mac-failure"),
+    (MalformedSchemeOutput, "invalid-input"),
     (SchemaNotCurrent, "service-unavailable"),
     (Conflict, "conflict"),
     (InvalidInput, "invalid-input"),

@@ -33,6 +33,7 @@ SCOPES: dict[str, str] = {
     "metrics:read": "Read /metrics (Prometheus).",
     "care:access-codes": "Customer care: read a SIM's PIN1 and PUK1 (each read audited). "
                          "Not implied by admin.",
+    "suci:deconceal": "A UDM: de-conceal SUCIs to SUPIs in the HSM (each audited).",
     "admin": "Everything above except care:access-codes.",
 }
 # Least privilege: scopes a key holds only when given by name, never through `admin`.

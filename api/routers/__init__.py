@@ -20,6 +20,7 @@ ROUTERS: list[str] = [
     "imports",
     "care",  # issue 7: customer care reads PIN1/PUK1 (scope care:access-codes, not via admin)
     "es2plus",  # issue 8: SM-DP+ side endpoints and HandleDownloadProgressInfo
+    "suci",  # issue 20: SUCI de-concealment for a UDM (scope suci:deconceal)
 ]
 
 
