@@ -77,11 +77,15 @@ class SuciKeys:
     def _suci_transport(self, transport: str, scheme: EkiScheme, data: bytes) -> bytes:
         raise NotImplementedError
 
+    def _suci_ready(self) -> None:
+        """Raise HsmLocked when the HSM is closed (a loaded key must not outlive `close`)."""
+
     # --- loaded keys ----------------------------------------------------------------------------
 
     def _suci_private(self, ref: KeyRef) -> HomeNetworkPrivateKey:
         """The loaded key of `ref`, kept in this HSM's memory for the next SUCI of the same
         identifier (a UDM de-conceals with a handful of keys, millions of times)."""
+        self._suci_ready()
         cache: dict[KeyRef, HomeNetworkPrivateKey] | None = getattr(
             self, "_suci_cache", None)
         if cache is None:
@@ -170,6 +174,10 @@ class SuciKeys:
 
 class SoftSuciKeys(SuciKeys):
     """The soft backend's hooks: hsm_sim.binding blobs under the storage KEK, like a Ki."""
+
+    def _suci_ready(self) -> None:
+        hsm: Any = self
+        hsm._require_master()
 
     def _suci_seal(self, owner: str, key_type: KeyType, private: bytes) -> KeyRef:
         hsm: Any = self

@@ -10,7 +10,7 @@ import pytest
 
 from hsm_sim.ecies import MacFailure, MalformedSchemeOutput, ProtectionScheme, conceal
 from hsm_sim.eki import EkiScheme, encrypt_eki
-from hsm_sim.errors import BadLength, TamperedBlob, WrongKeyType, WrongOwner
+from hsm_sim.errors import BadLength, HsmLocked, TamperedBlob, WrongKeyType, WrongOwner
 from hsm_sim.hsm import KekPurpose
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.soft import SoftHsm
@@ -123,3 +123,12 @@ def test_audit_records_key_ids_only(tmp_path: Any) -> None:
     ]
     text = repr(rec.records)
     assert SETS[A]["hn_private"] not in text and "00012080f6" not in text
+
+
+def test_a_closed_soft_hsm_does_not_deconceal_with_a_loaded_key(tmp_path: Any) -> None:
+    hsm = SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32])
+    ref = imported(hsm, A, 5)
+    assert hsm.suci_deconceal(ref, h(SETS[A], "scheme_output")) == h(SETS[A], "scheme_input")
+    hsm.close()
+    with pytest.raises(HsmLocked):
+        hsm.suci_deconceal(ref, h(SETS[A], "scheme_output"))
