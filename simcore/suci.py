@@ -44,8 +44,10 @@ __all__ = [
     "ProtectionScheme",
     "Suci",
     "UnsupportedScheme",
+    "conceal_as_phone",
     "conceal_imsi",
     "msin_from_scheme_input",
+    "parse_suci_calc_info",
     "routing_indicator_bcd",
     "scheme_input_of",
     "suci_calc_info",
@@ -368,3 +370,77 @@ def suci_calc_info(keys: Sequence[HomeNetworkPublicKey], *, null_scheme: bool = 
     if key_list:
         out += _tlv(0xA1, bytes(key_list))
     return out
+
+
+def _read_tlv(data: bytes, pos: int, what: str) -> tuple[int, bytes, int]:
+    if pos + 2 > len(data):
+        raise InvalidSuci("suci_calc_info", f"{what} cut short", position=f"octet {pos}")
+    tag, n, start = data[pos], data[pos + 1], pos + 2
+    if n == 0x81:
+        if pos + 3 > len(data):
+            raise InvalidSuci("suci_calc_info", f"{what} cut short", position=f"octet {pos}")
+        n, start = data[pos + 2], pos + 3
+    elif n > 0x80:
+        raise InvalidSuci("suci_calc_info", f"{what}: length form {n:02X}",
+                          position=f"octet {pos + 1}", expected="one octet or 81 xx")
+    if start + n > len(data):
+        raise InvalidSuci("suci_calc_info", f"{what}: {n} octets announced, "
+                          f"{len(data) - start} present", position=f"octet {pos + 1}")
+    return tag, data[start : start + n], start + n
+
+
+def parse_suci_calc_info(data: bytes) -> list[tuple[int, HomeNetworkPublicKey | None]]:
+    """EF.SUCI_Calc_Info read back: its priority list, each entry as (protection scheme
+    identifier, its key from the key list, or None for the null-scheme and for schemes other
+    than Profile A/B). Trailing FF fill is ignored (the TS.48 profile's file is 118 octets);
+    anything malformed is InvalidSuci naming the octet."""
+    pos = 0
+    schemes: list[tuple[int, int]] = []
+    raw: list[tuple[int, bytes]] = []
+    while pos < len(data) and data[pos] != 0xFF:
+        tag, value, after = _read_tlv(data, pos, f"object at octet {pos}")
+        if tag == 0xA0:
+            if len(value) % 2:
+                raise InvalidSuci("suci_calc_info", "odd-length scheme list",
+                                  position=f"octet {pos}")
+            schemes = [(value[i], value[i + 1]) for i in range(0, len(value), 2)]
+        elif tag == 0xA1:
+            i = 0
+            while i < len(value):
+                t1, kid, i = _read_tlv(value, i, "key identifier")
+                t2, pub, i = _read_tlv(value, i, "public key")
+                if t1 != 0x80 or t2 != 0x81 or len(kid) != 1:
+                    raise InvalidSuci("suci_calc_info", "a key list entry is not 80 01 <id> "
+                                      "81 <key>", position=f"octet {pos}")
+                raw.append((kid[0], pub))
+        pos = after
+    out: list[tuple[int, HomeNetworkPublicKey | None]] = []
+    for n, (scheme_id, key_index) in enumerate(schemes):
+        if scheme_id not in (1, 2):
+            out.append((scheme_id, None))
+            continue
+        if not 1 <= key_index <= len(raw):
+            raise InvalidSuci("suci_calc_info", f"priority entry {n} names key {key_index}",
+                              expected=f"1 to {len(raw)}")
+        key_id, public = raw[key_index - 1]
+        out.append((scheme_id, HomeNetworkPublicKey(key_id, ProtectionScheme(scheme_id),
+                                                    public)))
+    return out
+
+
+def conceal_as_phone(imsi: Imsi, calc_info: bytes, *, routing_indicator: str = "0",
+                     supported: Sequence[ProtectionScheme] = (ProtectionScheme.PROFILE_A,
+                                                               ProtectionScheme.PROFILE_B),
+                     ) -> Suci:
+    """The SUCI a phone computes from a USIM's EF.SUCI_Calc_Info and EF.Routing_Indicator
+    (TS 33.501 §6.12.2, TS 31.102 §4.4.11.8): the first entry of the priority list that is the
+    null-scheme or a profile the phone supports; InvalidSuci when none is."""
+    for scheme_id, key in parse_suci_calc_info(calc_info):
+        if scheme_id == 0:
+            return conceal_imsi(imsi, ProtectionScheme.NULL, 0, None,
+                                routing_indicator=routing_indicator)
+        if key is not None and key.scheme in supported:
+            return conceal_imsi(imsi, key.scheme, key.key_id, key.public,
+                                routing_indicator=routing_indicator)
+    raise InvalidSuci("suci_calc_info", "no protection scheme the phone supports",
+                      expected=", ".join(s.label for s in supported))

@@ -128,3 +128,24 @@ def test_calc_info_lists_the_active_keys_newest_first(engine: Engine, hsm: SoftH
     assert data.startswith(bytes.fromhex("a006" "0201" "0102" "0000"))  # B (newest), A, null
     sk.retire_key(engine, 28, actor="ops")
     assert sk.calc_info(engine).startswith(bytes.fromhex("a004" "0101" "0000"))
+
+
+def test_a_phone_concealing_from_calc_info_reaches_the_imsi(engine: Engine, hsm: SoftHsm) -> None:
+    from simcore.identifiers import Imsi
+    from simcore.suci import conceal_as_phone, parse_suci_calc_info
+
+    annex_keys(engine, hsm)
+    info = sk.calc_info(engine)
+    entries = parse_suci_calc_info(info + b"\xff" * 20)  # as read from a 118-octet file
+    assert [(s, k.key_id if k else None) for s, k in entries] == [(2, 28), (1, 27), (0, None)]
+    imsi = Imsi.parse(IMSI, 3)
+    for supported, key_id in (((ProtectionScheme.PROFILE_A, ProtectionScheme.PROFILE_B), 28),
+                              ((ProtectionScheme.PROFILE_A,), 27), ((), 0)):
+        s = conceal_as_phone(imsi, info, routing_indicator="12", supported=supported)
+        assert s.key_id == key_id
+        got = sk.deconceal(engine, hsm, s.to_bytes(), actor="udm")
+        assert (got.imsi.digits, got.suci.routing_indicator) == (IMSI, "12")
+    with pytest.raises(InvalidSuci, match="no protection scheme"):
+        conceal_as_phone(imsi, sk.calc_info(engine, null_scheme=False), supported=())
+    with pytest.raises(InvalidSuci, match=r"cut short|announced"):
+        parse_suci_calc_info(info[:-3])
