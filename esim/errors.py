@@ -33,7 +33,18 @@ class ConfirmationCodeMismatch(EsimError):
 
 
 class SaipDecodeError(EsimError, ValueError):
-    """A SAIP profile package could not be decoded or encoded."""
+    """A SAIP profile package could not be decoded or encoded.
+
+    `offset` is the byte offset in the package where the fault was found (None when encoding),
+    `element` the 1-based number of the profile element, `field` the member path when known.
+    """
+
+    def __init__(self, message: str, offset: int | None = None, field: str | None = None,
+                 element: int | None = None) -> None:
+        self.offset = offset
+        self.field = field
+        self.element = element
+        super().__init__(message)
 
 
 class ProfileValidationError(EsimError, ValueError):

@@ -26,43 +26,69 @@ def split_tlvs(data: bytes) -> Iterator[tuple[int, int]]:
                 pos += 1
         pos += 1
         if pos >= end:
-            raise SaipDecodeError(f"truncated tag of the profile element at offset {start}")
+            raise SaipDecodeError(f"truncated tag of the profile element at offset {start}",
+                                  offset=start)
         first = data[pos]
         pos += 1
         if first < 0x80:
             length = first
         elif first == 0x80:
-            raise SaipDecodeError(f"indefinite length at offset {start}; DER needs a definite one")
+            raise SaipDecodeError(f"indefinite length at offset {start}; DER needs a definite one",
+                                  offset=start)
         else:
             n = first & 0x7F
+            if n > 4 or pos + n > end:  # a 12 kB package never needs more than 2 length octets
+                raise SaipDecodeError(f"the length of the profile element at offset {start} takes "
+                                      f"{n} octets (at most 4, inside the package)", offset=start)
             length = int.from_bytes(data[pos:pos + n], "big")
             pos += n
         pos += length
         if pos > end:
             raise SaipDecodeError(
-                f"the profile element at offset {start} runs {pos - end} bytes past the end")
+                f"the profile element at offset {start} runs {pos - end} bytes past the end",
+                offset=start)
         yield start, pos
 
 
-def decode_element(der: bytes) -> ProfileElement:
-    """Decode one ProfileElement TLV."""
+def decode_element(der: bytes, offset: int = 0) -> ProfileElement:
+    """Decode one ProfileElement TLV; `offset` is where `der` starts in its package (for errors).
+
+    Whatever the bytes, this returns an element or raises SaipDecodeError naming the offset in the
+    package and, when asn1tools knows it, the member path (e.g. 'ProfileElement.usim.ef-imsi').
+    """
     try:
         kind, value = spec().decode("ProfileElement", der)
+    except asn1tools.codecs.DecodeError as e:
+        where = offset + e.offset if isinstance(e.offset, int) else offset
+        field = e.location_str or None
+        raise SaipDecodeError(f"{field + ': ' if field else ''}{e.message} at offset {where}",
+                              offset=where, field=field) from None
     except asn1tools.Error as e:
-        raise SaipDecodeError(f"not a ProfileElement: {e}") from None
+        raise SaipDecodeError(f"not a ProfileElement: {e}", offset=offset) from None
+    except Exception as e:
+        # Untrusted bytes through a third-party decoder: anything it raises (ValueError,
+        # IndexError, OverflowError, …) means a malformed package.
+        raise SaipDecodeError(f"malformed ProfileElement ({type(e).__name__})",
+                              offset=offset) from None
     if kind is None:  # an alternative added after this module's version (CHOICE is extensible)
         return ProfileElement(UNKNOWN, {"der": bytes(der)})
     return ProfileElement(kind, value)
 
 
 def decode(data: bytes) -> list[ProfileElement]:
-    """Decode a profile package into its profile elements, in order."""
+    """Decode a profile package into its profile elements, in order.
+
+    Time and memory are bounded by the package's size: every length is checked against what
+    remains before anything is read, and any malformed element raises SaipDecodeError naming
+    its number, its offset and the offset of the fault.
+    """
     elements = []
     for i, (start, end) in enumerate(split_tlvs(data)):
         try:
-            elements.append(decode_element(data[start:end]))
+            elements.append(decode_element(data[start:end], start))
         except SaipDecodeError as e:
-            raise SaipDecodeError(f"profile element #{i + 1} at offset {start}: {e}") from None
+            raise SaipDecodeError(f"profile element #{i + 1} at offset {start}: {e}",
+                                  offset=e.offset, field=e.field, element=i + 1) from None
     return elements
 
 

@@ -69,8 +69,10 @@ class ProfilePackage:
         names = []
         for e in self.all("akaParameter"):
             choice, value = e.value["algoConfiguration"]
-            names.append("mapping" if choice == "mappingParameter"
-                         else ALGORITHMS.get(value["algorithmID"], str(value["algorithmID"])))
+            if choice == "algoParameter":
+                names.append(ALGORITHMS.get(value["algorithmID"], str(value["algorithmID"])))
+            else:  # an alternative this schema does not know decodes as (None, None)
+                names.append("mapping" if choice == "mappingParameter" else "unknown")
         return names
 
     @property

@@ -18,6 +18,7 @@ from typing import Any
 import asn1tools
 
 from esim.saip.fastder import speed_up
+from esim.saip.strictder import bound_arrays
 
 MODULE_FILE = "PEDefinitions.asn"
 
@@ -52,6 +53,7 @@ def build(fast: bool) -> tuple[Any, dict[tuple[str, str], Any]]:
             walk(getattr(node, attr, None), here)
 
     walk(spec.types["ProfileElement"].type, "ProfileElement")
+    bound_arrays(spec.types["ProfileElement"].type)
     if fast:
         speed_up(spec.types["ProfileElement"].type)
     return spec, defaults
