@@ -7,11 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import asn1tools
-
 from esim.errors import SaipDecodeError
 from esim.saip.element import UNKNOWN, ProfileElement
-from esim.saip.schema import spec
+from esim.saip.schema import decoder, encoder
 
 
 def split_tlvs(data: bytes) -> Iterator[tuple[int, int]]:
@@ -50,28 +48,18 @@ def split_tlvs(data: bytes) -> Iterator[tuple[int, int]]:
         yield start, pos
 
 
-def decode_element(der: bytes, offset: int = 0) -> ProfileElement:
-    """Decode one ProfileElement TLV; `offset` is where `der` starts in its package (for errors).
+def decode_element(der: bytes) -> ProfileElement:
+    """Decode one ProfileElement TLV (nothing may follow it)."""
+    der = bytes(der)
+    kind, value, end = decoder().decode(der, 0, len(der))
+    if end != len(der):
+        raise SaipDecodeError(f"{len(der) - end} bytes after the profile element", offset=end)
+    return _element(kind, value, der, 0, end)
 
-    Whatever the bytes, this returns an element or raises SaipDecodeError naming the offset in the
-    package and, when asn1tools knows it, the member path (e.g. 'ProfileElement.usim.ef-imsi').
-    """
-    try:
-        kind, value = spec().decode("ProfileElement", der)
-    except asn1tools.codecs.DecodeError as e:
-        where = offset + e.offset if isinstance(e.offset, int) else offset
-        field = e.location_str or None
-        raise SaipDecodeError(f"{field + ': ' if field else ''}{e.message} at offset {where}",
-                              offset=where, field=field) from None
-    except asn1tools.Error as e:
-        raise SaipDecodeError(f"not a ProfileElement: {e}", offset=offset) from None
-    except Exception as e:
-        # Untrusted bytes through a third-party decoder: anything it raises (ValueError,
-        # IndexError, OverflowError, …) means a malformed package.
-        raise SaipDecodeError(f"malformed ProfileElement ({type(e).__name__})",
-                              offset=offset) from None
+
+def _element(kind: str | None, value: Any, data: bytes, start: int, end: int) -> ProfileElement:
     if kind is None:  # an alternative added after this module's version (CHOICE is extensible)
-        return ProfileElement(UNKNOWN, {"der": bytes(der)})
+        return ProfileElement(UNKNOWN, {"der": data[start:end]})
     return ProfileElement(kind, value)
 
 
@@ -82,13 +70,16 @@ def decode(data: bytes) -> list[ProfileElement]:
     remains before anything is read, and any malformed element raises SaipDecodeError naming
     its number, its offset and the offset of the fault.
     """
+    data = bytes(data)
+    read = decoder().decode
     elements = []
     for i, (start, end) in enumerate(split_tlvs(data)):
         try:
-            elements.append(decode_element(data[start:end], start))
+            kind, value, _ = read(data, start, end)
         except SaipDecodeError as e:
             raise SaipDecodeError(f"profile element #{i + 1} at offset {start}: {e}",
                                   offset=e.offset, field=e.field, element=i + 1) from None
+        elements.append(_element(kind, value, data, start, end))
     return elements
 
 
@@ -98,8 +89,8 @@ def encode_element(element: ProfileElement | tuple[str, dict[str, Any]]) -> byte
     if value[0] == UNKNOWN:
         return bytes(value[1]["der"])
     try:
-        return bytes(spec().encode("ProfileElement", value, check_types=False))
-    except (asn1tools.Error, KeyError, TypeError, AttributeError) as e:
+        return encoder().encode(value)
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as e:
         name = value[0]
         raise SaipDecodeError(f"cannot encode the {name} element: {type(e).__name__}") from None
 

@@ -17,20 +17,20 @@ from typing import Any
 
 import asn1tools
 
-from esim.saip.fastder import speed_up
-from esim.saip.strictder import bound_arrays
+from esim.saip.decoder import ElementDecoder
+from esim.saip.encoder import ElementEncoder
 
 MODULE_FILE = "PEDefinitions.asn"
 
 
 @functools.cache
 def _compiled() -> tuple[Any, dict[tuple[str, str], Any]]:
-    return build(fast=True)
+    return build()
 
 
-def build(fast: bool) -> tuple[Any, dict[tuple[str, str], Any]]:
-    """Compile the module afresh: (specification, DEFAULTs). `fast` binds esim.saip.fastder's
-    encoder; `spec()` is the cached fast one, the plain one serves to check it."""
+def build() -> tuple[Any, dict[tuple[str, str], Any]]:
+    """Compile the module afresh: (asn1tools specification, DEFAULTs). esim.saip.decoder and
+    esim.saip.encoder are built from its type objects; its own codec serves to check them."""
     text = resources.files("esim.saip").joinpath(MODULE_FILE).read_text(encoding="utf-8")
     spec = asn1tools.compile_string(text, "der")
     defaults: dict[tuple[str, str], Any] = {}
@@ -53,15 +53,24 @@ def build(fast: bool) -> tuple[Any, dict[tuple[str, str], Any]]:
             walk(getattr(node, attr, None), here)
 
     walk(spec.types["ProfileElement"].type, "ProfileElement")
-    bound_arrays(spec.types["ProfileElement"].type)
-    if fast:
-        speed_up(spec.types["ProfileElement"].type)
     return spec, defaults
 
 
 def spec() -> Any:
     """The compiled asn1tools specification (DER), built on first use."""
     return _compiled()[0]
+
+
+@functools.cache
+def decoder() -> ElementDecoder:
+    """The ProfileElement decoder (esim.saip.decoder) over the compiled schema, built once."""
+    return ElementDecoder(spec().types["ProfileElement"].type)
+
+
+@functools.cache
+def encoder() -> ElementEncoder:
+    """The ProfileElement encoder (esim.saip.encoder) over the compiled schema, built once."""
+    return ElementEncoder(spec().types["ProfileElement"].type)
 
 
 def default_of(type_name: str, member: str) -> Any:

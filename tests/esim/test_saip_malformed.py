@@ -191,3 +191,38 @@ def test_cli_inspect_prints_one_line_with_the_offset(tmp_path: Any) -> None:
     assert "at offset 5129" in lines[0] and "Traceback" not in result.output
     as_json = CliRunner().invoke(app, ["inspect", str(path), "--json"])
     assert as_json.exit_code == 1 and "at offset 5129" in as_json.output
+
+
+def _members(tlv: bytes) -> list[bytes]:
+    """The member TLVs of the ProfileHeader (one-octet tags and lengths)."""
+    pos, members = 2 if tlv[1] < 0x80 else 2 + (tlv[1] & 0x7F), []
+    while pos < len(tlv):
+        members.append(tlv[pos:pos + 2 + tlv[pos + 1]])
+        pos += 2 + tlv[pos + 1]
+    return members
+
+
+def _header_with(change: Any) -> bytes:
+    """The NoBERTLV package with its ProfileHeader's member TLVs changed by `change`."""
+    der = DER["ts48v7_saip23_NoBERTLV"]
+    (start, end), *_ = split_tlvs(der)
+    members = change(_members(der[start:end]))
+    content = b"".join(members)
+    assert len(content) < 256
+    return b"\xa0\x81" + bytes([len(content)]) + content + der[end:]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: [m[1], m[0], *m[2:]], "header: member major-version out of order or repeated"),
+    (lambda m: [m[0], m[0], *m[1:]], "member major-version out of order or repeated"),
+    (lambda m: [m[0], m[1], m[2], *m[4:]], "header: mandatory member iccid missing"),
+    (lambda m: [m[0], b"\x81\x80" + m[1][2:] + b"\x00\x00", *m[2:]], "indefinite length"),
+    (lambda m: [m[0], b"\x81\x85\x00\x00\x00\x00\x01" + m[1][2:], *m[2:]], "does not fit"),
+    (lambda m: [m[0], b"\x81\x00", *m[2:]], "header.minor-version: INTEGER with no contents"),
+    (lambda m: [*m[:4], b"\xa5\x04\x81\x02\x01\x02", *m[5:]],
+     "eUICC-Mandatory-services.usim: NULL with contents"),
+])
+def test_strict_der(change: Any, message: str) -> None:
+    error = check(_header_with(change))
+    assert error is not None and message in str(error), error
+    assert error.element == 1
