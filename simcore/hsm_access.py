@@ -29,6 +29,64 @@ def hsm_dir(settings: Settings | None = None) -> Path:
     return Path((settings or get_settings()).home) / "hsm"
 
 
+def hsm_backend(settings: Settings | None = None) -> str:
+    """SIMSMITH_HSM_BACKEND, checked: `soft` or `pkcs11`."""
+    b = (settings or get_settings()).hsm_backend
+    if b not in ("soft", "pkcs11"):
+        raise HsmUnavailable(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got {b!r}")
+    return b
+
+
+def pkcs11_sessions() -> int:
+    """SIMSMITH_PKCS11_SESSIONS (default hsm_sim.pkcs11.DEFAULT_SESSIONS), checked."""
+    from hsm_sim.pkcs11 import DEFAULT_SESSIONS
+
+    raw = os.environ.get("SIMSMITH_PKCS11_SESSIONS", "").strip()
+    if raw and not (raw.isdigit() and int(raw) >= 1):
+        raise HsmUnavailable(f"SIMSMITH_PKCS11_SESSIONS: expected a number of sessions "
+                             f">= 1, got {raw!r}")
+    return int(raw) if raw else DEFAULT_SESSIONS
+
+
+def open_pkcs11() -> Any:
+    """The PKCS#11 backend from SIMSMITH_PKCS11_MODULE / _TOKEN / _PIN / _SESSIONS; creates the
+    token's storage KEK on first use."""
+    missing = [v for v in PKCS11_ENV if not os.environ.get(v)]
+    if missing:
+        raise HsmUnavailable(f"{missing[0]} is not set (the pkcs11 backend needs "
+                             f"{', '.join(PKCS11_ENV)})")
+    from hsm_sim.pkcs11 import Pkcs11Hsm
+
+    module, token, pin = (os.environ[v] for v in PKCS11_ENV)
+    return Pkcs11Hsm(module, token, pin, sessions=pkcs11_sessions())
+
+
+def kek_list(settings: Settings | None = None) -> list[Any]:
+    """The KEKs (name, purpose, KCVs; never a key) without the master key: read from the soft
+    keystore's metadata, or from the token."""
+    settings = settings or get_settings()
+    if hsm_backend(settings) == "pkcs11":
+        p11 = open_pkcs11()
+        try:
+            return list(p11.kek_list())
+        finally:
+            p11.close()
+    from hsm_sim.keystore import Keystore
+
+    d = hsm_dir(settings)
+    if not (d / "keystore.json").is_file():
+        raise HsmUnavailable(f"no HSM keystore in {d}: run `simsmith hsm init` first")
+    return [r.info() for r in Keystore.load(d).keks.values()]
+
+
+def per_worker(hsm: Any, settings: Settings | None = None) -> Callable[[], Any]:
+    """An opener for one worker thread given the HSM already opened (with any prompts): the
+    soft HSM is shared; the pkcs11 backend gets its own instance per worker."""
+    if getattr(hsm, "backend", "") != "pkcs11":
+        return lambda: hsm
+    return lambda: open_hsm(settings)
+
+
 def open_hsm(
     settings: Settings | None = None,
     *,
@@ -37,22 +95,8 @@ def open_hsm(
 ) -> Any:
     """The HSM of the configuration, opened. Raises HsmUnavailable saying what is missing."""
     settings = settings or get_settings()
-    if settings.hsm_backend == "pkcs11":
-        missing = [v for v in PKCS11_ENV if not os.environ.get(v)]
-        if missing:
-            raise HsmUnavailable(f"{missing[0]} is not set (the pkcs11 backend needs "
-                                 f"{', '.join(PKCS11_ENV)})")
-        from hsm_sim.pkcs11 import DEFAULT_SESSIONS, Pkcs11Hsm
-
-        module, token, pin = (os.environ[v] for v in PKCS11_ENV)
-        raw = os.environ.get("SIMSMITH_PKCS11_SESSIONS", "").strip()
-        if raw and not (raw.isdigit() and int(raw) >= 1):
-            raise HsmUnavailable(f"SIMSMITH_PKCS11_SESSIONS: expected a number of sessions "
-                                 f">= 1, got {raw!r}")
-        return Pkcs11Hsm(module, token, pin, sessions=int(raw) if raw else DEFAULT_SESSIONS)
-    if settings.hsm_backend != "soft":
-        raise HsmUnavailable(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got "
-                             f"{settings.hsm_backend!r}")
+    if hsm_backend(settings) == "pkcs11":
+        return open_pkcs11()
     from hsm_sim.keystore import Keystore
     from hsm_sim.soft import SoftHsm
 

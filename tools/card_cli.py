@@ -215,18 +215,10 @@ def _prompt_adm1() -> Any:
 
 def _hsm_factory() -> Any:
     """The HSM for one worker: the soft HSM is shared; a PKCS#11 session per thread."""
+    from simcore.hsm_access import per_worker
     from tools.hsm_cli import open_hsm
 
-    hsm = open_hsm()
-    if getattr(hsm, "backend", "") != "pkcs11":
-        return lambda: hsm
-
-    def per_worker() -> Any:
-        from simcore.hsm_access import open_hsm as open_configured
-
-        return open_configured()
-
-    return per_worker
+    return per_worker(open_hsm())
 
 
 DriverOpt = typer.Option(None, "--driver", help="Force a driver (sysmoISIM-SJA2, sysmoISIM-SJA5, "

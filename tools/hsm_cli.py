@@ -38,33 +38,32 @@ R = TypeVar("R")
 
 def hsm_dir() -> Path:
     """`$SIMSMITH_HOME/hsm`, from simcore's settings."""
-    from simcore.config import get_settings
+    from simcore.hsm_access import hsm_dir as configured_dir
 
-    return Path(get_settings().home) / "hsm"
+    return configured_dir()
 
 
 def backend() -> str:
     """SIMSMITH_HSM_BACKEND: `soft` (default) or `pkcs11`."""
-    from simcore.config import get_settings
+    from simcore.hsm_access import HsmUnavailable, hsm_backend
 
-    b = get_settings().hsm_backend
-    if b not in ("soft", "pkcs11"):
-        fail(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got {b!r}")
-    return b
-
-
-_P11_ENV = ("SIMSMITH_PKCS11_MODULE", "SIMSMITH_PKCS11_TOKEN", "SIMSMITH_PKCS11_PIN")
+    try:
+        return hsm_backend()
+    except HsmUnavailable as e:
+        fail(str(e))
+        raise AssertionError("unreachable") from e
 
 
 def open_pkcs11() -> Any:
-    """The PKCS#11 backend from SIMSMITH_PKCS11_MODULE / _TOKEN / _PIN."""
-    missing = [v for v in _P11_ENV if not os.environ.get(v)]
-    if missing:
-        fail(f"{missing[0]} is not set (the pkcs11 backend needs {', '.join(_P11_ENV)})")
-    from hsm_sim.pkcs11 import Pkcs11Hsm
+    """The PKCS#11 backend of the configuration (simcore.hsm_access.open_pkcs11)."""
+    from simcore.hsm_access import HsmUnavailable
+    from simcore.hsm_access import open_pkcs11 as open_configured
 
-    module, token, pin = (os.environ[v] for v in _P11_ENV)
-    return Pkcs11Hsm(module, token, pin)
+    try:
+        return open_configured()
+    except HsmUnavailable as e:
+        fail(str(e))
+        raise AssertionError("unreachable") from e
 
 
 def _errors(fn: Callable[P, R]) -> Callable[P, R]:

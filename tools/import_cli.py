@@ -140,14 +140,13 @@ def import_(
 
 def _transport_kcv(name: str) -> str:
     """The AES-CMAC KCV of a transport KEK, read from the keystore (or the token)."""
-    from tools.hsm_cli import backend, hsm_dir, open_pkcs11
+    from simcore.hsm_access import HsmUnavailable, kek_list
 
-    if backend() == "pkcs11":
-        keks = open_pkcs11().kek_list()
-    else:
-        from hsm_sim.keystore import Keystore
-
-        keks = [r.info() for r in Keystore.load(hsm_dir()).keks.values()]
+    try:
+        keks = kek_list()
+    except HsmUnavailable as e:
+        fail(str(e))
+        raise AssertionError("unreachable") from e
     info = next((k for k in keks if k.name == name), None)
     if info is None or str(info.purpose) != "transport":
         fail(f"--transport-key: no transport KEK named {name!r} (simsmith hsm kek list)")

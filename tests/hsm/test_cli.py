@@ -153,8 +153,9 @@ def test_pkcs11_backend_commands(tmp_path: Path) -> None:
              "SIMSMITH_PKCS11_PIN": env["SIMSMITH_TEST_PKCS11_PIN"]}
     root = Path(__file__).resolve().parents[2]
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tools.hsm_cli", *args], env=child,
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tools.hsm_cli", *args],
+                              env={**child, **(env or {})},
                               cwd=root, capture_output=True, text=True, timeout=60)
 
     r = run("init")
@@ -167,6 +168,10 @@ def test_pkcs11_backend_commands(tmp_path: Path) -> None:
     assert name in {k["name"] for k in json.loads(r.stdout)}
     r = run("status", "--json")
     assert json.loads(r.stdout)["backend"] == "pkcs11"
+    # every command opens the token the one configured way, session pool size included
+    for command in (["init"], ["status"], ["kek", "list"]):
+        r = run(*command, env={"SIMSMITH_PKCS11_SESSIONS": "0"})
+        assert r.returncode == 1 and "SIMSMITH_PKCS11_SESSIONS" in r.stderr, (command, r.stderr)
     child["SIMSMITH_PKCS11_PIN"] = "0000"
     r = run("kek", "list")
     assert r.returncode == 1 and "PIN" in r.stderr and r.stderr.count("\n") == 1
