@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from simcore import db, inventory
+from simcore import db, inventory, ranges
 from simcore.identifiers import Iccid, Imsi
 from simcore.models import Batch, Sim
 
@@ -54,8 +54,8 @@ def fresh_url(kind: str, tmp: Path) -> str:
 def prepared(url: str) -> Engine:
     eng = db.make_engine(url)
     db.upgrade(eng)
-    inventory.add_range(eng, "iccid", *ICCIDS, name="i", actor="bench")
-    inventory.add_range(eng, "imsi", *IMSIS, name="m", actor="bench")
+    ranges.add_range(eng, "iccid", *ICCIDS, name="i", actor="bench")
+    ranges.add_range(eng, "imsi", *IMSIS, name="m", actor="bench")
     return eng
 
 

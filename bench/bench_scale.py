@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simcore import db, inventory
+from simcore import db, inventory, ranges
 from simcore.identifiers import Iccid
 
 FIRST_ICCID = Iccid.from_body("8988211000000000000").digits
@@ -77,8 +77,8 @@ def drop(url: str) -> None:
 def fill(url: str, n: int) -> tuple[Engine, float]:
     eng = db.make_engine(url)
     db.upgrade(eng)
-    inventory.add_range(eng, "iccid", FIRST_ICCID, LAST_ICCID, name="i", actor="bench")
-    inventory.add_range(eng, "imsi", *IMSIS, name="m", actor="bench")
+    ranges.add_range(eng, "iccid", FIRST_ICCID, LAST_ICCID, name="i", actor="bench")
+    ranges.add_range(eng, "imsi", *IMSIS, name="m", actor="bench")
     t = time.perf_counter()
     left = n
     k = 0

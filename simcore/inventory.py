@@ -1,10 +1,10 @@
-"""Inventory services: number ranges, SIM generation, allocation, the service lifecycle
+"""Inventory services: SIM generation, allocation, the service lifecycle
 (activate, suspend, resume, terminate), SIM swap, quarantine and recycling.
 
 Every function is one transaction: it changes state through simcore.lifecycle (audit + outbox
 included) or changes nothing. Allocation is safe under concurrency: on PostgreSQL a SIM is picked
 with `SELECT … FOR UPDATE SKIP LOCKED`; on SQLite writers are serialised (BEGIN IMMEDIATE).
-MSISDN pool operations live in simcore.msisdn_pool.
+Number ranges live in simcore.ranges, MSISDN pool operations in simcore.msisdn_pool.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from sqlmodel import Session, col
 from simcore import audit
 from simcore.db import Tx, connection_transaction, is_sqlite, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
-from simcore.identifiers import Iccid, IdentifierRange, Imsi, Msisdn
+from simcore.identifiers import Iccid, Imsi, Msisdn
 from simcore.lifecycle import (
     MSISDN_LIFECYCLE,
     SIM_LIFECYCLE,
     MsisdnState,
+    QuarantineNotOver,
     SimState,
     StaleVersion,
     apply_transition,
@@ -43,6 +44,8 @@ from simcore.models import (
     from_row,
     utcnow,
 )
+from simcore.msisdn_pool import assign_in_session, counts, recycle_due_msisdns
+from simcore.ranges import RangeExhausted, default_range, get_range, range_of, take_from_range
 
 log = get_logger(__name__)
 
@@ -50,111 +53,8 @@ SIM_KINDS = ("physical", "esim")
 SIM_TABLE: Table = Sim.__table__  # type: ignore[attr-defined]
 
 
-class RangeOverlap(Conflict):
-    """A new range overlaps an existing one."""
-
-
-class RangeExhausted(Conflict):
-    """A range has fewer free members than asked for."""
-
-
 class NoSimAvailable(NotFound):
     """No SIM in stock matches an allocation request."""
-
-
-class QuarantineNotOver(Conflict):
-    """A number or SIM is still in quarantine."""
-
-
-# --- ranges -----------------------------------------------------------------------------------
-
-
-def range_of(r: NumberRange) -> IdentifierRange[Any]:
-    return IdentifierRange(r.kind, r.first, r.last, r.mnc_length)  # type: ignore[arg-type]
-
-
-def add_range(
-    engine: Engine, kind: str, first: str, last: str, *, name: str,
-    mnc_length: int | None = None, actor: str,
-) -> NumberRange:
-    """Create a range (ends validated, overlap with any existing range of the kind refused)."""
-    if kind not in ("iccid", "imsi", "msisdn"):
-        raise InvalidInput("kind", f"unknown range kind {kind!r}", expected="iccid, imsi, msisdn")
-    new = IdentifierRange.of(kind, first, last, mnc_length)  # type: ignore[arg-type]
-    with transaction(engine) as s:
-        if s.execute(select(NumberRange).where(col(NumberRange.name) == name)).first():
-            raise Conflict(f"range name {name!r} is already taken")
-        for existing in s.execute(
-            select(NumberRange).where(col(NumberRange.kind) == kind)
-        ).scalars():
-            if range_of(existing).overlaps(new):
-                raise RangeOverlap(
-                    f"{kind} range {first}..{last} overlaps range {existing.name!r} "
-                    f"({existing.first}..{existing.last})"
-                )
-        row = NumberRange(name=name, kind=kind, first=new.first, last=new.last,
-                          mnc_length=new.mnc_length, next_offset=0)
-        s.add(row)
-        s.flush()
-        audit.append(s, actor=actor, action="range.add", subject_type="range", subject_id=name,
-                     details={"kind": kind, "first": first, "last": last, "size": len(new)},
-                     outbox=audit.Outbox("range.created", "range", name,
-                                         {"kind": kind, "size": len(new)}))
-    return row
-
-
-def list_ranges(engine: Engine) -> list[NumberRange]:
-    with read_session(engine) as s:
-        return list(s.execute(select(NumberRange).order_by(col(NumberRange.id))).scalars())
-
-
-def get_range(session: Session, name: str, kind: str | None = None) -> NumberRange:
-    stmt = select(NumberRange).where(col(NumberRange.name) == name)
-    r = session.execute(stmt).scalar_one_or_none()
-    if r is None:
-        raise NotFound(f"no range named {name!r}")
-    if kind is not None and r.kind != kind:
-        raise InvalidInput("range", f"{name!r} is an {r.kind} range", expected=f"an {kind} range")
-    return r
-
-
-def _default_range(session: Session, kind: str) -> NumberRange:
-    rows = session.execute(
-        select(NumberRange).where(col(NumberRange.kind) == kind).order_by(col(NumberRange.id))
-    ).scalars().all()
-    for r in rows:
-        if r.next_offset < len(range_of(r)):
-            return r
-    if rows:
-        raise RangeExhausted(f"every {kind} range is used up; add one with `simsmith range add`")
-    raise NotFound(f"no {kind} range exists; add one with `simsmith range add {kind} …`")
-
-
-def take_from_range(session: Session, r: NumberRange, count: int, column: Any) -> list[str]:
-    """The next `count` free members of `r` (skipping any already present in `column`), and
-    move the range's cursor past them. Caller holds the transaction."""
-    rng = range_of(r)
-    out: list[str] = []
-    offset = r.next_offset
-    while len(out) < count:
-        left = len(rng) - offset
-        if left <= 0:
-            raise RangeExhausted(
-                f"{r.kind} range {r.name!r} has {len(out)} free members left, {count} asked for"
-            )
-        want = min(count - len(out), left)
-        chunk = list(rng.values(offset, want))
-        offset += want
-        # Members used elsewhere (e.g. an imported vendor file) are skipped, never reused.
-        taken = set(session.execute(
-            select(column).where(column >= chunk[0], column <= chunk[-1],
-                                 func.length(column) == len(chunk[0]))
-        ).scalars())
-        out.extend(v for v in chunk if v not in taken)
-    session.execute(update(NumberRange).where(col(NumberRange.id) == r.id)
-                    .values(next_offset=offset))
-    r.next_offset = offset
-    return out
 
 
 # --- generation -------------------------------------------------------------------------------
@@ -227,7 +127,7 @@ def generate_sims(
     with transaction(engine) as s:
         if s.execute(select(col(Batch.id)).where(col(Batch.name) == batch)).first():
             raise Conflict(f"batch {batch!r} already exists")
-        ir = get_range(s, iccid_range, "iccid") if iccid_range else _default_range(s, "iccid")
+        ir = get_range(s, iccid_range, "iccid") if iccid_range else default_range(s, "iccid")
         room = len(range_of(ir)) - ir.next_offset
         if room < count:  # checked whole before the chunks, so the message gives the real numbers
             raise RangeExhausted(f"{ir.kind} range {ir.name!r} has {max(room, 0)} free members "
@@ -281,7 +181,7 @@ def _take_imsis(s: Session, imsi_range: str | None, count: int) -> list[str]:
         r = get_range(s, imsi_range, "imsi")
     else:
         try:
-            r = _default_range(s, "imsi")
+            r = default_range(s, "imsi")
         except (RangeExhausted, NotFound):
             r = None  # type: ignore[assignment]
     out: list[str] = []
@@ -423,8 +323,6 @@ def summary(engine: Engine) -> Summary:
         ranges = [(r.name, r.kind, r.next_offset, len(range_of(r)))
                   for r in s.execute(select(NumberRange).order_by(col(NumberRange.id))).scalars()]
     by = {(k, st): int(n) for k, st, n in rows}
-    from simcore.msisdn_pool import counts
-
     return Summary(sum(by.values()), by, int(batches), ranges, counts(engine))
 
 
@@ -487,8 +385,6 @@ def activate(engine: Engine, iccid: str, *, actor: str, msisdn: str | None = Non
         if msisdn is not None:
             if sim.msisdn:
                 raise Conflict(f"sim {iccid} already has MSISDN {sim.msisdn}")
-            from simcore.msisdn_pool import assign_in_session
-
             changes["msisdn"] = assign_in_session(s, sim.iccid, msisdn, actor=actor)
         return apply_transition(s, sim, SimState.ACTIVE, actor=actor, changes=changes,
                                 details={"msisdn": changes["msisdn"]} if changes else None)
@@ -616,8 +512,6 @@ def recycle(engine: Engine, iccid: str, *, actor: str, now: datetime | None = No
 
 def recycle_due(engine: Engine, *, actor: str, now: datetime | None = None) -> int:
     """Recycle every SIM and MSISDN whose quarantine is over; returns how many were recycled."""
-    from simcore.msisdn_pool import recycle_due_msisdns
-
     now = now or utcnow()
     with read_session(engine) as s:
         due = list(s.execute(select(col(Sim.iccid)).where(

@@ -160,6 +160,10 @@ class StaleVersion(Conflict):
     """The row changed since it was read (optimistic locking)."""
 
 
+class QuarantineNotOver(Conflict):
+    """A number or SIM is still in quarantine."""
+
+
 def check_transition(machine: StateMachine, subject: str, current: str | None,
                      target: str) -> None:
     if current is None or target not in machine.allowed(current):

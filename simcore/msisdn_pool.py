@@ -12,9 +12,9 @@ from sqlmodel import Session, col
 from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid, Msisdn
-from simcore.inventory import QuarantineNotOver, add_range, range_of
-from simcore.lifecycle import MSISDN_LIFECYCLE, MsisdnState, apply_transition
+from simcore.lifecycle import MSISDN_LIFECYCLE, MsisdnState, QuarantineNotOver, apply_transition
 from simcore.models import MsisdnEntry, NumberRange, Sim, utcnow
+from simcore.ranges import add_range, range_of
 
 
 def add_msisdn_range(engine: Engine, first: str, last: str, *, name: str, actor: str) -> int:

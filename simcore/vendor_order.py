@@ -26,8 +26,8 @@ from simcore import audit
 from simcore.db import transaction
 from simcore.errors import Conflict, InvalidInput
 from simcore.identifiers import Iccid, IdentifierRange, Imsi
-from simcore.inventory import RangeExhausted, RangeOverlap, range_of
 from simcore.models import Batch, NumberRange, Sim
+from simcore.ranges import RangeExhausted, RangeOverlap, range_of
 
 DEFAULT_COLUMNS = ("ICCID", "IMSI", "EKI", "EOPC", "PIN1", "PUK1", "PIN2", "PUK2", "ADM1", "ACC")
 ORDERED = "ordered"

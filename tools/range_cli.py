@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from simcore import inventory
+from simcore import ranges
 from tools.common import JsonOpt, actor, engine, fail, handle_errors, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
@@ -25,9 +25,9 @@ def add(
     `simsmith msisdn add-range`, which also fills the number pool."""
     if kind == "msisdn":
         fail("MSISDN ranges fill the number pool: use `simsmith msisdn add-range`", 2)
-    r = inventory.add_range(engine(), kind, first, last, name=name, mnc_length=mnc_length,
-                            actor=actor())
-    size = len(inventory.range_of(r))
+    r = ranges.add_range(engine(), kind, first, last, name=name, mnc_length=mnc_length,
+                         actor=actor())
+    size = len(ranges.range_of(r))
     if as_json:
         print_json({"name": r.name, "kind": r.kind, "first": first, "last": last, "size": size})
     else:
@@ -40,8 +40,8 @@ def add(
 def list_(as_json: bool = JsonOpt) -> None:
     """List ranges with how much of each is used."""
     rows = []
-    for r in inventory.list_ranges(engine()):
-        rng = inventory.range_of(r)
+    for r in ranges.list_ranges(engine()):
+        rng = ranges.range_of(r)
         rows.append((r.name, r.kind, rng.value_at(0), rng.value_at(len(rng) - 1),
                      r.next_offset, len(rng)))
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from simcore import db, inventory, msisdn_pool
+from simcore import db, inventory, msisdn_pool, ranges
 from simcore.identifiers import Iccid
 from tools.common import JsonOpt, actor, console, engine, handle_errors, print_json, settings
 from tools.inventory_cli import show_summary
@@ -108,10 +108,10 @@ def demo(
 
     init_workspace()
     eng = engine()
-    if not inventory.list_ranges(eng):
-        inventory.add_range(eng, "iccid", *DEMO_ICCIDS, name="demo-iccid", actor=actor())
-        inventory.add_range(eng, "imsi", *DEMO_IMSIS, name="demo-imsi", mnc_length=2,
-                            actor=actor())
+    if not ranges.list_ranges(eng):
+        ranges.add_range(eng, "iccid", *DEMO_ICCIDS, name="demo-iccid", actor=actor())
+        ranges.add_range(eng, "imsi", *DEMO_IMSIS, name="demo-imsi", mnc_length=2,
+                         actor=actor())
         msisdn_pool.add_msisdn_range(eng, *DEMO_MSISDNS, name="demo-msisdn", actor=actor())
     if not inventory.list_sims(eng, batch=None, limit=1):
         inventory.generate_sims(eng, 1000, batch="demo", actor=actor(), form_factor="3FF")

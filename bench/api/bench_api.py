@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from simcore import apikeys, db, esim_orders, inventory  # noqa: E402
+from simcore import apikeys, db, esim_orders, inventory, ranges  # noqa: E402
 from simcore.identifiers import Iccid  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -65,10 +65,10 @@ def drop_database(name: str) -> None:
 def seed(url: str, physical: int, esims: int) -> tuple[str, list[str]]:
     eng = db.make_engine(url)
     db.upgrade(eng)
-    inventory.add_range(eng, "iccid", Iccid.from_body("8988211000000000000").digits,
-                        Iccid.from_body("8988211000009999999").digits, name="i", actor="b")
-    inventory.add_range(eng, "imsi", "001010000000000", "001010009999999", name="m",
-                        mnc_length=2, actor="b")
+    ranges.add_range(eng, "iccid", Iccid.from_body("8988211000000000000").digits,
+                     Iccid.from_body("8988211000009999999").digits, name="i", actor="b")
+    ranges.add_range(eng, "imsi", "001010000000000", "001010009999999", name="m",
+                     mnc_length=2, actor="b")
     inventory.generate_sims(eng, physical, batch="phys", actor="b")
     inventory.generate_sims(eng, esims, batch="esim", kind="esim", actor="b")
     esim_orders.stock_profiles(eng, actor="b")

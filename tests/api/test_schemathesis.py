@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.main import create_app
 from api.settings import ApiSettings
-from simcore import apikeys, db, esim_orders, inventory, msisdn_pool
+from simcore import apikeys, db, esim_orders, inventory, msisdn_pool, ranges
 from simcore.identifiers import Iccid
 
 
@@ -29,9 +29,9 @@ def _app() -> tuple[Any, str]:
     home = Path(tempfile.mkdtemp(prefix="simsmith-st-"))
     eng = db.make_engine(f"sqlite:///{home / 'simsmith.db'}")
     db.upgrade(eng)
-    inventory.add_range(eng, "iccid", Iccid.from_body("8988280000000000000").digits,
-                        Iccid.from_body("8988280000000099999").digits, name="i", actor="t")
-    inventory.add_range(eng, "imsi", "001010000000000", "001010000099999", name="m", actor="t")
+    ranges.add_range(eng, "iccid", Iccid.from_body("8988280000000000000").digits,
+                     Iccid.from_body("8988280000000099999").digits, name="i", actor="t")
+    ranges.add_range(eng, "imsi", "001010000000000", "001010000099999", name="m", actor="t")
     inventory.generate_sims(eng, 40, batch="p", actor="t")
     inventory.generate_sims(eng, 40, batch="e", actor="t", kind="esim")
     esim_orders.stock_profiles(eng, actor="t")

@@ -8,17 +8,17 @@ from sqlalchemy import Engine
 
 from esim.saip import ProfilePackage
 from hsm_sim.soft import SoftHsm
-from simcore import esim_build, inventory
+from simcore import esim_build, ranges
 from simcore.errors import InvalidInput, NotFound
 from simcore.mnc_length import MncLengths, mnc_length_of
 from tests.wiring.conftest import hsm, seed  # noqa: F401  (hsm: fixture)
 
 
 def test_mnc_length_is_the_ranges(engine: Engine) -> None:
-    inventory.add_range(engine, "imsi", "310150000000000", "310150000000999", name="three",
-                        mnc_length=3, actor="t")
-    inventory.add_range(engine, "imsi", "001010000000000", "001010000000999", name="two",
-                        mnc_length=2, actor="t")
+    ranges.add_range(engine, "imsi", "310150000000000", "310150000000999", name="three",
+                     mnc_length=3, actor="t")
+    ranges.add_range(engine, "imsi", "001010000000000", "001010000000999", name="two",
+                     mnc_length=2, actor="t")
     rule = MncLengths.load(engine)
     assert rule.of("310150000000500") == 3
     assert rule.of("001010000000500") == 2

@@ -16,7 +16,7 @@ from hsm_sim.binding import is_v2
 from hsm_sim.errors import DevModeWarning, TamperedBlob
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.soft import SoftHsm
-from simcore import inventory, keys
+from simcore import inventory, keys, ranges
 from simcore.db import read_session, transaction
 from simcore.identifiers import Iccid
 from simcore.models import AuditEvent, Sim, SimCredential
@@ -42,9 +42,9 @@ def _v1(hsm: SoftHsm, token: str) -> str:
 def _seed_v1(engine: Engine, hsm: SoftHsm, count: int) -> list[str]:
     first = Iccid.from_body("898821100000000001").digits
     last = Iccid.from_body("898821100000009999").digits
-    inventory.add_range(engine, "iccid", first, last, name="iccid-1", actor="t")
-    inventory.add_range(engine, "imsi", "001010000000001", "001010000009999", name="imsi-1",
-                        mnc_length=2, actor="t")
+    ranges.add_range(engine, "iccid", first, last, name="iccid-1", actor="t")
+    ranges.add_range(engine, "imsi", "001010000000001", "001010000009999", name="imsi-1",
+                     mnc_length=2, actor="t")
     inventory.generate_sims(engine, count, batch="b1", actor="t", kind="physical", state="blank")
     keys.generate_keys(engine, hsm, actor="t", batch="b1")
     with transaction(engine) as s:

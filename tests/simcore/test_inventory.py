@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from simcore import audit, db, inventory, msisdn_pool
+from simcore import audit, db, inventory, lifecycle, msisdn_pool, ranges
 from simcore.db import read_session
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid
@@ -50,17 +50,17 @@ def test_generate_skips_identifiers_already_in_use(engine: Engine) -> None:
 
 
 def test_range_overlap_and_exhaustion(engine: Engine) -> None:
-    inventory.add_range(engine, "imsi", "001010000000000", "001010000000009", name="a", actor="t")
-    with pytest.raises(inventory.RangeOverlap, match="overlaps range 'a'"):
-        inventory.add_range(engine, "imsi", "001010000000005", "001010000000020", name="b",
-                            actor="t")
+    ranges.add_range(engine, "imsi", "001010000000000", "001010000000009", name="a", actor="t")
+    with pytest.raises(ranges.RangeOverlap, match="overlaps range 'a'"):
+        ranges.add_range(engine, "imsi", "001010000000005", "001010000000020", name="b",
+                         actor="t")
     with pytest.raises(Conflict, match="already taken"):
-        inventory.add_range(engine, "imsi", "001010000000100", "001010000000120", name="a",
-                            actor="t")
+        ranges.add_range(engine, "imsi", "001010000000100", "001010000000120", name="a",
+                         actor="t")
     first = Iccid.from_body("8988280000000000000").digits
     last = Iccid.from_body("8988280000000000004").digits
-    inventory.add_range(engine, "iccid", first, last, name="i", actor="t")
-    with pytest.raises(inventory.RangeExhausted, match="5 free members left, 6 asked for"):
+    ranges.add_range(engine, "iccid", first, last, name="i", actor="t")
+    with pytest.raises(ranges.RangeExhausted, match="5 free members left, 6 asked for"):
         inventory.generate_sims(engine, 6, batch="x", actor="t")
     # Nothing was written by the failed generation.
     assert inventory.list_sims(engine) == []
@@ -157,20 +157,20 @@ def test_sim_swap_moves_msisdn_and_subscriber_in_one_transaction(engine: Engine)
 
 
 def test_quarantine_and_recycle_free_the_imsi(engine: Engine) -> None:
-    inventory.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000000099")
-                        .digits, name="i", actor="t")
-    inventory.add_range(engine, "imsi", "001010000000000", "001010000000001", name="m", actor="t")
+    ranges.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000000099")
+                     .digits, name="i", actor="t")
+    ranges.add_range(engine, "imsi", "001010000000000", "001010000000001", name="m", actor="t")
     inventory.generate_sims(engine, 2, batch="b1", actor="t")
     sim = inventory.allocate(engine, "cust-1", actor="t")
     inventory.terminate(engine, sim.iccid, actor="t", reason="lost")
-    with pytest.raises(inventory.RangeExhausted):
+    with pytest.raises(ranges.RangeExhausted):
         inventory.generate_sims(engine, 1, batch="b2", actor="t")
     sim = inventory.quarantine(engine, sim.iccid, actor="t", days=10)
     assert sim.quarantine_until is not None
-    with pytest.raises(inventory.QuarantineNotOver, match="in quarantine until"):
+    with pytest.raises(lifecycle.QuarantineNotOver, match="in quarantine until"):
         inventory.recycle(engine, sim.iccid, actor="t")
     # Nothing in quarantine is reused.
-    with pytest.raises(inventory.RangeExhausted):
+    with pytest.raises(ranges.RangeExhausted):
         inventory.generate_sims(engine, 1, batch="b2", actor="t")
     later = utcnow() + timedelta(days=11)
     assert inventory.recycle_due(engine, actor="t", now=later) == 1
@@ -194,14 +194,14 @@ def test_msisdn_pool_release_and_recycle(engine: Engine) -> None:
         msisdn_pool.assign(engine, "auto", sim.iccid, actor="t")
     msisdn_pool.release(engine, "447700900003", actor="t", quarantine_days=5)
     assert inventory.get_sim(engine, sim.iccid).msisdn is None
-    with pytest.raises(inventory.QuarantineNotOver):
+    with pytest.raises(lifecycle.QuarantineNotOver):
         msisdn_pool.recycle(engine, "447700900003", actor="t")
     e = msisdn_pool.recycle(engine, "447700900003", actor="t",
                             now=utcnow() + timedelta(days=6))
     assert e.state == "available"
     with pytest.raises(NotFound, match="not in the pool"):
         msisdn_pool.get(engine, "447700900999")
-    with pytest.raises(inventory.RangeOverlap):
+    with pytest.raises(ranges.RangeOverlap):
         msisdn_pool.add_msisdn_range(engine, "447700900004", "447700900010", name="m2",
                                      actor="t")
 
@@ -273,9 +273,9 @@ def test_services_log_structured_lines_to_stderr(engine: Engine,
 
 def test_generation_reports_progress_as_rows_are_written(engine: Engine) -> None:
     seen: list[int] = []
-    inventory.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000999999")
-                        .digits, name="i", actor="t")
-    inventory.add_range(engine, "imsi", "001010000000000", "001010000999999", name="m", actor="t")
+    ranges.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000999999")
+                     .digits, name="i", actor="t")
+    ranges.add_range(engine, "imsi", "001010000000000", "001010000999999", name="m", actor="t")
     inventory.generate_sims(engine, 120_000, batch="big", actor="t", progress=seen.append)
     assert seen == [50_000, 100_000, 120_000]
     assert inventory.summary(engine).total == 120_000

@@ -16,8 +16,8 @@ from hsm_sim.soft import SoftHsm
 from simcore import inventory
 from simcore.db import read_session
 from simcore.errors import Conflict
-from simcore.inventory import RangeOverlap
 from simcore.models import Batch
+from simcore.ranges import RangeOverlap, add_range
 from simcore.vendor_import import import_file
 from simcore.vendor_import.columns import ColumnMap
 from simcore.vendor_import.parse import VendorFile
@@ -31,8 +31,8 @@ FIRST_ICCID, LAST_ICCID = iccid(0), iccid(999)
 
 
 def ranges(engine: Engine) -> None:
-    inventory.add_range(engine, "iccid", FIRST_ICCID, LAST_ICCID, name="ic", actor="t")
-    inventory.add_range(engine, "imsi", imsi(0), imsi(999), name="im", actor="t")
+    add_range(engine, "iccid", FIRST_ICCID, LAST_ICCID, name="ic", actor="t")
+    add_range(engine, "imsi", imsi(0), imsi(999), name="im", actor="t")
 
 
 def test_order_reserves_blocks_and_import_fills_the_batch(engine: Engine, hsm: SoftHsm,
@@ -73,7 +73,7 @@ def test_order_outside_ranges_becomes_its_own_range(engine: Engine, tmp_path: Pa
                      iccid_start=iccid(0), imsi_start=imsi(0))
     assert o.last_imsi == imsi(2)
     with pytest.raises(RangeOverlap):
-        inventory.add_range(engine, "iccid", iccid(2), iccid(10), name="x", actor="t")
+        add_range(engine, "iccid", iccid(2), iccid(10), name="x", actor="t")
 
 
 def test_order_cli(engine: Engine, tmp_path: Path) -> None:

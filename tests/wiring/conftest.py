@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from hsm_sim.errors import DevModeWarning
 from hsm_sim.soft import SoftHsm
-from simcore import inventory, keys
+from simcore import inventory, keys, ranges
 from simcore.identifiers import Iccid
 from tests.cards.conftest import insert, pcsc  # noqa: F401  (fixtures shared with the card tests)
 from tests.hsm.conftest import p11hsm  # noqa: F401  (SoftHSM2 token, skipped without its env)
@@ -33,10 +33,10 @@ def hsm(tmp_path: Path) -> SoftHsm:
 def seed(engine: Engine, hsm: object, count: int, *, batch: str = "b1", kind: str = "physical",
          state: str = "blank", with_keys: bool = True) -> list[str]:
     """Ranges (once) and `count` SIMs of a new batch, with keys; returns their ICCIDs."""
-    if not inventory.list_ranges(engine):
-        inventory.add_range(engine, "iccid", ICCID_FIRST, ICCID_LAST, name="iccid-1", actor="t")
-        inventory.add_range(engine, "imsi", IMSI_FIRST, IMSI_LAST, name="imsi-1",
-                            mnc_length=2, actor="t")
+    if not ranges.list_ranges(engine):
+        ranges.add_range(engine, "iccid", ICCID_FIRST, ICCID_LAST, name="iccid-1", actor="t")
+        ranges.add_range(engine, "imsi", IMSI_FIRST, IMSI_LAST, name="imsi-1",
+                         mnc_length=2, actor="t")
     inventory.generate_sims(engine, count, batch=batch, actor="t", kind=kind, state=state)
     if with_keys:
         keys.generate_keys(engine, hsm, actor="t", batch=batch, ota=kind == "esim")
