@@ -27,7 +27,6 @@ refused, with an error that names the field but never its value.
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,23 +38,12 @@ from sqlmodel import col
 
 from simcore.db import Tx, core, read_session
 from simcore.errors import SimsmithError
+from simcore.events import emit
 from simcore.models import AUDIT_LANES, AuditEvent, AuditHead
+from simcore.records import SecretInAudit as SecretInAudit  # raised by append; callers catch it
+from simcore.records import canonical_json, check_no_secrets
 
 GENESIS_HASH = "0" * 64
-
-# Field names that must never carry a value into the audit log.
-SECRET_FIELDS = frozenset(
-    {
-        "k", "ki", "eki", "opc", "eopc", "op", "key", "pin", "pin1", "pin2", "puk", "puk1",
-        "puk2", "adm", "adm1", "adm2", "adm3", "adm4", "kic", "kid", "kik", "kic1", "kid1",
-        "kik1", "transport_key", "component", "passphrase", "secret", "password",
-    }
-)
-
-
-class SecretInAudit(SimsmithError):
-    """Someone tried to put a secret into an audit record."""
-
 
 class AuditChainBroken(SimsmithError):
     """The log does not verify; `seq` names the first event at fault (global order)."""
@@ -76,10 +64,6 @@ class Outbox:
     payload: Mapping[str, Any]
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def lane_of(subject_id: str) -> int:
     return zlib.crc32(subject_id.encode()) % AUDIT_LANES
 
@@ -92,16 +76,6 @@ def event_hash(
               prev_hash)
     body = "".join(f"{len(f)}:{f};" for f in fields)
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def check_no_secrets(details: Mapping[str, Any], path: str = "details") -> None:
-    for name, value in details.items():
-        if name.lower() in SECRET_FIELDS:
-            raise SecretInAudit(f"{path}.{name}: secret fields never enter the audit log")
-        if isinstance(value, bytes | bytearray):
-            raise SecretInAudit(f"{path}.{name}: raw bytes never enter the audit log")
-        if isinstance(value, Mapping):
-            check_no_secrets(value, f"{path}.{name}")
 
 
 def now_iso() -> str:
@@ -181,8 +155,6 @@ def append(
             "o_subject_type": outbox.subject_type, "o_subject_id": outbox.subject_id,
             "o_payload": canonical_json(payload)}).scalar_one())
     if outbox is not None:
-        from simcore.events import emit
-
         emit(conn, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
     head = conn.execute(_HEAD_FOR_UPDATE, {"lane": lane}).one()
     lane_seq = head.seq + 1

@@ -29,6 +29,7 @@ from sqlmodel import col
 from simcore import audit
 from simcore.db import read_session, transaction
 from simcore.models import AuditCheckpoint, utcnow
+from simcore.records import canonical_json
 
 KEY_FILE = Path("audit") / "checkpoint-ed25519.pem"
 
@@ -76,7 +77,7 @@ def load_or_create_key(home: Path) -> CheckpointKey:
 
 def _signed_text(heads: dict[int, tuple[int, str]], events: int) -> bytes:
     """What a checkpoint signs: canonical JSON of the lane positions and the event count."""
-    return audit.canonical_json({"events": events, "heads": {
+    return canonical_json({"events": events, "heads": {
         str(lane): [n, h] for lane, (n, h) in sorted(heads.items())}}).encode()
 
 
@@ -122,7 +123,7 @@ def checkpoint(engine: Engine, key: CheckpointKey) -> tuple[AuditCheckpoint, Ver
     heads = {lane: (done.report.lane_seqs[lane], h) for lane, h in done.report.heads.items()}
     signature = key.private.sign(_signed_text(heads, done.report.events)).hex()
     cp = AuditCheckpoint(created_at=utcnow(), events=done.report.events,
-                         heads=audit.canonical_json({str(k): [n, h]
+                         heads=canonical_json({str(k): [n, h]
                                                      for k, (n, h) in sorted(heads.items())}),
                          key_id=key.key_id, signature=signature)
     with transaction(engine) as s:

@@ -30,7 +30,6 @@ from sqlmodel import col
 from esim.activation_code import ActivationCode, generate_matching_id
 from esim.confirmation_code import generate_confirmation_code, hash_confirmation_code
 from simcore import audit
-from simcore.audit import canonical_json, check_no_secrets
 from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.idempotency import Claim, record_pending
@@ -46,6 +45,7 @@ from simcore.lifecycle import (
 )
 from simcore.models import OutboxEvent, Sim, utcnow
 from simcore.models_api import EsimOrder
+from simcore.records import canonical_json, check_no_secrets
 from simcore.smdp import FinalStatus, InProcessSmdp, SmdpError, SmdpPort
 
 ORDER_ACTIVE, ORDER_CANCELLED, ORDER_FAILED = "active", "cancelled", "failed"

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlmodel import col
 
-from simcore.audit import canonical_json, check_no_secrets
 from simcore.db import Tx, core, read_session, transaction
 from simcore.models import OutboxEvent, utcnow
+from simcore.records import canonical_json, check_no_secrets
 
 
 def emit(
