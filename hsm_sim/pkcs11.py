@@ -16,26 +16,19 @@ CKM_AES_ECB/CBC/GCM, so vendor EKIs are C_Decrypt-ed and pass through host memor
 TDES transport keys are not supported here.
 
 Threads (PKCS#11 v2.40 §5.1.6, §6.7.6-6.7.7): one `Pkcs11Hsm` may be shared by any number of
-threads. Each operation checks a session out of a pool (`sessions`, default 4, opened lazily
-from the token; login state is per application and token, so the pool's sessions are already
-logged in by the one login session the process holds per token). A session is used by one
-thread at a time; a nested call in the same thread reuses that thread's session. The library
-is initialised with CKF_OS_LOCKING_OK (python-pkcs11 initialises with NULL arguments, which
-tells a module such as SoftHSM2 that no two threads call it at once and turns its internal
-locks off; the first `Pkcs11Hsm` of a module in the process re-initialises it before opening
-any session). If the module was initialised by someone else first, every call into it is
-serialised on one lock and the pool has one session: still safe, not parallel.
+threads. Each operation checks a session out of a pool (hsm_sim.p11pool: `sessions`, default 4,
+opened lazily; a nested call in the same thread reuses that thread's session). The module is
+loaded once per process with OS locking where it allows it (hsm_sim.p11lib); if it does not,
+every call into it is serialised on one lock and the pool has one session: safe, not parallel.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -61,7 +54,6 @@ from hsm_sim.errors import (
     DuplicateKey,
     ExportRefused,
     HsmError,
-    HsmLocked,
     NoSuchKey,
     TamperedBlob,
     WrongKeyType,
@@ -85,10 +77,12 @@ from hsm_sim.hsm import (
 )
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.milenage import AuthVector, Milenage, vector_on
+from hsm_sim.p11lib import library
+from hsm_sim.p11pool import DEFAULT_SESSIONS, Entry, SessionPool
 from hsm_sim.p11raw import RawFailed, RawSession, RawUnavailable, raw_module
 from hsm_sim.suci_pkcs11 import Pkcs11SuciKeys
 
-__all__ = ["Pkcs11Hsm", "TokenKernel"]
+__all__ = ["DEFAULT_SESSIONS", "Pkcs11Hsm", "TokenKernel"]
 
 STORAGE = "storage"
 _SESSION = {Attribute.TOKEN: False}
@@ -97,210 +91,8 @@ _SESSION = {Attribute.TOKEN: False}
 _V2_KWP = hashlib.sha256(b"simsmith/keyref/v2/pkcs11/aes-key-wrap-pad").digest()
 _V2_GCM = hashlib.sha256(b"simsmith/keyref/v2/pkcs11/aes-gcm").digest()
 
-
-DEFAULT_SESSIONS = 4
-CKF_OS_LOCKING_OK = 0x00000002
-
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-class _InitArgs(ctypes.Structure):
-    """CK_C_INITIALIZE_ARGS (PKCS#11 v2.40 §3.6): no mutex callbacks, the OS's locking."""
-
-    _fields_ = [("CreateMutex", ctypes.c_void_p), ("DestroyMutex", ctypes.c_void_p),
-                ("LockMutex", ctypes.c_void_p), ("UnlockMutex", ctypes.c_void_p),
-                ("flags", ctypes.c_ulong), ("pReserved", ctypes.c_void_p)]
-
-
-def _os_locking(module: str) -> bool:
-    """Re-initialise `module` (just initialised by python-pkcs11 with NULL arguments, no session
-    open yet) with CKF_OS_LOCKING_OK. False when the module does not export C_Finalize and
-    C_Initialize or refuses the flag (then it is back to python-pkcs11's initialisation)."""
-    try:
-        so = ctypes.CDLL(module)  # the same dlopen handle, hence the same library state
-        finalize, initialize = so.C_Finalize, so.C_Initialize
-    except (OSError, AttributeError):
-        return False
-    finalize.argtypes, finalize.restype = [ctypes.c_void_p], ctypes.c_ulong
-    initialize.argtypes, initialize.restype = [ctypes.c_void_p], ctypes.c_ulong
-    if finalize(None) != 0:
-        return False
-    args = _InitArgs(flags=CKF_OS_LOCKING_OK)
-    if initialize(ctypes.byref(args)) == 0:
-        return True
-    rv = initialize(None)
-    if rv != 0:
-        raise HsmError(f"PKCS#11 module {module} cannot be initialised again (CK_RV {rv:#x})")
-    return False
-
-
-@dataclass
-class _Library:
-    """A module as this process uses it: python-pkcs11's lib, whether its calls may run in
-    parallel (CKF_OS_LOCKING_OK), and the one login session per token."""
-
-    lib: Any
-    threadsafe: bool
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    logins: dict[str, list[Any]] = field(default_factory=dict)  # label -> [session, users]
-
-    def guard(self) -> AbstractContextManager[Any]:
-        """Around calls outside a pooled session: the library lock unless thread-safe."""
-        return nullcontext() if self.threadsafe else self.lock
-
-    def login(self, token: Any, label: str, pin: str) -> None:
-        with self.lock:
-            held = self.logins.get(label)
-            if held is not None:
-                held[1] += 1
-                return
-            try:
-                session = token.open(user_pin=pin, rw=True)
-            except pkcs11.PinIncorrect:
-                raise HsmLocked(f"the PIN for token {label!r} is wrong") from None
-            except pkcs11.exceptions.UserAlreadyLoggedIn:
-                # Logged in outside hsm_sim: login state is per application, keep a session.
-                session = token.open(rw=True)
-            self.logins[label] = [session, 1]
-
-    def logout(self, label: str) -> None:
-        with self.lock:
-            held = self.logins.get(label)
-            if held is None:
-                return
-            held[1] -= 1
-            if held[1] == 0:
-                del self.logins[label]
-                held[0].close()  # C_Logout (if it logged in) and C_CloseSession
-
-
-_LIBRARIES: dict[str, _Library] = {}
-_LIBRARIES_LOCK = threading.Lock()
-
-
-def _library(module: str) -> _Library:
-    with _LIBRARIES_LOCK:
-        known = _LIBRARIES.get(module)
-        if known is not None:
-            return known
-        first = module not in getattr(pkcs11, "_loaded", {})
-        lib = pkcs11.lib(module)
-        known = _LIBRARIES[module] = _Library(lib, first and _os_locking(module))
-        return known
-
-
-class _Entry:
-    """A pooled session and the storage KEK's handle as that session sees it."""
-
-    __slots__ = ("gcm", "kwp", "lock", "raw", "session", "storage")
-
-    def __init__(self, session: Any, lock: threading.RLock) -> None:
-        self.session = session
-        self.lock = lock
-        self.storage: Any = None
-        self.kwp: Any = None  # v2: wraps token keys (RFC 5649)
-        self.gcm: Any = None  # v2: AES-GCM for values and for token-key blobs' tags
-        self.raw: RawSession | None = None
-
-
-class _Pool:
-    """Up to `size` sessions, opened on demand; each used by one thread at a time."""
-
-    def __init__(self, opener: Callable[[], Any], size: int,
-                 shared_lock: threading.RLock | None) -> None:
-        if size < 1:
-            raise BadLength(f"a PKCS#11 session pool needs at least 1 session, got {size}")
-        self._open = opener
-        self.size = size
-        self._shared = shared_lock
-        self._cond = threading.Condition()
-        self._idle: list[_Entry] = []
-        self._all: list[_Entry] = []
-        self._opening = 0
-        self._closed = False
-        self._local = threading.local()
-
-    def current(self) -> _Entry:
-        entry: _Entry | None = getattr(self._local, "entry", None)
-        if entry is None:
-            raise HsmError("internal: a token call outside a pooled session")
-        return entry
-
-    @contextmanager
-    def entry(self, prepare: Callable[[_Entry], None]) -> Iterator[_Entry]:
-        held: _Entry | None = getattr(self._local, "entry", None)
-        if held is not None:  # nested call in this thread: its session
-            yield held
-            return
-        entry = self._checkout(prepare)
-        self._local.entry = entry
-        try:
-            with entry.lock:
-                yield entry
-        finally:
-            self._release(entry)
-
-    def run(self, prepare: Callable[[_Entry], None], fn: Callable[_P, _R],
-            *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        """`fn(*args, **kwargs)` on a checked-out session: `entry()` without a generator (every
-        public Pkcs11Hsm call pays this; ~1.5 µs less per call)."""
-        if getattr(self._local, "entry", None) is not None:
-            return fn(*args, **kwargs)
-        entry = self._checkout(prepare)
-        self._local.entry = entry
-        try:
-            with entry.lock:
-                return fn(*args, **kwargs)
-        finally:
-            self._release(entry)
-
-    def _release(self, entry: _Entry) -> None:
-        self._local.entry = None
-        with self._cond:
-            self._idle.append(entry)
-            self._cond.notify()
-
-    def _checkout(self, prepare: Callable[[_Entry], None]) -> _Entry:
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise HsmLocked("the PKCS#11 sessions are closed")
-                if self._idle:
-                    return self._idle.pop()
-                if len(self._all) + self._opening < self.size:
-                    self._opening += 1
-                    break
-                self._cond.wait()
-        entry: _Entry | None = None
-        try:
-            lock = self._shared or threading.RLock()
-            with lock:
-                entry = _Entry(self._open(), lock)
-                self._local.entry = entry
-                try:
-                    prepare(entry)
-                finally:
-                    self._local.entry = None
-        except BaseException:
-            if entry is not None:
-                entry.session.close()
-            with self._cond:
-                self._opening -= 1
-                self._cond.notify()
-            raise
-        with self._cond:
-            self._opening -= 1
-            self._all.append(entry)
-        return entry
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            entries, self._all, self._idle = self._all, [], []
-        for entry in entries:
-            with entry.lock:
-                entry.session.close()
 
 
 def _pooled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -348,7 +140,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
         prefix: str = "simsmith",
         sessions: int = DEFAULT_SESSIONS,
     ) -> None:
-        self._library = _library(module)
+        self._library = library(module)
         try:
             self._raw_so: Any = raw_module(module)
         except RawUnavailable:
@@ -363,7 +155,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
         self._prefix = prefix
         self._audit: AuditSink = audit or NullAudit()
         threadsafe = self._library.threadsafe
-        self._pool = _Pool(lambda: token.open(rw=True), sessions if threadsafe else 1,
+        self._pool = SessionPool(lambda: token.open(rw=True), sessions if threadsafe else 1,
                            None if threadsafe else self._library.lock)
         self._closed = False
         self._kek_lock = threading.Lock()
@@ -389,7 +181,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
         self._pool.close()
         self._library.logout(self._token_label)
 
-    def _prepare(self, entry: _Entry) -> None:
+    def _prepare(self, entry: Entry) -> None:
         """A new pooled session: find (or, the first time, create) the storage KEK, derive its
         v2 keys as session objects, and attach the direct calls (hsm_sim.p11raw)."""
         entry.storage = self._find_or_create_storage()
@@ -590,7 +382,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
             obj.destroy()
         return KeyRef(self.backend, key_type, owner, STORAGE, blob)
 
-    def _gcm(self, entry: _Entry, decrypt: bool, nonce: bytes, aad: bytes, data: bytes) -> bytes:
+    def _gcm(self, entry: Entry, decrypt: bool, nonce: bytes, aad: bytes, data: bytes) -> bytes:
         """AES-GCM with the storage KEK's v2 key: direct calls, or python-pkcs11's."""
         if entry.raw is not None:
             key = entry.gcm.handle
@@ -600,7 +392,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
         op = entry.gcm.decrypt if decrypt else entry.gcm.encrypt
         return bytes(op(data, mechanism=Mechanism.AES_GCM, mechanism_param=param))
 
-    def _open_value(self, ref: KeyRef, entry: _Entry | None = None) -> bytes:
+    def _open_value(self, ref: KeyRef, entry: Entry | None = None) -> bytes:
         """The bytes of a value v2 blob (02 || N || AES-GCM), decrypted by the token."""
         nonce, sealed = split_v2(ref.blob, ref.key_type, ref.owner, V2)
         try:
@@ -611,7 +403,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
                 f"{ref.key_type.value} blob for owner {ref.owner} fails its integrity check"
             ) from None
 
-    def _check_token_key(self, ref: KeyRef, entry: _Entry | None = None) -> bytes:
+    def _check_token_key(self, ref: KeyRef, entry: Entry | None = None) -> bytes:
         """The RFC 5649 part of a token-key v2 blob once its tag verifies over (type, owner)."""
         nonce, rest = split_v2(ref.blob, ref.key_type, ref.owner, V2_TOKEN_KEY)
         tag, wrapped = rest[:16], rest[16:]
@@ -902,7 +694,7 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
             finally:
                 key.destroy()
 
-    def _direct_kernel_key(self, entry: _Entry, raw: RawSession, ki: KeyRef) -> int:
+    def _direct_kernel_key(self, entry: Entry, raw: RawSession, ki: KeyRef) -> int:
         """A v2 Ki as a non-extractable session key, by direct calls: its handle."""
         wrapped = self._check_token_key(ki, entry)
         try:
