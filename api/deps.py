@@ -82,8 +82,11 @@ class AppContext:
         with self._hsm_lock:
             if self.hsm is None:
                 from simcore.hsm_access import open_hsm
+                from simcore.hsm_audit import AuditLogSink
 
-                self.hsm = open_hsm(self.settings)
+                # the HSM's key.* records into the audit log; closed (flushed) at shutdown
+                sink = self.extra["hsm_audit"] = AuditLogSink(self.engine, "api")
+                self.hsm = open_hsm(self.settings, audit=sink)
             return self.hsm
 
 

@@ -110,6 +110,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             runner.stop()
             if worker is not None:
                 worker.stop()
+            if "hsm_audit" in ctx.extra:
+                ctx.extra["hsm_audit"].close()
             if closer is not None and hasattr(closer, "close"):
                 closer.close()
             if own_engine:

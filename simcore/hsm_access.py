@@ -13,10 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hsm_sim.hsm import AuditSink
 from simcore.config import Settings, get_settings
 from simcore.errors import SimsmithError
+
+if TYPE_CHECKING:
+    from simcore.hsm_audit import AuditLogSink
 
 PKCS11_ENV = ("SIMSMITH_PKCS11_MODULE", "SIMSMITH_PKCS11_TOKEN", "SIMSMITH_PKCS11_PIN")
 
@@ -48,7 +52,7 @@ def pkcs11_sessions() -> int:
     return int(raw) if raw else DEFAULT_SESSIONS
 
 
-def open_pkcs11() -> Any:
+def open_pkcs11(audit: AuditSink | None = None) -> Any:
     """The PKCS#11 backend from SIMSMITH_PKCS11_MODULE / _TOKEN / _PIN / _SESSIONS; creates the
     token's storage KEK on first use."""
     missing = [v for v in PKCS11_ENV if not os.environ.get(v)]
@@ -58,7 +62,7 @@ def open_pkcs11() -> Any:
     from hsm_sim.pkcs11 import Pkcs11Hsm
 
     module, token, pin = (os.environ[v] for v in PKCS11_ENV)
-    return Pkcs11Hsm(module, token, pin, sessions=pkcs11_sessions())
+    return Pkcs11Hsm(module, token, pin, sessions=pkcs11_sessions(), audit=audit)
 
 
 def kek_list(settings: Settings | None = None) -> list[Any]:
@@ -79,12 +83,32 @@ def kek_list(settings: Settings | None = None) -> list[Any]:
     return [r.info() for r in Keystore.load(d).keks.values()]
 
 
-def per_worker(hsm: Any, settings: Settings | None = None) -> Callable[[], Any]:
+def per_worker(hsm: Any, settings: Settings | None = None, *,
+               audit: AuditSink | None = None) -> Callable[[], Any]:
     """An opener for one worker thread given the HSM already opened (with any prompts): the
-    soft HSM is shared; the pkcs11 backend gets its own instance per worker."""
+    soft HSM is shared; the pkcs11 backend gets its own instance per worker (same audit sink)."""
     if getattr(hsm, "backend", "") != "pkcs11":
         return lambda: hsm
-    return lambda: open_hsm(settings)
+    return lambda: open_hsm(settings, audit=audit)
+
+
+def store_audit_sink(actor: str, settings: Settings | None = None) -> AuditLogSink | None:
+    """An audit sink into the configured store's audit log (simcore.hsm_audit), or None when
+    there is no initialised store to write to (an HSM set up before `simsmith init`)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from simcore import db
+    from simcore.hsm_audit import AuditLogSink
+
+    url = (settings or get_settings()).effective_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    engine = db.make_engine(url)
+    try:
+        db.check_schema(engine)
+    except (db.SchemaNotCurrent, SQLAlchemyError):
+        return None
+    return AuditLogSink(engine, actor)
 
 
 def open_hsm(
@@ -92,11 +116,13 @@ def open_hsm(
     *,
     components: Callable[[int | None], list[bytes]] | None = None,
     passphrase: Callable[[], str] | None = None,
+    audit: AuditSink | None = None,
 ) -> Any:
-    """The HSM of the configuration, opened. Raises HsmUnavailable saying what is missing."""
+    """The HSM of the configuration, opened, reporting to `audit` (e.g. store_audit_sink).
+    Raises HsmUnavailable saying what is missing."""
     settings = settings or get_settings()
     if hsm_backend(settings) == "pkcs11":
-        return open_pkcs11()
+        return open_pkcs11(audit)
     from hsm_sim.keystore import Keystore
     from hsm_sim.soft import SoftHsm
 
@@ -107,13 +133,13 @@ def open_hsm(
     if store.master_source == "dev-passphrase":
         phrase = os.environ.get("SIMSMITH_HSM_PASSPHRASE")
         if phrase is None and (d / "dev-master.sealed").is_file():
-            return SoftHsm.open_sealed_dev(d)
+            return SoftHsm.open_sealed_dev(d, audit)
         if phrase is None and passphrase is not None:
             phrase = passphrase()
         if phrase is None:
             raise HsmUnavailable("the dev HSM is locked: set SIMSMITH_HSM_PASSPHRASE")
-        return SoftHsm.open(d, passphrase=phrase)
+        return SoftHsm.open(d, passphrase=phrase, audit=audit)
     if components is None:
         raise HsmUnavailable("the HSM master key needs its custodians' components: open it "
                              "from the CLI, or use the pkcs11 backend for unattended services")
-    return SoftHsm.open(d, components=components(store.master_components))
+    return SoftHsm.open(d, components=components(store.master_components), audit=audit)

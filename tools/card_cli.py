@@ -216,9 +216,10 @@ def _prompt_adm1() -> Any:
 def _hsm_factory() -> Any:
     """The HSM for one worker: the soft HSM is shared; a PKCS#11 session per thread."""
     from simcore.hsm_access import per_worker
-    from tools.hsm_cli import open_hsm
+    from tools.hsm_cli import audit_sink, open_hsm
 
-    return per_worker(open_hsm())
+    sink = audit_sink()
+    return per_worker(open_hsm(sink), audit=sink)
 
 
 DriverOpt = typer.Option(None, "--driver", help="Force a driver (sysmoISIM-SJA2, sysmoISIM-SJA5, "

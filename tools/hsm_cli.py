@@ -118,14 +118,40 @@ def _prompt_components(what: str, count: int | None) -> list[bytes]:
     return out
 
 
-def open_hsm() -> Any:
+def audit_sink() -> Any:
+    """An audit sink into the workspace's audit log (None without an initialised store), closed
+    (flushed) when the running command ends."""
+    import atexit
+
+    try:  # Typer >= 0.2x runs its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older Typer on click
+        from click import get_current_context  # type: ignore[no-redef]
+
+    from simcore.hsm_access import store_audit_sink
+    from tools.common import actor
+
+    sink = store_audit_sink(actor())
+    if sink is not None:
+        ctx = get_current_context(silent=True)
+        if ctx is not None:
+            ctx.call_on_close(sink.close)
+        else:
+            atexit.register(sink.close)
+    return sink
+
+
+def open_hsm(audit: Any = None) -> Any:
+    """The configured HSM (simcore.hsm_access.open_hsm) with custodians' prompts, reporting to
+    the workspace's audit log (`audit`, else a new audit_sink())."""
     from simcore.hsm_access import HsmUnavailable
     from simcore.hsm_access import open_hsm as open_configured
 
     try:
         return open_configured(
             components=lambda n: _prompt_components("master", n),
-            passphrase=lambda: typer.prompt("Dev passphrase", hide_input=True, err=True))
+            passphrase=lambda: typer.prompt("Dev passphrase", hide_input=True, err=True),
+            audit=audit if audit is not None else audit_sink())
     except HsmUnavailable as e:
         fail(str(e))
         raise AssertionError("unreachable") from e
