@@ -29,6 +29,7 @@ test: $(PY)
 lint: $(PY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(PY)
 	scripts/install-system-deps.sh

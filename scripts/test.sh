@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the real services (scripts/services/*.sh), runs ruff, mypy and pytest, and stops every
-# service it started, even when a step fails. Extra arguments go to pytest.
+# Starts the real services (scripts/services/*.sh), runs ruff, mypy, lint-imports (the import
+# graph contracts of pyproject.toml) and pytest, and stops every service it started, even when a
+# step fails. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/services
@@ -25,5 +26,6 @@ export SIMSMITH_REQUIRE_PG=1
 status=0
 echo "== ruff";   .venv/bin/ruff check . || status=1
 echo "== mypy";   .venv/bin/mypy || status=1
+echo "== import graph"; .venv/bin/lint-imports || status=1
 echo "== pytest"; .venv/bin/pytest "$@" || status=1
 exit $status
