@@ -20,8 +20,8 @@ for svc in scripts/services/*.sh; do
   # shellcheck disable=SC1090
   if [ -f "build/services/$name.env" ]; then source "build/services/$name.env"; fi
 done
-# Storage tests must not silently skip PostgreSQL in the full suite.
-export SIMSMITH_REQUIRE_PG=1
+# The full suite must not silently skip a real service (PostgreSQL, SoftHSM2, pcscd, osmo-hlr).
+export SIMSMITH_REQUIRE_SERVICES=1
 
 status=0
 echo "== ruff";   .venv/bin/ruff check . || status=1

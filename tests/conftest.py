@@ -2,7 +2,7 @@
 
 `engine` runs a test on SQLite and again on PostgreSQL (SIMSMITH_TEST_PG_URL, set by
 scripts/test.sh after it starts a throwaway cluster). Without that variable the PostgreSQL
-half is skipped, unless SIMSMITH_REQUIRE_PG=1 (the full suite), where it fails instead.
+half is skipped, unless SIMSMITH_REQUIRE_SERVICES=1 (the full suite), where it fails instead.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 
 import simcore.all_models  # noqa: F401
 from simcore import db
+from tests.helpers.services import services_required
 
 # Emptied between PostgreSQL tests; audit_head is reset instead (its lane rows must stay).
 TABLES = tuple(t.name for t in SQLModel.metadata.sorted_tables if t.name != "audit_head")
@@ -28,7 +29,7 @@ TABLES = tuple(t.name for t in SQLModel.metadata.sorted_tables if t.name != "aud
 def pg_admin_url() -> str:
     url = os.environ.get("SIMSMITH_TEST_PG_URL")
     if not url:
-        if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
+        if services_required():
             pytest.fail("SIMSMITH_TEST_PG_URL is not set but the full suite requires PostgreSQL")
         pytest.skip("PostgreSQL not configured (SIMSMITH_TEST_PG_URL)")
     return url

@@ -1,7 +1,7 @@
 """Fixtures for the card tests: the real pcscd + vpcd started by scripts/services/pcscd.sh
 (its env file exported by scripts/test.sh) and virtual cards inserted into its slots.
 
-Without SIMSMITH_TEST_PCSC the PC/SC tests skip, unless SIMSMITH_REQUIRE_PG=1 (the full suite)
+Without SIMSMITH_TEST_PCSC the PC/SC tests skip, unless SIMSMITH_REQUIRE_SERVICES=1 (the full suite)
 makes them fail: the full suite must never silently skip the real stack.
 """
 
@@ -15,6 +15,7 @@ import pytest
 
 from cards.virtual.card import VirtualUicc
 from cards.virtual.vpcd import VpcdCard
+from tests.helpers.services import services_required
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def pcsc() -> PcscEnv:
     if os.environ.get("SIMSMITH_TEST_PCSC") != "1":
         message = ("pcscd + vpcd not started: run scripts/services/pcscd.sh start and source "
                    "build/services/pcscd.env")
-        if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
+        if services_required():
             pytest.fail(message)
         pytest.skip(message)
     return PcscEnv(

@@ -1,5 +1,5 @@
 """osmo-hlr tests need scripts/services/osmohlr.sh's environment: they skip without it, unless
-SIMSMITH_REQUIRE_PG=1 (the full suite), where they fail instead."""
+SIMSMITH_REQUIRE_SERVICES=1 (the full suite), where they fail instead."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from hsm_sim.soft import SoftHsm
 from simcore.vendor_import import import_file
+from tests.helpers.services import services_required
 from tests.vendor_import.helpers import cards, make_hsm, out_text, write
 
 _VARS = ("SIMSMITH_TEST_OSMOHLR_HOST", "SIMSMITH_TEST_OSMOHLR_CTRL_PORT",
@@ -23,7 +24,7 @@ def osmohlr() -> tuple[str, int, int]:
     if missing:
         msg = (f"osmo-hlr not configured ({', '.join(missing)} unset): run "
                "scripts/services/osmohlr.sh start and source build/services/osmohlr.env")
-        if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
+        if services_required():
             pytest.fail(msg)
         pytest.skip(msg)
     return (os.environ[_VARS[0]], int(os.environ[_VARS[1]]), int(os.environ[_VARS[2]]))

@@ -1,5 +1,6 @@
 """Fixtures for hsm_sim tests. SoftHSM2 tests need scripts/services/softhsm.sh's environment:
-they skip without it, unless SIMSMITH_REQUIRE_PG=1 (the full suite), where they fail instead."""
+they skip without it, unless SIMSMITH_REQUIRE_SERVICES=1 (the full suite), where they fail
+instead."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers.services import services_required
 
 _PKCS11_VARS = (
     "SOFTHSM2_CONF",
@@ -23,7 +26,7 @@ def pkcs11_env() -> dict[str, str]:
     if missing:
         msg = (f"SoftHSM2 not configured ({', '.join(missing)} unset): "
                "run scripts/services/softhsm.sh start and source build/services/softhsm.env")
-        if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
+        if services_required():
             pytest.fail(msg)
         pytest.skip(msg)
     return {v: os.environ[v] for v in _PKCS11_VARS}

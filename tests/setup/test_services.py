@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.helpers.services import services_required
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,7 +30,7 @@ def _env_url(env_file: Path) -> str:
 
 def test_postgres_starts_from_a_checkout_under_a_0700_directory(tmp_path: Path) -> None:
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
-        if os.environ.get("SIMSMITH_REQUIRE_PG") == "1":
+        if services_required():
             pytest.fail("PostgreSQL server binaries missing but the full suite requires them")
         pytest.skip("PostgreSQL server binaries not installed")
     home = tmp_path / "home"

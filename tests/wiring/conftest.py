@@ -1,6 +1,6 @@
 """Fixtures for the wiring tests: a store (the `engine` fixture: SQLite, then PostgreSQL), a soft
 HSM, SIM records with keys, and the real pcscd + vpcd of tests/cards (skipped without its
-environment unless SIMSMITH_REQUIRE_PG=1, where it fails)."""
+environment unless SIMSMITH_REQUIRE_SERVICES=1, where it fails)."""
 
 from __future__ import annotations
 
