@@ -58,10 +58,10 @@ def test_cli_key_patch_reveal_and_export_in_audit_list(workspace: list[str],
     # one aggregated record per subject and key type, however many keys of it were made
     assert all(r["actor"] == "cli" for r in generated)
 
-    ok("esim", "build", "--template", "usim-isim-milenage", "--iccid", iccid,
-       "-o", str(tmp_path / "p.der"))
-    ok("inventory", "access-codes", iccid, "--reason", "ticket 1")
     ok("hsm", "kek", "add", "lab", "--purpose", "export", "--insecure-clear")
+    ok("esim", "build", "--template", "usim-isim-milenage", "--iccid", iccid,
+       "-o", str(tmp_path / "p.der"), "--target", "lab", "--clear")
+    ok("inventory", "access-codes", iccid, "--reason", "ticket 1")
     ok("export", "file", "--format", "csv", "--target", "lab", "-o", str(tmp_path / "s.csv"),
        "--iccid", iccid)
     seen = {r["action"]: r for r in actions(iccid)}
