@@ -30,7 +30,7 @@ from esim.errors import EsimError
 from esim.ims import check_domain, check_impi, check_impu
 from esim.params import SubscriberParams, encode_address, encode_plmn
 from hsm_sim.keyref import KeyRef, KeyType
-from simcore import inventory, keys
+from simcore import inventory, key_writers, keys
 from simcore.db import read_session
 from simcore.errors import InvalidInput, SimsmithError
 from simcore.mnc_length import MncLengths
@@ -154,7 +154,7 @@ def subscriber_params(sim: Sim, mnc_length: int | None, options: ProfileOptions
     more = options.params() | {"mnc_length": mnc_length}
     if options.with_msisdn and sim.msisdn:  # stored as E.164 digits: an international number
         more["msisdn"] = "+" + sim.msisdn.lstrip("+")
-    return dataclasses.replace(keys.package_params(sim.iccid, sim.imsi), **more)
+    return dataclasses.replace(key_writers.package_params(sim.iccid, sim.imsi), **more)
 
 
 @dataclass(frozen=True)
@@ -177,8 +177,8 @@ def build_for_sim(engine: Engine, hsm: Any, compiled: CompiledTemplate, iccid: s
     k = keys.load_keys(engine, sim.iccid)
     params = subscriber_params(sim, MncLengths.load(engine).of(sim.imsi or ""), options)
     try:
-        der = build_package(compiled, params, keys.package_patcher(hsm, k, compiled),
-                            verify=True)
+        der = build_package(compiled, params,
+                            key_writers.package_patcher(hsm, k, compiled), verify=True)
     except EsimError as e:
         raise PackageBuildError(sim.iccid, e) from None
     return BuiltPackage(sim.iccid, sim.imsi or "", compiled.template.name, der)
@@ -276,7 +276,7 @@ def build_range(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch_key:
     for i, (sim, k) in enumerate(_range_keys(engine, batch_key, after, last), index):
         try:
             params = subscriber_params(sim, mnc.of(sim.imsi or ""), options)  # type: ignore[arg-type]
-            der = compiled.personalise(params, keys.package_patcher(hsm, k, compiled))
+            der = compiled.personalise(params, key_writers.package_patcher(hsm, k, compiled))
             if verify_every and i % verify_every == 0:
                 verify_package(der)
         except EsimError as e:
@@ -303,7 +303,7 @@ def build_batch(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch: str
             yield subscriber_params(sim, mnc.of(sim.imsi or ""), options)
 
     def patch_for(params: SubscriberParams) -> PatchKeys:
-        return keys.package_patcher(hsm, current.pop(params.iccid), compiled)
+        return key_writers.package_patcher(hsm, current.pop(params.iccid), compiled)
 
     packages = build_packages(compiled, subscribers(), patch_for, verify_every=verify_every)
     while True:

@@ -12,7 +12,7 @@ as its record is verified and skipped, so a batch resumes where it stopped.
 
 Vectors use the SIM's SQN kept in the store (simcore.keys). A sync failure (the card's SQN is
 ahead of the store's, e.g. after an HSS used the card) is resolved once with the card's AUTS
-through the HSM, which also moves the stored SQN to the card's (simcore.keys.resync_vector).
+through the HSM, which also moves the stored SQN to the card's (simcore.sqn_store.resync_vector).
 
 Claims on "the next blank SIM" are held in this process (one `run_batch` with many readers).
 Two processes programming the same batch may pick the same record for cards whose ICCID is
@@ -49,10 +49,12 @@ from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound, SimsmithError
 from simcore.identifiers import Iccid
 from simcore.inventory import batch_id
-from simcore.keys import SimKeys, SimKeyWriter, fresh_vectors, load_keys, resync_vector
+from simcore.key_writers import SimKeyWriter
+from simcore.keys import SimKeys, load_keys
 from simcore.lifecycle import SimState, apply_transition
 from simcore.mnc_length import mnc_length_of
 from simcore.models import Sim
+from simcore.sqn_store import fresh_vectors, resync_vector
 
 __all__ = [
     "BatchSummary",

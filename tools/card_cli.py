@@ -186,14 +186,14 @@ def plan_cmd(
 
 def _vendor_card(iccid: str) -> tuple[str, str]:
     """(ICCID, ADM1) of a stored SIM, for an emulated card shipped for that record."""
-    from simcore import keys
+    from simcore import key_writers, keys
     from simcore.errors import SimsmithError
     from tools.hsm_cli import hsm_errors, open_hsm
 
     @hsm_errors  # HSM errors as one line, dev-mode warnings printed now, not at Ctrl-C
     def fetch() -> tuple[str, bytes]:
         k = keys.load_keys(engine(), iccid)
-        return k.iccid, keys.SimKeyWriter(open_hsm(), k).adm1(k.iccid).reveal()
+        return k.iccid, key_writers.SimKeyWriter(open_hsm(), k).adm1(k.iccid).reveal()
 
     try:
         found, adm = fetch()

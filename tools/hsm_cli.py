@@ -464,7 +464,7 @@ def vector_cmd(
     from the store and the next IND. --sqn S gives vectors at S + (i << 5) and raises the stored
     SEQ to theirs. --auts/--auts-rand resynchronise with a card's answer (TS 33.102 §6.3.5): the
     HSM checks AUTS, the store takes the card's SEQ, and one vector the card accepts is printed."""
-    from simcore import keys
+    from simcore import keys, sqn_store
     from simcore.errors import SimsmithError
     from tools.common import actor, engine
 
@@ -479,12 +479,12 @@ def vector_cmd(
         k = keys.load_keys(eng, iccid)
         hsm = open_hsm()
         if auts is not None and auts_rand is not None:
-            pairs = [keys.issue_resync_vector(
+            pairs = [sqn_store.issue_resync_vector(
                 eng, hsm, k, _hex("--auts-rand", auts_rand, (16,)), _hex("--auts", auts, (14,)),
                 actor=actor())]
         else:
-            pairs = keys.issue_vectors(eng, hsm, k, count=count, sqn=first, rand=r)
-        state = keys.sqn_state(eng, k.iccid)
+            pairs = sqn_store.issue_vectors(eng, hsm, k, count=count, sqn=first, rand=r)
+        state = sqn_store.sqn_state(eng, k.iccid)
     except SimsmithError as e:
         fail(str(e))
         return

@@ -35,7 +35,7 @@ from esim.build import get_compiled  # noqa: E402
 from esim.fields import locate_fields, set_field  # noqa: E402
 from esim.saip import decode, encode  # noqa: E402
 from hsm_sim.keyref import KeyType  # noqa: E402
-from simcore import keys  # noqa: E402
+from simcore import key_writers, keys  # noqa: E402
 
 GOAL = 20000
 
@@ -54,7 +54,7 @@ def _sims(hsm: Any, n: int, tag: str) -> list[tuple[Any, keys.SimKeys]]:
                   keys.OTA_KEYS.items()}
         k = keys.SimKeys(iccid, hsm.generate(iccid, KeyType.KI), hsm.generate(iccid,
                                                                                KeyType.OPC), creds)
-        out.append((keys.package_params(iccid, f"00101{i:010d}"), k))
+        out.append((key_writers.package_params(iccid, f"00101{i:010d}"), k))
         assert isinstance(out[-1][0], SubscriberParams)
     return out
 
@@ -77,7 +77,7 @@ def personalise_rates(hsm: Any, n: int, naive_n: int, template: str) -> dict[str
 
     def real() -> int:
         for params, k in sims:
-            compiled.personalise(params, keys.package_patcher(hsm, k, compiled))
+            compiled.personalise(params, key_writers.package_patcher(hsm, k, compiled))
         return len(sims)
 
     def stand_in() -> int:
@@ -94,10 +94,10 @@ def personalise_rates(hsm: Any, n: int, naive_n: int, template: str) -> dict[str
             elements = decode(compiled.der)
             located = locate_fields(compiled.template, elements)
             buf = bytearray(compiled.der)
-            keys.package_patcher(hsm, k, compiled)(buf, compiled.key_slots())
+            key_writers.package_patcher(hsm, k, compiled)(buf, compiled.key_slots())
             for f, offset in zip(located, compiled.offsets, strict=True):
                 value = (bytes(buf[offset:offset + f.length]) if f.encode is None
-                         or f.param in keys.PACKAGE_CODES else f.encode(params))
+                         or f.param in key_writers.PACKAGE_CODES else f.encode(params))
                 set_field(elements, f, value)
             encode(elements)
         return naive_n
@@ -172,10 +172,10 @@ def naive_files(hsm: Any, n: int, template: str) -> dict[str, Any]:
             elements = decode(compiled.der)
             located = locate_fields(compiled.template, elements)
             buf = bytearray(compiled.der)
-            keys.package_patcher(hsm, k, compiled)(buf, compiled.key_slots())
+            key_writers.package_patcher(hsm, k, compiled)(buf, compiled.key_slots())
             for f, offset in zip(located, compiled.offsets, strict=True):
                 value = (bytes(buf[offset:offset + f.length]) if f.encode is None
-                         or f.param in keys.PACKAGE_CODES else f.encode(params))
+                         or f.param in key_writers.PACKAGE_CODES else f.encode(params))
                 set_field(elements, f, value)
             fd = os.open(d / f"{params.iccid}.der", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, encode(elements))

@@ -59,7 +59,7 @@ class ExportedSim:
     msisdn: str | None
     k: bytes
     opc: bytes
-    sqn: int = 0  # where the network's SQN starts (simcore.keys.next_network_sqns)
+    sqn: int = 0  # where the network's SQN starts (simcore.sqn_store.next_network_sqns)
 
     def __repr__(self) -> str:
         return f"ExportedSim({self.iccid}, imsi={self.imsi}, keys=<hidden>)"

@@ -20,8 +20,8 @@ from simcore.export.keys import KeyForm, export_keys, key_form, select_sims
 from simcore.export.osmo_ctrl import CtrlClient
 from simcore.export.osmo_hlr import SubscriberResult, provision
 from simcore.export.writers import FileWriter
-from simcore.keys import next_network_sqns
 from simcore.log import get_logger
+from simcore.sqn_store import next_network_sqns
 
 log = get_logger(__name__)
 Progress = Callable[[int], None]

@@ -6,7 +6,7 @@
   (`mongoimport --db open5gs --collection subscribers FILE`), fields as Open5GS's WebUI writes
   them: imsi, msisdn, security {k, opc, op, amf, sqn}, ambr, slice/session, access restriction.
   `sqn` (and free5GC's `sequenceNumber`) is where the network starts: above the SQNs simsmith
-  issued for the SIM (simcore.keys.next_network_sqns), 0 for a SIM it never authenticated.
+  issued for the SIM (simcore.sqn_store.next_network_sqns), 0 for a SIM it never authenticated.
 - `free5gc-json`: a JSON array of free5GC WebConsole subscriber bodies (`POST
   /api/subscriber/imsi-<IMSI>/<PLMN>`): AuthenticationSubscription with permanentKey/opc values
   and their `encryptionAlgorithm` / `encryptionKey` fields.

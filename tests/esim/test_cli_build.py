@@ -12,8 +12,8 @@ import pytest
 from esim.ims import decode_impu_records, decode_nai_tlv, derive_impi, derive_impu
 from esim.params import decode_msisdn, decode_plmn_list
 from esim.saip import ProfilePackage
+from tests.helpers.cli import cli_env, ok, refused, runner  # noqa: F401  (cli_env: fixture)
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
-from tests.wiring.test_cli import cli_env, ok, refused, runner  # noqa: F401  (cli_env: fixture)
 from tools.cli import app
 
 # Clear packages for a lab SM-DP+ (these tests decode the files); encrypted ones:

@@ -20,9 +20,9 @@ from hsm_sim.soft import SoftHsm
 from simcore import audit, keys
 from simcore.db import transaction
 from simcore.esim_export import EnvelopeError, open_envelope, write_private
+from tests.helpers.cli import cli_env, ok, refused, runner  # noqa: F401  (cli_env: fixture)
+from tests.helpers.hsm import clear
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
-from tests.wiring.test_cli import cli_env, ok, refused, runner  # noqa: F401  (cli_env: fixture)
-from tests.wiring.test_keys import clear
 from tools.cli import app
 
 KEK = bytes(range(16))  # the receiving SM-DP+'s export key, entered as one component

@@ -16,8 +16,8 @@ from esim.params import ParameterError, SubscriberParams
 from esim.saip import ProfilePackage, decode
 from esim.template import builtin_template
 from tests.esim.test_cli_build import LAB, _esim_sims
+from tests.helpers.cli import cli_env, ok, refused  # noqa: F401  (cli_env: fixture)
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
-from tests.wiring.test_cli import cli_env, ok, refused  # noqa: F401  (cli_env: fixture)
 
 CSIM_AID = bytes.fromhex("A0000003431002F310FFFF89020000FF")
 

@@ -77,7 +77,7 @@ def test_network_sqn_starts_above_the_sqns_simsmith_issued(
     """A SIM simsmith authenticated (vectors issued, SQN stored) is exported with the SQN its
     network should start from: a SEQ above every SEQ issued (TS 33.102 C.2.2), so the card
     accepts the network's first vector without a resync. Others start at 0."""
-    from simcore.keys import reserve_sqns
+    from simcore.sqn_store import reserve_sqns
 
     c0, c1 = stocked[0], stocked[1]
     issued = reserve_sqns(engine, c0.iccid, 3)

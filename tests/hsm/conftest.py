@@ -53,7 +53,7 @@ def hsm(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """The soft HSM and SoftHSM2 in turn (test files that need another `hsm` define their own)."""
     if request.param == "soft":
         from hsm_sim.soft import SoftHsm
-        from tests.hsm.test_patch_keys import Recorder
+        from tests.helpers.hsm import Recorder
 
         return SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32],
                             audit=Recorder())

@@ -22,7 +22,7 @@ from hsm_sim.binding import Binder, is_v2, wrapped_length
 from hsm_sim.errors import TamperedBlob
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.soft import SoftHsm
-from tests.hsm.test_patch_keys import Recorder
+from tests.helpers.hsm import Recorder
 from tests.hsm.vectors import cases, h, load
 
 C1 = bytes.fromhex("11" * 32)

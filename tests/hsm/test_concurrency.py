@@ -20,8 +20,8 @@ from hsm_sim.hsm import KekPurpose, code_digits
 from hsm_sim.kcv import kcv
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.soft import SoftHsm
+from tests.helpers.hsm import Slot
 from tests.hsm.conftest import pkcs11_env
-from tests.hsm.test_patch_keys import Slot
 from tests.hsm.vectors import h, load
 
 THREADS = 16

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,25 +14,11 @@ from hsm_sim.hsm import Hsm, code_from_random
 from hsm_sim.kcv import kcv
 from hsm_sim.keyref import KeyType
 from hsm_sim.soft import SoftHsm
+from tests.helpers.hsm import Recorder, Slot
 
 ICCID = "8949000000000000001"
 OTHER = "8949000000000000019"
 _n = itertools.count()
-
-
-@dataclass(frozen=True)
-class Slot:
-    name: str
-    offset: int
-    length: int
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str, dict[str, Any]]] = []
-
-    def record(self, action: str, subject: str, details: dict[str, Any]) -> None:
-        self.records.append((action, subject, details))
 
 
 def owner() -> str:

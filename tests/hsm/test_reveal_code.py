@@ -14,7 +14,7 @@ from hsm_sim.errors import BadLength, TamperedBlob, WrongKeyType, WrongOwner
 from hsm_sim.hsm import Hsm, code_digits
 from hsm_sim.keyref import KeyRef, KeyType
 from hsm_sim.soft import SoftHsm
-from tests.hsm.test_patch_keys import Recorder, Slot
+from tests.helpers.hsm import Recorder, Slot
 
 _n = itertools.count()
 

@@ -11,54 +11,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
 from cards.virtual.card import VirtualUicc
 from esim.saip import ProfilePackage
 from hsm_sim.kcv import kcv
 from hsm_sim.milenage import Milenage
 from hsm_sim.soft import SoftHsm
-from simcore import keys
+from simcore import key_writers, keys, sqn_store
 from tests.cards.conftest import Insert
-from tests.wiring.conftest import ICCID_FIRST, ICCID_LAST, IMSI_FIRST, IMSI_LAST, PASSPHRASE
-from tests.wiring.test_keys import clear
+from tests.helpers.cli import ok, refused, runner
+from tests.helpers.hsm import clear
 from tools.cli import app
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(engine: Engine, hsm: SoftHsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> SoftHsm:
-    """The CLI pointed at this test's store and HSM ($SIMSMITH_HOME/hsm), with ranges."""
-    monkeypatch.setenv("SIMSMITH_HOME", str(tmp_path))
-    monkeypatch.setenv("SIMSMITH_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("SIMSMITH_HSM_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("SIMSMITH_HSM_BACKEND", "soft")
-    for args in (["range", "add", "iccid", ICCID_FIRST, ICCID_LAST, "--name", "i1"],
-                 ["range", "add", "imsi", IMSI_FIRST, IMSI_LAST, "--name", "m1",
-                  "--mnc-length", "2"]):
-        assert run(*args).exit_code == 0
-    return hsm
-
-
-def run(*args: str) -> object:
-    return runner.invoke(app, list(args))
-
-
-def ok(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def refused(*args: str, code: int = 1) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    # one line for the error (the dev HSM's loud warning may come before it)
-    lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def secrets_of(hsm: SoftHsm, engine: Engine, iccid: str) -> list[str]:
@@ -123,7 +86,7 @@ def test_vector_uses_the_stored_sqn_and_resyncs(cli_env: SoftHsm, engine: Engine
     k = keys.load_keys(engine, iccid)
     card_m, card = CardMilenage(clear(cli_env, k.ki), clear(cli_env, k.opc)), CardAka()
     card.seq = [(sqns[-1] >> 5) + 500] * 32
-    v = keys.fresh_vectors(engine, cli_env, k)[0]
+    v = sqn_store.fresh_vectors(engine, cli_env, k)[0]
     with pytest.raises(SyncFailure) as e:
         card.authenticate(card_m, v.rand, v.autn)
     r = json.loads(ok("hsm", "vector", iccid, "--auts", e.value.auts.hex(), "--auts-rand",
@@ -178,7 +141,7 @@ def test_card_program_verify_batch(cli_env: SoftHsm, engine: Engine, insert: Ins
     plan = ok("card", "program", "--iccid", iccids[0], "--dry-run", "--driver",
               "sysmoUSIM-SJS1")
     assert "<16 secret bytes>" in plan and "VERIFY ADM1" in plan
-    adm = [keys.SimKeyWriter(cli_env, keys.load_keys(engine, i)).adm1(i).reveal().decode()
+    adm = [key_writers.SimKeyWriter(cli_env, keys.load_keys(engine, i)).adm1(i).reveal().decode()
            for i in iccids]
     vcard, reader = insert(VirtualUicc("sysmoISIM-SJA2", iccid=iccids[0], adm1=adm[0]))
     traced = runner.invoke(app, ["card", "program", "--reader", reader, "--next-from-batch",
@@ -215,7 +178,7 @@ def test_card_program_verify_batch(cli_env: SoftHsm, engine: Engine, insert: Ins
     # a batch on reader 1: programs its card, then ends as no blank SIM is left
     ok("inventory", "generate", "-n", "1", "--batch", "c2", "--state", "blank", "--with-keys")
     i3 = json.loads(ok("inventory", "list", "--batch", "c2", "--json"))[0]["iccid"]
-    a3 = keys.SimKeyWriter(cli_env, keys.load_keys(engine, i3)).adm1(i3).reveal().decode()
+    a3 = key_writers.SimKeyWriter(cli_env, keys.load_keys(engine, i3)).adm1(i3).reveal().decode()
     insert(VirtualUicc("sysmoISIM-SJA2", iccid=i3, adm1=a3), slot=1)
     summary = json.loads(ok("card", "batch", "--batch", "c2", "--reader", "1", "--json"))
     assert (summary["programmed"], summary["failed"], summary["blank_left"]) == (1, 0, 0)

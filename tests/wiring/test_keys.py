@@ -11,28 +11,15 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from esim.build import build_package, get_compiled, verify_package
-from hsm_sim.binding import wrapped_length
 from hsm_sim.kcv import kcv
-from hsm_sim.keyref import KeyRef
 from hsm_sim.milenage import Milenage
 from hsm_sim.soft import SoftHsm
-from simcore import audit, keys
+from simcore import audit, key_writers, keys, sqn_store
 from simcore.db import read_session
 from simcore.errors import NotFound, SimsmithError
 from simcore.models import AuditEvent, Sim, SimCredential
+from tests.helpers.hsm import clear
 from tests.wiring.conftest import seed
-
-
-class _Slot:
-    def __init__(self, offset: int, length: int) -> None:
-        self.offset, self.length = offset, length
-
-
-def clear(hsm: SoftHsm, ref: KeyRef) -> bytes:
-    """A key's bytes, for comparisons inside a test (through the HSM's own patch path)."""
-    buf = bytearray(wrapped_length(ref.blob))
-    hsm.patch_keys(buf, [_Slot(0, len(buf))], [ref])
-    return bytes(buf)
 
 
 def test_generate_store_load(engine: Engine, hsm: SoftHsm, caplog: pytest.LogCaptureFixture
@@ -81,13 +68,13 @@ def test_missing_keys(engine: Engine, hsm: SoftHsm) -> None:
     r = keys.generate_keys(engine, hsm, actor="t", iccids=iccids, codes=())
     assert r.sims == 1
     with pytest.raises(keys.MissingKeys, match="has no ADM1"):
-        keys.SimKeyWriter(hsm, keys.load_keys(engine, iccids[0])).adm1(iccids[0])
+        key_writers.SimKeyWriter(hsm, keys.load_keys(engine, iccids[0])).adm1(iccids[0])
 
 
 def test_key_writer_gives_card_secrets(engine: Engine, hsm: SoftHsm) -> None:
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
-    w = keys.SimKeyWriter(hsm, k)
+    w = key_writers.SimKeyWriter(hsm, k)
     ck = w.card_keys(iccid)
     assert ck.ki.reveal() == clear(hsm, k.ki) and ck.opc.reveal() == clear(hsm, k.opc)
     adm = w.adm1(iccid)
@@ -101,10 +88,10 @@ def test_vectors_for_a_stored_sim(engine: Engine, hsm: SoftHsm) -> None:
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
     rand = bytes(range(16))
-    v1, v2 = keys.fresh_vectors(engine, hsm, k, count=2, sqn=0x20, rand=rand)
+    v1, v2 = sqn_store.fresh_vectors(engine, hsm, k, count=2, sqn=0x20, rand=rand)
     m = Milenage(clear(hsm, k.ki), clear(hsm, k.opc))
     assert v1 == m.vector(rand, 0x20, b"\x80\x00") and v2 == m.vector(rand, 0x40, b"\x80\x00")
-    (a, _), (b, _) = keys.issue_vectors(engine, hsm, k, count=2)  # stored: see test_sqn.py
+    (a, _), (b, _) = sqn_store.issue_vectors(engine, hsm, k, count=2)  # stored: see test_sqn.py
     assert b >> 5 == (a >> 5) + 1 and (b & 31) == ((a & 31) + 1) % 32 and 0 < a >> 5 < 1 << 28
 
 
@@ -116,8 +103,9 @@ def test_package_keys_are_the_hsms(engine: Engine, hsm: SoftHsm) -> None:
         assert sim is not None and sim.imsi
         imsi = sim.imsi
     compiled = get_compiled("usim-isim-milenage")
-    params = keys.package_params(iccid, imsi)
-    der = build_package(compiled, params, keys.package_patcher(hsm, k, compiled), verify=True)
+    params = key_writers.package_params(iccid, imsi)
+    der = build_package(compiled, params, key_writers.package_patcher(hsm, k, compiled),
+                        verify=True)
     package = verify_package(der)
     assert package.iccid == iccid and package.imsi == imsi
     akas = package.all("akaParameter")
@@ -130,8 +118,8 @@ def test_package_keys_are_the_hsms(engine: Engine, hsm: SoftHsm) -> None:
     assert [kcv(d) for d in datas] == [hsm.kcv(k.credentials[n]) for n in keys.OTA_KEYS]
     # PIN/PUK/ADM fields hold the HSM's codes, not the placeholders
     for f, offset in zip(compiled.fields, compiled.offsets, strict=True):
-        if f.param in keys.PACKAGE_CODES:
-            ref = k.credentials[keys.PACKAGE_CODES[f.param]]
+        if f.param in key_writers.PACKAGE_CODES:
+            ref = k.credentials[key_writers.PACKAGE_CODES[f.param]]
             assert der[offset : offset + 8] == clear(hsm, ref)
 
 
@@ -139,6 +127,6 @@ def test_package_for_a_sim_without_ota_keys(engine: Engine, hsm: SoftHsm) -> Non
     iccid = seed(engine, hsm, 1)[0]  # physical: no OTA keys
     k = keys.load_keys(engine, iccid)
     compiled = get_compiled("usim-isim-milenage")
-    params = keys.package_params(iccid, "001010000000001")
+    params = key_writers.package_params(iccid, "001010000000001")
     with pytest.raises(keys.MissingKeys, match="no ota-kvn01-kid01"):
-        build_package(compiled, params, keys.package_patcher(hsm, k, compiled))
+        build_package(compiled, params, key_writers.package_patcher(hsm, k, compiled))

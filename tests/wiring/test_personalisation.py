@@ -21,7 +21,7 @@ from esim.build import build_package, get_compiled
 from esim.saip import ProfilePackage
 from hsm_sim.kcv import kcv
 from hsm_sim.soft import SoftHsm
-from simcore import audit, inventory, keys
+from simcore import audit, inventory, key_writers, keys
 from simcore.db import read_session
 from simcore.models import AuditEvent
 from simcore.personalisation import (
@@ -32,14 +32,8 @@ from simcore.personalisation import (
     verify_sim,
 )
 from tests.cards.conftest import Insert, PcscEnv
+from tests.helpers.cards import vendor_card
 from tests.wiring.conftest import seed
-
-
-def vendor_card(engine: Engine, hsm: Any, iccid: str, card_type: str = "sysmoISIM-SJA2",
-                **kw: object) -> VirtualUicc:
-    """A factory-fresh card as the vendor ships it for a record: its ICCID and ADM1."""
-    adm = keys.SimKeyWriter(hsm, keys.load_keys(engine, iccid)).adm1(iccid)
-    return VirtualUicc(card_type, iccid=iccid, adm1=adm.reveal().decode(), **kw)  # type: ignore[arg-type]
 
 
 def test_program_read_verify(engine: Engine, hsm: SoftHsm, insert: Insert) -> None:
@@ -67,7 +61,7 @@ def test_program_read_verify(engine: Engine, hsm: SoftHsm, insert: Insert) -> No
 def test_next_from_batch_writes_the_iccid(engine: Engine, hsm: SoftHsm, insert: Insert) -> None:
     iccids = seed(engine, hsm, 2)
     # An SJS1 card whose factory ICCID is no record's: it gets the next blank SIM's identity.
-    adm = keys.SimKeyWriter(hsm, keys.load_keys(engine, iccids[0])).adm1(iccids[0])
+    adm = key_writers.SimKeyWriter(hsm, keys.load_keys(engine, iccids[0])).adm1(iccids[0])
     card = VirtualUicc("sysmoUSIM-SJS1", iccid="8988211000000999998",
                        adm1=adm.reveal().decode())
     _, reader = insert(card)
@@ -133,8 +127,8 @@ def test_pkcs11_backend_end_to_end(engine: Engine, p11hsm: Any, insert: Insert) 
     k = keys.load_keys(engine, iccid)
     assert k.ki.backend == "pkcs11" and k.credentials["ADM1"].backend == "pkcs11"
     compiled = get_compiled("usim-isim-milenage")
-    der = build_package(compiled, keys.package_params(iccid, "001010000000001"),
-                        keys.package_patcher(p11hsm, k, compiled), verify=True)
+    der = build_package(compiled, key_writers.package_params(iccid, "001010000000001"),
+                        key_writers.package_patcher(p11hsm, k, compiled), verify=True)
     _, algo = ProfilePackage.from_der(der).all("akaParameter")[0].value["algoConfiguration"]
     assert kcv(algo["key"]) == p11hsm.kcv(k.ki) and kcv(algo["opc"]) == p11hsm.kcv(k.opc)
     _, reader = insert(vendor_card(engine, p11hsm, iccid, "sysmoUSIM-SJS1"))

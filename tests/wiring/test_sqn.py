@@ -21,14 +21,14 @@ from cards.virtual.milenage_card import Milenage as CardMilenage
 from hsm_sim.errors import AuthenticationFailure
 from hsm_sim.milenage import Milenage
 from hsm_sim.soft import SoftHsm
-from simcore import audit, db, inventory, keys
+from simcore import audit, db, inventory, keys, sqn_store
 from simcore.db import read_session
 from simcore.errors import InvalidInput
 from simcore.models import AuditEvent
 from simcore.personalisation import program_sim, verify_sim
 from tests.cards.conftest import Insert
+from tests.helpers.hsm import clear
 from tests.wiring.conftest import seed
-from tests.wiring.test_keys import clear
 
 M = 1 << 5  # IND values
 
@@ -64,36 +64,36 @@ def test_first_sqn_is_above_the_time_based_seq_and_ind_rotates(engine: Engine,
                                                                hsm: SoftHsm) -> None:
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
-    assert keys.sqn_state(engine, iccid) is None
-    before = keys.time_seq()
-    pairs = keys.issue_vectors(engine, hsm, k, count=3)
-    after = keys.time_seq()
+    assert sqn_store.sqn_state(engine, iccid) is None
+    before = sqn_store.time_seq()
+    pairs = sqn_store.issue_vectors(engine, hsm, k, count=3)
+    after = sqn_store.time_seq()
     seqs, inds = [s >> 5 for s, _ in pairs], [s % M for s, _ in pairs]
     assert before + 1 <= seqs[0] <= after + 1 and seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
     assert inds == [0, 1, 2]
     m = Milenage(clear(hsm, k.ki), clear(hsm, k.opc))
     for sqn, v in pairs:  # the AUTN carries exactly that SQN
         assert v == m.vector(v.rand, sqn, b"\x80\x00")
-    state = keys.sqn_state(engine, iccid)
+    state = sqn_store.sqn_state(engine, iccid)
     assert state is not None and (state.seq, state.ind) == (seqs[-1], 2)
     assert state.sqn == pairs[-1][0]
     # the next call goes on from the store, not from the clock; IND wraps mod 32
-    more = [s for s, _ in keys.issue_vectors(engine, hsm, k, count=31)]
+    more = [s for s, _ in sqn_store.issue_vectors(engine, hsm, k, count=31)]
     assert [s >> 5 for s in more] == list(range(seqs[-1] + 1, seqs[-1] + 32))
     assert [s % M for s in more] == [(3 + i) % M for i in range(31)]
-    assert len(keys.fresh_vectors(engine, hsm, k)) == 1
+    assert len(sqn_store.fresh_vectors(engine, hsm, k)) == 1
     # a card that saw the old time-based vectors (same second even) accepts the stored ones
     card = Card(hsm, k)
     old = m.vector(bytes(16), (before << 5) | 17, b"\x80\x00")
     assert card.accepts(old)
-    assert all(card.accepts(v) for v in keys.fresh_vectors(engine, hsm, k, count=3))
+    assert all(card.accepts(v) for v in sqn_store.fresh_vectors(engine, hsm, k, count=3))
 
 
 def test_vectors_used_out_of_order_pass_the_per_ind_check(engine: Engine, hsm: SoftHsm) -> None:
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
     card = Card(hsm, k)
-    vs = keys.fresh_vectors(engine, hsm, k, count=M)
+    vs = sqn_store.fresh_vectors(engine, hsm, k, count=M)
     assert all(card.accepts(v) for v in reversed(vs))  # 32 INDs: each slot sees one SEQ
     assert not card.accepts(vs[0])  # replay refused
 
@@ -112,10 +112,10 @@ def test_concurrent_callers_never_share_an_sqn(engine: Engine, hsm: SoftHsm) -> 
             mine: list[int] = []
             if n % 2:  # odd threads take two at a time
                 for _ in range(per_thread // 2):
-                    mine += [s for s, _ in keys.issue_vectors(engine, hsm, k, count=2)]
+                    mine += [s for s, _ in sqn_store.issue_vectors(engine, hsm, k, count=2)]
             else:
                 for _ in range(per_thread):
-                    mine += [s for s, _ in keys.issue_vectors(engine, hsm, k)]
+                    mine += [s for s, _ in sqn_store.issue_vectors(engine, hsm, k)]
             got[n] = mine
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -135,7 +135,7 @@ def test_concurrent_callers_never_share_an_sqn(engine: Engine, hsm: SoftHsm) -> 
     assert all(by_seq[s] == (by_seq[seqs[0]] + s - seqs[0]) % M for s in seqs)
     for mine in got.values():  # each caller's SQNs increase
         assert [s >> 5 for s in mine] == sorted(s >> 5 for s in mine)
-    state = keys.sqn_state(engine, iccid)
+    state = sqn_store.sqn_state(engine, iccid)
     assert state is not None and state.seq == seqs[-1] and state.ind == by_seq[seqs[-1]]
 
 
@@ -143,30 +143,30 @@ def test_resync_stores_seq_ms_and_the_next_vectors_pass(engine: Engine, hsm: Sof
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
     card = Card(hsm, k)
-    v = keys.fresh_vectors(engine, hsm, k)[0]
+    v = sqn_store.fresh_vectors(engine, hsm, k)[0]
     assert card.accepts(v)
     # an HSS has used the card meanwhile: its SQN is far ahead of the store's
-    hss_seq = keys.time_seq() + 100_000
+    hss_seq = sqn_store.time_seq() + 100_000
     card.aka.seq = [hss_seq - 1] * M  # every IND slot above the store's SEQ, the newest at 7
     card.aka.seq[7] = hss_seq
-    stale = keys.fresh_vectors(engine, hsm, k)[0]
+    stale = sqn_store.fresh_vectors(engine, hsm, k)[0]
     rand, auts = card.auts(stale)
-    before = keys.sqn_state(engine, iccid)
+    before = sqn_store.sqn_state(engine, iccid)
     assert before is not None
-    resynced = keys.resync_vector(engine, hsm, k, rand, auts, actor="ops")
-    state = keys.sqn_state(engine, iccid)
+    resynced = sqn_store.resync_vector(engine, hsm, k, rand, auts, actor="ops")
+    state = sqn_store.sqn_state(engine, iccid)
     assert state is not None and state.seq == hss_seq + 1  # SEQ_HE := SEQ_MS, then the next
     assert card.accepts(resynced)
-    assert all(card.accepts(x) for x in keys.fresh_vectors(engine, hsm, k, count=3))
-    state_now = keys.sqn_state(engine, iccid)
+    assert all(card.accepts(x) for x in sqn_store.fresh_vectors(engine, hsm, k, count=3))
+    state_now = sqn_store.sqn_state(engine, iccid)
     (ev,) = events(engine, "keys.sqn_resync")
     assert ev == {"seq_ms": hss_seq, "ind_ms": 7, "seq_he_before": before.seq,
                   "seq_he": hss_seq + 1, "ind": (before.ind + 1) % M}
     audit.verify(engine)
     # a forged AUTS is refused by the HSM: nothing stored, nothing audited
     with pytest.raises(AuthenticationFailure):
-        keys.resync_vector(engine, hsm, k, rand, bytes(14), actor="ops")
-    assert keys.sqn_state(engine, iccid) == state_now
+        sqn_store.resync_vector(engine, hsm, k, rand, bytes(14), actor="ops")
+    assert sqn_store.sqn_state(engine, iccid) == state_now
     assert len(events(engine, "keys.sqn_resync")) == 1
 
 
@@ -176,13 +176,13 @@ def test_resync_keeps_a_store_ahead_within_delta(engine: Engine, hsm: SoftHsm) -
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
     card = Card(hsm, k)
-    vs = keys.fresh_vectors(engine, hsm, k, count=M + 1)  # IND of the first and last is equal
+    vs = sqn_store.fresh_vectors(engine, hsm, k, count=M + 1)  # IND of the first and last is equal
     assert card.accepts(vs[-1])
     rand, auts = card.auts(vs[0])  # same IND, lower SEQ: the card refuses it
-    top = keys.sqn_state(engine, iccid)
+    top = sqn_store.sqn_state(engine, iccid)
     assert top is not None
-    again = keys.resync_vector(engine, hsm, k, rand, auts, actor="ops")
-    state = keys.sqn_state(engine, iccid)
+    again = sqn_store.resync_vector(engine, hsm, k, rand, auts, actor="ops")
+    state = sqn_store.sqn_state(engine, iccid)
     assert state is not None and state.seq == top.seq + 1
     assert card.accepts(again)
 
@@ -193,12 +193,12 @@ def test_resync_resets_a_store_beyond_the_cards_window(engine: Engine, hsm: Soft
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
     card = Card(hsm, k)
-    far = keys.fresh_vectors(engine, hsm, k, sqn=(keys.DELTA + 10) << 5)[0]
-    state = keys.sqn_state(engine, iccid)
-    assert state is not None and state.seq == keys.DELTA + 10  # explicit SQNs are recorded
+    far = sqn_store.fresh_vectors(engine, hsm, k, sqn=(sqn_store.DELTA + 10) << 5)[0]
+    state = sqn_store.sqn_state(engine, iccid)
+    assert state is not None and state.seq == sqn_store.DELTA + 10  # explicit SQNs are recorded
     rand, auts = card.auts(far)  # a new card has seen SEQ 0: a jump beyond Δ
-    v = keys.resync_vector(engine, hsm, k, rand, auts, actor="ops")
-    state = keys.sqn_state(engine, iccid)
+    v = sqn_store.resync_vector(engine, hsm, k, rand, auts, actor="ops")
+    state = sqn_store.sqn_state(engine, iccid)
     assert state is not None and state.seq == 1 and card.accepts(v)
 
 
@@ -206,33 +206,33 @@ def test_explicit_sqns_raise_the_store_never_lower_it(engine: Engine, hsm: SoftH
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
     rand = bytes(range(16))
-    v1, v2 = keys.fresh_vectors(engine, hsm, k, count=2, sqn=0x20, rand=rand)
+    v1, v2 = sqn_store.fresh_vectors(engine, hsm, k, count=2, sqn=0x20, rand=rand)
     m = Milenage(clear(hsm, k.ki), clear(hsm, k.opc))
     assert v1 == m.vector(rand, 0x20, b"\x80\x00") and v2 == m.vector(rand, 0x40, b"\x80\x00")
-    state = keys.sqn_state(engine, iccid)
+    state = sqn_store.sqn_state(engine, iccid)
     # a SIM not seen before keeps the time-based floor: SEQ 2 is below it
-    assert state is not None and abs(state.seq - keys.time_seq()) <= 2
+    assert state is not None and abs(state.seq - sqn_store.time_seq()) <= 2
     high = (state.seq + 1000) << 5 | 9
-    keys.fresh_vectors(engine, hsm, k, sqn=high)
-    after = keys.sqn_state(engine, iccid)
+    sqn_store.fresh_vectors(engine, hsm, k, sqn=high)
+    after = sqn_store.sqn_state(engine, iccid)
     assert after is not None and after.seq == state.seq + 1000 and after.ind == state.ind
-    keys.fresh_vectors(engine, hsm, k, sqn=0x20)
-    lower = keys.sqn_state(engine, iccid)
+    sqn_store.fresh_vectors(engine, hsm, k, sqn=0x20)
+    lower = sqn_store.sqn_state(engine, iccid)
     assert lower is not None and (lower.seq, lower.ind) == (after.seq, after.ind)
-    (nxt, _), = keys.issue_vectors(engine, hsm, k)
+    (nxt, _), = sqn_store.issue_vectors(engine, hsm, k)
     assert nxt >> 5 == after.seq + 1
     with pytest.raises(InvalidInput, match="48 bits"):
-        keys.fresh_vectors(engine, hsm, k, sqn=(1 << 48) - 1, count=2)
+        sqn_store.fresh_vectors(engine, hsm, k, sqn=(1 << 48) - 1, count=2)
 
 
 def test_seq_space_exhausted_is_refused(engine: Engine, hsm: SoftHsm) -> None:
     iccid = seed(engine, hsm, 1)[0]
     k = keys.load_keys(engine, iccid)
-    keys.fresh_vectors(engine, hsm, k, sqn=keys.SEQ_MAX << 5)
-    with pytest.raises(keys.SqnExhausted, match="used up"):
-        keys.fresh_vectors(engine, hsm, k)
-    state = keys.sqn_state(engine, iccid)
-    assert state is not None and state.seq == keys.SEQ_MAX  # rolled back
+    sqn_store.fresh_vectors(engine, hsm, k, sqn=sqn_store.SEQ_MAX << 5)
+    with pytest.raises(sqn_store.SqnExhausted, match="used up"):
+        sqn_store.fresh_vectors(engine, hsm, k)
+    state = sqn_store.sqn_state(engine, iccid)
+    assert state is not None and state.seq == sqn_store.SEQ_MAX  # rolled back
 
 
 def test_upgrade_from_the_previous_heads_with_sims(empty_url: str, hsm: SoftHsm) -> None:
@@ -250,7 +250,7 @@ def test_upgrade_from_the_previous_heads_with_sims(empty_url: str, hsm: SoftHsm)
     assert inventory.get_sim(eng, "8988211000000000011").state == "in_stock"
     iccid = seed(eng, hsm, 1)[0]
     k = keys.load_keys(eng, iccid)
-    assert keys.fresh_vectors(eng, hsm, k) and keys.sqn_state(eng, iccid) is not None
+    assert sqn_store.fresh_vectors(eng, hsm, k) and sqn_store.sqn_state(eng, iccid) is not None
     db.downgrade(eng, "0001")
     assert "sim_sqn" not in inspect(eng).get_table_names()
     eng.dispose()
@@ -262,7 +262,7 @@ def test_upgrade_from_the_previous_heads_with_sims(empty_url: str, hsm: SoftHsm)
 def test_verify_a_card_an_hss_moved_on(engine: Engine, hsm: SoftHsm, insert: Insert) -> None:
     """Program a card, let an HSS use it (its SQN jumps ahead), verify it again: one AUTS, the
     store takes the card's SEQ, and the next verification needs no resync."""
-    from tests.wiring.test_personalisation import vendor_card
+    from tests.helpers.cards import vendor_card
 
     iccid = seed(engine, hsm, 1)[0]
     card = vendor_card(engine, hsm, iccid)
@@ -270,17 +270,17 @@ def test_verify_a_card_an_hss_moved_on(engine: Engine, hsm: SoftHsm, insert: Ins
     with PcscTransport(reader, timeout=2) as t:
         assert program_sim(engine, hsm, t, actor="t", iccid=iccid).status == "programmed"
     assert not events(engine, "keys.sqn_resync")
-    hss_seq = keys.time_seq() + 50_000
+    hss_seq = sqn_store.time_seq() + 50_000
     card.aka.seq = [hss_seq - 1] * M
     card.aka.seq[3] = hss_seq
     with PcscTransport(reader, timeout=2) as t:
         assert verify_sim(engine, hsm, t, actor="care")["verified"]
-        state = keys.sqn_state(engine, iccid)
+        state = sqn_store.sqn_state(engine, iccid)
         assert state is not None and state.seq == hss_seq + 1
         assert verify_sim(engine, hsm, t, actor="care")["verified"]
     (ev,) = events(engine, "keys.sqn_resync")
     assert ev["seq_ms"] == hss_seq and ev["ind_ms"] == 3
-    state = keys.sqn_state(engine, iccid)
+    state = sqn_store.sqn_state(engine, iccid)
     assert state is not None and state.seq == hss_seq + 2
     assert max(card.aka.seq) == hss_seq + 2
 
@@ -294,9 +294,9 @@ def test_card_programmed_with_the_time_based_seq_needs_no_resync(
     card = VirtualUicc("sysmoISIM-SJA2", iccid=iccid)
     m = Milenage(clear(hsm, k.ki), clear(hsm, k.opc))
     cm = CardMilenage(clear(hsm, k.ki), clear(hsm, k.opc))
-    now = keys.time_seq()
+    now = sqn_store.time_seq()
     for ind in range(M):  # the old scheme, all 32 INDs in this very second
         card.aka.authenticate(cm, bytes(16), m.vector(bytes(16), (now << 5) | ind,
                                                      b"\x80\x00").autn)
-    v = keys.fresh_vectors(engine, hsm, k)[0]
+    v = sqn_store.fresh_vectors(engine, hsm, k)[0]
     card.aka.authenticate(cm, v.rand, v.autn)  # no SyncFailure
