@@ -4,7 +4,6 @@ line on stderr naming the option."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,19 @@ import pytest
 from esim.ims import decode_impu_records, decode_nai_tlv, derive_impi, derive_impu
 from esim.params import decode_msisdn, decode_plmn_list
 from esim.saip import ProfilePackage
-from tests.helpers.cli import cli_env, ok, refused, runner  # noqa: F401  (cli_env: fixture)
+from tests.helpers.cli import (  # noqa: F401  (cli_env: fixture)
+    LAB,
+    cli_env,
+    esim_sims,
+    ok,
+    refused,
+    runner,
+)
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 from tools.cli import app
 
-# Clear packages for a lab SM-DP+ (these tests decode the files); encrypted ones:
+# Clear packages for a lab SM-DP+ (LAB: these tests decode the files); encrypted ones:
 # tests/esim/test_esim_export.py.
-LAB = ("--target", "lab", "--clear")
-
-
-def _esim_sims(count: int) -> list[dict[str, str]]:
-    ok("hsm", "kek", "add", "lab", "--purpose", "export", "--insecure-clear")
-    ok("inventory", "generate", "-n", str(count), "--batch", "e1", "--kind", "esim",
-       "--with-keys")
-    return json.loads(ok("inventory", "list", "--batch", "e1", "--json"))  # type: ignore[no-any-return]
 
 
 def test_help_names_the_options() -> None:
@@ -40,7 +38,7 @@ def test_help_names_the_options() -> None:
 
 @pytest.mark.usefixtures("cli_env")
 def test_build_with_profile_options(tmp_path: Path) -> None:
-    sim = _esim_sims(2)[0]
+    sim = esim_sims(2)[0]
     iccid, imsi = sim["iccid"], sim["imsi"]
     out = tmp_path / "p.der"
     ok("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o", str(out), *LAB,
@@ -65,7 +63,7 @@ def test_build_with_profile_options(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("cli_env")
 def test_msisdn_from_inventory(tmp_path: Path) -> None:
-    sims = _esim_sims(2)
+    sims = esim_sims(2)
     ok("msisdn", "add-range", "+447700900000", "+447700900009", "--name", "n")
     ok("msisdn", "assign", sims[0]["iccid"], "--msisdn", "+447700900005")
     out = tmp_path / "p.der"
@@ -107,7 +105,7 @@ def test_bad_options_one_line(tmp_path: Path, args: list[str], message: str) -> 
 
 @pytest.mark.usefixtures("cli_env")
 def test_identity_too_long_for_the_file(tmp_path: Path) -> None:
-    iccid = _esim_sims(1)[0]["iccid"]
+    iccid = esim_sims(1)[0]["iccid"]
     line = refused("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o",
                    str(tmp_path / "x.der"), *LAB, "--impi", "u" * 90 + "@ims.example.net")
     assert f"SIM {iccid}: impi: needs 108 bytes" in line and "the file holds 96" in line

@@ -15,8 +15,7 @@ from esim.errors import TemplateError
 from esim.params import ParameterError, SubscriberParams
 from esim.saip import ProfilePackage, decode
 from esim.template import builtin_template
-from tests.esim.test_cli_build import LAB, _esim_sims
-from tests.helpers.cli import cli_env, ok, refused  # noqa: F401  (cli_env: fixture)
+from tests.helpers.cli import LAB, cli_env, esim_sims, ok, refused  # noqa: F401  (cli_env: fixture)
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 
 CSIM_AID = bytes.fromhex("A0000003431002F310FFFF89020000FF")
@@ -67,7 +66,7 @@ def test_no_rfm_entry_for_the_dropped_csim() -> None:
                                   ["--ims-domain", "ims.example.net"]])
 @pytest.mark.usefixtures("cli_env")
 def test_ts48_refuses_isim_options(tmp_path: Path, args: list[str]) -> None:
-    iccid = _esim_sims(1)[0]["iccid"]
+    iccid = esim_sims(1)[0]["iccid"]
     out = tmp_path / "p.der"
     line = refused("esim", "build", "-t", "ts48", "--iccid", iccid, "-o", str(out), *LAB, *args,
                    code=2)

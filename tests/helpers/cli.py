@@ -3,6 +3,7 @@ fixture: the CLI on the test's store and dev HSM, with ranges), `ok`, `refused`,
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ runner = CliRunner()
 ICCID_FIRST, ICCID_LAST = "8988211000000000011", "8988211000000099997"
 IMSI_FIRST, IMSI_LAST = "001010000000001", "001010000009999"
 PASSPHRASE = "wiring tests only"
+# esim build/build-batch to the lab export target, in clear (`esim_sims` adds the target)
+LAB = ("--target", "lab", "--clear")
 
 
 @pytest.fixture
@@ -51,3 +54,11 @@ def refused(*args: str, code: int = 1) -> str:
     lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
+
+
+def esim_sims(count: int) -> list[dict[str, str]]:
+    """The `lab` clear export target and `count` eSIMs with keys (batch e1), as listed."""
+    ok("hsm", "kek", "add", "lab", "--purpose", "export", "--insecure-clear")
+    ok("inventory", "generate", "-n", str(count), "--batch", "e1", "--kind", "esim",
+       "--with-keys")
+    return json.loads(ok("inventory", "list", "--batch", "e1", "--json"))  # type: ignore[no-any-return]
