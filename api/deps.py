@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api.metrics import Metrics
 from api.problems import ProblemError
 from api.settings import ApiSettings
+from hsm_sim.hsm import Hsm
 from simcore import apikeys
 from simcore.apikeys import InvalidApiKey
 from simcore.models_api import ApiKey
@@ -71,12 +72,12 @@ class AppContext:
     smdp: SmdpPort
     metrics: Metrics
     keys: KeyCache
-    hsm: Any = None  # opened on first use (open_hsm), unless given
+    hsm: Hsm | None = None  # opened on first use (open_hsm), unless given
     threads: int = 32  # worker threads for blocking routes (api.main.worker_threads)
     extra: dict[str, Any] = field(default_factory=dict)
     _hsm_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def open_hsm(self) -> Any:
+    def open_hsm(self) -> Hsm:
         """The configured HSM (simcore.hsm_access), opened once; HsmUnavailable if it cannot
         be opened without a terminal (503 service-unavailable)."""
         with self._hsm_lock:

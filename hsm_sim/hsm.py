@@ -200,6 +200,11 @@ class Hsm(Protocol):
 
     def derive_opc(self, ki: KeyRef, op: KeyRef) -> KeyRef: ...
 
+    def rewrap(self, refs: Sequence[KeyRef]) -> list[KeyRef]:
+        """Each ref in the backend's current blob format (docs/hsm.md "Blob format"); a ref of
+        another backend is refused. Audited as `key.rewrap` with counts only."""
+        ...
+
     def kcv(self, ref: KeyRef) -> bytes: ...
 
     def milenage_vectors(

@@ -81,8 +81,8 @@ def authenticate(engine: Engine, key: str) -> ApiKey:
     if not key.startswith(KEY_PREFIX) or len(key) > 128:
         raise InvalidApiKey("malformed API key")
     with read_session(engine) as s:
-        row = s.execute(select(ApiKey).where(col(ApiKey.key_hash) == hash_key(key))
-                        ).scalar_one_or_none()
+        row: ApiKey | None = s.execute(
+            select(ApiKey).where(col(ApiKey.key_hash) == hash_key(key))).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         raise InvalidApiKey("unknown or revoked API key")
     return row

@@ -29,6 +29,7 @@ from esim.compiled import CompiledTemplate, PatchKeys
 from esim.errors import EsimError
 from esim.ims import check_domain, check_impi, check_impu
 from esim.params import SubscriberParams, encode_address, encode_plmn
+from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyRef, KeyType
 from simcore import inventory, key_writers, keys
 from simcore.db import read_session
@@ -167,7 +168,7 @@ class BuiltPackage:
     der: bytes = dataclasses.field(repr=False)
 
 
-def build_for_sim(engine: Engine, hsm: Any, compiled: CompiledTemplate, iccid: str,
+def build_for_sim(engine: Engine, hsm: Hsm, compiled: CompiledTemplate, iccid: str,
                   options: ProfileOptions = ProfileOptions()) -> BuiltPackage:
     """One SIM's package, keys and codes written by the HSM, decoded and validated."""
     check_options_fit(compiled, options)
@@ -265,7 +266,7 @@ def _range_keys(engine: Engine, batch_key: int, after: str, last: str
     return out
 
 
-def build_range(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch_key: int,
+def build_range(engine: Engine, hsm: Hsm, compiled: CompiledTemplate, batch_key: int,
                 bounds: tuple[str, str, int], options: ProfileOptions, mnc: MncLengths, *,
                 verify_every: int = 1000) -> list[tuple[str, bytes]]:
     """The packages of one run of a batch (batch_bounds), (ICCID, DER) in ICCID order;
@@ -285,7 +286,7 @@ def build_range(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch_key:
     return out
 
 
-def build_batch(engine: Engine, hsm: Any, compiled: CompiledTemplate, batch: str,
+def build_batch(engine: Engine, hsm: Hsm, compiled: CompiledTemplate, batch: str,
                 options: ProfileOptions = ProfileOptions(), *, verify_every: int = 1000
                 ) -> Iterator[tuple[SubscriberParams, bytes]]:
     """Every SIM of the batch in ICCID order: (params, package). Every `verify_every`-th

@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives import keywrap
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select
 
+from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyType
 from simcore import audit, db
 from simcore.db import transaction
@@ -101,7 +102,7 @@ class PackageTarget:
                 "cipher": CIPHER, "kek_kcv": self.kek_kcv}
 
 
-def package_target(hsm: Any, target: str, *, clear: bool = False) -> PackageTarget:
+def package_target(hsm: Hsm, target: str, *, clear: bool = False) -> PackageTarget:
     """The target checked against the HSM: an export KEK for encrypted packages; for clear
     ones (only when asked) an export target marked insecure-clear."""
     try:
@@ -141,7 +142,7 @@ def write_private(path: Path, data: bytes) -> None:
 class _Sealer:
     """Seals packages for one target with one data key made in the HSM for this run."""
 
-    def __init__(self, hsm: Any, target: PackageTarget, run: str, template: str) -> None:
+    def __init__(self, hsm: Hsm, target: PackageTarget, run: str, template: str) -> None:
         owner = f"pkgrun-{run}"
         ref = hsm.generate(owner, KeyType.DEK, _DEK_LENGTH)
         wrapped = hsm.export([ref], target.name, "kwp")[0]
@@ -224,7 +225,7 @@ class PackageWriter:
     """Writes one run's packages for a target: audited per SIM before the files exist, mode
     0600, sealed unless the target is a clear one asked for explicitly."""
 
-    def __init__(self, engine: Engine, hsm: Any, target: PackageTarget, *, template: str,
+    def __init__(self, engine: Engine, hsm: Hsm, target: PackageTarget, *, template: str,
                  actor: str, output: str) -> None:
         self.engine, self.target, self.actor = engine, target, actor
         self.run = uuid.uuid4().hex[:16]
@@ -289,7 +290,7 @@ def _range_iccids(engine: Engine, batch_key: int, after: str, last: str) -> list
                                       sim.c.iccid <= last).order_by(sim.c.iccid)).scalars())
 
 
-def export_batch(engine: Engine, hsm: Any, compiled: Any, batch: str, target: PackageTarget,
+def export_batch(engine: Engine, hsm: Hsm, compiled: Any, batch: str, target: PackageTarget,
                  out_dir: Path, *, options: Any = None, actor: str = "cli",
                  verify_every: int = 1000, workers: int = 1, chunk: int = 1000,
                  progress: Callable[[int], None] | None = None) -> ExportSummary:

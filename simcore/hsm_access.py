@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hsm_sim.hsm import AuditSink
+from hsm_sim.hsm import AuditSink, Hsm, KekInfo
 from simcore.config import Settings, get_settings
 from simcore.errors import SimsmithError
 
 if TYPE_CHECKING:
+    from hsm_sim.pkcs11 import Pkcs11Hsm
     from simcore.hsm_audit import AuditLogSink
 
 PKCS11_ENV = ("SIMSMITH_PKCS11_MODULE", "SIMSMITH_PKCS11_TOKEN", "SIMSMITH_PKCS11_PIN")
@@ -52,7 +53,7 @@ def pkcs11_sessions() -> int:
     return int(raw) if raw else DEFAULT_SESSIONS
 
 
-def open_pkcs11(audit: AuditSink | None = None) -> Any:
+def open_pkcs11(audit: AuditSink | None = None) -> Pkcs11Hsm:
     """The PKCS#11 backend from SIMSMITH_PKCS11_MODULE / _TOKEN / _PIN / _SESSIONS; creates the
     token's storage KEK on first use."""
     missing = [v for v in PKCS11_ENV if not os.environ.get(v)]
@@ -65,7 +66,7 @@ def open_pkcs11(audit: AuditSink | None = None) -> Any:
     return Pkcs11Hsm(module, token, pin, sessions=pkcs11_sessions(), audit=audit)
 
 
-def kek_list(settings: Settings | None = None) -> list[Any]:
+def kek_list(settings: Settings | None = None) -> list[KekInfo]:
     """The KEKs (name, purpose, KCVs; never a key) without the master key: read from the soft
     keystore's metadata, or from the token."""
     settings = settings or get_settings()
@@ -83,8 +84,8 @@ def kek_list(settings: Settings | None = None) -> list[Any]:
     return [r.info() for r in Keystore.load(d).keks.values()]
 
 
-def per_worker(hsm: Any, settings: Settings | None = None, *,
-               audit: AuditSink | None = None) -> Callable[[], Any]:
+def per_worker(hsm: Hsm, settings: Settings | None = None, *,
+               audit: AuditSink | None = None) -> Callable[[], Hsm]:
     """An opener for one worker thread given the HSM already opened (with any prompts): the
     soft HSM is shared; the pkcs11 backend gets its own instance per worker (same audit sink)."""
     if getattr(hsm, "backend", "") != "pkcs11":
@@ -117,7 +118,7 @@ def open_hsm(
     components: Callable[[int | None], list[bytes]] | None = None,
     passphrase: Callable[[], str] | None = None,
     audit: AuditSink | None = None,
-) -> Any:
+) -> Hsm:
     """The HSM of the configuration, opened, reporting to `audit` (e.g. store_audit_sink).
     Raises HsmUnavailable saying what is missing."""
     settings = settings or get_settings()

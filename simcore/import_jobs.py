@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
+from hsm_sim.hsm import Hsm
 from simcore.db import is_sqlite, read_session, transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
 from simcore.models import utcnow
@@ -130,7 +131,7 @@ def fail(engine: Engine, job_id: int, error: str) -> None:
     _set(engine, job_id, status=FAILED, error=error[:512])
 
 
-def run(engine: Engine, hsm: Any, job_id: int, *, progress_every: float = 1.0) -> ImportJob:
+def run(engine: Engine, hsm: Hsm, job_id: int, *, progress_every: float = 1.0) -> ImportJob:
     """Import a claimed job's file; store and return the outcome."""
     from simcore.vendor_import import ImportOptions, InvalidFile, import_file
 

@@ -177,13 +177,14 @@ def _offset_progress(progress: Callable[[int], None] | None,
 
 
 def _take_imsis(s: Session, imsi_range: str | None, count: int) -> list[str]:
+    r: NumberRange | None
     if imsi_range:
         r = get_range(s, imsi_range, "imsi")
     else:
         try:
             r = default_range(s, "imsi")
         except (RangeExhausted, NotFound):
-            r = None  # type: ignore[assignment]
+            r = None
     out: list[str] = []
     if r is not None:
         free = len(range_of(r)) - r.next_offset
@@ -221,7 +222,7 @@ def batch_id(s: Tx, name: str) -> int:
 
 def _sim_for_update(s: Session, iccid: str) -> Sim:
     stmt = select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
-    sim = s.execute(stmt).scalar_one_or_none()
+    sim: Sim | None = s.execute(stmt).scalar_one_or_none()
     if sim is None:
         raise NotFound(f"no SIM with ICCID {iccid}")
     return sim
@@ -250,7 +251,7 @@ def find_sim(engine: Engine, *, imsi: str | None = None, msisdn: str | None = No
             what = f"MSISDN {msisdn}"
         else:
             raise InvalidInput("lookup", "nothing to look up", expected="imsi or msisdn")
-        sim = s.execute(stmt).scalar_one_or_none()
+        sim: Sim | None = s.execute(stmt).scalar_one_or_none()
         if sim is None:
             raise NotFound(f"no SIM with {what}")
         return sim

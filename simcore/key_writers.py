@@ -17,6 +17,7 @@ from cards.profile import CardKeys
 from cards.secret import Secret
 from esim.params import SubscriberParams
 from hsm_sim.binding import wrapped_length
+from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyRef
 from simcore.errors import SimsmithError
 from simcore.keys import SimKeys
@@ -36,7 +37,7 @@ class SimKeyWriter:
     """cards.profile.KeyWriter for one stored SIM: the HSM writes each secret into the buffer the
     APDU is built from, when the driver asks for it."""
 
-    def __init__(self, hsm: Any, keys: SimKeys, *, adm1: Secret | None = None) -> None:
+    def __init__(self, hsm: Hsm, keys: SimKeys, *, adm1: Secret | None = None) -> None:
         self._hsm = hsm
         self._keys = keys
         self._adm1 = adm1  # an ADM1 given by the operator instead of the stored one
@@ -83,7 +84,7 @@ def package_params(iccid: str, imsi: str) -> SubscriberParams:
                             puk2="00000000", adm1="00000000")
 
 
-def package_patcher(hsm: Any, keys: SimKeys, compiled: Any) -> Callable[[bytearray,
+def package_patcher(hsm: Hsm, keys: SimKeys, compiled: Any) -> Callable[[bytearray,
                                                                           Sequence[Any]], None]:
     """esim's `patch_keys` for one SIM: Ki, OPc and OTA keys at their key slots, and the
     PIN/PUK/ADM fields of `compiled` (an esim CompiledTemplate) over their placeholders, all in

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from sqlmodel import col
 
-from hsm_sim.hsm import generate_sim_keys
+from hsm_sim.hsm import Hsm, generate_sim_keys
 from hsm_sim.keyref import KeyRef, KeyType
 from simcore import audit
 from simcore.db import connection_transaction, read_session, transaction
@@ -88,7 +88,7 @@ class KeyGenResult:
 # --- generation ---------------------------------------------------------------------------------
 
 
-def _keys_for(hsm: Any, iccid: str, op: Any, codes: dict[str, tuple[str, int]],
+def _keys_for(hsm: Hsm, iccid: str, op: Any, codes: dict[str, tuple[str, int]],
               ota: Iterable[str]) -> tuple[Any, Any, list[tuple[str, Any]]]:
     ki, opc = generate_sim_keys(hsm, iccid, op)
     creds = [(name, hsm.generate_code(iccid, KeyType(kt), digits))
@@ -99,7 +99,7 @@ def _keys_for(hsm: Any, iccid: str, op: Any, codes: dict[str, tuple[str, int]],
 
 def generate_keys(
     engine: Engine,
-    hsm: Any,
+    hsm: Hsm,
     *,
     actor: str,
     batch: str | None = None,
@@ -189,7 +189,7 @@ class RewrapResult:
         return {"references": self.references, "rewrapped": self.rewrapped}
 
 
-def _rewrap_tokens(hsm: Any, tokens: Sequence[str]) -> dict[str, str]:
+def _rewrap_tokens(hsm: Hsm, tokens: Sequence[str]) -> dict[str, str]:
     """{old token: new token} for the tokens of `hsm`'s backend that `hsm.rewrap` changed."""
     refs = [KeyRef.from_token(t) for t in tokens]
     mine = [(t, r) for t, r in zip(tokens, refs, strict=True) if r.backend == hsm.backend]
@@ -197,7 +197,7 @@ def _rewrap_tokens(hsm: Any, tokens: Sequence[str]) -> dict[str, str]:
     return {t: n.to_token() for (t, r), n in zip(mine, new, strict=True) if n.blob != r.blob}
 
 
-def rewrap_keys(engine: Engine, hsm: Any, *, actor: str, page: int = 1000) -> RewrapResult:
+def rewrap_keys(engine: Engine, hsm: Hsm, *, actor: str, page: int = 1000) -> RewrapResult:
     """Every stored key reference (`sim.ki_ref`, `sim.opc_ref`, `sim_credential.ref`) of `hsm`'s
     backend in its current blob format, `hsm.rewrap` doing the work inside the HSM.
 

@@ -208,7 +208,7 @@ def apply_transition(
         .where(table.c[machine.key] == subject, table.c.version == obj.version)
         .values(**values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise StaleVersion(
             f"{machine.name} {subject}: changed by someone else (version {obj.version})"
         )

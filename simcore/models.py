@@ -53,7 +53,7 @@ def from_row(model: type[T], row: Mapping[Any, Any]) -> T:
     configure_mappers()  # a no-op once done; a fresh process may not have loaded anything yet
     obj = instrumentation.manager_of_class(model).new_instance()
     obj.__dict__.update(row)
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def _ts(nullable: bool = False) -> Any:

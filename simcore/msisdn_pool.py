@@ -34,8 +34,9 @@ def add_msisdn_range(engine: Engine, first: str, last: str, *, name: str, actor:
 
 
 def _entry_for_update(s: Session, msisdn: str) -> MsisdnEntry:
-    e = s.execute(select(MsisdnEntry).where(col(MsisdnEntry.msisdn) == msisdn)
-                  .with_for_update()).scalar_one_or_none()
+    e: MsisdnEntry | None = s.execute(
+        select(MsisdnEntry).where(col(MsisdnEntry.msisdn) == msisdn).with_for_update()
+    ).scalar_one_or_none()
     if e is None:
         raise NotFound(f"MSISDN {msisdn} is not in the pool")
     return e

@@ -45,6 +45,7 @@ from cards.profile import AuthVector, CardProfile, StaticKeyWriter
 from cards.secret import Secret
 from cards.transport import Transport
 from hsm_sim.errors import HsmError
+from hsm_sim.hsm import Hsm
 from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound, SimsmithError
 from simcore.identifiers import Iccid
@@ -128,7 +129,7 @@ def _auth(v: Any) -> AuthVector:
     return AuthVector(rand=v.rand, autn=v.autn, res=v.xres, ck=v.ck, ik=v.ik)
 
 
-def _vector(engine: Engine, hsm: Any, keys: SimKeys) -> AuthVector:
+def _vector(engine: Engine, hsm: Hsm, keys: SimKeys) -> AuthVector:
     return _auth(fresh_vectors(engine, hsm, keys)[0])
 
 
@@ -185,7 +186,7 @@ def blank_left(engine: Engine, batch: str) -> int:
 # --- program ----------------------------------------------------------------------------------
 
 
-def _with_resync(engine: Engine, hsm: Any, keys: SimKeys, run: Callable[[AuthVector], Any], *,
+def _with_resync(engine: Engine, hsm: Hsm, keys: SimKeys, run: Callable[[AuthVector], Any], *,
                  actor: str) -> Any:
     try:
         return run(_vector(engine, hsm, keys))
@@ -224,7 +225,7 @@ def choose_sim(engine: Engine, transport: Transport, *, iccid: str | None = None
 
 def program_sim(
     engine: Engine,
-    hsm: Any,
+    hsm: Hsm,
     transport: Transport,
     *,
     actor: str,
@@ -252,7 +253,7 @@ def program_sim(
             claims.release(sim.iccid)
 
 
-def _program(engine: Engine, hsm: Any, t: Transport, sim: Sim, *, actor: str,
+def _program(engine: Engine, hsm: Hsm, t: Transport, sim: Sim, *, actor: str,
              driver: str | None, spn: str | None, reader: str, adm1: Secret | None
              ) -> CardOutcome:
     profile = card_profile(engine, sim, spn=spn)
@@ -312,7 +313,7 @@ def detect_driver(transport: Transport, driver: str | None = None) -> str:
 # --- verify -----------------------------------------------------------------------------------
 
 
-def verify_sim(engine: Engine, hsm: Any, transport: Transport, *, actor: str
+def verify_sim(engine: Engine, hsm: Hsm, transport: Transport, *, actor: str
                ) -> dict[str, Any]:
     """Read the card's ICCID, find its SIM, AUTHENTICATE with a fresh HSM vector (3G and GSM).
     `actor` is recorded if the card's SQN has to be resynchronised."""
@@ -403,7 +404,7 @@ def run_batch(
             errors.append(e)
             stop.set()
 
-    def _one_card(reader: str, hsm: Any) -> CardOutcome:
+    def _one_card(reader: str, hsm: Hsm) -> CardOutcome:
         start = time.perf_counter()
         try:
             with open_transport(reader) as t:

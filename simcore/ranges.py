@@ -7,6 +7,7 @@ ranges of one kind never overlap. Every write is one transaction with its audit 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -68,7 +69,7 @@ def list_ranges(engine: Engine) -> list[NumberRange]:
 
 def get_range(session: Session, name: str, kind: str | None = None) -> NumberRange:
     stmt = select(NumberRange).where(col(NumberRange.name) == name)
-    r = session.execute(stmt).scalar_one_or_none()
+    r: NumberRange | None = session.execute(stmt).scalar_one_or_none()
     if r is None:
         raise NotFound(f"no range named {name!r}")
     if kind is not None and r.kind != kind:
@@ -77,7 +78,7 @@ def get_range(session: Session, name: str, kind: str | None = None) -> NumberRan
 
 
 def default_range(session: Session, kind: str) -> NumberRange:
-    rows = session.execute(
+    rows: Sequence[NumberRange] = session.execute(
         select(NumberRange).where(col(NumberRange.kind) == kind).order_by(col(NumberRange.id))
     ).scalars().all()
     for r in rows:

@@ -40,7 +40,7 @@ from sqlalchemy import Engine, case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hsm_sim.hsm import DEFAULT_AMF
+from hsm_sim.hsm import DEFAULT_AMF, Hsm
 from simcore import audit
 from simcore.db import connection_transaction, read_session
 from simcore.errors import InvalidInput, SimsmithError
@@ -160,7 +160,7 @@ def _record_issued(engine: Engine, iccid: str, sqns: Sequence[int]) -> None:
                 seq=case((t.c.seq < top, top), else_=t.c.seq), ind=t.c.ind)
 
 
-def issue_vectors(engine: Engine, hsm: Any, keys: SimKeys, *, count: int = 1,
+def issue_vectors(engine: Engine, hsm: Hsm, keys: SimKeys, *, count: int = 1,
                   sqn: int | None = None, rand: bytes | None = None) -> list[tuple[int, Any]]:
     """`count` (SQN, Milenage vector) pairs for a stored SIM, computed inside the HSM.
 
@@ -184,7 +184,7 @@ def issue_vectors(engine: Engine, hsm: Any, keys: SimKeys, *, count: int = 1,
                     strict=True))
 
 
-def fresh_vectors(engine: Engine, hsm: Any, keys: SimKeys, *, count: int = 1,
+def fresh_vectors(engine: Engine, hsm: Hsm, keys: SimKeys, *, count: int = 1,
                   sqn: int | None = None, rand: bytes | None = None) -> list[Any]:
     """`count` Milenage vectors (hsm_sim.milenage.AuthVector) computed inside the HSM, at SQNs
     reserved in the store (`issue_vectors`)."""
@@ -197,7 +197,7 @@ def _after_resync(seq_he: int, seq_ms: int) -> int:
     return seq_ms if seq_he < seq_ms or seq_he - seq_ms >= DELTA else seq_he
 
 
-def resync_vector(engine: Engine, hsm: Any, keys: SimKeys, rand: bytes, auts: bytes, *,
+def resync_vector(engine: Engine, hsm: Hsm, keys: SimKeys, rand: bytes, auts: bytes, *,
                   actor: str) -> Any:
     """After a card's synchronisation failure (TS 33.102 §6.3.5): the HSM verifies AUTS (MAC-S)
     and recovers SQN_MS; the store takes SEQ_HE := SEQ_MS (Annex C.3.4; unless it is already
@@ -206,7 +206,7 @@ def resync_vector(engine: Engine, hsm: Any, keys: SimKeys, rand: bytes, auts: by
     return issue_resync_vector(engine, hsm, keys, rand, auts, actor=actor)[1]
 
 
-def issue_resync_vector(engine: Engine, hsm: Any, keys: SimKeys, rand: bytes, auts: bytes, *,
+def issue_resync_vector(engine: Engine, hsm: Hsm, keys: SimKeys, rand: bytes, auts: bytes, *,
                         actor: str) -> tuple[int, Any]:
     """`resync_vector` with the SQN of the vector: (SQN, vector)."""
     sqn_ms = hsm.milenage_resync(keys.ki, keys.opc, rand, auts)

@@ -332,7 +332,7 @@ def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[Deli
 
 def backoff_delay(attempt: int, base: float = 2.0, cap: float = 3600.0) -> float:
     """Seconds before retry `attempt` + 1: base·2^(attempt−1), capped, with jitter (×0.5–1)."""
-    return min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+    return min(cap, base * 2.0 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from simcore import audit, audit_checkpoint
 from tools.common import (
@@ -21,7 +22,7 @@ from tools.common import (
 app = typer.Typer(no_args_is_help=True)
 
 
-def _public_key() -> audit_checkpoint.Ed25519PublicKey | None:
+def _public_key() -> Ed25519PublicKey | None:
     path = settings().home / audit_checkpoint.KEY_FILE
     return audit_checkpoint.load_or_create_key(settings().home).public if path.exists() else None
 

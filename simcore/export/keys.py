@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyRef
 from simcore.db import read_session
 from simcore.errors import InvalidInput, NotFound
@@ -65,7 +66,7 @@ class ExportedSim:
         return f"ExportedSim({self.iccid}, imsi={self.imsi}, keys=<hidden>)"
 
 
-def key_form(hsm: Any, target: str, scheme: str | None = None) -> KeyForm:
+def key_form(hsm: Hsm, target: str, scheme: str | None = None) -> KeyForm:
     """The form keys take for `target` (an export KEK); refuses a clear export to a target not
     marked insecure, and an encrypted one to a clear target."""
     info = next((k for k in hsm.kek_list() if k.name == target), None)
@@ -108,7 +109,7 @@ def select_sims(engine: Engine, *, batch: str | None = None,
         after = rows[-1].iccid
 
 
-def export_keys(hsm: Any, sims: Sequence[Sim], form: KeyForm,
+def export_keys(hsm: Hsm, sims: Sequence[Sim], form: KeyForm,
                 sqns: Mapping[str, int] | None = None) -> list[ExportedSim]:
     """K and OPc of each SIM in `form`, re-wrapped inside the HSM (one call for the page), and
     the SQN the network should start from (`sqns` by ICCID; 0 for a SIM not in it)."""

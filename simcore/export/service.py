@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from hsm_sim.hsm import Hsm
 from simcore import audit
 from simcore.db import transaction
 from simcore.errors import InvalidInput
@@ -65,7 +66,7 @@ def _audit(engine: Engine, report: ExportReport, action: str, actor: str) -> Non
                      subject_id=report.target, details=details)
 
 
-def export_osmo_hlr(engine: Engine, hsm: Any, *, target: str, host: str, port: int = 4259,
+def export_osmo_hlr(engine: Engine, hsm: Hsm, *, target: str, host: str, port: int = 4259,
                     selection: Selection = Selection(), actor: str = "cli", page: int = 500,
                     progress: Progress | None = None) -> ExportReport:
     """Provision the selected SIMs into osmo-hlr over CTRL (clear keys: an insecure target)."""
@@ -91,7 +92,7 @@ def export_osmo_hlr(engine: Engine, hsm: Any, *, target: str, host: str, port: i
     return report
 
 
-def export_file(engine: Engine, hsm: Any, *, fmt: str, target: str, out: Path,
+def export_file(engine: Engine, hsm: Hsm, *, fmt: str, target: str, out: Path,
                 scheme: str | None = None, selection: Selection = Selection(),
                 plmn: str | None = None, actor: str = "cli",
                 progress: Progress | None = None) -> ExportReport:

@@ -10,8 +10,8 @@ match bit for bit, and SRES/Kc the c2/c3 conversion (TS 33.102 §6.8.1.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyRef
 from simcore.export.gsup import AuthTuple
 from simcore.models import Sim
@@ -26,7 +26,7 @@ class VectorCheck:
     mismatched: tuple[str, ...] = ()  # names of fields that differ, never their values
 
 
-def check_vector(hsm: Any, sim: Sim, t: AuthTuple) -> VectorCheck:
+def check_vector(hsm: Hsm, sim: Sim, t: AuthTuple) -> VectorCheck:
     ki, opc = KeyRef.from_token(sim.ki_ref or ""), KeyRef.from_token(sim.opc_ref or "")
     if t.autn is None:
         raise ValueError("a GSM-only tuple has no AUTN to check")

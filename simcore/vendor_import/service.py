@@ -30,6 +30,7 @@ from sqlmodel import Session, col
 
 from hsm_sim.eki import EkiScheme
 from hsm_sim.errors import HsmError
+from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyType
 from simcore import audit
 from simcore.db import read_session, transaction
@@ -115,7 +116,7 @@ def find_batch_by_hash(engine: Engine, sha: str) -> Batch | None:
         return s.execute(select(Batch).where(col(Batch.file_sha256) == sha)).scalar_one_or_none()
 
 
-def check_transport_key(hsm: Any, name: str, kcv: str | None, where: str,
+def check_transport_key(hsm: Hsm, name: str, kcv: str | None, where: str,
                         scheme: EkiScheme = EkiScheme.AES128_ECB) -> None:
     """The KEK `name` exists, is a transport key, and matches `kcv` (if the file states one) in
     the convention of the scheme's algorithm: AES-CMAC or legacy AES-ECB KCV for AES schemes,
@@ -169,7 +170,7 @@ def preflight(path: Path, opts: ImportOptions) -> None:
             require_kcv(vf.header, opts, transport, vf.header.where("transport_key"))
 
 
-def import_file(engine: Engine, hsm: Any, path: Path, opts: ImportOptions | None = None,
+def import_file(engine: Engine, hsm: Hsm, path: Path, opts: ImportOptions | None = None,
                 progress: Progress | None = None) -> ImportResult:
     """Validate and import one vendor file (see the module docstring). Raises InvalidFile
     (nothing written) when a rule is broken, unless `dry_run` (then the result holds the
@@ -197,7 +198,7 @@ def import_file(engine: Engine, hsm: Any, path: Path, opts: ImportOptions | None
 class _Run:
     """One import: holds the file, its validator and the chunk being built."""
 
-    def __init__(self, engine: Engine, hsm: Any, vf: VendorFile, opts: ImportOptions, sha: str,
+    def __init__(self, engine: Engine, hsm: Hsm, vf: VendorFile, opts: ImportOptions, sha: str,
                  progress: Progress | None) -> None:
         self.engine, self.hsm, self.vf, self.opts, self.sha = engine, hsm, vf, opts, sha
         self.progress = progress
@@ -353,8 +354,10 @@ class _Run:
                                position=f"{self.report.path}:{card[0]}")
         if self.encrypted:
             assert self.transport is not None
-            ki, opc = self.hsm.import_batch([(card[1], card[3], card[4])], self.transport,
-                                            self.opts.scheme)[0]
+            ki, maybe_opc = self.hsm.import_batch([(card[1], card[3], card[4])],
+                                                  self.transport, self.opts.scheme)[0]
+            assert maybe_opc is not None  # the row has an OPc (checked above)
+            opc = maybe_opc
         else:
             ki = self.hsm.import_clear(card[1], KeyType.KI, card[3])
             opc = self.hsm.import_clear(card[1], KeyType.OPC, card[4])
@@ -442,7 +445,7 @@ def tokens(refs: Sequence[Any]) -> list[str]:
     return out
 
 
-def wrap_clear(hsm: Any, owner: str, key_type: KeyType, value: bytes) -> str:
+def wrap_clear(hsm: Hsm, owner: str, key_type: KeyType, value: bytes) -> str:
     """A clear credential from the file (PIN/PUK/ADM code in its 8-byte stored form, OTA key),
     wrapped by the HSM for storage."""
     return str(hsm.import_clear(owner, key_type, value).to_token())
