@@ -2,7 +2,8 @@
 
 Built by `ApiSettings()` in the entry point (or a test), never at import. In production mode
 (`SIMSMITH_MODE=production`) placeholder values are refused: the demo SM-DP+ address and the
-dev-mode soft HSM sealed on disk.
+dev-mode soft HSM sealed on disk or opened by SIMSMITH_HSM_PASSPHRASE; the HSM settings are
+checked whole (backend, the PKCS#11 module, token, PIN and session count) at startup.
 """
 
 from __future__ import annotations
@@ -51,4 +52,24 @@ class ApiSettings(Settings):
         if self.mode == "production" and (self.home / "hsm" / "dev-master.sealed").exists():
             raise ValueError("the HSM is the dev-mode soft HSM sealed on disk; not in "
                              "production mode")
+        if self.mode == "production":
+            self._check_hsm_for_production()
         return self
+
+    def _check_hsm_for_production(self) -> None:
+        """The HSM settings of the one tree: a backend that opens unattended, no dev secret."""
+        if self.hsm_backend not in ("soft", "pkcs11"):
+            raise ValueError(f"SIMSMITH_HSM_BACKEND: expected soft or pkcs11, got "
+                             f"{self.hsm_backend!r}")
+        if self.hsm_passphrase is not None:
+            raise ValueError("SIMSMITH_HSM_PASSPHRASE opens a dev-mode soft HSM; not in "
+                             "production mode")
+        if self.hsm_backend == "pkcs11":
+            for name in ("pkcs11_module", "pkcs11_token", "pkcs11_pin"):
+                if not getattr(self, name):
+                    raise ValueError(f"SIMSMITH_{name.upper()} is not set (the pkcs11 backend "
+                                     "needs SIMSMITH_PKCS11_MODULE, _TOKEN and _PIN)")
+            raw = (self.pkcs11_sessions or "").strip()
+            if raw and not (raw.isdigit() and int(raw) >= 1):
+                raise ValueError(f"SIMSMITH_PKCS11_SESSIONS: expected a number of sessions "
+                                 f">= 1, got {raw!r}")

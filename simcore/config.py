@@ -1,7 +1,10 @@
 """Configuration from the environment (pydantic-settings). No config file is required.
 
 Every setting is `SIMSMITH_<NAME>`: SIMSMITH_HOME (workspace, default ./.simsmith),
-SIMSMITH_DATABASE_URL (default: SQLite file in the workspace), SIMSMITH_QUARANTINE_DAYS, ...
+SIMSMITH_DATABASE_URL (default: SQLite file in the workspace), SIMSMITH_QUARANTINE_DAYS, the HSM's
+(SIMSMITH_HSM_BACKEND, SIMSMITH_HSM_PASSPHRASE, SIMSMITH_PKCS11_MODULE/_TOKEN/_PIN/_SESSIONS), ...
+The API adds its own (api.settings.ApiSettings, a subclass: one tree), and checks the whole of it
+in production mode. Secrets are SecretStr (their repr hides them).
 Settings are built by `get_settings()` when needed, never at import, so tests can swap them.
 """
 
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +27,14 @@ class Settings(BaseSettings):
         default=90, ge=0, description="Days an IMSI/MSISDN rests in quarantine before reuse"
     )
     hsm_backend: str = Field(default="soft", description="soft | pkcs11")
+    hsm_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of a dev-mode soft HSM keystore (INSECURE)")
+    pkcs11_module: str | None = Field(default=None, description="PKCS#11 module (.so) path")
+    pkcs11_token: str | None = Field(default=None, description="PKCS#11 token label")
+    pkcs11_pin: SecretStr | None = Field(default=None, description="PKCS#11 user PIN")
+    pkcs11_sessions: str | None = Field(
+        default=None, description="PKCS#11 session pool size per process (default 4); checked "
+        "when the token is opened (simcore.hsm_access)")
     log_level: str | None = Field(
         default=None, description="Log level; default WARNING for the CLI, INFO for the server")
     log_json: bool = Field(default=False, description="Structured JSON logs instead of console")

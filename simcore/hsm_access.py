@@ -10,7 +10,6 @@ A server has no custodians at hand: it needs a dev keystore or the pkcs11 backen
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,28 +41,31 @@ def hsm_backend(settings: Settings | None = None) -> str:
     return b
 
 
-def pkcs11_sessions() -> int:
+def pkcs11_sessions(settings: Settings | None = None) -> int:
     """SIMSMITH_PKCS11_SESSIONS (default hsm_sim.pkcs11.DEFAULT_SESSIONS), checked."""
     from hsm_sim.pkcs11 import DEFAULT_SESSIONS
 
-    raw = os.environ.get("SIMSMITH_PKCS11_SESSIONS", "").strip()
+    raw = ((settings or get_settings()).pkcs11_sessions or "").strip()
     if raw and not (raw.isdigit() and int(raw) >= 1):
         raise HsmUnavailable(f"SIMSMITH_PKCS11_SESSIONS: expected a number of sessions "
                              f">= 1, got {raw!r}")
     return int(raw) if raw else DEFAULT_SESSIONS
 
 
-def open_pkcs11(audit: AuditSink | None = None) -> Pkcs11Hsm:
+def open_pkcs11(audit: AuditSink | None = None, settings: Settings | None = None) -> Pkcs11Hsm:
     """The PKCS#11 backend from SIMSMITH_PKCS11_MODULE / _TOKEN / _PIN / _SESSIONS; creates the
     token's storage KEK on first use."""
-    missing = [v for v in PKCS11_ENV if not os.environ.get(v)]
+    settings = settings or get_settings()
+    values = (settings.pkcs11_module, settings.pkcs11_token,
+              settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None)
+    missing = [name for name, v in zip(PKCS11_ENV, values, strict=True) if not v]
     if missing:
         raise HsmUnavailable(f"{missing[0]} is not set (the pkcs11 backend needs "
                              f"{', '.join(PKCS11_ENV)})")
     from hsm_sim.pkcs11 import Pkcs11Hsm
 
-    module, token, pin = (os.environ[v] for v in PKCS11_ENV)
-    return Pkcs11Hsm(module, token, pin, sessions=pkcs11_sessions(), audit=audit)
+    module, token, pin = (str(v) for v in values)
+    return Pkcs11Hsm(module, token, pin, sessions=pkcs11_sessions(settings), audit=audit)
 
 
 def kek_list(settings: Settings | None = None) -> list[KekInfo]:
@@ -71,7 +73,7 @@ def kek_list(settings: Settings | None = None) -> list[KekInfo]:
     keystore's metadata, or from the token."""
     settings = settings or get_settings()
     if hsm_backend(settings) == "pkcs11":
-        p11 = open_pkcs11()
+        p11 = open_pkcs11(settings=settings)
         try:
             return list(p11.kek_list())
         finally:
@@ -123,7 +125,7 @@ def open_hsm(
     Raises HsmUnavailable saying what is missing."""
     settings = settings or get_settings()
     if hsm_backend(settings) == "pkcs11":
-        return open_pkcs11(audit)
+        return open_pkcs11(audit, settings)
     from hsm_sim.keystore import Keystore
     from hsm_sim.soft import SoftHsm
 
@@ -132,7 +134,8 @@ def open_hsm(
         raise HsmUnavailable(f"no HSM keystore in {d}: run `simsmith hsm init` first")
     store = Keystore.load(d)
     if store.master_source == "dev-passphrase":
-        phrase = os.environ.get("SIMSMITH_HSM_PASSPHRASE")
+        secret = settings.hsm_passphrase
+        phrase = secret.get_secret_value() if secret is not None else None
         if phrase is None and (d / "dev-master.sealed").is_file():
             return SoftHsm.open_sealed_dev(d, audit)
         if phrase is None and passphrase is not None:

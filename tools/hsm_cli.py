@@ -9,7 +9,6 @@ except the calculators' requested outputs; keys and components are echoed only a
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -222,7 +221,9 @@ def status(as_json: bool = JsonOpt) -> None:
     """Show where the HSM lives, how its master key was made (KCVs only) and its KEK count."""
     if backend() == "pkcs11":
         hsm = open_pkcs11()
-        data: dict[str, Any] = {"backend": "pkcs11", "token": os.environ["SIMSMITH_PKCS11_TOKEN"],
+        from simcore.config import get_settings
+
+        data: dict[str, Any] = {"backend": "pkcs11", "token": get_settings().pkcs11_token,
                                 "keks": len(hsm.kek_list())}
         hsm.close()
         if as_json:
