@@ -17,7 +17,8 @@ REAL = {"mode": "production", "smdp_address": "rsp.operator.example"}
 def test_hsm_variables_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in (("SIMSMITH_HSM_BACKEND", "pkcs11"), ("SIMSMITH_PKCS11_MODULE", "/x.so"),
                         ("SIMSMITH_PKCS11_TOKEN", "t"), ("SIMSMITH_PKCS11_PIN", "987654"),
-                        ("SIMSMITH_PKCS11_SESSIONS", "8"), ("SIMSMITH_HSM_PASSPHRASE", "zq-phrase-zq")):
+                        ("SIMSMITH_PKCS11_SESSIONS", "8"),
+                        ("SIMSMITH_HSM_PASSPHRASE", "zq-phrase-zq")):
         monkeypatch.setenv(name, value)
     s = get_settings()
     assert (s.pkcs11_module, s.pkcs11_token, s.pkcs11_sessions) == ("/x.so", "t", "8")
