@@ -16,7 +16,9 @@ opener closes (the end of a CLI command, the API's shutdown), every `interval` s
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine
@@ -34,8 +36,24 @@ AGGREGATED = frozenset({"auth.milenage", "auth.gsm", "auth.tuak", "auth.resync",
                         "key.generate"})
 
 
+_SINKS: weakref.WeakSet[AuditLogSink] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_SINKS):
+        sink._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class AuditLogSink:
-    """hsm_sim.hsm.AuditSink into simcore's audit log, as `actor`; thread-safe."""
+    """hsm_sim.hsm.AuditSink into simcore's audit log, as `actor`; thread-safe.
+
+    A forked child (esim build-batch's workers) inherits a copy: there it records nothing (its
+    locks may have been held by the parent's flusher at the fork, and the parent's records are
+    the parent's to write); the parent process audits that work itself."""
 
     def __init__(self, engine: Engine, actor: str, *, interval: float = 1.0,
                  max_pending: int = 10_000) -> None:
@@ -50,11 +68,22 @@ class AuditLogSink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._disabled = False
+        _SINKS.add(self)
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._pending = {}
+        self._thread = None
+        self._disabled = True
 
     def __repr__(self) -> str:
         return f"AuditLogSink(actor={self.actor!r}, pending={len(self._pending)})"
 
     def record(self, action: str, subject: str, details: dict[str, Any]) -> None:
+        if self._disabled:
+            return
         with self._lock:
             if action in AGGREGATED:
                 rest = {k: v for k, v in details.items() if k != "count"}
