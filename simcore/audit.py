@@ -40,6 +40,7 @@ from simcore.db import Tx, core, read_session
 from simcore.errors import SimsmithError
 from simcore.events import emit
 from simcore.models import AUDIT_LANES, AuditEvent, AuditHead
+from simcore.paging import keyset_page
 from simcore.records import SecretInAudit as SecretInAudit  # raised by append; callers catch it
 from simcore.records import canonical_json, check_no_secrets
 
@@ -322,10 +323,8 @@ def query(
     engine: Engine, *, subject_id: str | None = None, action: str | None = None,
     limit: int = 100, after_seq: int = 0,
 ) -> list[AuditEvent]:
-    stmt = select(AuditEvent).where(col(AuditEvent.seq) > after_seq)
-    if subject_id is not None:
-        stmt = stmt.where(col(AuditEvent.subject_id) == subject_id)
-    if action is not None:
-        stmt = stmt.where(col(AuditEvent.action) == action)
+    stmt = keyset_page(select(AuditEvent), col(AuditEvent.seq), after=after_seq, limit=limit,
+                       filters={col(AuditEvent.subject_id): subject_id,
+                                col(AuditEvent.action): action})
     with read_session(engine) as s:
-        return list(s.execute(stmt.order_by(col(AuditEvent.seq)).limit(limit)).scalars())
+        return list(s.execute(stmt).scalars())

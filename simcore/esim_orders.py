@@ -45,6 +45,7 @@ from simcore.lifecycle import (
 )
 from simcore.models import OutboxEvent, Sim, utcnow
 from simcore.models_api import EsimOrder
+from simcore.paging import keyset_page
 from simcore.records import canonical_json, check_no_secrets
 from simcore.smdp import FinalStatus, InProcessSmdp, SmdpError, SmdpPort
 
@@ -240,15 +241,11 @@ def get(engine: Engine, iccid: str, *, confirmation_code: str | None = None) -> 
 def list_orders(engine: Engine, *, external_ref: str | None = None, status: str | None = None,
                 after: int | None = None, limit: int = 100) -> list[EsimProfile]:
     """Orders, newest last (id order), from after `after` (an order id, for paging)."""
-    stmt = _LATEST
-    if external_ref is not None:
-        stmt = stmt.where(col(EsimOrder.external_ref) == external_ref)
-    if status is not None:
-        stmt = stmt.where(col(EsimOrder.status) == status)
-    if after is not None:
-        stmt = stmt.where(col(EsimOrder.id) > after)
+    stmt = keyset_page(_LATEST, col(EsimOrder.id), after=after, limit=limit,
+                       filters={col(EsimOrder.external_ref): external_ref,
+                                col(EsimOrder.status): status})
     with read_session(engine) as s:
-        rows = s.execute(stmt.order_by(col(EsimOrder.id)).limit(limit)).all()
+        rows = s.execute(stmt).all()
     return [_profile(o, sim) for o, sim in rows]
 
 

@@ -28,6 +28,7 @@ from simcore.db import is_sqlite, read_session, transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
 from simcore.models import utcnow
 from simcore.models_api import ImportJob
+from simcore.paging import keyset_page
 
 QUEUED, RUNNING, FAILED = "queued", "running", "failed"
 DONE = frozenset({"imported", "already_imported", "valid", "invalid", FAILED})
@@ -84,13 +85,10 @@ def get(engine: Engine, job_id: int) -> ImportJob:
 
 def list_jobs(engine: Engine, *, status: str | None = None, after: int | None = None,
               limit: int = 100) -> list[ImportJob]:
-    stmt = select(ImportJob)
-    if status is not None:
-        stmt = stmt.where(col(ImportJob.status) == status)
-    if after is not None:
-        stmt = stmt.where(col(ImportJob.id) > after)
+    stmt = keyset_page(select(ImportJob), col(ImportJob.id), after=after, limit=limit,
+                       filters={col(ImportJob.status): status})
     with read_session(engine) as s:
-        return list(s.execute(stmt.order_by(col(ImportJob.id)).limit(limit)).scalars())
+        return list(s.execute(stmt).scalars())
 
 
 def claim(engine: Engine, job_id: int | None = None) -> int | None:

@@ -14,6 +14,7 @@ from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid, Msisdn
 from simcore.lifecycle import MSISDN_LIFECYCLE, MsisdnState, QuarantineNotOver, apply_transition
 from simcore.models import MsisdnEntry, NumberRange, Sim, utcnow
+from simcore.paging import keyset_page
 from simcore.ranges import add_range, range_of
 
 
@@ -139,13 +140,10 @@ def list_msisdns(engine: Engine, *, state: str | None = None, after: str | None 
     if state is not None and state not in MSISDN_LIFECYCLE.states:
         raise InvalidInput("state", "unknown MSISDN state", value=state,
                            expected=", ".join(sorted(MSISDN_LIFECYCLE.states)))
-    stmt = select(MsisdnEntry)
-    if state:
-        stmt = stmt.where(col(MsisdnEntry.state) == state)
-    if after:
-        stmt = stmt.where(col(MsisdnEntry.msisdn) > after)
+    stmt = keyset_page(select(MsisdnEntry), col(MsisdnEntry.msisdn), after=after or None,
+                       limit=limit, filters={col(MsisdnEntry.state): state or None})
     with read_session(engine) as s:
-        return list(s.execute(stmt.order_by(col(MsisdnEntry.msisdn)).limit(limit)).scalars())
+        return list(s.execute(stmt).scalars())
 
 
 def counts(engine: Engine) -> dict[str, int]:

@@ -50,6 +50,7 @@ from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
 from simcore.models import OutboxEvent, utcnow
 from simcore.models_api import WebhookDelivery, WebhookSubscription
+from simcore.paging import keyset_page
 
 SIGNATURE_HEADER = "Simsmith-Signature"
 URL_MAX_LENGTH = 2048
@@ -370,15 +371,11 @@ def record_result(engine: Engine, job: DeliveryJob, *, ok: bool, status: int | N
 def list_deliveries(engine: Engine, *, subscription_id: int | None = None,
                     state: str | None = None, after: int | None = None,
                     limit: int = 100) -> list[WebhookDelivery]:
-    stmt = select(WebhookDelivery)
-    if subscription_id is not None:
-        stmt = stmt.where(col(WebhookDelivery.subscription_id) == subscription_id)
-    if state is not None:
-        stmt = stmt.where(col(WebhookDelivery.state) == state)
-    if after is not None:
-        stmt = stmt.where(col(WebhookDelivery.id) > after)
+    stmt = keyset_page(select(WebhookDelivery), col(WebhookDelivery.id), after=after, limit=limit,
+                       filters={col(WebhookDelivery.subscription_id): subscription_id,
+                                col(WebhookDelivery.state): state})
     with read_session(engine) as s:
-        return list(s.execute(stmt.order_by(col(WebhookDelivery.id)).limit(limit)).scalars())
+        return list(s.execute(stmt).scalars())
 
 
 def redeliver(engine: Engine, delivery_id: int, *, actor: str) -> WebhookDelivery:
