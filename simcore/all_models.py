@@ -5,4 +5,5 @@ import simcore.models
 import simcore.models_api
 import simcore.models_es2plus
 import simcore.models_es2plus_stock
+import simcore.models_es9plus
 import simcore.models_suci  # noqa: F401

@@ -1,0 +1,59 @@
+"""ES9+ sessions in the store (issue 16 item 7): the recorded download replays with its session
+kept in SQLite / PostgreSQL between steps (as several workers would share it); expired sessions
+are swept."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from esim.sgp22 import bpp
+from simcore.smdp_es9plus import DownloadSession, StoreSessions
+from tests.esim.sgp22_vectors import data, h, session
+from tests.smdp.test_es9plus_core import NOW, _call, _cert, _request, _scalar, _smdp
+
+pytestmark = pytest.mark.storage
+
+
+def test_recorded_download_with_sessions_in_the_store(engine: Engine) -> None:
+    smdp = _smdp(sessions=StoreSessions(engine))
+    _call(smdp, "InitiateAuthentication")
+    # a second core on the same store (another worker) takes the next step
+    other = _smdp(sessions=StoreSessions(engine))
+    other.orders = smdp.orders
+    other.core.orders = smdp.orders
+    _call(other, "AuthenticateClient")
+    third = _call(smdp, "GetBoundProfilePackage")
+    opened = bpp.open_bpp(base64.b64decode(third["boundProfilePackage"]),
+                          otsk_euicc=_scalar("otSK.EUICC.ECKA"), eid=h(session()["eid"]),
+                          dppb_public_key=_cert("CERT_S_SM_DPpb_ECDSA_NIST.pem"))
+    assert opened.upp == data("upp.der")
+    assert other.core.handle("handleNotification", _request("HandleNotification")).status == 204
+    assert smdp.orders.events[-1][0] == "installed"
+    assert StoreSessions(engine).get(h(session()["transactionId"])) is None
+
+
+def test_store_round_trip_and_sweep(engine: Engine) -> None:
+    store = StoreSessions(engine)
+    one = DownloadSession(transaction_id=bytes.fromhex("0a" * 16), euicc_challenge=bytes(16),
+                          server_challenge=b"\x01" * 16, ci_key_id=b"\x02" * 20,
+                          expires_at=NOW + timedelta(minutes=10))
+    store.put(one)
+    assert store.get(one.transaction_id) == one
+    later = DownloadSession(**{**one.__dict__, "stage": "authenticated", "eid": "8904" + "0" * 28,
+                               "iccid": "8949449999999990163",
+                               "euicc_certificate": b"\x30\x00", "smdp_signature2": b"\x5f",
+                               "cc_required": True})
+    store.put(later)
+    assert store.get(one.transaction_id) == later
+    two = DownloadSession(**{**one.__dict__, "transaction_id": b"\x0b",
+                             "expires_at": NOW + timedelta(minutes=1)})
+    store.put(two)
+    assert store.sweep(NOW + timedelta(minutes=5)) == 1
+    assert store.get(b"\x0b") is None and store.get(one.transaction_id) is not None
+    store.delete(one.transaction_id)
+    assert store.get(one.transaction_id) is None
+    assert "StoreSessions(" in repr(store)
