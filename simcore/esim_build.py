@@ -14,7 +14,7 @@ Where the packages go (files, audit, encryption) is `simcore.esim_export`.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -203,6 +203,7 @@ class _SimRow:
 
 
 _KEY_TYPES = {t.value: t for t in KeyType}
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def _ref(token: str) -> KeyRef:
@@ -215,7 +216,8 @@ def _ref(token: str) -> KeyRef:
         return KeyRef.from_token(token)
     blob = parts[5]
     try:
-        raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+        raw = binascii.a2b_base64((blob + "=" * (-len(blob) % 4)).translate(_URLSAFE),
+                                  strict_mode=True)
     except ValueError:
         return KeyRef.from_token(token)
     return KeyRef.trusted(parts[1], key_type, parts[3], parts[4], raw)

@@ -89,22 +89,31 @@ def package_patcher(hsm: Hsm, keys: SimKeys, compiled: Any) -> Callable[[bytearr
     """esim's `patch_keys` for one SIM: Ki, OPc and OTA keys at their key slots, and the
     PIN/PUK/ADM fields of `compiled` (an esim CompiledTemplate) over their placeholders, all in
     one HSM call."""
-    code_slots: list[tuple[Any, Any]] = [
-        (_Slot(offset, f.length), keys.credential(PACKAGE_CODES[f.param]))
+    code_slots: list[tuple[Any, str]] = [
+        (_Slot(offset, f.length), PACKAGE_CODES[f.param])
         for f, offset in zip(compiled.fields, compiled.offsets, strict=True)
         if f.param in PACKAGE_CODES
     ]
 
     def patch(buf: bytearray, slots: Sequence[Any]) -> None:
+        # A key can sit in several slots (Ki and OPc in the USIM's and the ISIM's akaParameter,
+        # PIN1 in several pinCodes): the HSM unwraps each key once, into its first slot, and
+        # the other slots get a copy of those bytes.
+        first: dict[str, Any] = {}
+        copies: list[tuple[Any, Any]] = []
         refs: list[Any] = []
-        for slot in slots:
-            if slot.name == "ki":
-                refs.append(keys.ki)
-            elif slot.name == "opc":
-                refs.append(keys.opc)
-            else:
-                refs.append(keys.credential(slot.name))
-        hsm.patch_keys(buf, [*slots, *(s for s, _ in code_slots)],
-                       [*refs, *(r for _, r in code_slots)], owner=keys.iccid)
+        for slot, name in [*((s, s.name) for s in slots), *code_slots]:
+            if name in first:
+                copies.append((slot, first[name]))
+                continue
+            first[name] = slot
+            refs.append(keys.ki if name == "ki" else keys.opc if name == "opc"
+                        else keys.credential(name))
+        hsm.patch_keys(buf, list(first.values()), refs, owner=keys.iccid)
+        for slot, source in copies:
+            if slot.length != source.length:
+                raise SimsmithError(f"SIM {keys.iccid}: two slots of one key differ in length")
+            buf[slot.offset:slot.offset + slot.length] = buf[source.offset:
+                                                             source.offset + source.length]
 
     return patch
