@@ -1,0 +1,372 @@
+"""The virtual eUICC's ES10 functions, sans I/O (GSMA SGP.22 v2.x §5.7): one command's data
+(the reassembled STORE DATA payload) in, the response data out.
+
+ES10a: GetEuiccConfiguredAddresses (BF3C), SetDefaultDpAddress (BF3F).
+ES10b: GetEUICCChallenge (BF2E), GetEUICCInfo1 (BF20) / 2 (BF22), AuthenticateServer (BF38),
+PrepareDownload (BF21), LoadBoundProfilePackage (BF36 and its parts, §5.7.6), CancelSession
+(BF41), ListNotification (BF28), RetrieveNotificationsList (BF2B),
+RemoveNotificationFromList (BF30).
+ES10c: GetEID (BF3E).
+
+The checks (certificate chains, signatures, challenge echo, transaction continuity, BSP) are
+esim.sgp22's; their refusals are answered with the SGP.22 error code of the function
+(AuthenticateErrorCode, DownloadErrorCode, ProfileInstallationResult's ErrorReason). Refusals
+that have no coded answer (unknown function, no download session) raise `Es10Refused`, which a
+transport maps to a status word.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cards.virtual.euicc.loader import LoadError, ProfileLoader
+from cards.virtual.euicc.store import EuiccState, InstalledProfile, PendingNotification, StateFile
+from esim.errors import EsimError
+from esim.saip.coding import iccid_from_ef
+from esim.sgp22 import authentication, schema
+from esim.sgp22.authentication import EuiccCredentials, ServerAuthenticated
+from esim.sgp22.cancel_session import CancelSessionReason, cancel_session_response
+from esim.sgp22.certificates import TrustedCis
+from esim.sgp22.errors import Asn1Error, AuthenticationError
+from esim.sgp22.notifications import NotificationEvent, profile_installation_result
+from esim.sgp22.tlv import encode_tlv
+
+log = logging.getLogger(__name__)
+
+ISD_R_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
+# EUICCResponse with one PEStatus ok (SAIP §8.11), the simaResponse of a clean install
+SIMA_OK = bytes.fromhex("3007A0053003800100")
+# Annex H named INTEGER values (asn1tools encodes named INTEGERs from their numbers)
+AUTHENTICATE_ERROR_CODES = {"invalidCertificate": 1, "invalidSignature": 2,
+                            "unsupportedCurve": 3, "noSessionContext": 4, "invalidOid": 5,
+                            "euiccChallengeMismatch": 6, "ciPKUnknown": 7, "undefinedError": 127}
+DOWNLOAD_ERROR_CODES = {"invalidCertificate": 1, "invalidSignature": 2, "unsupportedCurve": 3,
+                        "noSessionContext": 4, "invalidTransactionId": 5, "undefinedError": 127}
+_BPP_TAGS = {0xBF36, 0xA0, 0xA1, 0xA2, 0xA3, 0x86, 0x87, 0x88, 0xBF23}
+
+
+class Es10Refused(EsimError):
+    """A command the eUICC cannot answer with a coded result; `status` is the status word
+    (ISO 7816-4: 6A88 referenced data not found, 6985 conditions of use not satisfied)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def default_euicc_info2(cis: TrustedCis) -> dict[str, Any]:
+    """EUICCInfo2 (§5.7.8) of the virtual eUICC: SGP.22 v2.2.0, USIM/ISIM with Milenage and
+    TUAK, the CIs it trusts for both verification and signing."""
+    ids = cis.key_ids
+    return {
+        "profileVersion": b"\x02\x03\x01", "svn": b"\x02\x02\x00",
+        "euiccFirmwareVer": b"\x01\x00\x00",
+        # TS 102 226 §8.2.1.3.2: installed applications 0, free NVM 1 MiB, free RAM 8 kB
+        "extCardResource": bytes.fromhex("810100820400100000830220 00".replace(" ", "")),
+        "uiccCapability": (bytes.fromhex("6B000000"), 32),  # usim, isim, milenage, tuak
+        "ts102241Version": b"\x0c\x01\x00", "globalplatformVersion": b"\x02\x03\x00",
+        "rspCapability": (b"\x90", 4),  # additionalProfile, testProfileSupport
+        "euiccCiPKIdListForVerification": list(ids), "euiccCiPKIdListForSigning": list(ids),
+        "ppVersion": b"\x01\x00\x00", "sasAcreditationNumber": "SIMSMITH-VIRTUAL"}
+
+
+def _smdp_oid(cert: x509.Certificate) -> str | None:
+    """The SM-DP+ OID: the registeredID in CERT.DPauth/DPpb's subjectAltName (§4.5.2.1)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    oids = san.get_values_for_type(x509.RegisteredID)
+    return oids[0].dotted_string if oids else None
+
+
+@dataclass
+class _Session:
+    challenge: bytes | None = None
+    authenticated: ServerAuthenticated | None = None
+    ci_key_id: bytes = b""
+    loader: ProfileLoader | None = None
+    smdp_oid: str | None = None
+    dppb: x509.Certificate | None = field(default=None, repr=False)
+
+
+class EuiccCore:
+    """The ISD-R's ES10 functions over an EuiccState (saved after every change)."""
+
+    def __init__(self, *, credentials: EuiccCredentials, eid: str,
+                 state_file: StateFile | None = None,
+                 euicc_info2: dict[str, Any] | None = None,
+                 random: Callable[[int], bytes] = os.urandom,
+                 ecka_key: Callable[[], ec.EllipticCurvePrivateKey] = lambda: (
+                     ec.generate_private_key(ec.SECP256R1())),
+                 now: Callable[[], datetime | None] = lambda: None) -> None:
+        self.credentials = credentials
+        self.eid = eid.upper()
+        self._eid_bytes = bytes.fromhex(eid)
+        self._file = state_file or StateFile(None)
+        self.state: EuiccState = self._file.load()
+        self.euicc_info2 = euicc_info2 or default_euicc_info2(credentials.cis)
+        self._random = random
+        self._ecka_key = ecka_key
+        self._now = now
+        self._session = _Session()
+        self._handlers: dict[int, Callable[[bytes], bytes]] = {
+            0xBF2E: self._get_challenge, 0xBF20: self._get_info1, 0xBF22: self._get_info2,
+            0xBF38: self._authenticate_server, 0xBF21: self._prepare_download,
+            0xBF41: self._cancel_session, 0xBF28: self._list_notification,
+            0xBF2B: self._retrieve_notifications, 0xBF30: self._remove_notification,
+            0xBF3E: self._get_eid, 0xBF3C: self._configured_addresses,
+            0xBF3F: self._set_default_dp_address,
+        }
+
+    def __repr__(self) -> str:
+        return f"EuiccCore(eid={self.eid}, profiles={len(self.state.profiles)})"
+
+    def save(self) -> None:
+        self._file.save(self.state)
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def handle(self, data: bytes) -> bytes:
+        """One ES10 command (complete STORE DATA payload) -> its response (maybe empty)."""
+        if not data:
+            raise Es10Refused(0x6A80, "empty command data")
+        tag = data[0]
+        if tag & 0x1F == 0x1F and len(data) > 1:
+            tag = tag << 8 | data[1]
+        if tag in _BPP_TAGS:
+            return self._load_bpp(data)
+        handler = self._handlers.get(tag)
+        if handler is None:
+            raise Es10Refused(0x6A88, f"no ES10 function with tag {tag:X}")
+        return handler(data)
+
+    def _decode(self, type_name: str, data: bytes) -> Any:
+        try:
+            return schema.decode(type_name, data)
+        except Asn1Error as exc:
+            raise Es10Refused(0x6A80, str(exc)) from None
+
+    # -- ES10b: information -----------------------------------------------------------------
+    def _get_challenge(self, data: bytes) -> bytes:
+        self._decode("GetEuiccChallengeRequest", data)
+        # a new challenge starts a new session: whatever was pending is abandoned
+        self._session = _Session(challenge=self._random(16))
+        return schema.encode("GetEuiccChallengeResponse",
+                             {"euiccChallenge": self._session.challenge})
+
+    def _get_info1(self, data: bytes) -> bytes:
+        self._decode("GetEuiccInfo1Request", data)
+        info = self.euicc_info2
+        return schema.encode("EUICCInfo1", {
+            "svn": info["svn"],
+            "euiccCiPKIdListForVerification": info["euiccCiPKIdListForVerification"],
+            "euiccCiPKIdListForSigning": info["euiccCiPKIdListForSigning"]})
+
+    def _get_info2(self, data: bytes) -> bytes:
+        self._decode("GetEuiccInfo2Request", data)
+        return schema.encode("EUICCInfo2", self.euicc_info2)
+
+    def _get_eid(self, data: bytes) -> bytes:
+        return encode_tlv(b"\xbf\x3e", encode_tlv(b"\x5a", self._eid_bytes))
+
+    # -- ES10a --------------------------------------------------------------------------------
+    def _configured_addresses(self, data: bytes) -> bytes:
+        body = b""
+        if self.state.default_dp_address:
+            body += encode_tlv(b"\x80", self.state.default_dp_address.encode())
+        body += encode_tlv(b"\x81", self.state.root_ds_address.encode())
+        return encode_tlv(b"\xbf\x3c", body)
+
+    def _set_default_dp_address(self, data: bytes) -> bytes:
+        if len(data) < 5 or data[3] != 0x80 or data[4] + 5 > len(data):
+            raise Es10Refused(0x6A80, "SetDefaultDpAddressRequest: no defaultDpAddress [0]")
+        try:
+            self.state.default_dp_address = data[5:5 + data[4]].decode()
+        except UnicodeDecodeError:
+            return encode_tlv(b"\xbf\x3f", b"\x80\x01\x7f")  # undefinedError
+        self.save()
+        return encode_tlv(b"\xbf\x3f", b"\x80\x01\x00")  # ok
+
+    # -- ES10b: download --------------------------------------------------------------------
+    def _authenticate_server(self, data: bytes) -> bytes:
+        session = self._session
+        try:
+            request = schema.decode("AuthenticateServerRequest", data)
+            tid = bytes(request["serverSigned1"]["transactionId"])
+        except Asn1Error as exc:
+            raise Es10Refused(0x6A80, str(exc)) from None
+        if session.challenge is None:
+            return self._auth_error(tid, "noSessionContext")
+        try:
+            answer = authentication.authenticate_server(
+                data, credentials=self.credentials, euicc_challenge=session.challenge,
+                euicc_info2=self.euicc_info2, now=self._now())
+        except AuthenticationError as exc:
+            log.info("AuthenticateServer refused: %s (%s)", exc.reason, exc.check)
+            self._session = _Session()
+            return self._auth_error(tid, exc.reason)
+        session.challenge = None  # one use
+        session.authenticated = answer
+        session.ci_key_id = bytes(request["euiccCiPKIdToBeUsed"])
+        return answer.response
+
+    @staticmethod
+    def _auth_error(tid: bytes, reason: str) -> bytes:
+        return schema.encode("AuthenticateServerResponse", (
+            "authenticateResponseError", {"transactionId": tid,
+             "authenticateErrorCode": AUTHENTICATE_ERROR_CODES.get(reason, 127)}))
+
+    def _prepare_download(self, data: bytes) -> bytes:
+        session = self._session
+        request = self._decode("PrepareDownloadRequest", data)
+        tid = bytes(request["smdpSigned2"]["transactionId"])
+        if session.authenticated is None:
+            return self._download_error(tid, "noSessionContext")
+        # CERT.DPpb must chain to the CI this session authenticated with (§5.7.5)
+        credentials = EuiccCredentials(
+            signer=self.credentials.signer, certificate=self.credentials.certificate,
+            eum_certificate=self.credentials.eum_certificate,
+            cis=TrustedCis([self.credentials.cis.by_key_id(session.ci_key_id)]))
+        hash_cc = request.get("hashCc")
+        try:
+            prepared = authentication.prepare_download(
+                data, credentials=credentials, session=session.authenticated,
+                hash_cc=bytes(hash_cc) if hash_cc is not None else None,
+                otsk_euicc=self._ecka_key(), now=self._now())
+        except AuthenticationError as exc:
+            log.info("PrepareDownload refused: %s (%s)", exc.reason, exc.check)
+            self._session = _Session()
+            return self._download_error(tid, exc.reason)
+        session.dppb = prepared.dppb
+        session.smdp_oid = _smdp_oid(prepared.dppb)
+        session.loader = ProfileLoader(otsk_euicc=prepared.otsk_euicc, eid=self._eid_bytes,
+                                       dppb_public_key=prepared.dppb,
+                                       transaction_id=session.authenticated.transaction_id)
+        return prepared.response
+
+    @staticmethod
+    def _download_error(tid: bytes, reason: str) -> bytes:
+        return schema.encode("PrepareDownloadResponse", (
+            "downloadResponseError", {"transactionId": tid,
+             "downloadErrorCode": DOWNLOAD_ERROR_CODES.get(reason, 127)}))
+
+    def _load_bpp(self, data: bytes) -> bytes:
+        session = self._session
+        loader = session.loader
+        if loader is None or session.authenticated is None:
+            raise Es10Refused(0x6985, "LoadBoundProfilePackage without PrepareDownload")
+        try:
+            loaded = loader.feed(data)
+            if loaded is None:
+                return b""
+            iccid = iccid_from_ef(loaded.iccid)
+            if self.state.profile(iccid) is not None:
+                raise LoadError("loadProfileElements",
+                                "installFailedDueToIccidAlreadyExistsOnEuicc",
+                                "storeMetadata.iccid", "a profile with this ICCID is installed")
+        except LoadError as exc:
+            log.warning("LoadBoundProfilePackage refused: %s", exc)
+            self._session = _Session()
+            return self._installation_result(loader.transaction_id, None, error=exc)
+        meta = loaded.store_metadata
+        aid = self.state.allocate_isdp()
+        self.state.profiles.append(InstalledProfile(
+            iccid=iccid, isdp_aid=aid.hex().upper(), state="disabled",
+            service_provider_name=meta.get("serviceProviderName", ""),
+            profile_name=meta.get("profileName", ""),
+            profile_class=int(meta.get("profileClass", 2)), nickname="",
+            notification_address=session.authenticated.server_address,
+            upp=loaded.upp.hex()))
+        self._session = _Session()
+        log.info("profile %s installed in ISD-P %s", iccid, aid.hex().upper())
+        return self._installation_result(loader.transaction_id, loaded.iccid, aid=aid,
+                                         session=session)
+
+    def _installation_result(self, tid: bytes, iccid: bytes | None, *,
+                             error: LoadError | None = None, aid: bytes | None = None,
+                             session: _Session | None = None) -> bytes:
+        """The ProfileInstallationResult, also kept as a pending notification (§5.7.6)."""
+        session = session or self._session
+        authenticated = session.authenticated
+        address = authenticated.server_address if authenticated else ""
+        seq = self.state.allocate_seq_number()
+        pir = profile_installation_result(
+            signer=self.credentials.signer, transaction_id=tid, seq_number=seq,
+            notification_address=address, iccid=iccid, smdp_oid=session.smdp_oid,
+            isdp_aid=aid, sima_response=SIMA_OK if error is None else None,
+            error=(error.command, error.reason) if error else None)
+        self.state.notifications.append(PendingNotification(
+            seq_number=seq, event="install", notification_address=address,
+            iccid=iccid.hex() if iccid else None, der=pir.hex()))
+        self.save()
+        return pir
+
+    def _cancel_session(self, data: bytes) -> bytes:
+        request = self._decode("CancelSessionRequest", data)
+        session = self._session
+        authenticated = session.authenticated
+        if authenticated is None or bytes(request["transactionId"]) != \
+                authenticated.transaction_id:
+            return schema.encode("CancelSessionResponse",
+                                 ("cancelSessionResponseError", 5))
+        self._session = _Session()
+        oid = _smdp_oid(authenticated.dpauth) or ""
+        return cancel_session_response(signer=self.credentials.signer,
+                                       transaction_id=authenticated.transaction_id,
+                                       smdp_oid=oid,
+                                       reason=CancelSessionReason(int(request["reason"])))
+
+    # -- ES10b: notifications ---------------------------------------------------------------
+    def _metadata(self, n: PendingNotification) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "seqNumber": n.seq_number,
+            "profileManagementOperation": NotificationEvent[n.event.upper()].encode(),
+            "notificationAddress": n.notification_address}
+        if n.iccid:
+            meta["iccid"] = bytes.fromhex(n.iccid)
+        return meta
+
+    def _list_notification(self, data: bytes) -> bytes:
+        request = self._decode("ListNotificationRequest", data)
+        wanted = request.get("profileManagementOperation")
+        event = None
+        if wanted is not None:
+            event = NotificationEvent.decode(wanted, "profileManagementOperation").name.lower()
+        items = [self._metadata(n) for n in self.state.notifications
+                 if event is None or n.event == event]
+        return schema.encode("ListNotificationResponse", ("notificationMetadataList", items))
+
+    def _retrieve_notifications(self, data: bytes) -> bytes:
+        request = self._decode("RetrieveNotificationsListRequest", data)
+        criteria = request.get("searchCriteria")
+        chosen = self.state.notifications
+        if criteria is not None and criteria[0] == "seqNumber":
+            chosen = [n for n in chosen if n.seq_number == criteria[1]]
+        elif criteria is not None:
+            event = NotificationEvent.decode(criteria[1], "searchCriteria").name.lower()
+            chosen = [n for n in chosen if n.event == event]
+        if criteria is not None and not chosen:
+            return schema.encode("RetrieveNotificationsListResponse",
+                                 ("notificationsListResultError", 1))
+        # the stored DER as signed, not re-encoded (signatures cover the exact bytes)
+        body = b"".join(bytes.fromhex(n.der) for n in chosen)
+        return encode_tlv(b"\xbf\x2b", encode_tlv(b"\xa0", body))
+
+    def _remove_notification(self, data: bytes) -> bytes:
+        seq = self._decode("NotificationSentRequest", data)["seqNumber"]
+        before = len(self.state.notifications)
+        self.state.notifications = [n for n in self.state.notifications if n.seq_number != seq]
+        if len(self.state.notifications) == before:
+            status = 1  # nothingToDelete
+        else:
+            status = 0  # ok
+            self.save()
+        return schema.encode("NotificationSentResponse", {"deleteNotificationStatus": status})
