@@ -1,4 +1,5 @@
-"""vpcd client: plugs a VirtualUicc into pcscd through vsmartcard-vpcd (vsmartcard 3.3).
+"""vpcd client: plugs a VirtualUicc (or any EmulatedCard, e.g. the virtual eUICC) into pcscd
+through vsmartcard-vpcd (vsmartcard 3.3).
 
 The card is a TCP client of vpcd (one port per slot, 35963 + slot). Each message is a 2-byte
 big-endian length then the payload; a 1-byte payload is a control code (0 power off, 1 power on,
@@ -14,8 +15,7 @@ import logging
 import socket
 import threading
 import time
-
-from cards.virtual.card import VirtualUicc
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,29 @@ VPCD_BASE_PORT = 35963
 POWER_OFF, POWER_ON, RESET, GET_ATR = 0, 1, 2, 4
 
 
+class EmulatedCard(Protocol):
+    """What vpcd needs of a card: its ATR, a reset, and APDU in -> response out."""
+
+    @property
+    def atr(self) -> bytes: ...
+
+    def reset(self) -> None: ...
+
+    def process(self, raw: bytes) -> bytes: ...
+
+
 class VpcdError(OSError):
     """vpcd is not reachable."""
 
 
 class VpcdCard:
-    """Serve one VirtualUicc on one vpcd slot, in a background thread or in the foreground.
+    """Serve one EmulatedCard on one vpcd slot, in a background thread or in the foreground.
 
     `pull_after`: drop the connection when that many APDUs have arrived (the last one is never
     answered), as a card pulled out of the reader mid-command.
     """
 
-    def __init__(self, card: VirtualUicc, *, port: int = VPCD_BASE_PORT,
+    def __init__(self, card: EmulatedCard, *, port: int = VPCD_BASE_PORT,
                  host: str = "127.0.0.1", pull_after: int | None = None) -> None:
         self.card = card
         self.host, self.port = host, port

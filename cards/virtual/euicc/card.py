@@ -1,0 +1,179 @@
+"""The virtual eUICC's APDU layer (sans I/O): what an LPA's ES10 traffic looks like on the
+wire, in front of the EuiccCore.
+
+- TERMINAL CAPABILITY (CLA 80, INS AA; ETSI TS 102 221 §11.1.19): accepted.
+- MANAGE CHANNEL (INS 70; TS 102 221 §11.1.17): open (P1 00, the card picks the channel and
+  answers its number) and close (P1 80, P2 the channel); channels 1–19.
+- SELECT by AID (INS A4, P1 04) of the ISD-R A0000005591010FFFFFFFF8900000100 (SGP.22 §2.2.3)
+  on any channel; the FCI is answered (6F with 84 = the AID).
+- STORE DATA (CLA 80–83/C0–CF, INS E2; GlobalPlatform Card Spec. v2.3 §11.11, SGP.22 §5.7.1):
+  P1 11 more blocks / 91 last block, P2 the block number from 00; blocks of any size 1–255
+  (LPAs use 120 or 255); the concatenation is one ES10 command.
+- Responses longer than zero bytes: T=0, 61xx then GET RESPONSE (INS C0) in pieces of ≤ 256.
+
+ES10 refusals without a coded answer come back as status words (6A88 unknown function, 6985 no
+download session, 6A80 malformed, 6A84 command longer than the card accepts).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cards.transport import ExchangeTransport, TraceSink
+from cards.virtual.euicc.es10 import ISD_R_AID, Es10Refused, EuiccCore
+
+log = logging.getLogger(__name__)
+
+# TS 102 221 §6.3 ATR: T=0 and T=15 (UICC class ABC, clock stop), historical bytes of a
+# consumer eUICC. TCK is computed below.
+_ATR_BODY = bytes.fromhex("9F96801FC78031E073FE211B633A204E8300 9000".replace(" ", ""))
+MAX_COMMAND = 1 << 16  # one reassembled ES10 command (BPP segments are ~1 kB)
+MAX_CHANNELS = 20  # 0 (basic) and 1–19 (TS 102 221 §11.1.17)
+
+
+def _atr() -> bytes:
+    tck = 0
+    for b in _ATR_BODY:
+        tck ^= b
+    return b"\x3b" + _ATR_BODY + bytes([tck])
+
+
+ATR = _atr()
+
+
+def _sw(sw: int) -> bytes:
+    return sw.to_bytes(2, "big")
+
+
+def _channel(cla: int) -> int:
+    """Logical channel from CLA (TS 102 221 §10.1.1): 0x0X/0x8X first interindustry, 0x4X/0xCX
+    further interindustry (channels 4–19)."""
+    if cla & 0x40:
+        return 4 + (cla & 0x0F)
+    return cla & 0x03
+
+
+class VirtualEuicc:
+    """APDUs in, responses out; `core` holds the ES10 functions and the profile store."""
+
+    def __init__(self, core: EuiccCore) -> None:
+        self.core = core
+        self.atr = ATR
+        self.apdu_count = 0
+        self.reset()
+
+    def __repr__(self) -> str:
+        return f"VirtualEuicc(eid={self.core.eid})"
+
+    def reset(self) -> None:
+        """Power-on: only the basic channel open, nothing selected, no pending response."""
+        self.open_channels = {0}
+        self.isdr_channels: set[int] = set()
+        self.pending: bytes | None = None
+        self._blocks: dict[int, tuple[int, bytearray]] = {}
+
+    def process(self, raw: bytes) -> bytes:
+        self.apdu_count += 1
+        if len(raw) < 4:
+            return _sw(0x6700)
+        cla, ins, p1, p2 = raw[:4]
+        data = b""
+        if len(raw) > 5:
+            lc = raw[4]
+            data = raw[5:5 + lc]
+            if len(data) != lc:
+                return _sw(0x6700)
+        if ins == 0xC0:
+            return self._get_response(raw)
+        self.pending = None
+        channel = _channel(cla)
+        if channel not in self.open_channels:
+            return _sw(0x6881)  # logical channel not supported / not open
+        try:
+            if ins == 0xAA and cla & 0x80:
+                return _sw(0x9000)
+            if ins == 0x70:
+                return self._manage_channel(channel, p1, p2)
+            if ins == 0xA4:
+                return self._select(channel, p1, data)
+            if ins == 0xE2 and cla & 0x80:
+                return self._store_data(channel, p1, p2, data)
+            if ins == 0xF2:  # STATUS: the card is alive
+                return _sw(0x9000)
+        except Es10Refused as refused:
+            return _sw(refused.status)
+        return _sw(0x6D00)
+
+    def _respond(self, data: bytes) -> bytes:
+        if not data:
+            return _sw(0x9000)
+        self.pending = data
+        return bytes((0x61, min(len(data), 256) & 0xFF))
+
+    def _get_response(self, raw: bytes) -> bytes:
+        if self.pending is None:
+            return _sw(0x6985)
+        want = (raw[4] if len(raw) == 5 else 0) or 256
+        data, rest = self.pending[:want], self.pending[want:]
+        self.pending = rest or None
+        if rest:
+            return data + bytes((0x61, min(len(rest), 256) & 0xFF))
+        return data + _sw(0x9000)
+
+    def _manage_channel(self, channel: int, p1: int, p2: int) -> bytes:
+        if p1 == 0x00:  # open: the card assigns the lowest free channel
+            free = [c for c in range(1, MAX_CHANNELS) if c not in self.open_channels]
+            if p2 != 0 or not free:
+                return _sw(0x6A81)
+            self.open_channels.add(free[0])
+            return bytes([free[0]]) + _sw(0x9000)
+        if p1 == 0x80:
+            target = p2
+            if target == 0 or target not in self.open_channels:
+                return _sw(0x6A81)
+            self.open_channels.discard(target)
+            self.isdr_channels.discard(target)
+            self._blocks.pop(target, None)
+            return _sw(0x9000)
+        return _sw(0x6B00)
+
+    def _select(self, channel: int, p1: int, data: bytes) -> bytes:
+        if p1 == 0x04 and data == ISD_R_AID:
+            self.isdr_channels.add(channel)
+            self._blocks.pop(channel, None)
+            # FCI (GP Card Spec §11.9.3.1): AID, proprietary data (life cycle: SECURED)
+            fci = bytes([0x84, len(ISD_R_AID)]) + ISD_R_AID + bytes.fromhex("A5039F6501FF")
+            return self._respond(bytes([0x6F, len(fci)]) + fci)
+        self.isdr_channels.discard(channel)
+        return _sw(0x6A82)
+
+    def _store_data(self, channel: int, p1: int, p2: int, data: bytes) -> bytes:
+        if channel not in self.isdr_channels:
+            return _sw(0x6985)  # the ISD-R is not selected on this channel
+        if p1 & 0x7F != 0x11:
+            return _sw(0x6A86)  # only BER-TLV structure, no encryption (SGP.22 §5.7.1)
+        expected, buffer = self._blocks.get(channel, (0, bytearray()))
+        if p2 != expected:
+            self._blocks.pop(channel, None)
+            return _sw(0x6A86)
+        buffer += data
+        if len(buffer) > MAX_COMMAND:
+            self._blocks.pop(channel, None)
+            return _sw(0x6A84)
+        if not p1 & 0x80:  # more blocks
+            self._blocks[channel] = (expected + 1, buffer)
+            return _sw(0x9000)
+        self._blocks.pop(channel, None)
+        return self._respond(self.core.handle(bytes(buffer)))
+
+
+class EuiccLoopback(ExchangeTransport):
+    """An in-process Transport straight into a VirtualEuicc (no pcscd): tests and benches."""
+
+    def __init__(self, card: VirtualEuicc, trace: TraceSink | None = None) -> None:
+        super().__init__(card.atr, trace)
+        self.card = card
+        card.reset()
+
+    def _exchange(self, raw: bytes) -> bytes:
+        return self.card.process(raw)
