@@ -11,7 +11,9 @@ from typing import Any
 from esim.errors import EsimError
 from esim.lpa.bpp_segments import segment_bpp
 from esim.sgp22 import schema
-from esim.sgp22.tlv import encode_tlv
+from esim.saip.coding import iccid_from_ef, iccid_to_ef
+from esim.sgp22.errors import Asn1Error
+from esim.sgp22.tlv import children, encode_tlv, read_tlv
 
 Call = Callable[[bytes], bytes]
 
@@ -111,6 +113,44 @@ class Es10Functions:
             encode_tlv(b"\xbf\x30", encode_tlv(b"\x80", _int(seq_number)))))
         return int(answer["deleteNotificationStatus"])
 
+    # -- ES10c --------------------------------------------------------------------------------
+    def profiles(self) -> list[dict[str, Any]]:
+        """GetProfilesInfo (BF2D): every profile with ICCID, AID, state, names, class."""
+        return read_profiles_info(self._call(bytes.fromhex("BF2D00")))
+
+    def _result(self, function: str, command: bytes, names: dict[int, str]) -> None:
+        answer = self._call(command)
+        if len(answer) < 6 or answer[3] != 0x80:
+            raise LpaError(function, "malformed", answer[:6].hex())
+        code = answer[5]
+        if code != 0:
+            raise LpaError(function, names.get(code, str(code)))
+
+    def enable(self, iccid: str, refresh: bool = True) -> None:
+        body = encode_tlv(b"\xa0", encode_tlv(b"\x5a", iccid_to_ef(iccid)))
+        body += encode_tlv(b"\x81", b"\xff" if refresh else b"\x00")
+        self._result("EnableProfile", encode_tlv(b"\xbf\x31", body), {
+            1: "iccidOrAidNotFound", 2: "profileNotInDisabledState", 3: "disallowedByPolicy",
+            4: "wrongProfileReenabling", 5: "catBusy", 127: "undefinedError"})
+
+    def disable(self, iccid: str, refresh: bool = True) -> None:
+        body = encode_tlv(b"\xa0", encode_tlv(b"\x5a", iccid_to_ef(iccid)))
+        body += encode_tlv(b"\x81", b"\xff" if refresh else b"\x00")
+        self._result("DisableProfile", encode_tlv(b"\xbf\x32", body), {
+            1: "iccidOrAidNotFound", 2: "profileNotInEnabledState", 3: "disallowedByPolicy",
+            5: "catBusy", 127: "undefinedError"})
+
+    def delete(self, iccid: str) -> None:
+        self._result("DeleteProfile",
+                     encode_tlv(b"\xbf\x33", encode_tlv(b"\x5a", iccid_to_ef(iccid))), {
+                         1: "iccidOrAidNotFound", 2: "profileNotInDisabledState",
+                         3: "disallowedByPolicy", 127: "undefinedError"})
+
+    def set_nickname(self, iccid: str, nickname: str) -> None:
+        self._result("SetNickname", encode_tlv(b"\xbf\x29", encode_tlv(
+            b"\x5a", iccid_to_ef(iccid)) + encode_tlv(b"\x90", nickname.encode())), {
+                1: "iccidNotFound", 127: "undefinedError"})
+
     def cancel_session(self, transaction_id: bytes, reason: int) -> bytes:
         return self._call(schema.encode("CancelSessionRequest",
                                         {"transactionId": transaction_id, "reason": reason}))
@@ -129,3 +169,28 @@ def _name(names: dict[int, str], value: object) -> str:
 
 def _int(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 8) // 8 or 1, "big")
+
+
+def read_profiles_info(data: bytes) -> list[dict[str, Any]]:
+    """ProfileInfoListResponse (BF2D { A0 { E3 … } }, SGP.22 §5.7.15) -> one dict a profile."""
+    try:
+        root = read_tlv(data, where="ProfileInfoListResponse")
+        kids = children(data, root, "ProfileInfoListResponse")
+        if root.tag != b"\xbf\x2d" or not kids or kids[0].tag != b"\xa0":
+            raise LpaError("GetProfilesInfo", "profileInfoListError", data[:8].hex())
+        out: list[dict[str, Any]] = []
+        for info in children(data, kids[0], "profileInfoListOk"):
+            fields = {k.tag: k.value(data) for k in children(data, info, "ProfileInfo")}
+            iccid = fields.get(b"\x5a")
+            out.append({
+                "iccid": iccid_from_ef(iccid) if iccid else None,
+                "isdp_aid": fields.get(b"\x4f", b"").hex().upper(),
+                "state": "enabled" if fields.get(b"\x9f\x70") == b"\x01" else "disabled",
+                "nickname": fields.get(b"\x90", b"").decode(errors="replace"),
+                "service_provider_name": fields.get(b"\x91", b"").decode(errors="replace"),
+                "profile_name": fields.get(b"\x92", b"").decode(errors="replace"),
+                "profile_class": {0: "test", 1: "provisioning", 2: "operational"}.get(
+                    int.from_bytes(fields.get(b"\x95", b"\x02"), "big"), "unknown")})
+        return out
+    except Asn1Error as exc:
+        raise LpaError("GetProfilesInfo", "malformed", str(exc)) from None

@@ -27,16 +27,21 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cards.virtual.euicc import es10c
+from cards.virtual.euicc.errors import Es10Refused
 from cards.virtual.euicc.loader import LoadError, ProfileLoader
 from cards.virtual.euicc.store import EuiccState, InstalledProfile, PendingNotification, StateFile
-from esim.errors import EsimError
-from esim.saip.coding import iccid_from_ef
+from esim.saip.coding import iccid_from_ef, iccid_to_ef
 from esim.sgp22 import authentication, schema
 from esim.sgp22.authentication import EuiccCredentials, ServerAuthenticated
 from esim.sgp22.cancel_session import CancelSessionReason, cancel_session_response
 from esim.sgp22.certificates import TrustedCis
 from esim.sgp22.errors import Asn1Error, AuthenticationError
-from esim.sgp22.notifications import NotificationEvent, profile_installation_result
+from esim.sgp22.notifications import (
+    NotificationEvent,
+    other_signed_notification,
+    profile_installation_result,
+)
 from esim.sgp22.tlv import encode_tlv
 
 log = logging.getLogger(__name__)
@@ -51,15 +56,6 @@ AUTHENTICATE_ERROR_CODES = {"invalidCertificate": 1, "invalidSignature": 2,
 DOWNLOAD_ERROR_CODES = {"invalidCertificate": 1, "invalidSignature": 2, "unsupportedCurve": 3,
                         "noSessionContext": 4, "invalidTransactionId": 5, "undefinedError": 127}
 _BPP_TAGS = {0xBF36, 0xA0, 0xA1, 0xA2, 0xA3, 0x86, 0x87, 0x88, 0xBF23}
-
-
-class Es10Refused(EsimError):
-    """A command the eUICC cannot answer with a coded result; `status` is the status word
-    (ISO 7816-4: 6A88 referenced data not found, 6985 conditions of use not satisfied)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def default_euicc_info2(cis: TrustedCis) -> dict[str, Any]:
@@ -86,6 +82,17 @@ def _smdp_oid(cert: x509.Certificate) -> str | None:
         return None
     oids = san.get_values_for_type(x509.RegisteredID)
     return oids[0].dotted_string if oids else None
+
+
+def _notify_addresses(metadata: dict[str, Any]) -> dict[str, str]:
+    """StoreMetadata's notificationConfigurationInfo: which events notify which SM-DP+."""
+    out: dict[str, str] = {}
+    for entry in metadata.get("notificationConfigurationInfo", []) or []:
+        bits, nbits = entry["profileManagementOperation"]
+        for event in NotificationEvent:
+            if event.value < nbits and bits[event.value // 8] & (0x80 >> (event.value % 8)):
+                out[event.name.lower()] = entry["notificationAddress"]
+    return out
 
 
 @dataclass
@@ -118,6 +125,9 @@ class EuiccCore:
         self._ecka_key = ecka_key
         self._now = now
         self._session = _Session()
+        # called after a profile is enabled, disabled or deleted (the card layer switches the
+        # USIM it presents)
+        self.profile_listeners: list[Callable[[], None]] = []
         self._handlers: dict[int, Callable[[bytes], bytes]] = {
             0xBF2E: self._get_challenge, 0xBF20: self._get_info1, 0xBF22: self._get_info2,
             0xBF38: self._authenticate_server, 0xBF21: self._prepare_download,
@@ -125,6 +135,9 @@ class EuiccCore:
             0xBF2B: self._retrieve_notifications, 0xBF30: self._remove_notification,
             0xBF3E: self._get_eid, 0xBF3C: self._configured_addresses,
             0xBF3F: self._set_default_dp_address,
+            0xBF2D: self._get_profiles_info, 0xBF31: self._enable_profile,
+            0xBF32: self._disable_profile, 0xBF33: self._delete_profile,
+            0xBF34: self._memory_reset, 0xBF29: self._set_nickname,
         }
 
     def __repr__(self) -> str:
@@ -284,7 +297,7 @@ class EuiccCore:
             profile_name=meta.get("profileName", ""),
             profile_class=int(meta.get("profileClass", 2)), nickname="",
             notification_address=session.authenticated.server_address,
-            upp=loaded.upp.hex()))
+            upp=loaded.upp.hex(), notify=_notify_addresses(meta)))
         self._session = _Session()
         log.info("profile %s installed in ISD-P %s", iccid, aid.hex().upper())
         return self._installation_result(loader.transaction_id, loaded.iccid, aid=aid,
@@ -370,3 +383,105 @@ class EuiccCore:
             status = 0  # ok
             self.save()
         return schema.encode("NotificationSentResponse", {"deleteNotificationStatus": status})
+
+    # -- ES10c: local profile management ----------------------------------------------------
+    def _find(self, ref: es10c.ProfileRef) -> InstalledProfile | None:
+        for p in self.state.profiles:
+            if ref.iccid is not None and iccid_from_ef(ref.iccid) == p.iccid:
+                return p
+            if ref.aid is not None and ref.aid.hex().upper() == p.isdp_aid:
+                return p
+        return None
+
+    def _other_notification(self, profile: InstalledProfile, event: str) -> None:
+        """OtherSignedNotification for enable/disable/delete when the profile's metadata asks
+        for it (§5.7.3 notificationConfigurationInfo); kept until removed."""
+        address = profile.notify.get(event)
+        if not address:
+            return
+        seq = self.state.allocate_seq_number()
+        iccid = iccid_to_ef(profile.iccid)
+        der = other_signed_notification(
+            signer=self.credentials.signer, euicc_certificate=self.credentials.certificate,
+            eum_certificate=self.credentials.eum_certificate, seq_number=seq,
+            event=NotificationEvent[event.upper()], notification_address=address, iccid=iccid)
+        self.state.notifications.append(PendingNotification(
+            seq_number=seq, event=event, notification_address=address, iccid=iccid.hex(),
+            der=der.hex()))
+
+    def _changed_profiles(self) -> None:
+        self.save()
+        for listener in self.profile_listeners:
+            listener()
+
+    def _get_profiles_info(self, data: bytes) -> bytes:
+        # searchCriteria / tagList are accepted; every profile is listed with every field
+        return es10c.profiles_info([es10c.ProfileInfo(
+            iccid=iccid_to_ef(p.iccid), isdp_aid=bytes.fromhex(p.isdp_aid),
+            enabled=p.state == "enabled", nickname=p.nickname,
+            service_provider_name=p.service_provider_name, profile_name=p.profile_name,
+            profile_class=p.profile_class) for p in self.state.profiles])
+
+    def _enable_profile(self, data: bytes) -> bytes:
+        ref, _refresh = es10c.enable_disable_request(data, b"\xbf\x31")
+        profile = self._find(ref)
+        if profile is None:
+            return es10c.result(b"\xbf\x31", es10c.NOT_FOUND)
+        if profile.state != "disabled":
+            return es10c.result(b"\xbf\x31", es10c.WRONG_STATE)
+        current = self.state.enabled()
+        if current is not None:  # one enabled profile at a time (§2.4.1)
+            current.state = "disabled"
+            self._other_notification(current, "disable")
+        profile.state = "enabled"
+        self._other_notification(profile, "enable")
+        self._changed_profiles()
+        return es10c.result(b"\xbf\x31", es10c.OK)
+
+    def _disable_profile(self, data: bytes) -> bytes:
+        ref, _refresh = es10c.enable_disable_request(data, b"\xbf\x32")
+        profile = self._find(ref)
+        if profile is None:
+            return es10c.result(b"\xbf\x32", es10c.NOT_FOUND)
+        if profile.state != "enabled":
+            return es10c.result(b"\xbf\x32", es10c.WRONG_STATE)
+        profile.state = "disabled"
+        self._other_notification(profile, "disable")
+        self._changed_profiles()
+        return es10c.result(b"\xbf\x32", es10c.OK)
+
+    def _delete_profile(self, data: bytes) -> bytes:
+        profile = self._find(es10c.delete_request(data))
+        if profile is None:
+            return es10c.result(b"\xbf\x33", es10c.NOT_FOUND)
+        if profile.state != "disabled":
+            return es10c.result(b"\xbf\x33", es10c.WRONG_STATE)
+        self.state.profiles.remove(profile)
+        self._other_notification(profile, "delete")
+        self._changed_profiles()
+        return es10c.result(b"\xbf\x33", es10c.OK)
+
+    def _memory_reset(self, data: bytes) -> bytes:
+        options = es10c.memory_reset_request(data)
+        # deleteOperationalProfiles (0x80), deleteFieldLoadedTestProfiles (0x40)
+        keep = [p for p in self.state.profiles
+                if not ((p.profile_class != 0 and options & 0x80)
+                        or (p.profile_class == 0 and options & 0x40))]
+        changed = len(keep) != len(self.state.profiles)
+        self.state.profiles = keep
+        if options & 0x20 and self.state.default_dp_address:
+            self.state.default_dp_address = ""
+            changed = True
+        if not changed:
+            return es10c.result(b"\xbf\x34", es10c.NOT_FOUND)
+        self._changed_profiles()
+        return es10c.result(b"\xbf\x34", es10c.OK)
+
+    def _set_nickname(self, data: bytes) -> bytes:
+        iccid, nickname = es10c.nickname_request(data)
+        profile = self._find(es10c.ProfileRef(iccid=iccid))
+        if profile is None:
+            return es10c.result(b"\xbf\x29", es10c.NOT_FOUND)
+        profile.nickname = nickname
+        self.save()
+        return es10c.result(b"\xbf\x29", es10c.OK)

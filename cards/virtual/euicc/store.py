@@ -32,6 +32,8 @@ class InstalledProfile:
     nickname: str
     notification_address: str
     upp: str = field(repr=False)
+    # NotificationEvent name -> address, from StoreMetadata's notificationConfigurationInfo
+    notify: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"InstalledProfile(iccid={self.iccid}, state={self.state})"
@@ -58,6 +60,12 @@ class EuiccState:
     def profile(self, iccid: str) -> InstalledProfile | None:
         for p in self.profiles:
             if p.iccid == iccid:
+                return p
+        return None
+
+    def enabled(self) -> InstalledProfile | None:
+        for p in self.profiles:
+            if p.state == "enabled":
                 return p
         return None
 
