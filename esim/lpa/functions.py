@@ -10,8 +10,8 @@ from typing import Any
 
 from esim.errors import EsimError
 from esim.lpa.bpp_segments import segment_bpp
-from esim.sgp22 import schema
 from esim.saip.coding import iccid_from_ef, iccid_to_ef
+from esim.sgp22 import schema
 from esim.sgp22.errors import Asn1Error
 from esim.sgp22.tlv import children, encode_tlv, read_tlv
 

@@ -81,7 +81,7 @@ def test_profile_lifecycle(tmp_path: Path) -> None:
 
 
 def test_memory_reset(tmp_path: Path) -> None:
-    card, es10, functions = _installed(tmp_path)
+    _card, es10, functions = _installed(tmp_path)
     # resetOptions: deleteFieldLoadedTestProfiles only — the profile is operational, stays
     assert es10.call(bytes.fromhex("BF3404820206 40".replace(" ", ""))) == bytes.fromhex(
         "BF3403800101")
