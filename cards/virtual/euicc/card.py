@@ -11,6 +11,9 @@ wire, in front of the EuiccCore.
   (LPAs use 120 or 255); the concatenation is one ES10 command.
 - Responses longer than zero bytes: T=0, 61xx then GET RESPONSE (INS C0) in pieces of ≤ 256.
 
+Everything else on the basic channel goes to the enabled profile's UICC (cards.virtual.euicc.
+usim), rebuilt when a profile is enabled or disabled; without an enabled profile, 6A82.
+
 ES10 refusals without a coded answer come back as status words (6A88 unknown function, 6985 no
 download session, 6A80 malformed, 6A84 command longer than the card accepts).
 """
@@ -18,9 +21,12 @@ download session, 6A80 malformed, 6A84 command longer than the card accepts).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from cards.transport import ExchangeTransport, TraceSink
+from cards.virtual.card import VirtualUicc
 from cards.virtual.euicc.es10 import ISD_R_AID, Es10Refused, EuiccCore
+from cards.virtual.euicc.usim import profile_uicc
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,32 @@ class VirtualEuicc:
         self.core = core
         self.atr = ATR
         self.apdu_count = 0
+        self.uicc: VirtualUicc | None = None
+        self._uicc_iccid: str | None = None
+        self._last_uicc = False  # who answered last (whose GET RESPONSE it is)
+        core.profile_listeners.append(self._profile_changed)
+        self._profile_changed()
         self.reset()
+
+    def _uicc_path(self, iccid: str) -> Path | None:
+        state = self.core.state_path
+        return None if state is None else state.with_name(f"{state.name}.{iccid}.uicc.json")
+
+    def _profile_changed(self) -> None:
+        """Present the enabled profile's UICC (built on first enable, kept beside the state
+        file); forget the UICC state of deleted profiles."""
+        enabled = self.core.state.enabled()
+        state = self.core.state_path
+        if state is not None:
+            installed = {p.iccid for p in self.core.state.profiles}
+            for stale in state.parent.glob(f"{state.name}.*.uicc.json"):
+                if stale.name[len(state.name) + 1:-len(".uicc.json")] not in installed:
+                    stale.unlink(missing_ok=True)
+        if enabled is None:
+            self.uicc, self._uicc_iccid = None, None
+        elif enabled.iccid != self._uicc_iccid:
+            self.uicc = profile_uicc(bytes.fromhex(enabled.upp), self._uicc_path(enabled.iccid))
+            self._uicc_iccid = enabled.iccid
 
     def __repr__(self) -> str:
         return f"VirtualEuicc(eid={self.core.eid})"
@@ -71,6 +102,9 @@ class VirtualEuicc:
         self.isdr_channels: set[int] = set()
         self.pending: bytes | None = None
         self._blocks: dict[int, tuple[int, bytearray]] = {}
+        self._last_uicc = False
+        if self.uicc is not None:
+            self.uicc.reset()
 
     def process(self, raw: bytes) -> bytes:
         self.apdu_count += 1
@@ -83,10 +117,18 @@ class VirtualEuicc:
             data = raw[5:5 + lc]
             if len(data) != lc:
                 return _sw(0x6700)
+        channel = _channel(cla)
         if ins == 0xC0:
+            if self._last_uicc and self.uicc is not None:
+                return self.uicc.process(raw)
             return self._get_response(raw)
         self.pending = None
-        channel = _channel(cla)
+        for_euicc = (ins in (0x70, 0xAA) or channel in self.isdr_channels
+                     or (ins == 0xA4 and p1 == 0x04 and data == ISD_R_AID)
+                     or (ins == 0xE2 and cla & 0x80))
+        self._last_uicc = not for_euicc and channel == 0 and self.uicc is not None
+        if self._last_uicc and self.uicc is not None:
+            return self.uicc.process(raw)
         if channel not in self.open_channels:
             return _sw(0x6881)  # logical channel not supported / not open
         try:

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -142,6 +143,10 @@ class EuiccCore:
 
     def __repr__(self) -> str:
         return f"EuiccCore(eid={self.eid}, profiles={len(self.state.profiles)})"
+
+    @property
+    def state_path(self) -> Path | None:
+        return self._file.path
 
     def save(self) -> None:
         self._file.save(self.state)

@@ -1,0 +1,73 @@
+"""The enabled profile's USIM on the virtual eUICC (SGP.22 §2.4.1: the enabled profile's NAAs
+are what the device sees; ETSI TS 102 221 / 3GPP TS 31.102 behaviour).
+
+The profile's UPP (SAIP) gives ICCID, IMSI, MNC length and the akaParameter keys; a
+VirtualUicc of the virtual UICC's own file system is personalised with them through its
+ordinary APDU path (cards.personalise.program_card over a loopback), so `simsmith card read`
+reads the profile and AUTHENTICATE runs Milenage with the profile's K/OPc. Limits: the UICC's
+file system is the virtual UICC's (not every file of the UPP), and an algorithm other than
+Milenage (e.g. TS.48's test algorithm) leaves AUTHENTICATE refused (6985), as on the virtual
+UICC.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cards.personalise import program_card
+from cards.profile import AuthVector, CardKeys, CardProfile, StaticKeyWriter
+from cards.secret import Secret, adm_from_text
+from cards.virtual.card import VirtualUicc
+from cards.virtual.loopback import LoopbackTransport
+from cards.virtual.milenage_card import Milenage
+from esim.saip.package import ALGORITHMS, ProfilePackage
+
+CARD_TYPE = "sysmoISIM-SJA2"
+KEY_FILE = "3F00/7FF0/AF20"  # the virtual UICC's USIM key file: algorithm byte, K, OPc
+# personalisation's check vector uses SQN = SEQ 1 in IND slot 31, so the network's vectors
+# (any IND, SEQ ≥ 1) stay fresh (TS 33.102 Annex C.3)
+_CHECK_SQN = ((1 << 5) | 31).to_bytes(6, "big")
+
+
+def _vector(k: bytes, opc: bytes) -> AuthVector:
+    m = Milenage(k, opc)
+    rand = os.urandom(16)
+    amf = b"\x80\x00"
+    mac_a, _ = m.f1(rand, _CHECK_SQN, amf)
+    res, ck, ik, ak, _ = m.f2345(rand)
+    autn = bytes(a ^ b for a, b in zip(_CHECK_SQN, ak, strict=True)) + amf + mac_a
+    return AuthVector(rand, autn, res, ck, ik)
+
+
+def profile_uicc(upp: bytes, state_path: Path | None = None) -> VirtualUicc:
+    """The UICC the enabled profile presents; `state_path` keeps it (and its SQNs) across
+    restarts, created on first use."""
+    if state_path is not None and state_path.exists():
+        return VirtualUicc(state_path=state_path)
+    package = ProfilePackage.from_der(upp)
+    iccid, imsi = package.iccid, package.imsi
+    try:
+        mnc_length = package.one("usim").file_content("ef-ad")[3] & 0x0F
+    except (KeyError, IndexError, LookupError):
+        mnc_length = 2
+    params = package.all("akaParameter")[0].value["algoConfiguration"][1]
+    milenage = ALGORITHMS.get(params.get("algorithmID", 0)) == "milenage"
+    k = bytes(params["key"]) if milenage else os.urandom(16)
+    opc = bytes(params["opc"]) if milenage else os.urandom(16)
+    adm = f"{secrets.randbelow(10 ** 8):08d}"  # never leaves this function
+    card = VirtualUicc(CARD_TYPE, iccid=iccid, adm1=adm, state_path=state_path)
+    program_card(LoopbackTransport(card),
+                 CardProfile(iccid=iccid, imsi=imsi,
+                             mnc_length=mnc_length if mnc_length in (2, 3) else 2),
+                 StaticKeyWriter(adm_from_text(adm), CardKeys(Secret(k, "Ki"),
+                                                              Secret(opc, "OPc"))),
+                 _vector(k, opc))
+    if not milenage:
+        # the virtual UICC computes Milenage only: mark the key file with another algorithm
+        # so AUTHENTICATE is refused rather than answered with made-up keys
+        card.node(KEY_FILE).data[0] = (card.node(KEY_FILE).data[0] & 0xF0) | 0x0F
+        card.save()
+    card.reset()
+    return card
