@@ -28,6 +28,8 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.esim_cli", "esim", "eSIM: SAIP profile packages, activation codes, QR codes."),
     ("tools.hsm_cli", "hsm", "Key custody: ceremony, KEKs, Milenage/TUAK calculators."),
     ("tools.card_cli", "card", "PC/SC cards: read, emulate, program, verify."),
+    ("tools.euicc_cli", "euicc", "The virtual eUICC (SGP.22) on pcscd + vpcd: emulate."),
+    ("tools.lpa_cli", "lpa", "Local Profile Assistant over PC/SC: info, profiles, enable, ..."),
     ("tools.export_cli", "export", "Subscribers to osmo-hlr and to Open5GS/free5GC/CSV files."),
     ("tools.pki_cli", "pki", "Development PKI (CA, server and client certificates) for ES2+ mTLS."),
     ("tools.apikey_cli", "apikey", "API keys for the provisioning API: create, list, revoke."),

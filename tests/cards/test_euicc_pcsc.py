@@ -3,15 +3,27 @@ client over pyscard installs the recorded independent SM-DP+'s BPP byte for byte
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
+from typer.testing import CliRunner
+
 from cards.pcsc import PcscTransport
-from cards.virtual.euicc.card import ATR, VirtualEuicc
+from cards.read import read_card
+from cards.virtual.euicc.card import ATR, EuiccLoopback, VirtualEuicc
 from esim.lpa.es10 import Es10Session
 from esim.lpa.functions import Es10Functions
 from esim.sgp22.notifications import InstallationResult, read_pending_notification
 from tests.cards.conftest import Insert
 from tests.esim.sgp22_vectors import data, session
 from tests.euicc.recorded import cert, recorded_euicc
+from tests.euicc.smdp_side import download, milenage_upp
 from tests.euicc.test_apdu_download import _download
+from tools.lpa_cli import app as lpa_app
+
+runner = CliRunner()
+ICCID, IMSI = "8949440000000000025", "001010000000025"
 
 
 def test_recorded_download_through_pcscd(insert: Insert) -> None:
@@ -29,3 +41,30 @@ def test_recorded_download_through_pcscd(insert: Insert) -> None:
     result.verify(cert("CERT_EUICC_ECDSA_NIST.pem"))
     assert bytes.fromhex(card.core.state.profiles[0].upp) == data("upp.der")
     assert 0 < apdus < 160
+
+
+def test_lpa_cli_through_pcscd(insert: Insert, tmp_path: Path) -> None:
+    """`simsmith lpa profiles|nickname|enable|notifications` against the virtual eUICC in a
+    reader, then `card read` sees the enabled profile's USIM."""
+    core = recorded_euicc(tmp_path / "euicc.json", random=os.urandom)
+    card = VirtualEuicc(core)
+    with Es10Session(EuiccLoopback(card)) as es10:
+        download(Es10Functions(es10.call), milenage_upp(ICCID, IMSI), ICCID, session()["eid"])
+    _vcard, reader = insert(card)
+    result = runner.invoke(lpa_app, ["profiles", "--reader", reader, "--json"])
+    assert result.exit_code == 0, result.output
+    [profile] = json.loads(result.output)
+    assert (profile["iccid"], profile["state"]) == (ICCID, "disabled")
+    assert runner.invoke(lpa_app, ["nickname", ICCID, "mine", "-r", reader]).exit_code == 0
+    result = runner.invoke(lpa_app, ["enable", ICCID, "-r", reader, "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["result"] == "ok"
+    result = runner.invoke(lpa_app, ["enable", ICCID, "-r", reader])
+    assert result.exit_code == 1 and "profileNotInDisabledState" in result.output
+    result = runner.invoke(lpa_app, ["notifications", "-r", reader, "--json", "--remove", "1"])
+    out = json.loads(result.output)
+    assert out["removed"] == {"1": "ok"}
+    assert [n["event"] for n in out["notifications"]] == ["enable"]
+    with PcscTransport(reader) as transport:
+        assert read_card(transport)["imsi"] == IMSI
+    result = runner.invoke(lpa_app, ["info", "-r", reader, "--json"])
+    assert json.loads(result.output)["eid"] == session()["eid"]

@@ -1,0 +1,140 @@
+"""`simsmith lpa`: simsmith's Local Profile Assistant over PC/SC (esim.lpa: ES10 to any eUICC
+in any reader)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from tools.common import JsonOpt, console, handle_errors, print_json, print_table
+
+app = typer.Typer(no_args_is_help=True)
+ReaderOpt = typer.Option("0", "--reader", "-r", help="Reader index (see card list-readers) or "
+                         "name.")
+BlockOpt = typer.Option(120, "--block", help="STORE DATA block size, 6..255 bytes.")
+
+
+@contextmanager
+def _functions(reader: str, block: int) -> Iterator[Any]:
+    from cards.pcsc import PcscTransport
+    from esim.lpa.es10 import Es10Session
+    from esim.lpa.functions import Es10Functions
+
+    with PcscTransport(int(reader) if reader.isdigit() else reader) as transport, \
+            Es10Session(transport, block_size=block) as es10:
+        yield Es10Functions(es10.call)
+
+
+def _done(as_json: bool, message: str, **fields: Any) -> None:
+    if as_json:
+        print_json({"result": "ok", **fields})
+    else:
+        console.print(message, markup=False)
+
+
+@app.command("info")
+@handle_errors
+def info_cmd(reader: str = ReaderOpt, block: int = BlockOpt, as_json: bool = JsonOpt) -> None:
+    """EID, EUICCInfo2 and the configured SM-DP+/SM-DS addresses."""
+    from esim.sgp22 import schema
+
+    with _functions(reader, block) as f:
+        eid = f.eid()
+        info2 = schema.decode("EUICCInfo2", f.euicc_info2())
+        addresses = f.call(bytes.fromhex("BF3C00"))
+    out = {"eid": eid,
+           "svn": ".".join(str(b) for b in info2["svn"]),
+           "profile_version": ".".join(str(b) for b in info2["profileVersion"]),
+           "firmware": ".".join(str(b) for b in info2["euiccFirmwareVer"]),
+           "ci_pkids": [k.hex() for k in info2["euiccCiPKIdListForVerification"]],
+           "sas_accreditation": info2["sasAcreditationNumber"],
+           "addresses": addresses.hex().upper()}
+    if as_json:
+        print_json(out)
+        return
+    for key, value in out.items():
+        console.print(f"{key}: {value}", markup=False)
+
+
+@app.command("profiles")
+@handle_errors
+def profiles_cmd(reader: str = ReaderOpt, block: int = BlockOpt, as_json: bool = JsonOpt) -> None:
+    """The installed profiles (GetProfilesInfo)."""
+    with _functions(reader, block) as f:
+        profiles = f.profiles()
+    if as_json:
+        print_json(profiles)
+        return
+    print_table("profiles", ["ICCID", "state", "class", "provider", "name", "nickname"],
+                [[p["iccid"], p["state"], p["profile_class"], p["service_provider_name"],
+                  p["profile_name"], p["nickname"]] for p in profiles])
+
+
+def _profile_op(name: str, op: Callable[[Any], None], reader: str, block: int,
+                as_json: bool, iccid: str) -> None:
+    with _functions(reader, block) as f:
+        op(f)
+    _done(as_json, f"{name} {iccid}: ok", iccid=iccid)
+
+
+@app.command("enable")
+@handle_errors
+def enable_cmd(iccid: str, reader: str = ReaderOpt, block: int = BlockOpt,
+               as_json: bool = JsonOpt) -> None:
+    """Enable a profile (EnableProfile; the enabled one is disabled first)."""
+    _profile_op("enabled", lambda f: f.enable(iccid), reader, block, as_json, iccid)
+
+
+@app.command("disable")
+@handle_errors
+def disable_cmd(iccid: str, reader: str = ReaderOpt, block: int = BlockOpt,
+                as_json: bool = JsonOpt) -> None:
+    """Disable a profile (DisableProfile)."""
+    _profile_op("disabled", lambda f: f.disable(iccid), reader, block, as_json, iccid)
+
+
+@app.command("delete")
+@handle_errors
+def delete_cmd(iccid: str, reader: str = ReaderOpt, block: int = BlockOpt,
+               as_json: bool = JsonOpt) -> None:
+    """Delete a disabled profile (DeleteProfile)."""
+    _profile_op("deleted", lambda f: f.delete(iccid), reader, block, as_json, iccid)
+
+
+@app.command("nickname")
+@handle_errors
+def nickname_cmd(iccid: str, nickname: str, reader: str = ReaderOpt, block: int = BlockOpt,
+                 as_json: bool = JsonOpt) -> None:
+    """Set a profile's nickname (SetNickname)."""
+    _profile_op("nickname set on", lambda f: f.set_nickname(iccid, nickname), reader, block,
+                as_json, iccid)
+
+
+@app.command("notifications")
+@handle_errors
+def notifications_cmd(
+    remove: list[int] = typer.Option([], "--remove", help="Remove this sequence number "
+                                     "(repeatable), e.g. after it was delivered."),
+    reader: str = ReaderOpt, block: int = BlockOpt, as_json: bool = JsonOpt,
+) -> None:
+    """List the eUICC's pending notifications (ListNotification); --remove drops some."""
+    from esim.sgp22.notifications import NotificationEvent
+
+    with _functions(reader, block) as f:
+        removed = {seq: f.remove_notification(seq) for seq in remove}
+        listed = f.list_notifications()
+    rows = [{"seq": m["seqNumber"],
+             "event": NotificationEvent.decode(m["profileManagementOperation"],
+                                               "profileManagementOperation").name.lower(),
+             "address": m["notificationAddress"],
+             "iccid": m["iccid"].hex() if m.get("iccid") else None} for m in listed]
+    if as_json:
+        print_json({"notifications": rows,
+                    "removed": {str(k): ("ok" if v == 0 else "nothingToDelete")
+                                for k, v in removed.items()}})
+        return
+    print_table("pending notifications", ["seq", "event", "address", "ICCID"],
+                [[r["seq"], r["event"], r["address"], r["iccid"]] for r in rows])
