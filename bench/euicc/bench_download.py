@@ -1,0 +1,162 @@
+"""Complete SGP.22 profile downloads per second into the virtual eUICC, and APDUs per download
+(issue 17 item 5).
+
+One download = what the LPA and the SM-DP+ exchange for one profile: GetEUICCChallenge,
+InitiateAuthentication's serverSigned1 (signed with SK.DPauth), ES10b.AuthenticateServer (the
+eUICC checks CERT.DPauth and serverSignature1, signs euiccSigned1), smdpSigned2 (SK.DPpb),
+ES10b.PrepareDownload (CERT.DPpb, smdpSignature2, a fresh otSK.EUICC), the SM-DP+'s BPP
+(ECKA, KDF, AES-CBC + CMAC per segment, smdpSign), ES10b.LoadBoundProfilePackage segment by
+segment (verify, decrypt, SAIP parse, ICCID check), the signed ProfileInstallationResult.
+The SM-DP+ side is esim.sgp22's functions in the same process (no HTTP: ES9+ is issue 16's);
+the eUICC side is reached either in process (EuiccLoopback, the APDU layer included) or through
+pcscd + vsmartcard-vpcd with pyscard (--pcsc; needs scripts/services/pcscd.sh and, on a shared
+machine, `flock /tmp/simsmith-peers.lock`).
+
+Goal: <= 60 ms per download end to end on this machine; an established open LPA sends 142 APDUs
+for a 13 kB package (issue 17). Usage:
+  .venv/bin/python bench/euicc/bench_download.py [--quick] [--pcsc] [--block N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cryptography.hazmat.primitives import serialization
+
+from cards.transport import Transport
+from cards.virtual.euicc.card import EuiccLoopback, VirtualEuicc
+from cards.virtual.euicc.identity import dev_euicc
+from esim.build import build_package, get_compiled
+from esim.compiled import KeySlot
+from esim.lpa.es10 import Es10Session
+from esim.lpa.functions import Es10Functions
+from esim.params import SubscriberParams
+from esim.rsp_pki import DevRspPki
+from esim.saip.coding import iccid_to_ef
+from esim.sgp22 import authentication as auth
+from esim.sgp22 import schema
+from esim.sgp22 import signatures as sig
+from esim.sgp22.bpp import build_bpp
+from esim.sgp22.certificates import subject_key_id
+from esim.sgp22.tlv import encode_tlv
+
+ICCID, IMSI = "8949440000000000033", "001010000000033"
+
+
+def _upp() -> bytes:
+    def patch(buf: bytearray, slots: Sequence[KeySlot]) -> None:
+        for slot in slots:
+            buf[slot.offset:slot.offset + slot.length] = os.urandom(slot.length)
+    return build_package(get_compiled("usim-isim-milenage"), SubscriberParams(
+        iccid=ICCID, imsi=IMSI, pin1="1234", puk1="12345678", pin2="5678", puk2="87654321",
+        adm1="12345678"), patch)
+
+
+class Smdp:
+    """The SM-DP+'s cryptography for one download (esim.sgp22), DevRspPki keys."""
+
+    def __init__(self, pki: DevRspPki) -> None:
+        self.dpauth, self.dppb, self.ci = pki.dpauth(), pki.dppb(), pki.ci()
+        self.metadata = schema.encode("StoreMetadataRequest", {
+            "iccid": iccid_to_ef(ICCID), "serviceProviderName": "simsmith",
+            "profileName": "bench"})
+
+    def download(self, f: Es10Functions, upp: bytes, eid: str) -> bytes:
+        tid = os.urandom(16)
+        signed1 = auth.server_signed1(transaction_id=tid, euicc_challenge=f.challenge(),
+                                      server_address="smdp.bench", server_challenge=os.urandom(16))
+        asr = f.authenticate_server(
+            server_signed1=signed1,
+            server_signature1=sig.sign(sig.software_signer(self.dpauth.key), signed1,
+                                       "serverSignature1"),
+            ci_pkid=encode_tlv(b"\x04", subject_key_id(self.ci.cert)),
+            server_certificate=self.dpauth.cert.public_bytes(serialization.Encoding.DER),
+            ctx_params1={"matchingId": "BENCH", "deviceInfo": {
+                "tac": bytes(4), "deviceCapabilities": {}}})
+        signature1 = sig.authenticate_server_response_parts(asr).signature_tlv
+        signed2 = auth.smdp_signed2(transaction_id=tid, cc_required=False)
+        pdr = f.prepare_download(
+            smdp_signed2=signed2,
+            smdp_signature2=sig.sign(sig.software_signer(self.dppb.key),
+                                     sig.smdp_signature2_input(signed2, signature1),
+                                     "smdpSignature2"),
+            smdp_certificate=self.dppb.cert.public_bytes(serialization.Encoding.DER))
+        otpk = bytes(schema.decode("PrepareDownloadResponse", pdr)[1]["euiccSigned2"]["euiccOtpk"])
+        bpp = build_bpp(upp=upp, store_metadata=self.metadata, transaction_id=tid,
+                        eid=bytes.fromhex(eid), otpk_euicc=otpk,
+                        dppb_signer=sig.software_signer(self.dppb.key))
+        return f.load_bpp(bpp.der)
+
+
+def run(n: int, transport_for: Any, block: int, pki: DevRspPki, upp: bytes) -> dict[str, float]:
+    smdp = Smdp(pki)
+    apdus = 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        card = VirtualEuicc(dev_euicc(pki.directory))
+        transport: Transport = transport_for(card)
+        before = transport.stats.apdus
+        with Es10Session(transport, block_size=block) as es10:
+            smdp.download(Es10Functions(es10.call), upp, card.core.eid)
+        apdus += transport.stats.apdus - before
+        if hasattr(transport, "done"):
+            transport.done()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {"ms_cpu": 1000 * cpu / n, "ms_wall": 1000 * wall / n, "apdus": apdus / n}
+
+
+def _pcsc_transport_factory() -> Any:
+    from cards.pcsc import PcscTransport, wait_for_card_state
+    from cards.virtual.vpcd import VPCD_BASE_PORT, VpcdCard
+
+    reader = os.environ["SIMSMITH_VPCD_READERS"].split("|")[0]
+    port = int(os.environ.get("SIMSMITH_VPCD_PORTS", str(VPCD_BASE_PORT)).split()[0])
+
+    def make(card: VirtualEuicc) -> Transport:
+        wait_for_card_state(reader, present=False, timeout=5)
+        vcard = VpcdCard(card, port=port).start()
+        wait_for_card_state(reader, present=True, timeout=5)
+        transport = PcscTransport(reader)
+
+        def done() -> None:
+            transport.close()
+            vcard.stop()
+        transport.done = done  # type: ignore[attr-defined]
+        return transport
+    return make
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pcsc", action="store_true")
+    parser.add_argument("--block", type=int, default=120)
+    args = parser.parse_args()
+    n = 5 if args.quick else 30
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = DevRspPki(Path(tmp) / "rsp")
+        upp = _upp()
+        run(1, EuiccLoopback, args.block, pki, upp)  # warm-up (schemas compiled, keys made)
+        rows = [("in process", run(n, EuiccLoopback, args.block, pki, upp))]
+        if args.pcsc:
+            rows.append(("pcscd + vpcd", run(max(3, n // 3), _pcsc_transport_factory(),
+                                              args.block, pki, upp)))
+    print(f"profile package {len(upp)} bytes, STORE DATA blocks of {args.block} bytes, "
+          f"{n} downloads")
+    for name, r in rows:
+        print(f"{name:14s} {r['ms_wall']:7.1f} ms/download wall ({1000 / r['ms_wall']:5.1f}/s), "
+              f"{r['ms_cpu']:6.1f} ms CPU, {r['apdus']:.0f} APDUs/download"
+              f" — goal <= 60 ms: {'met' if r['ms_wall'] <= 60 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
