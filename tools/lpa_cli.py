@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from tools.common import JsonOpt, console, handle_errors, print_json, print_table
+from tools.common import (
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+)
 
 app = typer.Typer(no_args_is_help=True)
 ReaderOpt = typer.Option("0", "--reader", "-r", help="Reader index (see card list-readers) or "
@@ -113,18 +123,61 @@ def nickname_cmd(iccid: str, nickname: str, reader: str = ReaderOpt, block: int 
                 as_json, iccid)
 
 
+CaOpt = typer.Option(None, "--ca-bundle", envvar="SIMSMITH_LPA_CA_BUNDLE",
+                     help="CA bundle (PEM) the SM-DP+'s TLS certificate must chain to "
+                     "(default: the system trust store). TLS is always verified.")
+
+
+@app.command("download")
+@handle_errors
+def download_cmd(
+    activation_code: str = typer.Argument(..., help="'LPA:1$<SM-DP+ address>$<matching ID>'"),
+    confirmation_code: str | None = typer.Option(
+        None, "--confirmation-code", help="When the SM-DP+ requires one (never printed)."),
+    ca_bundle: Path | None = CaOpt,
+    reader: str = ReaderOpt, block: int = BlockOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Download and install a profile: ES9+ to the SM-DP+ over HTTPS, ES10 to the eUICC."""
+    from esim.activation_code import ActivationCode
+    from esim.lpa.download import download
+    from esim.lpa.es9_client import HttpEs9
+
+    address = (ActivationCode.from_uri(activation_code) if activation_code[:4].upper() == "LPA:"
+               else ActivationCode.parse(activation_code)).smdp_address
+    progress = None if as_json else (lambda step: err_console.print(step, markup=False))
+    with _functions(reader, block) as f, HttpEs9(address, ca_bundle=ca_bundle) as es9:
+        result = download(f, es9, activation_code, confirmation_code=confirmation_code,
+                          progress=progress)
+    if as_json:
+        print_json(asdict(result))
+    elif result.success:
+        console.print(f"installed {result.iccid} (transaction {result.transaction_id}); "
+                      f"notification {'delivered' if result.notification_sent else 'pending'}",
+                      markup=False)
+    if not result.success:
+        fail(f"the eUICC refused the profile: {result.error}")
+
+
 @app.command("notifications")
 @handle_errors
 def notifications_cmd(
     remove: list[int] = typer.Option([], "--remove", help="Remove this sequence number "
                                      "(repeatable), e.g. after it was delivered."),
+    process: bool = typer.Option(False, "--process", help="Send every pending notification to "
+                                 "its SM-DP+ (ES9+.HandleNotification), remove the delivered."),
+    ca_bundle: Path | None = CaOpt,
     reader: str = ReaderOpt, block: int = BlockOpt, as_json: bool = JsonOpt,
 ) -> None:
-    """List the eUICC's pending notifications (ListNotification); --remove drops some."""
+    """List the eUICC's pending notifications (ListNotification); --remove drops some,
+    --process delivers them."""
+    from esim.lpa.download import process_notifications
+    from esim.lpa.es9_client import HttpEs9
     from esim.sgp22.notifications import NotificationEvent
 
     with _functions(reader, block) as f:
         removed = {seq: f.remove_notification(seq) for seq in remove}
+        delivered = process_notifications(
+            f, lambda address: HttpEs9(address, ca_bundle=ca_bundle)) if process else []
         listed = f.list_notifications()
     rows = [{"seq": m["seqNumber"],
              "event": NotificationEvent.decode(m["profileManagementOperation"],
@@ -133,6 +186,7 @@ def notifications_cmd(
              "iccid": m["iccid"].hex() if m.get("iccid") else None} for m in listed]
     if as_json:
         print_json({"notifications": rows,
+                    "delivered": {str(k): ok for k, ok in delivered},
                     "removed": {str(k): ("ok" if v == 0 else "nothingToDelete")
                                 for k, v in removed.items()}})
         return

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cards.pcsc import PcscTransport
@@ -68,3 +69,31 @@ def test_lpa_cli_through_pcscd(insert: Insert, tmp_path: Path) -> None:
         assert read_card(transport)["imsi"] == IMSI
     result = runner.invoke(lpa_app, ["info", "-r", reader, "--json"])
     assert json.loads(result.output)["eid"] == session()["eid"]
+
+
+def test_lpa_download_cli_through_pcscd(insert: Insert, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`simsmith lpa download 'LPA:1$…'` against the virtual eUICC in a reader, the SM-DP+'s
+    ES9+ behind the HTTPS client (MockTransport), then `lpa notifications --process`."""
+    import esim.lpa.es9_client as es9_client
+    from cards.virtual.euicc.identity import dev_euicc
+    from esim.rsp_pki import DevRspPki
+    from tests.euicc.fake_smdp import FakeSmdp, Order
+
+    smdp = FakeSmdp(DevRspPki(tmp_path / "rsp"))
+    smdp.orders["M-2"] = Order(milenage_upp(ICCID, IMSI), ICCID)
+    real = es9_client.HttpEs9
+    monkeypatch.setattr(es9_client, "HttpEs9", lambda address, **kw: real(
+        address, transport=smdp.http()))
+    card = VirtualEuicc(dev_euicc(tmp_path / "rsp", state=tmp_path / "euicc.json"))
+    _vcard, reader = insert(card)
+    result = runner.invoke(lpa_app, ["download", f"LPA:1${smdp.address}$M-2", "-r", reader,
+                                     "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["success"] and out["iccid"] == ICCID and out["notification_sent"]
+    assert smdp.orders["M-2"].state == "installed"
+    assert runner.invoke(lpa_app, ["enable", ICCID, "-r", reader]).exit_code == 0
+    result = runner.invoke(lpa_app, ["notifications", "--process", "-r", reader, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["notifications"] == []
