@@ -1,4 +1,4 @@
-"""`simsmith euicc`: the virtual eUICC (cards.virtual.euicc) on pcscd through vsmartcard-vpcd."""
+"""`simsmith euicc`: the virtual eUICC (esim.euicc) on pcscd through vsmartcard-vpcd."""
 
 from __future__ import annotations
 
@@ -28,15 +28,15 @@ def emulate_cmd(
 ) -> None:
     """Plug a virtual eUICC (SGP.22 ISD-R with ES10a/b/c, the enabled profile's USIM) into
     pcscd through vsmartcard-vpcd until Ctrl-C."""
-    from cards.virtual.euicc.card import VirtualEuicc
-    from cards.virtual.euicc.identity import dev_euicc
     from cards.virtual.vpcd import VPCD_BASE_PORT, VpcdCard, VpcdError
+    from esim.euicc.identity import dev_euicc
+    from simcore.euicc import virtual_euicc
     from simcore.identifiers import Eid
 
     if eid is not None:
         eid = Eid.parse(eid).digits
     core = dev_euicc(pki_dir or settings().home / "pki" / "rsp", eid=eid, state=state)
-    card = VirtualEuicc(core)
+    card = virtual_euicc(core)
     vcard = VpcdCard(card, host=host, port=VPCD_BASE_PORT + slot)
     try:
         vcard.connect(timeout=5)

@@ -30,11 +30,11 @@ BlockOpt = typer.Option(120, "--block", help="STORE DATA block size, 6..255 byte
 @contextmanager
 def _functions(reader: str, block: int) -> Iterator[Any]:
     from cards.pcsc import PcscTransport
-    from esim.lpa.es10 import Es10Session
     from esim.lpa.functions import Es10Functions
+    from simcore.euicc import es10_session
 
     with PcscTransport(int(reader) if reader.isdigit() else reader) as transport, \
-            Es10Session(transport, block_size=block) as es10:
+            es10_session(transport, block) as es10:
         yield Es10Functions(es10.call)
 
 

@@ -33,11 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cryptography.hazmat.primitives import serialization
 
 from cards.transport import Transport
-from cards.virtual.euicc.card import EuiccLoopback, VirtualEuicc
-from cards.virtual.euicc.identity import dev_euicc
 from esim.build import build_package, get_compiled
 from esim.compiled import KeySlot
-from esim.lpa.es10 import Es10Session
+from esim.euicc.card import VirtualEuicc
+from esim.euicc.identity import dev_euicc
 from esim.lpa.functions import Es10Functions
 from esim.params import SubscriberParams
 from esim.rsp_pki import DevRspPki
@@ -48,6 +47,7 @@ from esim.sgp22 import signatures as sig
 from esim.sgp22.bpp import build_bpp
 from esim.sgp22.certificates import subject_key_id
 from esim.sgp22.tlv import encode_tlv
+from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 
 ICCID, IMSI = "8949440000000000033", "001010000000033"
 
@@ -102,10 +102,10 @@ def run(n: int, transport_for: Any, block: int, pki: DevRspPki, upp: bytes) -> d
     apdus = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(n):
-        card = VirtualEuicc(dev_euicc(pki.directory))
+        card = virtual_euicc(dev_euicc(pki.directory))
         transport: Transport = transport_for(card)
         before = transport.stats.apdus
-        with Es10Session(transport, block_size=block) as es10:
+        with es10_session(transport, block) as es10:
             smdp.download(Es10Functions(es10.call), upp, card.core.eid)
         apdus += transport.stats.apdus - before
         if hasattr(transport, "done"):

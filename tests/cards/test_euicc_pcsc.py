@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from cards.pcsc import PcscTransport
 from cards.read import read_card
-from cards.virtual.euicc.card import ATR, EuiccLoopback, VirtualEuicc
-from esim.lpa.es10 import Es10Session
+from esim.euicc.card import ATR
 from esim.lpa.functions import Es10Functions
 from esim.sgp22.notifications import InstallationResult, read_pending_notification
+from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from tests.cards.conftest import Insert
 from tests.esim.sgp22_vectors import data, session
 from tests.euicc.recorded import cert, recorded_euicc
@@ -28,11 +28,11 @@ ICCID, IMSI = "8949440000000000025", "001010000000025"
 
 
 def test_recorded_download_through_pcscd(insert: Insert) -> None:
-    card = VirtualEuicc(recorded_euicc())
+    card = virtual_euicc(recorded_euicc())
     _vcard, reader = insert(card)
     with PcscTransport(reader) as transport:
         assert transport.atr == ATR
-        with Es10Session(transport) as es10:
+        with es10_session(transport) as es10:
             functions = Es10Functions(es10.call)
             assert functions.eid() == session()["eid"]
             pir = _download(functions)
@@ -48,8 +48,8 @@ def test_lpa_cli_through_pcscd(insert: Insert, tmp_path: Path) -> None:
     """`simsmith lpa profiles|nickname|enable|notifications` against the virtual eUICC in a
     reader, then `card read` sees the enabled profile's USIM."""
     core = recorded_euicc(tmp_path / "euicc.json", random=os.urandom)
-    card = VirtualEuicc(core)
-    with Es10Session(EuiccLoopback(card)) as es10:
+    card = virtual_euicc(core)
+    with es10_session(EuiccLoopback(card)) as es10:
         download(Es10Functions(es10.call), milenage_upp(ICCID, IMSI), ICCID, session()["eid"])
     _vcard, reader = insert(card)
     result = runner.invoke(lpa_app, ["profiles", "--reader", reader, "--json"])
@@ -76,7 +76,7 @@ def test_lpa_download_cli_through_pcscd(insert: Insert, tmp_path: Path,
     """`simsmith lpa download 'LPA:1$…'` against the virtual eUICC in a reader, the SM-DP+'s
     ES9+ behind the HTTPS client (MockTransport), then `lpa notifications --process`."""
     import esim.lpa.es9_client as es9_client
-    from cards.virtual.euicc.identity import dev_euicc
+    from esim.euicc.identity import dev_euicc
     from esim.rsp_pki import DevRspPki
     from tests.euicc.fake_smdp import FakeSmdp, Order
 
@@ -85,7 +85,7 @@ def test_lpa_download_cli_through_pcscd(insert: Insert, tmp_path: Path,
     real = es9_client.HttpEs9
     monkeypatch.setattr(es9_client, "HttpEs9", lambda address, **kw: real(
         address, transport=smdp.http()))
-    card = VirtualEuicc(dev_euicc(tmp_path / "rsp", state=tmp_path / "euicc.json"))
+    card = virtual_euicc(dev_euicc(tmp_path / "rsp", state=tmp_path / "euicc.json"))
     _vcard, reader = insert(card)
     result = runner.invoke(lpa_app, ["download", f"LPA:1${smdp.address}$M-2", "-r", reader,
                                      "--json"])

@@ -12,8 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cards.virtual.euicc.es10 import EuiccCore
-from cards.virtual.euicc.store import StateFile
+from esim.euicc.es10 import EuiccCore
+from esim.euicc.store import StateFile
 from esim.sgp22 import schema
 from esim.sgp22 import signatures as sig
 from esim.sgp22.authentication import EuiccCredentials

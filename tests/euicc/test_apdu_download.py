@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from cards.virtual.euicc.card import ATR, EuiccLoopback, VirtualEuicc
-from esim.lpa.es10 import Es10Error, Es10Session
+from esim.euicc.card import ATR
+from esim.lpa.es10 import Es10Error
 from esim.lpa.functions import Es10Functions, LpaError
 from esim.sgp22.notifications import InstallationResult, read_pending_notification
+from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from tests.esim.sgp22_vectors import data, field, h, session
 from tests.euicc.recorded import cert, flip, recorded_asr, recorded_euicc
 
@@ -32,10 +33,10 @@ def _download(functions: Es10Functions) -> bytes:
 
 @pytest.mark.parametrize("block", [120, 255, 6])
 def test_recorded_download_over_apdus(block: int) -> None:
-    card = VirtualEuicc(recorded_euicc())
+    card = virtual_euicc(recorded_euicc())
     transport = EuiccLoopback(card)
     assert transport.atr == ATR and ATR[0] == 0x3B
-    with Es10Session(transport, block_size=block) as es10:
+    with es10_session(transport, block) as es10:
         assert es10.channel == 1
         functions = Es10Functions(es10.call)
         assert functions.eid() == session()["eid"]
@@ -52,7 +53,7 @@ def test_recorded_download_over_apdus(block: int) -> None:
 
 
 def test_channel_rules() -> None:
-    card = VirtualEuicc(recorded_euicc())
+    card = virtual_euicc(recorded_euicc())
     # STORE DATA without the ISD-R selected on that channel
     assert card.process(bytes.fromhex("80E2910003BF2E00")) == bytes.fromhex("6985")
     # a closed channel
@@ -70,8 +71,8 @@ def test_channel_rules() -> None:
 
 
 def test_refusals_reach_the_lpa_as_errors() -> None:
-    card = VirtualEuicc(recorded_euicc())
-    with Es10Session(EuiccLoopback(card)) as es10:
+    card = virtual_euicc(recorded_euicc())
+    with es10_session(EuiccLoopback(card)) as es10:
         functions = Es10Functions(es10.call)
         functions.challenge()
         with pytest.raises(LpaError) as info:

@@ -14,11 +14,10 @@ from cards.errors import SyncFailureError
 from cards.personalise import verify_card
 from cards.profile import AuthVector
 from cards.read import read_card
-from cards.virtual.euicc.card import EuiccLoopback, VirtualEuicc
 from cards.virtual.milenage_card import Milenage
-from esim.lpa.es10 import Es10Session
 from esim.lpa.functions import Es10Functions
 from esim.sgp22.notifications import InstallationResult, read_pending_notification
+from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from tests.esim.sgp22_vectors import session
 from tests.euicc.recorded import recorded_euicc
 from tests.euicc.smdp_side import KI, OPC, download, milenage_upp
@@ -38,9 +37,9 @@ def _vector(seq: int) -> AuthVector:
 
 def test_download_enable_read_authenticate(tmp_path: Path) -> None:
     state = tmp_path / "euicc.json"
-    card = VirtualEuicc(recorded_euicc(state, random=os.urandom))
+    card = virtual_euicc(recorded_euicc(state, random=os.urandom))
     transport = EuiccLoopback(card)
-    with Es10Session(transport) as es10:
+    with es10_session(transport) as es10:
         functions = Es10Functions(es10.call)
         pir = download(functions, milenage_upp(ICCID, IMSI), ICCID, session()["eid"])
         result = read_pending_notification(pir)
@@ -52,14 +51,14 @@ def test_download_enable_read_authenticate(tmp_path: Path) -> None:
     assert data["iccid"] == ICCID and data["imsi"] == IMSI
     verify_card(transport, _vector(1))
     # a restart keeps the enabled profile and its SQN state: SEQ 1 again is a sync failure
-    again = VirtualEuicc(recorded_euicc(state))
+    again = virtual_euicc(recorded_euicc(state))
     transport2 = EuiccLoopback(again)
     assert read_card(transport2)["imsi"] == IMSI
     verify_card(transport2, _vector(2))
     with pytest.raises(SyncFailureError):
         verify_card(transport2, _vector(2))
     # disabled: the USIM goes away
-    with Es10Session(transport2) as es10:
+    with es10_session(transport2) as es10:
         Es10Functions(es10.call).disable(ICCID)
     assert again.uicc is None
     assert transport2.send(Apdu(0x00, 0xA4, 0x00, 0x04, b"\x3f\x00"))[1] == 0x6A82

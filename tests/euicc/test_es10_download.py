@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cards.virtual.euicc.es10 import Es10Refused, EuiccCore
+from esim.euicc.es10 import Es10Refused, EuiccCore
 from esim.lpa.bpp_segments import segment_bpp
 from esim.sgp22 import schema
 from esim.sgp22 import signatures as sig
@@ -65,7 +65,7 @@ def test_recorded_download_installs_upp_byte_for_byte(tmp_path: Path,
     assert (sig.prepare_download_response_parts(prepared).signed
             == sig.prepare_download_response_parts(
                 field("GetBoundProfilePackage", "request.prepareDownloadResponse")).signed)
-    with caplog.at_level(logging.WARNING, logger="cards.virtual.euicc.loader"):
+    with caplog.at_level(logging.WARNING, logger="esim.euicc.loader"):
         answers = _load(euicc, data("bpp.der"))
     assert answers[:-1] == [b""] * (len(answers) - 1)
     assert "1036 bytes exceeds" in caplog.text

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from cards.virtual.euicc.card import EuiccLoopback, VirtualEuicc
+from esim.euicc.card import VirtualEuicc
 from esim.lpa.es10 import Es10Session
 from esim.lpa.functions import Es10Functions, LpaError
 from esim.sgp22.certificates import TrustedCis
 from esim.sgp22.notifications import NotificationEvent, OtherNotification, read_pending_notification
 from esim.sgp22.tlv import children, read_tlv
+from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from tests.esim.sgp22_vectors import session
 from tests.euicc.recorded import cert, recorded_euicc
 from tests.euicc.test_apdu_download import _download
@@ -22,8 +23,8 @@ ICCID = session()["iccid"].rstrip("f")
 
 
 def _installed(tmp_path: Path) -> tuple[VirtualEuicc, Es10Session, Es10Functions]:
-    card = VirtualEuicc(recorded_euicc(tmp_path / "euicc.json"))
-    es10 = Es10Session(EuiccLoopback(card))
+    card = virtual_euicc(recorded_euicc(tmp_path / "euicc.json"))
+    es10 = es10_session(EuiccLoopback(card))
     es10.open()
     functions = Es10Functions(es10.call)
     _download(functions)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from cards.virtual.euicc.identity import default_eid, dev_euicc
+from esim.euicc.identity import default_eid, dev_euicc
 from esim.rsp_pki import DevRspPki
 from esim.sgp22.certificates import (
     RspRole,

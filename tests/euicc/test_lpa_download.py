@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from cards.personalise import verify_card
-from cards.virtual.euicc.card import EuiccLoopback, VirtualEuicc
-from cards.virtual.euicc.identity import dev_euicc
+from esim.euicc.card import VirtualEuicc
+from esim.euicc.identity import dev_euicc
 from esim.lpa.download import Es9Refused, download, process_notifications
 from esim.lpa.es9_client import HttpEs9
-from esim.lpa.es10 import Es10Session
 from esim.lpa.functions import Es10Functions, LpaError
 from esim.rsp_pki import DevRspPki
+from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from tests.euicc.fake_smdp import FakeSmdp, Order
 from tests.euicc.smdp_side import milenage_upp
 from tests.euicc.test_enabled_usim import _vector
@@ -30,14 +30,14 @@ def _setup(tmp_path: Path, cc: str | None = None) -> tuple[FakeSmdp, VirtualEuic
     pki = DevRspPki(tmp_path / "rsp")
     smdp = FakeSmdp(pki)
     smdp.orders["MATCH-1"] = Order(milenage_upp(ICCID, IMSI), ICCID, cc=cc)
-    return smdp, VirtualEuicc(dev_euicc(tmp_path / "rsp", state=tmp_path / "euicc.json"))
+    return smdp, virtual_euicc(dev_euicc(tmp_path / "rsp", state=tmp_path / "euicc.json"))
 
 
 def test_download_enable_authenticate(tmp_path: Path) -> None:
     smdp, card = _setup(tmp_path)
     transport = EuiccLoopback(card)
     steps: list[str] = []
-    with Es10Session(transport) as es10:
+    with es10_session(transport) as es10:
         functions = Es10Functions(es10.call)
         result = download(functions, smdp, AC, progress=steps.append)
         assert result.success and result.iccid == ICCID and result.notification_sent
@@ -52,7 +52,7 @@ def test_download_enable_authenticate(tmp_path: Path) -> None:
 
 def test_download_over_https_client(tmp_path: Path) -> None:
     smdp, card = _setup(tmp_path)
-    with Es10Session(EuiccLoopback(card)) as es10, \
+    with es10_session(EuiccLoopback(card)) as es10, \
             HttpEs9(smdp.address, transport=smdp.http()) as es9:
         result = download(Es10Functions(es10.call), es9, AC)
     assert result.success and smdp.orders["MATCH-1"].state == "installed"
@@ -60,7 +60,7 @@ def test_download_over_https_client(tmp_path: Path) -> None:
 
 def test_confirmation_code(tmp_path: Path) -> None:
     smdp, card = _setup(tmp_path, cc="12345678")
-    with Es10Session(EuiccLoopback(card)) as es10:
+    with es10_session(EuiccLoopback(card)) as es10:
         functions = Es10Functions(es10.call)
         with pytest.raises(LpaError) as missing:
             download(functions, smdp, AC)  # no code given: the LPA stops and cancels
@@ -81,7 +81,7 @@ def test_undelivered_notification_processed_later(tmp_path: Path) -> None:
     def unreachable(body: dict[str, object]) -> None:
         raise Es9Refused("handleNotification", "8.8", "3.7")
     smdp.handleNotification = unreachable  # type: ignore[method-assign]
-    with Es10Session(EuiccLoopback(card)) as es10:
+    with es10_session(EuiccLoopback(card)) as es10:
         functions = Es10Functions(es10.call)
         assert not download(functions, smdp, AC).notification_sent
         assert len(functions.list_notifications()) == 1

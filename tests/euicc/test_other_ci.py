@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
 
-from cards.virtual.euicc.es10 import EuiccCore
+from esim.euicc.es10 import EuiccCore
 from esim.sgp22 import schema
 from esim.sgp22 import signatures as sig
 from esim.sgp22.authentication import EuiccCredentials, server_signed1

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cards.virtual.euicc.es10 import EuiccCore
-from cards.virtual.euicc.store import StateFile
+from esim.euicc.es10 import EuiccCore
+from esim.euicc.store import StateFile
 from esim.rsp_pki import EUM_EID_PREFIX, DevRspPki
 from esim.sgp22.authentication import EuiccCredentials
 from esim.sgp22.certificates import TrustedCis

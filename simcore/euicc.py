@@ -1,4 +1,8 @@
-"""The enabled profile's USIM on the virtual eUICC (SGP.22 §2.4.1: the enabled profile's NAAs
+"""The virtual eUICC (esim.euicc) joined to the card layer (cards): the enabled profile's
+USIM, an in-process transport, and ES10 over any cards Transport. simcore is the layer that may
+use both esim and cards.
+
+The enabled profile's USIM on the virtual eUICC (SGP.22 §2.4.1: the enabled profile's NAAs
 are what the device sees; ETSI TS 102 221 / 3GPP TS 31.102 behaviour).
 
 The profile's UPP (SAIP) gives ICCID, IMSI, MNC length and the akaParameter keys; a
@@ -16,12 +20,17 @@ import os
 import secrets
 from pathlib import Path
 
+from cards.apdu import Apdu
 from cards.personalise import program_card
 from cards.profile import AuthVector, CardKeys, CardProfile, StaticKeyWriter
 from cards.secret import Secret, adm_from_text
+from cards.transport import ExchangeTransport, TraceSink, Transport
 from cards.virtual.card import VirtualUicc
 from cards.virtual.loopback import LoopbackTransport
 from cards.virtual.milenage_card import Milenage
+from esim.euicc.card import VirtualEuicc
+from esim.euicc.es10 import EuiccCore
+from esim.lpa.es10 import ApduSender, Es10Session
 from esim.saip.package import ALGORITHMS, ProfilePackage
 
 CARD_TYPE = "sysmoISIM-SJA2"
@@ -71,3 +80,33 @@ def profile_uicc(upp: bytes, state_path: Path | None = None) -> VirtualUicc:
         card.save()
     card.reset()
     return card
+
+
+def virtual_euicc(core: EuiccCore) -> VirtualEuicc:
+    """The virtual eUICC card whose enabled profile answers as a personalised virtual UICC."""
+    return VirtualEuicc(core, uicc_factory=profile_uicc)
+
+
+class EuiccLoopback(ExchangeTransport):
+    """An in-process Transport straight into a VirtualEuicc (no pcscd): tests and benches."""
+
+    def __init__(self, card: VirtualEuicc, trace: TraceSink | None = None) -> None:
+        super().__init__(card.atr, trace)
+        self.card = card
+        card.reset()
+
+    def _exchange(self, raw: bytes) -> bytes:
+        return self.card.process(raw)
+
+
+def apdu_sender(transport: Transport) -> ApduSender:
+    """esim.lpa's APDU sender over a cards Transport (61xx / GET RESPONSE handled there)."""
+    def send(cla: int, ins: int, p1: int, p2: int, data: bytes = b"",
+             le: int | None = None) -> tuple[bytes, int]:
+        return transport.send(Apdu(cla, ins, p1, p2, data, le))
+    return send
+
+
+def es10_session(transport: Transport, block_size: int = 120) -> Es10Session:
+    """An ES10 session (logical channel to the ISD-R) over a cards Transport."""
+    return Es10Session(apdu_sender(transport), block_size=block_size)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cards.virtual.euicc.errors import Es10Refused
+from esim.euicc.errors import Es10Refused
 from esim.sgp22.errors import Asn1Error
 from esim.sgp22.tlv import Tlv, children, encode_tlv, read_tlv
 

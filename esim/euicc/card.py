@@ -11,8 +11,9 @@ wire, in front of the EuiccCore.
   (LPAs use 120 or 255); the concatenation is one ES10 command.
 - Responses longer than zero bytes: T=0, 61xx then GET RESPONSE (INS C0) in pieces of ≤ 256.
 
-Everything else on the basic channel goes to the enabled profile's UICC (cards.virtual.euicc.
-usim), rebuilt when a profile is enabled or disabled; without an enabled profile, 6A82.
+Everything else on the basic channel goes to the enabled profile's UICC, made by the
+`uicc_factory` given (simcore.euicc.profile_uicc: a personalised virtual UICC), rebuilt when a
+profile is enabled or disabled; without an enabled profile (or factory), 6A82.
 
 ES10 refusals without a coded answer come back as status words (6A88 unknown function, 6985 no
 download session, 6A80 malformed, 6A84 command longer than the card accepts).
@@ -21,12 +22,11 @@ download session, 6A80 malformed, 6A84 command longer than the card accepts).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from cards.transport import ExchangeTransport, TraceSink
-from cards.virtual.card import VirtualUicc
-from cards.virtual.euicc.es10 import ISD_R_AID, Es10Refused, EuiccCore
-from cards.virtual.euicc.usim import profile_uicc
+from esim.euicc.es10 import ISD_R_AID, Es10Refused, EuiccCore
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,27 @@ def _channel(cla: int) -> int:
     return cla & 0x03
 
 
+class ProfileUicc(Protocol):
+    """The enabled profile's UICC as this card needs it."""
+
+    def reset(self) -> None: ...
+
+    def process(self, raw: bytes) -> bytes: ...
+
+
+# (the profile's UPP, a state file for the UICC or None) -> the UICC
+UiccFactory = Callable[[bytes, Path | None], ProfileUicc]
+
+
 class VirtualEuicc:
     """APDUs in, responses out; `core` holds the ES10 functions and the profile store."""
 
-    def __init__(self, core: EuiccCore) -> None:
+    def __init__(self, core: EuiccCore, uicc_factory: UiccFactory | None = None) -> None:
         self.core = core
         self.atr = ATR
         self.apdu_count = 0
-        self.uicc: VirtualUicc | None = None
+        self.uicc_factory = uicc_factory
+        self.uicc: ProfileUicc | None = None
         self._uicc_iccid: str | None = None
         self._last_uicc = False  # who answered last (whose GET RESPONSE it is)
         core.profile_listeners.append(self._profile_changed)
@@ -87,10 +100,11 @@ class VirtualEuicc:
             for stale in state.parent.glob(f"{state.name}.*.uicc.json"):
                 if stale.name[len(state.name) + 1:-len(".uicc.json")] not in installed:
                     stale.unlink(missing_ok=True)
-        if enabled is None:
+        if enabled is None or self.uicc_factory is None:
             self.uicc, self._uicc_iccid = None, None
         elif enabled.iccid != self._uicc_iccid:
-            self.uicc = profile_uicc(bytes.fromhex(enabled.upp), self._uicc_path(enabled.iccid))
+            self.uicc = self.uicc_factory(bytes.fromhex(enabled.upp),
+                                          self._uicc_path(enabled.iccid))
             self._uicc_iccid = enabled.iccid
 
     def __repr__(self) -> str:
@@ -208,14 +222,3 @@ class VirtualEuicc:
         self._blocks.pop(channel, None)
         return self._respond(self.core.handle(bytes(buffer)))
 
-
-class EuiccLoopback(ExchangeTransport):
-    """An in-process Transport straight into a VirtualEuicc (no pcscd): tests and benches."""
-
-    def __init__(self, card: VirtualEuicc, trace: TraceSink | None = None) -> None:
-        super().__init__(card.atr, trace)
-        self.card = card
-        card.reset()
-
-    def _exchange(self, raw: bytes) -> bytes:
-        return self.card.process(raw)

@@ -28,10 +28,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cards.virtual.euicc import es10c
-from cards.virtual.euicc.errors import Es10Refused
-from cards.virtual.euicc.loader import LoadError, ProfileLoader
-from cards.virtual.euicc.store import EuiccState, InstalledProfile, PendingNotification, StateFile
+from esim.euicc import es10c
+from esim.euicc.errors import Es10Refused
+from esim.euicc.loader import LoadError, ProfileLoader
+from esim.euicc.store import EuiccState, InstalledProfile, PendingNotification, StateFile
 from esim.saip.coding import iccid_from_ef, iccid_to_ef
 from esim.sgp22 import authentication, schema
 from esim.sgp22.authentication import EuiccCredentials, ServerAuthenticated
