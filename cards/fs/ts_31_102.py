@@ -288,8 +288,8 @@ class EF_MSISDN(EF):
     name = "EF.MSISDN"
     df = USIM
     structure = "linear_fixed"
-    size = 26
-    record_count = 1
+    size = 34  # 20-byte alpha identifier: the record length of the sysmocom cards
+    record_count = 6
     examples = (
         ("4F776E" + "FF" * 9 + "0791947106004034FFFFFFFFFFFF",
          {"alpha": "Own", "number": "+491760000443"}),
@@ -321,8 +321,8 @@ class EF_SMSP(EF):
     name = "EF.SMSP"
     df = USIM
     structure = "linear_fixed"
-    size = 40
-    record_count = 1
+    size = 52  # 24-byte alpha identifier: the record length of the sysmocom cards
+    record_count = 2
     examples = (
         ("FF" * 12 + "FD" + "FF" * 12 + "0791947106004034FFFFFFFF" + "FFFFFF",
          {"alpha": "", "sc_address": "+491760000443", "pid": None, "dcs": None,

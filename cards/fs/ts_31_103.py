@@ -39,7 +39,7 @@ class EF_DOMAIN(EF_IMPI):
     sfi: ClassVar[int | None] = 0x05
     name = "EF.DOMAIN"
     df = ISIM
-    size = 64
+    size = 50  # the sysmoISIM-SJA5's file size
     examples = (("8008" + b"ims.test".hex() + "FFFF", "ims.test"),)
 
 
@@ -51,6 +51,6 @@ class EF_IMPU(EF_IMPI):
     name = "EF.IMPU"
     df = ISIM
     structure = "linear_fixed"
-    size = 64
-    record_count = 2
+    size = 128  # the sysmoISIM-SJA5's record length
+    record_count = 8
     examples = (("8012" + b"sip:alice@ims.test".hex() + "FFFF", "sip:alice@ims.test"),)

@@ -4,6 +4,7 @@ of reprs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_select_variants_and_fcp() -> None:
     imsi = u.select_fid(0x6F07, fcp=True)
     assert imsi is not None and imsi.size == 9 and imsi.sfi == 7
     msisdn = u.select_path([0x7FF0, 0x6F40], fcp=True)
-    assert msisdn is not None and msisdn.kind == "linear_fixed" and msisdn.record_length == 26
+    assert msisdn is not None and msisdn.kind == "linear_fixed" and msisdn.record_length == 34
     u.select_path([0x7F20])
     u.select_fid(0x7F10)  # a sibling DF of the current DF
     with pytest.raises(FileNotFound, match="SELECT 6F99: file or application not found"):
@@ -87,6 +88,39 @@ def test_pin_counters_change_and_unblock(tmp_path: Path) -> None:
     u2 = uicc(again)
     u2.verify(PIN1, pin_from_text("9999"))
     assert u2.tries_left(ADM1) == 3
+
+
+def test_state_file_holds_verifiers_not_codes(tmp_path: Path) -> None:
+    """A card only checks codes; the state file keeps verifiers (issue 13 item 1), mode 0600."""
+    state = tmp_path / "c.json"
+    codes = {"adm1": "90817263", "pin1": "4711", "puk1": "31415926", "pin2": "8642",
+             "puk2": "27182818"}
+    card = VirtualUicc(state_path=state, **codes)  # type: ignore[arg-type]
+    u = uicc(card)
+    u.change_pin(PIN1, pin_from_text("4711"), pin_from_text("0815"))
+    text = state.read_text()
+    for code in [*codes.values(), "0815"]:
+        assert code.encode().hex() not in text and code not in text, code
+    assert '"value"' not in text and "hmac-sha256:" in text
+    assert state.stat().st_mode & 0o777 == 0o600
+    again = uicc(VirtualUicc(state_path=state))
+    with pytest.raises(WrongCode):
+        again.verify(ADM1, adm_from_text("12345678"))
+    again.verify(ADM1, adm_from_text("90817263"))
+    again.verify(PIN1, pin_from_text("0815"))
+
+
+def test_state_file_with_clear_codes_is_rewritten_with_verifiers(tmp_path: Path) -> None:
+    state = tmp_path / "old.json"
+    VirtualUicc(state_path=state)
+    old = json.loads(state.read_text())
+    old["codes"]["0A"] = {"value": b"55667788".hex(), "max_tries": 3, "tries": 3, "puk": None,
+                          "puk_max": 10, "puk_tries": 10, "enabled": True}
+    old.pop("version")
+    state.write_text(json.dumps(old))
+    card = VirtualUicc(state_path=state)
+    uicc(card).verify(ADM1, adm_from_text("55667788"))
+    assert b"55667788".hex() not in state.read_text()
 
 
 def test_authenticate_contexts() -> None:
