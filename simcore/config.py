@@ -11,6 +11,7 @@ Settings are built by `get_settings()` when needed, never at import, so tests ca
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
         default=None, description="Log level; default WARNING for the CLI, INFO for the server")
     log_json: bool = Field(default=False, description="Structured JSON logs instead of console")
     actor: str = Field(default="cli", description="Who the audit log names for CLI actions")
+    mode: Literal["dev", "production"] = Field(
+        default="dev", description="dev (also labs and tests) or production; lab-only paths such "
+        "as seeding an emulated card from the inventory are refused in production")
 
     @property
     def effective_database_url(self) -> str:

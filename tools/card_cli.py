@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from tools.common import (
     print_table,
 )
 from tools.hsm_cli import hsm_errors
+
+if TYPE_CHECKING:
+    from cards.secret import Secret
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -116,12 +119,14 @@ def emulate_cmd(
     iccid: str = typer.Option("8988211000000000011", "--iccid", help="Factory ICCID (new card)."),
     from_inventory: str | None = typer.Option(
         None, "--from-inventory", metavar="ICCID", help="A new card as its vendor delivers it "
-        "for this SIM record: that factory ICCID and the record's ADM1 (through the HSM)."),
+        "for this SIM record: that factory ICCID and the record's ADM1 (through the HSM; a lab "
+        "path: audited as card.lab_seed, refused with SIMSMITH_MODE=production)."),
 ) -> None:
     """Plug a software UICC into pcscd through vsmartcard-vpcd until Ctrl-C.
 
     A new card's ADM1 comes from SIMSMITH_EMULATE_ADM1 (default 12345678), or with
-    --from-inventory from the store; it is never printed.
+    --from-inventory from the store through the audited lab path; it is never printed, and the
+    state file keeps codes only as verifiers (mode 0600).
     """
     from cards.virtual.card import VirtualUicc
     from cards.virtual.card_types import CARD_TYPES
@@ -129,7 +134,7 @@ def emulate_cmd(
 
     if card_type not in CARD_TYPES:
         fail(f"unknown card type {card_type!r}; types: {', '.join(CARD_TYPES)}")
-    adm1 = os.environ.get("SIMSMITH_EMULATE_ADM1", "12345678")
+    adm1: str | Secret = os.environ.get("SIMSMITH_EMULATE_ADM1", "12345678")
     if from_inventory is not None:
         iccid, adm1 = _vendor_card(from_inventory)
     try:
@@ -184,23 +189,24 @@ def plan_cmd(
 # --- personalisation against the inventory --------------------------------------------------
 
 
-def _vendor_card(iccid: str) -> tuple[str, str]:
-    """(ICCID, ADM1) of a stored SIM, for an emulated card shipped for that record."""
-    from simcore import key_writers, keys
+def _vendor_card(iccid: str) -> tuple[str, Secret]:
+    """(ICCID, ADM1) of a stored SIM, for an emulated card shipped for that record: the audited
+    lab path (simcore.lab_cards), refused in production mode."""
+    from simcore import lab_cards
+    from simcore.config import get_settings
     from simcore.errors import SimsmithError
     from tools.hsm_cli import hsm_errors, open_hsm
 
     @hsm_errors  # HSM errors as one line, dev-mode warnings printed now, not at Ctrl-C
-    def fetch() -> tuple[str, bytes]:
-        k = keys.load_keys(engine(), iccid)
-        return k.iccid, key_writers.SimKeyWriter(open_hsm(), k).adm1(k.iccid).reveal()
+    def fetch() -> lab_cards.CardSeed:
+        return lab_cards.card_seed(engine(), open_hsm(), iccid, actor=get_settings().actor)
 
     try:
-        found, adm = fetch()
+        seed = fetch()
     except SimsmithError as e:
         fail(str(e))
         raise AssertionError("unreachable") from e
-    return found, adm.rstrip(b"\xff").decode("ascii")
+    return seed.iccid, seed.adm1
 
 
 def _prompt_adm1() -> Any:

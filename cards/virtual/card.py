@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cards.apdu import Apdu, ApduError, parse_apdu
+from cards.secret import Secret
 from cards.virtual.aka import CardAka
 from cards.virtual.build import build_card
 from cards.virtual.card_types import ALGO_MILENAGE, CONFIG_OPC, CardType, card_type
@@ -27,15 +28,18 @@ from cards.virtual.status import SW_OK, CardStatus, sw_bytes
 STATE_VERSION = 2
 
 
-def _code_bytes(text: str) -> bytes:
-    return bytes.fromhex(text) if len(text) == 16 else pad8(text)
+def _code_bytes(code: str | Secret) -> bytes:
+    if isinstance(code, Secret):  # an ADM1 handed over by the HSM (simcore.lab_cards)
+        raw = code.reveal()
+        return raw + b"\xff" * (8 - len(raw))
+    return bytes.fromhex(code) if len(code) == 16 else pad8(code)
 
 
 class VirtualUicc:
     """One virtual card. `process(apdu_bytes) -> response_bytes`; `reset()` on power/reset."""
 
     def __init__(self, type_name: str = "sysmoISIM-SJA2", *, iccid: str = "8988211000000000011",
-                 adm1: str = "12345678", pin1: str = "1234", puk1: str = "12345678",
+                 adm1: str | Secret = "12345678", pin1: str = "1234", puk1: str = "12345678",
                  pin2: str = "5678", puk2: str = "87654321", pin1_enabled: bool = False,
                  state_path: str | os.PathLike[str] | None = None) -> None:
         self.state_path = Path(state_path) if state_path else None

@@ -17,10 +17,11 @@ from esim.saip import ProfilePackage
 from hsm_sim.kcv import kcv
 from hsm_sim.milenage import Milenage
 from hsm_sim.soft import SoftHsm
-from simcore import key_writers, keys, sqn_store
+from simcore import audit, key_writers, keys, sqn_store
 from tests.cards.conftest import Insert
 from tests.helpers.cli import ok, refused, runner
 from tests.helpers.hsm import clear
+from tests.wiring.conftest import seed
 from tools.cli import app
 
 
@@ -201,3 +202,13 @@ def test_inventory_access_codes(cli_env: SoftHsm, engine: Engine) -> None:
     assert "no SIM with ICCID" in refused("inventory", "access-codes", "8988211000000999998",
                                           "--reason", "x")
     assert runner.invoke(app, ["inventory", "access-codes", iccid]).exit_code == 2  # no reason
+
+
+@pytest.mark.storage
+def test_card_emulate_from_inventory_is_refused_in_production(
+        cli_env: SoftHsm, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    iccid = seed(engine, cli_env, 1, batch="lab")[0]
+    monkeypatch.setenv("SIMSMITH_MODE", "production")
+    err = refused("card", "emulate", "--from-inventory", iccid, "--slot", "3")
+    assert "refused in production mode" in err
+    assert audit.query(engine, action="card.lab_seed") == []
