@@ -78,8 +78,8 @@ class CardOutcome:
     iccid: str | None = None
     driver: str | None = None
     atr: str | None = None
-    apdus: int = 0
-    seconds: float = 0.0
+    apdus: int = 0  # commands the card received: GET RESPONSE, 6Cxx resends, pre-reads included
+    seconds: float = 0.0  # from the caller's `started` (before the PC/SC connect) to the record
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -236,53 +236,60 @@ def program_sim(
     reader: str = "",
     claims: Claims | None = None,
     adm1: Secret | None = None,
+    started: float | None = None,
 ) -> CardOutcome:
     """Program the card in `transport` with a SIM record and record it personalised. A card
     already personalised as a non-blank record is verified and reported `skipped`. Raises on any
     failure (CardError, WrongCard, VerificationError, …); nothing is recorded then.
 
     `adm1` replaces the stored ADM1 (a card whose vendor code is not in the store, typed at a
-    hidden prompt); Ki and OPc always come from the HSM."""
+    hidden prompt); Ki and OPc always come from the HSM. `started` is a `time.perf_counter()`
+    taken before the caller connected to the card: the outcome's seconds then include the
+    PC/SC connect as well as the HSM and database work. The outcome's `apdus` counts every
+    command the card received during this call (the ICCID pre-read, GET RESPONSE and 6Cxx
+    resends included: the transport's exchanges)."""
+    start = time.perf_counter() if started is None else started
+    wire = transport.stats.exchanges
     claims = claims or Claims()
     sim, claimed = choose_sim(engine, transport, iccid=iccid, batch=batch, claims=claims)
     try:
         return _program(engine, hsm, transport, sim, actor=actor, driver=driver, spn=spn,
-                        reader=reader, adm1=adm1)
+                        reader=reader, adm1=adm1, start=start, wire=wire)
     finally:
         if claimed:
             claims.release(sim.iccid)
 
 
 def _program(engine: Engine, hsm: Hsm, t: Transport, sim: Sim, *, actor: str,
-             driver: str | None, spn: str | None, reader: str, adm1: Secret | None
-             ) -> CardOutcome:
+             driver: str | None, spn: str | None, reader: str, adm1: Secret | None,
+             start: float, wire: int) -> CardOutcome:
     profile = card_profile(engine, sim, spn=spn)
     keys = load_keys(engine, sim.iccid)
     if sim.state != SimState.BLANK:
         if not personalised_as(t, profile):
             raise Conflict(f"SIM {sim.iccid} is {sim.state}, not blank, and the card does not "
                            "hold it: only a blank SIM is programmed")
-        start = time.perf_counter()
-        report = _with_resync(engine, hsm, keys, lambda v: verify_card(t, v), actor=actor)
+        _with_resync(engine, hsm, keys, lambda v: verify_card(t, v), actor=actor)
         return CardOutcome("skipped", reader, sim.iccid, None, t.atr.hex().upper(),
-                           report.apdus, time.perf_counter() - start)
+                           t.stats.exchanges - wire, time.perf_counter() - start)
     writer = SimKeyWriter(hsm, keys, adm1=adm1)
+    # The plan checks (SJA) or writes and reads back (SJS1) the ICCID and ends with AUTHENTICATE
+    # (3G in ADF.USIM, RUN GSM ALGORITHM in DF.GSM) against a fresh HSM vector: the card is
+    # proven once, here — no second verification round.
     result: ProgramResult = _with_resync(
         engine, hsm, keys, lambda v: program_card(t, profile, writer, v, driver=driver),
         actor=actor)
-    if read_iccid(t) != sim.iccid:
-        raise WrongCard(f"card ICCID reads back as {read_iccid(t)}, not {sim.iccid}")
-    check = _with_resync(engine, hsm, keys, lambda v: verify_card(t, v), actor=actor)
-    apdus = result.apdus + check.apdus + 2
-    seconds = result.seconds + check.seconds
+    apdus = t.stats.exchanges - wire
+    auth = "AUTHENTICATE 3G" + (" and RUN GSM ALGORITHM" if profile.write_gsm else "")
     with transaction(engine) as s:
         row = s.execute(select(Sim).where(col(Sim.iccid) == sim.iccid).with_for_update()
                         ).scalar_one()
         apply_transition(s, row, SimState.PERSONALISED, actor=actor, details={
             "driver": result.driver, "atr": result.atr, "apdus": apdus,
-            "exchanges": result.exchanges + check.exchanges, "reader": reader,
-            "verified": "AUTHENTICATE 3G+GSM with an HSM vector"})
-    return CardOutcome("programmed", reader, sim.iccid, result.driver, result.atr, apdus, seconds)
+            "commands": result.apdus, "reader": reader,
+            "verified": f"{auth} with an HSM vector"})
+    return CardOutcome("programmed", reader, sim.iccid, result.driver, result.atr, apdus,
+                       time.perf_counter() - start)
 
 
 def plan_sim(engine: Engine, *, driver: str, iccid: str | None = None, batch: str | None = None,
@@ -317,14 +324,15 @@ def verify_sim(engine: Engine, hsm: Hsm, transport: Transport, *, actor: str
                ) -> dict[str, Any]:
     """Read the card's ICCID, find its SIM, AUTHENTICATE with a fresh HSM vector (3G and GSM).
     `actor` is recorded if the card's SQN has to be resynchronised."""
+    wire = transport.stats.exchanges
     iccid = read_iccid(transport)
     sim = _sim(engine, iccid)
     if sim is None:
         raise NotFound(f"card ICCID {iccid} is not in the inventory")
     keys = load_keys(engine, iccid)
-    report = _with_resync(engine, hsm, keys, lambda v: verify_card(transport, v), actor=actor)
+    _with_resync(engine, hsm, keys, lambda v: verify_card(transport, v), actor=actor)
     return {"iccid": sim.iccid, "imsi": sim.imsi, "state": sim.state, "verified": True,
-            "atr": transport.atr.hex().upper(), "apdus": report.apdus + 2}
+            "atr": transport.atr.hex().upper(), "apdus": transport.stats.exchanges - wire}
 
 
 # --- batch ------------------------------------------------------------------------------------
@@ -409,7 +417,7 @@ def run_batch(
         try:
             with open_transport(reader) as t:
                 return program_sim(engine, hsm, t, actor=actor, batch=batch, driver=driver,
-                                   spn=spn, reader=reader, claims=claims)
+                                   spn=spn, reader=reader, claims=claims, started=start)
         except (SimsmithError, CardError, HsmError) as e:  # this card fails, the batch goes on
             return CardOutcome("failed", reader, seconds=time.perf_counter() - start,
                                error=str(e))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -280,9 +281,11 @@ def program_cmd(
 
         adm = _prompt_adm1() if adm1_prompt else None
         hsm = open_hsm()
+        started = time.perf_counter()  # the card's time includes the PC/SC connect
         with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
             out = program_sim(eng, hsm, t, actor=actor(), iccid=iccid, batch=batch,
-                              driver=driver, spn=spn, reader=t.reader, adm1=adm)
+                              driver=driver, spn=spn, reader=t.reader, adm1=adm,
+                              started=started)
     except CardError as e:
         fail(str(e))
         return
@@ -291,11 +294,11 @@ def program_cmd(
         return
     if out.status == "skipped":
         console.print(f"SIM {out.iccid}: already personalised on this card; keys verified "
-                      f"({out.apdus} APDUs)", markup=False)
+                      f"({out.apdus} APDUs on the wire)", markup=False)
         return
-    console.print(f"SIM {out.iccid}: programmed with {out.driver} ({out.apdus} APDUs, "
-                  f"{out.seconds * 1000:.0f} ms), read back and authenticated; state "
-                  "personalised", markup=False)
+    console.print(f"SIM {out.iccid}: programmed with {out.driver} ({out.apdus} APDUs on the "
+                  f"wire, {out.seconds * 1000:.0f} ms with connect and HSM), read back and "
+                  "authenticated once; state personalised", markup=False)
 
 
 @app.command("verify")

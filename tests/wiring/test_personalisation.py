@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from cards.pcsc import PcscTransport
 from cards.read import read_card
 from cards.status_words import WrongCode
 from cards.virtual.card import VirtualUicc
+from cards.virtual.loopback import LoopbackTransport
 from esim.build import build_package, get_compiled
 from esim.saip import ProfilePackage
 from hsm_sim.kcv import kcv
@@ -150,3 +152,33 @@ def test_batch_reports_a_failed_card_and_goes_on(engine: Engine, hsm: SoftHsm, i
     [card] = summary.outcomes
     assert card.status == "failed" and "2 tries left" in (card.error or "")
     assert summary.blank_left == 2 and seen[:2] == ["waiting", "card"] and seen[-1] == "done"
+
+
+@pytest.mark.storage
+def test_program_counts_every_command_on_the_wire_and_authenticates_once(
+        engine: Engine, hsm: SoftHsm) -> None:
+    """Issue 14: the APDU count is what the card receives (the batch's ICCID pre-read, GET
+    RESPONSE, 6Cxx resends included); the time runs from the caller's start (before the PC/SC
+    connect) through the HSM and database work; AUTHENTICATE runs once."""
+    iccid = seed(engine, hsm, 1)[0]
+    card = vendor_card(engine, hsm, iccid)
+    received: list[bytes] = []
+    process = card.process
+
+    def on_the_wire(raw: bytes) -> bytes:
+        received.append(raw)
+        return process(raw)
+
+    card.process = on_the_wire  # type: ignore[method-assign]
+    out = program_sim(engine, hsm, LoopbackTransport(card), actor="t", batch="b1",
+                      started=time.perf_counter() - 100.0)
+    assert out.status == "programmed" and out.apdus == len(received)
+    assert any(raw[1] == 0xC0 for raw in received)  # GET RESPONSE
+    dir_reads = [raw for raw in received if raw[1:3] == b"\xb2\x01" and raw[3] == 0x04]
+    assert len(dir_reads) == 2  # Le 00 -> 6Cxx -> resent
+    assert received[0][1] == 0xA4 and received[1][1] == 0xB0  # the ICCID pre-read
+    assert sum(1 for raw in received if raw[:2] == b"\x00\x88") == 1  # AUTHENTICATE 3G
+    assert sum(1 for raw in received if raw[:2] == b"\xa0\x88") == 1  # RUN GSM ALGORITHM
+    assert out.seconds >= 100.0
+    (ev,) = audit.query(engine, subject_id=iccid, action="sim.personalised")
+    assert json.loads(ev.details)["apdus"] == len(received)
