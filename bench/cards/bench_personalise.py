@@ -82,7 +82,7 @@ def _setup(home: Path, per_driver: int) -> Any:
 
 def _naive(engine: Any, hsm: Any, t: Transport, iccid: str, card_type: str) -> int:
     """The straightforward way; returns the commands it sent (logical, before T=0 handling)."""
-    from simcore import keys, personalisation
+    from simcore import key_writers, keys, personalisation, sqn_store
     from simcore.personalisation import card_profile
 
     sent = 0
@@ -112,7 +112,7 @@ def _naive(engine: Any, hsm: Any, t: Transport, iccid: str, card_type: str) -> i
     sim = personalisation._get_sim(engine, iccid)
     profile: CardProfile = card_profile(engine, sim)
     stored = keys.load_keys(engine, iccid)
-    writer = keys.SimKeyWriter(hsm, stored)
+    writer = key_writers.SimKeyWriter(hsm, stored)
     send(Apdu(0, 0x20, 0, 0x0A, writer.adm1(iccid).reveal()), "VERIFY ADM1")
     select([0x2FE2])
     send(Apdu(0, 0xB0, 0, 0, le=10), "READ BINARY EF.ICCID")
@@ -140,7 +140,7 @@ def _naive(engine: Any, hsm: Any, t: Transport, iccid: str, card_type: str) -> i
         record = usim.EF_MSISDN.encode({"alpha": "", "number": profile.msisdn})
         send(Apdu(0, 0xDC, 1, 0x04, record), "UPDATE RECORD")
         send(Apdu(0, 0xB2, 1, 0x04, le=len(record)), "READ RECORD")
-    (v,) = keys.fresh_vectors(engine, hsm, stored)
+    (v,) = sqn_store.fresh_vectors(engine, hsm, stored)
     select([0x7F20])
     send(Apdu(0xA0, 0x88, 0, 0, v.rand, le=0), "RUN GSM ALGORITHM")
     select(["USIM"])
