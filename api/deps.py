@@ -27,7 +27,7 @@ from hsm_sim.hsm import Hsm
 from simcore import apikeys
 from simcore.apikeys import InvalidApiKey
 from simcore.models_api import ApiKey
-from simcore.smdp import SmdpPort
+from simcore.smdp.port import SmdpPort
 
 
 class KeyCache:

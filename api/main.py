@@ -24,7 +24,8 @@ from api.settings import ApiSettings
 from simcore import apikeys, db, webhooks
 from simcore.errors import SimsmithError
 from simcore.log import configure, get_logger
-from simcore.smdp import InProcessSmdp, SmdpPort
+from simcore.smdp.in_process import InProcessSmdp
+from simcore.smdp.port import SmdpPort
 
 log = get_logger("api")
 
@@ -40,17 +41,17 @@ the scope named on the route. Every POST takes an `Idempotency-Key`. Errors are 
 
 def build_smdp(settings: ApiSettings, engine: Engine) -> tuple[SmdpPort, Any]:
     """The configured SM-DP+ and what to close at shutdown: an external SM-DP+ over ES2+ when
-    SIMSMITH_SMDP_URL is set (simcore.smdp_es2plus); else simsmith's own ES2+ endpoint on a
+    SIMSMITH_SMDP_URL is set (simcore.smdp.es2plus_port); else simsmith's own ES2+ endpoint on a
     loopback mutual-TLS listener (SIMSMITH_SMDP_MODE=es2plus, dev PKI in $SIMSMITH_HOME/pki);
     else the in-process one."""
-    from simcore.smdp_es2plus import SmdpSettings, es2plus_smdp
+    from simcore.smdp.es2plus_port import SmdpSettings, es2plus_smdp
 
     external = SmdpSettings()
     if external.url:
         port = es2plus_smdp(engine, external)
         return port, port
     if settings.smdp_mode == "es2plus":
-        from api.routers.es2plus import start_embedded_es2plus
+        from api.es2plus_listener import start_embedded_es2plus
 
         embedded = start_embedded_es2plus(engine, settings.smdp_address, settings.home / "pki")
         return embedded.smdp, embedded

@@ -1,7 +1,8 @@
 """RFC 9457 problem details: every error the API returns is `application/problem+json`.
 
-Each kind of error has a stable `type` URI (`urn:simsmith:problem:<slug>`), listed in
-`PROBLEM_TYPES` with its status and title, documented in docs/api.md and the OpenAPI spec. A
+Each kind of error has a stable `type` URI (`urn:simsmith:problem:<slug>`, the one namespace of
+every problem simsmith answers, the ES2+ routes' included), listed in `PROBLEM_TYPES` with its
+status and title, documented in docs/api.md and the OpenAPI spec. A
 domain error from simcore maps to one type by its class (most specific class first). Details are
 the domain error's message, which by construction never carries a secret; unexpected errors give
 no detail at all (the log has the request ID to find them).
@@ -29,7 +30,7 @@ from simcore.hsm_access import HsmUnavailable
 from simcore.idempotency import IdempotencyInProgress, IdempotencyKeyReused
 from simcore.inventory import NoSimAvailable
 from simcore.lifecycle import StaleVersion, TransitionNotAllowed
-from simcore.smdp import SmdpRefused, SmdpUnavailable
+from simcore.smdp.port import SmdpRefused, SmdpUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:simsmith:problem:"
@@ -49,6 +50,7 @@ class ProblemType:
 _TYPES = [
     ProblemType("unauthenticated", 401, "Missing, unknown or revoked API key"),
     ProblemType("insufficient-scope", 403, "The API key lacks the scope this route needs"),
+    ProblemType("es2plus-requires-https", 403, "ES2+ runs over HTTPS only"),
     ProblemType("not-found", 404, "No such resource"),
     ProblemType("method-not-allowed", 405, "Method not allowed"),
     ProblemType("no-stock", 409, "Nothing in stock matches the request"),
@@ -66,6 +68,7 @@ _TYPES = [
     ProblemType("audit-chain-broken", 409, "The audit log does not verify"),
     ProblemType("service-unavailable", 503, "A backing service is not ready"),
     ProblemType("suci-mac-failure", 422, "The SUCI's MAC tag does not verify"),
+    ProblemType("invalid-json", 400, "The request body is not JSON"),
     ProblemType("http-error", 400, "The request could not be handled"),
     ProblemType("internal-error", 500, "Internal error"),
 ]

@@ -3,7 +3,6 @@ schema tests. An area adding tables adds its module here (one line)."""
 
 import simcore.models
 import simcore.models_api
-import simcore.models_es2plus
-import simcore.models_es2plus_stock
 import simcore.models_es9plus
-import simcore.models_suci  # noqa: F401
+import simcore.models_suci
+import simcore.smdp.models  # noqa: F401

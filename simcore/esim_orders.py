@@ -24,12 +24,11 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import col
 
 from esim.activation_code import ActivationCode, generate_matching_id
 from esim.confirmation_code import generate_confirmation_code, hash_confirmation_code
-from simcore import audit
 from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.idempotency import Claim, record_pending
@@ -47,7 +46,11 @@ from simcore.models import OutboxEvent, Sim, utcnow
 from simcore.models_api import EsimOrder
 from simcore.paging import keyset_page
 from simcore.records import canonical_json, check_no_secrets
-from simcore.smdp import FinalStatus, InProcessSmdp, SmdpError, SmdpPort
+from simcore.smdp.in_process import InProcessSmdp
+from simcore.smdp.port import FinalStatus, SmdpError, SmdpPort
+
+# Stocking the SM-DP+ is the SM-DP+ package's (simcore.smdp.stock); kept here for callers.
+from simcore.smdp.stock import stock_profiles as stock_profiles
 
 ORDER_ACTIVE, ORDER_CANCELLED, ORDER_FAILED = "active", "cancelled", "failed"
 
@@ -262,25 +265,6 @@ def cancel(engine: Engine, port: SmdpPort, iccid: str, *, actor: str,
                       final_status=final_status)
     _end_order(engine, current.iccid, current.order_id, ORDER_CANCELLED, actor=actor)
     return get(engine, current.iccid)
-
-
-def stock_profiles(engine: Engine, *, actor: str, batch: str | None = None) -> int:
-    """Put in-stock eSIM profiles without an SM-DP+ state (e.g. just generated) into the
-    SM-DP+'s pool: profile state `available`. Returns how many."""
-    with transaction(engine) as s:
-        cond = and_(col(Sim.kind) == "esim", col(Sim.state) == SimState.IN_STOCK,
-                    col(Sim.profile_state).is_(None))
-        if batch:
-            cond = and_(cond, col(Sim.batch_id) == batch_id(s, batch))
-        n = int(s.execute(update(Sim).where(cond).values(
-            profile_state=ProfileState.AVAILABLE.value, version=col(Sim.version) + 1,
-            updated_at=utcnow())).rowcount)  # type: ignore[attr-defined]
-        if n:
-            audit.append(s, actor=actor, action="esim.profiles_available",
-                         subject_type="batch", subject_id=batch or "*", details={"count": n},
-                         outbox=audit.Outbox("esim.profiles_available", "batch", batch or "*",
-                                             {"count": n}))
-    return n
 
 
 def available_count(engine: Engine) -> int:

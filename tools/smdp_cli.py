@@ -1,5 +1,5 @@
 """`simsmith smdp`: simsmith's own SM-DP+ side of ES2+ (GSMA SGP.22 v2.5 §5.3) — its listener,
-its stock of eSIM profiles and its order book (simcore.es2plus_stock, simcore.es2plus_access,
+its stock of eSIM profiles and its order book (simcore.smdp.stock, simcore.smdp.access,
 api.routers.es2plus)."""
 
 from __future__ import annotations
@@ -52,17 +52,17 @@ def serve(
     as_json: bool = JsonOpt,
 ) -> None:
     """Serve ES2+ over HTTPS with client certificates required (mutual TLS) until Ctrl-C."""
-    from api.routers.es2plus import MtlsServer, es2plus_app
+    from api.es2plus_listener import MtlsServer, es2plus_app
     from api.settings import ApiSettings
     from esim.pki import DevPki
-    from simcore.es2plus_access import (
+    from simcore.smdp.access import (
         Es2PlusAccessSettings,
         Role,
         configured_policy,
         load_access_table,
         warn_plain_http,
     )
-    from simcore.es2plus_server import Es2PlusEndpoint, Es2PlusEndpointSettings
+    from simcore.smdp.es2plus import Es2PlusEndpoint, Es2PlusEndpointSettings
 
     if role not in ROLES:
         raise typer.BadParameter(f"--role {role!r}: expected order or notify")
@@ -117,7 +117,7 @@ def stock_cmd(
 ) -> None:
     """Make in-stock eSIM profiles available at the embedded SM-DP+ (profile state available),
     optionally for one operator."""
-    from simcore.es2plus_stock import stock
+    from simcore.smdp.stock import stock
 
     n = stock(engine(), actor=actor(), batch=batch, operator=operator)
     if as_json:
@@ -131,7 +131,7 @@ def stock_cmd(
 @handle_errors
 def stock_list(as_json: bool = JsonOpt) -> None:
     """eSIM batches at the SM-DP+: their operator and profiles per state."""
-    from simcore.es2plus_stock import stock_summary
+    from simcore.smdp.stock import stock_summary
 
     rows = stock_summary(engine())
     if as_json:
@@ -155,7 +155,7 @@ def orders(
     as_json: bool = JsonOpt,
 ) -> None:
     """ES2+ orders held by the embedded SM-DP+, with each profile's state."""
-    from simcore.es2plus_stock import list_orders
+    from simcore.smdp.stock import list_orders
 
     rows = list_orders(engine(), state=state, requester=requester, after=after, limit=limit)
     if as_json:

@@ -1,6 +1,6 @@
 """GSMA SGP.22 ES2+ (operator ⇄ SM-DP+): messages, status codes, the HTTPS/mTLS client.
 
-The SM-DP+ side backed by the inventory lives in simcore.es2plus_server (it needs the store);
+The SM-DP+ side backed by the inventory lives in simcore.smdp.es2plus (it needs the store);
 its HTTP routes in api.routers.es2plus.
 """
 

@@ -99,7 +99,7 @@ class StatusCode:
 
 S = StatusCode
 
-# The refusals simsmith's SM-DP+ side gives (simcore.es2plus_server), by name.
+# The refusals simsmith's SM-DP+ side gives (simcore.smdp.es2plus), by name.
 EID_INVALID = S("8.1.1", "2.1")
 EID_INVALID_ASSOCIATION = S("8.1.1", "3.10")  # another EID is linked to the Profile
 ICCID_NOT_ALLOWED = S("8.2.1", "1.2")  # another requester's order

@@ -12,8 +12,8 @@ from sqlmodel import col
 
 from api.main import create_app
 from simcore.db import read_session
-from simcore.models_es2plus import Es2PlusCall
-from simcore.smdp_es2plus import Es2PlusSmdp
+from simcore.smdp.es2plus_port import Es2PlusSmdp
+from simcore.smdp.models import Es2PlusCall
 
 from .conftest import make_keys, seed_inventory, settings
 

@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 
 from esim.activation_code import ActivationCode
 from simcore import esim_orders, inventory
-from simcore.smdp import ConfirmOrderResult, InProcessSmdp, SmdpPort, SmdpRefused
+from simcore.smdp.in_process import InProcessSmdp
+from simcore.smdp.port import ConfirmOrderResult, SmdpPort, SmdpRefused
 from tests.api.conftest import Api
 
 P = "urn:simsmith:problem:"

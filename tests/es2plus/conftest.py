@@ -16,12 +16,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
-from api.routers.es2plus import MtlsServer, es2plus_router
+from api.es2plus_listener import MtlsServer
+from api.routers.es2plus import es2plus_router
 from esim.es2plus import Es2PlusClient
 from esim.pki import DevPki, Issued, dev_init, issue, make_ca
-from simcore.es2plus_server import Es2PlusEndpoint
 from simcore.lifecycle import ProfileState
 from simcore.models import Batch, Sim
+from simcore.smdp.es2plus import Es2PlusEndpoint
 from tests.simcore.helpers import seed
 
 SMDP_ADDRESS = "smdp.simsmith.test"

@@ -19,8 +19,8 @@ from api.webhook_worker import WebhookWorker
 from esim.activation_code import ActivationCode
 from esim.es2plus import FunctionExecutionStatus
 from esim.es2plus.messages import ExecutionStatus
-from simcore.models_es2plus import Es2PlusCall
-from simcore.smdp_es2plus import SmdpSettings, es2plus_smdp
+from simcore.smdp.es2plus_port import SmdpSettings, es2plus_smdp
+from simcore.smdp.models import Es2PlusCall
 from tests.api.conftest import make_keys, seed_inventory, settings
 from tests.api.receiver import Receiver
 from tests.es2plus.conftest import SMDP_ADDRESS, Pki, Server, make_client, profile

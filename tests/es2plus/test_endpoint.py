@@ -16,7 +16,7 @@ from esim.confirmation_code import hash_confirmation_code
 from esim.es2plus import Es2PlusClient, Es2PlusFunctionFailed, StatusCode
 from simcore.identifiers import Eid
 from simcore.models import AuditEvent, OutboxEvent
-from simcore.models_es2plus import Es2PlusOrder
+from simcore.smdp.models import Es2PlusOrder
 from tests.es2plus.conftest import (
     PROFILE_TYPE,
     REQUESTER,
@@ -271,7 +271,7 @@ def test_request_without_header(engine: Engine, endpoint: object, https_server: 
 def test_purge_forgets_old_calls(engine: Engine, client: Es2PlusClient) -> None:
     from datetime import timedelta
 
-    from simcore.es2plus_server import purge_calls
+    from simcore.smdp.es2plus import purge_calls
 
     a = add_profiles(engine, 1)[0]
     client.download_order(iccid=a)
@@ -308,7 +308,7 @@ def test_concurrent_orders_by_profile_type_never_share_a_profile(
 
 
 def test_endpoint_settings_parse_without_echoing_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from simcore.es2plus_server import Es2PlusEndpointSettings
+    from simcore.smdp.es2plus import Es2PlusEndpointSettings
 
     monkeypatch.setenv("SIMSMITH_ES2PLUS_CREDENTIALS", "op-1=pa=ss; op-2=x")
     monkeypatch.setenv("SIMSMITH_ES2PLUS_REQUESTERS", "op-1=1.2.3|1.2.4")
@@ -332,18 +332,19 @@ def test_a_fault_inside_the_provider_is_a_failed_answer_not_recorded(
     """SGP.22 common codes: a fault of the SM-DP+ itself answers Failed with subject 1.2
     (Function Provider), not an HTTP 500; it is not recorded, so the same functionCallIdentifier
     succeeds once the fault is gone."""
-    from simcore.es2plus_server import Es2PlusEndpoint
+    from simcore.smdp import es2plus
+    from simcore.smdp.es2plus import Es2PlusEndpoint
 
     iccid = add_profiles(engine, 1)[0]
     endpoint = Es2PlusEndpoint(engine, SMDP_ADDRESS)
     body = {"header": {"functionRequesterIdentifier": REQUESTER,
                        "functionCallIdentifier": "fault-1"}, "iccid": iccid}
 
-    def broken(*_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise fault
 
     with monkeypatch.context() as m:
-        m.setattr(Es2PlusEndpoint, "_download_order", broken)
+        m.setitem(es2plus._HANDLERS, "DownloadOrder", broken)
         answer = endpoint.handle("DownloadOrder", body, principal=REQUESTER)
     status = answer.header.function_execution_status
     assert status.status == "Failed"

@@ -1,6 +1,6 @@
 """ES2+ roles and authorisation (issue 12 item 4): the SM-DP+ functions and the
 HandleDownloadProgressInfo receiver are separate roles on separate listeners; each client
-certificate is authorised for roles and operators (simcore.es2plus_access); operator B's valid
+certificate is authorised for roles and operators (simcore.smdp.access); operator B's valid
 certificate cannot touch operator A's profiles; a notification-only peer cannot order; ES2+
 never answers plain HTTP unless the lab flag says so. On SQLite and PostgreSQL."""
 
@@ -16,19 +16,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from api.routers.es2plus import MtlsServer, es2plus_app
+from api.es2plus_listener import MtlsServer, es2plus_app
 from esim.es2plus import Es2PlusFunctionFailed, FunctionExecutionStatus, StatusCode
 from esim.es2plus.messages import ExecutionStatus
-from simcore.es2plus_access import (
+from simcore.models import Batch
+from simcore.smdp.access import (
     AccessPolicy,
     AccessTableError,
     Role,
     load_access_table,
     parse_access_table,
 )
-from simcore.es2plus_server import Es2PlusEndpoint
-from simcore.es2plus_stock import assign_stock
-from simcore.models import Batch
+from simcore.smdp.es2plus import Es2PlusEndpoint
+from simcore.smdp.stock import assign_stock
 from tests.es2plus.conftest import (
     PROFILE_TYPE,
     REQUESTER,

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from esim.es2plus import Es2PlusClient
 from esim.pki import DevPki
-from simcore.es2plus_server import Es2PlusEndpoint
 from simcore.models import Sim
+from simcore.smdp.es2plus import Es2PlusEndpoint
 from tests.es2plus.conftest import PROFILE_TYPE, REQUESTER, SMDP_ADDRESS, add_profiles, profile
 from tools.cli import app
 

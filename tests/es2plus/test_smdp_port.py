@@ -1,5 +1,5 @@
-"""simcore.smdp_es2plus: the SmdpPort over ES2+. Against simsmith's own endpoint over real HTTPS
-(the eSIM order service end to end), against a remote SM-DP+ (state mirrored into the
+"""simcore.smdp.es2plus_port: the SmdpPort over ES2+. Against simsmith's own endpoint over real
+HTTPS (the eSIM order service end to end), against a remote SM-DP+ (state mirrored into the
 inventory), and against peers that refuse, time out or answer garbage (typed errors, nothing
 half-written)."""
 
@@ -22,8 +22,9 @@ from esim.es2plus import Es2PlusClient
 from simcore import esim_orders
 from simcore.identifiers import Eid
 from simcore.models import AuditEvent, OutboxEvent, Sim
-from simcore.smdp import InProcessSmdp, SmdpRefused, SmdpUnavailable
-from simcore.smdp_es2plus import Es2PlusSmdp, SmdpSettings, configured_smdp, es2plus_smdp
+from simcore.smdp.es2plus_port import Es2PlusSmdp, SmdpSettings, configured_smdp, es2plus_smdp
+from simcore.smdp.in_process import InProcessSmdp
+from simcore.smdp.port import SmdpRefused, SmdpUnavailable
 from tests.es2plus.conftest import SMDP_ADDRESS, Pki, Server, add_profiles, profile
 
 pytestmark = pytest.mark.storage
@@ -218,8 +219,8 @@ def test_configured_smdp_by_environment(engine: Engine, monkeypatch: pytest.Monk
 
 
 def test_embedded_es2plus_listener(engine: Engine, tmp_path: Path) -> None:
-    from api.routers.es2plus import start_embedded_es2plus
-    from simcore.models_es2plus import Es2PlusCall
+    from api.es2plus_listener import start_embedded_es2plus
+    from simcore.smdp.models import Es2PlusCall
 
     add_profiles(engine, 1)
     embedded = start_embedded_es2plus(engine, SMDP_ADDRESS, tmp_path / "pki")

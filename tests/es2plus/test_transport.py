@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from api.routers import es2plus as es2plus_routes
+from api import es2plus_listener
 from esim.es2plus import Es2PlusFunctionFailed
 from simcore import esim_orders
-from simcore.es2plus_server import Es2PlusEndpoint
+from simcore.smdp.es2plus import Es2PlusEndpoint
 from tests.es2plus.conftest import SMDP_ADDRESS, Pki, Server, add_profiles, make_client, profile
 
 pytestmark = pytest.mark.storage
@@ -27,7 +27,7 @@ def test_keep_alive_pool_holds_every_concurrent_connection(
         engine: Engine, https_server: Server, pki: Pki, endpoint: Es2PlusEndpoint,
         monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[int] = []
-    protocol = es2plus_routes.MtlsHttpToolsProtocol
+    protocol = es2plus_listener.MtlsHttpToolsProtocol
     original = protocol.connection_made
 
     def counting(self: Any, transport: Any) -> None:
@@ -58,7 +58,7 @@ def test_keep_alive_pool_holds_every_concurrent_connection(
 
 
 def test_embedded_port_does_not_recheck_or_mirror(engine: Engine, tmp_path: Path) -> None:
-    from api.routers.es2plus import start_embedded_es2plus
+    from api.es2plus_listener import start_embedded_es2plus
 
     first, second = add_profiles(engine, 2)
     embedded = start_embedded_es2plus(engine, SMDP_ADDRESS, tmp_path / "pki")

@@ -2,7 +2,7 @@
 operator orders with DownloadOrder, §5.3.1, belong to that operator).
 
 - `stock`: eSIM profiles generated or imported into the inventory become available at the
-  SM-DP+ (profile state `available`, simcore.esim_orders.stock_profiles), optionally for one
+  SM-DP+ (profile state `available`, `stock_profiles`), optionally for one
   operator (functionRequesterIdentifier): the batch is recorded in `es2plus_stock`, and
   DownloadOrder by any other operator neither sees nor takes its profiles (8.2.1 / 1.2 by
   ICCID, 8.2.5 / 3.9 by Profile Type). A batch stocked without an operator is open to every
@@ -16,15 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, select, update
 from sqlmodel import Session, col
 
+from simcore import audit
 from simcore.db import read_session, transaction
 from simcore.errors import InvalidInput
 from simcore.inventory import batch_id as find_batch_id
-from simcore.models import Batch, Sim
-from simcore.models_es2plus import Es2PlusOrder
-from simcore.models_es2plus_stock import Es2PlusStock
+from simcore.lifecycle import ProfileState, SimState
+from simcore.models import Batch, Sim, utcnow
+from simcore.smdp.models import Es2PlusOrder, Es2PlusStock
 
 
 def assign_stock(s: Session, batch_ids: Iterable[int], operator: str) -> None:
@@ -76,8 +77,6 @@ def stock(engine: Engine, *, actor: str, batch: str | None = None,
     `batch`'s), for `operator` when given (then `batch` is required). Returns how many became
     available. The owner is recorded first: a crash in between leaves a batch assigned whose
     profiles are not yet available, and running the command again completes it."""
-    from simcore.esim_orders import stock_profiles
-
     if operator is not None:
         if batch is None:
             raise InvalidInput("batch", "missing", expected="--batch with --operator: stock is "
@@ -142,3 +141,22 @@ def stock_summary(engine: Engine) -> list[dict[str, object]]:
 
 __all__ = ["SmdpOrder", "assign_stock", "batches_open_to", "list_orders", "stock",
            "stock_by_batch", "stock_owner", "stock_summary"]
+
+
+def stock_profiles(engine: Engine, *, actor: str, batch: str | None = None) -> int:
+    """Put in-stock eSIM profiles without an SM-DP+ state (e.g. just generated) into the
+    SM-DP+'s pool: profile state `available`. Returns how many."""
+    with transaction(engine) as s:
+        cond = and_(col(Sim.kind) == "esim", col(Sim.state) == SimState.IN_STOCK,
+                    col(Sim.profile_state).is_(None))
+        if batch:
+            cond = and_(cond, col(Sim.batch_id) == find_batch_id(s, batch))
+        n = int(s.execute(update(Sim).where(cond).values(
+            profile_state=ProfileState.AVAILABLE.value, version=col(Sim.version) + 1,
+            updated_at=utcnow())).rowcount)  # type: ignore[attr-defined]
+        if n:
+            audit.append(s, actor=actor, action="esim.profiles_available",
+                         subject_type="batch", subject_id=batch or "*", details={"count": n},
+                         outbox=audit.Outbox("esim.profiles_available", "batch", batch or "*",
+                                             {"count": n}))
+    return n

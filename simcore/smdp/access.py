@@ -26,7 +26,7 @@ With a table, an identity not in it is refused, as is a role or an operator it w
 (1.1 / 1.2 Function Requester – Not Allowed). Without one, every authenticated peer has both
 roles and speaks for the operator named like itself (the listeners still keep the roles apart).
 
-Profiles belong to operators (simcore.es2plus_stock): DownloadOrder by another operator neither
+Profiles belong to operators (simcore.smdp.stock): DownloadOrder by another operator neither
 sees nor takes them.
 
 ES2+ runs over HTTPS only. `SIMSMITH_ES2PLUS_ALLOW_PLAIN_HTTP=1` lets the routes answer plain
@@ -184,7 +184,7 @@ class Es2PlusAccessSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIMSMITH_ES2PLUS_", extra="ignore")
 
     access: Path | None = Field(default=None, description="TOML access table (see "
-                                "simcore.es2plus_access)")
+                                "simcore.smdp.access)")
     allow_plain_http: bool = Field(default=False, description="LAB ONLY: answer ES2+ over "
                                    "plain HTTP (HTTP Basic credentials travel in clear)")
 

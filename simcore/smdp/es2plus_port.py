@@ -1,4 +1,4 @@
-"""The SM-DP+ port over ES2+ (simcore.smdp.SmdpPort → GSMA SGP.22 §5.3 over HTTPS with mutual
+"""The SM-DP+ port over ES2+ (simcore.smdp.port.SmdpPort → GSMA SGP.22 §5.3 over HTTPS with mutual
 TLS): how simsmith drives a commercial SM-DP+ (or its own ES2+ endpoint on another host).
 
 Configured from the environment:
@@ -42,11 +42,11 @@ from simcore.lifecycle import (
     apply_transition,
 )
 from simcore.models import Sim
-from simcore.smdp import (
+from simcore.smdp.in_process import InProcessSmdp
+from simcore.smdp.port import (
     ConfirmOrderResult,
     DownloadOrderResult,
     FinalStatus,
-    InProcessSmdp,
     SmdpError,
     SmdpPort,
     SmdpRefused,

@@ -1,4 +1,5 @@
-"""Tables of the ES2+ side (simcore.es2plus_server). Migration: versions/0400_es2plus.py.
+"""Tables of simsmith's SM-DP+ (simcore.smdp). Migrations: versions/0400_es2plus.py and
+0450_es2plus_stock.py.
 
 - `es2plus_order`: what simsmith's SM-DP+ keeps per ordered Profile beyond `sim.profile_state`:
   who ordered it (functionRequesterIdentifier), the Profile Type, the Matching ID, SHA256 of the
@@ -6,6 +7,9 @@
 - `es2plus_call`: every ES2+ call received, by (requester, functionCallIdentifier), with the
   answer given: a repeated call gets the same answer and changes nothing (notifications resent
   by an SM-DP+, a client retrying after a lost answer).
+- `es2plus_stock`: which operator (functionRequesterIdentifier) a batch of eSIM profiles was
+  stocked for at simsmith's SM-DP+ (simcore.smdp.stock); only that operator's DownloadOrder takes
+  them. A batch without a row is open to every operator.
 """
 
 from __future__ import annotations
@@ -39,4 +43,12 @@ class Es2PlusCall(SQLModel, table=True):
     function: str = Field(max_length=32)
     iccid: str | None = Field(default=None, max_length=20, index=True)
     response: str = Field(sa_column=Column(Text, nullable=False))  # the JSON answer
+    created_at: datetime = _ts()
+
+
+class Es2PlusStock(SQLModel, table=True):
+    __tablename__ = "es2plus_stock"
+
+    batch_id: int = Field(primary_key=True, foreign_key="batch.id")
+    operator: str = Field(max_length=128)
     created_at: datetime = _ts()

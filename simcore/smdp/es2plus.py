@@ -1,0 +1,239 @@
+"""simsmith's own ES2+ endpoint (GSMA SGP.22 v2.5 §5.3; §6.5.1 header and status), backed by the
+inventory: one entry point for every function, the call log, who may act as which requester.
+
+Two roles, one entry point (`Es2PlusEndpoint.handle`):
+
+- **SM-DP+ side** (operator → simsmith): DownloadOrder, ConfirmOrder, CancelOrder and
+  ReleaseProfile on the inventory's eSIM profiles (`sim.kind == "esim"`), moving
+  `sim.profile_state` along SGP.22's machine (simcore.lifecycle.PROFILE_LIFECYCLE):
+
+      DownloadOrder   available → allocated (no EID) | linked (EID)
+      ConfirmOrder    allocated | linked → confirmed, or → released with releaseFlag
+      CancelOrder     allocated | linked | confirmed | released → available | unavailable
+      ReleaseProfile  confirmed → released
+
+  Each refusal is a Failed answer with SGP.22's subject and reason codes (esim.es2plus.codes):
+  simcore.smdp.orders lists them.
+
+- **Operator side** (an SM-DP+ → simsmith): HandleDownloadProgressInfo (§5.3.5) mirrors the
+  download progress into the inventory (simcore.smdp.download_progress).
+
+Every call received is recorded by (functionRequesterIdentifier, functionCallIdentifier) with
+the answer given, in the transaction of its effect: a repeated call gets the same answer and
+changes nothing. State changes go through simcore.lifecycle (state + audit + outbox, or none).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col
+
+from esim.es2plus import codes
+from esim.es2plus.codes import FunctionExecutionStatus
+from esim.es2plus.messages import FUNCTIONS, Response
+from simcore.db import read_session, transaction
+from simcore.lifecycle import StaleVersion, TransitionNotAllowed
+from simcore.models import utcnow
+from simcore.smdp import orders
+from simcore.smdp.download_progress import handle_download_progress_info
+from simcore.smdp.models import Es2PlusCall
+from simcore.smdp.profiles import Es2PlusRefused, iccid_digits
+
+log = logging.getLogger(__name__)
+MAX_IDENTIFIER = 128  # the store's limit for requester and call identifiers
+
+
+def same_identity(principal: str, requester: str) -> bool:
+    """Default policy: a client may act as the requester its certificate (or credential) names."""
+    return principal == requester
+
+
+@dataclass(frozen=True)
+class Es2PlusEndpoint:
+    """The ES2+ functions on one store. `smdp_address` goes into ConfirmOrder answers;
+    `authorize(principal, requester)` decides whether an authenticated client may use a
+    functionRequesterIdentifier."""
+
+    engine: Engine
+    smdp_address: str
+    actor_prefix: str = "es2plus"
+    authorize: Callable[[str, str], bool] = same_identity
+
+    # --- entry point ---------------------------------------------------------------------------
+
+    def handle(self, function: str, body: Any, *, principal: str) -> Response:
+        """Run one ES2+ function for an authenticated client; always an answer, never raises
+        for a refusal (those are Failed answers)."""
+        _, request_model, response_model = FUNCTIONS[function]
+        try:
+            req = request_model.model_validate(body)
+        except ValidationError as exc:
+            return _invalid(exc).answer(response_model)
+        requester = req.header.function_requester_identifier
+        call_id = req.header.function_call_identifier
+        for name, value in (("functionRequesterIdentifier", requester),
+                            ("functionCallIdentifier", call_id)):
+            if len(value) > MAX_IDENTIFIER:
+                return Es2PlusRefused(codes.FUNCTION_INVALID,
+                                      f"header.{name}: at most {MAX_IDENTIFIER} characters",
+                                      f"header.{name}").answer(response_model)
+        if not self.authorize(principal, requester):
+            return Es2PlusRefused(
+                codes.REQUESTER_NOT_ALLOWED,
+                f"client {principal!r} may not act as requester {requester!r}").answer(
+                    response_model)
+        stored = self._stored(requester, call_id)
+        if stored is not None:
+            return self._replay(stored, function, response_model)
+        iccid = iccid_digits(getattr(req, "iccid", None))
+        if iccid and len(iccid) > 20:
+            return Es2PlusRefused(codes.ICCID_UNKNOWN, "an ICCID has at most 20 digits",
+                                  "iccid").answer(response_model)
+        try:
+            with transaction(self.engine) as s:
+                answer = _HANDLERS[function](s, req, requester, actor=self._actor(requester),
+                                             smdp_address=self.smdp_address)
+                self._record(s, requester, call_id, function, iccid, answer)
+            return answer
+        except Es2PlusRefused as refusal:
+            answer = refusal.answer(response_model)
+        except (TransitionNotAllowed, StaleVersion) as exc:
+            answer = Es2PlusRefused(codes.ICCID_INVALID_TRANSITION, str(exc), iccid).answer(
+                response_model)
+        except IntegrityError:
+            # A concurrent call with the same identifier (or Matching ID) committed first.
+            stored = self._stored(requester, call_id)
+            if stored is not None:
+                return self._replay(stored, function, response_model)
+            answer = Es2PlusRefused(codes.MATCHING_ID_ALREADY_IN_USE,
+                                    "the Matching ID was taken meanwhile").answer(response_model)
+        except OperationalError:
+            # The store cannot serve now (locked, connection lost): Busy, not recorded, so the
+            # same call may be retried with its functionCallIdentifier.
+            log.exception("es2plus %s: store unavailable (call %s)", function, call_id)
+            return Es2PlusRefused(codes.PROVIDER_BUSY, "the SM-DP+ store is busy: retry"
+                                  ).answer(response_model)
+        except Exception:
+            log.exception("es2plus %s failed (call %s)", function, call_id)
+            return Es2PlusRefused(codes.PROVIDER_EXECUTION_ERROR, "internal error"
+                                  ).answer(response_model)
+        scd = answer.header.function_execution_status.status_code_data
+        log.info("es2plus %s refused: requester=%s call=%s iccid=%s code=%s", function,
+                 requester, call_id, iccid, scd.code if scd else None)
+        try:
+            with transaction(self.engine) as s:
+                self._record(s, requester, call_id, function, iccid, answer)
+        except IntegrityError:
+            stored = self._stored(requester, call_id)
+            if stored is not None:
+                return self._replay(stored, function, response_model)
+        return answer
+
+    def _stored(self, requester: str, call_id: str) -> Es2PlusCall | None:
+        with read_session(self.engine) as s:
+            return s.get(Es2PlusCall, (requester, call_id))
+
+    @staticmethod
+    def _replay(stored: Es2PlusCall, function: str, model: type[Response]) -> Response:
+        if stored.function != function:
+            return Es2PlusRefused(
+                codes.FUNCTION_INVALID,
+                f"functionCallIdentifier {stored.call_id!r} was already used for "
+                f"{stored.function}").answer(model)
+        return model.model_validate_json(stored.response)
+
+    @staticmethod
+    def _record(s: Session, requester: str, call_id: str, function: str, iccid: str | None,
+                answer: Response) -> None:
+        s.add(Es2PlusCall(requester=requester, call_id=call_id, function=function,
+                          iccid=iccid, response=answer.model_dump_json(by_alias=True,
+                                                                       exclude_none=True)))
+        s.flush()
+
+    def _actor(self, requester: str) -> str:
+        return f"{self.actor_prefix}:{requester}"[:128]
+
+
+_HANDLERS: dict[str, Callable[..., Response]] = {
+    "DownloadOrder": orders.download_order, "ConfirmOrder": orders.confirm_order,
+    "CancelOrder": orders.cancel_order, "ReleaseProfile": orders.release_profile,
+    "HandleDownloadProgressInfo": handle_download_progress_info,
+}
+
+
+def _invalid(exc: ValidationError) -> Es2PlusRefused:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    missing = err["type"] == "missing"
+    if where == "iccid" and missing:
+        code = codes.ICCID_MISSING
+    else:
+        code = codes.FUNCTION_MISSING_ELEMENT if missing else codes.FUNCTION_INVALID
+    return Es2PlusRefused(code, f"{where}: {err['msg']}", where)
+
+
+class Es2PlusEndpointSettings(BaseSettings):
+    """Who may call simsmith's ES2+ endpoint, from the environment (SIMSMITH_ES2PLUS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMSMITH_ES2PLUS_", extra="ignore")
+
+    credentials: SecretStr | None = Field(
+        default=None, description="name=secret;… accepted as HTTP Basic credentials (for use "
+        "behind a TLS-terminating proxy); mutual TLS needs none")
+    requesters: str | None = Field(
+        default=None, description="client=requester1|requester2;…: the functionRequester"
+        "Identifiers a client (certificate CN or credential name) may use besides its own name")
+
+    def credential_map(self) -> dict[str, str]:
+        return _pairs(self.credentials.get_secret_value() if self.credentials else "")
+
+    def requester_map(self) -> dict[str, frozenset[str]]:
+        return {k: frozenset(filter(None, v.split("|")))
+                for k, v in _pairs(self.requesters or "").items()}
+
+
+def _pairs(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for n, item in enumerate(filter(None, (part.strip() for part in text.split(";"))), 1):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            # Never echo the entry: it may be a secret.
+            raise ValueError(f"entry {n} is not name=value")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def purge_calls(engine: Engine, older_than: timedelta) -> int:
+    """Forget received calls older than `older_than` (a repeat after that executes anew).
+    Returns how many records went."""
+    cutoff = utcnow() - older_than
+    with transaction(engine) as s:
+        result = s.execute(delete(Es2PlusCall).where(col(Es2PlusCall.created_at) < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def endpoint_for(engine: Engine, smdp_address: str,
+                 requesters: Mapping[str, frozenset[str]] | None = None) -> Es2PlusEndpoint:
+    """An endpoint whose clients may act as the requesters `requesters` maps them to (by
+    certificate CN or credential name), or only as themselves when a client is not listed."""
+    if not requesters:
+        return Es2PlusEndpoint(engine, smdp_address)
+    table = dict(requesters)
+
+    def authorize(principal: str, requester: str) -> bool:
+        return requester == principal or requester in table.get(principal, frozenset())
+
+    return Es2PlusEndpoint(engine, smdp_address, authorize=authorize)
+
+
+__all__ = ["Es2PlusEndpoint", "Es2PlusRefused", "FunctionExecutionStatus", "endpoint_for",
+           "same_identity"]
