@@ -27,15 +27,19 @@ import uvicorn
 from cryptography import x509
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.routers.es2plus import function_endpoint
+from api.problems import response_for
+from api.routers.es2plus import function_endpoint, with_admin_protocol
 from esim.es2plus.messages import FUNCTIONS
 from esim.pki import DevPki, certificate_identity, dev_init
 from simcore.smdp.access import ALL_ROLES, FUNCTION_ROLES, AccessPolicy, Role
-from simcore.smdp.es2plus import Es2PlusEndpoint
+from simcore.smdp.es2plus import Es2PlusEndpoint, Es2PlusEndpointSettings
 from simcore.smdp.es2plus_port import Es2PlusSmdp, SmdpSettings, es2plus_smdp
 
 # --- mutual TLS: hand the verified client certificate to the app ---------------------------------
@@ -84,6 +88,12 @@ class MtlsHttpToolsProtocol(HttpToolsProtocol):
 
 # --- a standalone ES2+ listener (its own port, client certificates required) ---------------------
 
+async def _not_es2plus(request: Request, exc: Exception) -> Response:
+    """404 / 405 on the ES2+ listener: a problem document, with `X-Admin-Protocol` like every
+    answer of an ES2+ peer (SGP.22 §6.5.1), whatever the path."""
+    return with_admin_protocol(response_for(request, exc))
+
+
 def es2plus_app(endpoint: Es2PlusEndpoint, credentials: dict[str, str] | None = None, *,
                 roles: frozenset[Role] | set[Role] = ALL_ROLES,
                 policy: AccessPolicy | None = None) -> Starlette:
@@ -94,7 +104,8 @@ def es2plus_app(endpoint: Es2PlusEndpoint, credentials: dict[str, str] | None = 
     # and response machinery (for the API's OpenAPI) costs time on every call here.
     app = Starlette(routes=[Route(path, function_endpoint(function), methods=["POST"])
                             for function, (path, _, _) in FUNCTIONS.items()
-                            if FUNCTION_ROLES[function] in roles])
+                            if FUNCTION_ROLES[function] in roles],
+                    exception_handlers={HTTPException: _not_es2plus})
     app.state.es2plus = endpoint
     app.state.es2plus_credentials = credentials or {}
     if policy is not None:
@@ -182,7 +193,9 @@ def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
         dev_init(pki_dir)
     requester = certificate_identity(x509.load_pem_x509_certificate(
         pki.client_cert.read_bytes()))
-    server = MtlsServer(es2plus_app(Es2PlusEndpoint(engine, smdp_address), roles={Role.ORDER}),
+    endpoint = Es2PlusEndpoint(engine, smdp_address,
+                               call_window=Es2PlusEndpointSettings().call_window)
+    server = MtlsServer(es2plus_app(endpoint, roles={Role.ORDER}),
                         cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
                         host=host, port=port).start()
     try:

@@ -132,8 +132,18 @@ class IdempotentRoute(APIRoute):
                 except SimsmithError as e:
                     return response_for(request, e)
             except _KNOWN as e:
+                response = response_for(request, e)
+                if claim.committed and claim.keep:
+                    # Its effect is still held (simcore.idempotency.Claim.keep): the failure is
+                    # this key's answer, so a retry cannot claim a second profile.
+                    await run_in_threadpool(
+                        idempotency.complete, engine, api_key_id, key,
+                        idempotency.StoredResponse(response.status_code,
+                                                   response.headers.get("content-type"),
+                                                   bytes(response.body).decode()))
+                    return response
                 await abandon()  # refused before its commit: nothing of its own to remove
-                return response_for(request, e)
+                return response
             except BaseException:
                 await abandon()
                 raise

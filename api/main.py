@@ -44,18 +44,20 @@ def build_smdp(settings: ApiSettings, engine: Engine) -> tuple[SmdpPort, Any]:
     SIMSMITH_SMDP_URL is set (simcore.smdp.es2plus_port); else simsmith's own ES2+ endpoint on a
     loopback mutual-TLS listener (SIMSMITH_SMDP_MODE=es2plus, dev PKI in $SIMSMITH_HOME/pki);
     else the in-process one."""
-    from simcore.smdp.es2plus_port import SmdpSettings, es2plus_smdp
+    from simcore.smdp.es2plus_port import SmdpSettings, check_smdp_settings, es2plus_smdp
 
     external = SmdpSettings()
+    # Refused here, at start-up, not at the first order: an address no LPA could use.
+    address = check_smdp_settings(settings.smdp_address, external)
     if external.url:
         port = es2plus_smdp(engine, external)
         return port, port
     if settings.smdp_mode == "es2plus":
         from api.es2plus_listener import start_embedded_es2plus
 
-        embedded = start_embedded_es2plus(engine, settings.smdp_address, settings.home / "pki")
+        embedded = start_embedded_es2plus(engine, address, settings.home / "pki")
         return embedded.smdp, embedded
-    return InProcessSmdp(engine, settings.smdp_address), None
+    return InProcessSmdp(engine, address), None
 
 
 def worker_threads(settings: ApiSettings, engine: Engine, smdp: SmdpPort) -> int:

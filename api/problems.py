@@ -20,6 +20,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from esim.es2plus.messages import ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER
+from esim.es2plus.messages import PATH_PREFIX as ES2PLUS_PATH_PREFIX
 from hsm_sim.ecies import MacFailure, MalformedSchemeOutput
 from simcore.apikeys import InvalidApiKey
 from simcore.audit import AuditChainBroken
@@ -30,7 +32,7 @@ from simcore.hsm_access import HsmUnavailable
 from simcore.idempotency import IdempotencyInProgress, IdempotencyKeyReused
 from simcore.inventory import NoSimAvailable
 from simcore.lifecycle import StaleVersion, TransitionNotAllowed
-from simcore.smdp.port import SmdpRefused, SmdpUnavailable
+from simcore.smdp.port import SmdpAnswerInvalid, SmdpRefused, SmdpUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:simsmith:problem:"
@@ -65,10 +67,10 @@ _TYPES = [
     ProblemType("validation-error", 422, "The request does not match the schema"),
     ProblemType("smdp-refused", 409, "The SM-DP+ refused the operation"),
     ProblemType("smdp-unavailable", 503, "The SM-DP+ cannot be reached"),
+    ProblemType("smdp-bad-answer", 502, "The SM-DP+ answered something simsmith cannot use"),
     ProblemType("audit-chain-broken", 409, "The audit log does not verify"),
     ProblemType("service-unavailable", 503, "A backing service is not ready"),
     ProblemType("suci-mac-failure", 422, "The SUCI's MAC tag does not verify"),
-    ProblemType("invalid-json", 400, "The request body is not JSON"),
     ProblemType("http-error", 400, "The request could not be handled"),
     ProblemType("internal-error", 500, "Internal error"),
 ]
@@ -86,6 +88,7 @@ _BY_CLASS: list[tuple[type[BaseException], str]] = [
     (TransitionNotAllowed, "transition-not-allowed"),
     (SmdpRefused, "smdp-refused"),
     (SmdpUnavailable, "smdp-unavailable"),
+    (SmdpAnswerInvalid, "smdp-bad-answer"),
     (AuditChainBroken, "audit-chain-broken"),
     (HsmUnavailable, "service-unavailable"),
     (MacFailure, "suci-mac-failure"),
@@ -126,11 +129,15 @@ def problem_response(request: Request, slug: str, detail: str | None = None, *,
                      status: int | None = None, headers: Mapping[str, str] | None = None,
                      **extra: Any) -> JSONResponse:
     t = PROBLEM_TYPES[slug]
+    headers = dict(headers or {})
+    if request.url.path.startswith(ES2PLUS_PATH_PREFIX):
+        # SGP.22 §6.5.1: every answer on an ES2+ path names the protocol, errors included.
+        headers.setdefault(ADMIN_PROTOCOL_HEADER, ADMIN_PROTOCOL)
     body = Problem(type=t.uri, title=t.title, status=status or t.status, detail=detail,
                    instance=request.url.path, request_id=getattr(request.state, "request_id",
                                                                  None), **extra)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status or t.status,
-                        media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

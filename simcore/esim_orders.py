@@ -7,8 +7,16 @@
    confirmation code if asked for, stored as SHA256(CC) only), record the order;
 2. ES2+.DownloadOrder and ES2+.ConfirmOrder (releaseFlag) through the `SmdpPort`: the profile
    goes available → allocated | linked → released;
-3. if the SM-DP+ refuses or fails: CancelOrder (when DownloadOrder had succeeded), the SIM back
-   to stock, the order marked failed — then the error is raised.
+3. the SM-DP+'s ConfirmOrder answer is the truth: its Matching ID, SM-DP+ address and EID
+   become the order's (checked: they must make a usable activation code);
+4. compensation, on any failure after the claim — a refusal, a timeout, a bad answer, simsmith's
+   own fault: unless the SM-DP+ refused the very first call, CancelOrder
+   (finalProfileStatusIndicator Available: the activation code never left simsmith) and, in
+   the transaction that records the profile's cancelled state, the SIM back to stock and the
+   order `failed`; then the error is raised. If CancelOrder itself fails, the order is
+   `cancel_failed` and its SIM stays allocated (never handed out again while the SM-DP+ holds
+   the profile) until `cancel` settles it; a request with an Idempotency-Key then keeps its
+   key (the retry gets the same failure, not a second profile).
 
 The answer (`EsimProfile`) holds the ICCID, SM-DP+ address, matching ID and activation code
 (SGP.22 §4.1); the confirmation code itself only in the answer to the order that created it.
@@ -17,7 +25,6 @@ QR codes and install links are derived from the activation code by the caller (e
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +32,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from esim.activation_code import ActivationCode, generate_matching_id
 from esim.confirmation_code import generate_confirmation_code, hash_confirmation_code
+from esim.errors import ActivationCodeError
+from simcore import audit
 from simcore.db import connection_transaction, read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.idempotency import Claim, record_pending
@@ -47,12 +56,22 @@ from simcore.models_api import EsimOrder
 from simcore.paging import keyset_page
 from simcore.records import canonical_json, check_no_secrets
 from simcore.smdp.in_process import InProcessSmdp
-from simcore.smdp.port import FinalStatus, SmdpError, SmdpPort
+from simcore.smdp.port import (
+    ConfirmOrderResult,
+    FinalStatus,
+    SmdpAnswerInvalid,
+    SmdpError,
+    SmdpPort,
+    SmdpRefused,
+)
 
 # Stocking the SM-DP+ is the SM-DP+ package's (simcore.smdp.stock); kept here for callers.
 from simcore.smdp.stock import stock_profiles as stock_profiles
 
 ORDER_ACTIVE, ORDER_CANCELLED, ORDER_FAILED = "active", "cancelled", "failed"
+# The order failed after the SM-DP+ executed a call, and CancelOrder did not go through: the
+# SM-DP+ still holds the profile; `cancel` settles it.
+ORDER_CANCEL_FAILED = "cancel_failed"
 
 
 class OrderNotCancellable(Conflict):
@@ -134,16 +153,42 @@ def order(
         s.add(row)
     if idempotency is not None:
         idempotency.committed = True
-    downloaded = False
+    step = "DownloadOrder"
+    sent_matching_id: str | None = None  # what CancelOrder names: the SM-DP+'s, once known
     try:
         port.download_order(iccid=sim.iccid, eid=eid_digits)
-        downloaded = True
-        port.confirm_order(iccid=sim.iccid, matching_id=matching_id, eid=eid_digits,
-                           confirmation_code=cc, release=True)
-    except BaseException:
-        _undo(engine, port, row, downloaded, actor=actor)
+        step = "ConfirmOrder"
+        sent_matching_id = matching_id
+        result = port.confirm_order(iccid=sim.iccid, matching_id=matching_id, eid=eid_digits,
+                                    confirmation_code=cc, release=True)
+        step = "answer"
+        sent_matching_id = result.matching_id
+        _record_confirmation(engine, row, result)
+    except BaseException as e:
+        # Compensate whenever the SM-DP+ may hold something: anything but a refusal of the
+        # first call (a timeout or a bad answer may follow an execution).
+        executed = not (step == "DownloadOrder" and isinstance(e, SmdpRefused))
+        held = _compensate(engine, port, row, executed, sent_matching_id, actor=actor)
+        if held and idempotency is not None:
+            idempotency.keep = True  # a retry must not take a second profile
         raise
     return get(engine, sim.iccid, confirmation_code=cc)
+
+
+def _record_confirmation(engine: Engine, row: EsimOrder, result: ConfirmOrderResult) -> None:
+    """The SM-DP+'s answer is the truth: its Matching ID, address and EID become the order's
+    (the activation code is built from them), once they are checked."""
+    if result.iccid != row.iccid:
+        raise SmdpAnswerInvalid(f"ConfirmOrder for {row.iccid} answered for {result.iccid}")
+    try:
+        ActivationCode(result.smdp_address, result.matching_id)
+    except ActivationCodeError as e:
+        raise SmdpAnswerInvalid(f"ConfirmOrder for {row.iccid}: its answer makes no "
+                                f"activation code: {e}") from e
+    with transaction(engine) as s:
+        s.execute(update(EsimOrder).where(col(EsimOrder.id) == row.id).values(
+            matching_id=result.matching_id, smdp_address=result.smdp_address,
+            eid=result.eid or row.eid, updated_at=utcnow()))
 
 
 def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, actor: str,
@@ -206,25 +251,66 @@ _INSERT_ORDER = insert(EsimOrder).returning(col(EsimOrder.id))
 _INSERT_OUTBOX = insert(OutboxEvent)
 
 
-def _undo(engine: Engine, port: SmdpPort, row: EsimOrder, downloaded: bool, *,
-          actor: str) -> None:
-    if downloaded:
-        # If this fails too, the profile stays where the SM-DP+ left it; the order says failed.
-        with contextlib.suppress(SmdpError):
-            port.cancel_order(iccid=row.iccid, matching_id=row.matching_id, eid=row.eid)
-    _end_order(engine, row.iccid, int(row.id or 0), ORDER_FAILED, actor=actor)
+# Refusals of CancelOrder that mean the SM-DP+ holds nothing for the profile: unknown (3.9), or
+# a state with no order to cancel (3.5, e.g. still available).
+_NOTHING_TO_CANCEL = frozenset({"3.9", "3.5"})
+
+
+def _compensate(engine: Engine, port: SmdpPort, row: EsimOrder, executed: bool,
+                matching_id: str | None, *, actor: str) -> bool:
+    """Undo an order that failed after its claim. When the SM-DP+ may have executed a call:
+    CancelOrder with finalProfileStatusIndicator Available (the activation code never left
+    simsmith, so the profile is as good as new), and in the transaction that records the
+    cancelled profile state, the SIM back to stock and the order `failed`. Returns True when
+    the SM-DP+ still holds the profile (CancelOrder failed): the order is then
+    `cancel_failed`, the SIM out of stock, until `cancel` goes through."""
+    order_id = int(row.id or 0)
+    if executed:
+        try:
+            port.cancel_order(iccid=row.iccid, matching_id=matching_id, eid=row.eid,
+                              final_status="available",
+                              settle=lambda s: _settle(s, row.iccid, order_id, ORDER_FAILED,
+                                                       actor=actor))
+            return False
+        except SmdpRefused as e:
+            if e.reason_code not in _NOTHING_TO_CANCEL:
+                _hold(engine, row.iccid, order_id, str(e), actor=actor)
+                return True
+        except SmdpError as e:
+            _hold(engine, row.iccid, order_id, str(e), actor=actor)
+            return True
+    _end_order(engine, row.iccid, order_id, ORDER_FAILED, actor=actor)
+    return False
+
+
+def _hold(engine: Engine, iccid: str, order_id: int, why: str, *, actor: str) -> None:
+    """CancelOrder did not go through: record it, never leave the profile dangling unnoticed.
+    The SIM stays allocated (it cannot be handed out while the SM-DP+ holds its profile)."""
+    with transaction(engine) as s:
+        s.execute(update(EsimOrder).where(col(EsimOrder.id) == order_id)
+                  .values(status=ORDER_CANCEL_FAILED, updated_at=utcnow()))
+        details = {"order_id": order_id, "error": why[:500]}
+        audit.append(s, actor=actor, action="esim_order.cancel_failed",
+                     subject_type="esim_profile", subject_id=iccid, details=details,
+                     outbox=audit.Outbox("esim_order.cancel_failed", "esim_profile", iccid,
+                                         details))
+
+
+def _settle(s: Session, iccid: str, order_id: int, status: str, *, actor: str) -> None:
+    """In the caller's transaction: the SIM back to stock if still allocated, the order marked
+    `status`."""
+    sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()).scalar_one()
+    if sim.state == SimState.ALLOCATED:
+        apply_transition(s, sim, SimState.IN_STOCK, actor=actor,
+                         changes={"subscriber_ref": None}, details={"esim_order": status})
+    s.execute(update(EsimOrder).where(col(EsimOrder.id) == order_id)
+              .values(status=status, updated_at=utcnow()))
 
 
 def _end_order(engine: Engine, iccid: str, order_id: int, status: str, *, actor: str) -> None:
     """One transaction: the SIM back to stock if still allocated, the order marked `status`."""
     with transaction(engine) as s:
-        sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
-                        ).scalar_one()
-        if sim.state == SimState.ALLOCATED:
-            apply_transition(s, sim, SimState.IN_STOCK, actor=actor,
-                             changes={"subscriber_ref": None}, details={"esim_order": status})
-        s.execute(update(EsimOrder).where(col(EsimOrder.id) == order_id)
-                  .values(status=status, updated_at=utcnow()))
+        _settle(s, iccid, order_id, status, actor=actor)
 
 
 _LATEST = (select(EsimOrder, Sim).join(Sim, col(Sim.iccid) == col(EsimOrder.iccid)))
@@ -256,14 +342,17 @@ def cancel(engine: Engine, port: SmdpPort, iccid: str, *, actor: str,
            final_status: FinalStatus = "available") -> EsimProfile:
     """ES2+.CancelOrder for the profile's active order; the SIM goes back to stock."""
     current = get(engine, iccid)
-    if current.order_status != ORDER_ACTIVE:
+    if current.order_status not in (ORDER_ACTIVE, ORDER_CANCEL_FAILED):
         raise OrderNotCancellable(f"eSIM order for {current.iccid} is {current.order_status}")
     if current.sim_state != SimState.ALLOCATED:
         raise OrderNotCancellable(f"eSIM {current.iccid} is {current.sim_state}: only an "
                                   "allocated profile's order can be cancelled")
+    # A failed order's compensation retried: it ends `failed`, as it would have.
+    status = ORDER_CANCELLED if current.order_status == ORDER_ACTIVE else ORDER_FAILED
     port.cancel_order(iccid=current.iccid, matching_id=current.matching_id, eid=current.eid,
-                      final_status=final_status)
-    _end_order(engine, current.iccid, current.order_id, ORDER_CANCELLED, actor=actor)
+                      final_status=final_status,
+                      settle=lambda s: _settle(s, current.iccid, current.order_id, status,
+                                               actor=actor))
     return get(engine, current.iccid)
 
 

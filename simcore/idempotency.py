@@ -54,6 +54,10 @@ class Claim:
     key: str
     fingerprint: str
     committed: bool = False
+    # Set by a service whose failed request still holds what it claimed (an eSIM order whose
+    # CancelOrder did not go through): the caller stores the failure under the key instead of
+    # abandoning it, so a retry with the key replays the failure and claims nothing more.
+    keep: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,11 @@ def serve(
     os.environ.setdefault("SIMSMITH_SMDP_MODE", smdp)  # read by each worker's ApiSettings
 
     from api.settings import ApiSettings
+    from simcore.smdp.es2plus_port import check_smdp_settings
 
-    ApiSettings()  # refuse bad settings (e.g. placeholders in production) before starting
+    # Refuse bad settings (placeholders in production, an SM-DP+ address no LPA could use)
+    # before starting, with one clear line.
+    check_smdp_settings(ApiSettings().smdp_address)
     engine().dispose()  # refuse an unmigrated database before starting
     # Several workers: one SO_REUSEPORT socket each, so the kernel spreads connections (api.server).
     server.run(host, port, workers, access_log=False, log_level="warning", server_header=False)

@@ -80,11 +80,13 @@ def serve(
     for flag, path in (("--cert", cert), ("--key", key), ("--ca", ca)):
         if not path.is_file():
             fail(f"{flag} {path}: no such file")
+    endpoint_settings = Es2PlusEndpointSettings()
     policy = (load_access_table(access) if access is not None
-              else configured_policy(Es2PlusEndpointSettings().requester_map()))
+              else configured_policy(endpoint_settings.requester_map()))
     address = smdp_address or ApiSettings().smdp_address
     eng = engine()
-    endpoint = Es2PlusEndpoint(eng, address, authorize=policy.may_act_as)
+    endpoint = Es2PlusEndpoint(eng, address, authorize=policy.may_act_as,
+                               call_window=endpoint_settings.call_window)
     server = MtlsServer(es2plus_app(endpoint, roles={Role(role)}, policy=policy),
                         cert=cert, key=key, ca=ca, host=host, port=port)
     if Es2PlusAccessSettings().allow_plain_http:

@@ -22,7 +22,9 @@ The client may act as the functionRequesterIdentifier equal to its name, or thos
 
 Every answer carries `X-Admin-Protocol`; a refusal is HTTP 200 with status Failed and SGP.22
 subject/reason codes (that is ES2+); HandleDownloadProgressInfo answers 204 when accepted.
-A request that is not authenticated or not JSON gets an RFC 9457 problem (api.problems).
+A body that is not JSON is Failed 1.6 / 2.1 like any malformed request. A request that is not
+authenticated, or over plain HTTP, gets an RFC 9457 problem (api.problems), as does a path or
+method that is not ES2+ (404 / 405); every one of them carries `X-Admin-Protocol` too.
 
 The router needs `app.state.es2plus` (a simcore.smdp.es2plus.Es2PlusEndpoint) or the API's
 `app.state.ctx` (engine and settings), from which it builds one on first use.
@@ -34,6 +36,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from cryptography import x509
 from fastapi import APIRouter, Request
@@ -43,6 +46,7 @@ from starlette.concurrency import run_in_threadpool
 from api.problems import problem_response
 from esim.es2plus import codes
 from esim.es2plus.messages import ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER, CONTENT_TYPE, FUNCTIONS
+from esim.es2plus.messages import Response as Es2PlusResponse
 from esim.pki import certificate_identity
 from simcore.smdp.access import (
     ALL_ROLES,
@@ -57,6 +61,7 @@ from simcore.smdp.access import (
 from simcore.smdp.es2plus import Es2PlusEndpoint, Es2PlusEndpointSettings, Es2PlusRefused
 
 _ADMIN = {ADMIN_PROTOCOL_HEADER: ADMIN_PROTOCOL}
+R = TypeVar("R", bound=Response)
 
 
 def _endpoint(request: Request) -> Es2PlusEndpoint:
@@ -67,7 +72,8 @@ def _endpoint(request: Request) -> Es2PlusEndpoint:
         if ctx is None:
             raise RuntimeError("the ES2+ router needs app.state.es2plus or app.state.ctx")
         endpoint = Es2PlusEndpoint(ctx.engine, ctx.settings.smdp_address,
-                                   authorize=_policy(request).may_act_as)
+                                   authorize=_policy(request).may_act_as,
+                                   call_window=Es2PlusEndpointSettings().call_window)
         state.es2plus = endpoint
     return endpoint
 
@@ -120,6 +126,15 @@ def client_identity(request: Request) -> str | None:
     return None
 
 
+def with_admin_protocol(response: R) -> R:
+    response.headers.setdefault(ADMIN_PROTOCOL_HEADER, ADMIN_PROTOCOL)
+    return response
+
+
+def _answer(answer: Es2PlusResponse) -> JSONResponse:
+    return JSONResponse(answer.dump(), headers=_ADMIN, media_type=CONTENT_TYPE)
+
+
 def function_endpoint(function: str) -> Callable[[Request], Awaitable[Response]]:
     response_model = FUNCTIONS[function][2]
 
@@ -138,22 +153,21 @@ def function_endpoint(function: str) -> Callable[[Request], Awaitable[Response]]
         try:
             _policy(request).check_role(principal, function)
         except AccessDenied as denied:
-            return JSONResponse(
-                Es2PlusRefused(codes.REQUESTER_NOT_ALLOWED, str(denied)).answer(
-                    response_model).dump(),
-                headers={ADMIN_PROTOCOL_HEADER: ADMIN_PROTOCOL}, media_type=CONTENT_TYPE)
+            return _answer(Es2PlusRefused(codes.REQUESTER_NOT_ALLOWED, str(denied)).answer(
+                response_model))
         try:
             body = await request.json()
         except ValueError:
-            return problem_response(request, "invalid-json", "the request body is not JSON",
-                                    headers=_ADMIN)
+            # Still ES2+: a Failed answer with SGP.22 codes (1.6 Function / 2.1 Invalid), which
+            # any ES2+ client decodes; not a problem document only simsmith's clients read.
+            return _answer(Es2PlusRefused(codes.FUNCTION_INVALID, "the request body is not JSON"
+                                          ).answer(response_model))
         answer = await run_in_threadpool(_endpoint(request).handle, function, body,
                                          principal=principal)
-        headers = {ADMIN_PROTOCOL_HEADER: ADMIN_PROTOCOL}
         if (function == "HandleDownloadProgressInfo"
                 and answer.header.function_execution_status.status.executed):
-            return Response(status_code=204, headers=headers)
-        return JSONResponse(answer.dump(), headers=headers, media_type=CONTENT_TYPE)
+            return Response(status_code=204, headers=_ADMIN)
+        return _answer(answer)
 
     es2plus_function.__name__ = function[0].lower() + function[1:]
     es2plus_function.__doc__ = f"ES2+.{function} (GSMA SGP.22 §5.3)."

@@ -103,6 +103,7 @@ S = StatusCode
 EID_INVALID = S("8.1.1", "2.1")
 EID_INVALID_ASSOCIATION = S("8.1.1", "3.10")  # another EID is linked to the Profile
 ICCID_NOT_ALLOWED = S("8.2.1", "1.2")  # another requester's order
+ICCID_INVALID = S("8.2.1", "2.1")  # not an ICCID (E.118: 19 or 20 digits, 89, Luhn)
 ICCID_MISSING = S("8.2.1", "2.2")
 ICCID_INVALID_TRANSITION = S("8.2.1", "3.5")  # the Profile's state does not allow the function
 ICCID_UNAVAILABLE = S("8.2.1", "3.7")  # not in state "available" for DownloadOrder

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.alias_generators import to_camel
 
 from esim.es2plus.codes import FunctionExecutionStatus, StatusCode
@@ -102,7 +102,8 @@ class ConfirmOrderRequest(Request):
     matching_id: str | None = None
     confirmation_code: str | None = Field(default=None, repr=False)
     smds_address: str | None = None
-    release_flag: bool
+    # Strict: JSON true or false only ("yes", "1", 1 are refused, not read as true).
+    release_flag: StrictBool
 
 
 class ConfirmOrderResponse(Response):

@@ -25,6 +25,8 @@ changes nothing. State changes go through simcore.lifecycle (state + audit + out
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,13 +35,13 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from esim.es2plus import codes
 from esim.es2plus.codes import FunctionExecutionStatus
-from esim.es2plus.messages import FUNCTIONS, Response
+from esim.es2plus.messages import FUNCTIONS, Request, Response
 from simcore.db import read_session, transaction
 from simcore.lifecycle import StaleVersion, TransitionNotAllowed
 from simcore.models import utcnow
@@ -50,6 +52,17 @@ from simcore.smdp.profiles import Es2PlusRefused, iccid_digits
 
 log = logging.getLogger(__name__)
 MAX_IDENTIFIER = 128  # the store's limit for requester and call identifiers
+DEFAULT_CALL_WINDOW_HOURS = 24.0
+
+
+def request_digest(req: Request) -> str:
+    """SHA-256 over a call's request without its header, as canonical JSON (sorted keys): the
+    same request re-sent, whatever its member order, has the same digest. The header is not in
+    it: requester and call identifier are the record's key. (A confirmation code enters only
+    through this one-way digest, as it does the order's SHA256(CC).)"""
+    body = req.model_dump(mode="json", by_alias=True, exclude={"header"}, exclude_none=True)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def same_identity(principal: str, requester: str) -> bool:
@@ -67,6 +80,9 @@ class Es2PlusEndpoint:
     smdp_address: str
     actor_prefix: str = "es2plus"
     authorize: Callable[[str, str], bool] = same_identity
+    # How long a functionCallIdentifier stays bound to its call (SGP.22 §6.5.1.3 asks it to be
+    # unique per requester; real clients build it from seconds + a counter, so it recurs).
+    call_window: timedelta = timedelta(hours=DEFAULT_CALL_WINDOW_HOURS)
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -91,18 +107,19 @@ class Es2PlusEndpoint:
                 codes.REQUESTER_NOT_ALLOWED,
                 f"client {principal!r} may not act as requester {requester!r}").answer(
                     response_model)
+        try:
+            iccid = iccid_digits(getattr(req, "iccid", None))
+        except Es2PlusRefused as refusal:
+            return refusal.answer(response_model)  # nothing looked up, nothing recorded
+        digest = request_digest(req)
         stored = self._stored(requester, call_id)
         if stored is not None:
-            return self._replay(stored, function, response_model)
-        iccid = iccid_digits(getattr(req, "iccid", None))
-        if iccid and len(iccid) > 20:
-            return Es2PlusRefused(codes.ICCID_UNKNOWN, "an ICCID has at most 20 digits",
-                                  "iccid").answer(response_model)
+            return self._replay(stored, function, digest, response_model)
         try:
             with transaction(self.engine) as s:
                 answer = _HANDLERS[function](s, req, requester, actor=self._actor(requester),
                                              smdp_address=self.smdp_address)
-                self._record(s, requester, call_id, function, iccid, answer)
+                self._record(s, requester, call_id, function, digest, iccid, answer)
             return answer
         except Es2PlusRefused as refusal:
             answer = refusal.answer(response_model)
@@ -113,7 +130,7 @@ class Es2PlusEndpoint:
             # A concurrent call with the same identifier (or Matching ID) committed first.
             stored = self._stored(requester, call_id)
             if stored is not None:
-                return self._replay(stored, function, response_model)
+                return self._replay(stored, function, digest, response_model)
             answer = Es2PlusRefused(codes.MATCHING_ID_ALREADY_IN_USE,
                                     "the Matching ID was taken meanwhile").answer(response_model)
         except OperationalError:
@@ -131,32 +148,49 @@ class Es2PlusEndpoint:
                  requester, call_id, iccid, scd.code if scd else None)
         try:
             with transaction(self.engine) as s:
-                self._record(s, requester, call_id, function, iccid, answer)
+                self._record(s, requester, call_id, function, digest, iccid, answer)
         except IntegrityError:
             stored = self._stored(requester, call_id)
             if stored is not None:
-                return self._replay(stored, function, response_model)
+                return self._replay(stored, function, digest, response_model)
         return answer
 
     def _stored(self, requester: str, call_id: str) -> Es2PlusCall | None:
+        """The call recorded under this requester's identifier within the window, if any."""
         with read_session(self.engine) as s:
-            return s.get(Es2PlusCall, (requester, call_id))
+            return s.execute(select(Es2PlusCall).where(
+                col(Es2PlusCall.requester) == requester, col(Es2PlusCall.call_id) == call_id,
+                col(Es2PlusCall.created_at) >= utcnow() - self.call_window)).scalar_one_or_none()
 
     @staticmethod
-    def _replay(stored: Es2PlusCall, function: str, model: type[Response]) -> Response:
+    def _replay(stored: Es2PlusCall, function: str, digest: str,
+                model: type[Response]) -> Response:
+        """The recorded answer, when the call is the same one again: same function and the
+        same request body (by digest). Anything else under a used identifier is refused —
+        never answered with another call's result."""
         if stored.function != function:
             return Es2PlusRefused(
                 codes.FUNCTION_INVALID,
                 f"functionCallIdentifier {stored.call_id!r} was already used for "
-                f"{stored.function}").answer(model)
+                f"{stored.function}", "header.functionCallIdentifier").answer(model)
+        # A record from before digests were kept (None) is trusted as before.
+        if stored.body_digest is not None and stored.body_digest != digest:
+            return Es2PlusRefused(
+                codes.FUNCTION_INVALID,
+                f"functionCallIdentifier {stored.call_id!r} was already used for another "
+                f"{function} request; use a new identifier for a new call",
+                "header.functionCallIdentifier").answer(model)
         return model.model_validate_json(stored.response)
 
-    @staticmethod
-    def _record(s: Session, requester: str, call_id: str, function: str, iccid: str | None,
-                answer: Response) -> None:
+    def _record(self, s: Session, requester: str, call_id: str, function: str, digest: str,
+                iccid: str | None, answer: Response) -> None:
+        # An expired record under the same identifier makes way for this call.
+        s.execute(delete(Es2PlusCall).where(
+            col(Es2PlusCall.requester) == requester, col(Es2PlusCall.call_id) == call_id,
+            col(Es2PlusCall.created_at) < utcnow() - self.call_window))
         s.add(Es2PlusCall(requester=requester, call_id=call_id, function=function,
-                          iccid=iccid, response=answer.model_dump_json(by_alias=True,
-                                                                       exclude_none=True)))
+                          body_digest=digest, iccid=iccid,
+                          response=answer.model_dump_json(by_alias=True, exclude_none=True)))
         s.flush()
 
     def _actor(self, requester: str) -> str:
@@ -192,6 +226,14 @@ class Es2PlusEndpointSettings(BaseSettings):
     requesters: str | None = Field(
         default=None, description="client=requester1|requester2;…: the functionRequester"
         "Identifiers a client (certificate CN or credential name) may use besides its own name")
+    call_window_hours: float = Field(
+        default=DEFAULT_CALL_WINDOW_HOURS, gt=0, description="hours a functionCallIdentifier "
+        "stays bound to its call: a repeat within it is answered from the record (or refused "
+        "for another body), after it the identifier is free again")
+
+    @property
+    def call_window(self) -> timedelta:
+        return timedelta(hours=self.call_window_hours)
 
     def credential_map(self) -> dict[str, str]:
         return _pairs(self.credentials.get_secret_value() if self.credentials else "")

@@ -23,6 +23,7 @@ the mirror sees the target state and writes nothing more.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +34,9 @@ from sqlmodel import col
 
 from esim.es2plus import Es2PlusClient, Es2PlusError, Es2PlusFunctionFailed
 from esim.pki import DEFAULT_CLIENT
+from simcore import audit
 from simcore.db import read_session, transaction
+from simcore.errors import InvalidInput
 from simcore.lifecycle import (
     PROFILE_LIFECYCLE,
     ProfileState,
@@ -42,17 +45,21 @@ from simcore.lifecycle import (
     apply_transition,
 )
 from simcore.models import Sim
+from simcore.smdp.address import check_matching_id, check_smdp_address
 from simcore.smdp.in_process import InProcessSmdp
 from simcore.smdp.port import (
     ConfirmOrderResult,
     DownloadOrderResult,
     FinalStatus,
+    Settle,
+    SmdpAnswerInvalid,
     SmdpError,
     SmdpPort,
     SmdpRefused,
     SmdpUnavailable,
 )
 
+log = logging.getLogger(__name__)
 P = ProfileState
 _PROFILE_ICCID = "8.2.1"
 
@@ -70,17 +77,22 @@ class SmdpSettings(BaseSettings):
                               description="functionRequesterIdentifier")
     timeout: float = Field(default=10.0, gt=0, description="Seconds per ES2+ call")
     address: str | None = Field(default=None, description="SM-DP+ FQDN for activation codes")
+    allow_lab_address: bool = Field(
+        default=False, description="Lab only: allow an SM-DP+ address that is not an FQDN "
+        "(localhost, an IP address) in activation codes; logged as a warning")
 
 
 class Es2PlusSmdp:
     """SmdpPort over an `Es2PlusClient`, mirroring each executed call into the inventory."""
 
     def __init__(self, engine: Engine, client: Es2PlusClient, smdp_address: str, *,
-                 actor: str = "smdp-es2plus", shared_store: bool = False) -> None:
+                 actor: str = "smdp-es2plus", shared_store: bool = False,
+                 allow_lab_address: bool = False) -> None:
         self._engine = engine
         self._client = client
         self._address = smdp_address
         self._actor = actor
+        self._allow_lab_address = allow_lab_address
         # The SM-DP+ is simsmith's own endpoint on this very store (the embedded default): it
         # checks and moves the profile state itself, in the transaction of each call, so the
         # check before and the mirror after would only read and lock the same row again.
@@ -106,11 +118,36 @@ class Es2PlusSmdp:
             result = self._client.download_order(iccid=iccid, eid=eid, profile_type=profile_type)
         except Es2PlusError as e:
             raise _port_error(e) from e
-        if result.response.iccid and result.response.iccid.rstrip("Ff") != iccid:
-            raise SmdpUnavailable(f"DownloadOrder for {iccid}: the SM-DP+ reserved "
-                                  f"{result.response.iccid} instead")
+        reserved = result.response.iccid
+        if reserved and reserved.rstrip("Ff") != iccid:
+            self._release_foreign_reservation(iccid, reserved[:20], eid)
         self._mirror("DownloadOrder", iccid, target, eid=eid, call_id=result.call_id)
         return DownloadOrderResult(iccid)
+
+    def _release_foreign_reservation(self, asked: str, reserved: str, eid: str | None) -> None:
+        """DownloadOrder reserved another profile than the one asked for: CancelOrder it at
+        once (it was available before), record what happened, and refuse the answer. Never a
+        reservation left dangling, and never reported as an SM-DP+ that cannot be reached."""
+        cancelled = True
+        try:
+            self._client.cancel_order(iccid=reserved, eid=eid,
+                                      final_profile_status="Available")
+        except Es2PlusError as e:
+            cancelled = False
+            log.error("DownloadOrder for %s: the SM-DP+ reserved %s instead, and cancelling "
+                      "that reservation failed: %s", asked, reserved, e)
+        details = {"function": "DownloadOrder", "asked_iccid": asked, "reserved_iccid": reserved,
+                   "cancelled": cancelled}
+        with transaction(self._engine) as s:
+            audit.append(s, actor=self._actor, action="esim_profile.foreign_reservation",
+                         subject_type="esim_profile", subject_id=reserved, details=details,
+                         outbox=audit.Outbox("esim_profile.foreign_reservation", "esim_profile",
+                                             reserved, details))
+        raise SmdpAnswerInvalid(
+            f"DownloadOrder for {asked}: the SM-DP+ reserved {reserved} instead; that "
+            + ("reservation was cancelled (CancelOrder, Available)" if cancelled else
+               "reservation could not be cancelled and is recorded "
+               "(event esim_profile.foreign_reservation)"))
 
     def confirm_order(self, *, iccid: str, matching_id: str, eid: str | None = None,
                       confirmation_code: str | None = None,
@@ -125,14 +162,25 @@ class Es2PlusSmdp:
             raise _port_error(e) from e
         answer = result.response
         linked = answer.eid or eid
+        # The SM-DP+'s answer is the truth: its Matching ID and address go into the activation
+        # code (ours only fill what it leaves out), so check they can.
+        try:
+            got_matching_id = check_matching_id(answer.matching_id or matching_id)
+            address = check_smdp_address(answer.smdp_address or self._address,
+                                         field="ConfirmOrder smdpAddress",
+                                         allow_lab=self._allow_lab_address)
+        except InvalidInput as e:
+            raise SmdpAnswerInvalid(f"ConfirmOrder for {iccid}: unusable answer: {e}") from e
         self._mirror("ConfirmOrder", iccid, target, eid=linked, call_id=result.call_id)
-        return ConfirmOrderResult(iccid, answer.matching_id or matching_id,
-                                  answer.smdp_address or self._address, linked)
+        return ConfirmOrderResult(iccid, got_matching_id, address, linked)
 
     def cancel_order(self, *, iccid: str, matching_id: str | None = None,
-                     eid: str | None = None, final_status: FinalStatus = "available") -> None:
+                     eid: str | None = None, final_status: FinalStatus = "available",
+                     settle: Settle | None = None) -> None:
         target = P.UNAVAILABLE if final_status == "unavailable" else P.AVAILABLE
-        self._check("CancelOrder", iccid, target)
+        # Only that the profile is ours: CancelOrder also settles doubt — after a timeout the
+        # SM-DP+ may hold a reservation the inventory never mirrored.
+        self._check("CancelOrder", iccid, target, exists_only=True)
         try:
             result = self._client.cancel_order(
                 iccid=iccid, eid=eid, matching_id=matching_id,
@@ -141,7 +189,7 @@ class Es2PlusSmdp:
         except Es2PlusError as e:
             raise _port_error(e) from e
         self._mirror("CancelOrder", iccid, target, call_id=result.call_id,
-                     unlink=target == P.AVAILABLE)
+                     unlink=target == P.AVAILABLE, settle=settle)
 
     def release_profile(self, *, iccid: str) -> None:
         self._check("ReleaseProfile", iccid, P.RELEASED, only_from={P.CONFIRMED})
@@ -154,7 +202,7 @@ class Es2PlusSmdp:
     # --- the inventory side --------------------------------------------------------------------
 
     def _check(self, function: str, iccid: str, target: str,
-               only_from: set[str] | None = None) -> None:
+               only_from: set[str] | None = None, exists_only: bool = False) -> None:
         """Refuse before calling out when the inventory's own state does not allow the move."""
         if self._shared_store:
             return
@@ -162,6 +210,8 @@ class Es2PlusSmdp:
             sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid)).scalar_one_or_none()
         if sim is None or sim.kind != "esim":
             raise SmdpRefused(function, _PROFILE_ICCID, "3.9", f"unknown profile ICCID {iccid}")
+        if exists_only:
+            return
         current = sim.profile_state
         if (only_from is not None and current not in only_from) or current is None \
                 or target not in PROFILE_LIFECYCLE.allowed(current):
@@ -170,12 +220,19 @@ class Es2PlusSmdp:
                               f"{target}")
 
     def _mirror(self, function: str, iccid: str, target: str, *, call_id: str,
-                eid: str | None = None, unlink: bool = False) -> None:
+                eid: str | None = None, unlink: bool = False,
+                settle: Settle | None = None) -> None:
         if self._shared_store:
-            return  # the endpoint moved the state in this store, in the call's transaction
+            # The endpoint moved the state in this store, in the call's transaction.
+            if settle is not None:
+                with transaction(self._engine) as s:
+                    settle(s)
+            return
         with transaction(self._engine) as s:
             sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
                             ).scalar_one()
+            if settle is not None:
+                settle(s)
             if sim.profile_state == target:
                 return  # the SM-DP+ shares this store (simsmith's own endpoint): already done
             changes: dict[str, str | None] = {}
@@ -208,11 +265,26 @@ def es2plus_smdp(engine: Engine, settings: SmdpSettings, *, shared_store: bool =
         raise ValueError("SIMSMITH_SMDP_URL is not set")
     if bool(settings.cert) != bool(settings.key):
         raise ValueError("SIMSMITH_SMDP_CERT and SIMSMITH_SMDP_KEY go together")
+    address = check_smdp_settings("", settings)
     client = Es2PlusClient(settings.url, settings.requester_id, ca=settings.ca,
                            cert=settings.cert, key=settings.key, timeout=settings.timeout,
                            keepalive_expiry=keepalive_expiry)
-    address = settings.address or urlsplit(settings.url).hostname or ""
-    return Es2PlusSmdp(engine, client, address, shared_store=shared_store)
+    return Es2PlusSmdp(engine, client, address, shared_store=shared_store,
+                       allow_lab_address=settings.allow_lab_address)
+
+
+def check_smdp_settings(smdp_address: str, settings: SmdpSettings | None = None) -> str:
+    """Start-up check of the SM-DP+ settings: the address activation codes will name must be
+    one an LPA can use (simcore.smdp.address). With SIMSMITH_SMDP_URL that is
+    SIMSMITH_SMDP_ADDRESS or the URL's host; else `smdp_address` (the embedded SM-DP+'s).
+    Returns the address; SmdpAddressInvalid (an InvalidInput naming the setting) if not."""
+    settings = settings or SmdpSettings()
+    if settings.url:
+        return check_smdp_address(
+            settings.address or urlsplit(settings.url).hostname or "",
+            field="SIMSMITH_SMDP_ADDRESS" if settings.address else "SIMSMITH_SMDP_URL's host",
+            allow_lab=settings.allow_lab_address)
+    return check_smdp_address(smdp_address, allow_lab=settings.allow_lab_address)
 
 
 def configured_smdp(engine: Engine, smdp_address: str) -> SmdpPort:
@@ -222,4 +294,4 @@ def configured_smdp(engine: Engine, smdp_address: str) -> SmdpPort:
     settings = SmdpSettings()
     if settings.url:
         return es2plus_smdp(engine, settings)
-    return InProcessSmdp(engine, smdp_address)
+    return InProcessSmdp(engine, check_smdp_settings(smdp_address, settings))

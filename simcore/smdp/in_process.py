@@ -20,6 +20,7 @@ from simcore.smdp.port import (
     ConfirmOrderResult,
     DownloadOrderResult,
     FinalStatus,
+    Settle,
     SmdpRefused,
 )
 
@@ -45,7 +46,7 @@ class InProcessSmdp:
         return self._address
 
     def _move(self, function: str, iccid: str, target: str, *, eid: str | None = None,
-              only_from: frozenset[str] | None = None) -> None:
+              only_from: frozenset[str] | None = None, settle: Settle | None = None) -> None:
         with transaction(self._engine) as s:
             sim = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
                             ).scalar_one_or_none()
@@ -60,6 +61,8 @@ class InProcessSmdp:
                                  changes=changes, details={"function": function})
             except TransitionNotAllowed as e:
                 raise SmdpRefused(function, _PROFILE, "3.8", str(e)) from e
+            if settle is not None:
+                settle(s)
 
     def download_order(self, *, iccid: str, eid: str | None = None,
                        profile_type: str | None = None) -> DownloadOrderResult:
@@ -77,10 +80,11 @@ class InProcessSmdp:
         return ConfirmOrderResult(iccid, matching_id, self._address, eid)
 
     def cancel_order(self, *, iccid: str, matching_id: str | None = None,
-                     eid: str | None = None, final_status: FinalStatus = "available") -> None:
+                     eid: str | None = None, final_status: FinalStatus = "available",
+                     settle: Settle | None = None) -> None:
         target = (ProfileState.UNAVAILABLE if final_status == "unavailable"
                   else ProfileState.AVAILABLE)
-        self._move("CancelOrder", iccid, target)
+        self._move("CancelOrder", iccid, target, settle=settle)
 
     def release_profile(self, *, iccid: str) -> None:
         self._move("ReleaseProfile", iccid, ProfileState.RELEASED,

@@ -4,9 +4,10 @@
 - `es2plus_order`: what simsmith's SM-DP+ keeps per ordered Profile beyond `sim.profile_state`:
   who ordered it (functionRequesterIdentifier), the Profile Type, the Matching ID, SHA256 of the
   confirmation code (SGP.22 §3.1.3; never the code itself) and the SM-DS address.
-- `es2plus_call`: every ES2+ call received, by (requester, functionCallIdentifier), with the
-  answer given: a repeated call gets the same answer and changes nothing (notifications resent
-  by an SM-DP+, a client retrying after a lost answer).
+- `es2plus_call`: every ES2+ call received, by (requester, functionCallIdentifier), with its
+  function, a digest of its body and the answer given: the same call repeated gets the same
+  answer and changes nothing (notifications resent by an SM-DP+, a client retrying after a lost
+  answer); another call under a used identifier is refused (migration 0451 added the digest).
 - `es2plus_stock`: which operator (functionRequesterIdentifier) a batch of eSIM profiles was
   stocked for at simsmith's SM-DP+ (simcore.smdp.stock); only that operator's DownloadOrder takes
   them. A batch without a row is open to every operator.
@@ -41,6 +42,9 @@ class Es2PlusCall(SQLModel, table=True):
     requester: str = Field(primary_key=True, max_length=128)
     call_id: str = Field(primary_key=True, max_length=128)
     function: str = Field(max_length=32)
+    # SHA-256 of the request without its header (simcore.smdp.es2plus.request_digest); None for
+    # calls recorded before migration 0451.
+    body_digest: str | None = Field(default=None, max_length=64)
     iccid: str | None = Field(default=None, max_length=20, index=True)
     response: str = Field(sa_column=Column(Text, nullable=False))  # the JSON answer
     created_at: datetime = _ts()

@@ -26,8 +26,11 @@ or simsmith's own endpoint).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+
+from sqlmodel import Session
 
 from simcore.errors import SimsmithError
 
@@ -51,6 +54,18 @@ class SmdpRefused(SmdpError):
 
 class SmdpUnavailable(SmdpError):
     """The SM-DP+ could not be reached, timed out or answered something that is not ES2+."""
+
+
+class SmdpAnswerInvalid(SmdpError):
+    """The SM-DP+ answered, in ES2+, something simsmith cannot use: another profile than the one
+    asked for, a Matching ID or SM-DP+ address that cannot go into an activation code. The
+    SM-DP+ may have executed the call: the caller compensates (CancelOrder)."""
+
+
+# Work the caller wants committed together with the port's own record of a call (the mirrored
+# profile state), in the same transaction: e.g. the order service's SIM and order state when it
+# compensates with CancelOrder.
+Settle = Callable[[Session], None]
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,10 @@ class SmdpPort(Protocol):
                       release: bool = True) -> ConfirmOrderResult: ...
 
     def cancel_order(self, *, iccid: str, matching_id: str | None = None,
-                     eid: str | None = None,
-                     final_status: FinalStatus = "available") -> None: ...
+                     eid: str | None = None, final_status: FinalStatus = "available",
+                     settle: Settle | None = None) -> None:
+        """CancelOrder; `settle(session)` runs in the transaction that records the cancelled
+        profile's state, after the SM-DP+ executed the call (never when it refused)."""
+        ...
 
     def release_profile(self, *, iccid: str) -> None: ...

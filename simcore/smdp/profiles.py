@@ -12,7 +12,7 @@ from esim.es2plus import codes
 from esim.es2plus.codes import StatusCode
 from esim.es2plus.messages import Response, failed_header
 from simcore.errors import SimsmithError
-from simcore.identifiers import Eid, InvalidIdentifier
+from simcore.identifiers import Eid, Iccid, InvalidIdentifier
 from simcore.models import Batch, Sim
 from simcore.smdp.models import Es2PlusOrder
 from simcore.smdp.stock import stock_owner
@@ -33,10 +33,15 @@ class Es2PlusRefused(SimsmithError):
 
 
 def iccid_digits(value: str | None) -> str | None:
-    """ES2+ ICCIDs are 19 or 20 digits, a 19-digit one possibly padded with F."""
+    """An ES2+ ICCID's digits (19 or 20, a 19-digit one possibly padded with F). One that is not
+    an ICCID at all (E.118: digits, length, 89, Luhn) is refused as invalid, 8.2.1/2.1 — not
+    looked up and reported unknown."""
     if not value:
         return None
-    return value[:-1] if value[-1] in "Ff" else value
+    try:
+        return Iccid.parse(value).digits
+    except InvalidIdentifier as e:
+        raise Es2PlusRefused(codes.ICCID_INVALID, str(e), "iccid") from None
 
 
 def eid_digits(value: str | None) -> str | None:

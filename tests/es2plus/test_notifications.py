@@ -93,7 +93,7 @@ def test_failure_goes_to_error_with_its_reason(engine: Engine, smdp: Es2PlusClie
 
 def test_unknown_profile_is_refused(engine: Engine, smdp: Es2PlusClient) -> None:
     with pytest.raises(Es2PlusFunctionFailed) as ei:
-        notify(smdp, "8988280000000999999", 3)
+        notify(smdp, "8988280000000999994", 3)
     assert (ei.value.subject_code, ei.value.reason_code) == ("8.2.1", "3.9")
 
 

@@ -46,7 +46,7 @@ def test_keep_alive_pool_holds_every_concurrent_connection(
     with make_client(https_server, pki) as client, ThreadPoolExecutor(callers) as pool:
         def call(_: int) -> str:
             try:
-                client.release_profile(iccid="8988280000000999999")
+                client.release_profile(iccid="8988280000000999994")
             except Es2PlusFunctionFailed as e:
                 return e.code.subject if e.code else "?"
             return "executed"
