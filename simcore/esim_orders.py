@@ -63,6 +63,7 @@ from simcore.smdp.port import (
     SmdpError,
     SmdpPort,
     SmdpRefused,
+    SmdpUnavailable,
 )
 
 # Stocking the SM-DP+ is the SM-DP+ package's (simcore.smdp.stock); kept here for callers.
@@ -167,7 +168,9 @@ def order(
     except BaseException as e:
         # Compensate whenever the SM-DP+ may hold something: anything but a refusal of the
         # first call (a timeout or a bad answer may follow an execution).
-        executed = not (step == "DownloadOrder" and isinstance(e, SmdpRefused))
+        executed = not (step == "DownloadOrder" and (
+            isinstance(e, SmdpRefused)
+            or (isinstance(e, SmdpUnavailable) and not e.maybe_executed)))
         held = _compensate(engine, port, row, executed, sent_matching_id, actor=actor)
         if held and idempotency is not None:
             idempotency.keep = True  # a retry must not take a second profile

@@ -232,6 +232,7 @@ class Es2PlusClient:
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout
                                       | httpx.PoolTimeout)
                 error = _transport_error(function, call_id, exc)
+                error.request_sent = sent and not isinstance(error, Es2PlusTlsError)
                 if (isinstance(error, Es2PlusTlsError) or attempt >= self.retries
                         or (sent and function not in SAFE_TO_REPEAT)):
                     raise error from None
@@ -256,7 +257,8 @@ def _ssl_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _transport_error(function: str, call_id: str, exc: httpx.TransportError) -> Exception:
+def _transport_error(function: str, call_id: str,
+                     exc: httpx.TransportError) -> Es2PlusTransportError:
     cause = _ssl_cause(exc)
     text = str(cause or exc) or type(exc).__name__
     if isinstance(cause, ssl.SSLCertVerificationError):

@@ -61,7 +61,11 @@ class Es2PlusExpired(Es2PlusFunctionFailed):
 
 
 class Es2PlusTransportError(Es2PlusError):
-    """No answer could be had: connection refused, reset or closed."""
+    """No answer could be had: connection refused, reset or closed. `request_sent` is False when
+    the request certainly never reached the peer (no connection, TLS handshake refused): the
+    function was not executed."""
+
+    request_sent: bool = True
 
 
 class Es2PlusTlsError(Es2PlusTransportError):

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from esim.es2plus import Es2PlusClient, Es2PlusError, Es2PlusFunctionFailed
+from esim.es2plus.errors import Es2PlusTransportError
 from esim.pki import DEFAULT_CLIENT
 from simcore import audit
 from simcore.db import read_session, transaction
@@ -253,7 +254,8 @@ def _port_error(e: Es2PlusError) -> SmdpError:
     if isinstance(e, Es2PlusFunctionFailed) and e.code is not None:
         return SmdpRefused(e.function, e.code.subject, e.code.reason,
                            e.peer_message or e.code.description)
-    return SmdpUnavailable(str(e))
+    return SmdpUnavailable(str(e), maybe_executed=not (
+        isinstance(e, Es2PlusTransportError) and not e.request_sent))
 
 
 def es2plus_smdp(engine: Engine, settings: SmdpSettings, *, shared_store: bool = False,

@@ -53,7 +53,12 @@ class SmdpRefused(SmdpError):
 
 
 class SmdpUnavailable(SmdpError):
-    """The SM-DP+ could not be reached, timed out or answered something that is not ES2+."""
+    """The SM-DP+ could not be reached, timed out or answered something that is not ES2+.
+    `maybe_executed` is False only when the call certainly never reached the SM-DP+."""
+
+    def __init__(self, message: str, *, maybe_executed: bool = True) -> None:
+        self.maybe_executed = maybe_executed
+        super().__init__(message)
 
 
 class SmdpAnswerInvalid(SmdpError):

@@ -189,12 +189,31 @@ def test_unusable_peer_is_a_typed_error_and_nothing_half_written(
     before = counts(engine)
     with pytest.raises(SmdpUnavailable, match=message):
         esim_orders.order(engine, port, "customer-7", actor="t")
-    # The order service undid its claim; the profile is where it was.
+    # The request reached the peer: whether it executed DownloadOrder is unknown, and its
+    # CancelOrder got no answer either. The profile is not handed out again (the SIM stays
+    # allocated) and the order says so (issue 12 item 3: never a dangling reservation).
+    with Session(engine) as s:
+        sims = list(s.execute(select(Sim)).scalars())
+    assert [(x.state, x.profile_state, x.subscriber_ref) for x in sims] == \
+        [("allocated", "available", "customer-7")]
+    assert esim_orders.list_orders(engine)[0].order_status == "cancel_failed"
+    assert counts(engine)[0] >= before[0]
+    port.close()
+
+
+def test_unreachable_peer_executed_nothing_and_the_claim_is_undone(engine: Engine) -> None:
+    add_profiles(engine, 1)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    port = es2plus_smdp(engine, SmdpSettings(url=url, timeout=0.3, address="x.example"))
+    with pytest.raises(SmdpUnavailable):
+        esim_orders.order(engine, port, "customer-8", actor="t")
     with Session(engine) as s:
         sims = list(s.execute(select(Sim)).scalars())
     assert [(x.state, x.profile_state, x.subscriber_ref) for x in sims] == \
         [("in_stock", "available", None)]
-    assert counts(engine)[0] >= before[0]  # only the order service's own claim and undo
+    assert esim_orders.list_orders(engine)[0].order_status == "failed"
     port.close()
 
 
