@@ -354,13 +354,14 @@ class _Run:
                                position=f"{self.report.path}:{card[0]}")
         if self.encrypted:
             assert self.transport is not None
-            ki, maybe_opc = self.hsm.import_batch([(card[1], card[3], card[4])],
-                                                  self.transport, self.opts.scheme)[0]
+            ki, maybe_opc = self.hsm.import_batch(
+                [(card[1], card[3].reveal(), card[4].reveal())], self.transport,
+                self.opts.scheme)[0]
             assert maybe_opc is not None  # the row has an OPc (checked above)
             opc = maybe_opc
         else:
-            ki = self.hsm.import_clear(card[1], KeyType.KI, card[3])
-            opc = self.hsm.import_clear(card[1], KeyType.OPC, card[4])
+            ki = self.hsm.import_clear(card[1], KeyType.KI, card[3].reveal())
+            opc = self.hsm.import_clear(card[1], KeyType.OPC, card[4].reveal())
         v = self.hsm.milenage_vectors(ki, opc, [cv.sqn], cv.amf, rands=[cv.rand])[0]
         cv.verify(v.xres, v.autn, v.ck, v.ik)
         self.vector_checked = True
@@ -400,7 +401,7 @@ class _Run:
                  "milenage" if opc else None, c[5], 1, now, now)
                 for c, (ki, opc) in zip(cards, refs, strict=True)]
         store.bulk_insert(s, "sim", store.SIM_COLUMNS, rows)
-        creds = [(c[1], name, self._wrap(c[1], key_type, value))
+        creds = [(c[1], name, self._wrap(c[1], key_type, value.reveal()))
                  for c in cards for name, key_type, value in c[6]]
         store.bulk_insert(s, "sim_credential", store.CREDENTIAL_COLUMNS, creds)
         self.imported += len(cards)
@@ -408,8 +409,9 @@ class _Run:
     def _keys(self, cards: list[Card]) -> list[tuple[str, str | None]]:
         if self.encrypted:
             assert self.transport is not None
-            pairs = self.hsm.import_batch([(c[1], c[3], c[4]) for c in cards],
-                                          self.transport, self.opts.scheme)
+            pairs = self.hsm.import_batch(
+                [(c[1], c[3].reveal(), None if c[4] is None else c[4].reveal()) for c in cards],
+                self.transport, self.opts.scheme)
             kis = tokens([p[0] for p in pairs])
             if all(p[1] is not None for p in pairs):
                 return list(zip(kis, tokens([p[1] for p in pairs]), strict=True))
@@ -417,8 +419,8 @@ class _Run:
                     for k, p in zip(kis, pairs, strict=True)]
         out: list[tuple[str, str | None]] = []
         for c in cards:
-            ki = self.hsm.import_clear(c[1], KeyType.KI, c[3]).to_token()
-            opc = (self.hsm.import_clear(c[1], KeyType.OPC, c[4]).to_token()
+            ki = self.hsm.import_clear(c[1], KeyType.KI, c[3].reveal()).to_token()
+            opc = (self.hsm.import_clear(c[1], KeyType.OPC, c[4].reveal()).to_token()
                    if c[4] is not None else None)
             out.append((ki, opc))
         return out

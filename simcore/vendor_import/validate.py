@@ -22,6 +22,7 @@ from simcore.identifiers import Iccid, Imsi, Msisdn, luhn_check_digit
 from simcore.vendor_import.columns import SPECS, Spec
 from simcore.vendor_import.parse import OVERLONG, Header, RawRow
 from simcore.vendor_import.report import Issue, Report, clip, mask
+from simcore.vendor_import.secret import Secret
 
 CODE_LENGTH = 8
 # Luhn (ISO/IEC 7812-1 Annex B) with C-speed steps: digits to double mapped through a table.
@@ -58,22 +59,24 @@ def credential_of(column: str) -> tuple[str, str]:
     return column, column.rstrip("0123456789")
 
 
-# (line, ICCID, IMSI, Ki or EKI, OPc or EOPC, ACC, ((name, key type, value), …))
-Card = tuple[int, str, str, bytes, bytes | None, str | None, tuple[tuple[str, str, bytes], ...]]
+# (line, ICCID, IMSI, Ki or EKI, OPc or EOPC, ACC, ((name, key type, value), …)); every key and
+# code a `Secret`, so that printing or logging a card shows none of them.
+Card = tuple[int, str, str, Secret, Secret | None, str | None,
+             tuple[tuple[str, str, Secret], ...]]
 
 
 @dataclass(slots=True, repr=False)
 class CardRow:
-    """One valid card. Key fields hold bytes as the file gave them (EKI/EOPC encrypted under the
-    transport key, or clear); they go to the HSM and nowhere else."""
+    """One valid card. Key fields hold the bytes the file gave (EKI/EOPC encrypted under the
+    transport key, or clear) as `Secret`s; they go to the HSM and nowhere else."""
 
     line: int
     iccid: str
     imsi: str
-    ki: bytes
-    opc: bytes | None = None
+    ki: Secret
+    opc: Secret | None = None
     acc: str | None = None
-    credentials: list[tuple[str, str, bytes]] = field(default_factory=list)  # name, type, value
+    credentials: list[tuple[str, str, Secret]] = field(default_factory=list)  # name, type, value
 
     def as_tuple(self) -> Card:
         """The compact form that travels between processes (pickles ~10x faster)."""
@@ -83,6 +86,9 @@ class CardRow:
     def __repr__(self) -> str:
         names = ",".join(c[0] for c in self.credentials)
         return f"CardRow(line={self.line}, iccid={self.iccid}, imsi={self.imsi}, keys=<{names}>)"
+
+
+_NO_KEY = Secret(b"")
 
 
 class Validator:
@@ -172,7 +178,7 @@ class Validator:
             self.report.bad_rows += 1
             return None
         before = self.report.total
-        card = CardRow(raw.line, "", "", b"")
+        card = CardRow(raw.line, "", "", _NO_KEY)
         for i, spec, checker in self.checks:
             value = fields[i]
             problem = checker(card, value, index)
@@ -213,10 +219,10 @@ class Validator:
         store: Callable[[CardRow, str], None]
         if spec.name in ("KI", "EKI"):
             def store(card: CardRow, v: str) -> None:
-                card.ki = bytes.fromhex(v)
+                card.ki = Secret(bytes.fromhex(v))
         elif spec.name in ("OPC", "EOPC"):
             def store(card: CardRow, v: str) -> None:
-                card.opc = bytes.fromhex(v)
+                card.opc = Secret(bytes.fromhex(v))
         elif spec.name == "ACC":
             def store(card: CardRow, v: str) -> None:
                 card.acc = v.upper()
@@ -224,7 +230,7 @@ class Validator:
             name, key_type = credential_of(spec.name)
 
             def store(card: CardRow, v: str) -> None:
-                card.credentials.append((name, key_type, bytes.fromhex(v)))
+                card.credentials.append((name, key_type, Secret(bytes.fromhex(v))))
         return check
 
     @staticmethod
@@ -240,7 +246,7 @@ class Validator:
                                                   if spec.kind == "code_or_hex" else "")
             return "code.format", f"{len(v)} characters, expected {what}"
         name, key_type = credential_of(spec.name)
-        card.credentials.append((name, key_type, data))
+        card.credentials.append((name, key_type, Secret(data)))
         return None
 
     @staticmethod
