@@ -48,7 +48,8 @@ def osmo_hlr(
     state: str | None = StateOpt,
     check: int = typer.Option(0, "--check", help="Then fetch vectors over GSUP for this many "
                               "subscribers and compare them with the HSM's Milenage."),
-    gsup_port: int = typer.Option(4222, "--gsup-port", help="osmo-hlr GSUP port (--check)."),
+    gsup_port: int = typer.Option(4222, "--gsup-port", help="osmo-hlr GSUP port: --check, and "
+                                  "raising a subscriber's SQN where setting keys reset it."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Provision SIMs into osmo-hlr over CTRL (Milenage K/OPc, MSISDN, CS/PS), idempotently.
@@ -61,7 +62,8 @@ def osmo_hlr(
     with _progress(as_json) as bar:
         task = bar.add_task("osmo-hlr", total=None)
         r = export_osmo_hlr(engine(), hsm, target=target, host=host, port=port, selection=sel,
-                            actor=actor(), progress=lambda n: bar.update(task, completed=n))
+                            actor=actor(), progress=lambda n: bar.update(task, completed=n),
+                            gsup_port=gsup_port)
     if check:
         _check(hsm, host, gsup_port, sel, check)
     _summary(r, as_json, f"osmo-hlr {host}")

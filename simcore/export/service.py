@@ -17,6 +17,7 @@ from hsm_sim.hsm import Hsm
 from simcore import audit
 from simcore.db import transaction
 from simcore.errors import InvalidInput
+from simcore.export.gsup import GsupClient
 from simcore.export.keys import KeyForm, export_keys, key_form, select_sims
 from simcore.export.osmo_ctrl import CtrlClient
 from simcore.export.osmo_hlr import SubscriberResult, provision
@@ -68,16 +69,29 @@ def _audit(engine: Engine, report: ExportReport, action: str, actor: str) -> Non
 
 def export_osmo_hlr(engine: Engine, hsm: Hsm, *, target: str, host: str, port: int = 4259,
                     selection: Selection = Selection(), actor: str = "cli", page: int = 500,
-                    progress: Progress | None = None) -> ExportReport:
-    """Provision the selected SIMs into osmo-hlr over CTRL (clear keys: an insecure target)."""
+                    progress: Progress | None = None, gsup_port: int | None = 4222
+                    ) -> ExportReport:
+    """Provision the selected SIMs into osmo-hlr over CTRL (clear keys: an insecure target).
+    A subscriber's SQN is kept or raised, never lowered (simcore.export.hlr_sqn): where it must
+    be raised, a GSUP connection to `host:gsup_port` is opened for the resync."""
     form = key_form(hsm, target, "clear")
     report = ExportReport(target, f"osmo-hlr {host}:{port}", form)
     started = time.monotonic()
+    gsup: list[GsupClient] = []
+
+    def open_gsup() -> GsupClient:
+        if not gsup:
+            assert gsup_port is not None
+            gsup.append(GsupClient(host, gsup_port, name="simsmith-export"))
+        return gsup[0]
+
     try:
         with CtrlClient(host, port) as ctrl:
             for sims in select_sims(engine, batch=selection.batch, iccids=selection.iccids,
                                     state=selection.state, page=page):
-                results = provision(ctrl, export_keys(hsm, sims, form))
+                subs = export_keys(hsm, sims, form,
+                                   next_network_sqns(engine, [s.iccid for s in sims]))
+                results = provision(ctrl, subs, gsup=open_gsup if gsup_port else None)
                 report.results += results
                 for r in results:
                     setattr(report, r.status, getattr(report, r.status) + 1)
@@ -85,6 +99,8 @@ def export_osmo_hlr(engine: Engine, hsm: Hsm, *, target: str, host: str, port: i
                 if progress:
                     progress(report.count)
     finally:
+        for g in gsup:
+            g.close()
         report.seconds = time.monotonic() - started
         if report.count:
             _audit(engine, report, "export.osmo_hlr", actor)

@@ -14,8 +14,10 @@ from simcore.db import read_session, transaction
 from simcore.errors import InvalidInput
 from simcore.export import Selection, export_osmo_hlr
 from simcore.export.gsup import GsupClient, GsupError
+from simcore.export.hlr_sqn import Aud3g, parse_info_aud
 from simcore.export.osmo_ctrl import CtrlClient
 from simcore.export.verify import check_vector
+from simcore.keys import reserve_sqns
 from simcore.models import AuditEvent, Sim
 
 
@@ -66,3 +68,85 @@ def test_osmo_hlr_needs_a_clear_target(engine: Engine, hsm: SoftHsm, stocked: li
                                        osmohlr: tuple[str, int, int]) -> None:
     with pytest.raises(InvalidInput, match="scheme"):
         export_osmo_hlr(engine, hsm, target="hss1", host=osmohlr[0], port=osmohlr[1])
+
+
+def _held(host: str, port: int, imsi: str) -> Aud3g:
+    with CtrlClient(host, port) as c:
+        aud = parse_info_aud(c.get(f"subscriber.by-imsi-{imsi}.info-aud"))
+    assert aud is not None
+    return aud
+
+
+def test_reexport_keeps_or_raises_the_networks_sqn(engine: Engine, hsm: SoftHsm,
+                                                  stocked: list,  # type: ignore[type-arg]
+                                                  osmohlr: tuple[str, int, int]) -> None:
+    """Issue 13 item 6: exporting a batch again must not set osmo-hlr's SQN back to 0 (every
+    card would then reject the network's vectors until a resync). Same keys: aud3g is left
+    alone, the SQN stays. Other keys in the HLR: ours are set and the SQN is raised back above
+    what it was. A SIM simsmith issued vectors for starts above them."""
+    host, ctrl_port, gsup_port = osmohlr
+    imsis = [c.imsi for c in stocked]
+    _forget(host, ctrl_port, imsis)
+    issued = reserve_sqns(engine, stocked[5].iccid, 3)
+    r = export_osmo_hlr(engine, hsm, target="hlr-test", host=host, port=ctrl_port,
+                        gsup_port=gsup_port)
+    assert (r.created, r.failed) == (6, 0)
+    with read_session(engine) as s:
+        sims = {x.imsi: x for x in s.execute(select(Sim)).scalars()}
+    with GsupClient(host, gsup_port, name="simsmith-test") as g:
+        t = g.send_auth_info(stocked[5].imsi, 1)[0]
+        first = check_vector(hsm, sims[stocked[5].imsi], t)
+        assert first.ok and first.sqn >> 5 > max(issued) >> 5  # above what simsmith issued
+        for imsi in imsis[:3]:  # the network uses vectors: its SQN moves on
+            g.send_auth_info(imsi, 3)
+    before = {i: _held(host, ctrl_port, i).sqn for i in imsis}
+    assert all(before[i] > 0 for i in imsis[:3])
+
+    again = export_osmo_hlr(engine, hsm, target="hlr-test", host=host, port=ctrl_port,
+                            gsup_port=gsup_port, selection=Selection(batch="B-TEST-1"))
+    assert (again.updated, again.failed) == (6, 0)
+    assert [x.keys_set for x in again.results] == [False] * 6
+    assert {i: _held(host, ctrl_port, i).sqn for i in imsis} == before  # kept, not 0
+    assert [x.sqn for x in again.results] == [before[i] for i in imsis]
+
+    # Someone put other keys into the HLR and the network used them for a while.
+    with CtrlClient(host, ctrl_port) as c:
+        c.set(f"subscriber.by-imsi-{imsis[0]}.aud3g", f"milenage,{'00' * 16},opc,{'11' * 16},5")
+    with GsupClient(host, gsup_port, name="simsmith-test") as g:
+        g.send_auth_info(imsis[0], 4)
+    other = _held(host, ctrl_port, imsis[0]).sqn
+    assert other > 0
+    third = export_osmo_hlr(engine, hsm, target="hlr-test", host=host, port=ctrl_port,
+                            gsup_port=gsup_port, selection=Selection(iccids=[stocked[0].iccid]))
+    (res,) = third.results
+    assert res.status == "updated" and res.keys_set and res.error is None
+    held = _held(host, ctrl_port, imsis[0])
+    assert held.k == stocked[0].ki and held.opc == stocked[0].opc  # ours again
+    assert held.sqn >= other and res.sqn == held.sqn  # raised back, never lowered
+    with GsupClient(host, gsup_port, name="simsmith-test") as g:
+        nxt = check_vector(hsm, sims[imsis[0]], g.send_auth_info(imsis[0], 1)[0])
+    assert nxt.ok and nxt.sqn > other
+
+
+def test_reexport_without_gsup_refuses_to_lower_the_sqn(
+        engine: Engine, hsm: SoftHsm, stocked: list,  # type: ignore[type-arg]
+        osmohlr: tuple[str, int, int]) -> None:
+    """With no GSUP connection to raise it, a subscriber whose SQN would fall is reported failed
+    (osmo-hlr keeps its old keys and SQN), never silently reset."""
+    host, ctrl_port, gsup_port = osmohlr
+    imsi = stocked[1].imsi
+    _forget(host, ctrl_port, [imsi])
+    with CtrlClient(host, ctrl_port) as c:
+        c.pipeline([("SET", "subscriber.create", imsi),
+                    ("SET", f"subscriber.by-imsi-{imsi}.aud3g",
+                     f"milenage,{'22' * 16},opc,{'33' * 16},5")])
+    with GsupClient(host, gsup_port, name="simsmith-test") as g:
+        g.send_auth_info(imsi, 2)
+    old = _held(host, ctrl_port, imsi).sqn
+    r = export_osmo_hlr(engine, hsm, target="hlr-test", host=host, port=ctrl_port,
+                        gsup_port=None, selection=Selection(iccids=[stocked[1].iccid]))
+    (res,) = r.results
+    assert res.status == "failed" and "sqn" in (res.error or "")
+    assert stocked[1].ki.hex() not in (res.error or "")
+    held = _held(host, ctrl_port, imsi)  # its keys and SQN untouched
+    assert held.sqn == old and held.k == bytes.fromhex("22" * 16)
