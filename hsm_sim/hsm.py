@@ -167,6 +167,11 @@ class Hsm(Protocol):
 
     def import_clear(self, owner: str, key_type: KeyType, key: bytes) -> KeyRef: ...
 
+    def import_clear_many(self, items: Sequence[tuple[str, KeyType, bytes]]) -> list[KeyRef]:
+        """`import_clear` of many (owner, key type, key) in one call, refs in order: a vendor
+        file's PIN/PUK/ADM codes and OTA keys, a chunk at a time."""
+        ...
+
     def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
         """A random PIN/PUK/ADM code made inside the boundary (see CODE_TYPES), wrapped."""
         ...

@@ -558,6 +558,10 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
         self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value})
         return ref
 
+    def import_clear_many(self, items: Sequence[tuple[str, KeyType, bytes]]) -> list[KeyRef]:
+        """`import_clear` of many (owner, key type, key), in order."""
+        return [self.import_clear(owner, key_type, key) for owner, key_type, key in items]
+
     def _decrypt(self, transport: str | Any, scheme: EkiScheme, data: bytes) -> bytes:
         tk = self._kek(transport, KekPurpose.TRANSPORT) if isinstance(transport, str) else transport
         scheme = EkiScheme(scheme)

@@ -345,6 +345,34 @@ class SoftHsm(SoftSuciKeys):
         self._audit.record("key.import_clear", owner, {"key_type": ref.key_type.value, **check})
         return ref
 
+    def import_clear_many(self, items: Sequence[tuple[str, KeyType, bytes]]) -> list[KeyRef]:
+        """`import_clear` for many (owner, key type, key) at once — a vendor file's codes and OTA
+        keys: names checked once per owner, one random call for all nonces, one audit record
+        (counts per key type; no KCVs, which would cost a CMAC per key)."""
+        checked = ""
+        counts: dict[str, int] = {}
+        typed: list[tuple[KeyType, str, bytes]] = []
+        for owner, key_type, key in items:
+            if owner != checked:
+                KeyRef.check_name("owner", owner)
+                checked = owner
+            if key_type.__class__ is not KeyType:
+                key_type = KeyType(key_type)
+            if len(key) != CODE_LENGTH and key_type in CODE_TYPES:
+                raise BadLength(f"a {key_type.value} code is stored as {CODE_LENGTH} bytes, "
+                                f"got {len(key)}")
+            typed.append((key_type, owner, key))
+        for t, _, _ in typed:
+            counts[t.value] = counts.get(t.value, 0) + 1
+        wrapped = self._binder(STORAGE).wrap_many(typed)
+        trusted, backend = KeyRef.trusted, self.backend
+        refs = [trusted(backend, t, o, STORAGE, w)
+                for (t, o, _), w in zip(typed, wrapped, strict=True)]
+        if refs:
+            self._audit.record("key.import_clear", f"{len(refs)} keys",
+                               {"count": len(refs), "key_types": counts})
+        return refs
+
     def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
         """A random PIN/PUK/ADM code of `digits` digits, ASCII padded with 'FF' to 8 bytes."""
         key_type = KeyType(key_type)

@@ -58,11 +58,11 @@ def inline(vf: VendorFile, validator: Validator, chunk: int, outcome: Outcome
 
 
 def _work(conn: Connection, path: str, fmt: str, aliases: Mapping[str, str], chunk: int,
-          name: str) -> None:
+          name: str, dedupe: bool) -> None:
     try:
         report = Report(name)
         with VendorFile(Path(path), fmt, ColumnMap(dict(aliases)), report) as vf:
-            validator = Validator(vf.header, report)
+            validator = Validator(vf.header, report, dedupe=dedupe)
             for cards, seen, issues in validate_rows(vf, validator, chunk):
                 conn.send(("rows", cards, seen, issues))
             conn.send(("end", vf.sha256, validator.count, report))
@@ -73,11 +73,12 @@ def _work(conn: Connection, path: str, fmt: str, aliases: Mapping[str, str], chu
 
 
 def in_worker(path: Path, fmt: str, columns: ColumnMap, chunk: int, name: str,
-              outcome: Outcome) -> Iterator[Chunk]:
+              outcome: Outcome, *, dedupe: bool = True) -> Iterator[Chunk]:
+    """`dedupe`: as `Validator`'s (False: the caller checks duplicates against the store)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_work, args=(child, str(path), fmt, dict(columns.aliases), chunk,
-                                           name), daemon=True)
+                                           name, dedupe), daemon=True)
     proc.start()
     child.close()
     try:

@@ -17,6 +17,7 @@ Order of work (design §4, docs/import.md):
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ from simcore.vendor_import.validate import Card, Validator
 
 log = get_logger(__name__)
 
-CHUNK = 20_000
+CHUNK = 5_000  # rows per HSM call and insert: what the import holds at once
 WORKER_FROM_BYTES = 8 << 20  # files this big are read and validated in a second process
 Progress = Callable[[int, int | None], None]
 
@@ -204,7 +205,11 @@ class _Run:
         self.progress = progress
         self.report = vf.report
         self.header = vf.header
-        self.validator = Validator(vf.header, vf.report)
+        # A real import finds ICCIDs/IMSIs repeated in the file against the store (its own
+        # earlier chunks are there), not in sets that grow with the file; a dry run writes
+        # nothing, so its validator keeps them (only for files without start values).
+        self.validator = Validator(vf.header, vf.report, dedupe=opts.dry_run)
+        self.batch_id: int | None = None
         names = {c.name for c in vf.header.columns}
         self.transport = opts.transport_key or vf.header.transport_key
         # EKI/EOPC columns are encrypted; KI/OPC too once a transport key is in effect.
@@ -318,7 +323,7 @@ class _Run:
         outcome = Outcome()
         if self.use_worker:
             source = in_worker(self.vf.path, self.vf.fmt, self.opts.columns, self.opts.chunk,
-                               self.report.path, outcome)
+                               self.report.path, outcome, dedupe=self.opts.dry_run)
         else:
             source = inline(self.vf, self.validator, self.opts.chunk, outcome)
         for cards, seen, issues in source:
@@ -369,29 +374,37 @@ class _Run:
     def _chunk(self, s: Session, cards: list[Card], write: bool) -> None:
         self._check_vector(cards)
         iccids, imsis = store.existing(s, [c[1] for c in cards], [c[2] for c in cards])
+        hits: list[tuple[int, str, str, bool]] = []  # line, field, value, earlier in the file
         if iccids or imsis:
-            hits = [(c[0], fld, value) for c in cards
+            mine = self.batch_id
+            hits = [(c[0], fld, value, mine is not None and found[value] == mine) for c in cards
                     for fld, value, found in (("ICCID", c[1], iccids), ("IMSI", c[2], imsis))
                     if value in found]
+        if not self.validator.deduplicates:
+            hits += _repeated_in_chunk(cards)
+        if hits:
+            hits.sort()
             self._in_store(hits)
-            self.report.bad_rows += len({c[0] for c in cards if c[1] in iccids
-                                         or c[2] in imsis})
+            self.report.bad_rows += len({h[0] for h in hits})
         if write and self.report.ok:
             self._write(s, cards)
 
-    def _in_store(self, hits: list[tuple[int, str, str]]) -> None:
-        """Report (line, field, value) found in the store, each at its row's exact column
-        (looked up again in the file, only for the issues the report keeps)."""
+    def _in_store(self, hits: list[tuple[int, str, str, bool]]) -> None:
+        """Report (line, field, value, earlier in this file) found in the store or repeated in
+        the file, each at its row's exact column (looked up again in the file, only for the
+        issues the report keeps)."""
         index = {c.name: c.index for c in self.header.columns}
         room = max(0, MAX_KEPT - len(self.report.issues))
         wanted: dict[int, list[int]] = {}
-        for line, fld, _ in hits[:room]:
+        for line, fld, _, _ in hits[:room]:
             wanted.setdefault(line, []).append(index[fld])
         where = self.vf.columns_at(wanted)
-        for line, fld, value in hits:
+        for line, fld, value, in_file in hits:
+            rule, message = ((f"{fld.lower()}.duplicate", "appears earlier in this file")
+                             if in_file else (f"{fld.lower()}.in_store",
+                                              "already in the store (another SIM has it)"))
             self.report.add(Issue(self.report.path, line, where.get((line, index[fld]), 0), fld,
-                                  f"{fld.lower()}.in_store",
-                                  "already in the store (another SIM has it)", clip(value)))
+                                  rule, message, clip(value)))
 
     def _write(self, s: Session, cards: list[Card]) -> None:
         refs = self._keys(cards)
@@ -401,9 +414,17 @@ class _Run:
                  "milenage" if opc else None, c[5], 1, now, now)
                 for c, (ki, opc) in zip(cards, refs, strict=True)]
         store.bulk_insert(s, "sim", store.SIM_COLUMNS, rows)
-        creds = [(c[1], name, self._wrap(c[1], key_type, value.reveal()))
-                 for c in cards for name, key_type, value in c[6]]
-        store.bulk_insert(s, "sim_credential", store.CREDENTIAL_COLUMNS, creds)
+        del rows
+        # Codes and OTA keys: every one of the chunk wrapped in one HSM call.
+        kt = _KEY_TYPES
+        items = [(c[1], kt[key_type], value.reveal())
+                 for c in cards for _, key_type, value in c[6]]
+        refs_ = tokens(self.hsm.import_clear_many(items))
+        del items
+        names = [(c[1], name) for c in cards for name, _, _ in c[6]]
+        store.bulk_insert(s, "sim_credential", store.CREDENTIAL_COLUMNS,
+                          [(iccid, name, ref) for (iccid, name), ref in
+                           zip(names, refs_, strict=True)])
         self.imported += len(cards)
 
     def _keys(self, cards: list[Card]) -> list[tuple[str, str | None]]:
@@ -417,27 +438,50 @@ class _Run:
                 return list(zip(kis, tokens([p[1] for p in pairs]), strict=True))
             return [(k, p[1].to_token() if p[1] is not None else None)
                     for k, p in zip(kis, pairs, strict=True)]
-        out: list[tuple[str, str | None]] = []
-        for c in cards:
-            ki = self.hsm.import_clear(c[1], KeyType.KI, c[3].reveal()).to_token()
-            opc = (self.hsm.import_clear(c[1], KeyType.OPC, c[4].reveal()).to_token()
-                   if c[4] is not None else None)
-            out.append((ki, opc))
-        return out
+        kis = tokens(self.hsm.import_clear_many([(c[1], KeyType.KI, c[3].reveal())
+                                                 for c in cards]))
+        with_opc = [c for c in cards if c[4] is not None]
+        opcs = iter(tokens(self.hsm.import_clear_many(
+            [(c[1], KeyType.OPC, c[4].reveal()) for c in with_opc if c[4] is not None])))
+        return [(ki, next(opcs) if c[4] is not None else None)
+                for c, ki in zip(cards, kis, strict=True)]
 
-    def _wrap(self, owner: str, key_type: str, value: bytes) -> str:
-        return wrap_clear(self.hsm, owner, KeyType(key_type), value)
+
+def _repeated_in_chunk(cards: list[Card]) -> list[tuple[int, str, str, bool]]:
+    """ICCIDs/IMSIs a chunk holds twice (the store holds the earlier chunks' already)."""
+    out: list[tuple[int, str, str, bool]] = []
+    iccids: set[str] = set()
+    imsis: set[str] = set()
+    for c in cards:
+        if c[1] in iccids:
+            out.append((c[0], "ICCID", c[1], True))
+        if c[2] in imsis:
+            out.append((c[0], "IMSI", c[2], True))
+        iccids.add(c[1])
+        imsis.add(c[2])
+    return out
+
+
+_KEY_TYPES = {t.value: t for t in KeyType}
+_B64URL = bytes.maketrans(b"+/", b"-_")
 
 
 def tokens(refs: Sequence[Any]) -> list[str]:
     """`KeyRef.to_token()` of many refs at once: when every blob has one length divisible by 3,
     base64 of the concatenation is the concatenation of each blob's base64, so one encoding
-    call serves the whole chunk. Checked against `to_token()` on the first ref."""
+    call serves the whole chunk; otherwise one plain binascii call per blob. Checked against
+    `to_token()` on the first ref."""
     if not refs:
         return []
     n = len(refs[0].blob)
     if n % 3 or any(len(r.blob) != n for r in refs):
-        return [r.to_token() for r in refs]
+        b64, table = binascii.b2a_base64, _B64URL
+        out = [f"kr1.{r.backend}.{r.key_type.value}.{r.owner}.{r.kek}."
+               f"{b64(r.blob, newline=False).translate(table).rstrip(b'=').decode('ascii')}"
+               for r in refs]
+        if out[0] != refs[0].to_token():
+            return [r.to_token() for r in refs]
+        return out
     enc = base64.urlsafe_b64encode(b"".join(r.blob for r in refs)).decode("ascii")
     w = n // 3 * 4
     out = [f"kr1.{r.backend}.{r.key_type.value}.{r.owner}.{r.kek}.{enc[i * w:(i + 1) * w]}"
@@ -445,9 +489,3 @@ def tokens(refs: Sequence[Any]) -> list[str]:
     if out[0] != refs[0].to_token():
         return [r.to_token() for r in refs]
     return out
-
-
-def wrap_clear(hsm: Hsm, owner: str, key_type: KeyType, value: bytes) -> str:
-    """A clear credential from the file (PIN/PUK/ADM code in its 8-byte stored form, OTA key),
-    wrapped by the HSM for storage."""
-    return str(hsm.import_clear(owner, key_type, value).to_token())

@@ -50,26 +50,28 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str],
 
 
 def existing(session: Session, iccids: Sequence[str], imsis: Sequence[str]
-             ) -> tuple[set[str], set[str]]:
-    """Which of these ICCIDs and IMSIs the store already holds (IMSIs also as former IMSIs of
-    recycled SIMs are free again, so only current IMSIs count)."""
-    found_iccids: set[str] = set()
-    found_imsis: set[str] = set()
+             ) -> tuple[dict[str, int | None], dict[str, int | None]]:
+    """Which of these ICCIDs and IMSIs the store already holds, each with its SIM's batch id
+    (an import finds its own earlier chunks there: a duplicate inside the file). Former IMSIs
+    of recycled SIMs are free again, so only current IMSIs count."""
+    found_iccids: dict[str, int | None] = {}
+    found_imsis: dict[str, int | None] = {}
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         # One array parameter: thousands of IN placeholders cost more to build than to run.
         for column, values, found in (("iccid", iccids, found_iccids),
                                       ("imsi", imsis, found_imsis)):
             if values:
-                found.update(r[0] for r in conn.exec_driver_sql(
-                    f"SELECT {column} FROM sim WHERE {column} = ANY(%s)", (list(values),)))
+                found.update((r[0], r[1]) for r in conn.exec_driver_sql(
+                    f"SELECT {column}, batch_id FROM sim WHERE {column} = ANY(%s)",
+                    (list(values),)))
         return found_iccids, found_imsis
     for i in range(0, len(iccids), _IN_CHUNK):
-        found_iccids.update(session.execute(
-            select(col(Sim.iccid)).where(col(Sim.iccid).in_(iccids[i : i + _IN_CHUNK]))
-        ).scalars())
+        found_iccids.update((r[0], r[1]) for r in session.execute(
+            select(col(Sim.iccid), col(Sim.batch_id))
+            .where(col(Sim.iccid).in_(iccids[i : i + _IN_CHUNK]))))
     for i in range(0, len(imsis), _IN_CHUNK):
-        found_imsis.update(x for x in session.execute(
-            select(col(Sim.imsi)).where(col(Sim.imsi).in_(imsis[i : i + _IN_CHUNK]))
-        ).scalars() if x is not None)
+        found_imsis.update((r[0], r[1]) for r in session.execute(
+            select(col(Sim.imsi), col(Sim.batch_id))
+            .where(col(Sim.imsi).in_(imsis[i : i + _IN_CHUNK]))) if r[0] is not None)
     return found_iccids, found_imsis

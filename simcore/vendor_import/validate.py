@@ -94,7 +94,10 @@ _NO_KEY = Secret(b"")
 class Validator:
     """Checks rows one by one; `finish()` checks what needs the whole file."""
 
-    def __init__(self, header: Header, report: Report) -> None:
+    def __init__(self, header: Header, report: Report, *, dedupe: bool = True) -> None:
+        """`dedupe`: find ICCIDs/IMSIs repeated in the file here, in sets that grow with it.
+        The import passes False and finds them against the store instead, chunk by chunk
+        (simcore.vendor_import.service), so its memory does not grow with the file."""
         self.h = header
         self.report = report
         self.path = report.path
@@ -109,6 +112,16 @@ class Validator:
         self.iccid_start = self._start_iccid()
         self.imsi_start, self.plmn, self.imsi_len = self._start_imsi()
         self.mnc_length: int | None = None
+        # With a start value the sequence rule already makes every value unique: no set.
+        self._dedupe = dedupe
+        self._dedupe_iccids = dedupe and self.iccid_start is None
+        self._dedupe_imsis = dedupe and self.imsi_start is None
+
+    @property
+    def deduplicates(self) -> bool:
+        """Whether repeated ICCIDs and IMSIs are caught here (with start values the sequence
+        rule catches them)."""
+        return self._dedupe or (self.iccid_start is not None and self.imsi_start is not None)
 
     # --- header-level checks -----------------------------------------------------------------
 
@@ -274,9 +287,10 @@ class Validator:
         check = luhn_digit(v[:-1])
         if ord(v[-1]) - 48 != check:
             return "iccid.luhn", f"check digit {v[-1]} where {check} was expected (Luhn)"
-        if body in self._iccids:
-            return "iccid.duplicate", "appears earlier in this file"
-        self._iccids.add(body)
+        if self._dedupe_iccids:
+            if body in self._iccids:
+                return "iccid.duplicate", "appears earlier in this file"
+            self._iccids.add(body)
         card.iccid = v
         return None
 
@@ -297,9 +311,10 @@ class Validator:
         if self.imsi_start is not None and n != self.imsi_start + index:
             want = str(self.imsi_start + index).zfill(len(v))
             return "imsi.sequence", f"not consecutive: row {index + 1} should be {want}"
-        if n in self._imsis:
-            return "imsi.duplicate", "appears earlier in this file"
-        self._imsis.add(n)
+        if self._dedupe_imsis:
+            if n in self._imsis:
+                return "imsi.duplicate", "appears earlier in this file"
+            self._imsis.add(n)
         card.imsi = v
         return None
 
