@@ -369,8 +369,10 @@ class SoftHsm(SoftSuciKeys):
         refs = [trusted(backend, t, o, STORAGE, w)
                 for (t, o, _), w in zip(typed, wrapped, strict=True)]
         if refs:
-            self._audit.record("key.import_clear", f"{len(refs)} keys",
-                               {"count": len(refs), "key_types": counts})
+            # Key types as a list: a mapping named PIN, ADM, … would read as secret fields.
+            self._audit.record("key.import_clear", "batch",
+                               {"count": len(refs), "key_types": sorted(counts),
+                                "owners": len({o for _, o, _ in typed})})
         return refs
 
     def generate_code(self, owner: str, key_type: KeyType, digits: int = 8) -> KeyRef:
