@@ -9,7 +9,7 @@ whose SQN went backwards must resynchronise every card. Therefore a re-export:
   it would set (the SQN is kept as it is);
 - otherwise (new keys, a new subscriber), and whenever the SQN osmo-hlr holds is below a floor
   — the SQN it held before, or the last SQN simsmith itself issued for the SIM
-  (simcore.keys.next_network_sqns) — raises it the only way osmo-hlr offers: a resync. The
+  (simcore.sqn_store.next_network_sqns) — raises it the only way osmo-hlr offers: a resync. The
   export sends SendAuthInfo with AUTS = (SQN_MS ⊕ AK*) ‖ MAC-S for SQN_MS = the floor
   (TS 33.102 §6.3.3, computed with Milenage f1*/f5*, TS 35.206, from the keys this insecure
   target receives in clear anyway); osmo-hlr verifies MAC-S, takes SQN_MS as the card's and

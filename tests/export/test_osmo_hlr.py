@@ -17,8 +17,8 @@ from simcore.export.gsup import GsupClient, GsupError
 from simcore.export.hlr_sqn import Aud3g, parse_info_aud
 from simcore.export.osmo_ctrl import CtrlClient
 from simcore.export.verify import check_vector
-from simcore.keys import reserve_sqns
 from simcore.models import AuditEvent, Sim
+from simcore.sqn_store import reserve_sqns
 
 
 def _forget(host: str, port: int, imsis: list[str]) -> None:
