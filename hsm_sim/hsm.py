@@ -77,6 +77,10 @@ CODE_LENGTH = 8
 # The codes `reveal_code` hands out in clear (a subscriber's own PIN and PUK, read out by
 # customer care). ADM codes open the card's files to the operator: never revealed.
 REVEALABLE_CODES = frozenset({KeyType.PIN, KeyType.PUK})
+# What `reveal_service_code` hands out: every code type, ADM included, for a service centre that
+# re-programs a card (PIN2, PUK2, ADM1). A separate call, audited under its own action, so the
+# care path can never reach an ADM code.
+SERVICE_CODES = CODE_TYPES
 
 
 class Slot(Protocol):
@@ -114,6 +118,13 @@ def check_revealable(ref: KeyRef) -> None:
     """WrongKeyType unless `ref` is a PIN or PUK code (see REVEALABLE_CODES)."""
     if ref.key_type not in REVEALABLE_CODES:
         raise WrongKeyType(f"reveal_code reveals PIN and PUK codes only, not "
+                           f"{ref.key_type.value} (key of {ref.owner})")
+
+
+def check_service_revealable(ref: KeyRef) -> None:
+    """WrongKeyType unless `ref` is a card access code (PIN, PUK or ADM; see SERVICE_CODES)."""
+    if ref.key_type not in SERVICE_CODES:
+        raise WrongKeyType(f"reveal_service_code reveals PIN, PUK and ADM codes only, not "
                            f"{ref.key_type.value} (key of {ref.owner})")
 
 
@@ -190,6 +201,13 @@ class Hsm(Protocol):
         unwrapped inside the boundary, returned as a string. ADM codes and every cryptographic
         key are refused (WrongKeyType), a ref of another owner too (WrongOwner). Audited as
         `key.reveal` with the key type only."""
+        ...
+
+    def reveal_service_code(self, ref: KeyRef, *, owner: str) -> str:
+        """The digits of a PIN, PUK or ADM code, for a service centre re-programming the card:
+        unwrapped inside the boundary, returned as a string. Cryptographic keys are refused
+        (WrongKeyType), a ref of another owner too (WrongOwner). Audited as
+        `key.reveal_service` with the key type only."""
         ...
 
     def import_encrypted(

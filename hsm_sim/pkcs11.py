@@ -71,6 +71,7 @@ from hsm_sim.hsm import (
     NullAudit,
     Slot,
     check_revealable,
+    check_service_revealable,
     check_slots,
     code_digits,
     code_from_random,
@@ -543,6 +544,16 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
         check_revealable(ref)
         digits = code_digits(self._read(ref, ref.key_type, owner), ref)
         self._audit.record("key.reveal", owner, {"key_type": ref.key_type.value})
+        return digits
+
+    @_pooled
+    def reveal_service_code(self, ref: KeyRef, *, owner: str) -> str:
+        """The digits of a PIN, PUK or ADM code (a service centre re-programs the card); keys
+        refused (WrongKeyType), another owner's ref too (WrongOwner). Audited without the
+        value, under its own action."""
+        check_service_revealable(ref)
+        digits = code_digits(self._read(ref, ref.key_type, owner), ref)
+        self._audit.record("key.reveal_service", owner, {"key_type": ref.key_type.value})
         return digits
 
     @_pooled

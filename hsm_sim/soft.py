@@ -47,6 +47,7 @@ from hsm_sim.hsm import (
     NullAudit,
     Slot,
     check_revealable,
+    check_service_revealable,
     check_slots,
     code_digits,
     code_from_random,
@@ -406,6 +407,15 @@ class SoftHsm(SoftSuciKeys):
         check_revealable(ref)
         digits = code_digits(self._unwrap(ref, ref.key_type, owner), ref)
         self._audit.record("key.reveal", owner, {"key_type": ref.key_type.value})
+        return digits
+
+    def reveal_service_code(self, ref: KeyRef, *, owner: str) -> str:
+        """The digits of a PIN, PUK or ADM code (a service centre re-programs the card); keys
+        refused (WrongKeyType), another owner's ref too (WrongOwner). Audited without the
+        value, under its own action."""
+        check_service_revealable(ref)
+        digits = code_digits(self._unwrap(ref, ref.key_type, owner), ref)
+        self._audit.record("key.reveal_service", owner, {"key_type": ref.key_type.value})
         return digits
 
     def import_encrypted(

@@ -33,11 +33,13 @@ SCOPES: dict[str, str] = {
     "metrics:read": "Read /metrics (Prometheus).",
     "care:access-codes": "Customer care: read a SIM's PIN1 and PUK1 (each read audited). "
                          "Not implied by admin.",
+    "service:card-codes": "Service centre: read a SIM's PIN2, PUK2 and ADM1 to re-program its "
+                          "card (each read audited, with a reason). Not implied by admin.",
     "suci:deconceal": "A UDM: de-conceal SUCIs to SUPIs in the HSM (each audited).",
-    "admin": "Everything above except care:access-codes.",
+    "admin": "Everything above except care:access-codes and service:card-codes.",
 }
 # Least privilege: scopes a key holds only when given by name, never through `admin`.
-NOT_IMPLIED_BY_ADMIN = frozenset({"care:access-codes"})
+NOT_IMPLIED_BY_ADMIN = frozenset({"care:access-codes", "service:card-codes"})
 KEY_PREFIX = "ssk_"
 
 

@@ -107,6 +107,29 @@ def access_codes(
                     [("PIN1", codes.pin1), ("PUK1", codes.puk1)])
 
 
+@app.command("service-codes")
+@handle_errors
+@hsm_errors
+def service_codes_cmd(
+    iccid: str = typer.Argument(..., help="ICCID of the SIM."),
+    reason: str = typer.Option(..., "--reason", help="Why the codes are read (e.g. a service "
+                               "order number); audited."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Service centre: show a SIM's PIN2, PUK2 and ADM1 (those it has), read by the HSM, to
+    re-program its card. Every read is recorded in the audit log (who, why; never the values).
+    Refused for SIMs terminated, in quarantine or recycled."""
+    from simcore import service_codes
+
+    codes = service_codes.reveal_service_codes(engine(), open_hsm, iccid, actor=actor(),
+                                               reason=reason)
+    if as_json:
+        print_json({"iccid": codes.iccid, **{k.lower(): v for k, v in codes.codes.items()}})
+    else:
+        print_table(f"service codes of {codes.iccid}", ["code", "value"],
+                    list(codes.codes.items()))
+
+
 @app.command("find")
 @handle_errors
 def find(

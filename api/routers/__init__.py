@@ -19,6 +19,7 @@ ROUTERS: list[str] = [
     "webhooks",
     "imports",
     "care",  # issue 7: customer care reads PIN1/PUK1 (scope care:access-codes, not via admin)
+    "service_codes",  # issue 13: PIN2/PUK2/ADM1 for a service centre (scope service:card-codes)
     "es2plus",  # issue 8: SM-DP+ side endpoints and HandleDownloadProgressInfo
     "suci",  # issue 20: SUCI de-concealment for a UDM (scope suci:deconceal)
 ]
