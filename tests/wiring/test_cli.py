@@ -204,6 +204,21 @@ def test_inventory_access_codes(cli_env: SoftHsm, engine: Engine) -> None:
     assert runner.invoke(app, ["inventory", "access-codes", iccid]).exit_code == 2  # no reason
 
 
+def test_inventory_service_codes(cli_env: SoftHsm, engine: Engine) -> None:
+    """`inventory service-codes` shows PIN2/PUK2/ADM1 (a service centre) and audits the read."""
+    out = json.loads(ok("inventory", "generate", "-n", "1", "--batch", "sc", "--with-keys",
+                        "--json"))
+    iccid = out["first_iccid"]
+    creds = keys.load_keys(engine, iccid).credentials
+    want = {n.lower(): clear(cli_env, creds[n]).rstrip(b"\xff").decode()
+            for n in ("PIN2", "PUK2", "ADM1")}
+    shown = json.loads(ok("inventory", "service-codes", iccid, "--reason", "SO-9", "--json"))
+    assert shown == {"iccid": iccid, **want}
+    trail = ok("audit", "list", "--subject", iccid, "--json")
+    assert trail.count("sim.service_codes_revealed") == 1 and want["adm1"] not in trail
+    assert runner.invoke(app, ["inventory", "service-codes", iccid]).exit_code == 2  # no reason
+
+
 @pytest.mark.storage
 def test_card_emulate_from_inventory_is_refused_in_production(
         cli_env: SoftHsm, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
