@@ -26,7 +26,7 @@ from esim.sgp22 import signatures as sig
 from esim.sgp22.cancel_session import CancelSessionReason, cancel_session_response
 from esim.sgp22.certificates import TrustedCis
 from esim.sgp22.notifications import NotificationEvent, other_signed_notification
-from simcore.smdp_es9plus import (
+from simcore.smdp.es9plus import (
     Es9PlusCore,
     InMemorySessions,
     ReleasedOrder,

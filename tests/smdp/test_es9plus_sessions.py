@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from esim.sgp22 import bpp
-from simcore.smdp_es9plus import DownloadSession, StoreSessions
+from simcore.smdp.es9plus import DownloadSession, StoreSessions
 from tests.esim.sgp22_vectors import data, h, session
 from tests.smdp.test_es9plus_core import NOW, _call, _cert, _request, _scalar, _smdp
 

@@ -53,7 +53,7 @@ from esim.sgp22.notifications import (
 )
 from esim.sgp22.signatures import Signer
 from simcore import db
-from simcore.models_es9plus import SmdpDownloadSession
+from simcore.smdp.es9plus_models import SmdpDownloadSession
 
 SUPPORTED_SVN_MAJOR = 2
 DEFAULT_SESSION_TTL = timedelta(minutes=10)

@@ -1,4 +1,4 @@
-"""Table of the SM-DP+'s ES9+ download sessions (simcore.smdp_es9plus). Migration:
+"""Table of the SM-DP+'s ES9+ download sessions (simcore.smdp.es9plus). Migration:
 versions/0700_es9plus_sessions.py.
 
 - `smdp_download_session`: one RSP session per transactionId (SGP.22 §3.1.2), so every API
