@@ -53,6 +53,25 @@ class AccessCodes:
     __str__ = __repr__
 
 
+def code_tokens(engine: Engine, digits: str, names: tuple[str, ...], *, what: str
+                ) -> tuple[str, dict[str, str]]:
+    """The SIM's state and the stored refs (tokens) of those of `names` it has. NotFound for
+    an unknown SIM, Conflict (naming `what`) for a SIM out of service. Shared by the care
+    and service-centre paths (simcore.service_codes)."""
+    with read_session(engine) as s:
+        state = s.execute(select(col(Sim.state)).where(col(Sim.iccid) == digits)
+                          ).scalar_one_or_none()
+        if state is None:
+            raise NotFound(f"no SIM with ICCID {digits}")
+        tokens = dict(s.execute(
+            select(col(SimCredential.name), col(SimCredential.ref))
+            .where(col(SimCredential.iccid) == digits,
+                   col(SimCredential.name).in_(names))).all())
+    if state in OUT_OF_SERVICE:
+        raise Conflict(f"SIM {digits} is {state}: {what} are served for SIMs in service only")
+    return state, tokens
+
+
 def reveal_access_codes(engine: Engine, hsm: Hsm | Callable[[], Hsm], iccid: str, *, actor: str,
                         reason: str | None = None) -> AccessCodes:
     """PIN1 and PUK1 of one SIM, unwrapped by the HSM, after an audit event naming `actor`,
@@ -68,18 +87,7 @@ def reveal_access_codes(engine: Engine, hsm: Hsm | Callable[[], Hsm], iccid: str
         reason = reason.strip() or None
         if reason is not None and len(reason) > REASON_MAX:
             raise InvalidInput("reason", "too long", expected=f"at most {REASON_MAX} characters")
-    with read_session(engine) as s:
-        state = s.execute(select(col(Sim.state)).where(col(Sim.iccid) == digits)
-                          ).scalar_one_or_none()
-        if state is None:
-            raise NotFound(f"no SIM with ICCID {digits}")
-        tokens = dict(s.execute(
-            select(col(SimCredential.name), col(SimCredential.ref))
-            .where(col(SimCredential.iccid) == digits,
-                   col(SimCredential.name).in_(CARE_CODES))).all())
-    if state in OUT_OF_SERVICE:
-        raise Conflict(f"SIM {digits} is {state}: access codes are served for SIMs in "
-                       "service only")
+    state, tokens = code_tokens(engine, digits, CARE_CODES, what="access codes")
     for name in CARE_CODES:
         if name not in tokens:
             raise MissingKeys(f"SIM {digits} has no {name} in the store")

@@ -19,18 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
-from sqlmodel import col
+from sqlalchemy import Engine
 
 from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyRef
 from simcore import audit
-from simcore.care import OUT_OF_SERVICE, REASON_MAX
-from simcore.db import read_session, transaction
-from simcore.errors import Conflict, InvalidInput, NotFound
+from simcore.care import REASON_MAX, code_tokens
+from simcore.db import transaction
+from simcore.errors import InvalidInput
 from simcore.identifiers import Iccid
 from simcore.keys import MissingKeys
-from simcore.models import Sim, SimCredential
 
 __all__ = ["SERVICE_CODES", "ServiceCodes", "reveal_service_codes"]
 
@@ -67,18 +65,7 @@ def reveal_service_codes(engine: Engine, hsm: Hsm | Callable[[], Hsm], iccid: st
                            "service order number)")
     if len(reason) > REASON_MAX:
         raise InvalidInput("reason", "too long", expected=f"at most {REASON_MAX} characters")
-    with read_session(engine) as s:
-        state = s.execute(select(col(Sim.state)).where(col(Sim.iccid) == digits)
-                          ).scalar_one_or_none()
-        if state is None:
-            raise NotFound(f"no SIM with ICCID {digits}")
-        tokens = dict(s.execute(
-            select(col(SimCredential.name), col(SimCredential.ref))
-            .where(col(SimCredential.iccid) == digits,
-                   col(SimCredential.name).in_(SERVICE_CODES))).all())
-    if state in OUT_OF_SERVICE:
-        raise Conflict(f"SIM {digits} is {state}: service codes are served for SIMs in "
-                       "service only")
+    state, tokens = code_tokens(engine, digits, SERVICE_CODES, what="service codes")
     names = [n for n in SERVICE_CODES if n in tokens]
     if not names:
         raise MissingKeys(f"SIM {digits} has no {', '.join(SERVICE_CODES)} in the store")

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,54 +15,24 @@ from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from api.main import create_app
-from hsm_sim.hsm import Hsm
-from hsm_sim.keyref import KeyRef
 from hsm_sim.soft import SoftHsm
 from simcore import apikeys, audit, inventory, keys
 from simcore.identifiers import Iccid
 from tests.api.conftest import make_keys, seed_inventory, settings
+from tests.helpers.codes_api import CodesApi, codes_api, held
 from tests.hsm.conftest import p11hsm  # noqa: F401  (SoftHSM2 token, skipped without its env)
 
 CARE = "care:access-codes"
 
 
-@dataclass
-class CareApi:
-    client: TestClient
-    engine: Engine
-    hsm: Hsm
-    keys: dict[str, str]
-    iccids: list[str]  # SIMs with keys and codes
-
-    def h(self, scope: str = CARE) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[scope]}"}
-
-
-class _Slot:
-    def __init__(self, offset: int, length: int) -> None:
-        self.offset, self.length = offset, length
-
-
-def held(hsm: Hsm, ref: KeyRef) -> str:
-    """The code as the HSM writes it into a card or package (patch_keys), as digits."""
-    buf = bytearray(8)
-    hsm.patch_keys(buf, [_Slot(0, 8)], [ref], owner=ref.owner)
-    return bytes(buf).rstrip(b"\xff").decode()
+CareApi = CodesApi
 
 
 @pytest.fixture(params=["soft", "pkcs11"])
 def care_api(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path
-             ) -> Iterator[CareApi]:
-    if request.param == "soft":
-        hsm: Any = SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32])
-    else:
-        hsm = request.getfixturevalue("p11hsm")
-    seed_inventory(engine, physical=4, esims=2)
-    iccids = [s.iccid for s in inventory.list_sims(engine, batch="phys")][:2]
-    keys.generate_keys(engine, hsm, actor="t", iccids=iccids)
-    app = create_app(settings(tmp_path), engine=engine, hsm=hsm)
-    with TestClient(app) as client:
-        yield CareApi(client, engine, hsm, make_keys(engine), iccids)
+             ) -> Iterator[CodesApi]:
+    with codes_api(request, engine, tmp_path, CARE) as api:
+        yield api
 
 
 @pytest.mark.storage

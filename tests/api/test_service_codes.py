@@ -7,60 +7,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
-from api.main import create_app
 from hsm_sim.errors import WrongKeyType
-from hsm_sim.soft import SoftHsm
 from simcore import audit, inventory, keys, service_codes
-from tests.api.conftest import make_keys, seed_inventory, settings
+from tests.helpers.codes_api import CodesApi, codes_api, held
 from tests.hsm.conftest import p11hsm  # noqa: F401  (SoftHSM2 token, skipped without its env)
 
 SERVICE = "service:card-codes"
 
 
-@dataclass
-class ServiceApi:
-    client: TestClient
-    engine: Any
-    hsm: Any
-    keys: dict[str, str]
-    iccids: list[str]
-
-    def h(self, scope: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[scope]}"}
-
-
-def held(hsm: Any, ref: Any) -> str:
-    """The code as the HSM writes it into a card (patch_keys, the personalisation path)."""
-    slot = type("Slot", (), {"offset": 0, "length": 8})()
-    buf = bytearray(8)
-    hsm.patch_keys(buf, [slot], [ref], owner=ref.owner)
-    return bytes(buf).rstrip(b"\xff").decode()
-
-
 @pytest.fixture(params=["soft", "pkcs11"])
-def service_api(request: pytest.FixtureRequest, engine: Any, tmp_path: Path
-                ) -> Iterator[ServiceApi]:
-    if request.param == "soft":
-        hsm: Any = SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32])
-    else:
-        hsm = request.getfixturevalue("p11hsm")
-    seed_inventory(engine, physical=4, esims=2)
-    iccids = [s.iccid for s in inventory.list_sims(engine, batch="phys")][:2]
-    keys.generate_keys(engine, hsm, actor="t", iccids=iccids)
-    app = create_app(settings(tmp_path), engine=engine, hsm=hsm)
-    with TestClient(app) as client:
-        yield ServiceApi(client, engine, hsm, make_keys(engine), iccids)
+def service_api(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path
+                ) -> Iterator[CodesApi]:
+    with codes_api(request, engine, tmp_path, SERVICE) as api:
+        yield api
 
 
 @pytest.mark.storage
-def test_service_key_reads_pin2_puk2_adm1_the_hsm_holds(service_api: ServiceApi) -> None:
+def test_service_key_reads_pin2_puk2_adm1_the_hsm_holds(service_api: CodesApi) -> None:
     api, iccid = service_api, service_api.iccids[0]
     r = api.client.get(f"/v1/sims/{iccid}/service-codes", params={"reason": "SO-981"},
                        headers=api.h(SERVICE))
@@ -79,7 +47,7 @@ def test_service_key_reads_pin2_puk2_adm1_the_hsm_holds(service_api: ServiceApi)
 
 
 @pytest.mark.storage
-def test_other_keys_and_missing_reasons_are_refused(service_api: ServiceApi) -> None:
+def test_other_keys_and_missing_reasons_are_refused(service_api: CodesApi) -> None:
     api, iccid = service_api, service_api.iccids[0]
     path = f"/v1/sims/{iccid}/service-codes"
     for scope in ("admin", "care:access-codes", "sims:write"):
@@ -96,7 +64,7 @@ def test_other_keys_and_missing_reasons_are_refused(service_api: ServiceApi) -> 
 
 
 @pytest.mark.storage
-def test_the_care_path_still_never_reveals_an_adm_code(service_api: ServiceApi) -> None:
+def test_the_care_path_still_never_reveals_an_adm_code(service_api: CodesApi) -> None:
     api = service_api
     adm = keys.load_keys(api.engine, api.iccids[0]).credentials["ADM1"]
     with pytest.raises(WrongKeyType):
