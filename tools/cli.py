@@ -1,16 +1,53 @@
 """The root `simsmith` command: one Typer app per noun, joined here.
 
 Each noun lives in its own module (tools/<noun>_cli.py) exposing `app`; register it in NOUNS.
+A noun's module is imported only when that noun is invoked (or for the root `--help`), so
+`simsmith id check …` does not pay for the SAIP compiler, the vendor importer and the HSM backends.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+# Modules that add commands to a noun's app besides the noun's own module.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {"inventory": ("tools.import_cli",)}
+
+
+class LazyNouns(TyperGroup):
+    """The root group: eager commands as Typer registers them, nouns imported on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(noun for _, noun, _ in NOUNS)})
+
+    # ctx and the command are click's types (Typer vendors click since 0.2x: typed Any here)
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        for module, noun, help_text in NOUNS:
+            if noun == cmd_name:
+                for extra in EXTRA_MODULES.get(noun, ()):
+                    importlib.import_module(extra)
+                sub: Any = importlib.import_module(module).app
+                command = typer.main.get_group(sub)
+                command.name = noun
+                command.help = help_text
+                # A Typer app turned into a command on its own grows the completion options;
+                # as a noun under the root it must look as add_typer made it.
+                command.params = [p for p in command.params
+                                  if p.name not in ("install_completion", "show_completion")]
+                self.commands[noun] = command  # imported once per process
+                return command
+        return None
+
 
 app = typer.Typer(
     name="simsmith",
+    cls=LazyNouns,
     help="eSIM and SIM lifecycle toolkit for MVNOs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,16 +76,12 @@ NOUNS: list[tuple[str, str, str]] = [
 
 
 def _register() -> None:
-    import tools.import_cli  # noqa: F401
     from tools.workspace_cli import register
 
     register(app)
     from tools.serve_cli import register as register_serve
 
     register_serve(app)
-    for module, noun, help_text in NOUNS:
-        sub = importlib.import_module(module).app
-        app.add_typer(sub, name=noun, help=help_text)
 
 
 _register()
