@@ -1,7 +1,9 @@
 """Structured logging (structlog): console lines for people, JSON lines for machines.
 
 Configured once by the entry point (CLI or API) from Settings; library code just calls
-`get_logger(__name__)` and logs events with key-value fields, never secrets.
+`get_logger(__name__)` and logs events with key-value fields, never secrets. Every line written
+inside an OpenTelemetry span carries its `trace_id` and `span_id` (W3C Trace Context hex), so a
+log line leads to its trace (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ import sys
 from typing import Any
 
 import structlog
+from opentelemetry import trace
+
+
+def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: the current span's trace and span ids, when there is one."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event.setdefault("trace_id", format(ctx.trace_id, "032x"))
+        event.setdefault("span_id", format(ctx.span_id, "016x"))
+    return event
 
 
 def configure(level: str = "INFO", json: bool = False) -> None:
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
