@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv lint clean services-up services-down
+.PHONY: run test test-fast bench venv lint clean services-up services-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test: $(PY)
 	scripts/install-system-deps.sh
 	$(PIP) install -e '.[test,postgres,pkcs11,cards]'
 	scripts/test.sh
+
+# make test-fast: the quick loop while editing — no services started, SQLite only, tests marked
+# `slow` left out (the tests of real services skip without them). make test runs everything.
+test-fast: $(PY)
+	$(PIP) install -e '.[test,postgres,pkcs11,cards]'
+	env -u SIMSMITH_TEST_PG_URL -u SIMSMITH_REQUIRE_SERVICES -u SIMSMITH_REQUIRE_PG \
+	  $(VENV)/bin/pytest -m "not slow" -p no:cacheprovider
 
 lint: $(PY)
 	$(VENV)/bin/ruff check .

@@ -69,6 +69,7 @@ def test_care_key_reads_the_codes_the_hsm_holds(care_api: CareApi,
     assert body["puk1"] not in everywhere and other["puk1"] not in everywhere
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_other_keys_are_refused_and_errors_are_problems(care_api: CareApi) -> None:
     c, iccid = care_api.client, care_api.iccids[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from simcore import apikeys, db
@@ -11,6 +12,7 @@ from tools.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_apikey_create_list_revoke(tmp_path: Path) -> None:
     env = {"SIMSMITH_HOME": str(tmp_path)}
     assert runner.invoke(app, ["init"], env=env).exit_code == 0

@@ -20,6 +20,7 @@ from .conftest import make_keys, seed_inventory, settings
 pytestmark = pytest.mark.storage
 
 
+@pytest.mark.slow
 def test_order_goes_over_es2plus_https(engine: Engine, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SIMSMITH_SMDP_URL", raising=False)

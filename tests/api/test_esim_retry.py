@@ -26,6 +26,7 @@ def in_use(api: Api) -> int:
         )).scalar_one())
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 @pytest.mark.parametrize("fail", ["download-timeout", "confirm-refused", "confirm-timeout"])
 def test_retry_after_compensated_failure_takes_one_profile(api: Api, fail: str) -> None:

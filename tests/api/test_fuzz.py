@@ -19,6 +19,7 @@ QUERIES = ["limit=0", "limit=abc", "cursor=%%%", "state=\u2603", "limit=100000"]
 URIS = {t.uri for t in PROBLEM_TYPES.values()}
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_no_5xx_on_odd_input(api: Api) -> None:
     h = api.h("admin")

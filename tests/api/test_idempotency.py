@@ -87,6 +87,7 @@ def test_an_order_refused_by_its_service_is_not_recorded(api: Api) -> None:
     assert again.headers["idempotent-replayed"] == "true" and again.json() == done.json()
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_concurrent_orders_with_one_key_make_one_order(engine: Engine, tmp_path: Path) -> None:
     """24 concurrent requests with one Idempotency-Key against two workers: one profile is

@@ -68,6 +68,7 @@ async def _tour(url: str, key: str, n_orders: int) -> tuple[list[httpx.Response]
     return seen, [o.json()["iccid"] for o in orders if o.status_code == 201]
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_concurrent_orders_and_no_secret_anywhere(engine: Engine, tmp_path: Path) -> None:
     seed_inventory(engine, physical=60, esims=80)

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
@@ -47,6 +48,7 @@ CHECKS_RUN = [*CHECKS.get_by_names(["not_a_server_error"]), status_code_conforma
               content_type_conformance, response_schema_conformance]
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @hsettings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms(case: Any) -> None:

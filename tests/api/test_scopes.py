@@ -30,6 +30,7 @@ def _routes(api: Api) -> list[tuple[str, str, str | None]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_every_route_needs_its_scope(api: Api) -> None:
     routes = _routes(api)
@@ -69,6 +70,7 @@ def test_only_a_care_key_reaches_the_access_codes(api: Api) -> None:
                                                                                         403)
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_revoked_key_and_x_api_key_header(api: Api) -> None:
     r = api.client.get("/v1/sims", headers={"X-API-Key": api.keys["sims:read"]})

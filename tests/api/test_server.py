@@ -76,6 +76,7 @@ def test_listening_sockets_share_the_address() -> None:
         a.close()
 
 
+@pytest.mark.slow
 def test_keepalive_clients_spread_over_workers_and_a_dead_worker_is_replaced(
     tmp_path: Path,
 ) -> None:

@@ -27,6 +27,7 @@ def service_api(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path
         yield api
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_service_key_reads_pin2_puk2_adm1_the_hsm_holds(service_api: CodesApi) -> None:
     api, iccid = service_api, service_api.iccids[0]

@@ -96,6 +96,7 @@ def test_errors_are_problems(api: Api) -> None:
     assert r.status_code == 405 and r.json()["type"] == P + "method-not-allowed"
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_msisdns_and_audit(api: Api) -> None:
     c = api.client

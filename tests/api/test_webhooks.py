@@ -48,6 +48,7 @@ def test_signature_round_trip_and_replay_window() -> None:
         webhooks.verify_signature("other", header, body, now=1_700_000_000)
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_events_delivered_signed_with_retries(api: Api, receiver: Receiver,
                                               tmp_path: Path) -> None:
@@ -67,6 +68,7 @@ def test_events_delivered_signed_with_retries(api: Api, receiver: Receiver,
     assert [(x["state"], x["attempts"]) for x in d["items"]] == [("delivered", 3)]
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_dead_letter_and_redeliver(api: Api, receiver: Receiver, tmp_path: Path) -> None:
     _subscribe(api, receiver)
@@ -92,6 +94,7 @@ def test_dead_letter_and_redeliver(api: Api, receiver: Receiver, tmp_path: Path)
                           headers=api.h("webhooks:manage")).json()["items"]
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_deliveries_survive_a_restart(api: Api, receiver: Receiver, tmp_path: Path) -> None:
     _subscribe(api, receiver)
@@ -170,6 +173,7 @@ def test_create_refuses_bad_urls_as_problem_json(api: Api) -> None:
     assert ok.status_code == 201 and ok.json()["url"] == "https://bücher.example/hook"
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_a_poisoned_endpoint_cannot_stop_the_others(api: Api, receiver: Receiver,
                                                    tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def select(u: Uicc, path: str, *, fcp: bool = False):  # type: ignore[no-untyped
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("type_name", SJA)
 def test_every_file_of_the_real_card_with_its_size_record_length_and_sfi(type_name: str) -> None:
     u = Uicc(LoopbackTransport(VirtualUicc(type_name)))

@@ -35,6 +35,7 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
+@pytest.mark.slow
 def test_order_over_es2plus_then_notifications_and_webhooks(
     engine: Engine, https_server: Server, pki: Pki, endpoint: object, tmp_path: Path,
     receiver: Receiver,

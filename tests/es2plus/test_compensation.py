@@ -52,6 +52,7 @@ FAILURES: list[tuple[str, dict[str, Any], type[SmdpError], bool]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fail", "answer", "error", "cancelled"), FAILURES)
 def test_failure_at_each_step_is_compensated(engine: Engine, fail: str, answer: dict[str, Any],
                                              error: type[SmdpError], cancelled: bool) -> None:
@@ -88,6 +89,7 @@ def test_own_fault_after_the_answer_is_compensated(engine: Engine,
     assert [name for name, _ in smdp.calls] == ["DownloadOrder", "ConfirmOrder", "CancelOrder"]
 
 
+@pytest.mark.slow
 def test_cancel_that_fails_is_recorded_and_settled_later(engine: Engine) -> None:
     add_profiles(engine, 2)
     smdp = StandIn(engine, "confirm-timeout", cancel_fails=True)

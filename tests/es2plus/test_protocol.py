@@ -68,6 +68,7 @@ def test_admin_protocol_on_404_and_405_of_the_listener(order_listener: str,
         assert r.json()["type"].startswith("urn:simsmith:problem:")
 
 
+@pytest.mark.slow
 def test_admin_protocol_on_404_and_405_of_the_api_receiver(engine: Engine,
                                                           tmp_path: Path) -> None:
     """The API app serves the operator's receiver (HandleDownloadProgressInfo): its ES2+ paths

@@ -39,6 +39,7 @@ def code(answer: Any) -> tuple[str, str] | None:
     return (scd.subject_code, scd.reason_code) if scd else None
 
 
+@pytest.mark.slow
 def test_one_identifier_two_confirm_orders_over_https(engine: Engine, https_server: Server,
                                                       pki: Pki, endpoint: object) -> None:
     """Clients build identifiers from seconds + a counter: two runs collide. The second

@@ -99,6 +99,7 @@ def test_orders_with_their_state(engine: Engine, tmp_path: Path) -> None:
     assert text.exit_code == 0 and a in text.output and "allocated" in text.output
 
 
+@pytest.mark.slow
 def test_serve_on_a_chosen_port_with_its_role(engine: Engine, tmp_path: Path) -> None:
     e = env(engine, tmp_path)
     assert runner.invoke(app, ["pki", "dev-init"], env=e).exit_code == 0

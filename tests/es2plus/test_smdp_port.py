@@ -180,6 +180,7 @@ def garbage_peer() -> Iterator[str]:
 
 @pytest.mark.parametrize("peer, message", [("silent_peer", "timed out"),
                                            ("garbage_peer", "not application/json")])
+@pytest.mark.slow
 def test_unusable_peer_is_a_typed_error_and_nothing_half_written(
     engine: Engine, request: pytest.FixtureRequest, peer: str, message: str,
 ) -> None:
@@ -201,6 +202,7 @@ def test_unusable_peer_is_a_typed_error_and_nothing_half_written(
     port.close()
 
 
+@pytest.mark.slow
 def test_unreachable_peer_executed_nothing_and_the_claim_is_undone(engine: Engine) -> None:
     add_profiles(engine, 1)
     with socket.socket() as probe:  # a port nobody listens on

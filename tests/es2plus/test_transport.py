@@ -23,6 +23,7 @@ from tests.es2plus.conftest import SMDP_ADDRESS, Pki, Server, add_profiles, make
 pytestmark = pytest.mark.storage
 
 
+@pytest.mark.slow
 def test_keep_alive_pool_holds_every_concurrent_connection(
         engine: Engine, https_server: Server, pki: Pki, endpoint: Es2PlusEndpoint,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,7 @@ _mid = st.from_regex(r"\A[0-9A-Z-]{1,64}\Z")
 _oid = st.from_regex(r"\A[0-2](\.(0|[1-9][0-9]{0,5})){1,8}\Z")
 
 
+@pytest.mark.slow
 @given(_fqdn, _mid, st.none() | _oid, st.booleans())
 def test_round_trip(address: str, matching_id: str, oid: str | None, cc: bool) -> None:
     ac = ActivationCode(address, matching_id, oid, cc)

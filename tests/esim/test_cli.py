@@ -34,6 +34,7 @@ def test_help(command: str) -> None:
     assert result.exit_code == 0 and "--json" in result.output
 
 
+@pytest.mark.slow
 def test_inspect_table_masks_keys() -> None:
     result = runner.invoke(app, ["inspect", str(TS48)])
     assert result.exit_code == 0, result.output
@@ -43,6 +44,7 @@ def test_inspect_table_masks_keys() -> None:
     assert TEST_KEY not in result.output and "3131313131313131" not in result.output
 
 
+@pytest.mark.slow
 def test_inspect_json_masked_and_shown() -> None:
     result = runner.invoke(app, ["inspect", str(TS48), "--json"])
     assert result.exit_code == 0

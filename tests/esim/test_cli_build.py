@@ -36,6 +36,7 @@ def test_help_names_the_options() -> None:
             assert option in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("cli_env")
 def test_build_with_profile_options(tmp_path: Path) -> None:
     sim = esim_sims(2)[0]
@@ -61,6 +62,7 @@ def test_build_with_profile_options(tmp_path: Path) -> None:
     assert decode_nai_tlv(isim.file_content("ef-domain")) == "ims.example.net"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("cli_env")
 def test_msisdn_from_inventory(tmp_path: Path) -> None:
     sims = esim_sims(2)

@@ -40,6 +40,7 @@ def _exports(engine: Engine, iccid: str) -> list[dict[str, object]]:
                                                        action="esim.package_export")]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("cli_env")
 def test_a_target_is_required_and_clear_only_when_asked(tmp_path: Path) -> None:
     iccid = _setup()[0]
@@ -56,6 +57,7 @@ def test_a_target_is_required_and_clear_only_when_asked(tmp_path: Path) -> None:
     assert not Path(out).exists()
 
 
+@pytest.mark.slow
 def test_encrypted_envelope_opens_with_the_targets_key(cli_env: SoftHsm, engine: Engine,  # noqa: F811
                                                        tmp_path: Path) -> None:
     iccids = _setup()
@@ -92,6 +94,7 @@ def test_encrypted_envelope_opens_with_the_targets_key(cli_env: SoftHsm, engine:
                                data[:start + 12]) == der
 
 
+@pytest.mark.slow
 def test_batch_audited_per_sim_and_files_0600(cli_env: SoftHsm, engine: Engine,  # noqa: F811
                                               tmp_path: Path) -> None:
     iccids = _setup()
@@ -117,6 +120,7 @@ def test_batch_audited_per_sim_and_files_0600(cli_env: SoftHsm, engine: Engine, 
     assert audit.verify(engine).events > 0
 
 
+@pytest.mark.slow
 def test_existing_file_replaced_with_mode_0600(cli_env: SoftHsm, engine: Engine,  # noqa: F811
                                                tmp_path: Path) -> None:
     iccid = _setup()[0]

@@ -252,6 +252,7 @@ def test_nai_tlv_round_trip(text: str, size: int) -> None:
 
 @given(st.lists(st.from_regex(r"(sip|tel):[!-~]{1,40}", fullmatch=True), min_size=1,
                 max_size=5), st.sampled_from([32, 64]))
+@pytest.mark.slow
 def test_impu_records_round_trip(uris: list[str], record_length: int) -> None:
     size = 3 * record_length
     try:
@@ -283,6 +284,7 @@ def test_derived_identity_fast_path_equals_derivation(imsi: str, mnc_length: int
 _PLMN = st.from_regex(r"[0-9]{5,6}", fullmatch=True)
 
 
+@pytest.mark.slow
 @given(st.lists(_PLMN, max_size=12), st.sampled_from([b"", b"\xc8\x80"]), st.integers(0, 60))
 def test_plmn_lists_round_trip(plmns: list[str], act: bytes, size: int) -> None:
     try:
@@ -293,6 +295,7 @@ def test_plmn_lists_round_trip(plmns: list[str], act: bytes, size: int) -> None:
     assert len(data) == size and decode_plmn_list(data, len(act)) == plmns
 
 
+@pytest.mark.slow
 @given(st.from_regex(r"[0-9]{0,40}", fullmatch=True))
 def test_nibble_swap_agrees_with_simcore_codec(digits: str) -> None:
     """esim's swapped-BCD (bytes.translate) against simcore.identifiers' reference codec."""
@@ -301,6 +304,7 @@ def test_nibble_swap_agrees_with_simcore_codec(digits: str) -> None:
     assert unswap_nibbles(data).rstrip("F") == decode_swapped_bcd(data) == digits
 
 
+@pytest.mark.slow
 @given(st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True), st.integers(14, 60))
 def test_msisdn_round_trip(number: str, record_length: int) -> None:
     record = encode_msisdn(number, record_length)

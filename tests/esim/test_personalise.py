@@ -78,6 +78,7 @@ def test_builtin_templates_listed() -> None:
     assert set(TEMPLATES) <= set(builtin_template_names())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_thousands_of_subscribers_equal_full_encode(name: str) -> None:
     """Patch path vs asn1tools encode of the decoded tree with the same fields set."""
@@ -92,6 +93,7 @@ def test_thousands_of_subscribers_equal_full_encode(name: str) -> None:
         assert compiled.personalise(params, patcher(n)) == encode(elements), params
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False), st.integers(0, 2**32), st.sampled_from(TEMPLATES))
 def test_random_subscribers_fresh_reference(rng: random.Random, seed: int, name: str) -> None:

@@ -110,6 +110,7 @@ _FQDN = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]{2,6}){1,3}", 
 _MATCHING_ID = st.from_regex(r"[0-9A-Z-]{1,64}", fullmatch=True)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(_FQDN, _MATCHING_ID, st.booleans())
 def test_symbol_round_trips(fqdn: str, matching_id: str, cc: bool) -> None:

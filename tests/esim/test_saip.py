@@ -29,6 +29,7 @@ def _der(name: str) -> bytes:
     return (VECTORS / "ts48" / f"{name}.der").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PROFILES)
 def test_ts48_decodes_to_value_notation(name: str) -> None:
     elements = decode(_der(name))
@@ -101,6 +102,7 @@ def _typed(value: object) -> object:
     return (type(value).__name__, value)
 
 
+@pytest.mark.slow
 def test_codec_matches_asn1tools() -> None:
     """esim.saip.encoder must give asn1tools' own bytes and esim.saip.decoder its values, on TS.48
     and on personalised packages."""
@@ -152,6 +154,7 @@ _elements = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_elements, min_size=1, max_size=6))
 def test_generated_elements_round_trip(elements: list[ProfileElement]) -> None:

@@ -164,6 +164,7 @@ _mutation = st.one_of(
 
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
 @given(st.sampled_from(PROFILES), _mutation)
 def test_fuzz_ts48(name: str, mutation: tuple[Any, ...]) -> None:
     der = bytearray(DER[name])

@@ -111,6 +111,7 @@ def test_trailing_bytes_and_unknown_types_are_refused() -> None:
         schema.encode("ServerSigned1", {"transactionId": b"x"})
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_never_escape_as_other_errors(junk: bytes) -> None:
@@ -121,6 +122,7 @@ def test_random_bytes_never_escape_as_other_errors(junk: bytes) -> None:
 
 @given(tid=st.binary(min_size=1, max_size=16), challenge=st.binary(min_size=16, max_size=16),
        address=st.text(max_size=40))
+@pytest.mark.slow
 def test_server_signed1_round_trip(tid: bytes, challenge: bytes, address: str) -> None:
     value = {"transactionId": tid, "euiccChallenge": challenge, "serverAddress": address,
              "serverChallenge": challenge[::-1]}

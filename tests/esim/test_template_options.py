@@ -64,6 +64,7 @@ def test_no_rfm_entry_for_the_dropped_csim() -> None:
 @pytest.mark.parametrize("args", [["--impi", "alice@ims.example.net"],
                                   ["--impu", "sip:alice@ims.example.net"],
                                   ["--ims-domain", "ims.example.net"]])
+@pytest.mark.slow
 @pytest.mark.usefixtures("cli_env")
 def test_ts48_refuses_isim_options(tmp_path: Path, args: list[str]) -> None:
     iccid = esim_sims(1)[0]["iccid"]

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_import_contracts_are_kept() -> None:
     r = subprocess.run([sys.executable, "-c", "import sys; from importlinter.cli import "
                         "lint_imports; sys.exit(lint_imports(no_cache=True))"],

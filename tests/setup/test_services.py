@@ -28,6 +28,7 @@ def _env_url(env_file: Path) -> str:
     return line.split("=", 1)[1].strip("'")
 
 
+@pytest.mark.slow
 def test_postgres_starts_from_a_checkout_under_a_0700_directory(tmp_path: Path) -> None:
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         if services_required():

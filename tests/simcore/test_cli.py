@@ -56,6 +56,7 @@ def _json(r: Result) -> object:
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_a_day_in_the_life(cli: Invoke) -> None:
     _json(cli("range", "add", "iccid", ICCID_FIRST, ICCID_LAST, "--name", "i", "--json"))
@@ -177,6 +178,7 @@ def test_id_check_human_error_and_bad_kind() -> None:
     assert r.exit_code == 2 and "--kind 'imei'" in r.stderr
 
 
+@pytest.mark.slow
 def test_init_and_demo(tmp_path: Path) -> None:
     env = {"SIMSMITH_HOME": str(tmp_path / "ws")}
     r = runner.invoke(app, ["init", "--json"], env=env)

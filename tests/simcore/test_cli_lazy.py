@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from tools.cli import NOUNS, app
@@ -28,6 +29,7 @@ def _probe(*args: str) -> dict[str, object]:
     return result
 
 
+@pytest.mark.slow
 def test_a_noun_imports_only_its_own_module() -> None:
     seen = _probe("id", "check", "89000123456789012341", "--json")
     assert seen["code"] == 0

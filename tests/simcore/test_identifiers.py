@@ -249,6 +249,7 @@ def test_generated_eids_validate(body: str) -> None:
     assert Eid.parse(e.digits) == e
 
 
+@pytest.mark.slow
 @given(st.from_regex(r"\A[1-9][0-9]{6,14}\Z"))
 def test_msisdn_round_trip(digits: str) -> None:
     m = Msisdn.parse("+" + digits)

@@ -184,6 +184,7 @@ def test_quarantine_and_recycle_free_the_imsi(engine: Engine) -> None:
     audit.verify(engine)
 
 
+@pytest.mark.slow
 def test_msisdn_pool_release_and_recycle(engine: Engine) -> None:
     seed(engine, 1)
     n = msisdn_pool.add_msisdn_range(engine, "447700900000", "447700900004", name="m", actor="t")
@@ -271,6 +272,7 @@ def test_services_log_structured_lines_to_stderr(engine: Engine,
     assert ev["iccid"] == sim.iccid and ev["level"] == "info" and "timestamp" in ev
 
 
+@pytest.mark.slow
 def test_generation_reports_progress_as_rows_are_written(engine: Engine) -> None:
     seen: list[int] = []
     ranges.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000999999")
@@ -308,6 +310,7 @@ def test_a_rolled_back_claim_leaves_its_sim_next_in_line(engine: Engine) -> None
     assert again == lost and again != first
 
 
+@pytest.mark.slow
 def test_generate_streams_in_bounded_memory(engine: Engine, monkeypatch: pytest.MonkeyPatch
                                             ) -> None:
     """generate_sims writes in chunks: its peak memory follows the chunk, not the count, and the

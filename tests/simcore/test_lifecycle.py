@@ -48,6 +48,7 @@ def test_the_documented_sim_lifecycle() -> None:
         assert b in PROFILE_LIFECYCLE.allowed(a), (a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("machine", [SIM_LIFECYCLE, PROFILE_LIFECYCLE], ids=lambda m: m.name)
 def test_every_transition_allowed_and_refused(engine: Engine, machine: StateMachine) -> None:
     iccid = seed(engine, 1).first_iccid

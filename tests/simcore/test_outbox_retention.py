@@ -32,6 +32,7 @@ def _count(engine: Engine, published: bool | None = None) -> int:
         return int(s.execute(stmt).scalar_one())
 
 
+@pytest.mark.slow
 def test_prune_keeps_pending_and_recent_events(engine: Engine) -> None:
     _emit(engine, 30)
     ids = [e.id for e in events.pending(engine, limit=100)]

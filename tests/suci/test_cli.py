@@ -53,6 +53,7 @@ def test_help(args: list[str]) -> None:
     assert r.exit_code == 0 and "Usage" in r.output
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::hsm_sim.errors.DevModeWarning")
 def test_keys_conceal_deconceal_export(cli: Invoke, tmp_path: Path) -> None:
     enc = encrypt_eki(EkiScheme.AES128_ECB, TK, h(C4["C.4.3.1"], "hn_private")).hex()

@@ -52,6 +52,7 @@ def test_import_json_then_already_imported(env: dict[str, str], tmp_path: Path) 
             assert secret.lower() not in (r.output + logs).lower()
 
 
+@pytest.mark.slow
 def test_dry_run_and_invalid_file(env: dict[str, str], tmp_path: Path) -> None:
     def bad(t: list[list[str]]) -> None:
         t[1][0] = t[1][0][:-1] + str((int(t[1][0][-1]) + 3) % 10)

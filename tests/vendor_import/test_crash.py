@@ -37,6 +37,7 @@ print("finished", flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["inline", "worker"])
 def test_kill_9_mid_import_then_rerun(engine: Engine, hsm: SoftHsm, tmp_path: Path,
                                       reader: str) -> None:

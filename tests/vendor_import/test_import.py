@@ -132,6 +132,7 @@ def test_dry_run_writes_nothing(engine: Engine, hsm: SoftHsm, tmp_path: Path) ->
     assert counts(engine) == (0, 0, 0)
 
 
+@pytest.mark.slow
 def test_second_process_reader_same_outcome(engine: Engine, hsm: SoftHsm, tmp_path: Path
                                             ) -> None:
     def bad(t: list[list[str]]) -> None:

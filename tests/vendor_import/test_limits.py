@@ -48,6 +48,7 @@ def big_file(path: Path, head: str, filler: bytes, tail: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_50_mb_row_is_reported_in_one_short_line_and_bounded_memory(tmp_path: Path) -> None:
     text = out_text(cards(3))
     lines = text.splitlines(keepends=True)

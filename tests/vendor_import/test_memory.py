@@ -17,6 +17,7 @@ from simcore.vendor_import import ImportOptions, InvalidFile, import_file
 from .helpers import cards, out_text, write
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_row_count(engine: Engine, hsm: SoftHsm,
                                                  tmp_path: Path) -> None:
     """Python memory held at each chunk boundary (tracemalloc, sampled from the progress
@@ -46,6 +47,7 @@ def test_memory_does_not_grow_with_the_row_count(engine: Engine, hsm: SoftHsm,
     assert peaks[1] < peaks[0] * 1.25 + 400_000, peaks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("worker", [False, True])
 def test_a_value_repeated_in_another_chunk_is_a_duplicate(engine: Engine, hsm: SoftHsm,
                                                           tmp_path: Path, worker: bool) -> None:

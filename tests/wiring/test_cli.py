@@ -39,11 +39,13 @@ def secrets_of(hsm: SoftHsm, engine: Engine, iccid: str) -> list[str]:
 @pytest.mark.parametrize("command", [
     ["inventory", "generate"], ["hsm", "vector"], ["esim", "build"], ["esim", "build-batch"],
     ["card", "program"], ["card", "verify"], ["card", "batch"], ["card", "emulate"]])
+@pytest.mark.slow
 def test_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "--help" in result.output
 
 
+@pytest.mark.slow
 def test_generate_with_keys_then_vectors(cli_env: SoftHsm, engine: Engine) -> None:
     out = json.loads(ok("inventory", "generate", "-n", "3", "--batch", "e1", "--kind", "esim",
                         "--with-keys", "--json"))
@@ -69,6 +71,7 @@ def test_generate_with_keys_then_vectors(cli_env: SoftHsm, engine: Engine) -> No
     assert "--with-keys" in refused("hsm", "vector", plain)
 
 
+@pytest.mark.slow
 def test_vector_uses_the_stored_sqn_and_resyncs(cli_env: SoftHsm, engine: Engine) -> None:
     from cards.virtual.aka import CardAka, SyncFailure
     from cards.virtual.milenage_card import Milenage as CardMilenage
@@ -102,6 +105,7 @@ def test_vector_uses_the_stored_sqn_and_resyncs(cli_env: SoftHsm, engine: Engine
                                    "00" * 16, "-n", "2")
 
 
+@pytest.mark.slow
 def test_esim_build_and_batch(cli_env: SoftHsm, engine: Engine, tmp_path: Path) -> None:
     ok("hsm", "kek", "add", "lab", "--purpose", "export", "--insecure-clear")
     lab = ("--target", "lab", "--clear")  # clear packages, to decode them here

@@ -49,6 +49,7 @@ def actions(subject: str) -> list[dict[str, object]]:
     return [r for r in rows if str(r["subject"]).startswith("hsm:")]
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_cli_key_patch_reveal_and_export_in_audit_list(workspace: list[str],
                                                       tmp_path: Path) -> None:
@@ -73,6 +74,7 @@ def test_cli_key_patch_reveal_and_export_in_audit_list(workspace: list[str],
     assert ok("audit", "verify").startswith("audit log OK")
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_api_app_factory_hsm_reports_to_the_audit_log(workspace: list[str], engine: Engine,
                                                       tmp_path: Path) -> None:

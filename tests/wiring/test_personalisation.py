@@ -154,6 +154,7 @@ def test_batch_reports_a_failed_card_and_goes_on(engine: Engine, hsm: SoftHsm, i
     assert summary.blank_left == 2 and seen[:2] == ["waiting", "card"] and seen[-1] == "done"
 
 
+@pytest.mark.slow
 @pytest.mark.storage
 def test_program_counts_every_command_on_the_wire_and_authenticates_once(
         engine: Engine, hsm: SoftHsm) -> None:

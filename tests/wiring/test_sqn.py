@@ -235,6 +235,7 @@ def test_seq_space_exhausted_is_refused(engine: Engine, hsm: SoftHsm) -> None:
     assert state is not None and state.seq == sqn_store.SEQ_MAX  # rolled back
 
 
+@pytest.mark.slow
 def test_upgrade_from_the_previous_heads_with_sims(empty_url: str, hsm: SoftHsm) -> None:
     eng = db.make_engine(empty_url)
     for head in db.head_revisions() - {"0600"}:
