@@ -22,6 +22,7 @@ from typing import Any
 from asn1tools.codecs import ber, der
 
 from esim.errors import SaipDecodeError
+from esim.saip.type_compiler import TypeCompiler
 
 # (data, start of contents, end of contents) -> value
 Content = Callable[[bytes, int, int], Any]
@@ -111,24 +112,11 @@ def _utf8(data: bytes, start: int, end: int) -> str:
         raise _Fault("not UTF-8", start + e.start) from None
 
 
-class _Compiler:
+class _Compiler(TypeCompiler[Content]):
     """Turns asn1tools type objects into content decoders; one per type object."""
 
-    def __init__(self) -> None:
-        self.done: dict[int, Content] = {}
-        self.active: set[int] = set()
-
     def content(self, node: Any) -> Content:
-        known = self.done.get(id(node))
-        if known is not None:
-            return known
-        if id(node) in self.active:
-            raise TypeError(f"recursive type {node.type_name}: not supported")
-        self.active.add(id(node))
-        made = self._make(node)
-        self.active.discard(id(node))
-        self.done[id(node)] = made
-        return made
+        return self.compiled(node)
 
     def alternatives(self, node: Any) -> dict[int, tuple[Wrap, Content | None]]:
         """Tag key -> (wrap, content decoder) for a member: one entry, or one per alternative of

@@ -17,6 +17,8 @@ from typing import Any
 
 from asn1tools.codecs import ber, der
 
+from esim.saip.type_compiler import TypeCompiler
+
 # value -> its complete TLV
 Encode = Callable[[Any], bytes]
 
@@ -52,24 +54,11 @@ def _oid(dotted: str) -> bytes:
     return bytes(out)
 
 
-class _Compiler:
+class _Compiler(TypeCompiler[Encode]):
     """Turns asn1tools type objects into TLV encoders; one per type object."""
 
-    def __init__(self) -> None:
-        self.done: dict[int, Encode] = {}
-        self.active: set[int] = set()
-
     def encoder(self, node: Any) -> Encode:
-        known = self.done.get(id(node))
-        if known is not None:
-            return known
-        if id(node) in self.active:
-            raise TypeError(f"recursive type {node.type_name}: not supported")
-        self.active.add(id(node))
-        made = self._make(node)
-        self.active.discard(id(node))
-        self.done[id(node)] = made
-        return made
+        return self.compiled(node)
 
     def _make(self, node: Any) -> Encode:
         if isinstance(node, ber.Choice):
