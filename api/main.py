@@ -103,6 +103,14 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             worker = WebhookWorker(eng, settings)
             worker.start()
             ctx.extra["webhook_worker"] = worker
+        relay = None
+        if settings.nats_url:
+            # Every worker runs one; the lease in outbox_relay lets one publish at a time.
+            from simcore.nats_relay import RelayThread, relay_settings
+
+            relay = RelayThread(eng, relay_settings(settings))
+            relay.start()
+            ctx.extra["nats_relay"] = relay
         from api.import_runner import ImportRunner
 
         runner = ctx.extra["import_runner"] = ImportRunner(ctx)
@@ -113,6 +121,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             runner.stop()
             if worker is not None:
                 worker.stop()
+            if relay is not None:
+                relay.stop()
             if "hsm_audit" in ctx.extra:
                 ctx.extra["hsm_audit"].close()
             if closer is not None and hasattr(closer, "close"):

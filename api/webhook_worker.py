@@ -12,10 +12,11 @@ import time
 from datetime import timedelta
 
 import httpx
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Engine
 
 from api.settings import ApiSettings
-from simcore import events, idempotency, webhooks
+from simcore import events, idempotency, telemetry, webhooks
 from simcore.log import get_logger
 
 log = get_logger("api.webhooks")
@@ -69,26 +70,38 @@ class WebhookWorker:
         refused connection, a URL httpx cannot use, a bug) is recorded against it, which backs
         off and dead-letters after its attempts: one bad endpoint cannot stop the others."""
         status: int | None = None
-        try:
-            body = job.body.encode()
-            headers = {
-                "Content-Type": "application/json",
-                webhooks.SIGNATURE_HEADER: webhooks.signature_header(job.secret, body),
-                webhooks.EVENT_ID_HEADER: str(job.event_id),
-                webhooks.DELIVERY_ID_HEADER: str(job.id),
-                "User-Agent": "simsmith-webhooks/1",
-            }
-            r = self._client.post(job.url, content=body, headers=headers)
-            status = r.status_code
-            ok = 200 <= status < 300
-            error = None if ok else f"HTTP {status}"
-        except Exception as e:  # recorded against this delivery, never the round's end
-            ok, error = False, webhooks.describe_failure(e)
+        parent = {"traceparent": job.traceparent} if job.traceparent else None
+        with telemetry.continue_trace(parent), \
+                telemetry.span("webhook.deliver", kind=SpanKind.PRODUCER, delivery=job.id,
+                               event_id=job.event_id, attempt=job.attempts + 1) as sp:
+            try:
+                body = job.body.encode()
+                headers = {
+                    "Content-Type": "application/json",
+                    webhooks.SIGNATURE_HEADER: webhooks.signature_header(job.secret, body),
+                    webhooks.EVENT_ID_HEADER: str(job.event_id),
+                    webhooks.DELIVERY_ID_HEADER: str(job.id),
+                    "User-Agent": "simsmith-webhooks/1",
+                }
+                # The receiver continues the event's trace: under this delivery's span when
+                # tracing is on here, else from the change that wrote the event.
+                if job.traceparent:
+                    headers["traceparent"] = job.traceparent
+                telemetry.inject_headers(headers)
+                r = self._client.post(job.url, content=body, headers=headers)
+                status = r.status_code
+                ok = 200 <= status < 300
+                error = None if ok else f"HTTP {status}"
+            except Exception as e:  # recorded against this delivery, never the round's end
+                ok, error = False, webhooks.describe_failure(e)
+            if sp is not None:
+                sp.set_attribute("http.response.status_code", status or 0)
         s = self.settings
         state = webhooks.record_result(self.engine, job, ok=ok, status=status, error=error,
                                        max_attempts=s.webhook_max_attempts,
                                        base=s.webhook_backoff_seconds,
                                        cap=s.webhook_backoff_max_seconds)
+        telemetry.WEBHOOK_DELIVERIES.labels("retry" if state == "pending" else state).inc()
         log.info("webhook delivery", delivery=job.id, event_id=job.event_id, status=status,
                  state=state, attempt=job.attempts + 1, error=error)
         return state

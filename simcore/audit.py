@@ -43,6 +43,7 @@ from simcore.models import AUDIT_LANES, AuditEvent, AuditHead
 from simcore.paging import keyset_page
 from simcore.records import SecretInAudit as SecretInAudit  # raised by append; callers catch it
 from simcore.records import canonical_json, check_no_secrets
+from simcore.telemetry import outbox_traceparent
 
 GENESIS_HASH = "0" * 64
 
@@ -110,7 +111,8 @@ _PG_APPEND = text(_PG_HEAD_UPDATE + _PG_INSERT_EVENT)
 _PG_APPEND_WITH_OUTBOX = text(
     _PG_HEAD_UPDATE
     + ", o AS (INSERT INTO outbox_event (created_at, topic, subject_type, subject_id, payload, "
-    "attempts) VALUES (now(), :o_topic, :o_subject_type, :o_subject_id, :o_payload, 0)) "
+    "attempts, traceparent) VALUES (now(), :o_topic, :o_subject_type, :o_subject_id, :o_payload, "
+    "0, :o_traceparent)) "
     + _PG_INSERT_EVENT
 )
 
@@ -154,7 +156,8 @@ def append(
         return int(conn.execute(_PG_APPEND_WITH_OUTBOX, {
             **params, "lane": lane, "o_topic": outbox.topic,
             "o_subject_type": outbox.subject_type, "o_subject_id": outbox.subject_id,
-            "o_payload": canonical_json(payload)}).scalar_one())
+            "o_payload": canonical_json(payload),
+            "o_traceparent": outbox_traceparent()}).scalar_one())
     if outbox is not None:
         emit(conn, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
     head = conn.execute(_HEAD_FOR_UPDATE, {"lane": lane}).one()

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     log_level: str | None = Field(
         default=None, description="Log level; default WARNING for the CLI, INFO for the server")
     log_json: bool = Field(default=False, description="Structured JSON logs instead of console")
+    nats_url: str | None = Field(
+        default=None, description="NATS server (nats://host:4222): outbox events are published to "
+        "JetStream (simcore.nats_relay; `simsmith serve` runs the relay when set)")
+    nats_stream: str = Field(default="SIMSMITH", pattern=r"^[A-Za-z0-9_-]{1,32}$",
+                             description="JetStream stream, created if missing")
+    nats_subject_prefix: str = Field(default="simsmith", pattern=r"^[A-Za-z0-9_-]{1,32}$",
+                                     description="First subject token: <prefix>.<entity>.<event>")
+    nats_poll_seconds: float = Field(default=0.2, gt=0, le=60,
+                                     description="How often an idle relay looks for new events")
     actor: str = Field(default="cli", description="Who the audit log names for CLI actions")
     mode: Literal["dev", "production"] = Field(
         default="dev", description="dev (also labs and tests) or production; lab-only paths such "

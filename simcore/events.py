@@ -1,6 +1,8 @@
 """Transactional outbox (design §1): an event is written in the same transaction as the change
-it announces, so it exists exactly when the change does. A relay (the API's webhook deliverer)
-reads pending events in id order and marks them published.
+it announces, so it exists exactly when the change does. Two relays read it, each with its own
+marker: the API's webhook deliverer (fan-out, `published_at`) and the NATS JetStream relay
+(simcore.nats_relay, `relayed_at`). An event remembers the trace of the change that wrote it
+(`traceparent`, while tracing is on).
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlmodel import col
 
 from simcore.db import Tx, core, read_session, transaction
-from simcore.models import OutboxEvent, utcnow
+from simcore.models import OutboxEvent, OutboxRelay, utcnow
 from simcore.records import canonical_json, check_no_secrets
 
 
@@ -52,15 +54,23 @@ def prune(engine: Engine, *, older_than: timedelta, batch: int = 5000,
 
     The retention policy of the outbox: once an event has been fanned out, each webhook delivery
     carries its own copy of the body, so the outbox row is only history. Pending events are never
-    touched, whatever their age. Deletes run in short transactions of `batch` rows (walking the
-    (published_at, id) index), so a large backlog never holds a long write lock.
+    touched, whatever their age, nor events a bus relay (simcore.nats_relay) has still to
+    publish: a relay that was down catches up on everything it missed. Deletes run in short
+    transactions of `batch` rows (walking the (published_at, id) index), so a large backlog never
+    holds a long write lock.
     """
     cutoff = (now or utcnow()) - older_than
+    with read_session(engine) as s:
+        relay_start = s.execute(select(func.min(col(OutboxRelay.start_after)))).scalar()
+    conditions = [col(OutboxEvent.published_at).is_not(None),
+                  col(OutboxEvent.published_at) < cutoff]
+    if relay_start is not None:
+        conditions.append(or_(col(OutboxEvent.relayed_at).is_not(None),
+                              col(OutboxEvent.id) <= relay_start))
     total = 0
     while True:
         ids = (select(col(OutboxEvent.id))
-               .where(col(OutboxEvent.published_at).is_not(None),
-                      col(OutboxEvent.published_at) < cutoff)
+               .where(*conditions)
                .order_by(col(OutboxEvent.published_at), col(OutboxEvent.id)).limit(batch))
         with transaction(engine) as s:
             result = s.execute(

@@ -16,6 +16,14 @@ import structlog
 from opentelemetry import trace
 
 
+class _CurrentStderr:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: the current span's trace and span ids, when there is one."""
     ctx = trace.get_current_span().get_span_context()
@@ -38,8 +46,10 @@ def configure(level: str = "INFO", json: bool = False) -> None:
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)),
-        # stderr: a command's stdout stays clean for --json and pipes.
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # stderr: a command's stdout stays clean for --json and pipes. Looked up at each write,
+        # so a background thread (webhooks, the NATS relay) never writes to a stream that was
+        # replaced and closed since logging was configured (a test's captured stderr).
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

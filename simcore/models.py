@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -251,11 +260,23 @@ class SimStateCount(SQLModel, table=True):
     n: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+def _outbox_traceparent() -> str | None:
+    # The W3C traceparent of the span writing the event (None while tracing is off), so webhook
+    # and NATS deliveries continue the trace of the change they announce.
+    from simcore.telemetry import outbox_traceparent
+
+    return outbox_traceparent()
+
+
 class OutboxEvent(SQLModel, table=True):
-    """Transactional outbox: written with the change it announces, delivered later."""
+    """Transactional outbox: written with the change it announces, delivered later.
+
+    Two relays read it independently: the webhook fan-out marks `published_at`, the NATS
+    JetStream relay (simcore.nats_relay) marks `relayed_at`."""
 
     __tablename__ = "outbox_event"
-    __table_args__ = (Index("ix_outbox_pending", "published_at", "id"),)
+    __table_args__ = (Index("ix_outbox_pending", "published_at", "id"),
+                      Index("ix_outbox_relay", "relayed_at", "id"))
 
     # BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.
     id: int | None = Field(default=None, sa_column=Column(
@@ -267,3 +288,26 @@ class OutboxEvent(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     published_at: datetime | None = _ts(nullable=True)
     attempts: int = 0
+    traceparent: str | None = Field(default=None, sa_column=Column(
+        String(55), nullable=True, default=_outbox_traceparent))
+    relayed_at: datetime | None = _ts(nullable=True)
+
+
+class OutboxRelay(SQLModel, table=True):
+    """A relay of the outbox to a message bus (simcore.nats_relay): one row per relay name.
+
+    Only events after `start_after` are relayed (the newest event when the relay first ran: a
+    relay added to a running deployment does not replay history). `owner` holds a lease until
+    `lease_until`, so one relay process at a time publishes and the bus sees outbox order."""
+
+    __tablename__ = "outbox_relay"
+
+    name: str = Field(primary_key=True, max_length=32)
+    start_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+    owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _ts(nullable=True)
+    last_event_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    relayed_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_relayed_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=256)
+    created_at: datetime = _ts()

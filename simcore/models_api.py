@@ -101,6 +101,8 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=256)
     created_at: datetime = _ts()
     delivered_at: datetime | None = _ts(nullable=True)
+    # The event's W3C traceparent (OutboxEvent.traceparent), sent as a header.
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class ImportJob(SQLModel, table=True):

@@ -184,6 +184,14 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+def outbox_traceparent() -> str | None:
+    """The traceparent an outbox event records (simcore.models.OutboxEvent): the current span's
+    while tracing is on, else None without touching OpenTelemetry (this runs on every write)."""
+    if not _enabled:
+        return None
+    return current_traceparent()
+
+
 def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
     """Add `traceparent` (and `tracestate`) for the current span to `headers` and return them;
     unchanged when there is no current span."""
@@ -242,7 +250,7 @@ WORKFLOW_OUTCOMES = Counter("simsmith_workflow_outcomes",
                             ["workflow", "outcome"])
 
 WEBHOOK_DELIVERIES = Counter("simsmith_webhook_deliveries",
-                             "Webhook delivery attempts by outcome (delivered, failed, dead).",
+                             "Webhook delivery attempts by outcome (delivered, retry, dead).",
                              ["outcome"])
 NATS_PUBLISHED = Counter("simsmith_nats_published", "Outbox events published to NATS JetStream "
                          "(acknowledged; duplicates the stream dropped count too).")

@@ -21,7 +21,9 @@ others: the deliverer records any failure against its delivery, which backs off 
 Signature: header `Simsmith-Signature: t=<unix seconds>,v1=<hex>` where
 `v1 = HMAC-SHA256(secret, "<t>." + raw body)`. A receiver recomputes it over the raw body, compares
 in constant time and refuses a `t` outside its replay window (`verify_signature`, 5 minutes by
-default). The event ID (`Simsmith-Event-Id`) lets a receiver drop duplicates.
+default). The event ID (`Simsmith-Event-Id`) lets a receiver drop duplicates. A delivery of an
+event written under a trace carries a W3C `traceparent` header continuing that trace
+(docs/observability.md).
 """
 
 from __future__ import annotations
@@ -274,7 +276,7 @@ def fan_out(engine: Engine, limit: int = 500) -> int:
         now = utcnow()
         rows = [{"subscription_id": sub.id, "event_id": ev.id, "topic": ev.topic,
                  "payload": event_body(ev), "state": "pending", "attempts": 0,
-                 "next_attempt_at": now, "created_at": now}
+                 "next_attempt_at": now, "created_at": now, "traceparent": ev.traceparent}
                 for ev in events for sub in subs
                 if _wants(sub, ev.topic) and ev.created_at >= sub.created_at]
         if rows:
@@ -302,6 +304,7 @@ class DeliveryJob:
     secret: str
     body: str
     attempts: int
+    traceparent: str | None = None
 
 
 def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[DeliveryJob]:
@@ -328,7 +331,7 @@ def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[Deli
                   .where(col(WebhookDelivery.id).in_([d.id for d, _ in rows]))
                   .values(next_attempt_at=now + timedelta(seconds=lease)))
         return [DeliveryJob(int(d.id or 0), d.event_id, sub.url, sub.secret, d.payload,
-                            d.attempts) for d, sub in rows]
+                            d.attempts, d.traceparent) for d, sub in rows]
 
 
 def backoff_delay(attempt: int, base: float = 2.0, cap: float = 3600.0) -> float:

@@ -72,6 +72,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.apikey_cli", "apikey", "API keys for the provisioning API: create, list, revoke."),
     ("tools.smdp_cli", "smdp", "The embedded SM-DP+'s ES2+: listener, profile stock, orders."),
     ("tools.suci_cli", "suci", "5G SUCI: home-network keys, conceal, de-conceal, export."),
+    ("tools.events_cli", "events", "Outbox events on NATS JetStream: relay, tail, status."),
 ]
 
 
