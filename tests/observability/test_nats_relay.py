@@ -175,6 +175,7 @@ def test_events_written_before_the_relay_first_ran_are_not_replayed(engine: Engi
     assert nats_relay.backlog(engine) == 2
 
 
+@pytest.mark.slow
 def test_catch_up_in_order_after_nats_was_down(engine: Engine, tmp_path: Path) -> None:
     """NATS stops while changes continue: nothing is lost, and once it is back the relay
     publishes what it missed, in outbox order, each event once."""

@@ -40,6 +40,7 @@ async def _messages(url: str, stream: str) -> list[Any]:
         await nc.close()
 
 
+@pytest.mark.slow
 def test_serve_publishes_api_changes(engine: Engine, tmp_path: Path) -> None:
     seed_inventory(engine, physical=2, esims=2)
     keys = make_keys(engine)
