@@ -58,3 +58,7 @@ class WrongPurpose(HsmError):
 
 class ExportRefused(HsmError):
     """An export was asked in a form the target is not allowed to receive."""
+
+
+class KeyMismatch(HsmError):
+    """A private key and the public key (certificate) it was given with are not one pair."""

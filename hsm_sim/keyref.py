@@ -39,6 +39,9 @@ class KeyType(StrEnum):
     DEK = "DEK"
     HN_A = "HNKeyA"  # SUCI home-network private key, ECIES Profile A (hsm_sim.suci_keys)
     HN_B = "HNKeyB"  # SUCI home-network private key, ECIES Profile B
+    # The SM-DP+'s ECDSA signing keys (SGP.22 §2.6.7; hsm_sim.ec_signing), owner = their label.
+    SK_DPAUTH = "SKDPauth"
+    SK_DPPB = "SKDPpb"
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

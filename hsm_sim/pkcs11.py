@@ -48,6 +48,7 @@ from hsm_sim.binding import (
     is_v2,
     split_v2,
 )
+from hsm_sim.ec_signing_pkcs11 import Pkcs11EcSigningKeys
 from hsm_sim.eki import TDES_SCHEMES, EkiScheme
 from hsm_sim.errors import (
     BadLength,
@@ -125,7 +126,7 @@ class TokenKernel:
             return bytes(self._key.encrypt(data, mechanism=Mechanism.AES_ECB))
 
 
-class Pkcs11Hsm(Pkcs11SuciKeys):
+class Pkcs11Hsm(Pkcs11SuciKeys, Pkcs11EcSigningKeys):
     """HSM operations on a PKCS#11 token found by label, safe to share between threads: each
     call runs on a session of a pool of up to `sessions` (see the module docstring)."""
 
@@ -274,6 +275,8 @@ class Pkcs11Hsm(Pkcs11SuciKeys):
                 Attribute.ID: bytes.fromhex(check.kcv + check.legacy_kcv),
                 Attribute.VALUE: value, Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
                 Attribute.DECRYPT: purpose is KekPurpose.TRANSPORT,
+                # signing keys (hsm_sim.ec_signing_pkcs11) are unwrapped straight into the token
+                Attribute.UNWRAP: purpose is KekPurpose.TRANSPORT,
                 Attribute.ENCRYPT: purpose is KekPurpose.EXPORT,
                 Attribute.WRAP: purpose is KekPurpose.EXPORT,
                 Attribute.DERIVE: purpose is KekPurpose.STORAGE,

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hsm_sim import ceremony
 from hsm_sim.binding import Binder, is_v2
+from hsm_sim.ec_signing import SoftEcSigningKeys
 from hsm_sim.eki import TDES_SCHEMES, EkiScheme, decrypt_eki, encrypt_eki, key_length
 from hsm_sim.errors import (
     BadKCV,
@@ -82,7 +83,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-class SoftHsm(SoftSuciKeys):
+class SoftHsm(SoftSuciKeys, SoftEcSigningKeys):
     """In-process HSM. Open it with `init(...)` once, then `open(...)` with the same secret."""
 
     backend = "soft"

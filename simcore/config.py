@@ -6,6 +6,8 @@ SIMSMITH_DATABASE_URL (default: SQLite file in the workspace), SIMSMITH_QUARANTI
 The API adds its own (api.settings.ApiSettings, a subclass: one tree), and checks the whole of it
 in production mode. Secrets are SecretStr (their repr hides them).
 Settings are built by `get_settings()` when needed, never at import, so tests can swap them.
+The SM-DP+'s identity for ES9+ (SIMSMITH_SMDP_*: address, OID, certificates, HSM key references,
+trusted CIs) is read by simcore.smdp.identity; `simsmith pki sgp26-init` / `pki load` write it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_SMDP_ADDRESS = "smdp.simsmith.test"
 
 
 class Settings(BaseSettings):
@@ -52,6 +56,32 @@ class Settings(BaseSettings):
     mode: Literal["dev", "production"] = Field(
         default="dev", description="dev (also labs and tests) or production; lab-only paths such "
         "as seeding an emulated card from the inventory are refused in production")
+
+    smdp_address: str = Field(
+        default=DEMO_SMDP_ADDRESS, description="SM-DP+ address (FQDN, or host:port in a lab): "
+        "put into activation codes, checked in ES9+ requests and in CERT.DP.TLS")
+    smdp_rsp_dir: Path | None = Field(
+        default=None, description="Where the SM-DP+'s RSP certificates and its identity file "
+        "(smdp.json: OID, HSM key references) live; default <home>/rsp")
+    smdp_oid: str | None = Field(
+        default=None, description="SM-DP+ OID; default: the registeredID of CERT.DPauth")
+    smdp_dpauth_cert: Path | None = Field(default=None, description="CERT.DPauth.ECDSA (PEM)")
+    smdp_dppb_cert: Path | None = Field(default=None, description="CERT.DPpb.ECDSA (PEM)")
+    smdp_tls_cert: Path | None = Field(
+        default=None, description="CERT.DP.TLS (PEM); its SAN must name the SM-DP+ address")
+    smdp_dpauth_key: str | None = Field(
+        default=None, description="SK.DPauth as an HSM key reference token (kr1.…)")
+    smdp_dppb_key: str | None = Field(
+        default=None, description="SK.DPpb as an HSM key reference token (kr1.…)")
+    smdp_template: str = Field(
+        default="usim-isim-milenage", description="esim template (name or .toml) the SM-DP+ "
+        "personalises a downloaded profile with, unless its Profile Type has one of its own")
+    smdp_profile_templates: str | None = Field(
+        default=None, description="Templates by Profile Type (a batch's profile name): "
+        "'type=template,type2=template2'")
+    smdp_trusted_cis: str | None = Field(
+        default=None, description="CI certificates the SM-DP+ trusts (PEM files, comma-separated)"
+        "; default <rsp dir>/ci.pem")
 
     @property
     def effective_database_url(self) -> str:

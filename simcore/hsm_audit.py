@@ -33,7 +33,7 @@ log = get_logger(__name__)
 SUBJECT_TYPE = "hsm"
 # Computations repeated per subject on hot paths: one event per subject and flush.
 AGGREGATED = frozenset({"auth.milenage", "auth.gsm", "auth.tuak", "auth.resync", "key.patch",
-                        "key.generate"})
+                        "key.generate", "key.sign"})
 
 
 _SINKS: weakref.WeakSet[AuditLogSink] = weakref.WeakSet()

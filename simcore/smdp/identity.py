@@ -1,0 +1,220 @@
+"""The SM-DP+'s identity for ES9+, from settings and the HSM: `load_identity(settings, hsm)`.
+
+GSMA SGP.22 v2.x §4.5.2 (CERT.DPauth.ECDSA, CERT.DPpb.ECDSA, CERT.DP.TLS and their rspRole
+policies), §2.6.7 (SK.DPauth / SK.DPpb: ECDSA on NIST P-256), §3.1.2 (the SM-DP+ address and
+OID the eUICC checks). The signing keys stay in the HSM (hsm_sim.ec_signing); this module holds
+KeyRefs and hands `Es9PlusCore` Signers over them.
+
+Where each piece comes from, first found wins (settings: simcore.config, SIMSMITH_SMDP_*):
+
+    address        SIMSMITH_SMDP_ADDRESS when set (host or host:port), else smdp.json's,
+                   else the default
+    OID            SIMSMITH_SMDP_OID, else smdp.json, else CERT.DPauth's SAN registeredID
+    certificates   SIMSMITH_SMDP_DPAUTH_CERT / _DPPB_CERT / _TLS_CERT, else
+                   <rsp dir>/smdp-dpauth.pem, smdp-dppb.pem, smdp-tls.pem (TLS: optional)
+    HSM keys       SIMSMITH_SMDP_DPAUTH_KEY / _DPPB_KEY (KeyRef tokens), else smdp.json
+    trusted CIs    SIMSMITH_SMDP_TRUSTED_CIS (PEM files, comma-separated), else <rsp dir>/ci.pem
+                   and ci-*.pem
+
+with <rsp dir> = SIMSMITH_SMDP_RSP_DIR or <home>/rsp, the directory `simsmith pki sgp26-init`
+and `pki load` write (smdp.json holds no secret: KeyRef tokens are wrapped blobs or token
+object ids). Everything is checked before an identity is returned; each refusal is an
+`IdentityError` (InvalidInput) whose `field` names the setting at fault: a missing or
+unreadable certificate, a key reference of the wrong role, a certificate not issued by a
+trusted CI or without its rspRole (cryptography's X.509 path validation, through
+esim.sgp22.certificates), a certificate whose public key is not the HSM key's, OIDs that
+disagree, an address the TLS certificate does not name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from esim.sgp22.certificates import RspRole, TrustedCis, verify_server_certificate
+from esim.sgp22.errors import CertificateError
+from esim.sgp26_pki import address_host, dp_oid, public_key_der, tls_names
+from hsm_sim.ec_signing import hsm_signer
+from hsm_sim.errors import HsmError, TamperedBlob
+from hsm_sim.keyref import KeyRef, KeyType
+from simcore.config import Settings
+from simcore.errors import InvalidInput
+from simcore.smdp.es9plus import SmdpIdentity
+
+__all__ = ["FILES", "MANIFEST", "IdentityError", "IdentityFiles", "identity_files",
+           "load_identity", "read_manifest", "write_manifest"]
+
+MANIFEST = "smdp.json"
+FILES = {"dpauth": "smdp-dpauth.pem", "dppb": "smdp-dppb.pem", "tls": "smdp-tls.pem",
+         "tls_key": "smdp-tls.key", "ci": "ci.pem"}
+_FORMAT = "simsmith-smdp-identity/1"
+
+
+class IdentityError(InvalidInput):
+    """The SM-DP+ identity is missing a piece or its pieces disagree; `field` names the setting
+    (e.g. `smdp_dpauth_cert`), the message what is wrong. Never carries key material."""
+
+
+@dataclass(frozen=True)
+class IdentityFiles:
+    """Where the identity's pieces are (resolved from settings and the rsp directory)."""
+
+    rsp_dir: Path
+    dpauth_cert: Path
+    dppb_cert: Path
+    tls_cert: Path | None
+    cis: tuple[Path, ...]
+
+
+def rsp_dir(settings: Settings) -> Path:
+    return settings.smdp_rsp_dir or settings.home / "rsp"
+
+
+def identity_files(settings: Settings) -> IdentityFiles:
+    d = rsp_dir(settings)
+    tls = settings.smdp_tls_cert or d / FILES["tls"]
+    cis = (tuple(Path(p.strip()) for p in settings.smdp_trusted_cis.split(",") if p.strip())
+           if settings.smdp_trusted_cis else (d / FILES["ci"], *sorted(d.glob("ci-*.pem"))))
+    return IdentityFiles(d, settings.smdp_dpauth_cert or d / FILES["dpauth"],
+                         settings.smdp_dppb_cert or d / FILES["dppb"],
+                         tls if (settings.smdp_tls_cert or tls.exists()) else None, cis)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """smdp.json of an rsp directory ({} when there is none)."""
+    path = directory / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise IdentityError("smdp_rsp_dir", f"{path} is not JSON", position=f"line {e.lineno}"
+                            ) from None
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        raise IdentityError("smdp_rsp_dir", f"{path} is not an SM-DP+ identity file",
+                            expected=f'{{"format": "{_FORMAT}", …}}')
+    return data
+
+
+def write_manifest(directory: Path, *, address: str, oid: str, dpauth_key: KeyRef,
+                   dppb_key: KeyRef) -> Path:
+    """Write smdp.json (mode 0600: no secret in it, but nobody else's business)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / MANIFEST
+    data = {"format": _FORMAT, "address": address, "oid": oid,
+            "dpauth_key": dpauth_key.to_token(), "dppb_key": dppb_key.to_token()}
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _certificate(path: Path, field: str) -> x509.Certificate:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise IdentityError(field, f"cannot read {path} ({e.strerror})",
+                            expected="a PEM certificate (simsmith pki sgp26-init or pki load)"
+                            ) from None
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        try:
+            return x509.load_der_x509_certificate(data)
+        except ValueError:
+            raise IdentityError(field, f"{path} is not an X.509 certificate") from None
+
+
+def _key_ref(token: str | None, field: str, key_type: KeyType, backend: str) -> KeyRef:
+    if not token:
+        raise IdentityError(field, "no HSM key reference configured",
+                            expected=f"a {key_type.value} key reference (simsmith pki "
+                                     "sgp26-init, or pki load --key)")
+    try:
+        ref = KeyRef.from_token(token)
+    except TamperedBlob:
+        raise IdentityError(field, "not a key reference token", expected="kr1.<…>") from None
+    if ref.key_type is not key_type:
+        raise IdentityError(field, f"the key reference is a {ref.key_type.value} key",
+                            expected=f"a {key_type.value} key")
+    if ref.backend != backend:
+        raise IdentityError(field, f"the key belongs to the {ref.backend} HSM backend, this "
+                            f"HSM is {backend}")
+    return ref
+
+
+def _check_certificate(cert: x509.Certificate, role: RspRole, cis: TrustedCis,
+                       field: str) -> None:
+    try:
+        verify_server_certificate(cert, role, cis)
+    except CertificateError as e:
+        raise IdentityError(field, f"{e.certificate}: {e}", expected=f"a certificate with "
+                            f"rspRole {role.value} issued by a trusted CI") from None
+
+
+def _check_pair(hsm: Any, ref: KeyRef, cert: x509.Certificate, field: str) -> None:
+    try:
+        held = hsm.ec_public(ref)
+    except HsmError as e:
+        raise IdentityError(field, f"the HSM cannot use this key ({type(e).__name__}: {e})"
+                            ) from None
+    if held != public_key_der(cert):
+        raise IdentityError(field, "the certificate's public key is not the HSM key's",
+                            expected="the certificate issued for this HSM key")
+
+
+def load_identity(settings: Settings, hsm: Any) -> SmdpIdentity:
+    """The SM-DP+'s identity, every piece checked (module docstring); IdentityError else."""
+    files = identity_files(settings)
+    manifest = read_manifest(files.rsp_dir)
+    explicit = "smdp_address" in settings.model_fields_set
+    address = (settings.smdp_address if explicit else manifest.get("address")
+               ) or settings.smdp_address
+    if not address:
+        raise IdentityError("smdp_address", "no SM-DP+ address configured")
+    ci_certs = [_certificate(p, "smdp_trusted_cis") for p in files.cis]
+    try:
+        cis = TrustedCis(ci_certs)
+    except CertificateError as e:
+        raise IdentityError("smdp_trusted_cis", str(e), expected="CI certificates "
+                            f"(rspRole {RspRole.CI.value})") from None
+    dpauth = _certificate(files.dpauth_cert, "smdp_dpauth_cert")
+    dppb = _certificate(files.dppb_cert, "smdp_dppb_cert")
+    _check_certificate(dpauth, RspRole.DP_AUTH, cis, "smdp_dpauth_cert")
+    _check_certificate(dppb, RspRole.DP_PB, cis, "smdp_dppb_cert")
+    backend = str(hsm.backend)
+    dpauth_ref = _key_ref(settings.smdp_dpauth_key or manifest.get("dpauth_key"),
+                          "smdp_dpauth_key", KeyType.SK_DPAUTH, backend)
+    dppb_ref = _key_ref(settings.smdp_dppb_key or manifest.get("dppb_key"),
+                        "smdp_dppb_key", KeyType.SK_DPPB, backend)
+    _check_pair(hsm, dpauth_ref, dpauth, "smdp_dpauth_key")
+    _check_pair(hsm, dppb_ref, dppb, "smdp_dppb_key")
+    oid = settings.smdp_oid or manifest.get("oid") or dp_oid(dpauth)
+    if not oid:
+        raise IdentityError("smdp_oid", "no SM-DP+ OID configured and CERT.DPauth names none")
+    for cert, field in ((dpauth, "smdp_dpauth_cert"), (dppb, "smdp_dppb_cert")):
+        found = dp_oid(cert)
+        if found is not None and found != oid:
+            raise IdentityError(field, f"the certificate is for SM-DP+ OID {found}, not {oid}")
+    if files.tls_cert is not None:
+        tls = _certificate(files.tls_cert, "smdp_tls_cert")
+        _check_certificate(tls, RspRole.DP_TLS, cis, "smdp_tls_cert")
+        host = address_host(address).lower()
+        names = tls_names(tls)
+        if host not in names:
+            named = ", ".join(names) or "no host"
+            raise IdentityError("smdp_tls_cert", f"CERT.DP.TLS names {named}, not the SM-DP+ "
+                                f"address {host}",
+                                expected="a TLS certificate whose subjectAltName holds the "
+                                         "address (dNSName, or iPAddress in a lab)")
+    return SmdpIdentity(address=address, oid=oid, dpauth_certificate=dpauth,
+                        dpauth_signer=hsm_signer(hsm, dpauth_ref), dppb_certificate=dppb,
+                        dppb_signer=hsm_signer(hsm, dppb_ref), cis=cis)
