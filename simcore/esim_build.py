@@ -223,6 +223,9 @@ def _ref(token: str) -> KeyRef:
     return KeyRef.trusted(parts[1], key_type, parts[3], parts[4], raw)
 
 
+stored_ref = _ref  # for other readers of stored tokens on hot paths (simcore.smdp.upp_source)
+
+
 def batch_bounds(engine: Engine, batch: str, size: int = 1000) -> list[tuple[str, str, int]]:
     """The batch cut into runs of `size` SIMs in ICCID order: (after, last, index of the first
     SIM in the batch); `after` is exclusive ('' for the first run), `last` inclusive. Keyset

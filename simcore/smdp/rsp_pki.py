@@ -43,7 +43,7 @@ from simcore.smdp.identity import (
     write_manifest,
 )
 
-__all__ = ["DEFAULT_LABEL", "LabPki", "dp_csr", "load_production", "sgp26_init"]
+__all__ = ["DEFAULT_LABEL", "LabPki", "describe", "dp_csr", "load_production", "sgp26_init"]
 
 DEFAULT_LABEL = "smdp"
 LAB_ORG = "simsmith lab SM-DP+"
@@ -180,3 +180,45 @@ def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: 
         os.replace(item, target / item.name)
     staging.rmdir()
     return identity
+
+
+def _certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
+    from esim.sgp22.certificates import rsp_roles, subject_key_id
+    from esim.sgp26_pki import dp_oid, tls_names
+
+    try:
+        aki = cert.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
+    return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "serial": f"{cert.serial_number:x}",
+            "not_before": cert.not_valid_before_utc.isoformat(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "roles": sorted(f"{r.name} ({r.value})" for r in rsp_roles(cert)),
+            "ski": subject_key_id(cert).hex(), "aki": aki.hex() if aki else None,
+            "oid": dp_oid(cert), "names": tls_names(cert)}
+
+
+def describe(settings: Settings, hsm: Any) -> dict[str, Any]:
+    """The checked identity as facts for `simsmith pki show` (no key material: the key
+    references are shown by backend, type and label)."""
+    from simcore.smdp.identity import identity_files, read_manifest
+
+    identity = load_identity(settings, hsm)
+    files = identity_files(settings)
+    manifest = read_manifest(files.rsp_dir)
+    refs = {}
+    for role in ("dpauth", "dppb"):
+        token = getattr(settings, f"smdp_{role}_key") or manifest.get(f"{role}_key")
+        ref = KeyRef.from_token(str(token))
+        refs[role] = {"backend": ref.backend, "key_type": ref.key_type.value,
+                      "label": ref.owner}
+    certs = {"dpauth": _certificate_facts(identity.dpauth_certificate),
+             "dppb": _certificate_facts(identity.dppb_certificate)}
+    if files.tls_cert is not None:
+        certs["tls"] = _certificate_facts(x509.load_pem_x509_certificate(
+            files.tls_cert.read_bytes()))
+    return {"address": identity.address, "oid": identity.oid, "rsp_dir": str(files.rsp_dir),
+            "keys": refs, "certificates": certs,
+            "trusted_cis": [_certificate_facts(c) for c in identity.cis.certificates]}

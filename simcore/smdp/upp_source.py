@@ -20,17 +20,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlmodel import col
+from sqlalchemy import Engine, bindparam, select
 
 from esim.build import verify_package
 from esim.compiled import CompiledTemplate
 from esim.errors import EsimError
-from simcore import key_writers, keys
+from simcore import esim_build, key_writers, keys
 from simcore.config import Settings
-from simcore.db import read_session
 from simcore.errors import InvalidInput
 from simcore.esim_build import (
     PackageBuildError,
@@ -40,7 +39,7 @@ from simcore.esim_build import (
     subscriber_params,
 )
 from simcore.mnc_length import MncLengths
-from simcore.models import Batch, Sim
+from simcore.models import Batch, Sim, SimCredential
 from simcore.smdp.es9plus import ReleasedOrder
 
 __all__ = ["HsmUppSource", "parse_profile_templates", "upp_source"]
@@ -60,6 +59,25 @@ def parse_profile_templates(text: str | None) -> dict[str, str]:
                                value=item, position=f"entry {i + 1}")
         out[name.strip()] = template.strip()
     return out
+
+
+_sim, _batch = Sim.__table__, Batch.__table__  # type: ignore[attr-defined]
+_cred = SimCredential.__table__  # type: ignore[attr-defined]
+# Built once: statement construction and cache-key generation cost as much as SQLite's work.
+_SIM_QUERY = (select(_sim.c.iccid, _sim.c.imsi, _sim.c.msisdn, _sim.c.kind, _sim.c.ki_ref,
+                     _sim.c.opc_ref, _batch.c.profile, _cred.c.name, _cred.c.ref)
+              .select_from(_sim.outerjoin(_batch, _sim.c.batch_id == _batch.c.id)
+                           .outerjoin(_cred, _cred.c.iccid == _sim.c.iccid))
+              .where(_sim.c.iccid == bindparam("iccid")))
+
+
+@dataclass(frozen=True, slots=True)
+class _SimRow:
+    """What a package needs of a SIM record."""
+
+    iccid: str
+    imsi: str | None
+    msisdn: str | None
 
 
 class HsmUppSource:
@@ -97,26 +115,34 @@ class HsmUppSource:
             return self._by_type[profile_type]
         return self._default
 
-    def _sim(self, iccid: str) -> tuple[Sim, str | None]:
-        with read_session(self.engine) as s:
-            sim = s.get(Sim, iccid)
-            if sim is None or sim.kind != "esim":
-                raise InvalidInput("iccid", "no eSIM profile with this ICCID", value=iccid)
-            profile = None
-            if sim.batch_id is not None:
-                profile = s.execute(select(col(Batch.profile)).where(
-                    col(Batch.id) == sim.batch_id)).scalar_one_or_none()
-            s.expunge(sim)
-            return sim, profile
+    def _sim(self, iccid: str) -> tuple[_SimRow, str | None, keys.SimKeys]:
+        """The SIM's identities, Profile Type and key references: one Core query, a row per
+        stored credential (the ORM's per-object work was most of a download's store time)."""
+        with self.engine.connect() as conn:
+            # readonly: SQLite begins deferred, not IMMEDIATE (simcore.db): no writer lock
+            rows = conn.execution_options(readonly=True).execute(
+                _SIM_QUERY, {"iccid": iccid}).all()
+        row = rows[0] if rows else None
+        if row is None or row.kind != "esim":
+            raise InvalidInput("iccid", "no eSIM profile with this ICCID", value=iccid)
+        creds = [(r.name, r.ref) for r in rows if r.name is not None]
+        if not row.ki_ref or not row.opc_ref:
+            raise keys.MissingKeys(f"SIM {iccid} has no Ki/OPc in the store")
+        # esim_build's token reader: names are not re-validated (the HSM binds owner and type
+        # into each blob, so an altered token fails at unwrap)
+        ref = esim_build.stored_ref
+        sim_keys = keys.SimKeys(iccid, ref(row.ki_ref), ref(row.opc_ref),
+                                {name: ref(token) for name, token in creds})
+        return _SimRow(row.iccid, row.imsi, row.msisdn), row.profile, sim_keys
 
     def package(self, iccid: str) -> bytes:
         """The clear UPP of SIM `iccid` (bytes; the caller protects it and drops it)."""
-        sim, profile_type = self._sim(iccid)
+        sim, profile_type, sim_keys = self._sim(iccid)
         compiled = self._template_for(profile_type)
-        sim_keys = keys.load_keys(self.engine, iccid)
         if self.options.with_msisdn and not sim.msisdn:
             raise InvalidInput("with_msisdn", f"SIM {iccid} has no MSISDN in the inventory")
-        params = subscriber_params(sim, self._mnc_lengths().of(sim.imsi or ""), self.options)
+        params = subscriber_params(sim, self._mnc_lengths().of(sim.imsi or ""),  # type: ignore[arg-type]
+                                   self.options)
         try:
             der = compiled.personalise(params, key_writers.package_patcher(self.hsm, sim_keys,
                                                                            compiled))

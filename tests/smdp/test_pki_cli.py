@@ -1,0 +1,112 @@
+"""`simsmith pki sgp26-init / csr / load / show` (issue 16 item 5): a lab hierarchy with the DP
+keys in the HSM, production certificates from another CI for keys generated in the HSM or
+imported under a transport KEK, and refusals that leave the loaded identity as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from esim.euicc.identity import default_eid
+from esim.rsp_pki import make_ci
+from esim.sgp22.certificates import RspRole
+from esim.sgp26_pki import dp_subject, issue_dp
+from hsm_sim.ec_signing import wrap_private_key
+from hsm_sim.errors import DevModeWarning
+from hsm_sim.soft import SoftHsm
+from tests.helpers.cli import ok, refused, run
+
+PASSPHRASE = "pki cli tests only"
+pytestmark = pytest.mark.filterwarnings("ignore::hsm_sim.errors.DevModeWarning")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SIMSMITH_HOME", str(tmp_path))
+    monkeypatch.setenv("SIMSMITH_HSM_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("SIMSMITH_HSM_BACKEND", "soft")
+    monkeypatch.delenv("SIMSMITH_SMDP_ADDRESS", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DevModeWarning)
+        SoftHsm.init(tmp_path / "hsm", passphrase=PASSPHRASE, scrypt_n=2**10)
+    return tmp_path
+
+
+def test_sgp26_init_and_show(home: Path) -> None:
+    facts = json.loads(ok("pki", "sgp26-init", "--address", "smdp.lab.test:8443", "--eid",
+                          default_eid(), "--json"))
+    assert facts["address"] == "smdp.lab.test:8443" and facts["oid"] == "2.999.10"
+    assert facts["keys"]["dpauth"] == {"backend": "soft", "key_type": "SKDPauth",
+                                       "label": "smdp"}
+    assert facts["certificates"]["tls"]["names"] == ["smdp.lab.test"]
+    assert facts["certificates"]["dppb"]["roles"] == ["DP_PB (2.23.146.1.2.1.5)"]
+    assert (home / "rsp" / f"euicc-{default_eid()}.pem").exists()
+    shown = json.loads(ok("pki", "show", "--json"))
+    assert shown["address"] == "smdp.lab.test:8443" and shown["keys"] == facts["keys"]
+    text = ok("pki", "show")
+    assert "SK.dpauth: SKDPauth 'smdp' in the soft HSM" in text
+    assert "error: " in refused("pki", "sgp26-init", "--address", "x.test")  # exists: --force
+    assert run("pki", "sgp26-init", "--help").exit_code == 0  # type: ignore[attr-defined]
+
+
+def _issue_from_csr(ci: object, csr_path: Path, role: RspRole, out: Path) -> Path:
+    csr = x509.load_pem_x509_csr(csr_path.read_bytes())
+    out.write_bytes(issue_dp(ci, csr, role, "1.3.6.1.4.1.99999.7").public_bytes(  # type: ignore[arg-type]
+        Encoding.PEM))
+    return out
+
+
+def test_production_load_generated_and_imported_keys(home: Path) -> None:
+    ci = make_ci()
+    (home / "prod-ci.pem").write_bytes(ci.cert.public_bytes(Encoding.PEM))
+    auth = json.loads(ok("pki", "csr", "--role", "dpauth", "--org", "Operator",
+                         "--out", str(home / "dpauth.csr"), "--json"))
+    pb = json.loads(ok("pki", "csr", "--role", "dppb", "--org", "Operator",
+                       "--out", str(home / "dppb.csr"), "--json"))
+    dpauth = _issue_from_csr(ci, home / "dpauth.csr", RspRole.DP_AUTH, home / "dpauth.pem")
+    dppb = _issue_from_csr(ci, home / "dppb.csr", RspRole.DP_PB, home / "dppb.pem")
+    args = ["pki", "load", "--address", "smdp.operator.example", "--dpauth-cert", str(dpauth),
+            "--ci", str(home / "prod-ci.pem")]
+    # the DPauth certificate given as DPpb: refused, nothing loaded
+    error = refused(*args, "--dppb-cert", str(dpauth), "--dpauth-key", auth["key"],
+                    "--dppb-key", pb["key"])
+    assert "smdp_dppb_cert" in error and "2.23.146.1.2.1.5" in error
+    assert not (home / "rsp" / "smdp.json").exists()
+    assert not (home / "rsp.loading").exists()
+    facts = json.loads(ok(*args, "--dppb-cert", str(dppb), "--dpauth-key", auth["key"],
+                          "--dppb-key", pb["key"], "--json"))
+    assert facts["oid"] == "1.3.6.1.4.1.99999.7" and facts["address"] == "smdp.operator.example"
+    # an operator's existing DPpb key, imported under a transport KEK
+    tk = os.urandom(32)
+    ok("hsm", "kek", "add", "op-transport", "--purpose", "transport", "--component", tk.hex())
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(dp_subject("DPpb", "Operator"))
+           .sign(key, hashes.SHA256()))
+    (home / "op.csr").write_bytes(csr.public_bytes(Encoding.PEM))
+    own = _issue_from_csr(ci, home / "op.csr", RspRole.DP_PB, home / "op-dppb.pem")
+    (home / "op-dppb.wrapped").write_bytes(wrap_private_key(key, tk))
+    facts = json.loads(ok(*args, "--dppb-cert", str(own), "--dpauth-key", auth["key"],
+                          "--dppb-wrapped", str(home / "op-dppb.wrapped"),
+                          "--transport", "op-transport", "--json"))
+    serial = x509.load_pem_x509_certificate(own.read_bytes()).serial_number
+    assert facts["certificates"]["dppb"]["serial"] == f"{serial:x}"
+    # the wrapped key with another certificate: refused by the HSM's pair check
+    assert "does not belong" in refused(*args, "--dppb-cert", str(dppb), "--dpauth-key",
+                                        auth["key"], "--dppb-wrapped",
+                                        str(home / "op-dppb.wrapped"), "--transport",
+                                        "op-transport")
+    assert "give --dppb-key or --dppb-wrapped" in refused(*args, "--dppb-cert", str(dppb),
+                                                          "--dpauth-key", auth["key"])
+    # no private key of the SM-DP+ anywhere in the workspace's files
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    for p in home.rglob("*"):
+        if p.is_file():
+            assert scalar not in p.read_bytes()
