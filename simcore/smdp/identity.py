@@ -16,7 +16,8 @@ Where each piece comes from, first found wins (settings: simcore.config, SIMSMIT
     trusted CIs    SIMSMITH_SMDP_TRUSTED_CIS (PEM files, comma-separated), else <rsp dir>/ci.pem
                    and ci-*.pem
 
-with <rsp dir> = SIMSMITH_SMDP_RSP_DIR or <home>/rsp, the directory `simsmith pki sgp26-init`
+with <rsp dir> = SIMSMITH_SMDP_RSP_DIR or <home>/pki/rsp (where the virtual eUICC's lab CI
+and EUM live too: tools/euicc_cli.py), the directory `simsmith pki sgp26-init`
 and `pki load` write (smdp.json holds no secret: KeyRef tokens are wrapped blobs or token
 object ids). Everything is checked before an identity is returned; each refusal is an
 `IdentityError` (InvalidInput) whose `field` names the setting at fault: a missing or
@@ -42,12 +43,12 @@ from esim.sgp26_pki import address_host, dp_oid, public_key_der, tls_names
 from hsm_sim.ec_signing import hsm_signer
 from hsm_sim.errors import HsmError, TamperedBlob
 from hsm_sim.keyref import KeyRef, KeyType
-from simcore.config import Settings
+from simcore.config import Settings, get_settings
 from simcore.errors import InvalidInput
 from simcore.smdp.es9plus import SmdpIdentity
 
 __all__ = ["FILES", "MANIFEST", "IdentityError", "IdentityFiles", "identity_files",
-           "load_identity", "read_manifest", "write_manifest"]
+           "load_identity", "read_manifest", "settings_with", "smdp_identity", "write_manifest"]
 
 MANIFEST = "smdp.json"
 FILES = {"dpauth": "smdp-dpauth.pem", "dppb": "smdp-dppb.pem", "tls": "smdp-tls.pem",
@@ -72,7 +73,7 @@ class IdentityFiles:
 
 
 def rsp_dir(settings: Settings) -> Path:
-    return settings.smdp_rsp_dir or settings.home / "rsp"
+    return settings.smdp_rsp_dir or settings.home / "pki" / "rsp"
 
 
 def identity_files(settings: Settings) -> IdentityFiles:
@@ -102,12 +103,13 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def write_manifest(directory: Path, *, address: str, oid: str, dpauth_key: KeyRef,
-                   dppb_key: KeyRef) -> Path:
+                   dppb_key: KeyRef, auto: bool = False) -> Path:
     """Write smdp.json (mode 0600: no secret in it, but nobody else's business)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MANIFEST
     data = {"format": _FORMAT, "address": address, "oid": oid,
-            "dpauth_key": dpauth_key.to_token(), "dppb_key": dppb_key.to_token()}
+            "dpauth_key": dpauth_key.to_token(), "dppb_key": dppb_key.to_token(),
+            "auto": auto}
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -218,3 +220,39 @@ def load_identity(settings: Settings, hsm: Any) -> SmdpIdentity:
     return SmdpIdentity(address=address, oid=oid, dpauth_certificate=dpauth,
                         dpauth_signer=hsm_signer(hsm, dpauth_ref), dppb_certificate=dppb,
                         dppb_signer=hsm_signer(hsm, dppb_ref), cis=cis)
+
+
+def settings_with(settings: Settings, **values: Any) -> Settings:
+    """The settings with some fields replaced (marked as set, so they take precedence)."""
+    merged = settings.model_dump() | values
+    fields_set = set(settings.model_fields_set) | set(values)
+    return settings.__class__.model_construct(_fields_set=fields_set, **merged)
+
+
+_CONFIGURED = ("smdp_dpauth_cert", "smdp_dppb_cert", "smdp_dpauth_key", "smdp_dppb_key")
+
+
+def smdp_identity(*, address: str | None = None, hsm: Any,
+                  settings: Settings | None = None) -> SmdpIdentity:
+    """The identity the ES9+ service runs with (its factory calls this): `load_identity` at
+    `address` (the address the service answers at; default the settings'), `hsm` the HSM or a
+    callable that opens it. In dev mode (`make run`, labs, tests), with no identity configured
+    or one this function made for another address, an SGP.26-style lab identity is made first
+    (simcore.smdp.rsp_pki.sgp26_init: DP keys generated in the HSM, certificates from the lab
+    CI the virtual eUICC trusts). In production nothing is made: a missing piece is an
+    IdentityError naming it."""
+    settings = settings or get_settings()
+    opened = hsm if hasattr(hsm, "backend") or not callable(hsm) else hsm()
+    if address:
+        settings = settings_with(settings, smdp_address=address)
+    address = settings.smdp_address
+    if settings.mode == "dev" and not any(getattr(settings, f) for f in _CONFIGURED):
+        directory = rsp_dir(settings)
+        manifest = read_manifest(directory)
+        stale = bool(manifest.get("auto")) and manifest.get("address") != address
+        if not manifest or stale:
+            from simcore.smdp.rsp_pki import sgp26_init  # it builds on this module
+
+            sgp26_init(settings, opened, address=address, directory=directory, force=stale,
+                       auto=True)
+    return load_identity(settings, opened)

@@ -40,6 +40,7 @@ from simcore.smdp.identity import (
     IdentityError,
     load_identity,
     rsp_dir,
+    settings_with,
     write_manifest,
 )
 
@@ -73,13 +74,6 @@ def _pem(cert: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _with(settings: Settings, **values: Any) -> Settings:
-    """The settings with some fields replaced (marked as set, so they take precedence)."""
-    merged = settings.model_dump() | values
-    fields_set = set(settings.model_fields_set) | set(values)
-    return settings.__class__.model_construct(_fields_set=fields_set, **merged)
-
-
 def dp_csr(hsm: Any, role: str, *, label: str = DEFAULT_LABEL,
            common_name: str = "simsmith SM-DP+", organization: str = LAB_ORG,
            country: str | None = None) -> tuple[KeyRef, x509.CertificateSigningRequest]:
@@ -98,9 +92,11 @@ def dp_csr(hsm: Any, role: str, *, label: str = DEFAULT_LABEL,
 
 def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT_SMDP_OID,
                eids: list[str] | None = None, directory: Path | None = None,
-               label: str = DEFAULT_LABEL, force: bool = False) -> LabPki:
+               label: str = DEFAULT_LABEL, force: bool = False, auto: bool = False) -> LabPki:
     """The lab hierarchy in `directory` (default: the rsp directory of the settings), the
-    SM-DP+'s keys in `hsm`; checked with `load_identity` before it returns."""
+    SM-DP+'s keys in `hsm`; checked with `load_identity` before it returns. An existing lab CI
+    and EUM there are kept (the virtual eUICCs' certificates stay valid); `auto` marks an
+    identity `smdp_identity` made by itself (and may remake for another address)."""
     target = directory or rsp_dir(settings)
     if (target / MANIFEST).exists() and not force:
         raise IdentityError("smdp_rsp_dir", f"{target} already holds an SM-DP+ identity",
@@ -133,8 +129,9 @@ def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT
         serialization.NoEncryption()), secret=True)
     files["tls"], files["tls_key"] = target / FILES["tls"], target / FILES["tls_key"]
     files["manifest"] = write_manifest(target, address=address, oid=oid,
-                                       dpauth_key=refs["dpauth"], dppb_key=refs["dppb"])
-    identity = load_identity(_with(settings, smdp_rsp_dir=target, smdp_address=address,
+                                       dpauth_key=refs["dpauth"], dppb_key=refs["dppb"],
+                                       auto=auto)
+    identity = load_identity(settings_with(settings, smdp_rsp_dir=target, smdp_address=address,
                                    smdp_dpauth_cert=None, smdp_dppb_cert=None,
                                    smdp_tls_cert=None, smdp_dpauth_key=None,
                                    smdp_dppb_key=None, smdp_trusted_cis=None, smdp_oid=None),
@@ -168,7 +165,7 @@ def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: 
         found = oid or dp_oid(x509.load_pem_x509_certificate(dpauth_cert.read_bytes())) or ""
         write_manifest(staging, address=address, oid=found, dpauth_key=dpauth_key,
                        dppb_key=dppb_key)
-        identity = load_identity(_with(
+        identity = load_identity(settings_with(
             settings, smdp_rsp_dir=staging, smdp_address=address, smdp_dpauth_cert=None,
             smdp_dppb_cert=None, smdp_tls_cert=None, smdp_dpauth_key=None, smdp_dppb_key=None,
             smdp_trusted_cis=",".join(str(p) for p in ci_paths), smdp_oid=oid), hsm)

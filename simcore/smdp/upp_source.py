@@ -12,7 +12,8 @@ released order, it returns the clear package as bytes, which `Es9PlusCore` passe
 `build_bpp` and drops; nothing here writes it to a file, the database or a log, and errors name
 the SIM and the parameter, never a value (tests/smdp/test_upp_source.py scans the store and the
 logs of a whole download for the keys). Templates: `SIMSMITH_SMDP_TEMPLATE`, or the one
-`SIMSMITH_SMDP_PROFILE_TEMPLATES` names for the order's Profile Type (its batch's profile).
+`SIMSMITH_SMDP_PROFILE_TEMPLATES` names for the order's Profile Type (its batch's profile), or
+the built-in template the Profile Type is named after.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from sqlalchemy import Engine, bindparam, select
 from esim.build import verify_package
 from esim.compiled import CompiledTemplate
 from esim.errors import EsimError
+from esim.template import builtin_template_names
 from simcore import esim_build, key_writers, keys
-from simcore.config import Settings
+from simcore.config import Settings, get_settings
 from simcore.errors import InvalidInput
 from simcore.esim_build import (
     PackageBuildError,
@@ -87,19 +89,31 @@ class HsmUppSource:
                  templates: Mapping[str, str] | None = None,
                  options: ProfileOptions = ProfileOptions(), verify: bool = False) -> None:
         self.engine = engine
-        self.hsm = hsm
+        # an HSM, or a callable opening it on the first package (the API opens it lazily)
+        self._hsm: Any = hsm if hasattr(hsm, "backend") or not callable(hsm) else None
+        self._open_hsm = None if self._hsm is not None else hsm
         self.options = options
         self.verify = verify  # decode and validate every package (tests; costs ~2x)
         self._default = compiled_template(template)
         check_options_fit(self._default, options)
-        self._by_type = {t: compiled_template(name) for t, name in (templates or {}).items()}
-        for compiled in self._by_type.values():
+        configured = {t: compiled_template(name) for t, name in (templates or {}).items()}
+        for compiled in configured.values():
             check_options_fit(compiled, options)
+        self._by_type: dict[str, CompiledTemplate | None] = dict(configured)
         self._mnc: tuple[float, MncLengths] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"HsmUppSource({self._default.template.name}, hsm={self.hsm!r})"
+        return f"HsmUppSource({self._default.template.name}, hsm={self._hsm!r})"
+
+    @property
+    def hsm(self) -> Any:
+        if self._hsm is None:
+            with self._lock:
+                if self._hsm is None:
+                    assert self._open_hsm is not None
+                    self._hsm = self._open_hsm()
+        return self._hsm
 
     def _mnc_lengths(self) -> MncLengths:
         now = time.monotonic()
@@ -111,9 +125,20 @@ class HsmUppSource:
         return cached[1]
 
     def _template_for(self, profile_type: str | None) -> CompiledTemplate:
-        if profile_type is not None and profile_type in self._by_type:
-            return self._by_type[profile_type]
-        return self._default
+        """The Profile Type's template when configured; else a built-in template of that name
+        (a batch made for one, e.g. `ts48`); else the default."""
+        if profile_type is None:
+            return self._default
+        if profile_type not in self._by_type:
+            found: CompiledTemplate | None = None
+            if profile_type in builtin_template_names():  # never a path from a batch's name
+                try:
+                    found = compiled_template(profile_type)
+                    check_options_fit(found, self.options)
+                except InvalidInput:
+                    found = None
+            self._by_type[profile_type] = found
+        return self._by_type[profile_type] or self._default
 
     def _sim(self, iccid: str) -> tuple[_SimRow, str | None, keys.SimKeys]:
         """The SIM's identities, Profile Type and key references: one Core query, a row per
@@ -156,7 +181,9 @@ class HsmUppSource:
         return self.package(order.iccid)
 
 
-def upp_source(settings: Settings, engine: Engine, hsm: Any) -> HsmUppSource:
-    """The UppSource the settings describe (template, templates by Profile Type)."""
+def upp_source(engine: Engine, hsm: Any, settings: Settings | None = None) -> HsmUppSource:
+    """The UppSource the settings describe (template, templates by Profile Type); `hsm` is the
+    HSM or a callable that opens it when the first package is made."""
+    settings = settings or get_settings()
     return HsmUppSource(engine, hsm, template=settings.smdp_template,
                         templates=parse_profile_templates(settings.smdp_profile_templates))

@@ -164,3 +164,22 @@ def test_identity_on_softhsm2(tmp_path: Path, p11hsm: Any) -> None:  # noqa: F81
     finally:
         p11hsm.ec_destroy(lab.dpauth_key)
         p11hsm.ec_destroy(lab.dppb_key)
+
+
+def test_service_factory_makes_a_lab_identity_in_dev_mode_only(tmp_path: Path,
+                                                                soft: SoftHsm) -> None:
+    from simcore.smdp.identity import smdp_identity
+
+    dev = Settings(home=tmp_path, mode="dev")
+    first = smdp_identity(address="127.0.0.1:8443", hsm=lambda: soft, settings=dev)
+    assert first.address == "127.0.0.1:8443"
+    ci = (tmp_path / "pki" / "rsp" / "ci.pem").read_bytes()
+    again = smdp_identity(address="127.0.0.1:8443", hsm=soft, settings=dev)
+    assert again.dpauth_certificate == first.dpauth_certificate  # made once
+    moved = smdp_identity(address="localhost:9443", hsm=soft, settings=dev)
+    assert moved.address == "localhost:9443" and moved.dppb_certificate != first.dppb_certificate
+    assert (tmp_path / "pki" / "rsp" / "ci.pem").read_bytes() == ci  # the lab CI is kept
+    with pytest.raises(IdentityError) as e:
+        smdp_identity(address="smdp.example", hsm=soft,
+                      settings=Settings(home=tmp_path / "prod", mode="production"))
+    assert e.value.field == "smdp_trusted_cis" and "pki sgp26-init" in str(e.value)

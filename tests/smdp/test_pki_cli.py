@@ -48,7 +48,7 @@ def test_sgp26_init_and_show(home: Path) -> None:
                                        "label": "smdp"}
     assert facts["certificates"]["tls"]["names"] == ["smdp.lab.test"]
     assert facts["certificates"]["dppb"]["roles"] == ["DP_PB (2.23.146.1.2.1.5)"]
-    assert (home / "rsp" / f"euicc-{default_eid()}.pem").exists()
+    assert (home / "pki" / "rsp" / f"euicc-{default_eid()}.pem").exists()
     shown = json.loads(ok("pki", "show", "--json"))
     assert shown["address"] == "smdp.lab.test:8443" and shown["keys"] == facts["keys"]
     text = ok("pki", "show")
@@ -79,8 +79,8 @@ def test_production_load_generated_and_imported_keys(home: Path) -> None:
     error = refused(*args, "--dppb-cert", str(dpauth), "--dpauth-key", auth["key"],
                     "--dppb-key", pb["key"])
     assert "smdp_dppb_cert" in error and "2.23.146.1.2.1.5" in error
-    assert not (home / "rsp" / "smdp.json").exists()
-    assert not (home / "rsp.loading").exists()
+    assert not (home / "pki" / "rsp" / "smdp.json").exists()
+    assert not (home / "pki" / "rsp.loading").exists()
     facts = json.loads(ok(*args, "--dppb-cert", str(dppb), "--dpauth-key", auth["key"],
                           "--dppb-key", pb["key"], "--json"))
     assert facts["oid"] == "1.3.6.1.4.1.99999.7" and facts["address"] == "smdp.operator.example"

@@ -52,14 +52,14 @@ def _download(tmp_path: Path, engine: Engine, hsm: Any, iccid: str) -> Any:  # n
     orders = Orders({"MATCH-1": ReleasedOrder("MATCH-1", iccid, store_metadata(iccid))})
     source = HsmUppSource(engine, hsm, verify=True)
     core = Es9PlusCore(identity, StoreSessions(engine), orders, source)
-    card = virtual_euicc(dev_euicc(tmp_path / "rsp", state=None))
+    card = virtual_euicc(dev_euicc(tmp_path / "pki" / "rsp", state=None))
     transport = EuiccLoopback(card)
     with es10_session(transport) as es10:
         functions = Es10Functions(es10.call)
         result = download(functions, Es9(core), f"LPA:1${ADDRESS}$MATCH-1")
         assert result.success and result.iccid == iccid
         functions.enable(iccid)
-    assert ("installed", iccid, dev_euicc(tmp_path / "rsp").eid) in orders.events
+    assert ("installed", iccid, dev_euicc(tmp_path / "pki" / "rsp").eid) in orders.events
     return transport
 
 
@@ -104,8 +104,8 @@ def test_upp_source_refusals_and_settings(engine: Engine, hsm: SoftHsm) -> None:
         parse_profile_templates("gold=ts48,broken")
     assert e.value.field == "smdp_profile_templates" and e.value.position == "entry 2"
     with pytest.raises(InvalidInput) as e:
-        upp_source(Settings(smdp_template="no-such-template"), engine, hsm)
+        upp_source(engine, hsm, Settings(smdp_template="no-such-template"))
     assert e.value.field == "template"
     esim = seed(engine, hsm, 1, batch="e2", kind="esim")[0]
-    der = upp_source(Settings(), engine, hsm).package(esim)
+    der = upp_source(engine=engine, hsm=lambda: hsm).package(esim)  # opened lazily
     assert der[:1] == b"\xa0" and "der" not in repr(source)
