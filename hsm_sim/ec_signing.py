@@ -125,6 +125,10 @@ class EcSigningKeys:
                           ) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
         raise NotImplementedError
 
+    def _ec_import_clear(self, owner: str, key_type: KeyType, key: ec.EllipticCurvePrivateKey
+                         ) -> KeyRef:
+        raise NotImplementedError
+
     def _ec_public(self, ref: KeyRef) -> ec.EllipticCurvePublicKey:
         raise NotImplementedError
 
@@ -169,6 +173,39 @@ class EcSigningKeys:
         self._audit.record("key.import", owner, {"key_type": key_type.value,
                                                  "transport": transport, "format": "pkcs8-kwp"})
         return ref, public_key_der(public)
+
+    def ec_import_pkcs8(self, owner: str, key_type: KeyType, data: bytes, passphrase: bytes, *,
+                        public_key: bytes | None = None) -> tuple[KeyRef, bytes]:
+        """Import an operator's key as it often comes: a password-encrypted PKCS#8 file
+        (EncryptedPrivateKeyInfo, PEM or DER, e.g. `openssl pkcs8 -topk8 -v2 aes-256-cbc`).
+        Decrypted in host memory inside this call — unlike `ec_import`, whose key only the
+        token ever sees on PKCS#11 — then sealed (soft) or created as a token object (PKCS#11).
+        `public_key`, when given, must be the key's (KeyMismatch)."""
+        key_type = _signing_type(key_type)
+        KeyRef.check_name("owner", owner)
+        if not 64 <= len(data) <= 8192:
+            raise BadLength(f"an encrypted PKCS#8 key is 64 to 8192 bytes, not {len(data)}")
+        try:
+            load = (serialization.load_pem_private_key if data.lstrip().startswith(b"-----")
+                    else serialization.load_der_private_key)
+            key = load(data, passphrase)
+        except TypeError:
+            raise BadLength("the PKCS#8 key is not encrypted: give it encrypted, or wrapped "
+                            "under a transport KEK (ec_import)") from None
+        except ValueError:
+            raise TamperedBlob(f"the encrypted {key_type.value} key does not decrypt with this "
+                               "passphrase (or is not PKCS#8)") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise WrongKeyType(f"the imported {key_type.value} key is not a NIST P-256 key")
+        given = _p256_public(public_key, "public_key") if public_key is not None else None
+        if given is not None and public_key_der(given) != public_key_der(key.public_key()):
+            raise KeyMismatch(f"{key_type.value} key {owner}: the private key does not belong "
+                              "to the public key given")
+        ref = self._ec_import_clear(owner, key_type, key)
+        del key
+        self._audit.record("key.import", owner, {"key_type": key_type.value,
+                                                 "format": "pkcs8-encrypted"})
+        return ref, public_key_der(self._ec_public(ref))
 
     def ec_public(self, ref: KeyRef) -> bytes:
         """The public key of a signing key (SubjectPublicKeyInfo DER): to check a certificate
@@ -234,6 +271,10 @@ class SoftEcSigningKeys(EcSigningKeys):
         scalar = key.private_numbers().private_value.to_bytes(_SCALAR, "big")
         ref: KeyRef = hsm._wrap(owner, key_type, scalar)
         return ref
+
+    def _ec_import_clear(self, owner: str, key_type: KeyType, key: ec.EllipticCurvePrivateKey
+                         ) -> KeyRef:
+        return self._ec_seal(owner, key_type, key)
 
     def _ec_new(self, owner: str, key_type: KeyType) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
         hsm: Any = self

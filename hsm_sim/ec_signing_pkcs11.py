@@ -133,6 +133,28 @@ class Pkcs11EcSigningKeys(EcSigningKeys):
             Attribute.EC_POINT: _ec_point_attribute(public)})
         return KeyRef(hsm.backend, key_type, owner, TOKEN_KEK, ident), public
 
+    def _ec_import_clear(self, owner: str, key_type: KeyType, key: ec.EllipticCurvePrivateKey
+                         ) -> KeyRef:
+        return self._run(self._ec_create_in_session, owner, key_type, key)  # type: ignore[no-any-return]
+
+    def _ec_create_in_session(self, owner: str, key_type: KeyType,
+                              key: ec.EllipticCurvePrivateKey) -> KeyRef:
+        hsm: Any = self
+        ident = os.urandom(_ID_LENGTH)
+        label = self._ec_label(key_type, owner)
+        scalar = key.private_numbers().private_value.to_bytes(32, "big")
+        hsm._s().create_object({
+            Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: P11KeyType.EC,
+            Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: ident,
+            Attribute.EC_PARAMS: _P256_PARAMS, Attribute.VALUE: scalar, Attribute.SIGN: True,
+            Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.PRIVATE: True})
+        hsm._s().create_object({
+            Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: P11KeyType.EC,
+            Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: ident,
+            Attribute.VERIFY: True, Attribute.EC_PARAMS: _P256_PARAMS,
+            Attribute.EC_POINT: _ec_point_attribute(key.public_key())})
+        return KeyRef(hsm.backend, key_type, owner, TOKEN_KEK, ident)
+
     def _ec_public(self, ref: KeyRef) -> ec.EllipticCurvePublicKey:
         return self._run(self._ec_public_in_session, ref)  # type: ignore[no-any-return]
 

@@ -4,6 +4,7 @@ certificates for ES9+ (SGP.22 §4.5.2, simcore.smdp.rsp_pki): `sgp26-init` (an S
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,11 @@ def load_cmd(
         "(RFC 5649)."),
     dppb_wrapped: Path | None = typer.Option(
         None, "--dppb-wrapped", help="Import SK.DPpb: PKCS#8 wrapped under --transport."),
+    dpauth_pkcs8: Path | None = typer.Option(
+        None, "--dpauth-pkcs8", help="Import SK.DPauth from a password-encrypted PKCS#8 file "
+        "(decrypted in host memory; passphrase from $SIMSMITH_PKCS8_PASSPHRASE or a prompt)."),
+    dppb_pkcs8: Path | None = typer.Option(
+        None, "--dppb-pkcs8", help="Import SK.DPpb from a password-encrypted PKCS#8 file."),
     transport: str | None = typer.Option(None, "--transport", help="Transport KEK of the "
                                          "wrapped keys."),
     oid: str | None = typer.Option(None, "--oid", help="SM-DP+ OID (default: CERT.DPauth's)."),
@@ -174,13 +180,20 @@ def load_cmd(
     s = settings()
     hsm: Any = _hsm()
     refs: dict[str, KeyRef] = {}
-    for role, token, wrapped, cert, key_type in (
-            ("dpauth", dpauth_key, dpauth_wrapped, dpauth_cert, KeyType.SK_DPAUTH),
-            ("dppb", dppb_key, dppb_wrapped, dppb_cert, KeyType.SK_DPPB)):
-        if (token is None) == (wrapped is None):
-            raise InvalidInput(f"{role}_key", f"give --{role}-key or --{role}-wrapped (one)")
+    for role, token, wrapped, pkcs8, cert, key_type in (
+            ("dpauth", dpauth_key, dpauth_wrapped, dpauth_pkcs8, dpauth_cert, KeyType.SK_DPAUTH),
+            ("dppb", dppb_key, dppb_wrapped, dppb_pkcs8, dppb_cert, KeyType.SK_DPPB)):
+        if [token, wrapped, pkcs8].count(None) != 2:
+            raise InvalidInput(f"{role}_key", f"give --{role}-key, --{role}-wrapped or "
+                               f"--{role}-pkcs8 (one)")
         if token is not None:
             refs[role] = KeyRef.from_token(token)
+            continue
+        if pkcs8 is not None:
+            phrase = os.environ.get("SIMSMITH_PKCS8_PASSPHRASE") or typer.prompt(
+                f"Passphrase of {pkcs8.name}", hide_input=True, err=True)
+            refs[role], _ = hsm.ec_import_pkcs8(label, key_type, pkcs8.read_bytes(),
+                                                phrase.encode(), public_key=cert.read_bytes())
             continue
         assert wrapped is not None
         if transport is None:

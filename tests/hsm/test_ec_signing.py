@@ -148,3 +148,25 @@ def test_signatures_audited_without_secrets(hsm: Any, made: list[KeyRef]) -> Non
         in actions
     text = repr(actions).lower()
     assert ref.blob.hex() not in text
+
+
+def test_import_password_encrypted_pkcs8(hsm: Any, made: list[KeyRef]) -> None:
+    key = ec.derive_private_key(X, ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.BestAvailableEncryption(b"operator passphrase"))
+    ref, spki = hsm.ec_import_pkcs8("smdp-test", KeyType.SK_DPAUTH, pem, b"operator passphrase")
+    made.append(ref)
+    assert serialization.load_der_public_key(spki).public_numbers() == key.public_key() \
+        .public_numbers()  # type: ignore[union-attr]
+    _verify(spki, b"sample", hsm.ec_sign(ref, b"sample"))
+    with pytest.raises(TamperedBlob):
+        hsm.ec_import_pkcs8("smdp-test", KeyType.SK_DPAUTH, pem, b"wrong")
+    clear = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    with pytest.raises(BadLength):
+        hsm.ec_import_pkcs8("smdp-test", KeyType.SK_DPAUTH, clear, b"x")
+    other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(KeyMismatch):
+        hsm.ec_import_pkcs8("smdp-test", KeyType.SK_DPAUTH, pem, b"operator passphrase",
+                            public_key=other)

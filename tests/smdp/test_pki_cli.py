@@ -13,7 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    PrivateFormat,
+)
 
 from esim.euicc.identity import default_eid
 from esim.rsp_pki import make_ci
@@ -64,7 +68,8 @@ def _issue_from_csr(ci: object, csr_path: Path, role: RspRole, out: Path) -> Pat
     return out
 
 
-def test_production_load_generated_and_imported_keys(home: Path) -> None:
+def test_production_load_generated_and_imported_keys(home: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     ci = make_ci()
     (home / "prod-ci.pem").write_bytes(ci.cert.public_bytes(Encoding.PEM))
     auth = json.loads(ok("pki", "csr", "--role", "dpauth", "--org", "Operator",
@@ -103,8 +108,15 @@ def test_production_load_generated_and_imported_keys(home: Path) -> None:
                                         auth["key"], "--dppb-wrapped",
                                         str(home / "op-dppb.wrapped"), "--transport",
                                         "op-transport")
-    assert "give --dppb-key or --dppb-wrapped" in refused(*args, "--dppb-cert", str(dppb),
-                                                          "--dpauth-key", auth["key"])
+    # or from a password-encrypted PKCS#8 file
+    (home / "op-dppb.p8").write_bytes(key.private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(b"op secret")))
+    monkeypatch.setenv("SIMSMITH_PKCS8_PASSPHRASE", "op secret")
+    facts = json.loads(ok(*args, "--dppb-cert", str(own), "--dpauth-key", auth["key"],
+                          "--dppb-pkcs8", str(home / "op-dppb.p8"), "--json"))
+    assert facts["certificates"]["dppb"]["serial"] == f"{serial:x}"
+    error = refused(*args, "--dppb-cert", str(dppb), "--dpauth-key", auth["key"])
+    assert "give --dppb-key, --dppb-wrapped or --dppb-pkcs8" in error
     # no private key of the SM-DP+ anywhere in the workspace's files
     scalar = key.private_numbers().private_value.to_bytes(32, "big")
     for p in home.rglob("*"):
