@@ -146,6 +146,7 @@ def test_refusals_name_the_setting(tmp_path: Path, soft: SoftHsm) -> None:
     assert sgp26_init(settings, soft, address=ADDRESS, force=True).dpauth_key != lab.dpauth_key
 
 
+@pytest.mark.slow
 def test_identity_on_softhsm2(tmp_path: Path, p11hsm: Any) -> None:  # noqa: F811
     label = f"smdp-{os.getpid()}"
     settings, lab = _lab(tmp_path, p11hsm, label=label)

@@ -68,6 +68,7 @@ def _issue_from_csr(ci: object, csr_path: Path, role: RspRole, out: Path) -> Pat
     return out
 
 
+@pytest.mark.slow
 def test_production_load_generated_and_imported_keys(home: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     ci = make_ci()

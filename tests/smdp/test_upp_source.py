@@ -63,6 +63,7 @@ def _download(tmp_path: Path, engine: Engine, hsm: Any, iccid: str) -> Any:  # n
     return transport
 
 
+@pytest.mark.slow
 def test_downloaded_profile_authenticates_with_the_hsm_vectors(
         tmp_path: Path, engine: Engine, hsm: SoftHsm, caplog: pytest.LogCaptureFixture,  # noqa: F811
         capfd: pytest.CaptureFixture[str]) -> None:
@@ -92,6 +93,7 @@ def test_downloaded_profile_authenticates_with_the_hsm_vectors(
             assert needle not in haystack, f"a clear key of the SIM is in the {where}"
 
 
+@pytest.mark.slow
 def test_upp_source_refusals_and_settings(engine: Engine, hsm: SoftHsm) -> None:  # noqa: F811
     iccid = seed(engine, hsm, 1, batch="p1", kind="physical")[0]
     source = HsmUppSource(engine, hsm)
