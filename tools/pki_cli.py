@@ -93,7 +93,8 @@ def sgp26_init_cmd(
     and CERT.DPauth / CERT.DPpb / CERT.DP.TLS for the SM-DP+, the DPauth and DPpb key pairs
     generated in the HSM (CSRs signed by the HSM keys, issued by the lab CI). Checked as the
     SM-DP+ will load it."""
-    from simcore.smdp.rsp_pki import describe, sgp26_init
+    from simcore.smdp.identity import describe
+    from simcore.smdp.rsp_pki import sgp26_init
 
     s = settings()
     hsm = _hsm()
@@ -175,7 +176,8 @@ def load_cmd(
     address in CERT.DP.TLS) before it replaces the SM-DP+'s identity."""
     from hsm_sim.keyref import KeyRef, KeyType
     from simcore.errors import InvalidInput
-    from simcore.smdp.rsp_pki import describe, load_production
+    from simcore.smdp.identity import describe, load_identity
+    from simcore.smdp.rsp_pki import load_production
 
     s = settings()
     hsm: Any = _hsm()
@@ -200,7 +202,8 @@ def load_cmd(
             raise InvalidInput("transport", "wrapped keys need --transport")
         refs[role], _ = hsm.ec_import(label, key_type, wrapped.read_bytes(), transport,
                                       public_key=cert.read_bytes())
-    load_production(s, hsm, address=address, dpauth_cert=dpauth_cert, dppb_cert=dppb_cert,
+    load_production(s, hsm, check=lambda st: load_identity(st, hsm), address=address,
+                    dpauth_cert=dpauth_cert, dppb_cert=dppb_cert,
                     cis=ci, dpauth_key=refs["dpauth"], dppb_key=refs["dppb"],
                     tls_cert=tls_cert, oid=oid, directory=directory)
     shown = s.model_copy(update={"smdp_address": address, **(
@@ -218,7 +221,7 @@ def load_cmd(
 def show_cmd(as_json: bool = JsonOpt) -> None:
     """The SM-DP+'s identity as ES9+ will use it, checked: address, OID, HSM keys,
     certificates (subject, issuer, serial, validity, rspRole, names), trusted CIs."""
-    from simcore.smdp.rsp_pki import describe
+    from simcore.smdp.identity import describe
 
     facts = describe(settings(), _hsm())
     if as_json:

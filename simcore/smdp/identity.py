@@ -29,9 +29,6 @@ disagree, an address the TLS certificate does not name.
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,79 +41,17 @@ from hsm_sim.ec_signing import hsm_signer
 from hsm_sim.errors import HsmError, TamperedBlob
 from hsm_sim.keyref import KeyRef, KeyType
 from simcore.config import Settings, get_settings
-from simcore.errors import InvalidInput
 from simcore.smdp.es9plus import SmdpIdentity
+from simcore.smdp.rsp_files import (
+    IdentityError,
+    identity_files,
+    read_manifest,
+    rsp_dir,
+    settings_with,
+)
+from simcore.smdp.rsp_pki import sgp26_init
 
-__all__ = ["FILES", "MANIFEST", "IdentityError", "IdentityFiles", "identity_files",
-           "load_identity", "read_manifest", "settings_with", "smdp_identity", "write_manifest"]
-
-MANIFEST = "smdp.json"
-FILES = {"dpauth": "smdp-dpauth.pem", "dppb": "smdp-dppb.pem", "tls": "smdp-tls.pem",
-         "tls_key": "smdp-tls.key", "ci": "ci.pem"}
-_FORMAT = "simsmith-smdp-identity/1"
-
-
-class IdentityError(InvalidInput):
-    """The SM-DP+ identity is missing a piece or its pieces disagree; `field` names the setting
-    (e.g. `smdp_dpauth_cert`), the message what is wrong. Never carries key material."""
-
-
-@dataclass(frozen=True)
-class IdentityFiles:
-    """Where the identity's pieces are (resolved from settings and the rsp directory)."""
-
-    rsp_dir: Path
-    dpauth_cert: Path
-    dppb_cert: Path
-    tls_cert: Path | None
-    cis: tuple[Path, ...]
-
-
-def rsp_dir(settings: Settings) -> Path:
-    return settings.smdp_rsp_dir or settings.home / "pki" / "rsp"
-
-
-def identity_files(settings: Settings) -> IdentityFiles:
-    d = rsp_dir(settings)
-    tls = settings.smdp_tls_cert or d / FILES["tls"]
-    cis = (tuple(Path(p.strip()) for p in settings.smdp_trusted_cis.split(",") if p.strip())
-           if settings.smdp_trusted_cis else (d / FILES["ci"], *sorted(d.glob("ci-*.pem"))))
-    return IdentityFiles(d, settings.smdp_dpauth_cert or d / FILES["dpauth"],
-                         settings.smdp_dppb_cert or d / FILES["dppb"],
-                         tls if (settings.smdp_tls_cert or tls.exists()) else None, cis)
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """smdp.json of an rsp directory ({} when there is none)."""
-    path = directory / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise IdentityError("smdp_rsp_dir", f"{path} is not JSON", position=f"line {e.lineno}"
-                            ) from None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
-        raise IdentityError("smdp_rsp_dir", f"{path} is not an SM-DP+ identity file",
-                            expected=f'{{"format": "{_FORMAT}", …}}')
-    return data
-
-
-def write_manifest(directory: Path, *, address: str, oid: str, dpauth_key: KeyRef,
-                   dppb_key: KeyRef, auto: bool = False) -> Path:
-    """Write smdp.json (mode 0600: no secret in it, but nobody else's business)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / MANIFEST
-    data = {"format": _FORMAT, "address": address, "oid": oid,
-            "dpauth_key": dpauth_key.to_token(), "dppb_key": dppb_key.to_token(),
-            "auto": auto}
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+__all__ = ["IdentityError", "describe", "load_identity", "smdp_identity"]
 
 
 def _certificate(path: Path, field: str) -> x509.Certificate:
@@ -222,13 +157,6 @@ def load_identity(settings: Settings, hsm: Any) -> SmdpIdentity:
                         dppb_signer=hsm_signer(hsm, dppb_ref), cis=cis)
 
 
-def settings_with(settings: Settings, **values: Any) -> Settings:
-    """The settings with some fields replaced (marked as set, so they take precedence)."""
-    merged = settings.model_dump() | values
-    fields_set = set(settings.model_fields_set) | set(values)
-    return settings.__class__.model_construct(_fields_set=fields_set, **merged)
-
-
 _CONFIGURED = ("smdp_dpauth_cert", "smdp_dppb_cert", "smdp_dpauth_key", "smdp_dppb_key")
 
 
@@ -251,8 +179,46 @@ def smdp_identity(*, address: str | None = None, hsm: Any,
         manifest = read_manifest(directory)
         stale = bool(manifest.get("auto")) and manifest.get("address") != address
         if not manifest or stale:
-            from simcore.smdp.rsp_pki import sgp26_init  # it builds on this module
-
             sgp26_init(settings, opened, address=address, directory=directory, force=stale,
-                       auto=True)
+                       auto=True, check=lambda s: load_identity(s, opened))
     return load_identity(settings, opened)
+
+
+def _certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
+    from esim.sgp22.certificates import rsp_roles, subject_key_id
+    from esim.sgp26_pki import dp_oid, tls_names
+
+    try:
+        aki = cert.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
+    return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "serial": f"{cert.serial_number:x}",
+            "not_before": cert.not_valid_before_utc.isoformat(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "roles": sorted(f"{r.name} ({r.value})" for r in rsp_roles(cert)),
+            "ski": subject_key_id(cert).hex(), "aki": aki.hex() if aki else None,
+            "oid": dp_oid(cert), "names": tls_names(cert)}
+
+
+def describe(settings: Settings, hsm: Any) -> dict[str, Any]:
+    """The checked identity as facts for `simsmith pki show` (no key material: the key
+    references are shown by backend, type and label)."""
+    identity = load_identity(settings, hsm)
+    files = identity_files(settings)
+    manifest = read_manifest(files.rsp_dir)
+    refs = {}
+    for role in ("dpauth", "dppb"):
+        token = getattr(settings, f"smdp_{role}_key") or manifest.get(f"{role}_key")
+        ref = KeyRef.from_token(str(token))
+        refs[role] = {"backend": ref.backend, "key_type": ref.key_type.value,
+                      "label": ref.owner}
+    certs = {"dpauth": _certificate_facts(identity.dpauth_certificate),
+             "dppb": _certificate_facts(identity.dppb_certificate)}
+    if files.tls_cert is not None:
+        certs["tls"] = _certificate_facts(x509.load_pem_x509_certificate(
+            files.tls_cert.read_bytes()))
+    return {"address": identity.address, "oid": identity.oid, "rsp_dir": str(files.rsp_dir),
+            "keys": refs, "certificates": certs,
+            "trusted_cis": [_certificate_facts(c) for c in identity.cis.certificates]}

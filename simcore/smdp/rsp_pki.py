@@ -1,8 +1,9 @@
 """The SM-DP+'s RSP certificates: an SGP.26-style lab hierarchy, production certificates loaded.
 
 GSMA SGP.22 v2.x §4.5.2 (certificate profiles), SGP.26 (the test PKI's shapes). Both paths end
-in the rsp directory simcore.smdp.identity reads, and both are checked by `load_identity`
-before they are reported done.
+in the rsp directory (simcore.smdp.rsp_files) that simcore.smdp.identity reads, and both are
+checked — by the `check` their caller passes, simcore.smdp.identity.load_identity over the HSM
+(this module is under that one) — before they are reported done.
 
 - `sgp26_init`: a lab CI and EUM (esim.rsp_pki.DevRspPki: keys as 0600 files — a lab's
   certificate authority, not an operator secret), eUICC certificates for virtual eUICCs, and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,31 +36,31 @@ from hsm_sim.ec_signing import hsm_signer
 from hsm_sim.keyref import KeyRef, KeyType
 from simcore.config import Settings
 from simcore.smdp.es9plus import SmdpIdentity
-from simcore.smdp.identity import (
+from simcore.smdp.rsp_files import (
     FILES,
     MANIFEST,
     IdentityError,
-    load_identity,
     rsp_dir,
     settings_with,
     write_manifest,
 )
 
-__all__ = ["DEFAULT_LABEL", "LabPki", "describe", "dp_csr", "load_production", "sgp26_init"]
+__all__ = ["DEFAULT_LABEL", "LabPki", "dp_csr", "load_production", "sgp26_init"]
 
 DEFAULT_LABEL = "smdp"
 LAB_ORG = "simsmith lab SM-DP+"
+Check = Callable[[Settings], SmdpIdentity]  # settings -> the identity they give, checked
 _ROLES = {"dpauth": (KeyType.SK_DPAUTH, RspRole.DP_AUTH),
           "dppb": (KeyType.SK_DPPB, RspRole.DP_PB)}
 
 
 @dataclass(frozen=True)
 class LabPki:
-    """What `sgp26_init` made: the directory, the files, the checked identity."""
+    """What `sgp26_init` made: the directory, the files, the checked identity (when checked)."""
 
     directory: Path
     files: dict[str, Path]
-    identity: SmdpIdentity
+    identity: SmdpIdentity | None
     dpauth_key: KeyRef
     dppb_key: KeyRef
 
@@ -92,9 +94,11 @@ def dp_csr(hsm: Any, role: str, *, label: str = DEFAULT_LABEL,
 
 def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT_SMDP_OID,
                eids: list[str] | None = None, directory: Path | None = None,
-               label: str = DEFAULT_LABEL, force: bool = False, auto: bool = False) -> LabPki:
+               label: str = DEFAULT_LABEL, force: bool = False, auto: bool = False,
+               check: Check | None = None) -> LabPki:
     """The lab hierarchy in `directory` (default: the rsp directory of the settings), the
-    SM-DP+'s keys in `hsm`; checked with `load_identity` before it returns. An existing lab CI
+    SM-DP+'s keys in `hsm`; `check` (simcore.smdp.identity.load_identity over the HSM) is run
+    on the result before it returns. An existing lab CI
     and EUM there are kept (the virtual eUICCs' certificates stay valid); `auto` marks an
     identity `smdp_identity` made by itself (and may remake for another address)."""
     target = directory or rsp_dir(settings)
@@ -131,20 +135,22 @@ def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT
     files["manifest"] = write_manifest(target, address=address, oid=oid,
                                        dpauth_key=refs["dpauth"], dppb_key=refs["dppb"],
                                        auto=auto)
-    identity = load_identity(settings_with(settings, smdp_rsp_dir=target, smdp_address=address,
-                                   smdp_dpauth_cert=None, smdp_dppb_cert=None,
-                                   smdp_tls_cert=None, smdp_dpauth_key=None,
-                                   smdp_dppb_key=None, smdp_trusted_cis=None, smdp_oid=None),
-                             hsm)
+    identity = None
+    if check is not None:
+        identity = check(settings_with(settings, smdp_rsp_dir=target, smdp_address=address,
+                                       smdp_dpauth_cert=None, smdp_dppb_cert=None,
+                                       smdp_tls_cert=None, smdp_dpauth_key=None,
+                                       smdp_dppb_key=None, smdp_trusted_cis=None, smdp_oid=None))
     return LabPki(target, files, identity, refs["dpauth"], refs["dppb"])
 
 
 def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: Path,
                     dppb_cert: Path, cis: list[Path], dpauth_key: KeyRef, dppb_key: KeyRef,
-                    tls_cert: Path | None = None, oid: str | None = None,
+                    check: Check, tls_cert: Path | None = None, oid: str | None = None,
                     directory: Path | None = None) -> SmdpIdentity:
     """Copy CI-issued certificates into the rsp directory beside the references of their HSM
-    keys, and check the whole with `load_identity` (nothing is kept when it fails)."""
+    keys, and check the whole with `check` (simcore.smdp.identity.load_identity over the HSM;
+    nothing is kept when it fails)."""
     target = directory or rsp_dir(settings)
     staging = target.with_name(target.name + ".loading")
     if staging.exists():
@@ -165,10 +171,10 @@ def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: 
         found = oid or dp_oid(x509.load_pem_x509_certificate(dpauth_cert.read_bytes())) or ""
         write_manifest(staging, address=address, oid=found, dpauth_key=dpauth_key,
                        dppb_key=dppb_key)
-        identity = load_identity(settings_with(
+        identity = check(settings_with(
             settings, smdp_rsp_dir=staging, smdp_address=address, smdp_dpauth_cert=None,
             smdp_dppb_cert=None, smdp_tls_cert=None, smdp_dpauth_key=None, smdp_dppb_key=None,
-            smdp_trusted_cis=",".join(str(p) for p in ci_paths), smdp_oid=oid), hsm)
+            smdp_trusted_cis=",".join(str(p) for p in ci_paths), smdp_oid=oid))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -177,45 +183,3 @@ def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: 
         os.replace(item, target / item.name)
     staging.rmdir()
     return identity
-
-
-def _certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
-    from esim.sgp22.certificates import rsp_roles, subject_key_id
-    from esim.sgp26_pki import dp_oid, tls_names
-
-    try:
-        aki = cert.extensions.get_extension_for_class(
-            x509.AuthorityKeyIdentifier).value.key_identifier
-    except x509.ExtensionNotFound:
-        aki = None
-    return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-            "serial": f"{cert.serial_number:x}",
-            "not_before": cert.not_valid_before_utc.isoformat(),
-            "not_after": cert.not_valid_after_utc.isoformat(),
-            "roles": sorted(f"{r.name} ({r.value})" for r in rsp_roles(cert)),
-            "ski": subject_key_id(cert).hex(), "aki": aki.hex() if aki else None,
-            "oid": dp_oid(cert), "names": tls_names(cert)}
-
-
-def describe(settings: Settings, hsm: Any) -> dict[str, Any]:
-    """The checked identity as facts for `simsmith pki show` (no key material: the key
-    references are shown by backend, type and label)."""
-    from simcore.smdp.identity import identity_files, read_manifest
-
-    identity = load_identity(settings, hsm)
-    files = identity_files(settings)
-    manifest = read_manifest(files.rsp_dir)
-    refs = {}
-    for role in ("dpauth", "dppb"):
-        token = getattr(settings, f"smdp_{role}_key") or manifest.get(f"{role}_key")
-        ref = KeyRef.from_token(str(token))
-        refs[role] = {"backend": ref.backend, "key_type": ref.key_type.value,
-                      "label": ref.owner}
-    certs = {"dpauth": _certificate_facts(identity.dpauth_certificate),
-             "dppb": _certificate_facts(identity.dppb_certificate)}
-    if files.tls_cert is not None:
-        certs["tls"] = _certificate_facts(x509.load_pem_x509_certificate(
-            files.tls_cert.read_bytes()))
-    return {"address": identity.address, "oid": identity.oid, "rsp_dir": str(files.rsp_dir),
-            "keys": refs, "certificates": certs,
-            "trusted_cis": [_certificate_facts(c) for c in identity.cis.certificates]}
