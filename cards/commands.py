@@ -1,4 +1,4 @@
-"""UICC commands (ETSI TS 102 221 §11, 3GPP TS 31.102 §7 for AUTHENTICATE).
+"""UICC commands (ETSI TS 102 221 §11, 3GPP TS 31.102 §7 for AUTHENTICATE and GET IDENTITY).
 
 `Uicc` turns method calls into APDUs on a `Transport` and status words into typed errors.
 Key references (TS 102 221 §9.5.1): PIN1 0x01, PIN2 0x81, ADM1 0x0A, ADM2 0x0B.
@@ -13,7 +13,7 @@ from cards.errors import SyncFailureError
 from cards.fcp import Fcp, parse_fcp
 from cards.secret import Secret
 from cards.status_words import StatusWordError, WrongCode, check
-from cards.tlv import TlvError
+from cards.tlv import TlvError, parse_tlv
 from cards.transport import Transport
 
 PIN1, PIN2, ADM1, ADM2 = 0x01, 0x81, 0x0A, 0x0B
@@ -114,6 +114,19 @@ class Uicc:
                       context: str = "UPDATE RECORD", needs: str = "ADM") -> None:
         p2 = 0x04 | ((sfi or 0) << 3)
         self._send(Apdu(self.cla, 0xDC, number, p2, data), context, needs)
+
+    def get_identity(self, context: int = 0x01) -> bytes:
+        """GET IDENTITY (TS 31.102 §7.5, CLA '80' INS '78') in the selected ADF.USIM: the
+        SUCI the USIM computes (context '01'), as the 5GS mobile identity value (TS 24.501
+        §9.11.3.4 from octet 4) taken out of its 'A1' TLV."""
+        data = self._send(Apdu(0x80, 0x78, 0x00, context, le=0), "GET IDENTITY (SUCI)", "PIN1")
+        try:
+            items = parse_tlv(data)
+        except TlvError as exc:
+            raise StatusWordError(0x9000, "GET IDENTITY", f"malformed answer: {exc}") from None
+        if len(items) != 1 or items[0][0] != 0xA1:
+            raise StatusWordError(0x9000, "GET IDENTITY", "the answer is not one 'A1' SUCI TLV")
+        return items[0][1]
 
     def status(self) -> bytes:
         """STATUS (§11.1.2), P2 00: the FCP of the current application/DF."""

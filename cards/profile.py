@@ -16,6 +16,18 @@ from cards.secret import Secret
 
 
 @dataclass(frozen=True)
+class SuciFiles:
+    """What a card carries for 5G subscription privacy (TS 31.102 §4.4.11, TS 33.501 §6.12):
+    EF.SUCI_Calc_Info content (simcore.suci.suci_calc_info: public keys, key ids, scheme
+    priority), the routing indicator, and who computes the SUCI — the USIM (EF.UST 124 and
+    125; the same keys also go to DF.SAIP) or the phone (124 only). No secret: public keys."""
+
+    calc_info: bytes
+    routing_indicator: str = "0"
+    by_usim: bool = False
+
+
+@dataclass(frozen=True)
 class CardProfile:
     """The subscriber data written to one card. PLMN entries are {"mcc", "mnc", "act"} dicts."""
 
@@ -35,6 +47,7 @@ class CardProfile:
     impu: tuple[str, ...] = ()
     domain: str | None = None
     write_gsm: bool = True  # also write DF.GSM for 2G handsets
+    suci: SuciFiles | None = None  # DF.5GS SUCI files and EF.UST 124/125 (drivers with DF.5GS)
 
     def __post_init__(self) -> None:
         if self.mnc_length not in (2, 3):

@@ -1,6 +1,8 @@
-"""Read what a card holds (ETSI TS 102 221 §13, 3GPP TS 31.102 §4.2, TS 31.103 §4.2): ICCID,
-applications, IMSI, SPN, ACC, PLMN lists, MSISDN, services, and PIN/ADM tries left (VERIFY
-without data: no try is spent). The result is JSON-ready; hex only for AIDs and the ATR.
+"""Read what a card holds (ETSI TS 102 221 §13, 3GPP TS 31.102 §4.2 and §4.4.11, TS 31.103
+§4.2): ICCID, applications, IMSI, SPN, ACC, PLMN lists, MSISDN, services, the SUCI
+configuration of DF.5GS (who computes it, keys and scheme priority, routing indicator), and
+PIN/ADM tries left (VERIFY without data: no try is spent). The result is JSON-ready; hex only
+for AIDs, public keys and the ATR.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from cards.drivers import DRIVERS
 from cards.drivers.base import ISIM_AID, USIM_AID
 from cards.errors import CardError
 from cards.fs import ts_31_102 as usim
+from cards.fs import ts_31_102_5gs as nr5g
 from cards.fs import ts_31_103 as isim
 from cards.fs import ts_102_221 as mf
 from cards.fs.base import EF
@@ -39,6 +42,38 @@ def _read_ef(u: Uicc, ef: type[EF]) -> Any:
         data, sw = t.send(Apdu(0, 0xB0, 0, 0, le=0))
     check(sw, f"READ BINARY {ef.name}", "PIN1")
     return ef.decode(data)
+
+
+def _read_suci(u: Uicc, services: list[int], info: dict[str, Any]) -> dict[str, Any] | None:
+    """DF.5GS's SUCI files (TS 31.102 §4.4.11.8, .11) and, when the USIM computes the SUCI,
+    DF.SAIP's keys; None for a card without DF.5GS. Leaves DF.5GS or DF.SAIP selected."""
+    out: dict[str, Any] = {"calculated_by": nr5g.calculated_by(services)}
+    try:
+        u.select_fid(nr5g.DF_5GS_FID)
+    except FileNotFound:
+        return None
+    files: list[tuple[str, type[EF]]] = [("calc_info", nr5g.EF_SUCI_Calc_Info),
+                                         ("routing_indicator", nr5g.EF_Routing_Indicator),
+                                         ("uac_access_identities", nr5g.EF_UAC_AIC)]
+    for key, ef in files:
+        try:
+            out[key] = _read_ef(u, ef)
+        except FileNotFound:
+            out[key] = None
+        except SecurityStatusNotSatisfied:
+            out[key] = None
+            info.setdefault("notes", []).append(f"{ef.name}: PIN1 not verified")
+        except ValueError as e:  # a file whose content does not decode: say so, go on
+            out[key] = None
+            info.setdefault("notes", []).append(str(e))
+    out["usim_calc_info"] = None
+    if out["calculated_by"] == "usim":
+        try:
+            u.select_fid(nr5g.DF_SAIP_FID)
+            out["usim_calc_info"] = _read_ef(u, nr5g.EF_SUCI_Calc_Info_USIM)
+        except (FileNotFound, SecurityStatusNotSatisfied, ValueError) as e:
+            info.setdefault("notes", []).append(f"DF.SAIP/EF.SUCI_Calc_Info: {e}")
+    return out
 
 
 def card_type_for(atr: bytes) -> str:
@@ -84,6 +119,7 @@ def read_card(transport: Any) -> dict[str, Any]:
         except SecurityStatusNotSatisfied:
             info[key] = None
             info.setdefault("notes", []).append(f"{ef.name}: PIN1 not verified")
+    info["suci"] = _read_suci(u, info.get("services") or [], info)
     if any(a["aid"].startswith(ISIM_AID.hex().upper()) for a in apps):
         try:
             u.select_aid(ISIM_AID)

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     nats_poll_seconds: float = Field(default=0.2, gt=0, le=60,
                                      description="How often an idle relay looks for new events")
     actor: str = Field(default="cli", description="Who the audit log names for CLI actions")
+    suci_calculation: Literal["me", "usim"] = Field(
+        default="me", description="Who computes the SUCI on the cards `card program` writes: "
+        "the phone from EF.SUCI_Calc_Info (EF.UST 124) or the USIM itself on GET IDENTITY "
+        "(124 and 125; sysmoISIM-SJA5). TS 31.102 §4.4.11")
+    suci_routing_indicator: str = Field(
+        default="0", description="Routing indicator (1-4 digits, TS 23.003 §2.2B) written to "
+        "cards (EF.Routing_Indicator) and profiles; '0' when the UDM needs none")
     mode: Literal["dev", "production"] = Field(
         default="dev", description="dev (also labs and tests) or production; lab-only paths such "
         "as seeding an emulated card from the inventory are refused in production")

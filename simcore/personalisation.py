@@ -46,6 +46,7 @@ from cards.secret import Secret
 from cards.transport import Transport
 from hsm_sim.errors import HsmError
 from hsm_sim.hsm import Hsm
+from simcore import suci_keys
 from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound, SimsmithError
 from simcore.identifiers import Iccid
@@ -56,6 +57,7 @@ from simcore.lifecycle import SimState, apply_transition
 from simcore.mnc_length import mnc_length_of
 from simcore.models import Sim
 from simcore.sqn_store import fresh_vectors, resync_vector
+from simcore.suci import parse_suci_calc_info
 
 __all__ = [
     "BatchSummary",
@@ -116,12 +118,16 @@ def _mnc_length(engine: Engine, imsi: str) -> int:
     return mnc_length_of(engine, imsi) or 2
 
 
-def card_profile(engine: Engine, sim: Sim, *, spn: str | None = None) -> CardProfile:
-    """The card files for a SIM record: ICCID, IMSI (MNC length from its IMSI range), MSISDN."""
+def card_profile(engine: Engine, sim: Sim, *, spn: str | None = None,
+                 suci_by: str | None = None) -> CardProfile:
+    """The card files for a SIM record: ICCID, IMSI (MNC length from its IMSI range), MSISDN,
+    and the SUCI files from the key registry (simcore.suci_keys.card_files; `suci_by` "me" or
+    "usim" overrides the setting)."""
     if not sim.imsi:
         raise InvalidInput("imsi", f"SIM {sim.iccid} has no IMSI", expected="a SIM with an IMSI")
     return CardProfile(iccid=sim.iccid, imsi=sim.imsi, mnc_length=_mnc_length(engine, sim.imsi),
-                       msisdn=sim.msisdn, spn=spn)
+                       msisdn=sim.msisdn, spn=spn,
+                       suci=suci_keys.card_files(engine, by=suci_by))
 
 
 def _auth(v: Any) -> AuthVector:
@@ -237,6 +243,7 @@ def program_sim(
     claims: Claims | None = None,
     adm1: Secret | None = None,
     started: float | None = None,
+    suci_by: str | None = None,
 ) -> CardOutcome:
     """Program the card in `transport` with a SIM record and record it personalised. A card
     already personalised as a non-blank record is verified and reported `skipped`. Raises on any
@@ -254,7 +261,7 @@ def program_sim(
     sim, claimed = choose_sim(engine, transport, iccid=iccid, batch=batch, claims=claims)
     try:
         return _program(engine, hsm, transport, sim, actor=actor, driver=driver, spn=spn,
-                        reader=reader, adm1=adm1, start=start, wire=wire)
+                        reader=reader, adm1=adm1, start=start, wire=wire, suci_by=suci_by)
     finally:
         if claimed:
             claims.release(sim.iccid)
@@ -262,8 +269,8 @@ def program_sim(
 
 def _program(engine: Engine, hsm: Hsm, t: Transport, sim: Sim, *, actor: str,
              driver: str | None, spn: str | None, reader: str, adm1: Secret | None,
-             start: float, wire: int) -> CardOutcome:
-    profile = card_profile(engine, sim, spn=spn)
+             start: float, wire: int, suci_by: str | None = None) -> CardOutcome:
+    profile = card_profile(engine, sim, spn=spn, suci_by=suci_by)
     keys = load_keys(engine, sim.iccid)
     if sim.state != SimState.BLANK:
         if not personalised_as(t, profile):
@@ -287,13 +294,24 @@ def _program(engine: Engine, hsm: Hsm, t: Transport, sim: Sim, *, actor: str,
         apply_transition(s, row, SimState.PERSONALISED, actor=actor, details={
             "driver": result.driver, "atr": result.atr, "apdus": apdus,
             "commands": result.apdus, "reader": reader,
-            "verified": f"{auth} with an HSM vector"})
+            "verified": f"{auth} with an HSM vector", "suci": _suci_record(profile, result)})
     return CardOutcome("programmed", reader, sim.iccid, result.driver, result.atr, apdus,
                        time.perf_counter() - start)
 
 
+def _suci_record(profile: CardProfile, result: ProgramResult) -> dict[str, Any] | None:
+    """The SUCI configuration written, for the audit record: who computes it, key ids in
+    priority order (public data only), routing indicator; None when the driver has no DF.5GS."""
+    if profile.suci is None or "5gs" not in result.groups:
+        return None
+    entries = parse_suci_calc_info(profile.suci.calc_info)
+    return {"calculated_by": "usim" if profile.suci.by_usim else "me",
+            "schemes": [[scheme, None if key is None else key.key_id] for scheme, key in entries],
+            "routing_indicator": profile.suci.routing_indicator}
+
+
 def plan_sim(engine: Engine, *, driver: str, iccid: str | None = None, batch: str | None = None,
-             spn: str | None = None) -> tuple[Sim, list[str]]:
+             spn: str | None = None, suci_by: str | None = None) -> tuple[Sim, list[str]]:
     """The APDU plan for a SIM record (a dry run: no card, no HSM; secrets masked)."""
     if batch is not None:
         with read_session(engine) as s:
@@ -308,8 +326,8 @@ def plan_sim(engine: Engine, *, driver: str, iccid: str | None = None, batch: st
         sim = _get_sim(engine, iccid)
     else:
         raise InvalidInput("sim", "give an ICCID or a batch")
-    steps = plan_card(card_profile(engine, sim, spn=spn), StaticKeyWriter(Secret(b"", "ADM1")),
-                      None, driver)
+    steps = plan_card(card_profile(engine, sim, spn=spn, suci_by=suci_by),
+                      StaticKeyWriter(Secret(b"", "ADM1")), None, driver)
     return sim, describe_plan(steps)
 
 
@@ -349,6 +367,7 @@ def run_batch(
     wait_card: Callable[[str, bool, float], bool],
     driver: str | None = None,
     spn: str | None = None,
+    suci_by: str | None = None,
     idle_timeout: float | None = None,
     max_cards: int | None = None,
     stop: threading.Event | None = None,
@@ -417,7 +436,8 @@ def run_batch(
         try:
             with open_transport(reader) as t:
                 return program_sim(engine, hsm, t, actor=actor, batch=batch, driver=driver,
-                                   spn=spn, reader=reader, claims=claims, started=start)
+                                   spn=spn, reader=reader, claims=claims, started=start,
+                                   suci_by=suci_by)
         except (SimsmithError, CardError, HsmError) as e:  # this card fails, the batch goes on
             return CardOutcome("failed", reader, seconds=time.perf_counter() - start,
                                error=str(e))

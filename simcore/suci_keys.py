@@ -27,10 +27,12 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from cards.profile import SuciFiles
 from hsm_sim.ecies import MacFailure, MalformedSchemeOutput, ProtectionScheme, public_key_of
 from hsm_sim.eki import EkiScheme
 from hsm_sim.keyref import KeyRef
 from simcore import audit
+from simcore.config import get_settings
 from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Imsi
@@ -42,6 +44,7 @@ from simcore.suci import (
     Suci,
     conceal_imsi,
     msin_from_scheme_input,
+    routing_indicator_bcd,
     suci_calc_info,
 )
 
@@ -53,6 +56,7 @@ __all__ = [
     "SuciKeyInfo",
     "UnknownKeyId",
     "calc_info",
+    "card_files",
     "conceal",
     "deconceal",
     "generate_key",
@@ -335,3 +339,19 @@ def calc_info(engine: Engine, *, null_scheme: bool = True) -> bytes:
     return suci_calc_info([HomeNetworkPublicKey(k.key_id, k.scheme,
                                                 public_key_of(k.scheme, k.public_key))
                            for k in keys], null_scheme=null_scheme)
+
+
+def card_files(engine: Engine, *, by: str | None = None,
+               routing_indicator: str | None = None) -> SuciFiles:
+    """What `card program` writes to DF.5GS (cards.profile.SuciFiles): EF.SUCI_Calc_Info for
+    the active keys (`calc_info`; the null-scheme only while there is none), the routing
+    indicator and who computes the SUCI — `by` "me" or "usim", both defaulting to the
+    settings (SIMSMITH_SUCI_CALCULATION, SIMSMITH_SUCI_ROUTING_INDICATOR). InvalidInput naming
+    `suci_by` or `routing_indicator` for a bad value."""
+    settings = get_settings()
+    by = by or settings.suci_calculation
+    if by not in ("me", "usim"):
+        raise InvalidInput("suci_by", f"{by!r}", expected="me (the phone) or usim (the card)")
+    ri = settings.suci_routing_indicator if routing_indicator is None else routing_indicator
+    routing_indicator_bcd(ri)  # InvalidSuci (an InvalidInput) naming routing_indicator
+    return SuciFiles(calc_info(engine), ri, by_usim=by == "usim")

@@ -104,10 +104,77 @@ def read_cmd(
         ("HPLMNwAcT", plmns(info.get("hplmn_act"))), ("OPLMNwAcT", plmns(info.get("oplmn_act"))),
         ("PLMNwAcT", plmns(info.get("plmn_act"))), ("FPLMN", plmns(info.get("fplmn"))),
         ("USIM services", " ".join(map(str, info.get("services") or []))),
+        *_suci_rows(info.get("suci")),
         ("applications", ", ".join(f"{a['label'] or '?'} {a['aid']}"
                                    for a in info["applications"])),
     ] + [(f"{k} tries left", _tries(v)) for k, v in info["tries_left"].items()]
     print_table(None, ["field", "value"], rows)
+
+
+def _schemes(entries: list[dict[str, Any]] | None) -> str:
+    if not entries:
+        return "-"
+    names = {0: "null", 1: "A", 2: "B"}
+    return ", ".join(names.get(e["scheme"], f"scheme {e['scheme']}")
+                     + (f" key {e['key_id']}" if e["key_id"] is not None else "") for e in entries)
+
+
+def _suci_rows(suci: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if suci is None:
+        return [("SUCI", "no DF.5GS")]
+    by = {"me": "the phone", "usim": "the card (GET IDENTITY)"}.get(suci["calculated_by"] or "",
+                                                                  "nobody (service 124 off)")
+    rows: list[tuple[str, Any]] = [("SUCI computed by", by),
+                                   ("SUCI schemes", _schemes(suci.get("calc_info"))),
+                                   ("routing indicator", suci.get("routing_indicator") or "-")]
+    if suci.get("usim_calc_info") is not None:
+        rows.append(("SUCI schemes (card)", _schemes(suci["usim_calc_info"])))
+    return rows
+
+
+@app.command("identity")
+@handle_errors
+@hsm_errors
+def identity_cmd(
+    reader: str = ReaderOpt,
+    deconceal: bool = typer.Option(False, "--deconceal", help="Also de-conceal it through the "
+                                   "HSM (audited as suci.deconcealed)."),
+    timeout: float = typer.Option(0.0, "--wait", help="Seconds to wait for a card."),
+    trace: bool = TraceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ask the card's USIM for its SUCI (GET IDENTITY, TS 31.102 §7.5): the card computes it
+    when EF.UST services 124 and 125 are on (`card program --suci-by usim`)."""
+    from cards.commands import Uicc
+    from cards.drivers.base import USIM_AID
+    from cards.errors import CardError
+    from cards.pcsc import PcscTransport
+    from simcore.suci import Suci
+
+    try:
+        with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
+            u = Uicc(t)
+            u.select_aid(USIM_AID)
+            raw = u.get_identity()
+    except CardError as e:
+        fail(str(e))
+        return
+    suci = Suci.from_bytes(raw)
+    out: dict[str, Any] = {"suci": str(suci), "binary": "0x" + raw.hex(),
+                           "scheme": int(suci.scheme), "key_id": suci.key_id,
+                           "routing_indicator": suci.routing_indicator}
+    if deconceal:
+        from simcore import suci_keys
+        from tools.hsm_cli import open_hsm
+
+        found = suci_keys.deconceal(engine(), open_hsm(), suci, actor=actor())
+        out["supi"], out["imsi"] = found.supi, found.imsi.digits
+    if as_json:
+        print_json(out)
+        return
+    console.print(out["suci"], markup=False, soft_wrap=True)
+    if deconceal:
+        console.print(f"-> {out['supi']}", markup=False)
 
 
 @app.command("emulate")
@@ -233,6 +300,10 @@ DriverOpt = typer.Option(None, "--driver", help="Force a driver (sysmoISIM-SJA2,
                          "sysmoUSIM-SJS1, generic); default: from the ATR.")
 SpnOpt = typer.Option(None, "--spn", help="Service provider name to write (EF.SPN).")
 WaitOpt = typer.Option(10.0, "--wait", help="Seconds to wait for a card.")
+SuciByOpt = typer.Option(None, "--suci-by", metavar="me|usim",
+                         help="Who computes the SUCI (TS 31.102 EF.UST 124/125): the phone from "
+                         "EF.SUCI_Calc_Info, or the card on GET IDENTITY (sysmoISIM-SJA5); "
+                         "default SIMSMITH_SUCI_CALCULATION (me).")
 
 
 @app.command("program")
@@ -250,6 +321,7 @@ def program_cmd(
     spn: str | None = SpnOpt,
     adm1_prompt: bool = typer.Option(False, "--adm1-prompt", help="Ask for the card's ADM1 at a "
                                      "hidden prompt instead of taking the stored one."),
+    suci_by: str | None = SuciByOpt,
     timeout: float = WaitOpt,
     trace: bool = TraceOpt,
     as_json: bool = JsonOpt,
@@ -268,7 +340,8 @@ def program_cmd(
             if driver is None:
                 with PcscTransport(_reader(reader), timeout=timeout) as t:
                     driver = detect_driver(t)
-            sim, lines = plan_sim(eng, driver=driver, iccid=iccid, batch=batch, spn=spn)
+            sim, lines = plan_sim(eng, driver=driver, iccid=iccid, batch=batch, spn=spn,
+                                  suci_by=suci_by)
             if as_json:
                 print_json({"iccid": sim.iccid, "driver": driver, "plan": lines})
                 return
@@ -285,7 +358,7 @@ def program_cmd(
         with PcscTransport(_reader(reader), timeout=timeout, trace=_trace(trace)) as t:
             out = program_sim(eng, hsm, t, actor=actor(), iccid=iccid, batch=batch,
                               driver=driver, spn=spn, reader=t.reader, adm1=adm,
-                              started=started)
+                              started=started, suci_by=suci_by)
     except CardError as e:
         fail(str(e))
         return
@@ -342,6 +415,7 @@ def batch_cmd(
                                       help="Reader index or name; repeat for several readers."),
     driver: str | None = DriverOpt,
     spn: str | None = SpnOpt,
+    suci_by: str | None = SuciByOpt,
     idle_timeout: float | None = typer.Option(
         None, "--idle-timeout", help="Stop a reader after this many seconds without a card."),
     max_cards: int | None = typer.Option(None, "--max-cards", min=1,
@@ -389,7 +463,8 @@ def batch_cmd(
 
         summary = run_batch(eng, factory, batch, chosen, actor=actor(),
                             open_transport=open_transport, wait_card=wait_card, driver=driver,
-                            spn=spn, idle_timeout=idle_timeout, max_cards=max_cards,
+                            spn=spn, suci_by=suci_by, idle_timeout=idle_timeout,
+                            max_cards=max_cards,
                             on_event=on_event)
     data = summary.as_dict()
     if as_json:

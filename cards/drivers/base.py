@@ -1,6 +1,7 @@
 """What every card driver shares: the step builders for selects, writes with read-back, the
-ADM guard, and the authentication checks (ETSI TS 102 221 §11, TS 31.102 §7.1.2,
-TS 51.011 §9.2.16). A driver only says which files go where on its card.
+ADM guard, the authentication checks (ETSI TS 102 221 §11, TS 31.102 §7.1.2,
+TS 51.011 §9.2.16) and the DF.5GS SUCI files (TS 31.102 §4.4.11). A driver only says which
+files go where on its card.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from cards.apdu import Apdu
 from cards.commands import ADM1
 from cards.errors import CardError, VerificationError
 from cards.fs import ts_31_102 as usim
+from cards.fs import ts_31_102_5gs as nr5g
 from cards.fs import ts_31_103 as isim
 from cards.fs import ts_51_011 as gsm
 from cards.fs import ts_102_221 as mf
-from cards.fs.base import EF
+from cards.fs.base import EF, pad
+from cards.fs.codecs import decode_bitmap, encode_bitmap
 from cards.plan import Step
-from cards.profile import AuthVector, CardProfile, KeyWriter
+from cards.profile import AuthVector, CardProfile, KeyWriter, SuciFiles
 from cards.status_words import WrongCode, check, error_for
 
 USIM_AID = bytes.fromhex("A0000000871002")
@@ -226,6 +229,58 @@ def isim_files(b: StepBuilder, profile: CardProfile) -> None:
     for n, uri in enumerate(profile.impu[: isim.EF_IMPU.record_count], 1):
         b.write_record("isim", isim.EF_IMPU, n, isim.EF_IMPU.encode(uri, isim.EF_IMPU.size),
                        use_sfi=True)
+
+
+def suci_files(b: StepBuilder, suci: SuciFiles) -> None:
+    """From ADF.USIM: EF.UST services 124 (and 125 when the USIM computes the SUCI) set, the
+    card's other services kept (read, changed, written, read back); then DF.5GS
+    EF.SUCI_Calc_Info and EF.Routing_Indicator (TS 31.102 §4.4.11.8, §4.4.11.11), and for
+    the USIM's own calculation DF.SAIP's copy of the keys. Leaves DF.5GS or DF.SAIP selected."""
+    held: dict[str, bytes] = {}
+
+    def keep(data: bytes, sw: int) -> None:
+        check(sw, "READ BINARY EF.UST", "PIN1")
+        held["read"] = data
+
+    def services() -> bytes:
+        have = set(decode_bitmap(held["read"])) | {nr5g.SERVICE_SUCI_PRIVACY}
+        if suci.by_usim:
+            have.add(nr5g.SERVICE_SUCI_BY_USIM)
+        else:
+            have.discard(nr5g.SERVICE_SUCI_BY_USIM)
+        if max(have) > 8 * len(held["read"]):
+            raise CardError(f"EF.UST has {len(held['read'])} bytes: no room for service "
+                            f"{max(have)}")
+        held["new"] = encode_bitmap(sorted(have), len(held["read"]))
+        return held["new"]
+
+    def same(data: bytes, sw: int) -> None:
+        check(sw, "READ BINARY EF.UST", "PIN1")
+        if not hmac.compare_digest(data, held["new"]):
+            raise VerificationError(f"read-back of EF.UST differs: wrote "
+                                    f"{held['new'].hex().upper()}, card holds "
+                                    f"{data.hex().upper()}")
+
+    ust = 0x80 | (usim.EF_UST.sfi or 0)
+    b.add(Step("5gs", "READ BINARY EF.UST (SFI 04)", Apdu(0, 0xB0, ust, 0, le=0), check=keep,
+               needs="PIN1"))
+    b.add(Step("5gs", "UPDATE BINARY EF.UST (SUCI services 124/125)",
+               build=lambda: Apdu(0, 0xD6, ust, 0, services()),
+               preview=Apdu(0, 0xD6, ust, 0, bytes(usim.EF_UST.size))))
+    b.add(Step("5gs", "READ BINARY EF.UST", Apdu(0, 0xB0, 0, 0, le=0), check=same,
+               needs="PIN1"))
+    calc = suci.calc_info
+    b.select_fid("5gs", nr5g.DF_5GS_FID, "ADF.USIM/DF.5GS")
+    b.write_binary("5gs", nr5g.EF_SUCI_Calc_Info, pad(calc, nr5g.EF_SUCI_Calc_Info.size,
+                                                        nr5g.EF_SUCI_Calc_Info.name),
+                   use_sfi=True)
+    b.write_binary("5gs", nr5g.EF_Routing_Indicator, nr5g.EF_Routing_Indicator.encode(
+        suci.routing_indicator, nr5g.EF_Routing_Indicator.size), use_sfi=True)
+    if suci.by_usim:
+        b.select_fid("5gs", nr5g.DF_SAIP_FID, "ADF.USIM/DF.SAIP")
+        b.write_binary("5gs", nr5g.EF_SUCI_Calc_Info_USIM, pad(
+            calc, nr5g.EF_SUCI_Calc_Info_USIM.size, nr5g.EF_SUCI_Calc_Info_USIM.name),
+            use_sfi=False)
 
 
 def check_iccid(b: StepBuilder, profile: CardProfile) -> None:

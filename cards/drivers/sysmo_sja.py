@@ -5,12 +5,15 @@ DF.SYSTEM 3F00/A515/6F20 EF.SIM_AUTH_KEY (2G, 33 bytes) and ADF.USIM/AF20, ADF.I
 EF.*_AUTH_KEY (33 bytes): byte 0 config — bits 3-0 algorithm (4 = Milenage), bit 4 set when
 bytes 17-32 hold OPc; bytes 1-16 K. The ICCID is factory-set and is checked, never rewritten
 (rewriting it is reported to break the card OS licence handling). The algorithm byte is set
-explicitly to Milenage with OPc rather than trusting the factory setting.
+explicitly to Milenage with OPc rather than trusting the factory setting. Both have DF.5GS and
+DF.SAIP (the real SJA5's files, tests/vectors/cards/): the profile's SUCI files are written
+there (`suci_files`); the SJA5 computes the SUCI itself when EF.UST service 125 is on.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import ClassVar
 
 from cards.drivers.base import (
     ISIM_AID,
@@ -20,7 +23,9 @@ from cards.drivers.base import (
     check_iccid,
     isim_files,
     standard_files,
+    suci_files,
 )
+from cards.errors import DriverError
 from cards.plan import Step
 from cards.profile import AuthVector, CardProfile, KeyWriter
 
@@ -29,9 +34,13 @@ CONFIG_MILENAGE_OPC = 0x14  # bit 4: OPc; bits 3-0: 4 = Milenage
 
 class SysmoSJA(CardDriver):
     has_isim = True
+    suci_by_usim: ClassVar[bool] = False  # the card computes the SUCI (GET IDENTITY)
 
     def plan(self, profile: CardProfile, key_writer: KeyWriter, vector: AuthVector | None, *,
              min_adm_tries: int = 2) -> list[Step]:
+        if profile.suci is not None and profile.suci.by_usim and not self.suci_by_usim:
+            raise DriverError(f"{self.name} does not compute the SUCI itself (sysmocom: only "
+                              "the SJA5 does): program it with the SUCI computed by the phone")
         b = StepBuilder()
         keys_once = functools.cache(lambda: key_writer.card_keys(profile.iccid))
 
@@ -52,6 +61,8 @@ class SysmoSJA(CardDriver):
         b.write_secret("keys", "EF.USIM_AUTH_KEY (config, K, OPc)", 33, key_file)
         standard_files(b, profile, "usim", in_usim=True)
         b.authenticate_3g(vector)
+        if profile.suci is not None:
+            suci_files(b, profile.suci)
         if profile.has_isim:
             b.select_aid("isim", ISIM_AID, "ADF.ISIM")
             b.select_fid("keys", 0xAF20, "ADF.ISIM/EF.ISIM_AUTH_KEY")
@@ -71,4 +82,5 @@ class SysmoISIM_SJA2(SysmoSJA):
 
 class SysmoISIM_SJA5(SysmoSJA):
     name = "sysmoISIM-SJA5"
+    suci_by_usim = True
     atrs = (bytes.fromhex("3B9F96801F878031E073FE211B674A357530350251CC"),)

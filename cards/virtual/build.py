@@ -41,14 +41,18 @@ LAYOUT = "sysmoISIM-SJA5.tsv"
 
 # TS 31.102 §4.2.8: service n -> the files it needs (under ADF.USIM). A service is announced in
 # the factory EF.UST only when its files exist; 33 ("shall be set to 1") and 38 (GSM security
-# context) need no file.
+# context) need no file. 122-126 are the 5GS services (§4.4.11.1: their files are in DF.5GS;
+# 125, SUCI calculation by the USIM, reads DF.SAIP).
 USIM_SERVICE_FILES: dict[int, tuple[str, ...]] = {
     2: ("EF.FDN",), 4: ("EF.SDN",), 10: ("EF.SMS",), 11: ("EF.SMSR",), 12: ("EF.SMSP",),
     14: ("EF.CCP2",), 15: ("EF.CBMI",), 17: ("EF.GID1",), 19: ("EF.SPN",),
     20: ("EF.PLMNwAcT",), 21: ("EF.MSISDN",), 27: ("DF.GSM-ACCESS",), 33: (), 35: ("EF.ACL",),
-    38: (),
+    38: (), 122: ("DF.5GS",), 123: ("DF.5GS",), 124: ("DF.5GS",), 125: ("DF.5GS", "DF.SAIP"),
+    126: ("DF.5GS",),
 }
-FACTORY_UST = sorted(USIM_SERVICE_FILES)
+# Factory: 5G files present, SUCI computed by the ME (124 without 125), as sysmocom ships its
+# ISIMs; `card program` chooses (EF.UST 124/125) and writes the keys.
+FACTORY_UST = sorted(set(USIM_SERVICE_FILES) - {125})
 # TS 51.011 §10.3.7 services allocated and activated in DF.GSM/EF.SST: 1 CHV1 disable, 2 ADN,
 # 3 FDN, 4 SMS, 5 AoC, 7 PLMNsel, 9 MSISDN, 10 EXT1, 11 EXT2, 12 SMSP, 13 LND, 14 CBMI,
 # 15 GID1, 16 GID2, 17 SPN, 18 SDN, 19 EXT3 — not 6 (EF.CCP: the real card has none).

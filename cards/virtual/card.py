@@ -21,7 +21,7 @@ from cards.virtual.build import build_card
 from cards.virtual.card_types import ALGO_MILENAGE, CONFIG_OPC, CardType, card_type
 from cards.virtual.codes import Code, pad8
 from cards.virtual.filesystem import Node
-from cards.virtual.instructions import HANDLERS
+from cards.virtual.instructions import CLA_80, HANDLERS
 from cards.virtual.milenage_card import Milenage, opc_from_op
 from cards.virtual.status import SW_OK, CardStatus, sw_bytes
 
@@ -149,7 +149,7 @@ class VirtualUicc:
             handler = HANDLERS.get(apdu.ins)
             if handler is None:
                 return sw_bytes(0x6D00)
-            if apdu.cla not in (0x00, 0xA0):
+            if (apdu.cla == 0x80) != (apdu.ins in CLA_80) or apdu.cla not in (0x00, 0xA0, 0x80):
                 return sw_bytes(0x6E00)
             return handler(self, apdu)
         except CardStatus as status:

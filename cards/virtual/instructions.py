@@ -1,6 +1,6 @@
-"""Instruction handlers of the virtual card (ETSI TS 102 221 §11.1; TS 31.102 §7.1.2;
-TS 51.011 §9.2.16). Each takes the card, as the `UiccContext` interface, and the parsed APDU
-and returns response bytes.
+"""Instruction handlers of the virtual card (ETSI TS 102 221 §11.1; TS 31.102 §7.1.2, and §7.5
+GET IDENTITY in `identity`; TS 51.011 §9.2.16). Each takes the card, as the `UiccContext`
+interface, and the parsed APDU and returns response bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from cards.apdu import Apdu
 from cards.virtual.aka import MacFailure, SyncFailure
 from cards.virtual.codes import Code
 from cards.virtual.filesystem import RECORD_KINDS, Node
+from cards.virtual.identity import INS_GET_IDENTITY, get_identity
 from cards.virtual.interface import UiccContext
 from cards.virtual.milenage_card import c2_sres, c3_kc
 from cards.virtual.status import SW_OK, CardStatus, sw_bytes
@@ -249,4 +250,7 @@ HANDLERS: dict[int, Callable[[UiccContext, Apdu], bytes]] = {
     0x24: change_pin,
     0x2C: unblock_pin,
     0x88: authenticate,
+    INS_GET_IDENTITY: get_identity,
 }
+# Proprietary-class (CLA '80') instructions: TS 102 221 §10.1.2 table 10.5.
+CLA_80 = frozenset({INS_GET_IDENTITY})
