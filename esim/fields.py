@@ -36,10 +36,11 @@ from esim.params import (
 from esim.saip import ProfileElement
 from esim.saip.coding import iccid_to_ef, iccid_to_header, imsi_to_ef
 from esim.template import Template
+from simcore.suci import InvalidSuci, parse_suci_calc_info, routing_indicator_bcd, suci_calc_info
 
 PARAMETERS = ("iccid", "imsi", "ki", "opc", "pin1", "puk1", "pin2", "puk2", "adm1", "acc", "spn",
               "hplmn", "oplmn", "smsp", "ota-keys", "ehplmn", "msisdn", "impi", "impu",
-              "ims-domain")
+              "ims-domain", "suci", "routing-indicator")
 ISIM_PARAMETERS = ("impi", "impu", "ims-domain")
 KEY_PARAMETERS = frozenset({"ki", "opc", "ota-keys"})
 # PINKeyReferenceValue / PUKKeyReferenceValue (SAIP §8.3): pinAppl1, secondPINAppl1, adm1.
@@ -229,6 +230,42 @@ def _derived_domain(plmn: str, mnc_length: int, size: int) -> bytes:
     return _encode_domain(home_network_domain(plmn + "0", mnc_length), size)
 
 
+@functools.lru_cache(maxsize=64)
+def _calc_info(data: bytes, size: int) -> bytes:
+    """EF.SUCI_Calc_Info content checked (TS 31.102 §4.4.11.8) and FF-padded to the file."""
+    try:
+        parse_suci_calc_info(data)
+    except InvalidSuci as e:
+        raise ParameterError("suci_calc_info", str(e)) from None
+    if not data or len(data) > size:
+        raise ParameterError("suci_calc_info", f"{len(data)} bytes for a file of {size}")
+    return data + b"\xff" * (size - len(data))
+
+
+def _suci(size: int) -> Encoder:
+    fixed = _calc_info(suci_calc_info([]), size)  # the null-scheme only, as TS.48's fill
+
+    def encode(p: SubscriberParams) -> bytes:
+        return fixed if p.suci_calc_info is None else _calc_info(p.suci_calc_info, size)
+    return encode
+
+
+@functools.lru_cache(maxsize=64)
+def _routing(ri: str, size: int) -> bytes:
+    """EF.Routing_Indicator (TS 31.102 §4.4.11.11): 2 bytes of BCD, then RFU 'FF'."""
+    try:
+        return routing_indicator_bcd(ri) + b"\xff" * (size - 2)
+    except InvalidSuci as e:
+        raise ParameterError("routing_indicator", str(e)) from None
+
+
+def _routing_indicator(default: str, size: int) -> Encoder:
+    if size < 2:
+        raise TemplateError(f"EF.Routing_Indicator of {size} bytes cannot hold one")
+    fixed = _routing(default, size)
+    return lambda p: fixed if p.routing_indicator is None else _routing(p.routing_indicator, size)
+
+
 def _secret(param: str, encode: Callable[[str, str], bytes]) -> Encoder:
     return lambda p: encode(param, getattr(p, param))
 
@@ -300,6 +337,17 @@ def locate_fields(template: Template, elements: list[ProfileElement]) -> list[Fi
                 j, n = _whole_content(e, "ef-domain")
                 add("ims-domain", i, ("ef-domain", j), n,
                     _ims_domain(d.get("ims_domain"), mnc_length, n))
+        elif kind == "df-5gs":
+            if "suci" in wanted and "ef-suci-calc-info" in v:
+                j, n = _whole_content(e, "ef-suci-calc-info")
+                add("suci", i, ("ef-suci-calc-info", j), n, _suci(n))
+            if "routing-indicator" in wanted and "ef-routing-indicator" in v:
+                j, n = _content_index(e, "ef-routing-indicator", 4)
+                add("routing-indicator", i, ("ef-routing-indicator", j), n,
+                    _routing_indicator(str(d.get("routing_indicator", "0")), n))
+        elif kind == "df-saip" and "suci" in wanted and "ef-suci-calc-info-usim" in v:
+            j, n = _whole_content(e, "ef-suci-calc-info-usim")
+            add("suci", i, ("ef-suci-calc-info-usim", j), n, _suci(n))
         elif kind == "akaParameter" and v["algoConfiguration"][0] == "algoParameter":
             algo = v["algoConfiguration"][1]
             for param, member in (("ki", "key"), ("opc", "opc")):

@@ -62,6 +62,11 @@ class SubscriberParams:
     # MNC digits of the IMSI, if the caller knows them (the inventory's IMSI range): checked
     # against the template's (EF.AD), which the ISIM identities are derived with.
     mnc_length: int | None = None
+    # 5G SUCI (TS 31.102 §4.4.11): EF.SUCI_Calc_Info content (simcore.suci.suci_calc_info: the
+    # operator's public keys, key ids, scheme priority), also DF.SAIP's copy; None: the
+    # template's (the null-scheme only). The routing indicator: None, the template's ("0").
+    suci_calc_info: bytes | None = None
+    routing_indicator: str | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)

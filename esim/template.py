@@ -8,7 +8,9 @@ template (elements dropped, services, AKA algorithm) and the parameters personal
                  strings / integers; absent ones keep the SAIP defaults)
     [defaults]   spn, spn_display_condition, hplmn, oplmn, plmn_act, smsc, ehplmn, ims_domain,
                  mnc_length (2 or 3: written into the USIM's EF.AD, TS 31.102 §4.2.18, and used
-                 to derive the ISIM identities; absent: EF.AD's value)
+                 to derive the ISIM identities; absent: EF.AD's value), routing_indicator
+                 (EF.Routing_Indicator when the subscriber gives none; "0"), suci_calculation
+                 ("me" | "usim": EF.UST services 124/125, TS 31.102 §4.2.8; absent: the base's)
     [file_sizes] "kind.file" = bytes: efFileSize changes to the base package's files, e.g.
                  "isim.ef-impi" = 80 (TS.48's 32 bytes cannot hold a TS 23.003 §13.3 IMPI)
 
@@ -75,7 +77,34 @@ class Template:
             self._resize(elements, where, size)
         if "mnc_length" in self.defaults:
             self._set_mnc_length(elements, self.defaults["mnc_length"])
+        if "suci_calculation" in self.defaults:
+            self._set_suci_calculation(elements, self.defaults["suci_calculation"])
         return elements
+
+    def _set_suci_calculation(self, elements: list[ProfileElement], by: object) -> None:
+        """EF.UST services 124 (subscription identifier privacy) and 125 (SUCI calculation by
+        the USIM), TS 31.102 §4.2.8: "me" sets 124 and clears 125, "usim" sets both."""
+        if by not in ("me", "usim"):
+            raise TemplateError(f"template {self.name}: [defaults] suci_calculation must be "
+                                "'me' (the phone) or 'usim' (the card)")
+        for e in elements:
+            if e.kind != "usim" or "ef-ust" not in e.value:
+                continue
+            items = e.file("ef-ust")
+            i = next((i for i, (c, _) in enumerate(items) if c == "fillFileContent"), None)
+            if i is None or len(items[i][1]) < 16:
+                raise TemplateError(f"template {self.name}: the USIM's EF.UST has no room for "
+                                    "services 124 and 125")
+            content = bytearray(items[i][1])
+            content[15] |= 1 << 3  # service 124: byte 16, b4
+            if by == "usim":
+                content[15] |= 1 << 4  # service 125: byte 16, b5
+            else:
+                content[15] &= ~(1 << 4) & 0xFF
+            items[i] = ("fillFileContent", bytes(content))
+            return
+        raise TemplateError(f"template {self.name}: [defaults] suci_calculation needs the "
+                            "USIM's EF.UST")
 
     def _check_rfm_targets(self, elements: list[ProfileElement]) -> None:
         """Every RFM application's ADF access (adfRFMAccess, SAIP §8.7.2; ETSI TS 102 226 §5)

@@ -8,6 +8,8 @@
   when asked; PIN/PUK/ADM fields get placeholders that the HSM overwrites (`simcore.keys`).
 - `build_for_sim` builds (and decodes and validates) one SIM's package; `build_batch` yields a
   batch's packages in ICCID order, keys written by the HSM (`Hsm.patch_keys`) per SIM.
+- `with_suci` fills the 5G SUCI files (EF.SUCI_Calc_Info, DF.SAIP's copy, EF.Routing_Indicator;
+  TS 31.102 §4.4.11) from the SUCI key registry and settings, once per build (issue 20 item 4).
 
 Where the packages go (files, audit, encryption) is `simcore.esim_export`.
 """
@@ -31,11 +33,13 @@ from esim.ims import check_domain, check_impi, check_impu
 from esim.params import SubscriberParams, encode_address, encode_plmn
 from hsm_sim.hsm import Hsm
 from hsm_sim.keyref import KeyRef, KeyType
-from simcore import inventory, key_writers, keys
+from simcore import inventory, key_writers, keys, suci_keys
+from simcore.config import get_settings
 from simcore.db import read_session
 from simcore.errors import InvalidInput, SimsmithError
 from simcore.mnc_length import MncLengths
 from simcore.models import Sim, SimCredential
+from simcore.suci import routing_indicator_bcd
 
 __all__ = [
     "BuiltPackage",
@@ -50,6 +54,7 @@ __all__ = [
     "compiled_template",
     "profile_options",
     "subscriber_params",
+    "with_suci",
 ]
 
 
@@ -74,10 +79,13 @@ class ProfileOptions:
     impi: str | None = None
     impu: tuple[str, ...] | None = None
     ims_domain: str | None = None
+    suci_calc_info: bytes | None = None  # EF.SUCI_Calc_Info (with_suci: the key registry's)
+    routing_indicator: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The SubscriberParams fields these options set."""
-        names = ("ehplmn", "msisdn", "impi", "impu", "ims_domain")
+        names = ("ehplmn", "msisdn", "impi", "impu", "ims_domain", "suci_calc_info",
+                 "routing_indicator")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
@@ -118,7 +126,27 @@ def profile_options(*, ehplmn: Sequence[str] | None = None, msisdn: str | None =
 
 # Option -> the template parameter that must be personalised for the option to take effect.
 _OPTION_PARAMETERS = {"ehplmn": "ehplmn", "msisdn": "msisdn", "with_msisdn": "msisdn",
-                      "impi": "impi", "impu": "impu", "ims_domain": "ims-domain"}
+                      "impi": "impi", "impu": "impu", "ims_domain": "ims-domain",
+                      "suci_calc_info": "suci", "routing_indicator": "routing-indicator"}
+
+
+def with_suci(engine: Engine, compiled: CompiledTemplate, options: ProfileOptions
+              ) -> ProfileOptions:
+    """The options with the SUCI files filled for a template that personalises them ("suci",
+    "routing-indicator"): EF.SUCI_Calc_Info from the key registry's active public keys
+    (simcore.suci_keys.calc_info, null-scheme last; the null-scheme only while there is no
+    key) and the routing indicator from SIMSMITH_SUCI_ROUTING_INDICATOR — once per build, the
+    same bytes for every package (the compiled template patches them in place)."""
+    wanted = compiled.template.parameters
+    more: dict[str, Any] = {}
+    if "suci" in wanted and options.suci_calc_info is None:
+        more["suci_calc_info"] = suci_keys.calc_info(engine)
+    if "routing-indicator" in wanted and options.routing_indicator is None:
+        more["routing_indicator"] = get_settings().suci_routing_indicator
+    ri = more.get("routing_indicator", options.routing_indicator)
+    if ri is not None:
+        routing_indicator_bcd(ri)  # InvalidSuci (an InvalidInput) naming routing_indicator
+    return dataclasses.replace(options, **more) if more else options
 
 
 def check_options_fit(compiled: CompiledTemplate, options: ProfileOptions) -> None:
@@ -172,6 +200,7 @@ def build_for_sim(engine: Engine, hsm: Hsm, compiled: CompiledTemplate, iccid: s
                   options: ProfileOptions = ProfileOptions()) -> BuiltPackage:
     """One SIM's package, keys and codes written by the HSM, decoded and validated."""
     check_options_fit(compiled, options)
+    options = with_suci(engine, compiled, options)
     sim = inventory.get_sim(engine, iccid)
     if options.with_msisdn and not sim.msisdn:
         raise InvalidInput("with_msisdn", f"SIM {sim.iccid} has no MSISDN in the inventory")
@@ -298,6 +327,7 @@ def build_batch(engine: Engine, hsm: Hsm, compiled: CompiledTemplate, batch: str
     package (the first included) is decoded and validated; 0 none. SIMs without an MSISDN get
     an empty EF.MSISDN record under `with_msisdn`. PackageBuildError names the SIM at fault."""
     check_options_fit(compiled, options)
+    options = with_suci(engine, compiled, options)
     mnc = MncLengths.load(engine)
     current: dict[str, keys.SimKeys] = {}
     last = [""]  # the SIM being built: the generator below runs one SIM at a time

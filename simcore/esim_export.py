@@ -302,12 +302,13 @@ def export_batch(engine: Engine, hsm: Hsm, compiled: Any, batch: str, target: Pa
     per-SIM audit events committed, then its files written. One summary event per batch."""
     import multiprocessing
 
-    from simcore.esim_build import ProfileOptions, batch_bounds, check_options_fit
+    from simcore.esim_build import ProfileOptions, batch_bounds, check_options_fit, with_suci
     from simcore.mnc_length import MncLengths
 
     started = time.monotonic()
     options = options or ProfileOptions()
     check_options_fit(compiled, options)
+    options = with_suci(engine, compiled, options)
     bounds = batch_bounds(engine, batch, chunk)
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ are what the device sees; ETSI TS 102 221 / 3GPP TS 31.102 behaviour).
 The profile's UPP (SAIP) gives ICCID, IMSI, MNC length and the akaParameter keys; a
 VirtualUicc of the virtual UICC's own file system is personalised with them through its
 ordinary APDU path (cards.personalise.program_card over a loopback), so `simsmith card read`
-reads the profile and AUTHENTICATE runs Milenage with the profile's K/OPc. Limits: the UICC's
+reads the profile and AUTHENTICATE runs Milenage with the profile's K/OPc; the profile's SUCI
+files (DF.5GS, DF.SAIP, EF.UST 124/125) are written too, so a profile whose USIM computes the
+SUCI answers GET IDENTITY (TS 31.102 §7.5) with it. Limits: the UICC's
 file system is the virtual UICC's (not every file of the UPP), and an algorithm other than
 Milenage (e.g. TS.48's test algorithm) leaves AUTHENTICATE refused (6985), as on the virtual
 UICC.
@@ -16,13 +18,16 @@ UICC.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
 
 from cards.apdu import Apdu
+from cards.fs.codecs import decode_bitmap
+from cards.fs.ts_31_102_5gs import EF_Routing_Indicator
 from cards.personalise import program_card
-from cards.profile import AuthVector, CardKeys, CardProfile, StaticKeyWriter
+from cards.profile import AuthVector, CardKeys, CardProfile, StaticKeyWriter, SuciFiles
 from cards.secret import Secret, adm_from_text
 from cards.transport import ExchangeTransport, TraceSink, Transport
 from cards.virtual.card import VirtualUicc
@@ -33,7 +38,7 @@ from esim.euicc.es10 import EuiccCore
 from esim.lpa.es10 import ApduSender, Es10Session
 from esim.saip.package import ALGORITHMS, ProfilePackage
 
-CARD_TYPE = "sysmoISIM-SJA2"
+CARD_TYPE = "sysmoISIM-SJA5"  # computes the SUCI itself when the profile says so
 KEY_FILE = "3F00/7FF0/AF20"  # the virtual UICC's USIM key file: algorithm byte, K, OPc
 # personalisation's check vector uses SQN = SEQ 1 in IND slot 31, so the network's vectors
 # (any IND, SEQ ≥ 1) stay fresh (TS 33.102 Annex C.3)
@@ -48,6 +53,29 @@ def _vector(k: bytes, opc: bytes) -> AuthVector:
     res, ck, ik, ak, _ = m.f2345(rand)
     autn = bytes(a ^ b for a, b in zip(_CHECK_SQN, ak, strict=True)) + amf + mac_a
     return AuthVector(rand, autn, res, ck, ik)
+
+
+def _suci_files(package: ProfilePackage) -> SuciFiles | None:
+    """The profile's SUCI configuration (TS 31.102 §4.4.11): DF.5GS's EF.SUCI_Calc_Info and
+    EF.Routing_Indicator, and who computes the SUCI (EF.UST 124/125); the USIM's own keys are
+    DF.SAIP's when the profile has them. None for a profile without DF.5GS content."""
+    try:
+        five = package.one("df-5gs")
+        calc = five.file_content("ef-suci-calc-info")
+        services = decode_bitmap(package.one("usim").file_content("ef-ust"))
+    except (KeyError, LookupError):
+        return None
+    if 124 not in services:
+        return None
+    by_usim = 125 in services
+    if by_usim:
+        with contextlib.suppress(KeyError, LookupError):  # no DF.SAIP: DF.5GS's keys
+            calc = package.one("df-saip").file_content("ef-suci-calc-info-usim")
+    try:
+        ri = EF_Routing_Indicator.decode(five.file_content("ef-routing-indicator")) or "0"
+    except (KeyError, ValueError):
+        ri = "0"
+    return SuciFiles(calc.rstrip(b"\xff"), ri, by_usim=by_usim)
 
 
 def profile_uicc(upp: bytes, state_path: Path | None = None) -> VirtualUicc:
@@ -69,7 +97,8 @@ def profile_uicc(upp: bytes, state_path: Path | None = None) -> VirtualUicc:
     card = VirtualUicc(CARD_TYPE, iccid=iccid, adm1=adm, state_path=state_path)
     program_card(LoopbackTransport(card),
                  CardProfile(iccid=iccid, imsi=imsi,
-                             mnc_length=mnc_length if mnc_length in (2, 3) else 2),
+                             mnc_length=mnc_length if mnc_length in (2, 3) else 2,
+                             suci=_suci_files(package)),
                  StaticKeyWriter(adm_from_text(adm), CardKeys(Secret(k, "Ki"),
                                                               Secret(opc, "OPc"))),
                  _vector(k, opc))

@@ -14,12 +14,12 @@ from cards.drivers.base import USIM_AID
 from cards.errors import DriverError
 from cards.fs.codecs import decode_bitmap
 from cards.personalise import program_card
+from cards.profile import SuciFiles
 from cards.read import read_card
 from cards.status_words import SecurityStatusNotSatisfied, StatusWordError
 from cards.virtual.build import FACTORY_UST
 from cards.virtual.card import VirtualUicc
 from cards.virtual.loopback import LoopbackTransport
-from cards.profile import SuciFiles
 from hsm_sim.ecies import HomeNetworkPrivateKey, ProtectionScheme
 from simcore.identifiers import Imsi
 from simcore.suci import (
@@ -36,8 +36,9 @@ C4 = {r["set"]: r for r in load("suci/ts33501_annex_c4.txt")}
 A, B = C4["C.4.3.1"], C4["C.4.4.1"]
 IMSI = "001010000000011"
 # Profile B key 27 first, then A key 30, then the null-scheme (TS 31.121 §4.9.4's test file).
-CALC_INFO = suci_calc_info([HomeNetworkPublicKey(27, ProtectionScheme.PROFILE_B, h(B, "hn_public")),
-                            HomeNetworkPublicKey(30, ProtectionScheme.PROFILE_A, h(A, "hn_public"))])
+CALC_INFO = suci_calc_info([
+    HomeNetworkPublicKey(27, ProtectionScheme.PROFILE_B, h(B, "hn_public")),
+    HomeNetworkPublicKey(30, ProtectionScheme.PROFILE_A, h(A, "hn_public"))])
 PRIVATE = {27: HomeNetworkPrivateKey(ProtectionScheme.PROFILE_B, h(B, "hn_private")),
            30: HomeNetworkPrivateKey(ProtectionScheme.PROFILE_A, h(A, "hn_private"))}
 

@@ -63,3 +63,40 @@ def test_batch_error_names_the_sim(engine: Engine, hsm: SoftHsm) -> None:  # noq
     with pytest.raises(esim_build.PackageBuildError) as e:
         list(esim_build.build_batch(engine, hsm, compiled, "e1", options))
     assert e.value.iccid == iccids[0] and "impi: needs 108 bytes" in str(e.value)
+
+
+def test_profiles_carry_the_suci_key_registry(engine: Engine, hsm: SoftHsm,  # noqa: F811
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 item 4: `esim build` fills EF.SUCI_Calc_Info (and DF.SAIP's copy) from the
+    active home-network keys and EF.Routing_Indicator from the settings."""
+    from cards.fs.ts_31_102_5gs import EF_Routing_Indicator, EF_SUCI_Calc_Info
+    from simcore import suci_keys
+
+    monkeypatch.setenv("SIMSMITH_SUCI_ROUTING_INDICATOR", "678")
+    iccids = seed(engine, hsm, 2, batch="e1", kind="esim")
+    compiled = esim_build.compiled_template("usim-isim-milenage")
+
+    def files(der: bytes) -> tuple[list[dict[str, object]], str | None, bytes]:
+        els = ProfilePackage.from_der(der).elements
+        five = next(e for e in els if e.kind == "df-5gs")
+        saip = next(e for e in els if e.kind == "df-saip")
+
+        def get(e: object, f: str) -> bytes:
+            return next(i for c, i in e.file(f) if c == "fillFileContent")  # type: ignore[attr-defined]
+        calc = get(five, "ef-suci-calc-info")
+        assert get(saip, "ef-suci-calc-info-usim") == calc
+        return (EF_SUCI_Calc_Info.decode(calc),
+                EF_Routing_Indicator.decode(get(five, "ef-routing-indicator")), calc)
+
+    before, ri, _ = files(esim_build.build_for_sim(engine, hsm, compiled, iccids[0]).der)
+    assert before == [{"scheme": 0, "key_id": None, "public_key": None}] and ri == "678"
+    key = suci_keys.generate_key(engine, hsm, 9, "A", actor="t")
+    after, _, calc = files(esim_build.build_for_sim(engine, hsm, compiled, iccids[0]).der)
+    assert after[0] == {"scheme": 1, "key_id": 9, "public_key": key.public_key.hex().upper()}
+    assert after[1]["scheme"] == 0
+    for _, der in esim_build.build_batch(engine, hsm, compiled, "e1"):
+        assert files(der)[2] == calc
+    with pytest.raises(InvalidInput) as e:
+        esim_build.build_for_sim(engine, hsm, esim_build.compiled_template("usim-isim-milenage"),
+                                 iccids[0], esim_build.ProfileOptions(routing_indicator="12345"))
+    assert e.value.field == "routing_indicator"

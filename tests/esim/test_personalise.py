@@ -18,8 +18,16 @@ from esim.params import ParameterError, SubscriberParams
 from esim.saip import ProfilePackage, decode, encode
 from esim.saip.validate import validate
 from esim.template import builtin_template, builtin_template_names, load_template
+from hsm_sim.ecies import ProtectionScheme
+from simcore.suci import HomeNetworkPublicKey, suci_calc_info
+from tests.hsm.vectors import h, load
 
 TEMPLATES = ["ts48", "usim-isim-milenage"]
+_C4 = {r["set"]: r for r in load("suci/ts33501_annex_c4.txt")}
+_KEY_A = HomeNetworkPublicKey(30, ProtectionScheme.PROFILE_A, h(_C4["C.4.3.1"], "hn_public"))
+_KEY_B = HomeNetworkPublicKey(27, ProtectionScheme.PROFILE_B, h(_C4["C.4.4.1"], "hn_public"))
+SUCI_CALC_INFOS = (suci_calc_info([_KEY_A]), suci_calc_info([_KEY_B, _KEY_A]),
+                   suci_calc_info([_KEY_B], null_scheme=False))
 
 
 def _luhn(digits: str) -> str:
@@ -51,7 +59,9 @@ def random_params(rng: random.Random) -> SubscriberParams:
                          ("sip:" + digits(15) + "@ims.example.net", "tel:+" + digits(11),
                           "sip:user@ims.example.net")]),
         ims_domain=rng.choice([None, "ims.example.net"]),
-        mnc_length=rng.choice([None, 2]))
+        mnc_length=rng.choice([None, 2]),
+        suci_calc_info=rng.choice([None, *SUCI_CALC_INFOS]),
+        routing_indicator=rng.choice([None, "0", digits(rng.randint(1, 4))]))
 
 
 def key_bytes(slot_name: str, n: int, seed: int) -> bytes:

@@ -27,7 +27,8 @@ OPC = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
 ADDRESS = "smdp.simsmith.test"
 
 
-def milenage_upp(iccid: str = "8949440000000000017", imsi: str = "001010000000017") -> bytes:
+def milenage_upp(iccid: str = "8949440000000000017", imsi: str = "001010000000017",
+                 **extra: Any) -> bytes:
     """A simsmith profile (usim-isim-milenage template) with Ki/OPc above."""
     compiled = get_compiled("usim-isim-milenage")
 
@@ -37,7 +38,7 @@ def milenage_upp(iccid: str = "8949440000000000017", imsi: str = "00101000000001
             buf[slot.offset:slot.offset + slot.length] = value[:slot.length]
     return build_package(compiled, SubscriberParams(
         iccid=iccid, imsi=imsi, pin1="1234", puk1="12345678", pin2="5678", puk2="87654321",
-        adm1="12345678"), patch)
+        adm1="12345678", **extra), patch)
 
 
 def store_metadata(iccid: str, name: str = "simsmith test") -> bytes:
