@@ -13,7 +13,8 @@ released order, it returns the clear package as bytes, which `Es9PlusCore` passe
 the SIM and the parameter, never a value (tests/smdp/test_upp_source.py scans the store and the
 logs of a whole download for the keys). Templates: `SIMSMITH_SMDP_TEMPLATE`, or the one
 `SIMSMITH_SMDP_PROFILE_TEMPLATES` names for the order's Profile Type (its batch's profile), or
-the built-in template the Profile Type is named after.
+the built-in template the Profile Type is named after. The 5G SUCI files come from the key
+registry (esim_build.with_suci), re-read at most once a minute.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from simcore.esim_build import (
     check_options_fit,
     compiled_template,
     subscriber_params,
+    with_suci,
 )
 from simcore.mnc_length import MncLengths
 from simcore.models import Batch, Sim, SimCredential
@@ -47,6 +49,7 @@ from simcore.smdp.es9plus import ReleasedOrder
 __all__ = ["HsmUppSource", "parse_profile_templates", "upp_source"]
 
 _MNC_TTL = 60.0  # seconds the IMSI ranges' MNC lengths are reused (ranges change rarely)
+_SUCI_TTL = 60.0  # seconds the SUCI key registry's files are reused (a new key: within a minute)
 
 
 def parse_profile_templates(text: str | None) -> dict[str, str]:
@@ -101,6 +104,7 @@ class HsmUppSource:
             check_options_fit(compiled, options)
         self._by_type: dict[str, CompiledTemplate | None] = dict(configured)
         self._mnc: tuple[float, MncLengths] | None = None
+        self._suci: dict[int, tuple[float, ProfileOptions]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -122,6 +126,17 @@ class HsmUppSource:
             with self._lock:
                 cached = (now, MncLengths.load(self.engine))
                 self._mnc = cached
+        return cached[1]
+
+    def _options_for(self, compiled: CompiledTemplate) -> ProfileOptions:
+        """The options with the template's SUCI files from the key registry (esim_build.
+        with_suci: EF.SUCI_Calc_Info, routing indicator), reused for _SUCI_TTL seconds."""
+        now = time.monotonic()
+        cached = self._suci.get(id(compiled))
+        if cached is None or now - cached[0] > _SUCI_TTL:
+            with self._lock:
+                cached = (now, with_suci(self.engine, compiled, self.options))
+                self._suci[id(compiled)] = cached
         return cached[1]
 
     def _template_for(self, profile_type: str | None) -> CompiledTemplate:
@@ -167,7 +182,7 @@ class HsmUppSource:
         if self.options.with_msisdn and not sim.msisdn:
             raise InvalidInput("with_msisdn", f"SIM {iccid} has no MSISDN in the inventory")
         params = subscriber_params(sim, self._mnc_lengths().of(sim.imsi or ""),  # type: ignore[arg-type]
-                                   self.options)
+                                   self._options_for(compiled))
         try:
             der = compiled.personalise(params, key_writers.package_patcher(self.hsm, sim_keys,
                                                                            compiled))

@@ -111,3 +111,19 @@ def test_upp_source_refusals_and_settings(engine: Engine, hsm: SoftHsm) -> None:
     esim = seed(engine, hsm, 1, batch="e2", kind="esim")[0]
     der = upp_source(engine=engine, hsm=lambda: hsm).package(esim)  # opened lazily
     assert der[:1] == b"\xa0" and "der" not in repr(source)
+
+
+def test_downloads_carry_the_suci_key_registry(engine: Engine, hsm: SoftHsm) -> None:  # noqa: F811
+    """Issue 20 item 4 on the SM-DP+ path: the UPP's DF.5GS/DF.SAIP EF.SUCI_Calc_Info hold the
+    registry's active public keys (TS 31.102 §4.4.11.8)."""
+    from cards.fs.ts_31_102_5gs import EF_SUCI_Calc_Info
+    from esim.saip import ProfilePackage
+    from simcore import suci_keys
+
+    key = suci_keys.generate_key(engine, hsm, 3, "B", actor="t")
+    iccid = seed(engine, hsm, 1, batch="e1", kind="esim")[0]
+    package = ProfilePackage.from_der(HsmUppSource(engine, hsm).package(iccid))
+    for kind, file in (("df-5gs", "ef-suci-calc-info"), ("df-saip", "ef-suci-calc-info-usim")):
+        entries = EF_SUCI_Calc_Info.decode(package.one(kind).file_content(file))
+        assert [(e["scheme"], e["key_id"]) for e in entries] == [(2, 3), (0, None)]
+        assert entries[0]["public_key"] == key.public_key.hex().upper()
