@@ -38,7 +38,8 @@ def secrets_of(hsm: SoftHsm, engine: Engine, iccid: str) -> list[str]:
 
 @pytest.mark.parametrize("command", [
     ["inventory", "generate"], ["hsm", "vector"], ["esim", "build"], ["esim", "build-batch"],
-    ["card", "program"], ["card", "verify"], ["card", "batch"], ["card", "emulate"]])
+    ["card", "program"], ["card", "verify"], ["card", "batch"], ["card", "emulate"],
+    ["card", "identity"]])
 @pytest.mark.slow
 def test_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -231,3 +232,27 @@ def test_card_emulate_from_inventory_is_refused_in_production(
     err = refused("card", "emulate", "--from-inventory", iccid, "--slot", "3")
     assert "refused in production mode" in err
     assert audit.query(engine, action="card.lab_seed") == []
+
+
+@pytest.mark.slow
+def test_card_suci_program_read_identity(cli_env: SoftHsm, engine: Engine,
+                                         insert: Insert) -> None:
+    """Issue 20 item 3 through the CLI: `suci key generate`, `card program --suci-by usim`,
+    `card read` shows the SUCI configuration, `card identity --deconceal` gets the card's SUCI
+    and its IMSI through the HSM; a bad --suci-by is one line."""
+    ok("suci", "key", "generate", "--key-id", "7", "--profile", "A")
+    ok("inventory", "generate", "-n", "1", "--batch", "s1", "--state", "blank", "--with-keys")
+    sim = json.loads(ok("inventory", "list", "--batch", "s1", "--json"))[0]
+    iccid = sim["iccid"]
+    adm = key_writers.SimKeyWriter(cli_env, keys.load_keys(engine, iccid)).adm1(iccid)
+    vcard, reader = insert(VirtualUicc("sysmoISIM-SJA5", iccid=iccid,
+                                       adm1=adm.reveal().decode()))
+    assert "suci_by" in refused("card", "program", "--reader", reader, "--iccid", iccid,
+                                "--suci-by", "phone")
+    ok("card", "program", "--reader", reader, "--iccid", iccid, "--suci-by", "usim")
+    table = ok("card", "read", "--reader", reader)
+    assert "the card (GET IDENTITY)" in table and "A key 7, null" in table
+    got = json.loads(ok("card", "identity", "--reader", reader, "--deconceal", "--json"))
+    assert got["suci"].startswith("suci-0-001-01-0-1-7-") and got["key_id"] == 7
+    assert got["imsi"] == sim["imsi"] and got["supi"] == f"imsi-{sim['imsi']}"
+    vcard.stop()
