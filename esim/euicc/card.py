@@ -2,14 +2,19 @@
 wire, in front of the EuiccCore.
 
 - TERMINAL CAPABILITY (CLA 80, INS AA; ETSI TS 102 221 §11.1.19): accepted.
-- MANAGE CHANNEL (INS 70; TS 102 221 §11.1.17): open (P1 00, the card picks the channel and
-  answers its number) and close (P1 80, P2 the channel); channels 1–19.
+- MANAGE CHANNEL (INS 70; TS 102 221 §11.1.17): open (P1 00; P2 00: the card picks the
+  channel and answers its number, P2 01–13: the terminal names it) and close (P1 80, P2 the
+  channel); channels 1–19, CLA 0X/8X for 0–3 and 4X/CX for 4–19.
 - SELECT by AID (INS A4, P1 04) of the ISD-R A0000005591010FFFFFFFF8900000100 (SGP.22 §2.2.3)
-  on any channel; the FCI is answered (6F with 84 = the AID).
+  on any channel; the FCI is answered (6F with 84 = the AID), nothing when P2 says "no
+  response data" (0C, ISO/IEC 7816-4 §11.2.2). Any other SELECT on the basic channel leaves the
+  ISD-R for the enabled profile's UICC (an LPA that used the basic channel, then `card read`).
 - STORE DATA (CLA 80–83/C0–CF, INS E2; GlobalPlatform Card Spec. v2.3 §11.11, SGP.22 §5.7.1):
   P1 11 more blocks / 91 last block, P2 the block number from 00; blocks of any size 1–255
-  (LPAs use 120 or 255); the concatenation is one ES10 command.
-- Responses longer than zero bytes: T=0, 61xx then GET RESPONSE (INS C0) in pieces of ≤ 256.
+  (lpac sends 120, Android's LPA 255), with or without Le; the concatenation is one ES10
+  command. Block 00 always starts a new command (an LPA retrying after an error).
+- Responses longer than zero bytes: T=0, 61xx then GET RESPONSE (INS C0) in pieces of ≤ 256,
+  or of whatever smaller Le the terminal asks (the rest announced by a new 61xx).
 
 Everything else on the basic channel goes to the enabled profile's UICC, made by the
 `uicc_factory` given (simcore.euicc.profile_uicc: a personalised virtual UICC), rebuilt when a
@@ -137,8 +142,10 @@ class VirtualEuicc:
                 return self.uicc.process(raw)
             return self._get_response(raw)
         self.pending = None
-        for_euicc = (ins in (0x70, 0xAA) or channel in self.isdr_channels
-                     or (ins == 0xA4 and p1 == 0x04 and data == ISD_R_AID)
+        selects_isdr = ins == 0xA4 and p1 == 0x04 and data == ISD_R_AID
+        if ins == 0xA4 and channel == 0 and not selects_isdr:
+            self.isdr_channels.discard(0)  # SELECT MF/ADF… on the basic channel: the UICC's
+        for_euicc = (ins in (0x70, 0xAA) or channel in self.isdr_channels or selects_isdr
                      or (ins == 0xE2 and cla & 0x80))
         self._last_uicc = not for_euicc and channel == 0 and self.uicc is not None
         if self._last_uicc and self.uicc is not None:
@@ -151,7 +158,7 @@ class VirtualEuicc:
             if ins == 0x70:
                 return self._manage_channel(channel, p1, p2)
             if ins == 0xA4:
-                return self._select(channel, p1, data)
+                return self._select(channel, p1, p2, data)
             if ins == 0xE2 and cla & 0x80:
                 return self._store_data(channel, p1, p2, data)
             if ins == 0xF2:  # STATUS: the card is alive
@@ -177,9 +184,14 @@ class VirtualEuicc:
         return data + _sw(0x9000)
 
     def _manage_channel(self, channel: int, p1: int, p2: int) -> bytes:
+        if p1 == 0x00 and p2 != 0:  # open the channel the terminal names: no response data
+            if p2 >= MAX_CHANNELS or p2 in self.open_channels:
+                return _sw(0x6A81)
+            self.open_channels.add(p2)
+            return _sw(0x9000)
         if p1 == 0x00:  # open: the card assigns the lowest free channel
             free = [c for c in range(1, MAX_CHANNELS) if c not in self.open_channels]
-            if p2 != 0 or not free:
+            if not free:
                 return _sw(0x6A81)
             self.open_channels.add(free[0])
             return bytes([free[0]]) + _sw(0x9000)
@@ -193,10 +205,12 @@ class VirtualEuicc:
             return _sw(0x9000)
         return _sw(0x6B00)
 
-    def _select(self, channel: int, p1: int, data: bytes) -> bytes:
+    def _select(self, channel: int, p1: int, p2: int, data: bytes) -> bytes:
         if p1 == 0x04 and data == ISD_R_AID:
             self.isdr_channels.add(channel)
             self._blocks.pop(channel, None)
+            if p2 & 0x0C == 0x0C:  # no response data asked
+                return _sw(0x9000)
             # FCI (GP Card Spec §11.9.3.1): AID, proprietary data (life cycle: SECURED)
             fci = bytes([0x84, len(ISD_R_AID)]) + ISD_R_AID + bytes.fromhex("A5039F6501FF")
             return self._respond(bytes([0x6F, len(fci)]) + fci)
@@ -208,7 +222,8 @@ class VirtualEuicc:
             return _sw(0x6985)  # the ISD-R is not selected on this channel
         if p1 & 0x7F != 0x11:
             return _sw(0x6A86)  # only BER-TLV structure, no encryption (SGP.22 §5.7.1)
-        expected, buffer = self._blocks.get(channel, (0, bytearray()))
+        expected, buffer = (0, bytearray()) if p2 == 0 else self._blocks.get(
+            channel, (0, bytearray()))
         if p2 != expected:
             self._blocks.pop(channel, None)
             return _sw(0x6A86)

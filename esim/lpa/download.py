@@ -9,7 +9,8 @@ hashed with the transactionId when required) → ES10b.PrepareDownload →
 ES9+.GetBoundProfilePackage → ES10b.LoadBoundProfilePackage → ES9+.HandleNotification with the
 ProfileInstallationResult → ES10b.RemoveNotificationFromList. When the eUICC refuses a step
 after the session started, the LPA cancels the session on both sides (ES10b/ES9+
-CancelSession) before reporting the error.
+CancelSession) before reporting the error; when the SM-DP+ refuses one (it closes its session
+as it does), only the eUICC's is cancelled (ES10b.CancelSession).
 """
 
 from __future__ import annotations
@@ -127,12 +128,17 @@ def download(functions: Es10Functions, es9: Es9Transport, activation_code: str, 
         pdr = functions.prepare_download(
             smdp_signed2=signed2_der, smdp_signature2=_b64(client, "smdpSignature2"),
             smdp_certificate=_b64(client, "smdpCertificate"), hash_cc=hash_cc)
+        say("ES9+.GetBoundProfilePackage")
+        bpp_answer = _call(es9, "getBoundProfilePackage", {
+            "transactionId": tid.hex().upper(), "prepareDownloadResponse": b64(pdr)})
     except LpaError:
         _cancel(functions, es9, tid)
         raise
-    say("ES9+.GetBoundProfilePackage")
-    bpp_answer = _call(es9, "getBoundProfilePackage", {
-        "transactionId": tid.hex().upper(), "prepareDownloadResponse": b64(pdr)})
+    except Es9Refused:
+        # the SM-DP+ closed its session when it refused (an expired transaction, a wrong
+        # confirmation code…): only the eUICC's session is left to end
+        _cancel(functions, None, tid)
+        raise
     bpp = _b64(bpp_answer, "boundProfilePackage")
     say(f"ES10b.LoadBoundProfilePackage ({len(bpp)} bytes)")
     pir = functions.load_bpp(bpp, lambda done, total: say(f"segment {done}/{total}"))
@@ -154,11 +160,12 @@ def download(functions: Es10Functions, es9: Es9Transport, activation_code: str, 
                           apdu_commands=functions.commands)
 
 
-def _cancel(functions: Es10Functions, es9: Es9Transport, tid: bytes) -> None:
-    """Best effort: the eUICC signs the cancellation, the SM-DP+ gets it."""
+def _cancel(functions: Es10Functions, es9: Es9Transport | None, tid: bytes) -> None:
+    """Best effort: the eUICC signs the cancellation, the SM-DP+ (when its session is still
+    open) gets it."""
     try:
         answer = functions.cancel_session(tid, _CANCEL_UNDEFINED)
-        if answer[:2] == b"\xbf\x41" and answer[3:4] == b"\xa0":
+        if es9 is not None and answer[:2] == b"\xbf\x41" and answer[3:4] == b"\xa0":
             _call(es9, "cancelSession", {"transactionId": tid.hex().upper(),
                                          "cancelSessionResponse": b64(answer)})
     except EsimError:
