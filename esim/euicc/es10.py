@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,48 @@ AUTHENTICATE_ERROR_CODES = {"invalidCertificate": 1, "invalidSignature": 2,
                             "euiccChallengeMismatch": 6, "ciPKUnknown": 7, "undefinedError": 127}
 DOWNLOAD_ERROR_CODES = {"invalidCertificate": 1, "invalidSignature": 2, "unsupportedCurve": 3,
                         "noSessionContext": 4, "invalidTransactionId": 5, "undefinedError": 127}
+
+
+@dataclass(frozen=True)
+class _ErrorAnswer:
+    """The coded refusal of an ES10b function: the response's error alternative, with the
+    transactionId and the code named by esim.sgp22's reason (undefinedError when unnamed)."""
+
+    response_type: str
+    alternative: str
+    code_field: str
+    codes: dict[str, int]
+
+    def encode(self, transaction_id: bytes, reason: str) -> bytes:
+        return schema.encode(self.response_type, (self.alternative, {
+            "transactionId": transaction_id, self.code_field: self.codes.get(reason, 127)}))
+
+
+AUTHENTICATE_ERROR = _ErrorAnswer("AuthenticateServerResponse", "authenticateResponseError",
+                                  "authenticateErrorCode", AUTHENTICATE_ERROR_CODES)
+DOWNLOAD_ERROR = _ErrorAnswer("PrepareDownloadResponse", "downloadResponseError",
+                              "downloadErrorCode", DOWNLOAD_ERROR_CODES)
+
+
+@dataclass(frozen=True)
+class _ProfileOperation:
+    """EnableProfile / DisableProfile / DeleteProfile (SGP.22 §5.7.16–5.7.18) share one shape:
+    find the profile (iccidOrAidNotFound), check its state (profileNotIn…State), change it,
+    notify as its metadata asks, answer `BFxx { 80 result }`."""
+
+    tag: bytes
+    parse: Callable[[bytes], es10c.ProfileRef]
+    required_state: str
+    event: str  # the NotificationEvent, also the name of the change
+
+
+_PROFILE_OPERATIONS = (
+    _ProfileOperation(b"\xbf\x31", lambda d: es10c.enable_disable_request(d, b"\xbf\x31")[0],
+                      "disabled", "enable"),
+    _ProfileOperation(b"\xbf\x32", lambda d: es10c.enable_disable_request(d, b"\xbf\x32")[0],
+                      "enabled", "disable"),
+    _ProfileOperation(b"\xbf\x33", es10c.delete_request, "disabled", "delete"),
+)
 _BPP_TAGS = {0xBF36, 0xA0, 0xA1, 0xA2, 0xA3, 0x86, 0x87, 0x88, 0xBF23}
 
 
@@ -136,10 +179,12 @@ class EuiccCore:
             0xBF2B: self._retrieve_notifications, 0xBF30: self._remove_notification,
             0xBF3E: self._get_eid, 0xBF3C: self._configured_addresses,
             0xBF3F: self._set_default_dp_address,
-            0xBF2D: self._get_profiles_info, 0xBF31: self._enable_profile,
-            0xBF32: self._disable_profile, 0xBF33: self._delete_profile,
-            0xBF34: self._memory_reset, 0xBF29: self._set_nickname,
+            0xBF2D: self._get_profiles_info, 0xBF34: self._memory_reset,
+            0xBF29: self._set_nickname,
         }
+        for operation in _PROFILE_OPERATIONS:
+            self._handlers[int.from_bytes(operation.tag, "big")] = partial(
+                self._profile_operation, operation)
 
     def __repr__(self) -> str:
         return f"EuiccCore(eid={self.eid}, profiles={len(self.state.profiles)})"
@@ -222,32 +267,31 @@ class EuiccCore:
         except Asn1Error as exc:
             raise Es10Refused(0x6A80, str(exc)) from None
         if session.challenge is None:
-            return self._auth_error(tid, "noSessionContext")
+            return AUTHENTICATE_ERROR.encode(tid, "noSessionContext")
         try:
             answer = authentication.authenticate_server(
                 data, credentials=self.credentials, euicc_challenge=session.challenge,
                 euicc_info2=self.euicc_info2, now=self._now())
         except AuthenticationError as exc:
-            log.info("AuthenticateServer refused: %s (%s)", exc.reason, exc.check)
-            self._session = _Session()
-            return self._auth_error(tid, exc.reason)
+            return self._refused("AuthenticateServer", AUTHENTICATE_ERROR, tid, exc)
         session.challenge = None  # one use
         session.authenticated = answer
         session.ci_key_id = bytes(request["euiccCiPKIdToBeUsed"])
         return answer.response
 
-    @staticmethod
-    def _auth_error(tid: bytes, reason: str) -> bytes:
-        return schema.encode("AuthenticateServerResponse", (
-            "authenticateResponseError", {"transactionId": tid,
-             "authenticateErrorCode": AUTHENTICATE_ERROR_CODES.get(reason, 127)}))
+    def _refused(self, function: str, answer: _ErrorAnswer, tid: bytes,
+                 exc: AuthenticationError) -> bytes:
+        """A refused check ends the session (a new GetEUICCChallenge starts over)."""
+        log.info("%s refused: %s (%s)", function, exc.reason, exc.check)
+        self._session = _Session()
+        return answer.encode(tid, exc.reason)
 
     def _prepare_download(self, data: bytes) -> bytes:
         session = self._session
         request = self._decode("PrepareDownloadRequest", data)
         tid = bytes(request["smdpSigned2"]["transactionId"])
         if session.authenticated is None:
-            return self._download_error(tid, "noSessionContext")
+            return DOWNLOAD_ERROR.encode(tid, "noSessionContext")
         # CERT.DPpb must chain to the CI this session authenticated with (§5.7.5)
         credentials = EuiccCredentials(
             signer=self.credentials.signer, certificate=self.credentials.certificate,
@@ -260,21 +304,13 @@ class EuiccCore:
                 hash_cc=bytes(hash_cc) if hash_cc is not None else None,
                 otsk_euicc=self._ecka_key(), now=self._now())
         except AuthenticationError as exc:
-            log.info("PrepareDownload refused: %s (%s)", exc.reason, exc.check)
-            self._session = _Session()
-            return self._download_error(tid, exc.reason)
+            return self._refused("PrepareDownload", DOWNLOAD_ERROR, tid, exc)
         session.dppb = prepared.dppb
         session.smdp_oid = _smdp_oid(prepared.dppb)
         session.loader = ProfileLoader(otsk_euicc=prepared.otsk_euicc, eid=self._eid_bytes,
                                        dppb_public_key=prepared.dppb,
                                        transaction_id=session.authenticated.transaction_id)
         return prepared.response
-
-    @staticmethod
-    def _download_error(tid: bytes, reason: str) -> bytes:
-        return schema.encode("PrepareDownloadResponse", (
-            "downloadResponseError", {"transactionId": tid,
-             "downloadErrorCode": DOWNLOAD_ERROR_CODES.get(reason, 127)}))
 
     def _load_bpp(self, data: bytes) -> bytes:
         session = self._session
@@ -427,44 +463,25 @@ class EuiccCore:
             service_provider_name=p.service_provider_name, profile_name=p.profile_name,
             profile_class=p.profile_class) for p in self.state.profiles])
 
-    def _enable_profile(self, data: bytes) -> bytes:
-        ref, _refresh = es10c.enable_disable_request(data, b"\xbf\x31")
-        profile = self._find(ref)
+    def _profile_operation(self, operation: _ProfileOperation, data: bytes) -> bytes:
+        profile = self._find(operation.parse(data))
         if profile is None:
-            return es10c.result(b"\xbf\x31", es10c.NOT_FOUND)
-        if profile.state != "disabled":
-            return es10c.result(b"\xbf\x31", es10c.WRONG_STATE)
-        current = self.state.enabled()
-        if current is not None:  # one enabled profile at a time (§2.4.1)
-            current.state = "disabled"
-            self._other_notification(current, "disable")
-        profile.state = "enabled"
-        self._other_notification(profile, "enable")
+            return es10c.result(operation.tag, es10c.NOT_FOUND)
+        if profile.state != operation.required_state:
+            return es10c.result(operation.tag, es10c.WRONG_STATE)
+        if operation.event == "enable":
+            current = self.state.enabled()
+            if current is not None:  # one enabled profile at a time (§2.4.1)
+                current.state = "disabled"
+                self._other_notification(current, "disable")
+            profile.state = "enabled"
+        elif operation.event == "disable":
+            profile.state = "disabled"
+        else:
+            self.state.profiles.remove(profile)
+        self._other_notification(profile, operation.event)
         self._changed_profiles()
-        return es10c.result(b"\xbf\x31", es10c.OK)
-
-    def _disable_profile(self, data: bytes) -> bytes:
-        ref, _refresh = es10c.enable_disable_request(data, b"\xbf\x32")
-        profile = self._find(ref)
-        if profile is None:
-            return es10c.result(b"\xbf\x32", es10c.NOT_FOUND)
-        if profile.state != "enabled":
-            return es10c.result(b"\xbf\x32", es10c.WRONG_STATE)
-        profile.state = "disabled"
-        self._other_notification(profile, "disable")
-        self._changed_profiles()
-        return es10c.result(b"\xbf\x32", es10c.OK)
-
-    def _delete_profile(self, data: bytes) -> bytes:
-        profile = self._find(es10c.delete_request(data))
-        if profile is None:
-            return es10c.result(b"\xbf\x33", es10c.NOT_FOUND)
-        if profile.state != "disabled":
-            return es10c.result(b"\xbf\x33", es10c.WRONG_STATE)
-        self.state.profiles.remove(profile)
-        self._other_notification(profile, "delete")
-        self._changed_profiles()
-        return es10c.result(b"\xbf\x33", es10c.OK)
+        return es10c.result(operation.tag, es10c.OK)
 
     def _memory_reset(self, data: bytes) -> bytes:
         options = es10c.memory_reset_request(data)
