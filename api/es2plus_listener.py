@@ -122,26 +122,34 @@ class MtlsServer:
 
     Port 0 picks a free port."""
 
-    def __init__(self, app: Starlette, *, cert: Path, key: Path, ca: Path,
+    def __init__(self, app: Starlette, *, cert: Path, key: Path, ca: Path | None,
                  host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
-                 keep_alive: int = 75) -> None:
+                 keep_alive: int = 75, reuse_port: bool = False,
+                 name: str = "es2plus-mtls") -> None:
+        # `ca` None: server authentication only (the ES9+ listener: LPAs are anonymous).
+        # `reuse_port`: the address is shared by the serve process's workers (SO_REUSEPORT).
         # The protocol named (IPPROTO_TCP): asyncio then sets TCP_NODELAY on accepted
         # connections (it checks the listener's `proto`). Without it an answer's head and body
         # (two writes) waited for the client's delayed ACK: ~40 ms per ES2+ call on loopback.
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
                                    socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
+        tls: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        if ca is not None:
+            tls.update(ssl_ca_certs=str(ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
         self.server = uvicorn.Server(uvicorn.Config(
-            app, http=MtlsHttpToolsProtocol, lifespan="off", log_level=log_level,
-            access_log=False, timeout_keep_alive=keep_alive,
-            ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_ca_certs=str(ca),
-            ssl_cert_reqs=ssl.CERT_REQUIRED))
+            app, http=MtlsHttpToolsProtocol if ca is not None else HttpToolsProtocol,
+            lifespan="off", log_level=log_level, access_log=False,
+            timeout_keep_alive=keep_alive, **tls))
+        self._name = name
         self._thread = threading.Thread(target=self.server.run,
                                         kwargs={"sockets": [self._sock]}, daemon=True,
-                                        name="es2plus-mtls")
+                                        name=name)
 
     @property
     def url(self) -> str:
@@ -160,7 +168,7 @@ class MtlsServer:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the ES2+ listener on {self.url} did not start")
+                raise RuntimeError(f"the {self._name} listener on {self.url} did not start")
             time.sleep(0.01)
         return self
 

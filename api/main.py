@@ -60,6 +60,29 @@ def build_smdp(settings: ApiSettings, engine: Engine) -> tuple[SmdpPort, Any]:
     return InProcessSmdp(engine, address), None
 
 
+def start_es9plus_listener(ctx: AppContext) -> Any:
+    """simsmith's SM-DP+ ES9+ listener (api.es9plus_listener) when SIMSMITH_ES9PLUS_PORT is set
+    and no external SM-DP+ is configured (an external one serves its own downloads), with the
+    expired-session sweeper counted in the metrics. None when not started."""
+    from simcore.smdp.download_service import Es9PlusSettings
+    from simcore.smdp.es2plus_port import SmdpSettings
+
+    es9 = Es9PlusSettings()
+    if es9.port is None:
+        return None
+    if SmdpSettings().url:
+        log.info("SIMSMITH_ES9PLUS_PORT ignored: the SM-DP+ is external (SIMSMITH_SMDP_URL)")
+        return None
+    from api.es9plus_listener import start_es9plus
+
+    listener = start_es9plus(ctx.engine, address=ctx.smdp.smdp_address, home=ctx.settings.home,
+                             hsm=ctx.open_hsm, settings=es9)
+    ctx.extra["es9plus"] = listener
+    ctx.metrics.gauges["simsmith_es9plus_sessions_swept_total"] = lambda: {
+        "expired": listener.sweeper.swept}
+    return listener
+
+
 def worker_threads(settings: ApiSettings, engine: Engine, smdp: SmdpPort) -> int:
     """Threads for blocking routes (SIMSMITH_THREADS, else by deployment). On SQLite with the
     in-process SM-DP+ an order is local work under the one write lock: a thread holding that
@@ -115,9 +138,12 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
 
         runner = ctx.extra["import_runner"] = ImportRunner(ctx)
         runner.resume()
+        es9plus = start_es9plus_listener(ctx)
         try:
             yield
         finally:
+            if es9plus is not None:
+                es9plus.close()
             runner.stop()
             if worker is not None:
                 worker.stop()

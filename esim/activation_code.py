@@ -2,11 +2,12 @@
 
     1$<SM-DP+ address>$<matching ID>[$<SM-DP+ OID>[$<confirmation-code-required flag>]]
 
-Fields are separated by '$', which no field may contain. The SM-DP+ address is an FQDN, the matching
-ID (AC_Token) uses the characters 0-9, A-Z and '-', the OID is a dotted-decimal object identifier
-and the flag is '1' when a confirmation code is required; a flag without an OID leaves the OID
-empty ("…$$1"). The 'LPA:' prefix belongs only to QR codes and URIs (§4.1.2), never to the
-activation code itself: `ActivationCode.parse` refuses it, `ActivationCode.from_uri` requires it.
+Fields are separated by '$', which no field may contain. The SM-DP+ address is an FQDN (with
+`lab=True` also `host:port`, see `_check_address`), the matching ID (AC_Token) uses the
+characters 0-9, A-Z and '-', the OID is a dotted-decimal object identifier and the flag is '1' when a confirmation
+code is required; a flag without an OID leaves the OID empty ("…$$1"). The 'LPA:' prefix belongs
+only to QR codes and URIs (§4.1.2), never to the activation code itself: `ActivationCode.parse`
+refuses it, `ActivationCode.from_uri` requires it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from esim.errors import ActivationCodeError
 
@@ -33,6 +34,28 @@ _GEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 _FIELDS = ("AC_Format", "SM-DP+ Address", "Matching ID", "SM-DP+ OID",
            "Confirmation Code Required Flag")
+
+
+def _check_address(address: str, position: int | None, lab: bool) -> None:
+    """An FQDN (SGP.22 §4.1), or with `lab` also a lab address `host:port` — an FQDN,
+    `localhost` or an IPv4 address with an explicit port: not SGP.22's form (an SM-DP+ is
+    reached on 443 by its FQDN), accepted so an LPA on the same machine can reach a lab SM-DP+
+    (LPAs such as lpac take it)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not lab:
+        _check_fqdn(address, position)
+        return
+    field = "SM-DP+ Address"
+    where = None if position is None else position + len(host) + 1
+    if not (port.isascii() and port.isdigit() and port[0] != "0" and int(port) <= 65535):
+        raise ActivationCodeError(field, f"port {port!r} is not a number from 1 to 65535", where)
+    if host == "localhost" or _IPV4.match(host):
+        return
+    _check_fqdn(host, position)
+
+
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
 
 
 def _check_fqdn(address: str, position: int | None) -> None:
@@ -89,13 +112,15 @@ class ActivationCode:
     matching_id: str
     smdp_oid: str | None = None
     confirmation_code_required: bool = False
+    # Accept a lab SM-DP+ address (`host:port`, see _check_address); not part of the code.
+    lab: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, value in (("SM-DP+ Address", self.smdp_address),
                             ("Matching ID", self.matching_id), ("SM-DP+ OID", self.smdp_oid or "")):
             if DELIMITER in value:
                 raise ActivationCodeError(name, "must not contain '$'")
-        _check_fqdn(self.smdp_address, None)
+        _check_address(self.smdp_address, None, self.lab)
         _check_matching_id(self.matching_id, None)
         if self.smdp_oid is not None:
             _check_oid(self.smdp_oid, None)
@@ -117,23 +142,24 @@ class ActivationCode:
         return LPA_PREFIX + self.to_string()
 
     @classmethod
-    def parse(cls, text: str) -> ActivationCode:
-        """Parse an activation code; raises ActivationCodeError naming field and position."""
+    def parse(cls, text: str, *, lab: bool = False) -> ActivationCode:
+        """Parse an activation code; raises ActivationCodeError naming field and position.
+        `lab`: accept a lab SM-DP+ address (`host:port`)."""
         if text.upper().startswith(LPA_PREFIX):
             raise ActivationCodeError(
                 "Activation Code", "starts with 'LPA:', which belongs only to QR codes and URIs; "
                 "use ActivationCode.from_uri", 0)
-        return cls._parse(text, 0)
+        return cls._parse(text, 0, lab)
 
     @classmethod
-    def from_uri(cls, text: str) -> ActivationCode:
+    def from_uri(cls, text: str, *, lab: bool = False) -> ActivationCode:
         """Parse the 'LPA:1$…' form found in QR codes and URIs."""
         if not text.startswith(LPA_PREFIX):
             raise ActivationCodeError("Activation Code", "does not start with 'LPA:'", 0)
-        return cls._parse(text[len(LPA_PREFIX):], len(LPA_PREFIX))
+        return cls._parse(text[len(LPA_PREFIX):], len(LPA_PREFIX), lab)
 
     @classmethod
-    def _parse(cls, text: str, base: int) -> ActivationCode:
+    def _parse(cls, text: str, base: int, lab: bool = False) -> ActivationCode:
         if not text:
             raise ActivationCodeError("Activation Code", "is empty", base)
         if any(c.isspace() for c in text):
@@ -155,7 +181,7 @@ class ActivationCode:
         if len(parts) < 3:
             missing = _FIELDS[len(parts)]
             raise ActivationCodeError(missing, "is missing", pos - 1)
-        _check_fqdn(parts[1], starts[1])
+        _check_address(parts[1], starts[1], lab)
         _check_matching_id(parts[2], starts[2])
         oid: str | None = None
         required = False
@@ -172,7 +198,7 @@ class ActivationCode:
                 raise ActivationCodeError("Confirmation Code Required Flag",
                                           f"is {parts[4]!r}; only '1' is allowed", starts[4])
             required = True
-        return cls(parts[1], parts[2], oid, required)
+        return cls(parts[1], parts[2], oid, required, lab)
 
 
 def generate_matching_id(exists: Callable[[str], bool] | None = None, groups: int = 5,

@@ -105,8 +105,11 @@ class EsimProfile:
 def _profile(order: EsimOrder | Any, sim: Sim, confirmation_code: str | None = None
              ) -> EsimProfile:
     """`order`: an EsimOrder, or anything with its attributes (a row just inserted)."""
+    # lab: the address passed simcore.smdp.address's start-up check (host:port only when
+    # SIMSMITH_SMDP_ALLOW_LAB_ADDRESS allowed it) or the SM-DP+'s ConfirmOrder answer's.
     code = ActivationCode(order.smdp_address, order.matching_id,
-                          confirmation_code_required=order.confirmation_code_hash is not None)
+                          confirmation_code_required=order.confirmation_code_hash is not None,
+                          lab=True)
     return EsimProfile(
         order_id=int(order.id or 0), iccid=order.iccid, external_ref=order.external_ref,
         eid=order.eid, smdp_address=order.smdp_address, matching_id=order.matching_id,
@@ -184,7 +187,8 @@ def _record_confirmation(engine: Engine, row: EsimOrder, result: ConfirmOrderRes
     if result.iccid != row.iccid:
         raise SmdpAnswerInvalid(f"ConfirmOrder for {row.iccid} answered for {result.iccid}")
     try:
-        ActivationCode(result.smdp_address, result.matching_id)
+        # lab: the port checked the address with the lab policy (simcore.smdp.address)
+        ActivationCode(result.smdp_address, result.matching_id, lab=True)
     except ActivationCodeError as e:
         raise SmdpAnswerInvalid(f"ConfirmOrder for {row.iccid}: its answer makes no "
                                 f"activation code: {e}") from e

@@ -142,8 +142,9 @@ def download_cmd(
     from esim.lpa.download import download
     from esim.lpa.es9_client import HttpEs9
 
-    address = (ActivationCode.from_uri(activation_code) if activation_code[:4].upper() == "LPA:"
-               else ActivationCode.parse(activation_code)).smdp_address
+    address = (ActivationCode.from_uri(activation_code, lab=True)
+               if activation_code[:4].upper() == "LPA:"
+               else ActivationCode.parse(activation_code, lab=True)).smdp_address
     progress = None if as_json else (lambda step: err_console.print(step, markup=False))
     with _functions(reader, block) as f, HttpEs9(address, ca_bundle=ca_bundle) as es9:
         result = download(f, es9, activation_code, confirmation_code=confirmation_code,

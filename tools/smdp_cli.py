@@ -171,3 +171,17 @@ def orders(
                                 "eid", "updated"],
                 [(o.iccid, o.requester, o.profile_state, o.profile_type, o.matching_id, o.eid,
                   o.updated_at.isoformat(timespec="seconds")) for o in rows])
+
+
+@app.command("sweep")
+@handle_errors
+def sweep(as_json: bool = JsonOpt) -> None:
+    """Delete expired ES9+ download sessions (RSP sessions past their time to live). `simsmith
+    serve` does this itself every SIMSMITH_ES9PLUS_SWEEP_SECONDS; this is for cron."""
+    from simcore.smdp.download_service import sweep_sessions
+
+    deleted = sweep_sessions(engine())
+    if as_json:
+        print_json({"deleted": deleted})
+        return
+    console.print(f"{deleted} expired ES9+ session(s) deleted")

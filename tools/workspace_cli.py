@@ -60,6 +60,7 @@ def current(as_json: bool = JsonOpt) -> None:
 
 DEMO_ESIMS = 200
 DEMO_KEY_FILE = "demo-api-key"
+DEMO_ES9PLUS_PORT = 8443  # the SM-DP+'s ES9+ listener of `make run` (activation codes name it)
 
 
 def _demo_hsm() -> None:
@@ -133,8 +134,12 @@ def demo(
                       f"demo API key   {key}   (admin; also in {settings().home / DEMO_KEY_FILE})"
                       f"\ntry           curl -s -X POST {url}/v1/esim-profiles "
                       f"-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
-                      "-d '{\"external_ref\": \"me\"}'\n", soft_wrap=True)
-        run_server(host="127.0.0.1", port=port, workers=1, smdp="es2plus")
+                      "-d '{\"external_ref\": \"me\"}'\n"
+                      f"SM-DP+ ES9+   https://127.0.0.1:{DEMO_ES9PLUS_PORT}   (activation codes "
+                      f"name 127.0.0.1:{DEMO_ES9PLUS_PORT}; LPAs trust "
+                      f"{settings().home / 'pki' / 'ca.pem'})\n", soft_wrap=True)
+        run_server(host="127.0.0.1", port=port, workers=1, smdp="es2plus",
+                   es9plus_port=DEMO_ES9PLUS_PORT)
 
 
 def register(app: typer.Typer) -> None:

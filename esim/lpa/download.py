@@ -90,8 +90,10 @@ def download(functions: Es10Functions, es9: Es9Transport, activation_code: str, 
     """Download and install the profile `activation_code` points at ('LPA:1$…' or the bare
 '1$…' form)."""
     say = progress or (lambda _step: None)
-    ac = (ActivationCode.from_uri(activation_code)
-          if activation_code[:4].upper() == "LPA:" else ActivationCode.parse(activation_code))
+    # lab=True: like other LPAs, take a lab SM-DP+'s `host:port` too
+    ac = (ActivationCode.from_uri(activation_code, lab=True)
+          if activation_code[:4].upper() == "LPA:"
+          else ActivationCode.parse(activation_code, lab=True))
     say("GetEUICCChallenge, GetEUICCInfo1")
     challenge = functions.challenge()
     info1 = functions.euicc_info1()

@@ -7,9 +7,10 @@ would make every activation code simsmith hands out useless, so it is refused wh
 starts (the configured address) and when an SM-DP+ answers with one (ConfirmOrder's
 `smdpAddress`), not discovered at the first customer's phone. A lab can let simsmith start with
 such an address explicitly (`SIMSMITH_SMDP_ALLOW_LAB_ADDRESS=1`, logged loudly), e.g. to run
-its ES2+ listener for interoperability tests of the ES2+ functions; activation codes still need
-an FQDN (SGP.22 §4.1, esim.activation_code), so eSIM orders fail with it — give a lab SM-DP+
-a name (`smdp.lab.test` in /etc/hosts) instead.
+its ES2+ listener for interoperability tests of the ES2+ functions. Activation codes take an FQDN
+(SGP.22 §4.1) or a lab `host:port` (esim.activation_code): `127.0.0.1:8443`, the address of
+`simsmith serve`'s ES9+ listener in a development workspace, so an LPA on the same machine can
+download what it orders.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _LAB_HINT = "set SIMSMITH_SMDP_ALLOW_LAB_ADDRESS=1 to allow it in a lab"
 _MATCHING_ID = re.compile(r"[0-9A-Z-]{1,255}\Z")  # SGP.22 §4.1: 0-9, A-Z and '-'
+_LAB_PORT = re.compile(r"([^:\[\]]+):([0-9]{1,5})\Z")
 
 
 class SmdpAddressInvalid(InvalidInput):
@@ -42,6 +44,20 @@ def check_smdp_address(address: str, *, field: str = "SIMSMITH_SMDP_ADDRESS",
     characters, a top-level label that is not all digits; no IP literal, no `localhost`, no
     port or path. `allow_lab` lets a non-FQDN through (with a warning), never a malformed one."""
     value = address.strip().rstrip(".")
+    lab_port = _LAB_PORT.match(value)
+    if lab_port:
+        # host:port, so an LPA on the same machine reaches a lab SM-DP+ (ES9+ listener on a
+        # port of its own); an LPA reaches a real SM-DP+ at its FQDN on 443 (SGP.22 §2.6.6).
+        if not allow_lab:
+            raise SmdpAddressInvalid(field, f"{value!r} names a port; {_LAB_HINT}",
+                                     expected="the SM-DP+'s FQDN, such as smdp.example.com")
+        check_smdp_address(lab_port.group(1), field=field, allow_lab=True)
+        try:
+            ActivationCode(value, "X", lab=True)
+        except ActivationCodeError as e:
+            raise SmdpAddressInvalid(field, f"not usable in an activation code ({e})",
+                                     value=value[:64]) from None
+        return value
     if not value or any(c in value for c in "/:@ ?#$"):
         raise SmdpAddressInvalid(field, "not a host name (an SM-DP+ address is a bare FQDN: no "
                                  "scheme, port, path or '$')", value=address[:64],

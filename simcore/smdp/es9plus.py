@@ -231,11 +231,12 @@ class Es9PlusCore:
         if not isinstance(body, dict):
             return Answer(200, wire.failure(wire.FUNCTION_INVALID, "the body is not a JSON object"))
         try:
+            _check_fields(function, body)  # the form of every field before any lookup
             return handler(body)
         except Es9PlusFieldError as exc:
             code = wire.FUNCTION_MISSING_ELEMENT if exc.missing else wire.FUNCTION_INVALID
             self._close(body)
-            return Answer(200, wire.failure(code, str(exc)))
+            return Answer(200, wire.failure(code, f"$.{exc}"))  # a JSON path: $.field: why
         except Refusal as refusal:
             self._close(body)
             return Answer(200, wire.failure(refusal.code, refusal.message))
@@ -263,7 +264,7 @@ class Es9PlusCore:
         assert euicc_challenge is not None and info1_der is not None
         if len(euicc_challenge) != auth.CHALLENGE_LENGTH:
             raise Es9PlusFieldError("euiccChallenge", "not 16 bytes")
-        if address != self.identity.address:
+        if address.lower() != self.identity.address.lower():  # §5.6.1: case-insensitive
             raise Refusal(wire.SMDP_ADDRESS_REFUSED, f"{address!r} is not this SM-DP+")
         try:
             info1 = schema.decode("EUICCInfo1", info1_der)
@@ -451,6 +452,28 @@ class Es9PlusCore:
             self.orders.cancelled(session.iccid, session.eid, cancelled.reason.name.lower())
         self.sessions.delete(session.transaction_id)
         return Answer(200, wire.success())
+
+
+# The members of each request (SGP.22 §6.5.2.x), checked for presence and form first, so a
+# malformed request is answered 1.6 whatever else is wrong with it.
+_REQUEST_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "initiateAuthentication": (("euiccChallenge", "b64"), ("euiccInfo1", "b64"),
+                               ("smdpAddress", "text")),
+    "authenticateClient": (("transactionId", "tid"), ("authenticateServerResponse", "b64")),
+    "getBoundProfilePackage": (("transactionId", "tid"), ("prepareDownloadResponse", "b64")),
+    "handleNotification": (),  # answered 204 whatever it holds
+    "cancelSession": (("transactionId", "tid"), ("cancelSessionResponse", "b64")),
+}
+
+
+def _check_fields(function: str, body: dict[str, Any]) -> None:
+    for name, kind in _REQUEST_FIELDS[function]:
+        if kind == "tid":
+            wire.field_transaction_id(body)
+        elif kind == "b64":
+            wire.field_b64(body, name)
+        else:
+            wire.field_text(body, name)
 
 
 def _authority_key_id(cert: x509.Certificate) -> bytes:

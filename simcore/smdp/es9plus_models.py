@@ -1,6 +1,8 @@
-"""Table of the SM-DP+'s ES9+ download sessions (simcore.smdp.es9plus). Migration:
-versions/0700_es9plus_sessions.py.
+"""Tables of the SM-DP+'s ES9+ downloads (simcore.smdp.es9plus, download_orders). Migrations:
+versions/0700_es9plus_sessions.py, 0720_smdp_download_counter.py.
 
+- `smdp_download_counter`: wrong confirmation codes and BPPs delivered per order (retry
+  limits); migration 0720.
 - `smdp_download_session`: one RSP session per transactionId (SGP.22 §3.1.2), so every API
   worker and machine serves any step of a download; swept once expired (index on expires_at).
   Nothing secret: challenges, the CI key identifier, the eUICC certificate and smdpSignature2
@@ -34,3 +36,18 @@ class SmdpDownloadSession(SQLModel, table=True):
     smdp_signature2: bytes | None = Field(default=None,
                                           sa_column=Column(LargeBinary, nullable=True))
     cc_required: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+
+
+class SmdpDownloadCounter(SQLModel, table=True):
+    """Per released order (ICCID + matching ID): wrong confirmation codes and BPPs delivered,
+    for the retry limits of SGP.22 §3.1.3 (simcore.smdp.download_orders). A new matching ID for
+    the same profile (a new order after a cancel) starts from zero. Migration 0720."""
+
+    __tablename__ = "smdp_download_counter"
+
+    iccid: str = Field(primary_key=True, max_length=20)
+    matching_id: str = Field(max_length=255)
+    cc_failures: int = Field(default=0)
+    downloads: int = Field(default=0)
+    last_transaction_id: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

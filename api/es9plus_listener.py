@@ -1,0 +1,133 @@
+"""The ES9+ listener (GSMA SGP.22 v2.5 §5.6 over HTTPS, §2.6.6: the LPA authenticates the SM-DP+
+by its TLS certificate, CERT.DP.TLS; the LPA itself is anonymous): uvicorn serving the ES9+
+routes (api.routers.es9plus) on a port of their own — not the API's, whose routes need API keys
+and whose clients are operators — and the sweeper that deletes expired RSP sessions.
+
+`simsmith serve` starts it in each worker process (SO_REUSEPORT: the workers share the port) when
+SIMSMITH_ES9PLUS_PORT is set; the TLS certificate is SIMSMITH_ES9PLUS_TLS_CERT / _TLS_KEY, else
+the development server certificate of `$SIMSMITH_HOME/pki` (SAN localhost, 127.0.0.1, ::1; its
+CA `pki/ca.pem` is what a lab LPA trusts: `simsmith lpa download --ca-bundle`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+
+from api.es2plus_listener import MtlsServer
+from api.problems import response_for
+from api.routers.es9plus import ADMIN, es9plus_router
+from esim.pki import DevPki, dev_init
+from simcore.log import get_logger
+from simcore.smdp.download_service import Es9PlusSettings, build_core, sweep_sessions
+from simcore.smdp.es9plus import Es9PlusCore
+
+log = get_logger("api.es9plus")
+
+
+async def _not_es9plus(request: Request, exc: Exception) -> Response:
+    """404 / 405 on the ES9+ listener: a problem document with `X-Admin-Protocol`."""
+    response = response_for(request, exc)
+    response.headers.update(ADMIN)
+    return response
+
+
+def es9plus_app(core: Es9PlusCore, *, max_body: int = Es9PlusSettings().max_body_bytes
+                ) -> FastAPI:
+    """An app serving only ES9+ on `core`, with its OpenAPI at /openapi.json."""
+    app = FastAPI(title="simsmith SM-DP+ ES9+", version="2.5.0", docs_url=None, redoc_url=None,
+                  description="ES9+ (GSMA SGP.22 v2.5 §5.6, §6.5): the functions an LPA calls "
+                  "to download a profile from simsmith's SM-DP+. JSON over HTTPS; every request "
+                  "carries `X-Admin-Protocol: gsma/rsp/v2.x.y`; refusals are HTTP 200 with "
+                  "status Failed and SGP.22 subject / reason codes.",
+                  exception_handlers={HTTPException: _not_es9plus})
+    app.state.es9plus = core
+    app.state.es9plus_max_body = max_body
+    app.include_router(es9plus_router())
+    return app
+
+
+def tls_files(home: Path, settings: Es9PlusSettings) -> tuple[Path, Path]:
+    """CERT.DP.TLS and its key: the configured ones, else the development server certificate
+    (created with the development PKI when absent)."""
+    if settings.tls_cert or settings.tls_key:
+        if not (settings.tls_cert and settings.tls_key):
+            raise ValueError("SIMSMITH_ES9PLUS_TLS_CERT and SIMSMITH_ES9PLUS_TLS_KEY go together")
+        return settings.tls_cert, settings.tls_key
+    pki = DevPki(home / "pki")
+    if not all(p.exists() for p in pki.files()):
+        dev_init(home / "pki")
+    return pki.server_cert, pki.server_key
+
+
+@dataclass
+class Sweeper:
+    """Deletes expired RSP sessions every `every` seconds in a thread; `swept` counts them."""
+
+    engine: Engine
+    every: float
+    swept: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Sweeper:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="es9plus-sweeper")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sweep_once()
+
+    def sweep_once(self) -> int:
+        try:
+            n = sweep_sessions(self.engine)
+        except Exception as e:  # the store may be briefly away: the next round tries again
+            log.warning("es9plus session sweep failed", error=str(e))
+            return 0
+        self.swept += n
+        return n
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+@dataclass
+class Es9PlusListener:
+    server: MtlsServer
+    sweeper: Sweeper
+    address: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def close(self) -> None:
+        self.sweeper.stop()
+        self.server.stop()
+
+
+def start_es9plus(engine: Engine, *, address: str, home: Path, hsm: Callable[[], Any],
+                  settings: Es9PlusSettings | None = None, reuse_port: bool = True
+                  ) -> Es9PlusListener:
+    """Serve ES9+ for the SM-DP+ at `address` on settings.host:settings.port (0: a free port)
+    and start the session sweeper."""
+    settings = settings or Es9PlusSettings()
+    cert, key = tls_files(home, settings)
+    core = build_core(engine, address=address, home=home, hsm=hsm, settings=settings)
+    server = MtlsServer(es9plus_app(core, max_body=settings.max_body_bytes), cert=cert,
+                        key=key, ca=None, host=settings.host, port=settings.port or 0,
+                        reuse_port=reuse_port, name="es9plus").start()
+    sweeper = Sweeper(engine, settings.sweep_seconds).start()
+    log.info("es9plus listening", url=server.url, smdp_address=address)
+    return Es9PlusListener(server, sweeper, address)

@@ -1,0 +1,236 @@
+"""ES9+ over real HTTPS (issue 16 items 1, 4, 6, 7): an eSIM ordered through the order service is
+downloaded by simsmith's LPA into the virtual eUICC from simsmith's SM-DP+ listener, on SQLite
+and PostgreSQL; the profile state follows SGP.22 §3.1.3 with audit records and outbox events;
+the wire rules (X-Admin-Protocol, content type, body size, strict JSON with JSON paths);
+confirmation-code and re-download limits; the session sweeper."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from esim.lpa.download import Es9Refused, download, process_notifications
+from esim.sgp22 import es9plus as wire
+from hsm_sim.soft import SoftHsm
+from simcore.smdp.download_service import sweep_sessions
+from simcore.smdp.es9plus_models import SmdpDownloadSession
+from tests.smdp.es9_http import Smdp, lpa, post, running_smdp, status_code
+from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.storage
+
+
+@pytest.fixture
+def smdp(engine: Engine, hsm: SoftHsm, tmp_path: Path) -> Smdp:  # noqa: F811
+    with running_smdp(engine, hsm, tmp_path / "home") as s:
+        yield s  # type: ignore[misc]
+
+
+def test_order_download_install_enable(smdp: Smdp, tmp_path: Path) -> None:
+    profile = smdp.order()
+    assert smdp.state(profile.iccid) == "released"
+    card = smdp.euicc(tmp_path)
+    with lpa(card) as functions, smdp.es9() as es9:
+        result = download(functions, es9, profile.activation_code.to_uri())
+        assert result.success and result.iccid == profile.iccid and result.notification_sent
+        assert smdp.state(profile.iccid) == "installed"
+        functions.enable(profile.iccid)
+        sent = process_notifications(functions, lambda address: smdp.es9())
+        assert [ok for _, ok in sent] == [True]
+    assert smdp.state(profile.iccid) == "enabled"
+    actions = smdp.actions(profile.iccid)
+    assert actions[-3:] == ["esim_profile.downloaded", "esim_profile.installed",
+                            "esim_profile.enabled"]
+    assert smdp.events(profile.iccid)[-3:] == [("esim_profile.state_changed", "downloaded"),
+                                               ("esim_profile.state_changed", "installed"),
+                                               ("esim_profile.state_changed", "enabled")]
+    with Session(smdp.engine) as s:  # the session ended with the installation result
+        assert s.execute(select(func.count()).select_from(SmdpDownloadSession)).scalar_one() == 0
+
+
+def test_answers_carry_the_es9plus_headers(smdp: Smdp) -> None:
+    with smdp.http() as client:
+        r = post(client, "authenticateClient", {"transactionId": "00"})
+        assert r.status_code == 200
+        assert r.headers[wire.ADMIN_PROTOCOL_HEADER] == wire.ADMIN_PROTOCOL
+        assert r.headers["content-type"] == "application/json;charset=UTF-8"
+        assert status_code(r.json()) == ("1.6", "2.2")
+        assert r.json()["header"]["functionExecutionStatus"]["statusCodeData"]["message"] \
+            .startswith("$.authenticateServerResponse")
+        r = post(client, "handleNotification", {"pendingNotification": "AAAA"})
+        assert r.status_code == 204 and r.content == b""
+        assert r.headers[wire.ADMIN_PROTOCOL_HEADER] == wire.ADMIN_PROTOCOL
+        for path in ("/gsma/rsp2/es9plus/nothing", "/v1/sims"):
+            r = client.post(path, json={})
+            assert r.status_code == 404
+            assert r.headers[wire.ADMIN_PROTOCOL_HEADER] == wire.ADMIN_PROTOCOL
+        r = client.get(f"{wire.PATH_PREFIX}/initiateAuthentication")
+        assert r.status_code == 405 and wire.ADMIN_PROTOCOL_HEADER in r.headers
+
+
+@pytest.mark.parametrize(("headers", "status", "code"), [
+    ({wire.ADMIN_PROTOCOL_HEADER: ""}, 400, ("1.6", "2.1")),
+    ({wire.ADMIN_PROTOCOL_HEADER: "gsma/rsp/v3.0.0"}, 400, ("1.6", "2.1")),
+    ({"Content-Type": "text/plain"}, 415, ("1.6", "2.1")),
+    ({"Content-Type": "application/json;charset=ISO-8859-1"}, 415, ("1.6", "2.1")),
+])
+def test_request_headers_checked(smdp: Smdp, headers: dict[str, str], status: int,
+                                 code: tuple[str, str]) -> None:
+    with smdp.http() as client:
+        r = post(client, "initiateAuthentication", {}, **headers)
+        assert r.status_code == status and status_code(r.json()) == code
+        r = client.post(f"{wire.PATH_PREFIX}/initiateAuthentication", content=b"{}",
+                        headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and status_code(r.json()) == ("1.6", "2.2")
+        assert wire.ADMIN_PROTOCOL_HEADER in r.json()["header"]["functionExecutionStatus"][
+            "statusCodeData"]["message"]
+
+
+@pytest.mark.parametrize(("raw", "where"), [
+    (b"[1, 2]", "the body is not a JSON object"),
+    (b'{"transactionId": "00", "transactionId": "01"}', "$.transactionId: appears twice"),
+    (b'{"x": NaN}', "NaN is not JSON"),
+    (b'{"x": ', "$: not JSON"),
+    (b'{"x": "\xff"}', "$: not UTF-8 at byte 7"),
+    (b'{"transactionId": "XYZ", "authenticateServerResponse": "AA=="}',
+     "$.transactionId: not hexadecimal"),
+    (b'{"transactionId": 7, "authenticateServerResponse": "AA=="}', "$.transactionId"),
+    (b'{"transactionId": "0011", "authenticateServerResponse": "***"}',
+     "$.authenticateServerResponse: not valid base64"),
+])
+def test_malformed_bodies_named_by_json_path(smdp: Smdp, raw: bytes, where: str) -> None:
+    with smdp.http() as client:
+        r = post(client, "authenticateClient", raw)
+    assert r.status_code == 200
+    assert status_code(r.json()) == ("1.6", "2.1")
+    assert where in r.json()["header"]["functionExecutionStatus"]["statusCodeData"]["message"]
+
+
+def test_body_size_bounded(engine: Engine, hsm: SoftHsm, tmp_path: Path) -> None:  # noqa: F811
+    with running_smdp(engine, hsm, tmp_path / "home", count=1, max_body_bytes=4096) as smdp, \
+            smdp.http() as client:
+        r = post(client, "authenticateClient", {"transactionId": "00",
+                                                "authenticateServerResponse": "A" * 5000})
+        assert r.status_code == 413 and status_code(r.json()) == ("1.6", "2.1")
+
+        def chunks():  # no Content-Length: the limit holds while reading
+            for _ in range(10):
+                yield b" " * 1000
+        r = client.post(f"{wire.PATH_PREFIX}/authenticateClient", content=chunks(), headers={
+            wire.ADMIN_PROTOCOL_HEADER: wire.ADMIN_PROTOCOL, "Content-Type": "application/json"})
+        assert r.status_code == 413
+
+
+def test_openapi_documents_the_five_functions(smdp: Smdp) -> None:
+    with smdp.http() as client:
+        spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert sorted(paths) == sorted(f"{wire.PATH_PREFIX}/{f}" for f in wire.FUNCTIONS)
+    for path, item in paths.items():
+        op = item["post"]
+        body = op["requestBody"]["content"]["application/json;charset=UTF-8"]["schema"]
+        assert body["required"], path
+        assert any(p["name"] == wire.ADMIN_PROTOCOL_HEADER for p in op["parameters"])
+        assert {"400", "413", "415"} <= set(op["responses"])
+    assert "204" in paths[f"{wire.PATH_PREFIX}/handleNotification"]["post"]["responses"]
+    assert "boundProfilePackage" in spec["components"]["schemas"][
+        "GetBoundProfilePackageResponse"]["properties"]
+
+
+def test_confirmation_code_limit_ends_the_order(engine: Engine, hsm: SoftHsm,  # noqa: F811
+                                                tmp_path: Path) -> None:
+    with running_smdp(engine, hsm, tmp_path / "home", count=1, cc_attempts=2) as smdp:
+        profile = smdp.order(confirmation_code=True)
+        assert profile.confirmation_code
+        card = smdp.euicc(tmp_path)
+        with lpa(card) as functions, smdp.es9() as es9:
+            with pytest.raises(Es9Refused) as first:
+                download(functions, es9, profile.activation_code.to_uri(),
+                         confirmation_code="00000000")
+            assert (first.value.subject, first.value.reason) == ("8.2.7", "3.8")
+            assert smdp.state(profile.iccid) == "released"
+            with pytest.raises(Es9Refused) as last:
+                download(functions, es9, profile.activation_code.to_uri(),
+                         confirmation_code="00000001")
+            assert (last.value.subject, last.value.reason) == ("8.2.7", "6.4")
+            assert smdp.state(profile.iccid) == "error"
+            with pytest.raises(Es9Refused) as after:  # the right code comes too late
+                download(functions, es9, profile.activation_code.to_uri(),
+                         confirmation_code=profile.confirmation_code)
+            assert (after.value.subject, after.value.reason) == ("8.2.6", "3.8")
+        assert card.core.state.profiles == []
+        assert smdp.actions(profile.iccid).count("esim_profile.confirmation_code_failed") == 1
+        assert ("esim_profile.state_changed", "error") in smdp.events(profile.iccid)
+
+
+def test_right_confirmation_code_downloads(smdp: Smdp, tmp_path: Path) -> None:
+    profile = smdp.order(confirmation_code=True)
+    with lpa(smdp.euicc(tmp_path)) as functions, smdp.es9() as es9:
+        assert download(functions, es9, profile.activation_code.to_uri(),
+                        confirmation_code=profile.confirmation_code).success
+    assert smdp.state(profile.iccid) == "installed"
+
+
+def test_redownload_limit(engine: Engine, hsm: SoftHsm, tmp_path: Path) -> None:  # noqa: F811
+    """A BPP delivered but never reported installed (the LPA lost it) may be downloaded again
+    by the same eUICC, up to the limit of BPPs per order; another eUICC may not."""
+    with running_smdp(engine, hsm, tmp_path / "home", count=1, downloads=2) as smdp:
+        profile = smdp.order()
+        card = smdp.euicc(tmp_path)
+        with lpa(card) as functions, smdp.es9() as es9:
+            lost = _bpp_without_installing(functions, es9, profile.activation_code.to_uri())
+            assert lost and smdp.state(profile.iccid) == "downloaded"
+            other = smdp.euicc(tmp_path, "other", eid="89049032000000000000000000000214")
+            with lpa(other) as functions2, pytest.raises(Es9Refused) as refused:
+                download(functions2, es9, profile.activation_code.to_uri())
+            assert (refused.value.subject, refused.value.reason) == ("8.1.1", "3.8")
+            assert _bpp_without_installing(functions, es9, profile.activation_code.to_uri())
+            with pytest.raises(Es9Refused) as spent:
+                download(functions, es9, profile.activation_code.to_uri())
+            assert (spent.value.subject, spent.value.reason) == ("8.8.5", "6.4")
+        assert smdp.state(profile.iccid) == "downloaded"
+        assert smdp.actions(profile.iccid).count("esim_profile.redownloaded") == 1
+
+
+def _bpp_without_installing(functions: object, es9: object, ac: str) -> bool:
+    """Run a download up to the BPP and drop it (the eUICC never loads it)."""
+    from esim.lpa import download as lpa_download
+
+    class Dropping:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def load_bpp(self, *args: object, **kwargs: object) -> bytes:
+            raise _Dropped
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    try:
+        lpa_download.download(Dropping(functions), es9, ac)  # type: ignore[arg-type]
+    except _Dropped:
+        return True
+    return False
+
+
+class _Dropped(Exception):
+    pass
+
+
+def test_sessions_swept(smdp: Smdp, tmp_path: Path) -> None:
+    profile = smdp.order()
+    card = smdp.euicc(tmp_path)
+    with lpa(card) as functions, smdp.es9() as es9:
+        challenge, info1 = functions.challenge(), functions.euicc_info1()
+        answer = es9.post("initiateAuthentication", {
+            "euiccChallenge": wire.b64(challenge), "euiccInfo1": wire.b64(info1),
+            "smdpAddress": profile.smdp_address})
+        assert answer is not None and status_code(answer) is None
+    assert sweep_sessions(smdp.engine) == 0  # not expired yet
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert sweep_sessions(smdp.engine, later) == 1
+    assert smdp.listener.sweeper.sweep_once() == 0
