@@ -4,10 +4,10 @@
 
 Fields are separated by '$', which no field may contain. The SM-DP+ address is an FQDN (with
 `lab=True` also `host:port`, see `_check_address`), the matching ID (AC_Token) uses the
-characters 0-9, A-Z and '-', the OID is a dotted-decimal object identifier and the flag is '1' when a confirmation
-code is required; a flag without an OID leaves the OID empty ("…$$1"). The 'LPA:' prefix belongs
-only to QR codes and URIs (§4.1.2), never to the activation code itself: `ActivationCode.parse`
-refuses it, `ActivationCode.from_uri` requires it.
+characters 0-9, A-Z and '-', the OID is a dotted-decimal object identifier and the flag is '1'
+when a confirmation code is required; a flag without an OID leaves the OID empty ("…$$1"). The
+'LPA:' prefix belongs only to QR codes and URIs (§4.1.2), never to the activation code itself:
+`ActivationCode.parse` refuses it, `ActivationCode.from_uri` requires it.
 """
 
 from __future__ import annotations

@@ -221,6 +221,18 @@ def test_lab_override_allows_localhost_only_explicitly(caplog: pytest.LogCapture
         check_smdp_address("a$b", allow_lab=True)  # malformed stays refused
 
 
+def test_lab_host_and_port_only_with_the_override() -> None:
+    """A lab SM-DP+ on a port of its own (the ES9+ listener of `simsmith serve`): `host:port`
+    passes only with the override, the host still checked."""
+    for address in ("127.0.0.1:8443", "smdp.lab.test:8443", "localhost:8443"):
+        with pytest.raises(SmdpAddressInvalid, match="names a port"):
+            check_smdp_address(address)
+        assert check_smdp_address(address, allow_lab=True) == address
+    for bad in ("127.0.0.1:0", "a$b:8443", "[::1]:8443", "lab:99999"):
+        with pytest.raises(SmdpAddressInvalid):
+            check_smdp_address(bad, allow_lab=True)
+
+
 def test_start_up_refuses_an_address_an_lpa_cannot_use(engine: Engine, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from api.main import create_app

@@ -150,3 +150,19 @@ def test_confirmation_code_hash_and_verify() -> None:
         hash_confirmation_code("")
     with pytest.raises(ValueError):
         generate_confirmation_code(3)
+
+
+def test_lab_address_only_when_asked() -> None:
+    """`host:port` (a lab SM-DP+ on a port of its own) is not SGP.22 §4.1's form: refused by
+    default, taken with lab=True, with the port checked."""
+    for address in ("127.0.0.1:8443", "localhost:8443", "smdp.lab.test:8443"):
+        with pytest.raises(ActivationCodeError):
+            ActivationCode(address, "ABC")
+        code = ActivationCode.parse(f"1${address}$ABC", lab=True)
+        assert code.smdp_address == address and code.to_string() == f"1${address}$ABC"
+        assert ActivationCode.from_uri(code.to_uri(), lab=True) == code
+    for bad, position in (("1$127.0.0.1:0$ABC", 12), ("1$a.b:65536$ABC", 6),
+                          ("1$127.0.0.1$ABC", 2), ("1$lab:8443$ABC", 2)):
+        with pytest.raises(ActivationCodeError) as e:
+            ActivationCode.parse(bad, lab=True)
+        assert e.value.field == "SM-DP+ Address" and e.value.position == position

@@ -234,3 +234,25 @@ def test_sessions_swept(smdp: Smdp, tmp_path: Path) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
     assert sweep_sessions(smdp.engine, later) == 1
     assert smdp.listener.sweeper.sweep_once() == 0
+
+
+def test_sweep_command(smdp: Smdp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.helpers.cli import ok
+
+    monkeypatch.setenv("SIMSMITH_HOME", str(smdp.home))
+    monkeypatch.setenv("SIMSMITH_DATABASE_URL",
+                       smdp.engine.url.render_as_string(hide_password=False))
+    with smdp.http() as client:
+        r = post(client, "initiateAuthentication", {"euiccChallenge": "AA==",
+                                                    "euiccInfo1": "AA==", "smdpAddress": "x"})
+        assert status_code(r.json()) == ("1.6", "2.1")  # a 1-byte challenge: nothing kept
+    with Session(smdp.engine) as s:
+        s.add(SmdpDownloadSession(transaction_id="AB" * 16, stage="initiated",
+                                  euicc_challenge=b"c" * 16, server_challenge=b"s" * 16,
+                                  ci_key_id=b"k" * 20,
+                                  expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
+    assert json.loads(ok("smdp", "sweep", "--json")) == {"deleted": 1}
+    assert "0 expired ES9+ session(s) deleted" in ok("smdp", "sweep")
