@@ -1,7 +1,8 @@
-"""The SM-DP+'s ES9+ core without I/O (issue 16 item 1): the recorded pySim download's requests
-replay through it — every answer equals the recorded one where SGP.22 fixes the bytes, the BPP
-opens to upp.der, the installation result is taken — and every refusal gives its subject/reason
-code and closes the session."""
+"""The SM-DP+'s ES9+ core (issue 16 item 1): the recorded pySim download's requests replay
+through it — every answer equals the recorded one where SGP.22 fixes the bytes, the BPP opens to
+upp.der, the installation result is taken — and every refusal gives its subject/reason code and
+closes the session. Each test runs twice: on the core, and through the ES9+ HTTP routes
+(api.routers.es9plus, httpx on the ASGI app; tests/smdp/test_es9plus_http.py has real TLS)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
 
+from api.es9plus_listener import es9plus_app
 from esim.confirmation_code import hash_confirmation_code
 from esim.sgp22 import authentication as auth
 from esim.sgp22 import bpp, schema
@@ -27,6 +30,7 @@ from esim.sgp22.cancel_session import CancelSessionReason, cancel_session_respon
 from esim.sgp22.certificates import TrustedCis
 from esim.sgp22.notifications import NotificationEvent, other_signed_notification
 from simcore.smdp.es9plus import (
+    Answer,
     Es9PlusCore,
     InMemorySessions,
     ReleasedOrder,
@@ -110,6 +114,27 @@ class Smdp:
     core: Es9PlusCore
     orders: Orders
     sessions: Any
+    via: ClassVar[str] = "core"
+    _client: Any = None
+
+    def handle(self, function: str, body: Any) -> Answer:
+        """`function` answered by the core itself, or through the HTTP routes."""
+        if self.via == "core":
+            return self.core.handle(function, body)
+        if self._client is None:
+            self._client = TestClient(es9plus_app(self.core), base_url="https://smdp.test")
+        r = self._client.post(f"{wire.PATH_PREFIX}/{function}", content=json.dumps(body),
+                              headers={wire.ADMIN_PROTOCOL_HEADER: wire.ADMIN_PROTOCOL,
+                                       "Content-Type": "application/json"})
+        assert r.headers[wire.ADMIN_PROTOCOL_HEADER] == wire.ADMIN_PROTOCOL
+        if r.status_code == 200:
+            assert r.headers["content-type"] == "application/json;charset=UTF-8"
+        return Answer(r.status_code, r.json() if r.content and r.status_code != 404 else None)
+
+
+@pytest.fixture(autouse=True, params=["core", "http"])
+def _via(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Smdp, "via", request.param)
 
 
 def _smdp(*, order: dict[str, Any] | None = None, host_id: bytes = b"mahlzeit",
@@ -147,7 +172,7 @@ def _response(function: str) -> dict[str, Any]:
 
 def _call(smdp: Smdp, function: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     name = function[0].lower() + function[1:]
-    answer = smdp.core.handle(name, body if body is not None else _request(function))
+    answer = smdp.handle(name, body if body is not None else _request(function))
     assert answer.status == 200 and answer.body is not None
     return answer.body
 
@@ -189,7 +214,7 @@ def test_recorded_download_replays_through_the_core() -> None:
     assert ours[span + 67:a2] == recorded_bpp[span + 67:a2]
     assert smdp.orders.events == [("delivered", ICCID, session()["eid"])]
 
-    answer = smdp.core.handle("handleNotification", _request("HandleNotification"))
+    answer = smdp.handle("handleNotification", _request("HandleNotification"))
     assert (answer.status, answer.body) == (204, None)
     assert smdp.orders.events[-1] == ("installed", ICCID, session()["eid"])
     assert smdp.sessions.get(h(session()["transactionId"])) is None
@@ -374,11 +399,11 @@ def test_installation_result_needs_the_session_and_a_good_signature() -> None:
     _call(smdp, "GetBoundProfilePackage")
     tampered = _b64_flip(_request("HandleNotification"), "pendingNotification",
                          h(session()["pir"]["isdp_aid"]), 10)
-    assert smdp.core.handle("handleNotification", tampered).status == 204
+    assert smdp.handle("handleNotification", tampered).status == 204
     assert smdp.orders.events[-1][0] == "delivered"  # not taken
-    assert smdp.core.handle("handleNotification", {"pendingNotification": "??"}).status == 204
+    assert smdp.handle("handleNotification", {"pendingNotification": "??"}).status == 204
     unknown = _smdp()  # no session for that transaction
-    assert unknown.core.handle("handleNotification", _request("HandleNotification")).status == 204
+    assert unknown.handle("handleNotification", _request("HandleNotification")).status == 204
     assert unknown.orders.events == []
 
 
@@ -390,7 +415,7 @@ def test_other_notification_updates_the_order_side() -> None:
         eum_certificate=_cert("CERT_EUM_ECDSA_NIST.pem"), seq_number=2,
         event=NotificationEvent.ENABLE, notification_address=session()["smdp_address"],
         iccid=h("989444999999990961f3"))
-    answer = smdp.core.handle("handleNotification", {"pendingNotification": wire.b64(der)})
+    answer = smdp.handle("handleNotification", {"pendingNotification": wire.b64(der)})
     assert answer.status == 204
     assert smdp.orders.events == [("notified", ICCID, session()["eid"], NotificationEvent.ENABLE)]
 
@@ -425,5 +450,5 @@ def test_cancel_session_refusals(body: Callable[[], dict[str, Any]],
 
 def test_not_json_objects_and_unknown_functions() -> None:
     smdp = _smdp()
-    assert _code(smdp.core.handle("initiateAuthentication", [1, 2]).body or {}) == ("1.6", "2.1")
-    assert smdp.core.handle("noSuchFunction", {}).status == 404
+    assert _code(smdp.handle("initiateAuthentication", [1, 2]).body or {}) == ("1.6", "2.1")
+    assert smdp.handle("noSuchFunction", {}).status == 404

@@ -21,7 +21,7 @@ from simcore.smdp.es9plus_models import SmdpDownloadSession
 from tests.smdp.es9_http import Smdp, lpa, post, running_smdp, status_code
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.storage
+pytestmark = [pytest.mark.storage, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tests.api.conftest import seed_inventory
 from tests.api.live import LiveServer, free_port
 from tests.smdp.es9_http import lpa
 
-pytestmark = pytest.mark.storage
+pytestmark = [pytest.mark.storage, pytest.mark.slow]
 
 
 def test_serve_hands_out_codes_its_es9plus_listener_redeems(engine: Engine,
