@@ -27,8 +27,9 @@ from api.problems import response_for
 from api.routers.es9plus import ADMIN, es9plus_router
 from esim.pki import DevPki, dev_init
 from simcore.log import get_logger
-from simcore.smdp.download_service import Es9PlusSettings, build_core, sweep_sessions
+from simcore.smdp.download_service import build_core, sweep_sessions
 from simcore.smdp.es9plus import Es9PlusCore
+from simcore.smdp.es9plus_settings import DEFAULT_MAX_BODY, Es9PlusSettings
 
 log = get_logger("api.es9plus")
 
@@ -40,8 +41,7 @@ async def _not_es9plus(request: Request, exc: Exception) -> Response:
     return response
 
 
-def es9plus_app(core: Es9PlusCore, *, max_body: int = Es9PlusSettings().max_body_bytes
-                ) -> FastAPI:
+def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     """An app serving only ES9+ on `core`, with its OpenAPI at /openapi.json."""
     app = FastAPI(title="simsmith SM-DP+ ES9+", version="2.5.0", docs_url=None, redoc_url=None,
                   description="ES9+ (GSMA SGP.22 v2.5 §5.6, §6.5): the functions an LPA calls "

@@ -64,12 +64,13 @@ def start_es9plus_listener(ctx: AppContext) -> Any:
     """simsmith's SM-DP+ ES9+ listener (api.es9plus_listener) when SIMSMITH_ES9PLUS_PORT is set
     and no external SM-DP+ is configured (an external one serves its own downloads), with the
     expired-session sweeper counted in the metrics. None when not started."""
-    from simcore.smdp.download_service import Es9PlusSettings
-    from simcore.smdp.es2plus_port import SmdpSettings
+    from simcore.smdp.es9plus_settings import Es9PlusSettings  # light: no ES9+ machinery
 
     es9 = Es9PlusSettings()
     if es9.port is None:
         return None
+    from simcore.smdp.es2plus_port import SmdpSettings
+
     if SmdpSettings().url:
         log.info("SIMSMITH_ES9PLUS_PORT ignored: the SM-DP+ is external (SIMSMITH_SMDP_URL)")
         return None

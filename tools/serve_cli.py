@@ -50,11 +50,14 @@ def _es9plus_address(port: int | None) -> None:
     address: SIMSMITH_SMDP_ALLOW_LAB_ADDRESS, logged)."""
     import os
 
+    if not port:
+        os.environ.pop("SIMSMITH_ES9PLUS_PORT", None)
+        return
     from api.settings import DEMO_SMDP_ADDRESS, ApiSettings
-    from simcore.smdp.download_service import Es9PlusSettings
     from simcore.smdp.es2plus_port import SmdpSettings
+    from simcore.smdp.es9plus_settings import Es9PlusSettings
 
-    if not port or SmdpSettings().url:
+    if SmdpSettings().url:
         os.environ.pop("SIMSMITH_ES9PLUS_PORT", None)
         return
     os.environ["SIMSMITH_ES9PLUS_PORT"] = str(port)

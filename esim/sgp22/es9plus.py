@@ -9,11 +9,16 @@ The subject/reason pairs are those of the ES9+ function tables (subject 8.1 eUIC
 8.1.2 EUM Certificate, 8.1.3 eUICC Certificate, 8.2 Profile, 8.2.6 Matching ID, 8.2.7
 Confirmation Code, 8.8 SM-DP+, 8.8.1 SM-DP+ Address, 8.8.2 Security configuration, 8.8.3
 Specification Version Number, 8.8.4 Certificate, 8.8.5 Download order, 8.10.1 TransactionId,
-8.11.1 CI Public Key; reasons 2.2 Mandatory Element Missing, 3.1 Unsupported, 3.7 Unavailable,
-3.8 Refused, 3.9 Unknown, 3.10 Invalid Association, 4.10 Time to Live Expired, 6.1 Verification
-Failed, 6.3 Expired, 6.4 Maximum number of attempts exceeded), written from the specification's
-tables as remembered, not copied from the PDF: check them against your copy of SGP.22 before
-relying on a particular pair. Both the SM-DP+ (simcore) and simsmith's LPA use this module.
+8.11.1 CI Public Key; reasons 1.2 Not Allowed, 2.1 Invalid, 2.2 Mandatory Element Missing, 3.1
+Unsupported, 3.7 Unavailable, 3.8 Refused, 3.9 Unknown, 3.10 Invalid Association, 4.10 Time to
+Live Expired, 6.1 Verification Failed, 6.3 Expired, 6.4 Maximum number of attempts exceeded).
+Every pair below was checked, with its meaning, against the SGP.22 v2.x ES9+ tables as two
+independent implementations reproduce them — an open LPA's table of ES9+ status codes per
+function with the specification's descriptions, and an open SM-DP+ whose checks quote the
+specification's text (8.8 / 3.10 of CancelSession: that one only) — and 1.6 / 2.1, 1.6 / 2.2
+against the GSMA common status codes (the
+message names the parameter). docs/sgp22.md lists which check gives which pair. Both the SM-DP+
+(simcore) and simsmith's LPA use this module.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ EUM_CERTIFICATE_INVALID = S("8.1.2", "6.1")
 EUM_CERTIFICATE_EXPIRED = S("8.1.2", "6.3")
 EUICC_CERTIFICATE_INVALID = S("8.1.3", "6.1")
 EUICC_CERTIFICATE_EXPIRED = S("8.1.3", "6.3")
-PROFILE_UNAVAILABLE = S("8.2", "3.7")
+PROFILE_NOT_RELEASED = S("8.2", "1.2")  # AuthenticateClient: ordered, not released yet
+PROFILE_UNAVAILABLE = S("8.2", "3.7")  # GetBoundProfilePackage: no BPP for a new binding
 MATCHING_ID_REFUSED = S("8.2.6", "3.8")
 CONFIRMATION_CODE_MISSING = S("8.2.7", "2.2")
 CONFIRMATION_CODE_REFUSED = S("8.2.7", "3.8")

@@ -51,6 +51,7 @@ P = ProfileState
 DEFAULT_CC_ATTEMPTS = 3
 DEFAULT_DOWNLOADS = 3
 _DOWNLOADABLE = frozenset({P.RELEASED, P.DOWNLOADED})
+_NOT_YET_RELEASED = frozenset({P.ALLOCATED, P.LINKED, P.CONFIRMED})  # 8.2 / 1.2
 # Which notification moves an installed profile where (SGP.22 §4.4 NotificationEvent).
 _NOTIFIED = {NotificationEvent.ENABLE: P.ENABLED, NotificationEvent.DISABLE: P.DISABLED,
              NotificationEvent.DELETE: P.DELETED}
@@ -112,7 +113,8 @@ class StoreDownloadOrders:
                 return None
             iccid, cc_hash = found
             sim = s.get(Sim, iccid)
-            if sim is None or sim.kind != "esim" or sim.profile_state not in _DOWNLOADABLE:
+            if sim is None or sim.kind != "esim" or sim.profile_state not in (
+                    _DOWNLOADABLE | _NOT_YET_RELEASED):
                 return None
             counter = _counter(s, iccid, matching_id)
             profile = s.execute(select(col(Batch.profile)).where(
@@ -121,7 +123,8 @@ class StoreDownloadOrders:
                 matching_id=matching_id, iccid=iccid,
                 profile_metadata=self.profile_metadata(iccid, profile),
                 eid=sim.eid, confirmation_code_hash=bytes.fromhex(cc_hash) if cc_hash else None,
-                downloads_left=self.limits.downloads - (counter.downloads if counter else 0))
+                downloads_left=self.limits.downloads - (counter.downloads if counter else 0),
+                released=sim.profile_state in _DOWNLOADABLE)
 
     def profile_metadata(self, iccid: str, profile_name: str | None) -> bytes:
         """StoreMetadataRequest (SGP.22 §5.5.3): ICCID, service provider and profile names,

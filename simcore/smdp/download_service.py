@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
@@ -29,63 +27,18 @@ from esim.sgp22.signatures import software_signer
 from simcore.db import read_session
 from simcore.log import get_logger
 from simcore.models import Batch, Sim
-from simcore.smdp.download_orders import (
-    DEFAULT_CC_ATTEMPTS,
-    DEFAULT_DOWNLOADS,
-    DownloadLimits,
-    ProgressHook,
-    StoreDownloadOrders,
-)
+from simcore.smdp.download_orders import DownloadLimits, ProgressHook, StoreDownloadOrders
 from simcore.smdp.es9plus import (
-    DEFAULT_SESSION_TTL,
     Es9PlusCore,
     ReleasedOrder,
     SmdpIdentity,
     StoreSessions,
     UppSource,
 )
+from simcore.smdp.es9plus_settings import Es9PlusSettings
 
 log = get_logger("smdp.es9plus")
 
-DEFAULT_TEMPLATE = "usim-isim-milenage"
-DEFAULT_MAX_BODY = 256 * 1024  # the largest ES9+ request (AuthenticateClient) is a few KiB
-
-
-class Es9PlusSettings(BaseSettings):
-    """simsmith's ES9+ listener and download rules (SIMSMITH_ES9PLUS_*)."""
-
-    model_config = SettingsConfigDict(env_prefix="SIMSMITH_ES9PLUS_", extra="ignore")
-
-    port: int | None = Field(
-        default=None, ge=0, le=65535, description="Serve ES9+ over HTTPS on this port "
-        "(`simsmith serve` sets 8443 unless told otherwise; unset: no ES9+ listener)")
-    host: str = Field(default="127.0.0.1", description="Address the ES9+ listener binds")
-    tls_cert: Path | None = Field(
-        default=None, description="CERT.DP.TLS (PEM, chain allowed); unset: the development "
-        "server certificate of $SIMSMITH_HOME/pki (localhost, 127.0.0.1, ::1)")
-    tls_key: Path | None = Field(default=None, description="The TLS certificate's key (PEM)")
-    oid: str = Field(default=DEFAULT_SMDP_OID, description="The SM-DP+ OID (CERT.DPauth's)")
-    session_ttl_seconds: float = Field(
-        default=DEFAULT_SESSION_TTL.total_seconds(), gt=0,
-        description="How long an RSP session (transactionId) lives")
-    sweep_seconds: float = Field(
-        default=60.0, gt=0, description="How often the serve process deletes expired sessions")
-    cc_attempts: int = Field(
-        default=DEFAULT_CC_ATTEMPTS, ge=1, description="Wrong confirmation codes an order "
-        "takes; the last one ends it in error")
-    downloads: int = Field(
-        default=DEFAULT_DOWNLOADS, ge=1, description="BPPs delivered per order, the first "
-        "download included (re-downloads of a profile never reported installed)")
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, ge=4096,
-                                description="Largest ES9+ request body accepted")
-    service_provider: str = Field(default="simsmith", max_length=32,
-                                  description="serviceProviderName in the profile metadata")
-    template: str = Field(default=DEFAULT_TEMPLATE, description="Profile template for orders "
-                          "whose batch names none that exists")
-
-    @property
-    def limits(self) -> DownloadLimits:
-        return DownloadLimits(cc_attempts=self.cc_attempts, downloads=self.downloads)
 
 
 def dev_identity(pki_dir: Path, address: str, oid: str = DEFAULT_SMDP_OID) -> SmdpIdentity:
@@ -152,7 +105,8 @@ def build_core(engine: Engine, *, address: str, home: Path, hsm: Callable[[], An
     """The ES9+ core of simsmith's SM-DP+ at `address`, over `engine`'s store. `hsm` opens the
     HSM on first use (it is not needed before a BPP is built)."""
     settings = settings or Es9PlusSettings()
-    orders = StoreDownloadOrders(engine, address, limits=settings.limits,
+    limits = DownloadLimits(cc_attempts=settings.cc_attempts, downloads=settings.downloads)
+    orders = StoreDownloadOrders(engine, address, limits=limits,
                                  service_provider=settings.service_provider, progress=progress)
     return Es9PlusCore(identity_for(home, address, settings, hsm), StoreSessions(engine),
                        orders, upp_source_for(engine, settings, hsm),

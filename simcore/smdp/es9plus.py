@@ -134,6 +134,7 @@ class ReleasedOrder:
     confirmation_code_hash: bytes | None = None  # SHA-256(CC); a secret at rest
     expires_at: datetime | None = None
     downloads_left: int | None = None
+    released: bool = True  # False: ordered under this matching ID, not released yet
 
     def __repr__(self) -> str:
         return f"ReleasedOrder({self.matching_id!r}, iccid={self.iccid})"
@@ -326,6 +327,8 @@ class Es9PlusCore:
         order = self.orders.released(euicc.matching_id)
         if order is None:
             raise Refusal(wire.MATCHING_ID_REFUSED, "no released order for this matching ID")
+        if not order.released:
+            raise Refusal(wire.PROFILE_NOT_RELEASED, "the profile is not released yet")
         if order.eid is not None and order.eid != euicc.eid:
             raise Refusal(wire.EID_REFUSED, "the order is for another eUICC")
         if order.expires_at is not None and order.expires_at <= self.now():
@@ -368,7 +371,7 @@ class Es9PlusCore:
             raise Refusal(wire.EUICC_VERIFICATION_FAILED, str(exc)) from None
         assert session.matching_id is not None and session.eid is not None
         order = self.orders.released(session.matching_id)
-        if order is None or order.iccid != session.iccid:
+        if order is None or not order.released or order.iccid != session.iccid:
             raise Refusal(wire.PROFILE_UNAVAILABLE, "the order is no longer released")
         if order.confirmation_code_hash is not None:
             if prepared.hash_cc is None:

@@ -25,7 +25,7 @@ from hsm_sim.soft import SoftHsm
 from simcore import esim_orders
 from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from simcore.models import AuditEvent, OutboxEvent, Sim
-from simcore.smdp.download_service import Es9PlusSettings
+from simcore.smdp.es9plus_settings import Es9PlusSettings
 from simcore.smdp.in_process import InProcessSmdp
 from tests.wiring.conftest import seed
 

@@ -275,6 +275,7 @@ def _asr_body(**changes: Any) -> dict[str, Any]:
     (lambda: _asr_body(), {"eid": "89049032123451234512345678901243"}, ("8.1.1", "3.8")),
     (lambda: _asr_body(), {"expires_at": NOW - timedelta(seconds=1)}, ("8.8.5", "4.10")),
     (lambda: _asr_body(), {"downloads_left": 0}, ("8.8.5", "6.4")),
+    (lambda: _asr_body(), {"released": False}, ("8.2", "1.2")),
     (lambda: _asr_body(authenticateServerResponse="AAAA"), None, ("1.6", "2.1")),
 ])
 def test_authenticate_client_refusals(body: Callable[[], dict[str, Any]],
@@ -316,6 +317,11 @@ def test_get_bound_profile_package_refusals() -> None:
         b"\x5f\x49\x41", 20))) == ("8.1", "6.1")
     assert _tid_session_closed(smdp)
     assert smdp.orders.events == []
+    # the order withdrawn (cancelled) between AuthenticateClient and GetBoundProfilePackage
+    gone = _authenticated()
+    gone.orders.orders.clear()
+    assert _code(_call(gone, "GetBoundProfilePackage")) == ("8.2", "3.7")
+    assert _tid_session_closed(gone)
     # out of order: BPP before AuthenticateClient
     early = _smdp()
     _call(early, "InitiateAuthentication")

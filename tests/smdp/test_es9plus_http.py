@@ -10,15 +10,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine, func, select, update
+from sqlmodel import Session, col
 
+from esim import rsp_pki
+from esim.euicc.card import VirtualEuicc
+from esim.euicc.es10 import EuiccCore
+from esim.euicc.identity import default_eid
 from esim.lpa.download import Es9Refused, download, process_notifications
+from esim.rsp_pki import DevRspPki
 from esim.sgp22 import es9plus as wire
+from esim.sgp22 import signatures as sig
+from esim.sgp22.authentication import EuiccCredentials
+from esim.sgp22.certificates import RspRole, TrustedCis
 from hsm_sim.soft import SoftHsm
+from simcore.euicc import virtual_euicc
+from simcore.models import Sim
 from simcore.smdp.download_service import sweep_sessions
 from simcore.smdp.es9plus_models import SmdpDownloadSession
-from tests.smdp.es9_http import Smdp, lpa, post, running_smdp, status_code
+from simcore.smdp.models import Es2PlusOrder
+from tests.smdp.es9_http import ADDRESS, Smdp, lpa, post, running_smdp, status_code
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.storage, pytest.mark.slow]
@@ -26,7 +39,7 @@ pytestmark = [pytest.mark.storage, pytest.mark.slow]
 
 @pytest.fixture
 def smdp(engine: Engine, hsm: SoftHsm, tmp_path: Path) -> Smdp:  # noqa: F811
-    with running_smdp(engine, hsm, tmp_path / "home") as s:
+    with running_smdp(engine, hsm, tmp_path / "home", count=6) as s:
         yield s  # type: ignore[misc]
 
 
@@ -256,3 +269,65 @@ def test_sweep_command(smdp: Smdp, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         s.commit()
     assert json.loads(ok("smdp", "sweep", "--json")) == {"deleted": 1}
     assert "0 expired ES9+ session(s) deleted" in ok("smdp", "sweep")
+
+
+def _card_with(smdp: Smdp, *, euicc_days: int = 3650, eum_days: int = 3650,
+               eum_role: RspRole = RspRole.EUM, other_eum_key: bool = False,
+               other_ci: bool = False) -> VirtualEuicc:
+    """A virtual eUICC whose certificate chain is broken in one way (the SM-DP+ trusts the
+    development CI of its home; the eUICC trusts it too, so the SM-DP+ passes its checks)."""
+    ci = DevRspPki(smdp.home / "pki" / "rsp").ci()
+    issuer = rsp_pki.make_ci() if other_ci else ci  # same name, another key
+    eum = rsp_pki._issue(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "simsmith development EUM"),
+                   x509.NameAttribute(NameOID.ORGANIZATION_NAME, rsp_pki.EUM_ORG)]),
+        eum_role, issuer, ca=True, days=eum_days,
+        name_constraints=x509.Name([
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, rsp_pki.EUM_ORG),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, rsp_pki.EUM_EID_PREFIX)]))
+    signer_eum = rsp_pki.issue_eum(ci) if other_eum_key else eum  # same name, another key
+    eid = default_eid()
+    me = rsp_pki.issue_euicc(signer_eum, eid, days=euicc_days)
+    credentials = EuiccCredentials(signer=sig.software_signer(me.key), certificate=me.cert,
+                                   eum_certificate=eum.cert, cis=TrustedCis([ci.cert]))
+    return virtual_euicc(EuiccCore(credentials=credentials, eid=eid))
+
+
+def test_certificate_chain_refusals(smdp: Smdp) -> None:
+    """AuthenticateClient refuses a broken eUICC chain with its own code; the order stays
+    released (the eUICC, not the order, was wrong)."""
+    for broken, code in (
+        ({"euicc_days": 0}, ("8.1.3", "6.3")),  # CERT.EUICC expired
+        ({"other_eum_key": True}, ("8.1.3", "6.1")),  # CERT.EUICC not signed by CERT.EUM
+        ({"eum_days": 0}, ("8.1.2", "6.3")),  # CERT.EUM expired
+        ({"eum_role": RspRole.EUICC}, ("8.1.2", "6.1")),  # CERT.EUM without the EUM role
+        ({"other_ci": True}, ("8.11.1", "3.9")),  # CERT.EUM from a CI not trusted
+    ):
+        profile = smdp.order()
+        with lpa(_card_with(smdp, **broken)) as functions, smdp.es9() as es9, \
+                pytest.raises(Es9Refused) as refused:
+            download(functions, es9, profile.activation_code.to_uri())
+        assert (refused.value.function, refused.value.subject, refused.value.reason) == (
+            "authenticateClient", *code), broken
+        assert smdp.state(profile.iccid) == "released"
+
+
+def test_matching_id_of_an_order_not_released(smdp: Smdp, tmp_path: Path) -> None:
+    """An ES2+ order confirmed without releaseFlag: its matching ID is known, the profile is
+    not released yet (8.2 / 1.2); once released it downloads."""
+    iccid = smdp.iccids[0]
+    with Session(smdp.engine) as s:
+        s.add(Es2PlusOrder(iccid=iccid, requester="op", matching_id="NOT-YET-1"))
+        s.execute(update(Sim).where(col(Sim.iccid) == iccid).values(profile_state="confirmed"))
+        s.commit()
+    code = f"LPA:1${ADDRESS}$NOT-YET-1"
+    with lpa(smdp.euicc(tmp_path)) as functions, smdp.es9() as es9:
+        with pytest.raises(Es9Refused) as refused:
+            download(functions, es9, code)
+        assert (refused.value.subject, refused.value.reason) == ("8.2", "1.2")
+        with Session(smdp.engine) as s:
+            s.execute(update(Sim).where(col(Sim.iccid) == iccid).values(
+                profile_state="released"))
+            s.commit()
+        assert download(functions, es9, code).success
+    assert smdp.state(iccid) == "installed"

@@ -41,7 +41,7 @@ def test_serve_hands_out_codes_its_es9plus_listener_redeems(engine: Engine,
                           headers={"Authorization": f"Bearer {key}"}) as api:
             ordered = api.post("/v1/esim-profiles", json={"external_ref": "lpa-user"})
             assert ordered.status_code == 201, ordered.text
-            code = ActivationCode.parse(ordered.json()["activation_code"])
+            code = ActivationCode.parse(ordered.json()["activation_code"], lab=True)
             assert code.smdp_address == f"127.0.0.1:{port}"
             card = virtual_euicc(dev_euicc(tmp_path / "pki" / "rsp",
                                            state=tmp_path / "euicc.json"))
