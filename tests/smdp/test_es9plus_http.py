@@ -6,6 +6,7 @@ confirmation-code and re-download limits; the session sweeper."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from esim.euicc.identity import default_eid
 from esim.lpa.download import Es9Refused, download, process_notifications
 from esim.rsp_pki import DevRspPki
 from esim.sgp22 import es9plus as wire
+from esim.sgp22 import schema
 from esim.sgp22 import signatures as sig
 from esim.sgp22.authentication import EuiccCredentials
 from esim.sgp22.certificates import RspRole, TrustedCis
@@ -331,3 +333,39 @@ def test_matching_id_of_an_order_not_released(smdp: Smdp, tmp_path: Path) -> Non
             s.commit()
         assert download(functions, es9, code).success
     assert smdp.state(iccid) == "installed"
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"serverAddress": "smdp.elsewhere.example"}, ("8.8.1", "3.8")),
+    ({"serverChallenge": bytes(16)}, ("8.1", "6.1")),
+])
+def test_euicc_signed_another_address_or_challenge(smdp: Smdp, tmp_path: Path,
+                                                   change: dict[str, object],
+                                                   code: tuple[str, str]) -> None:
+    """The eUICC signs what serverSigned1 said: a serverSigned1 for another address or with
+    another challenge (signed here with the development SK.DPauth, so the eUICC takes it) makes
+    an euiccSigned1 the SM-DP+ refuses; the session is closed."""
+    profile = smdp.order()
+    dpauth = DevRspPki(smdp.home / "pki" / "rsp").dpauth()
+    with lpa(smdp.euicc(tmp_path)) as functions, smdp.http() as client:
+        challenge = functions.challenge()
+        init = post(client, "initiateAuthentication", {
+            "euiccChallenge": wire.b64(challenge),
+            "euiccInfo1": wire.b64(functions.euicc_info1()),
+            "smdpAddress": ADDRESS}).json()
+        signed1 = schema.decode("ServerSigned1", base64.b64decode(init["serverSigned1"]))
+        forged = schema.encode("ServerSigned1", {**signed1, **change})
+        asr = functions.authenticate_server(
+            server_signed1=forged,
+            server_signature1=sig.sign(sig.software_signer(dpauth.key), forged,
+                                       "serverSignature1"),
+            ci_pkid=base64.b64decode(init["euiccCiPKIdToBeUsed"]),
+            server_certificate=base64.b64decode(init["serverCertificate"]),
+            ctx_params1={"matchingId": profile.matching_id,
+                         "deviceInfo": {"tac": b"\x35\x29\x06\x11", "deviceCapabilities": {}}})
+        body = {"transactionId": init["transactionId"],
+                "authenticateServerResponse": wire.b64(asr)}
+        assert status_code(post(client, "authenticateClient", body).json()) == code
+        assert status_code(post(client, "authenticateClient", body).json()) == (
+            "8.10.1", "3.9")  # closed
+    assert smdp.state(profile.iccid) == "released"
