@@ -1,5 +1,6 @@
-"""`simsmith serve --es9plus-port` (issue 16 item 6): a real two-worker server whose activation
-codes name its own ES9+ listener; an eSIM ordered through the API is downloaded over HTTPS by
+"""`simsmith serve --es9plus-port` (issue 16 item 6): a real two-worker server, its SM-DP+ the
+embedded one behind ES2+ as `make run` has it, whose activation codes (ES2+ ConfirmOrder's
+address) name its own ES9+ listener; an eSIM ordered through the API is downloaded over HTTPS by
 simsmith's LPA into the virtual eUICC and the API then reports it installed."""
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def test_serve_hands_out_codes_its_es9plus_listener_redeems(engine: Engine,
     _, key = apikeys.create(engine, "t", ["admin"], actor="t")
     port = free_port()
     server = LiveServer(engine.url.render_as_string(hide_password=False), tmp_path, workers=2,
-                        env={"SIMSMITH_ES9PLUS_PORT": str(port)})
+                        env={"SIMSMITH_ES9PLUS_PORT": str(port),
+                             # `make run`'s SM-DP+: orders over ES2+ (mutual TLS, loopback) to
+                             # simsmith's own endpoint, whose ConfirmOrder names the address
+                             "SIMSMITH_SMDP_MODE": "es2plus"})
     try:
         with httpx.Client(base_url=server.url, timeout=30,
                           headers={"Authorization": f"Bearer {key}"}) as api:
