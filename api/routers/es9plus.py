@@ -12,7 +12,9 @@ This layer owns the wire only:
   as ES9+ does — HTTP 200, status Failed, subject 1.6 (Function) with reason 2.1 (Invalid) or
   2.2 (Mandatory Element Missing), the message naming the JSON path (`$.transactionId: …`);
 - HandleNotification is answered 204 No Content whatever it held (§6.5.2.4: an LPA cannot act on
-  a notification's refusal); the others 200 with the core's body.
+  a notification's refusal); the others 200 with the core's body;
+- a failure of simsmith itself (the store, the HSM) is Failed 1.2 / 4.2 (Function provider -
+  Execution error), logged by type and message only.
 
 No authentication: ES9+ clients are anonymous LPAs; the eUICC is authenticated inside the
 protocol (§3.1.2). The router needs `app.state.es9plus` (an Es9PlusCore) and
@@ -31,7 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from esim.sgp22 import es9plus as wire
+from simcore.log import get_logger
 from simcore.smdp.es9plus import Es9PlusCore
+
+log = get_logger("api.es9plus")
 
 CONTENT_TYPE = "application/json;charset=UTF-8"
 ADMIN = {wire.ADMIN_PROTOCOL_HEADER: wire.ADMIN_PROTOCOL}
@@ -239,7 +244,15 @@ def function_endpoint(function: str) -> Any:
         except _Malformed as e:
             return _failed(wire.FUNCTION_INVALID, str(e))
         core: Es9PlusCore = request.app.state.es9plus
-        result = await run_in_threadpool(core.handle, function, body)
+        try:
+            result = await run_in_threadpool(core.handle, function, body)
+        except Exception as e:  # the store or the HSM failed: ES9+'s "execution error"
+            # Type and message only: no request body, no traceback locals (a UPP is in them).
+            log.error("es9plus function failed", function=function, error=type(e).__name__,
+                      detail=str(e)[:200])
+            if function == "handleNotification":
+                return answer(204, None)
+            return _failed(wire.EXECUTION_ERROR, "internal error; try again later")
         return answer(result.status, result.body)
 
     endpoint.__name__ = function

@@ -369,3 +369,23 @@ def test_euicc_signed_another_address_or_challenge(smdp: Smdp, tmp_path: Path,
         assert status_code(post(client, "authenticateClient", body).json()) == (
             "8.10.1", "3.9")  # closed
     assert smdp.state(profile.iccid) == "released"
+
+
+def test_internal_failure_is_an_execution_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The store or the HSM failing is ES9+'s Failed 1.2 / 4.2, logged without the request."""
+    from fastapi.testclient import TestClient
+
+    from api.es9plus_listener import es9plus_app
+
+    class Broken:
+        def handle(self, function: str, body: object) -> object:
+            raise RuntimeError("database is away")
+
+    client = TestClient(es9plus_app(Broken()))  # type: ignore[arg-type]
+    body = {"transactionId": "0A" * 16, "prepareDownloadResponse": "c2VjcmV0"}
+    r = post(client, "getBoundProfilePackage", body)  # type: ignore[arg-type]
+    assert r.status_code == 200 and status_code(r.json()) == ("1.2", "4.2")
+    assert r.headers[wire.ADMIN_PROTOCOL_HEADER] == wire.ADMIN_PROTOCOL
+    assert post(client, "handleNotification",  # type: ignore[arg-type]
+                {"pendingNotification": "AAAA"}).status_code == 204
+    assert "c2VjcmV0" not in caplog.text
