@@ -144,7 +144,7 @@ class MtlsServer:
             tls.update(ssl_ca_certs=str(ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
         self.server = uvicorn.Server(uvicorn.Config(
             app, http=MtlsHttpToolsProtocol if ca is not None else HttpToolsProtocol,
-            lifespan="off", log_level=log_level, access_log=False,
+            lifespan="off", log_level=log_level, access_log=False, server_header=False,
             timeout_keep_alive=keep_alive, **tls))
         self._name = name
         self._thread = threading.Thread(target=self.server.run,

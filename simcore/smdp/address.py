@@ -37,7 +37,7 @@ class SmdpAddressInvalid(InvalidInput):
 
 
 def check_smdp_address(address: str, *, field: str = "SIMSMITH_SMDP_ADDRESS",
-                       allow_lab: bool = False) -> str:
+                       allow_lab: bool = False, _lab_address: str | None = None) -> str:
     """`address` if it is an FQDN an LPA can reach; SmdpAddressInvalid naming `field` if not.
 
     FQDN here: at least two labels, each a valid IDNA 2008 label (RFC 5891), at most 253
@@ -51,7 +51,7 @@ def check_smdp_address(address: str, *, field: str = "SIMSMITH_SMDP_ADDRESS",
         if not allow_lab:
             raise SmdpAddressInvalid(field, f"{value!r} names a port; {_LAB_HINT}",
                                      expected="the SM-DP+'s FQDN, such as smdp.example.com")
-        check_smdp_address(lab_port.group(1), field=field, allow_lab=True)
+        check_smdp_address(lab_port.group(1), field=field, allow_lab=True, _lab_address=value)
         try:
             ActivationCode(value, "X", lab=True)
         except ActivationCodeError as e:
@@ -93,7 +93,8 @@ def check_smdp_address(address: str, *, field: str = "SIMSMITH_SMDP_ADDRESS",
         return value
     if allow_lab:
         log.warning("SM-DP+ address %r (%s) allowed by SIMSMITH_SMDP_ALLOW_LAB_ADDRESS: "
-                    "activation codes naming it work in this lab only", value, field)
+                    "activation codes naming it work in this lab only", _lab_address or value,
+                    field)
         return value
     raise SmdpAddressInvalid(field, f"{value!r} is {why}; {_LAB_HINT}",
                              expected="the SM-DP+'s FQDN, such as smdp.example.com")
