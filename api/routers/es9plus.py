@@ -186,8 +186,12 @@ def parse_body(raw: bytes) -> Any:
         raise _Malformed(f"$: not UTF-8 at byte {e.start}") from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _Malformed:
+        raise
     except json.JSONDecodeError as e:
         raise _Malformed(f"$: not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise _Malformed(f"$: not acceptable JSON ({str(e)[:80]})") from None
     except RecursionError:
         raise _Malformed("$: nested too deeply") from None
 

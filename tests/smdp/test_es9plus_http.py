@@ -116,6 +116,8 @@ def test_request_headers_checked(smdp: Smdp, headers: dict[str, str], status: in
     (b'{"transactionId": 7, "authenticateServerResponse": "AA=="}', "$.transactionId"),
     (b'{"transactionId": "0011", "authenticateServerResponse": "***"}',
      "$.authenticateServerResponse: not valid base64"),
+    (b'{"x": ' + b"9" * 5000 + b"}", "$: not acceptable JSON"),
+    (b"[" * 5000 + b"]" * 5000, "$: nested too deeply"),
 ])
 def test_malformed_bodies_named_by_json_path(smdp: Smdp, raw: bytes, where: str) -> None:
     with smdp.http() as client:
