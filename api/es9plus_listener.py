@@ -4,9 +4,10 @@ routes (api.routers.es9plus) on a port of their own — not the API's, whose rou
 and whose clients are operators — and the sweeper that deletes expired RSP sessions.
 
 `simsmith serve` starts it in each worker process (SO_REUSEPORT: the workers share the port) when
-SIMSMITH_ES9PLUS_PORT is set; the TLS certificate is SIMSMITH_ES9PLUS_TLS_CERT / _TLS_KEY, else
-the development server certificate of `$SIMSMITH_HOME/pki` (SAN localhost, 127.0.0.1, ::1; its
-CA `pki/ca.pem` is what a lab LPA trusts: `simsmith lpa download --ca-bundle`).
+SIMSMITH_ES9PLUS_PORT is set; the TLS certificate is CERT.DP.TLS (simcore.smdp.download_service.
+tls_files: the identity's, which a dev-mode lab identity brings, issued by the lab CI
+`$SIMSMITH_HOME/pki/rsp/ci.pem` — what a lab LPA trusts: `simsmith lpa download --ca-bundle`),
+else the development server certificate of `$SIMSMITH_HOME/pki`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,9 +25,9 @@ from starlette.exceptions import HTTPException
 from api.es2plus_listener import MtlsServer
 from api.problems import response_for
 from api.routers.es9plus import ADMIN, es9plus_router
-from esim.pki import DevPki, dev_init
+from simcore.config import Settings
 from simcore.log import get_logger
-from simcore.smdp.download_service import build_core, sweep_sessions
+from simcore.smdp.download_service import TlsFiles, build_core, sweep_sessions, tls_files
 from simcore.smdp.es9plus import Es9PlusCore
 from simcore.smdp.es9plus_settings import DEFAULT_MAX_BODY, Es9PlusSettings
 
@@ -53,19 +53,6 @@ def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY) -> FastA
     app.state.es9plus_max_body = max_body
     app.include_router(es9plus_router())
     return app
-
-
-def tls_files(home: Path, settings: Es9PlusSettings) -> tuple[Path, Path]:
-    """CERT.DP.TLS and its key: the configured ones, else the development server certificate
-    (created with the development PKI when absent)."""
-    if settings.tls_cert or settings.tls_key:
-        if not (settings.tls_cert and settings.tls_key):
-            raise ValueError("SIMSMITH_ES9PLUS_TLS_CERT and SIMSMITH_ES9PLUS_TLS_KEY go together")
-        return settings.tls_cert, settings.tls_key
-    pki = DevPki(home / "pki")
-    if not all(p.exists() for p in pki.files()):
-        dev_init(home / "pki")
-    return pki.server_cert, pki.server_key
 
 
 @dataclass
@@ -107,6 +94,8 @@ class Es9PlusListener:
     server: MtlsServer
     sweeper: Sweeper
     address: str
+    core: Es9PlusCore
+    tls: TlsFiles
 
     @property
     def url(self) -> str:
@@ -117,17 +106,17 @@ class Es9PlusListener:
         self.server.stop()
 
 
-def start_es9plus(engine: Engine, *, address: str, home: Path, hsm: Callable[[], Any],
-                  settings: Es9PlusSettings | None = None, reuse_port: bool = True
+def start_es9plus(engine: Engine, *, address: str, settings: Settings, hsm: Callable[[], Any],
+                  es9: Es9PlusSettings | None = None, reuse_port: bool = True
                   ) -> Es9PlusListener:
-    """Serve ES9+ for the SM-DP+ at `address` on settings.host:settings.port (0: a free port)
-    and start the session sweeper."""
-    settings = settings or Es9PlusSettings()
-    cert, key = tls_files(home, settings)
-    core = build_core(engine, address=address, home=home, hsm=hsm, settings=settings)
-    server = MtlsServer(es9plus_app(core, max_body=settings.max_body_bytes), cert=cert,
-                        key=key, ca=None, host=settings.host, port=settings.port or 0,
+    """Serve ES9+ for the SM-DP+ at `address` on es9.host:es9.port (0: a free port) with the
+    identity of `settings` (made first in dev mode), and start the session sweeper."""
+    es9 = es9 or Es9PlusSettings()
+    core = build_core(engine, address=address, settings=settings, hsm=hsm, es9=es9)
+    tls = tls_files(settings, es9)  # after the identity: a lab identity brings CERT.DP.TLS
+    server = MtlsServer(es9plus_app(core, max_body=es9.max_body_bytes), cert=tls.cert,
+                        key=tls.key, ca=None, host=es9.host, port=es9.port or 0,
                         reuse_port=reuse_port, name="es9plus").start()
-    sweeper = Sweeper(engine, settings.sweep_seconds).start()
-    log.info("es9plus listening", url=server.url, smdp_address=address)
-    return Es9PlusListener(server, sweeper, address)
+    sweeper = Sweeper(engine, es9.sweep_seconds).start()
+    log.info("es9plus listening", url=server.url, smdp_address=address, tls_ca=str(tls.ca))
+    return Es9PlusListener(server, sweeper, address, core, tls)

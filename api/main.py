@@ -76,8 +76,8 @@ def start_es9plus_listener(ctx: AppContext) -> Any:
         return None
     from api.es9plus_listener import start_es9plus
 
-    listener = start_es9plus(ctx.engine, address=ctx.smdp.smdp_address, home=ctx.settings.home,
-                             hsm=ctx.open_hsm, settings=es9)
+    listener = start_es9plus(ctx.engine, address=ctx.smdp.smdp_address, settings=ctx.settings,
+                             hsm=ctx.open_hsm, es9=es9)
     ctx.extra["es9plus"] = listener
     ctx.metrics.gauges["simsmith_es9plus_sessions_swept_total"] = lambda: {
         "expired": listener.sweeper.swept}

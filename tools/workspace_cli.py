@@ -137,7 +137,7 @@ def demo(
                       "-d '{\"external_ref\": \"me\"}'\n"
                       f"SM-DP+ ES9+   https://127.0.0.1:{DEMO_ES9PLUS_PORT}   (activation codes "
                       f"name 127.0.0.1:{DEMO_ES9PLUS_PORT}; LPAs trust "
-                      f"{settings().home / 'pki' / 'ca.pem'})\n", soft_wrap=True)
+                      f"{settings().home / 'pki' / 'rsp' / 'ci.pem'})\n", soft_wrap=True)
         run_server(host="127.0.0.1", port=port, workers=1, smdp="es2plus",
                    es9plus_port=DEMO_ES9PLUS_PORT)
 

@@ -10,11 +10,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SMDP_OID = "2.999.10"  # esim.rsp_pki's development SM-DP+ OID
 DEFAULT_SESSION_TTL_SECONDS = 600.0  # simcore.smdp.es9plus.DEFAULT_SESSION_TTL
 DEFAULT_CC_ATTEMPTS = 3
 DEFAULT_DOWNLOADS = 3
-DEFAULT_TEMPLATE = "usim-isim-milenage"
 DEFAULT_MAX_BODY = 256 * 1024  # the largest ES9+ request (AuthenticateClient) is a few KiB
 
 
@@ -27,11 +25,9 @@ class Es9PlusSettings(BaseSettings):
         default=None, ge=0, le=65535, description="Serve ES9+ over HTTPS on this port "
         "(`simsmith serve --es9plus-port`; `make run`: 8443; unset: no ES9+ listener)")
     host: str = Field(default="127.0.0.1", description="Address the ES9+ listener binds")
-    tls_cert: Path | None = Field(
-        default=None, description="CERT.DP.TLS (PEM, chain allowed); unset: the development "
-        "server certificate of $SIMSMITH_HOME/pki (localhost, 127.0.0.1, ::1)")
-    tls_key: Path | None = Field(default=None, description="The TLS certificate's key (PEM)")
-    oid: str = Field(default=DEFAULT_SMDP_OID, description="The SM-DP+ OID (CERT.DPauth's)")
+    tls_key: Path | None = Field(default=None, description="The key (PEM) of CERT.DP.TLS when "
+                                 "SIMSMITH_SMDP_TLS_CERT names it (the rsp directory's "
+                                 "smdp-tls.key otherwise)")
     session_ttl_seconds: float = Field(
         default=DEFAULT_SESSION_TTL_SECONDS, gt=0,
         description="How long an RSP session (transactionId) lives")
@@ -47,5 +43,3 @@ class Es9PlusSettings(BaseSettings):
                                 description="Largest ES9+ request body accepted")
     service_provider: str = Field(default="simsmith", max_length=32,
                                   description="serviceProviderName in the profile metadata")
-    template: str = Field(default=DEFAULT_TEMPLATE, description="Profile template for orders "
-                          "whose batch names none that exists")

@@ -23,13 +23,13 @@ from esim.lpa.functions import Es10Functions
 from esim.sgp22 import es9plus as wire
 from hsm_sim.soft import SoftHsm
 from simcore import esim_orders
+from simcore.config import Settings
 from simcore.euicc import EuiccLoopback, es10_session, virtual_euicc
 from simcore.models import AuditEvent, OutboxEvent, Sim
 from simcore.smdp.es9plus_settings import Es9PlusSettings
 from simcore.smdp.in_process import InProcessSmdp
+from tests.api.live import free_port
 from tests.wiring.conftest import seed
-
-ADDRESS = "smdp.simsmith.test"
 
 
 @dataclass
@@ -41,12 +41,16 @@ class Smdp:
     iccids: list[str]
 
     @property
-    def host(self) -> str:  # what the LPA connects to (the dev TLS certificate names it)
-        return f"localhost:{self.listener.server.port}"
+    def address(self) -> str:  # a lab address: the listener's, in CERT.DP.TLS as iPAddress
+        return self.listener.address
 
     @property
-    def ca(self) -> Path:
-        return self.home / "pki" / "ca.pem"
+    def host(self) -> str:
+        return self.address
+
+    @property
+    def ca(self) -> Path:  # the lab CI that issued CERT.DP.TLS
+        return self.listener.tls.ca
 
     def es9(self) -> HttpEs9:
         return HttpEs9(self.host, ca_bundle=self.ca)
@@ -57,7 +61,7 @@ class Smdp:
 
     def order(self, *, confirmation_code: bool = False, eid: str | None = None
               ) -> esim_orders.EsimProfile:
-        return esim_orders.order(self.engine, InProcessSmdp(self.engine, ADDRESS), "cust",
+        return esim_orders.order(self.engine, InProcessSmdp(self.engine, self.address), "cust",
                                  actor="t", confirmation_code=confirmation_code, eid=eid)
 
     def euicc(self, tmp_path: Path, name: str = "euicc", eid: str | None = None
@@ -90,9 +94,10 @@ def running_smdp(engine: Engine, hsm: SoftHsm, home: Path, count: int = 3,
                  **settings: Any) -> Iterator[Smdp]:
     iccids = seed(engine, hsm, count, batch="e1", kind="esim", state="in_stock")
     esim_orders.stock_profiles(engine, actor="t", batch="e1")
-    options: dict[str, Any] = {"port": 0, "sweep_seconds": 3600.0, **settings}
-    listener = start_es9plus(engine, address=ADDRESS, home=home, hsm=lambda: hsm,
-                             settings=Es9PlusSettings(**options), reuse_port=False)
+    port = free_port()
+    options: dict[str, Any] = {"port": port, "sweep_seconds": 3600.0, **settings}
+    listener = start_es9plus(engine, address=f"127.0.0.1:{port}", settings=Settings(home=home),
+                             hsm=lambda: hsm, es9=Es9PlusSettings(**options), reuse_port=False)
     try:
         yield Smdp(engine, listener, home, hsm, iccids)
     finally:

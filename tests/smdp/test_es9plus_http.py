@@ -33,7 +33,7 @@ from simcore.models import Sim
 from simcore.smdp.download_service import sweep_sessions
 from simcore.smdp.es9plus_models import SmdpDownloadSession
 from simcore.smdp.models import Es2PlusOrder
-from tests.smdp.es9_http import ADDRESS, Smdp, lpa, post, running_smdp, status_code
+from tests.smdp.es9_http import Smdp, lpa, post, running_smdp, status_code
 from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.storage, pytest.mark.slow]
@@ -324,7 +324,7 @@ def test_matching_id_of_an_order_not_released(smdp: Smdp, tmp_path: Path) -> Non
         s.add(Es2PlusOrder(iccid=iccid, requester="op", matching_id="NOT-YET-1"))
         s.execute(update(Sim).where(col(Sim.iccid) == iccid).values(profile_state="confirmed"))
         s.commit()
-    code = f"LPA:1${ADDRESS}$NOT-YET-1"
+    code = f"LPA:1${smdp.address}$NOT-YET-1"
     with lpa(smdp.euicc(tmp_path)) as functions, smdp.es9() as es9:
         with pytest.raises(Es9Refused) as refused:
             download(functions, es9, code)
@@ -345,22 +345,21 @@ def test_euicc_signed_another_address_or_challenge(smdp: Smdp, tmp_path: Path,
                                                    change: dict[str, object],
                                                    code: tuple[str, str]) -> None:
     """The eUICC signs what serverSigned1 said: a serverSigned1 for another address or with
-    another challenge (signed here with the development SK.DPauth, so the eUICC takes it) makes
+    another challenge (signed here with the SM-DP+'s own SK.DPauth, so the eUICC takes it) makes
     an euiccSigned1 the SM-DP+ refuses; the session is closed."""
     profile = smdp.order()
-    dpauth = DevRspPki(smdp.home / "pki" / "rsp").dpauth()
+    dpauth_signer = smdp.listener.core.identity.dpauth_signer  # SK.DPauth, in the HSM
     with lpa(smdp.euicc(tmp_path)) as functions, smdp.http() as client:
         challenge = functions.challenge()
         init = post(client, "initiateAuthentication", {
             "euiccChallenge": wire.b64(challenge),
             "euiccInfo1": wire.b64(functions.euicc_info1()),
-            "smdpAddress": ADDRESS}).json()
+            "smdpAddress": smdp.address}).json()
         signed1 = schema.decode("ServerSigned1", base64.b64decode(init["serverSigned1"]))
         forged = schema.encode("ServerSigned1", {**signed1, **change})
         asr = functions.authenticate_server(
             server_signed1=forged,
-            server_signature1=sig.sign(sig.software_signer(dpauth.key), forged,
-                                       "serverSignature1"),
+            server_signature1=sig.sign(dpauth_signer, forged, "serverSignature1"),
             ci_pkid=base64.b64decode(init["euiccCiPKIdToBeUsed"]),
             server_certificate=base64.b64decode(init["serverCertificate"]),
             ctx_params1={"matchingId": profile.matching_id,

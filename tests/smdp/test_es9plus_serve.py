@@ -49,8 +49,8 @@ def test_serve_hands_out_codes_its_es9plus_listener_redeems(engine: Engine,
             assert code.smdp_address == f"127.0.0.1:{port}"
             card = virtual_euicc(dev_euicc(tmp_path / "pki" / "rsp",
                                            state=tmp_path / "euicc.json"))
-            with lpa(card) as functions, \
-                    HttpEs9(code.smdp_address, ca_bundle=tmp_path / "pki" / "ca.pem") as es9:
+            lab_ci = tmp_path / "pki" / "rsp" / "ci.pem"  # issued CERT.DP.TLS
+            with lpa(card) as functions, HttpEs9(code.smdp_address, ca_bundle=lab_ci) as es9:
                 result = download(functions, es9, code.to_uri())
             assert result.success and result.iccid == ordered.json()["iccid"]
             shown = api.get(f"/v1/esim-profiles/{result.iccid}").json()
