@@ -106,6 +106,12 @@ class HsmUppSource:
         self._mnc: tuple[float, MncLengths] | None = None
         self._suci: dict[int, tuple[float, ProfileOptions]] = {}
         self._lock = threading.Lock()
+        compiled_query = _SIM_QUERY.compile(dialect=engine.dialect)
+        self._sql = str(compiled_query)
+        if engine.dialect.paramstyle in ("qmark", "format", "numeric"):
+            self._params: Any = lambda iccid: (iccid,)
+        else:  # named / pyformat
+            self._params = lambda iccid: {"iccid": iccid}
 
     def __repr__(self) -> str:
         return f"HsmUppSource({self._default.template.name}, hsm={self._hsm!r})"
@@ -158,22 +164,29 @@ class HsmUppSource:
     def _sim(self, iccid: str) -> tuple[_SimRow, str | None, keys.SimKeys]:
         """The SIM's identities, Profile Type and key references: one Core query, a row per
         stored credential (the ORM's per-object work was most of a download's store time)."""
-        with self.engine.connect() as conn:
-            # readonly: SQLite begins deferred, not IMMEDIATE (simcore.db): no writer lock
-            rows = conn.execution_options(readonly=True).execute(
-                _SIM_QUERY, {"iccid": iccid}).all()
-        row = rows[0] if rows else None
-        if row is None or row.kind != "esim":
+        # One SELECT on a pooled DBAPI connection: SQLAlchemy's connection and transaction
+        # events (BEGIN, then the rollback on return) cost five times the query itself here.
+        # SQLite runs the lone SELECT in autocommit (no writer lock); psycopg's implicit
+        # transaction is rolled back when the pool takes the connection back.
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(self._sql, self._params(iccid))
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            raw.close()
+        if not rows or rows[0][3] != "esim":
             raise InvalidInput("iccid", "no eSIM profile with this ICCID", value=iccid)
-        creds = [(r.name, r.ref) for r in rows if r.name is not None]
-        if not row.ki_ref or not row.opc_ref:
+        _, imsi, msisdn, _, ki_token, opc_token, profile, _, _ = rows[0]
+        if not ki_token or not opc_token:
             raise keys.MissingKeys(f"SIM {iccid} has no Ki/OPc in the store")
         # esim_build's token reader: names are not re-validated (the HSM binds owner and type
         # into each blob, so an altered token fails at unwrap)
         ref = esim_build.stored_ref
-        sim_keys = keys.SimKeys(iccid, ref(row.ki_ref), ref(row.opc_ref),
-                                {name: ref(token) for name, token in creds})
-        return _SimRow(row.iccid, row.imsi, row.msisdn), row.profile, sim_keys
+        sim_keys = keys.SimKeys(iccid, ref(ki_token), ref(opc_token),
+                                {r[7]: ref(r[8]) for r in rows if r[7] is not None})
+        return _SimRow(iccid, imsi, msisdn), profile, sim_keys
 
     def package(self, iccid: str) -> bytes:
         """The clear UPP of SIM `iccid` (bytes; the caller protects it and drops it)."""
