@@ -160,7 +160,7 @@ def load_identity(settings: Settings, hsm: Any) -> SmdpIdentity:
 _CONFIGURED = ("smdp_dpauth_cert", "smdp_dppb_cert", "smdp_dpauth_key", "smdp_dppb_key")
 
 
-def smdp_identity(*, address: str | None = None, hsm: Any,
+def smdp_identity(*, address: str | None = None, hsm: Any, home: Path | None = None,
                   settings: Settings | None = None) -> SmdpIdentity:
     """The identity the ES9+ service runs with (its factory calls this): `load_identity` at
     `address` (the address the service answers at; default the settings'), `hsm` the HSM or a
@@ -168,8 +168,10 @@ def smdp_identity(*, address: str | None = None, hsm: Any,
     or one this function made for another address, an SGP.26-style lab identity is made first
     (simcore.smdp.rsp_pki.sgp26_init: DP keys generated in the HSM, certificates from the lab
     CI the virtual eUICC trusts). In production nothing is made: a missing piece is an
-    IdentityError naming it."""
+    IdentityError naming it. `home` replaces the settings' workspace (SIMSMITH_HOME)."""
     settings = settings or get_settings()
+    if home is not None:
+        settings = settings_with(settings, home=home)
     opened = hsm if hasattr(hsm, "backend") or not callable(hsm) else hsm()
     if address:
         settings = settings_with(settings, smdp_address=address)

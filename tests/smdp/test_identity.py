@@ -172,7 +172,8 @@ def test_service_factory_makes_a_lab_identity_in_dev_mode_only(tmp_path: Path,
     from simcore.smdp.identity import smdp_identity
 
     dev = Settings(home=tmp_path, mode="dev")
-    first = smdp_identity(address="127.0.0.1:8443", hsm=lambda: soft, settings=dev)
+    first = smdp_identity(address="127.0.0.1:8443", hsm=lambda: soft, home=tmp_path,
+                          settings=Settings(home=tmp_path / "elsewhere", mode="dev"))
     assert first.address == "127.0.0.1:8443"
     ci = (tmp_path / "pki" / "rsp" / "ci.pem").read_bytes()
     again = smdp_identity(address="127.0.0.1:8443", hsm=soft, settings=dev)
