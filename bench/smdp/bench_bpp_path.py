@@ -223,7 +223,7 @@ def main() -> int:
 
             p11 = Pkcs11Hsm(module, os.environ["SIMSMITH_TEST_PKCS11_TOKEN"],
                             os.environ["SIMSMITH_TEST_PKCS11_PIN"],
-                            prefix=f"simsmith-bench-{os.getpid()}")
+                            prefix="simsmith-bench-smdp")  # one storage KEK, not one per run
             try:
                 home = Path(tmp) / "p11"
                 home.mkdir()
