@@ -91,10 +91,11 @@ class ProfileOptions:
 
 def profile_options(*, ehplmn: Sequence[str] | None = None, msisdn: str | None = None,
                     with_msisdn: bool = False, impi: str | None = None,
-                    impu: Sequence[str] | None = None, ims_domain: str | None = None
-                    ) -> ProfileOptions:
+                    impu: Sequence[str] | None = None, ims_domain: str | None = None,
+                    routing_indicator: str | None = None) -> ProfileOptions:
     """The options, each checked and normalised; InvalidInput whose `field` names the option
-    (`ehplmn`, `msisdn`, `impi`, `impu`, `ims_domain`) and whose reason is esim's message.
+    (`ehplmn`, `msisdn`, `impi`, `impu`, `ims_domain`, `routing_indicator`) and whose reason is
+    esim's (simcore.suci's) message.
     `ehplmn` values may hold several PLMNs separated by commas."""
     if msisdn is not None and with_msisdn:
         raise InvalidInput("msisdn", "msisdn and with_msisdn exclude each other")
@@ -121,7 +122,10 @@ def profile_options(*, ehplmn: Sequence[str] | None = None, msisdn: str | None =
             ims_domain = check_domain(ims_domain)
     except EsimError as e:
         raise InvalidInput(option, str(e)) from None
-    return ProfileOptions(plmns, msisdn, with_msisdn, impi, identities, ims_domain)
+    if routing_indicator is not None:
+        routing_indicator_bcd(routing_indicator)  # InvalidSuci naming routing_indicator
+    return ProfileOptions(plmns, msisdn, with_msisdn, impi, identities, ims_domain,
+                          routing_indicator=routing_indicator)
 
 
 # Option -> the template parameter that must be personalised for the option to take effect.

@@ -253,6 +253,11 @@ ImsDomainOpt = typer.Option(
     None, "--ims-domain", metavar="DOMAIN",
     help="ISIM EF.DOMAIN (home network domain). Default: the template's, else "
          "ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org from the IMSI (TS 23.003 §13.2).")
+RoutingIndicatorOpt = typer.Option(
+    None, "--routing-indicator", metavar="DIGITS",
+    help="5G routing indicator for EF.Routing_Indicator (1-4 digits, TS 23.003 §2.2B). "
+         "Default: SIMSMITH_SUCI_ROUTING_INDICATOR (0). EF.SUCI_Calc_Info always comes from "
+         "the SUCI key registry (`suci key list`).")
 
 
 @app.command("build")
@@ -277,6 +282,7 @@ def build(
              "more. Default: sip:<IMSI>@ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org (TS 23.003 "
              "§13.4B)."),
     ims_domain: str | None = ImsDomainOpt,
+    routing_indicator: str | None = RoutingIndicatorOpt,
     target: str = TargetOpt,
     clear: bool = ClearOpt,
     as_json: bool = JsonOpt,
@@ -290,7 +296,7 @@ def build(
     from simcore.esim_export import PackageWriter, package_target
 
     options = _options(ehplmn=ehplmn, msisdn=msisdn, with_msisdn=with_msisdn, impi=impi,
-                       impu=impu, ims_domain=ims_domain)
+                       impu=impu, ims_domain=ims_domain, routing_indicator=routing_indicator)
     compiled = _compiled(template, options)
     eng = engine()
     hsm = open_hsm()
@@ -330,6 +336,7 @@ def build_batch(
         help="Write each SIM's MSISDN from the inventory into EF.MSISDN record 1 (SIMs "
              "without one get an empty record)."),
     ims_domain: str | None = ImsDomainOpt,
+    routing_indicator: str | None = RoutingIndicatorOpt,
     target: str = TargetOpt,
     clear: bool = ClearOpt,
     workers: int = typer.Option(
@@ -353,7 +360,8 @@ def build_batch(
     from simcore import esim_build
     from simcore.esim_export import export_batch, package_target
 
-    options = _options(ehplmn=ehplmn, with_msisdn=with_msisdn, ims_domain=ims_domain)
+    options = _options(ehplmn=ehplmn, with_msisdn=with_msisdn, ims_domain=ims_domain,
+                       routing_indicator=routing_indicator)
     compiled = _compiled(template, options)
     eng = engine()
     total = esim_build.batch_size(eng, batch)

@@ -28,8 +28,9 @@ from tools.cli import app
 
 def test_help_names_the_options() -> None:
     for command, options in ((["build"], ["--ehplmn", "--msisdn", "--with-msisdn", "--impi",
-                                          "--impu", "--ims-domain"]),
-                             (["build-batch"], ["--ehplmn", "--with-msisdn", "--ims-domain"])):
+                                          "--impu", "--ims-domain", "--routing-indicator"]),
+                             (["build-batch"], ["--ehplmn", "--with-msisdn", "--ims-domain",
+                                                "--routing-indicator"])):
         result = runner.invoke(app, ["esim", *command, "--help"], terminal_width=200)
         assert result.exit_code == 0
         for option in options:
@@ -60,6 +61,14 @@ def test_build_with_profile_options(tmp_path: Path) -> None:
     assert decode_impu_records(isim.file_content("ef-impu"), 64) == [
         "sip:alice@ims.example.net", "tel:+447700900123"]
     assert decode_nai_tlv(isim.file_content("ef-domain")) == "ims.example.net"
+    # the 5G SUCI files: the registry's key (issue 20 item 4) and the routing indicator given
+    ok("suci", "key", "generate", "--key-id", "4", "--profile", "B")
+    ok("esim", "build", "-t", "usim-isim-milenage", "--iccid", iccid, "-o", str(out), *LAB,
+       "--routing-indicator", "77")
+    five = ProfilePackage.from_der(out.read_bytes()).one("df-5gs")
+    assert five.file_content("ef-routing-indicator") == bytes.fromhex("77FFFFFF")
+    assert five.file_content("ef-suci-calc-info")[:9] == bytes.fromhex("A004020100 00A1 26 80"
+                                                                       .replace(" ", ""))
 
 
 @pytest.mark.slow
@@ -97,6 +106,7 @@ def test_msisdn_from_inventory(tmp_path: Path) -> None:
     (["--impu", "http://x.org"], "error: --impu: impu: 'http://x.org' must be a 'sip:'"),
     (["--ims-domain", "-bad-"], "error: --ims-domain: ims_domain: must be a domain name"),
     (["--msisdn", "+4477", "--with-msisdn"], "exclude each other"),
+    (["--routing-indicator", "12a"], "error: --routing-indicator: not 1 to 4 digits"),
 ])
 @pytest.mark.usefixtures("cli_env")
 def test_bad_options_one_line(tmp_path: Path, args: list[str], message: str) -> None:

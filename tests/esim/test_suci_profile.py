@@ -105,3 +105,21 @@ def test_template_can_have_the_phone_compute_it(tmp_path: Path) -> None:
     els = verify_package(compiled.personalise(PARAMS, patcher(5))).elements
     assert 124 in ust(els) and 125 not in ust(els)
     assert EF_Routing_Indicator.decode(content(els, "df-5gs", "ef-routing-indicator")) == "123"
+
+
+@pytest.mark.parametrize("name", ["ts48", "usim-isim-milenage"])
+def test_the_ts48_suci_test_profile_structure_is_kept(name: str) -> None:
+    """The 5G files keep TS.48's structure: the same files with the same file descriptors
+    (FIDs, sizes, access rules, fill patterns); only their contents are personalised."""
+    from esim.saip import decode
+
+    base = {e.kind: e for e in decode(get_compiled(name).template.base)}
+    params = dataclasses.replace(PARAMS, suci_calc_info=TS31121, routing_indicator="9")
+    built = {e.kind: e for e in verify_package(build_package(name, params, patcher(6))).elements}
+    for kind in ("df-5gs", "df-saip"):
+        assert list(built[kind].value) == list(base[kind].value), kind
+        for file, items in base[kind].value.items():
+            if not isinstance(items, list):
+                continue
+            fcps = [i for c, i in items if c == "fileDescriptor"]
+            assert [i for c, i in built[kind].value[file] if c == "fileDescriptor"] == fcps
