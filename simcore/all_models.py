@@ -5,4 +5,5 @@ import simcore.models
 import simcore.models_api
 import simcore.models_suci
 import simcore.smdp.es9plus_models
-import simcore.smdp.models  # noqa: F401
+import simcore.smdp.models
+import simcore.workflows.models  # noqa: F401

@@ -1,0 +1,494 @@
+"""The durable workflow engine (design §10; the saga pattern: a sequence of local and remote
+steps, each with a compensating action, undone in reverse order on permanent failure).
+
+A run is a `workflow` row and one `workflow_step` row per step (simcore.workflows.models). A step
+has up to two halves:
+
+- `call(run)`: the peer's part (HLR, SM-DP+, HSM), run outside any database transaction and
+  idempotent at the peer (it may run again after a crash, before its result was recorded);
+- `commit(session, run)`: the store's part, run inside the transaction that records the step as
+  done — so a local change and "this step is done" commit together, exactly once.
+
+`undo` / `undo_commit` are the same two halves of the compensation.
+
+Workers claim due runs (`claim`): one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED
+LIMIT n) RETURNING` on PostgreSQL, so several processes share the load; the same statement on
+SQLite, where writers queue on one lock. A claim pushes `next_attempt_at` a lease ahead and
+stamps a lease token; every record the worker writes is fenced by that token, so a worker whose
+lease ran out (killed, or stalled) can no longer write, and the run is due again for another.
+Retries are not slept: a transient failure records the error and sets `next_attempt_at` by
+exponential backoff with jitter (tenacity's `wait_exponential_jitter`), and the claim is let go.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import tenacity
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlmodel import Session
+
+from simcore import audit
+from simcore.db import read_session, transaction
+from simcore.errors import Conflict, NotFound, SimsmithError
+from simcore.log import get_logger
+from simcore.models import utcnow
+from simcore.records import canonical_json, check_no_secrets
+from simcore.workflows.models import Workflow, WorkflowStep
+
+log = get_logger(__name__)
+
+PENDING, RUNNING, COMPENSATING = "pending", "running", "compensating"
+SUCCEEDED, FAILED, STUCK = "succeeded", "failed", "stuck"
+LIVE = (PENDING, RUNNING, COMPENSATING)
+FINISHED = (SUCCEEDED, FAILED, STUCK)
+
+STEP_PENDING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = "pending", "done", "failed", "skipped"
+STEP_COMPENSATED, STEP_COMPENSATION_FAILED = "compensated", "compensation_failed"
+
+
+class StepFailed(SimsmithError):
+    """A step's permanent failure (bad input, nothing in stock, a refusal): not retried; the
+    finished steps are compensated."""
+
+
+class Transient(SimsmithError):
+    """A failure worth retrying later (the peer is down, timed out, the row was busy)."""
+
+
+@dataclass
+class Run:
+    """What a step sees: the run's input, the data earlier steps recorded (a step's returned
+    mapping is merged into `data`), the peers (`deps`), and the step's idempotency key."""
+
+    id: str
+    kind: str
+    input: dict[str, Any]
+    data: dict[str, Any]
+    deps: Any
+    actor: str
+    step_key: str = ""
+    attempt: int = 1
+
+
+StepCall = Callable[[Run], Mapping[str, Any] | None]
+StepCommit = Callable[[Session, Run], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    call: StepCall | None = None
+    commit: StepCommit | None = None
+    undo: Callable[[Run], None] | None = None
+    undo_commit: Callable[[Session, Run], None] | None = None
+    when: Callable[[Run], bool] | None = None  # the step is skipped when this says False
+
+
+@dataclass(frozen=True)
+class Definition:
+    kind: str
+    steps: tuple[Step, ...]
+    # Exceptions (besides Transient and OSError) worth a retry: the flows add their ports'.
+    transient: tuple[type[BaseException], ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"workflow {self.kind}: step names repeat")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff of a failing step: exponential with jitter, `max_attempts` attempts forward
+    (then the run is compensated), `max_undo_attempts` for each compensation (then `stuck`)."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    jitter: float = 1.0
+    max_attempts: int = 6
+    max_undo_attempts: int = 20
+
+    def delay(self, attempt: int) -> float:
+        wait = tenacity.wait_exponential_jitter(initial=self.initial, max=self.maximum,
+                                                jitter=self.jitter)
+        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        return float(wait(state))
+
+
+@dataclass
+class Registry:
+    definitions: dict[str, Definition] = field(default_factory=dict)
+
+    def add(self, d: Definition) -> Definition:
+        self.definitions[d.kind] = d
+        return d
+
+    def get(self, kind: str) -> Definition:
+        try:
+            return self.definitions[kind]
+        except KeyError:
+            raise NotFound(f"no workflow kind {kind!r}") from None
+
+
+REGISTRY = Registry()
+
+WF = Workflow.__table__  # type: ignore[attr-defined]
+ST = WorkflowStep.__table__  # type: ignore[attr-defined]
+
+
+# --- starting ---------------------------------------------------------------------------------
+
+
+def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, actor: str,
+          subject: str | None = None, idempotency_key: str | None = None,
+          trace_id: str | None = None) -> str:
+    """Record a new run (status pending, due now) with its steps; returns its id. With an
+    `idempotency_key` already used, the existing run's id (Conflict if its input differs)."""
+    data = dict(input)
+    check_no_secrets(data, "input")
+    body = canonical_json(data)
+    with transaction(engine) as s:
+        if idempotency_key is not None:
+            found = s.execute(select(WF.c.id, WF.c.kind, WF.c.input).where(
+                WF.c.idempotency_key == idempotency_key)).first()
+            if found is not None:
+                if found.kind != definition.kind or found.input != body:
+                    raise Conflict(f"idempotency key {idempotency_key!r} was used for another "
+                                   "request")
+                return str(found.id)
+        wf_id = str(uuid.uuid4())
+        now = utcnow()
+        s.execute(insert(WF).values(
+            id=wf_id, kind=definition.kind, status=PENDING, subject=subject, input=body,
+            data="{}", step=0, idempotency_key=idempotency_key, actor=actor, trace_id=trace_id,
+            next_attempt_at=now, created_at=now, updated_at=now))
+        s.execute(insert(ST), [
+            {"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
+             "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
+             "compensation_attempts": 0} for i, st in enumerate(definition.steps)])
+        details = {"workflow_id": wf_id, "subject": subject}
+        audit.append(s, actor=actor, action=f"workflow.{definition.kind}.started",
+                     subject_type="workflow", subject_id=wf_id, details=details,
+                     outbox=audit.Outbox(f"workflow.{definition.kind}.started", "workflow",
+                                         wf_id, details))
+    log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
+    return wf_id
+
+
+# --- claiming ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    workflow_id: str
+    token: str
+    owner: str
+    seconds: float
+
+
+def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
+          now: datetime | None = None) -> list[Lease]:
+    """Lease up to `limit` due runs to `owner` for `lease` seconds."""
+    now = now or utcnow()
+    token = secrets.token_hex(8)
+    with transaction(engine) as s:
+        rows = s.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
+                                  "until": now + timedelta(seconds=lease)}).all()
+        ids = [r[0] for r in rows]
+        if ids:
+            # The attempt starts now: counted even if this worker dies before recording it.
+            s.execute(_COUNT_ATTEMPT.where(ST.c.workflow_id.in_(ids)), {"now": now})
+    return [Lease(i, token, owner, lease) for i in ids]
+
+
+_DUE = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
+        .order_by(WF.c.next_attempt_at).limit(bindparam("limit"))
+        .with_for_update(skip_locked=True))
+_CLAIM = (update(WF).where(WF.c.id.in_(_DUE.scalar_subquery()))
+          .values(lease_owner=bindparam("owner"), lease_token=bindparam("token"),
+                  next_attempt_at=bindparam("until"))
+          .returning(WF.c.id))
+_CURRENT = (select(WF.c.step).where(WF.c.id == ST.c.workflow_id,
+                                    WF.c.status.in_((PENDING, RUNNING)))
+            .scalar_subquery())
+_COUNT_ATTEMPT = (update(ST).where(ST.c.status == STEP_PENDING, ST.c.seq == _CURRENT)
+                  .values(attempts=ST.c.attempts + 1,
+                          started_at=bindparam("now")))
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class LeaseLost(SimsmithError):
+    """Another worker holds the run now (this one's lease ran out)."""
+
+
+@contextmanager
+def _fenced(engine: Engine, lease: Lease) -> Iterator[tuple[Session, Any]]:
+    """A transaction in which the run is still ours: its row, read with the lease checked."""
+    with transaction(engine) as s:
+        row = s.execute(select(WF).where(WF.c.id == lease.workflow_id,
+                                         WF.c.lease_token == lease.token)
+                        .with_for_update()).first()
+        if row is None:
+            raise LeaseLost(f"workflow {lease.workflow_id}: lease {lease.token} lost")
+        yield s, row
+
+
+def _load(engine: Engine, lease: Lease) -> Any:
+    with read_session(engine) as s:
+        return s.execute(select(WF).where(WF.c.id == lease.workflow_id)).first()
+
+
+def _run_of(row: Any, deps: Any, seq: int, attempt: int) -> Run:
+    return Run(id=row.id, kind=row.kind, input=json.loads(row.input), data=json.loads(row.data),
+               deps=deps, actor=row.actor, step_key=f"{row.id}/{seq}", attempt=attempt)
+
+
+def _attempts(s: Session, wf_id: str, seq: int) -> tuple[int, int]:
+    r = s.execute(select(ST.c.attempts, ST.c.compensation_attempts).where(
+        ST.c.workflow_id == wf_id, ST.c.seq == seq)).one()
+    return int(r[0]), int(r[1])
+
+
+def _set_step(s: Session, wf_id: str, seq: int, **values: Any) -> None:
+    s.execute(update(ST).where(ST.c.workflow_id == wf_id, ST.c.seq == seq).values(**values))
+
+
+def _set_run(s: Session, wf_id: str, **values: Any) -> None:
+    values.setdefault("updated_at", utcnow())
+    s.execute(update(WF).where(WF.c.id == wf_id).values(**values))
+
+
+def _is_transient(definition: Definition, e: BaseException) -> bool:
+    if isinstance(e, StepFailed):
+        return False
+    return isinstance(e, (Transient, OSError, LeaseLost, *definition.transient))
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:1000]
+
+
+@contextmanager
+def _instrument(kind: str, step: str, phase: str, run: Run) -> Iterator[None]:
+    """The one place a step's execution is observed (tracing span, per-step metrics)."""
+    started = utcnow()
+    try:
+        yield
+    except BaseException as e:
+        log.info("workflow.step.error", workflow_id=run.id, kind=kind, step=step, phase=phase,
+                 attempt=run.attempt, error=type(e).__name__)
+        raise
+    log.debug("workflow.step.ok", workflow_id=run.id, kind=kind, step=step, phase=phase,
+              ms=round((utcnow() - started).total_seconds() * 1000, 2))
+
+
+def advance(engine: Engine, lease: Lease, deps: Any, *, registry: Registry = REGISTRY,
+            policy: RetryPolicy = RetryPolicy()) -> str:
+    """Run the leased workflow as far as it goes now: every step until it finishes, or a step
+    must wait for a retry. Returns the run's status when this worker lets it go."""
+    row = _load(engine, lease)
+    if row is None or row.lease_token != lease.token:
+        return "lost"
+    definition = registry.get(row.kind)
+    try:
+        while row.status in LIVE:
+            if row.status == COMPENSATING:
+                row = _compensate_one(engine, lease, definition, row, deps, policy)
+            else:
+                row = _forward_one(engine, lease, definition, row, deps, policy)
+            if row is None:  # waiting for a retry: the lease is let go
+                return "waiting"
+        return str(row.status)
+    except LeaseLost:
+        log.warning("workflow.lease_lost", workflow_id=lease.workflow_id, owner=lease.owner)
+        return "lost"
+
+
+def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: Any,
+                 policy: RetryPolicy) -> Any:
+    seq = int(row.step)
+    if seq >= len(d.steps):
+        return _finish(engine, lease, d, SUCCEEDED, None)
+    step = d.steps[seq]
+    with read_session(engine) as s:
+        attempt = max(1, _attempts(s, row.id, seq)[0])
+    run = _run_of(row, deps, seq, attempt)
+    now = utcnow()
+    if step.when is not None and not step.when(run):
+        with _fenced(engine, lease) as (s, _):
+            _set_step(s, row.id, seq, status=STEP_SKIPPED, finished_at=now,
+                      attempts=0, started_at=None)
+            _next(s, lease, d, seq, run.data)
+        return _load(engine, lease)
+    result: dict[str, Any] = {}
+    try:
+        with _instrument(d.kind, step.name, "do", run):
+            if step.call is not None:
+                result.update(step.call(run) or {})
+                run.data.update(result)
+            with _fenced(engine, lease) as (s, _):
+                if step.commit is not None:
+                    result.update(step.commit(s, run) or {})
+                    run.data.update(result)
+                check_no_secrets(result, f"{step.name}.result")
+                _set_step(s, row.id, seq, status=STEP_DONE, finished_at=utcnow(),
+                          result=canonical_json(result), last_error=None)
+                _next(s, lease, d, seq, run.data)
+    except LeaseLost:
+        raise
+    except Exception as e:
+        _failed(engine, lease, d, row.id, seq, step, e, attempt, policy)
+        if _is_transient(d, e) and attempt < policy.max_attempts:
+            return None
+    return _load(engine, lease)
+
+
+def _next(s: Session, lease: Lease, d: Definition, seq: int, data: Mapping[str, Any]) -> None:
+    """The step `seq` is recorded: move on, keep the lease, count the next step's attempt."""
+    now = utcnow()
+    _set_run(s, lease.workflow_id, step=seq + 1, status=RUNNING, data=canonical_json(data),
+             next_attempt_at=now + timedelta(seconds=lease.seconds))
+    if seq + 1 < len(d.steps):
+        _set_step(s, lease.workflow_id, seq + 1, attempts=ST.c.attempts + 1, started_at=now)
+
+
+def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, step: Step,
+            e: Exception, attempt: int, policy: RetryPolicy) -> None:
+    error = _describe(e)
+    retry = _is_transient(d, e) and attempt < policy.max_attempts
+    log.info("workflow.step.failed", workflow_id=wf_id, step=step.name, attempt=attempt,
+             retry=retry, error=error)
+    with _fenced(engine, lease) as (s, _):
+        if retry:
+            _set_step(s, wf_id, seq, last_error=error)
+            _set_run(s, wf_id, status=RUNNING, lease_owner=None, lease_token=None,
+                     next_attempt_at=utcnow() + timedelta(seconds=policy.delay(attempt)))
+        else:
+            _set_step(s, wf_id, seq, status=STEP_FAILED, last_error=error,
+                      finished_at=utcnow())
+            _set_run(s, wf_id, status=COMPENSATING, error=f"{step.name}: {error}",
+                     step=seq - 1, next_attempt_at=utcnow() + timedelta(seconds=lease.seconds))
+
+
+def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: Any,
+                    policy: RetryPolicy) -> Any:
+    # The next step to undo: the last one done up to `row.step` that has a compensation
+    # (a step without one, like a check, stays done).
+    with read_session(engine) as s:
+        done = s.execute(select(ST.c.seq, ST.c.compensation_attempts).where(
+            ST.c.workflow_id == row.id, ST.c.status == STEP_DONE, ST.c.seq <= row.step)
+            .order_by(ST.c.seq.desc())).all()
+    todo = [(int(q), int(t)) for q, t in done
+            if d.steps[q].undo is not None or d.steps[q].undo_commit is not None]
+    if not todo:
+        return _finish(engine, lease, d, FAILED, row.error)
+    seq, tried = todo[0]
+    step = d.steps[seq]
+    run = _run_of(row, deps, seq, tried + 1)
+    try:
+        with _instrument(d.kind, step.name, "undo", run):
+            with _fenced(engine, lease) as (s, _):
+                _set_step(s, row.id, seq, compensation_attempts=tried + 1)
+            if step.undo is not None:
+                step.undo(run)
+            with _fenced(engine, lease) as (s, _):
+                if step.undo_commit is not None:
+                    step.undo_commit(s, run)
+                _set_step(s, row.id, seq, status=STEP_COMPENSATED, compensated_at=utcnow())
+                _set_run(s, row.id, step=seq - 1,
+                         next_attempt_at=utcnow() + timedelta(seconds=lease.seconds))
+    except LeaseLost:
+        raise
+    except Exception as e:
+        error = _describe(e)
+        if tried + 1 < policy.max_undo_attempts:
+            with _fenced(engine, lease) as (s, _):
+                _set_step(s, row.id, seq, last_error=f"undo: {error}")
+                _set_run(s, row.id, lease_owner=None, lease_token=None,
+                         next_attempt_at=utcnow() + timedelta(seconds=policy.delay(tried + 1)))
+            return None
+        with _fenced(engine, lease) as (s, _):
+            _set_step(s, row.id, seq, status=STEP_COMPENSATION_FAILED,
+                      last_error=f"undo: {error}")
+        return _finish(engine, lease, d, STUCK, f"{row.error}; undo {step.name}: {error}")
+    return _load(engine, lease)
+
+
+def _finish(engine: Engine, lease: Lease, d: Definition, status: str, error: str | None) -> Any:
+    with _fenced(engine, lease) as (s, row):
+        now = utcnow()
+        _set_run(s, lease.workflow_id, status=status, error=error, next_attempt_at=None,
+                 lease_owner=None, lease_token=None, finished_at=now)
+        details = {"workflow_id": lease.workflow_id, "subject": row.subject, "status": status,
+                   "error": error}
+        audit.append(s, actor=row.actor, action=f"workflow.{d.kind}.{status}",
+                     subject_type="workflow", subject_id=lease.workflow_id, details=details,
+                     outbox=audit.Outbox(f"workflow.{d.kind}.{status}", "workflow",
+                                         lease.workflow_id, details))
+    log.info("workflow.finished", workflow_id=lease.workflow_id, kind=d.kind, status=status)
+    return _load(engine, lease)
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """Claims due runs and advances them. `run_once` for tests and loops; `run_until` for a
+    process (simsmith worker, the API's background thread)."""
+
+    engine: Engine
+    deps: Any
+    owner: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:12]}")
+    lease: float = 30.0
+    batch: int = 4
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    registry: Registry = field(default_factory=lambda: REGISTRY)
+
+    def run_once(self) -> int:
+        """Claim and advance what is due now; returns how many runs were claimed."""
+        leases = claim(self.engine, self.owner, limit=self.batch, lease=self.lease)
+        for lease in leases:
+            advance(self.engine, lease, self.deps, registry=self.registry, policy=self.policy)
+        return len(leases)
+
+    def run_until(self, stopped: Callable[[], bool], *, idle: float = 0.2,
+                  sleep: Callable[[float], Any] | None = None) -> None:
+        import time
+
+        nap = sleep or time.sleep
+        while not stopped():
+            try:
+                n = self.run_once()
+            except Exception as e:  # the loop survives a bad run or a database blip
+                log.error("workflow.worker.error", owner=self.owner, error=_describe(e))
+                n = 0
+            if n == 0:
+                nap(idle)
+
+
+def drain(engine: Engine, deps: Any, *, policy: RetryPolicy = RetryPolicy(),
+          registry: Registry = REGISTRY, rounds: int = 1000) -> None:
+    """Run everything due until nothing is (tests, the CLI's --wait)."""
+    w = Worker(engine, deps, policy=policy, registry=registry)
+    for _ in range(rounds):
+        if w.run_once() == 0:
+            return
+
+
+__all__: Sequence[str] = (
+    "COMPENSATING", "FAILED", "PENDING", "REGISTRY", "RUNNING", "STUCK", "SUCCEEDED",
+    "Definition", "Lease", "Registry", "RetryPolicy", "Run", "Step", "StepFailed", "Transient",
+    "Worker", "advance", "claim", "drain", "start",
+)

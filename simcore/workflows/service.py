@@ -1,0 +1,191 @@
+"""Starting workflows and reading them back (the API, the CLI and the console call these).
+
+`start_*` checks the request at once (InvalidInput names the field) and records the run; a
+worker (simcore.workflows.engine.Worker: `simsmith worker`, or the thread in `simsmith serve`)
+carries it out. `get_workflow` returns the run with each step's status, attempts, timestamps
+and last error, and the run's trace id.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import col
+
+from simcore.db import read_session
+from simcore.errors import InvalidInput, NotFound
+from simcore.identifiers import Iccid
+from simcore.workflows import activation, service_flows
+from simcore.workflows.engine import FINISHED, LIVE, REGISTRY, start
+from simcore.workflows.models import Workflow, WorkflowStep
+
+KINDS = ("activation", "suspend", "resume", "swap", "termination")
+STATUSES = (*LIVE, *FINISHED)
+
+
+@dataclass(frozen=True)
+class StepView:
+    seq: int
+    name: str
+    status: str
+    idempotency_key: str
+    attempts: int
+    compensation_attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    compensated_at: datetime | None
+    last_error: str | None
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowView:
+    id: str
+    kind: str
+    status: str
+    subject: str | None
+    input: dict[str, Any]
+    data: dict[str, Any]
+    error: str | None
+    actor: str
+    trace_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    next_attempt_at: datetime | None
+    steps: tuple[StepView, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def as_dict(self) -> dict[str, Any]:
+        def ts(v: datetime | None) -> str | None:
+            return v.isoformat() if v else None
+        return {
+            "id": self.id, "kind": self.kind, "status": self.status, "subject": self.subject,
+            "input": self.input, "data": self.data, "error": self.error, "actor": self.actor,
+            "trace_id": self.trace_id, "created_at": ts(self.created_at),
+            "updated_at": ts(self.updated_at), "finished_at": ts(self.finished_at),
+            "next_attempt_at": ts(self.next_attempt_at),
+            "steps": [{"seq": s.seq, "name": s.name, "status": s.status,
+                       "idempotency_key": s.idempotency_key, "attempts": s.attempts,
+                       "compensation_attempts": s.compensation_attempts,
+                       "started_at": ts(s.started_at), "finished_at": ts(s.finished_at),
+                       "compensated_at": ts(s.compensated_at), "last_error": s.last_error,
+                       "result": s.result} for s in self.steps],
+        }
+
+
+def _view(w: Workflow, steps: list[WorkflowStep] | None = None) -> WorkflowView:
+    return WorkflowView(
+        id=w.id, kind=w.kind, status=w.status, subject=w.subject, input=json.loads(w.input),
+        data=json.loads(w.data), error=w.error, actor=w.actor, trace_id=w.trace_id,
+        created_at=w.created_at, updated_at=w.updated_at, finished_at=w.finished_at,
+        next_attempt_at=w.next_attempt_at,
+        steps=tuple(StepView(s.seq, s.name, s.status, s.idempotency_key, s.attempts,
+                             s.compensation_attempts, s.started_at, s.finished_at,
+                             s.compensated_at, s.last_error,
+                             json.loads(s.result) if s.result else {}) for s in steps or ()))
+
+
+def _trace_id(trace_id: str | None) -> str:
+    return trace_id or secrets.token_hex(16)
+
+
+def start_activation(engine: Engine, request: dict[str, Any], *, actor: str,
+                     idempotency_key: str | None = None, trace_id: str | None = None) -> str:
+    checked = activation.check_input(request)
+    return start(engine, activation.ACTIVATION, checked, actor=actor,
+                 subject=checked.get("iccid") or checked["subscriber_ref"],
+                 idempotency_key=idempotency_key, trace_id=_trace_id(trace_id))
+
+
+def _start_on_sim(kind: str, engine: Engine, iccid: str, *, actor: str,
+                  idempotency_key: str | None, trace_id: str | None,
+                  **extra: Any) -> str:
+    digits = Iccid.parse(iccid).digits
+    body: dict[str, Any] = {"iccid": digits}
+    for k, v in extra.items():
+        if v is not None:
+            body[k] = v
+    return start(engine, REGISTRY.get(kind), body, actor=actor, subject=digits,
+                 idempotency_key=idempotency_key, trace_id=_trace_id(trace_id))
+
+
+def start_suspend(engine: Engine, iccid: str, *, actor: str, reason: str | None = None,
+                  idempotency_key: str | None = None, trace_id: str | None = None) -> str:
+    return _start_on_sim("suspend", engine, iccid, actor=actor, reason=reason,
+                         idempotency_key=idempotency_key, trace_id=trace_id)
+
+
+def start_resume(engine: Engine, iccid: str, *, actor: str, idempotency_key: str | None = None,
+                 trace_id: str | None = None) -> str:
+    return _start_on_sim("resume", engine, iccid, actor=actor,
+                         idempotency_key=idempotency_key, trace_id=trace_id)
+
+
+def start_termination(engine: Engine, iccid: str, *, actor: str, reason: str,
+                      idempotency_key: str | None = None, trace_id: str | None = None) -> str:
+    if not reason or len(reason) > 200:
+        raise InvalidInput("reason", "empty or longer than 200 characters",
+                           expected="why the SIM is terminated")
+    return _start_on_sim("termination", engine, iccid, actor=actor, reason=reason,
+                         idempotency_key=idempotency_key, trace_id=trace_id)
+
+
+def start_swap(engine: Engine, iccid: str, *, actor: str, new_iccid: str | None = None,
+               idempotency_key: str | None = None, trace_id: str | None = None) -> str:
+    new = Iccid.parse(new_iccid).digits if new_iccid else None
+    return _start_on_sim("swap", engine, iccid, actor=actor, new_iccid=new,
+                         idempotency_key=idempotency_key, trace_id=trace_id)
+
+
+def get_workflow(engine: Engine, workflow_id: str, *, kind: str | None = None) -> WorkflowView:
+    """The run with its steps (in order); NotFound if there is none (of `kind`, if given)."""
+    with read_session(engine) as s:
+        w = s.get(Workflow, workflow_id)
+        if w is None or (kind is not None and w.kind != kind):
+            raise NotFound(f"no {kind or 'workflow'} {workflow_id}")
+        steps = list(s.execute(select(WorkflowStep).where(
+            col(WorkflowStep.workflow_id) == workflow_id).order_by(col(WorkflowStep.seq))
+        ).scalars())
+    return _view(w, steps)
+
+
+def list_workflows(engine: Engine, *, kind: str | None = None, status: str | None = None,
+                   subject: str | None = None, before: str | None = None,
+                   limit: int = 50) -> list[WorkflowView]:
+    """Runs, newest first (without their steps), from before the run `before` (paging)."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput("kind", "unknown workflow kind", value=kind, expected=", ".join(KINDS))
+    if status is not None and status not in STATUSES:
+        raise InvalidInput("status", "unknown workflow status", value=status,
+                           expected=", ".join(STATUSES))
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit", "out of range", value=str(limit), expected="1..500")
+    stmt = select(Workflow)
+    for column, wanted in ((col(Workflow.kind), kind), (col(Workflow.status), status),
+                           (col(Workflow.subject), subject)):
+        if wanted is not None:
+            stmt = stmt.where(column == wanted)
+    with read_session(engine) as s:
+        if before is not None:
+            anchor = s.get(Workflow, before)
+            if anchor is None:
+                raise NotFound(f"no workflow {before}")
+            stmt = stmt.where(
+                (col(Workflow.created_at) < anchor.created_at)
+                | ((col(Workflow.created_at) == anchor.created_at)
+                   & (col(Workflow.id) < anchor.id)))
+        rows = list(s.execute(stmt.order_by(col(Workflow.created_at).desc(),
+                                            col(Workflow.id).desc()).limit(limit)).scalars())
+    return [_view(w) for w in rows]
+
+
+_ = service_flows  # registers suspend, resume, swap and termination

@@ -1,0 +1,224 @@
+"""Steps the workflows share: the SIM row under lock, HSM keys ready, the HLR and the SM-DP+
+(ES2+ order and cancel), and the outbox notification.
+
+Peer steps are idempotent at the peer: the HLR port's calls create-or-update, set, or delete
+what may already be gone; the SM-DP+ steps read the mirrored profile state (sim.profile_state,
+which the SmdpPort keeps) and call only what is still to do — DownloadOrder while the profile is
+available, ConfirmOrder while it is allocated or linked, nothing once it is released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlmodel import Session, col
+
+from hsm_sim.hsm import Hsm
+from simcore import events
+from simcore.db import read_session
+from simcore.errors import NotFound
+from simcore.keys import generate_keys
+from simcore.lifecycle import ProfileState
+from simcore.models import Sim, utcnow
+from simcore.models_api import EsimOrder
+from simcore.ports.hlr import HlrPort, HlrSubscriber, HlrUnavailable
+from simcore.smdp.port import SmdpPort, SmdpRefused, SmdpUnavailable
+from simcore.workflows.engine import Run, Step, StepFailed
+
+# Failures worth a retry in every workflow: the peers down or slow.
+TRANSIENT: tuple[type[BaseException], ...] = (HlrUnavailable, SmdpUnavailable, TimeoutError)
+
+
+@dataclass
+class Deps:
+    """The peers a workflow step talks to."""
+
+    engine: Engine
+    hlr: HlrPort
+    smdp: SmdpPort | None = None
+    hsm: Hsm | None = None  # to make keys for a SIM that has none (HSM keys ready)
+    quarantine_days: int = 90
+
+
+def sim_for_update(s: Session, iccid: str) -> Sim:
+    sim: Sim | None = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
+                                ).scalar_one_or_none()
+    if sim is None:
+        raise StepFailed(f"no SIM with ICCID {iccid}")
+    return sim
+
+
+def read_sim(engine: Engine, iccid: str) -> Sim:
+    with read_session(engine) as s:
+        sim: Sim | None = s.get(Sim, iccid)
+        if sim is None:
+            raise StepFailed(f"no SIM with ICCID {iccid}")
+        return sim
+
+
+# --- HSM keys ready ---------------------------------------------------------------------------
+
+
+def keys_ready(key: str) -> Step:
+    """The SIM `data[key]` has its Ki and OPc in the store as HSM references; made by the HSM
+    if it has none (simcore.keys.generate_keys skips a SIM that has them)."""
+
+    def call(run: Run) -> None:
+        deps: Deps = run.deps
+        iccid = run.data[key]
+        sim = read_sim(deps.engine, iccid)
+        if sim.ki_ref and sim.opc_ref:
+            return
+        if deps.hsm is None:
+            raise StepFailed(f"SIM {iccid} has no Ki/OPc and no HSM is configured to make them")
+        generate_keys(deps.engine, deps.hsm, actor=run.actor, iccids=[iccid])
+        sim = read_sim(deps.engine, iccid)
+        if not (sim.ki_ref and sim.opc_ref):
+            raise StepFailed(f"SIM {iccid}: the HSM made no Ki/OPc")
+
+    return Step(f"keys{_suffix(key)}", call=call)
+
+
+def _suffix(key: str) -> str:
+    return "" if key == "iccid" else "_" + key.removesuffix("_iccid")
+
+
+# --- HLR --------------------------------------------------------------------------------------
+
+
+def hlr_subscriber(engine: Engine, iccid: str, msisdn: str | None) -> HlrSubscriber:
+    sim = read_sim(engine, iccid)
+    if not (sim.imsi and sim.ki_ref and sim.opc_ref):
+        raise StepFailed(f"SIM {iccid} has no IMSI or keys to provision")
+    return HlrSubscriber(sim.iccid, sim.imsi, msisdn, sim.ki_ref, sim.opc_ref)
+
+
+def hlr_provision(key: str, *, with_msisdn: bool, name: str = "hlr") -> Step:
+    """Create (or update) the subscriber of SIM `data[key]`; undone by removing it."""
+
+    def call(run: Run) -> Mapping[str, Any]:
+        deps: Deps = run.deps
+        msisdn = run.data.get("msisdn") if with_msisdn else None
+        sub = hlr_subscriber(deps.engine, run.data[key], msisdn)
+        deps.hlr.provision(sub)
+        return {f"{key.removesuffix('iccid')}imsi": sub.imsi}
+
+    def undo(run: Run) -> None:
+        imsi = run.data.get(f"{key.removesuffix('iccid')}imsi")
+        if imsi:
+            run.deps.hlr.remove(imsi)
+
+    return Step(name, call=call, undo=undo)
+
+
+# --- SM-DP+ (ES2+) ----------------------------------------------------------------------------
+
+# CancelOrder refusals that mean the SM-DP+ holds no order for the profile (unknown, or in a
+# state with nothing to cancel): the compensation has nothing left to do.
+NOTHING_TO_CANCEL = frozenset({"3.9", "3.5"})
+_ORDERED = frozenset({ProfileState.ALLOCATED, ProfileState.LINKED})
+_CANCELLABLE = frozenset({ProfileState.ALLOCATED, ProfileState.LINKED, ProfileState.CONFIRMED,
+                          ProfileState.RELEASED})
+
+
+def _smdp(run: Run) -> SmdpPort:
+    port = run.deps.smdp
+    if port is None:
+        raise StepFailed("no SM-DP+ configured for eSIM workflows")
+    return port  # type: ignore[no-any-return]
+
+
+def smdp_order(key: str, *, name: str = "smdp_order",
+               when: Callable[[Run], bool] | None = None) -> Step:
+    """ES2+ DownloadOrder + ConfirmOrder (release) for the profile `data[key]`, with the
+    Matching ID drawn when it was reserved (`data['matching_id']`). The order row is written
+    with the step's record; undone by CancelOrder (Available) and the order marked failed."""
+
+    def call(run: Run) -> Mapping[str, Any]:
+        port, deps = _smdp(run), run.deps
+        iccid, eid = run.data[key], run.input.get("eid")
+        state = read_sim(deps.engine, iccid).profile_state
+        if state == ProfileState.AVAILABLE:
+            try:
+                port.download_order(iccid=iccid, eid=eid)
+            except SmdpRefused as e:
+                # The profile is no longer available at the SM-DP+: this run's own earlier
+                # DownloadOrder (killed before the mirror was written) or someone else's.
+                if run.attempt == 1 or e.reason_code != "3.8":
+                    raise StepFailed(str(e)) from e
+            state = read_sim(deps.engine, iccid).profile_state
+        address, matching_id = port.smdp_address, run.data["matching_id"]
+        if state in _ORDERED or state == ProfileState.AVAILABLE:
+            try:
+                r = port.confirm_order(iccid=iccid, matching_id=matching_id, eid=eid,
+                                       release=True)
+            except SmdpRefused as e:
+                raise StepFailed(str(e)) from e
+            address, matching_id = r.smdp_address, r.matching_id
+        return {"smdp_address": address, "matching_id": matching_id}
+
+    def commit(s: Session, run: Run) -> None:
+        now = utcnow()
+        s.add(EsimOrder(iccid=run.data[key], external_ref=run.data.get("subscriber_ref") or "-",
+                        eid=run.input.get("eid"), matching_id=run.data["matching_id"],
+                        smdp_address=run.data["smdp_address"], status="active",
+                        created_at=now, updated_at=now))
+
+    def undo(run: Run) -> None:
+        cancel_profile(run, run.data[key], run.data.get("matching_id"), "available")
+
+    def undo_commit(s: Session, run: Run) -> None:
+        s.execute(update(EsimOrder).where(col(EsimOrder.iccid) == run.data[key],
+                                          col(EsimOrder.status) == "active")
+                  .values(status="failed", updated_at=utcnow()))
+
+    return Step(name, call=call, commit=commit, undo=undo, undo_commit=undo_commit, when=when)
+
+
+def cancel_profile(run: Run, iccid: str, matching_id: str | None, final: str) -> bool:
+    """ES2+ CancelOrder for a profile the SM-DP+ holds an order for; False when there was
+    nothing to cancel (still available, or past download: ES2+ cannot take it back)."""
+    port = _smdp(run)
+    state = read_sim(run.deps.engine, iccid).profile_state
+    if state not in _CANCELLABLE:
+        return False
+    try:
+        port.cancel_order(iccid=iccid, matching_id=matching_id, eid=run.input.get("eid"),
+                          final_status=final)  # type: ignore[arg-type]
+    except SmdpRefused as e:
+        if e.reason_code not in NOTHING_TO_CANCEL:
+            raise StepFailed(str(e)) from e
+        return False
+    return True
+
+
+def is_esim(key: str = "iccid") -> Callable[[Run], bool]:
+    def check(run: Run) -> bool:
+        return bool(run.data.get(f"{key.removesuffix('iccid')}kind") == "esim")
+    return check
+
+
+# --- notify -----------------------------------------------------------------------------------
+
+
+def notify(topic: str, fields: tuple[str, ...]) -> Step:
+    """The outcome on the outbox (webhooks, NATS), committed with the step's record."""
+
+    def commit(s: Session, run: Run) -> None:
+        payload = {"workflow_id": run.id, **{f: run.data.get(f) for f in fields}}
+        subject = str(run.data.get("iccid") or run.data.get("new_iccid") or run.id)
+        events.emit(s, topic, "sim", subject, payload)
+
+    return Step("notify", commit=commit)
+
+
+def latest_order_status(engine: Engine, iccid: str) -> str:
+    with read_session(engine) as s:
+        st = s.execute(select(col(EsimOrder.status)).where(col(EsimOrder.iccid) == iccid)
+                       .order_by(col(EsimOrder.id).desc()).limit(1)).scalar_one_or_none()
+    if st is None:
+        raise NotFound(f"no eSIM order for {iccid}")
+    return str(st)
