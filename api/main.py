@@ -96,6 +96,18 @@ def worker_threads(settings: ApiSettings, engine: Engine, smdp: SmdpPort) -> int
     return 2 if db.is_sqlite(engine) and isinstance(smdp, InProcessSmdp) else 32
 
 
+def _workflow_workers(ctx: AppContext) -> Any:
+    """Workflow workers in this server process (simcore.workflows.runtime), unless
+    SIMSMITH_WORKFLOW_WORKER=false (then `simsmith worker` processes carry the runs)."""
+    from simcore.workflows.runtime import WorkerPool, WorkflowSettings, build_deps
+
+    wf_settings = WorkflowSettings()
+    if not wf_settings.workflow_worker:
+        return None
+    deps = build_deps(ctx.engine, wf_settings, smdp=ctx.smdp, hsm=ctx.open_hsm)
+    return WorkerPool(ctx.engine, deps, wf_settings).start()
+
+
 def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None,
                smdp: SmdpPort | None = None, hsm: Any = None) -> FastAPI:
     settings = settings or ApiSettings()
@@ -140,9 +152,12 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
         runner = ctx.extra["import_runner"] = ImportRunner(ctx)
         runner.resume()
         es9plus = start_es9plus_listener(ctx)
+        workflows = _workflow_workers(ctx) if server.serving() else None
         try:
             yield
         finally:
+            if workflows is not None:
+                workflows.stop()
             if es9plus is not None:
                 es9plus.close()
             runner.stop()

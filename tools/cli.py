@@ -73,6 +73,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.smdp_cli", "smdp", "The embedded SM-DP+'s ES2+: listener, profile stock, orders."),
     ("tools.suci_cli", "suci", "5G SUCI: home-network keys, conceal, de-conceal, export."),
     ("tools.events_cli", "events", "Outbox events on NATS JetStream: relay, tail, status."),
+    ("tools.workflow_cli", "workflows", "Durable workflows: list, show, suspend, swap, worker."),
 ]
 
 
@@ -83,6 +84,9 @@ def _register() -> None:
     from tools.serve_cli import register as register_serve
 
     register_serve(app)
+    from tools.workflow_cli import register as register_workflows
+
+    register_workflows(app)
 
 
 _register()

@@ -22,6 +22,7 @@ ROUTERS: list[str] = [
     "service_codes",  # issue 13: PIN2/PUK2/ADM1 for a service centre (scope service:card-codes)
     "es2plus",  # issue 8: SM-DP+ side endpoints and HandleDownloadProgressInfo
     "suci",  # issue 20: SUCI de-concealment for a UDM (scope suci:deconceal)
+    "workflows",  # issue 18: activations, suspensions, resumptions, swaps, terminations
 ]
 
 

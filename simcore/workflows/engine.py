@@ -200,6 +200,11 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     """Lease up to `limit` due runs to `owner` for `lease` seconds."""
     now = now or utcnow()
     token = secrets.token_hex(8)
+    # A read first, without the write lock: idle workers polling must not queue with writers
+    # (SQLite has one).
+    with read_session(engine) as s:
+        if s.execute(_ANY_DUE, {"now": now}).first() is None:
+            return []
     with transaction(engine) as s:
         rows = s.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
                                   "until": now + timedelta(seconds=lease)}).all()
@@ -210,6 +215,7 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     return [Lease(i, token, owner, lease) for i in ids]
 
 
+_ANY_DUE = select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now")).limit(1)
 _DUE = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
         .order_by(WF.c.next_attempt_at).limit(bindparam("limit"))
         .with_for_update(skip_locked=True))

@@ -39,8 +39,14 @@ class Deps:
     engine: Engine
     hlr: HlrPort
     smdp: SmdpPort | None = None
-    hsm: Hsm | None = None  # to make keys for a SIM that has none (HSM keys ready)
+    # To make keys for a SIM that has none (HSM keys ready): the HSM, or how to open it.
+    hsm: Hsm | Callable[[], Hsm] | None = None
     quarantine_days: int = 90
+
+    def get_hsm(self) -> Hsm | None:
+        if callable(self.hsm) and not isinstance(self.hsm, Hsm):
+            self.hsm = self.hsm()
+        return self.hsm
 
 
 def sim_for_update(s: Session, iccid: str) -> Sim:
@@ -72,9 +78,10 @@ def keys_ready(key: str) -> Step:
         sim = read_sim(deps.engine, iccid)
         if sim.ki_ref and sim.opc_ref:
             return
-        if deps.hsm is None:
+        hsm = deps.get_hsm()
+        if hsm is None:
             raise StepFailed(f"SIM {iccid} has no Ki/OPc and no HSM is configured to make them")
-        generate_keys(deps.engine, deps.hsm, actor=run.actor, iccids=[iccid])
+        generate_keys(deps.engine, hsm, actor=run.actor, iccids=[iccid])
         sim = read_sim(deps.engine, iccid)
         if not (sim.ki_ref and sim.opc_ref):
             raise StepFailed(f"SIM {iccid}: the HSM made no Ki/OPc")

@@ -19,13 +19,15 @@ from simcore.workflows.steps import Deps
 from tests.helpers.fake_hlr import FakeHlr
 from tests.simcore.helpers import seed
 
+PASSPHRASE = "workflow tests only"
 FAST = RetryPolicy(initial=0.0, maximum=0.0, jitter=0.0, max_attempts=3, max_undo_attempts=3)
 
 
 @pytest.fixture
 def hsm(tmp_path: Path) -> SoftHsm:
     warnings.simplefilter("ignore")
-    h = SoftHsm.init(tmp_path / "hsm", components=[bytes(range(1, 33)), bytes(range(7, 39))])
+    # A dev-mode HSM at $SIMSMITH_HOME/hsm, so the CLI opens the same one (SIMSMITH_HSM_PASSPHRASE)
+    h = SoftHsm.init(tmp_path / "hsm", passphrase=PASSPHRASE, scrypt_n=2**10)
     h.kek_add("hlr-test", KekPurpose.EXPORT, insecure_clear=True)
     return h
 
@@ -40,6 +42,21 @@ def stocked(engine: Engine, hsm: SoftHsm) -> Engine:
     stock_profiles(engine, actor="t", batch="esims")
     msisdn_pool.add_msisdn_range(engine, "+447700900000", "+447700900004", name="n", actor="t")
     return engine
+
+
+@pytest.fixture
+def cli_env(stocked: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The CLI on this test's store and HSM; no HLR unless the test sets SIMSMITH_HLR_HOST."""
+    monkeypatch.setenv("SIMSMITH_HOME", str(tmp_path))
+    monkeypatch.setenv("SIMSMITH_DATABASE_URL",
+                       stocked.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("SIMSMITH_HSM_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("SIMSMITH_HSM_BACKEND", "soft")
+    monkeypatch.setenv("SIMSMITH_WORKFLOW_RETRY_INITIAL_SECONDS", "0")
+    monkeypatch.setenv("SIMSMITH_WORKFLOW_MAX_ATTEMPTS", "2")
+    monkeypatch.delenv("SIMSMITH_HLR_HOST", raising=False)
+    monkeypatch.delenv("SIMSMITH_SMDP_URL", raising=False)
+    return stocked
 
 
 @pytest.fixture

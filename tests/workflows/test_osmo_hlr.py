@@ -90,3 +90,34 @@ def test_every_workflow_against_osmo_hlr(stocked: Engine, hsm: SoftHsm,
         for i in imsis:
             hlr.remove(i)
         hlr.close()
+
+
+def test_cli_activates_and_suspends_against_osmo_hlr(
+        cli_env: Engine, hsm: SoftHsm, hlr_address: tuple[str, int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.helpers.cli import ok
+
+    host, port = hlr_address
+    monkeypatch.setenv("SIMSMITH_HLR_HOST", host)
+    monkeypatch.setenv("SIMSMITH_HLR_CTRL_PORT", str(port))
+    monkeypatch.setenv("SIMSMITH_HLR_TARGET", "hlr-test")
+    hlr = OsmoHlr(hsm, "hlr-test", host, port)
+    from tests.simcore.helpers import IMSI_FIRST
+    imsis = [str(int(IMSI_FIRST) + i).zfill(15) for i in range(8)]
+    try:
+        for i in imsis:
+            hlr.remove(i)
+        v = json.loads(ok("activate", "cli-1", "--wait", "60", "--json"))
+        assert v["status"] == "succeeded", v
+        info = _info(host, port, v["data"]["imsi"])
+        assert info is not None and info["msisdn"] == v["data"]["msisdn"]
+        s = json.loads(ok("workflows", "suspend", v["data"]["iccid"], "--wait", "60", "--json"))
+        assert s["status"] == "succeeded"
+        info = _info(host, port, v["data"]["imsi"])
+        assert info is not None and info["nam_cs"] == "0"
+    finally:
+        for i in imsis:
+            hlr.remove(i)
+        hlr.close()

@@ -1,0 +1,93 @@
+"""Request and response models of the workflow resources (/v1/activations and siblings)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simcore.workflows.service import WorkflowView
+
+
+class ActivationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subscriber_ref: str = Field(min_length=1, max_length=128)
+    kind: Literal["physical", "esim"] = "physical"
+    iccid: str | None = Field(default=None, max_length=22,
+                              description="This SIM; unset: the next in stock")
+    msisdn: str | None = Field(default="auto", max_length=20,
+                               description='"auto" (the next available), a number, or null')
+    eid: str | None = Field(default=None, max_length=40, description="eSIM: the device's EID")
+    batch: str | None = Field(default=None, max_length=64)
+    form_factor: str | None = Field(default=None, max_length=16)
+
+
+class SuspensionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iccid: str = Field(max_length=22)
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class ResumptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iccid: str = Field(max_length=22)
+
+
+class SwapCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iccid: str = Field(max_length=22, description="The SIM being replaced")
+    new_iccid: str | None = Field(default=None, max_length=22,
+                                  description="The SIM taking over; unset: the next in stock")
+
+
+class TerminationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iccid: str = Field(max_length=22)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StepPublic(BaseModel):
+    seq: int
+    name: str
+    status: str = Field(description="pending | done | failed | skipped | compensated | "
+                        "compensation_failed")
+    idempotency_key: str = Field(description="What the peer sees for this step")
+    attempts: int
+    compensation_attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    compensated_at: datetime | None
+    last_error: str | None
+    result: dict[str, Any]
+
+
+class WorkflowPublic(BaseModel):
+    id: str
+    kind: str
+    status: str = Field(description="pending | running | compensating | succeeded | failed "
+                        "(compensated) | stuck (a compensation kept failing)")
+    subject: str | None
+    input: dict[str, Any]
+    data: dict[str, Any] = Field(description="What the steps found and made (ICCID, IMSI, "
+                                 "MSISDN, Matching ID, …); never a secret")
+    error: str | None
+    trace_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    next_attempt_at: datetime | None
+    steps: list[StepPublic]
+
+    @classmethod
+    def of(cls, v: WorkflowView) -> WorkflowPublic:
+        return cls(id=v.id, kind=v.kind, status=v.status, subject=v.subject, input=v.input,
+                   data=v.data, error=v.error, trace_id=v.trace_id, created_at=v.created_at,
+                   updated_at=v.updated_at, finished_at=v.finished_at,
+                   next_attempt_at=v.next_attempt_at,
+                   steps=[StepPublic(**s.__dict__) for s in v.steps])

@@ -1,0 +1,156 @@
+"""Running workflows in a process: the settings (SIMSMITH_HLR_*, SIMSMITH_WORKFLOW_*), the
+peers built from them, and a worker pool of threads (`simsmith worker`, and the one inside
+`simsmith serve`).
+
+The HLR is osmo-hlr over CTRL when SIMSMITH_HLR_HOST is set (keys exported in clear to the
+HSM's insecure export target SIMSMITH_HLR_TARGET). Without it, a step that needs the HLR fails
+for good and the run is compensated: simsmith never pretends a subscriber reached a network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
+
+from hsm_sim.hsm import Hsm
+from simcore.log import get_logger
+from simcore.ports.hlr import HlrPort, HlrRefused, HlrSubscriber
+from simcore.smdp.port import SmdpPort
+from simcore.workflows.engine import RetryPolicy, Worker
+from simcore.workflows.steps import Deps
+
+log = get_logger(__name__)
+
+
+class WorkflowSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIMSMITH_", extra="ignore")
+
+    hlr_host: str | None = Field(default=None, description="osmo-hlr's CTRL address; unset: "
+                                 "no HLR (steps that need one fail and are compensated)")
+    hlr_ctrl_port: int = Field(default=4259, ge=1, le=65535)
+    hlr_target: str = Field(default="hlr", description="The HSM export target (insecure, "
+                            "clear) whose form osmo-hlr receives K/OPc in")
+    workflow_worker: bool = Field(default=True, description="Run workflow workers inside "
+                                  "`simsmith serve`")
+    workflow_threads: int = Field(default=2, ge=1, le=64)
+    workflow_lease_seconds: float = Field(default=30.0, gt=0)
+    workflow_batch: int = Field(default=4, ge=1, le=100)
+    workflow_poll_seconds: float = Field(default=0.2, gt=0)
+    workflow_retry_initial_seconds: float = Field(default=1.0, ge=0)
+    workflow_retry_max_seconds: float = Field(default=300.0, ge=0)
+    workflow_max_attempts: int = Field(default=6, ge=1)
+    quarantine_days: int = Field(default=90, ge=0)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(initial=self.workflow_retry_initial_seconds,
+                           maximum=self.workflow_retry_max_seconds,
+                           max_attempts=self.workflow_max_attempts)
+
+
+class NoHlr:
+    """The HLR port when none is configured: every call is refused (permanent)."""
+
+    def _no(self, *a: Any, **k: Any) -> None:
+        raise HlrRefused("no HLR configured (SIMSMITH_HLR_HOST)")
+
+    def provision(self, sub: HlrSubscriber) -> None:
+        self._no()
+
+    def set_msisdn(self, imsi: str, msisdn: str | None) -> None:
+        self._no()
+
+    def set_access(self, imsi: str, *, allowed: bool) -> None:
+        self._no()
+
+    def remove(self, imsi: str) -> None:
+        self._no()
+
+
+class LazyHlr:
+    """Builds the real port on first use (the HSM may open only then); the build is retried
+    on each call until it works."""
+
+    def __init__(self, build: Callable[[], HlrPort]) -> None:
+        self._build = build
+        self._port: HlrPort | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> HlrPort:
+        with self._lock:
+            if self._port is None:
+                self._port = self._build()
+            return self._port
+
+    def provision(self, sub: HlrSubscriber) -> None:
+        self._get().provision(sub)
+
+    def set_msisdn(self, imsi: str, msisdn: str | None) -> None:
+        self._get().set_msisdn(imsi, msisdn)
+
+    def set_access(self, imsi: str, *, allowed: bool) -> None:
+        self._get().set_access(imsi, allowed=allowed)
+
+    def remove(self, imsi: str) -> None:
+        self._get().remove(imsi)
+
+    def close(self) -> None:
+        port = self._port
+        if port is not None and hasattr(port, "close"):
+            port.close()
+
+
+def build_deps(engine: Engine, settings: WorkflowSettings, *, smdp: SmdpPort | None,
+               hsm: Hsm | Callable[[], Hsm] | None) -> Deps:
+    """The peers of the configuration: osmo-hlr (if SIMSMITH_HLR_HOST), the SM-DP+, the HSM."""
+    deps = Deps(engine, NoHlr(), smdp, hsm, settings.quarantine_days)
+    if settings.hlr_host:
+        from simcore.ports.osmo_hlr import OsmoHlr
+
+        host, port, target = settings.hlr_host, settings.hlr_ctrl_port, settings.hlr_target
+
+        def build() -> HlrPort:
+            h = deps.get_hsm()
+            if h is None:
+                raise HlrRefused("osmo-hlr needs the HSM to export keys, and none is configured")
+            return OsmoHlr(h, target, host, port)
+
+        deps.hlr = LazyHlr(build)
+    return deps
+
+
+class WorkerPool:
+    """`threads` workers, each claiming and advancing due runs until stopped."""
+
+    def __init__(self, engine: Engine, deps: Deps, settings: WorkflowSettings, *,
+                 threads: int | None = None, name: str = "workflow") -> None:
+        self._stop = threading.Event()
+        self.workers = [Worker(engine, deps, lease=settings.workflow_lease_seconds,
+                               batch=settings.workflow_batch, policy=settings.policy())
+                        for _ in range(threads or settings.workflow_threads)]
+        self._poll = settings.workflow_poll_seconds
+        self._threads = [threading.Thread(target=w.run_until, args=(self._stop.is_set,),
+                                          kwargs={"idle": self._poll, "sleep": self._stop.wait},
+                                          name=f"{name}-{i}", daemon=True)
+                         for i, w in enumerate(self.workers)]
+
+    def start(self) -> WorkerPool:
+        for t in self._threads:
+            t.start()
+        log.info("workflow.workers.started", threads=len(self._threads))
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout=timeout)
+
+    def wait(self) -> None:
+        """Block until stopped (a signal handler calls stop)."""
+        while not self._stop.wait(0.5):
+            pass
