@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ import tenacity
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
-from simcore import audit
+from simcore import audit, telemetry
 from simcore.db import read_session, transaction
 from simcore.errors import Conflict, NotFound, SimsmithError
 from simcore.log import get_logger
@@ -287,16 +288,28 @@ def _describe(e: BaseException) -> str:
 
 @contextmanager
 def _instrument(kind: str, step: str, phase: str, run: Run) -> Iterator[None]:
-    """The one place a step's execution is observed (tracing span, per-step metrics)."""
-    started = utcnow()
+    """The one place a step's execution is observed: a span `workflow.<kind>.<step>` in the
+    run's trace, and the per-step latency histogram by outcome (simcore.telemetry)."""
+    started = time.perf_counter()
+    name = step if phase == "do" else f"{step}.undo"
     try:
-        yield
+        with telemetry.span(f"workflow.{kind}.{name}", workflow_id=run.id, step=step,
+                            phase=phase, attempt=run.attempt, step_key=run.step_key):
+            yield
     except BaseException as e:
+        telemetry.record_step(kind, name, "error", time.perf_counter() - started)
         log.info("workflow.step.error", workflow_id=run.id, kind=kind, step=step, phase=phase,
                  attempt=run.attempt, error=type(e).__name__)
         raise
-    log.debug("workflow.step.ok", workflow_id=run.id, kind=kind, step=step, phase=phase,
-              ms=round((utcnow() - started).total_seconds() * 1000, 2))
+    telemetry.record_step(kind, name, "ok", time.perf_counter() - started)
+
+
+def _traceparent(row: Any) -> dict[str, str] | None:
+    """The run's trace as a W3C traceparent: its trace id and a parent span id fixed by the
+    run's id, so every step of every attempt, on any worker, joins the request's trace."""
+    if not row.trace_id:
+        return None
+    return {"traceparent": f"00-{row.trace_id}-{uuid.UUID(row.id).hex[:16]}-01"}
 
 
 def advance(engine: Engine, lease: Lease, deps: Any, *, registry: Registry = REGISTRY,
@@ -307,6 +320,13 @@ def advance(engine: Engine, lease: Lease, deps: Any, *, registry: Registry = REG
     if row is None or row.lease_token != lease.token:
         return "lost"
     definition = registry.get(row.kind)
+    with telemetry.continue_trace(_traceparent(row)), telemetry.span(
+            f"workflow.{row.kind}", workflow_id=row.id, worker=lease.owner):
+        return _advance(engine, lease, definition, row, deps, policy)
+
+
+def _advance(engine: Engine, lease: Lease, definition: Definition, row: Any, deps: Any,
+             policy: RetryPolicy) -> str:
     try:
         while row.status in LIVE:
             if row.status == COMPENSATING:
@@ -375,6 +395,8 @@ def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, s
     retry = _is_transient(d, e) and attempt < policy.max_attempts
     log.info("workflow.step.failed", workflow_id=wf_id, step=step.name, attempt=attempt,
              retry=retry, error=error)
+    if retry:
+        telemetry.count_retry(d.kind, step.name)
     with _fenced(engine, lease) as (s, _):
         if retry:
             _set_step(s, wf_id, seq, last_error=error)
@@ -414,6 +436,7 @@ def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps:
                 _set_step(s, row.id, seq, status=STEP_COMPENSATED, compensated_at=utcnow())
                 _set_run(s, row.id, step=seq - 1,
                          next_attempt_at=utcnow() + timedelta(seconds=lease.seconds))
+        telemetry.count_compensation(d.kind, step.name, "ok")
     except LeaseLost:
         raise
     except Exception as e:
@@ -424,6 +447,7 @@ def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps:
                 _set_run(s, row.id, lease_owner=None, lease_token=None,
                          next_attempt_at=utcnow() + timedelta(seconds=policy.delay(tried + 1)))
             return None
+        telemetry.count_compensation(d.kind, step.name, "failed")
         with _fenced(engine, lease) as (s, _):
             _set_step(s, row.id, seq, status=STEP_COMPENSATION_FAILED,
                       last_error=f"undo: {error}")
@@ -442,6 +466,7 @@ def _finish(engine: Engine, lease: Lease, d: Definition, status: str, error: str
                      subject_type="workflow", subject_id=lease.workflow_id, details=details,
                      outbox=audit.Outbox(f"workflow.{d.kind}.{status}", "workflow",
                                          lease.workflow_id, details))
+    telemetry.record_workflow(d.kind, status)
     log.info("workflow.finished", workflow_id=lease.workflow_id, kind=d.kind, status=status)
     return _load(engine, lease)
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from simcore import telemetry
 from simcore.db import read_session
 from simcore.errors import InvalidInput, NotFound
 from simcore.identifiers import Iccid
@@ -95,7 +96,8 @@ def _view(w: Workflow, steps: list[WorkflowStep] | None = None) -> WorkflowView:
 
 
 def _trace_id(trace_id: str | None) -> str:
-    return trace_id or secrets.token_hex(16)
+    """The run's trace: the one given, else the current one (the API request's), else new."""
+    return trace_id or telemetry.current_trace_id() or secrets.token_hex(16)
 
 
 def start_activation(engine: Engine, request: dict[str, Any], *, actor: str,
