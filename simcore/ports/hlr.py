@@ -18,11 +18,19 @@ from simcore.errors import SimsmithError
 
 
 class HlrError(SimsmithError):
-    """The HLR did not do what was asked."""
+    """The HLR did not do what was asked. `maybe_executed`: whether the HLR may have acted on
+    (part of) the request all the same; False only when it certainly did not."""
+
+    maybe_executed: bool = True
 
 
 class HlrUnavailable(HlrError):
-    """The HLR could not be reached, closed the connection or timed out."""
+    """The HLR could not be reached, closed the connection or timed out. `maybe_executed` is
+    False only when the request certainly never reached the HLR (no connection)."""
+
+    def __init__(self, message: str, *, maybe_executed: bool = True) -> None:
+        self.maybe_executed = maybe_executed
+        super().__init__(message)
 
 
 class HlrRefused(HlrError):

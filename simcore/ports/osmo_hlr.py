@@ -57,7 +57,12 @@ class OsmoHlr:
 
     def _talk(self, fn: Callable[[CtrlClient], T]) -> T:
         try:
-            return fn(self._client())
+            client = self._client()
+        except OSError as e:  # no connection: the request never left
+            raise HlrUnavailable(f"osmo-hlr {self.host}:{self.port}: {e or type(e).__name__}",
+                                 maybe_executed=False) from e
+        try:
+            return fn(client)
         except (TimeoutError, OSError, IpaClosed, EOFError) as e:
             self._drop()
             raise HlrUnavailable(f"osmo-hlr {self.host}:{self.port}: {e or type(e).__name__}"

@@ -358,11 +358,13 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
             _next(s, lease, d, seq, run.data)
         return _load(engine, lease)
     result: dict[str, Any] = {}
+    called = False
     try:
         with _instrument(d.kind, step.name, "do", run):
             if step.call is not None:
                 result.update(step.call(run) or {})
                 run.data.update(result)
+            called = True
             with _fenced(engine, lease) as (s, _):
                 if step.commit is not None:
                     result.update(step.commit(s, run) or {})
@@ -374,10 +376,16 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
     except LeaseLost:
         raise
     except Exception as e:
-        _failed(engine, lease, d, row.id, seq, step, e, attempt, policy)
+        # Did the peer perhaps act? Then the step is undone too if the run is compensated.
+        reached = step.call is not None and (called or getattr(e, "maybe_executed", True))
+        _failed(engine, lease, d, row.id, seq, step, e, attempt, policy, reached)
         if _is_transient(d, e) and attempt < policy.max_attempts:
             return None
     return _load(engine, lease)
+
+
+# A failed step's result when one of its attempts may have reached the peer.
+_PEER_REACHED = '{"peer_reached":true}'
 
 
 def _next(s: Session, lease: Lease, d: Definition, seq: int, data: Mapping[str, Any]) -> None:
@@ -390,7 +398,7 @@ def _next(s: Session, lease: Lease, d: Definition, seq: int, data: Mapping[str, 
 
 
 def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, step: Step,
-            e: Exception, attempt: int, policy: RetryPolicy) -> None:
+            e: Exception, attempt: int, policy: RetryPolicy, reached: bool) -> None:
     error = _describe(e)
     retry = _is_transient(d, e) and attempt < policy.max_attempts
     log.info("workflow.step.failed", workflow_id=wf_id, step=step.name, attempt=attempt,
@@ -398,6 +406,8 @@ def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, s
     if retry:
         telemetry.count_retry(d.kind, step.name)
     with _fenced(engine, lease) as (s, _):
+        if reached:  # sticky over the attempts: any one of them may have reached the peer
+            _set_step(s, wf_id, seq, result=_PEER_REACHED)
         if retry:
             _set_step(s, wf_id, seq, last_error=error)
             _set_run(s, wf_id, status=RUNNING, lease_owner=None, lease_token=None,
@@ -406,22 +416,27 @@ def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, s
             _set_step(s, wf_id, seq, status=STEP_FAILED, last_error=error,
                       finished_at=utcnow())
             _set_run(s, wf_id, status=COMPENSATING, error=f"{step.name}: {error}",
-                     step=seq - 1, next_attempt_at=utcnow() + timedelta(seconds=lease.seconds))
+                     step=seq, next_attempt_at=utcnow() + timedelta(seconds=lease.seconds))
 
 
 def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: Any,
                     policy: RetryPolicy) -> Any:
-    # The next step to undo: the last one done up to `row.step` that has a compensation
-    # (a step without one, like a check, stays done).
+    # The next step to undo, last first, from `row.step` down: a done step with a
+    # compensation (a step without one, like a check, stays done), and the step that failed
+    # if it has a peer half to undo — its peer call may have taken effect before it failed
+    # (a timeout after the peer executed); its store half never committed.
     with read_session(engine) as s:
-        done = s.execute(select(ST.c.seq, ST.c.compensation_attempts).where(
-            ST.c.workflow_id == row.id, ST.c.status == STEP_DONE, ST.c.seq <= row.step)
-            .order_by(ST.c.seq.desc())).all()
-    todo = [(int(q), int(t)) for q, t in done
-            if d.steps[q].undo is not None or d.steps[q].undo_commit is not None]
+        rows = s.execute(select(ST.c.seq, ST.c.compensation_attempts, ST.c.status,
+                                ST.c.result).where(
+            ST.c.workflow_id == row.id, ST.c.seq <= row.step, ST.c.compensated_at.is_(None),
+            ST.c.status.in_((STEP_DONE, STEP_FAILED))).order_by(ST.c.seq.desc())).all()
+    todo = [(int(q), int(t), st == STEP_FAILED) for q, t, st, res in rows
+            if (st == STEP_DONE and (d.steps[q].undo is not None
+                                     or d.steps[q].undo_commit is not None))
+            or (st == STEP_FAILED and res == _PEER_REACHED and d.steps[q].undo is not None)]
     if not todo:
         return _finish(engine, lease, d, FAILED, row.error)
-    seq, tried = todo[0]
+    seq, tried, failed_step = todo[0]
     step = d.steps[seq]
     run = _run_of(row, deps, seq, tried + 1)
     try:
@@ -431,9 +446,10 @@ def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps:
             if step.undo is not None:
                 step.undo(run)
             with _fenced(engine, lease) as (s, _):
-                if step.undo_commit is not None:
+                if step.undo_commit is not None and not failed_step:
                     step.undo_commit(s, run)
-                _set_step(s, row.id, seq, status=STEP_COMPENSATED, compensated_at=utcnow())
+                _set_step(s, row.id, seq, compensated_at=utcnow(),
+                          status=STEP_FAILED if failed_step else STEP_COMPENSATED)
                 _set_run(s, row.id, step=seq - 1,
                          next_attempt_at=utcnow() + timedelta(seconds=lease.seconds))
         telemetry.count_compensation(d.kind, step.name, "ok")

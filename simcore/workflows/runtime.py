@@ -56,7 +56,9 @@ class NoHlr:
     """The HLR port when none is configured: every call is refused (permanent)."""
 
     def _no(self, *a: Any, **k: Any) -> None:
-        raise HlrRefused("no HLR configured (SIMSMITH_HLR_HOST)")
+        e = HlrRefused("no HLR configured (SIMSMITH_HLR_HOST)")
+        e.maybe_executed = False
+        raise e
 
     def provision(self, sub: HlrSubscriber) -> None:
         self._no()
@@ -68,7 +70,7 @@ class NoHlr:
         self._no()
 
     def remove(self, imsi: str) -> None:
-        self._no()
+        """Nothing was ever put there: nothing to remove."""
 
 
 class LazyHlr:

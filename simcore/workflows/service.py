@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -148,8 +149,17 @@ def start_swap(engine: Engine, iccid: str, *, actor: str, new_iccid: str | None 
                          idempotency_key=idempotency_key, trace_id=trace_id)
 
 
+def _check_id(workflow_id: str, field: str = "workflow_id") -> str:
+    try:
+        return str(uuid.UUID(workflow_id))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(field, "not a workflow id", value=str(workflow_id)[:40],
+                           expected="a UUID") from None
+
+
 def get_workflow(engine: Engine, workflow_id: str, *, kind: str | None = None) -> WorkflowView:
     """The run with its steps (in order); NotFound if there is none (of `kind`, if given)."""
+    workflow_id = _check_id(workflow_id)
     with read_session(engine) as s:
         w = s.get(Workflow, workflow_id)
         if w is None or (kind is not None and w.kind != kind):
@@ -178,7 +188,7 @@ def list_workflows(engine: Engine, *, kind: str | None = None, status: str | Non
             stmt = stmt.where(column == wanted)
     with read_session(engine) as s:
         if before is not None:
-            anchor = s.get(Workflow, before)
+            anchor = s.get(Workflow, _check_id(before, "cursor"))
             if anchor is None:
                 raise NotFound(f"no workflow {before}")
             stmt = stmt.where(

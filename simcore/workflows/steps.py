@@ -164,6 +164,10 @@ def smdp_order(key: str, *, name: str = "smdp_order",
                                        release=True)
             except SmdpRefused as e:
                 raise StepFailed(str(e)) from e
+            except SmdpUnavailable as e:
+                # The SM-DP+ holds the order placed by DownloadOrder: whatever became of
+                # ConfirmOrder, the step has had an effect there (undone by CancelOrder).
+                raise SmdpUnavailable(str(e), maybe_executed=True) from e
             address, matching_id = r.smdp_address, r.matching_id
         return {"smdp_address": address, "matching_id": matching_id}
 

@@ -3,9 +3,14 @@ real osmo-hlr). It counts every effect, and can be told to be down or to refuse.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from simcore.ports.hlr import HlrRefused, HlrSubscriber, HlrUnavailable
 
@@ -60,3 +65,58 @@ class FakeHlr:
         if imsi not in self.subscribers:
             raise HlrRefused(f"no subscriber {imsi}")
         return self.subscribers[imsi]
+
+
+class FileHlr:
+    """The fake HLR kept in a JSON file, so a worker process that is killed and the one that
+    resumes share it; `effects` lists every change it made (a repeat that changes nothing is
+    not an effect). flock(2) serialises processes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _change(self, fn: Callable[[dict[str, Any]], str | None]) -> None:
+        with open(self.path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = json.loads(Path(self.path).read_text()) if Path(self.path).exists() \
+                    else {"subscribers": {}, "effects": []}
+                effect = fn(state["subscribers"])
+                if effect:
+                    state["effects"].append(effect)
+                Path(self.path).write_text(json.dumps(state))
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def state(self) -> dict[str, Any]:
+        p = Path(self.path)
+        return json.loads(p.read_text()) if p.exists() else {"subscribers": {}, "effects": []}
+
+    def provision(self, sub: HlrSubscriber) -> None:
+        def f(subs: dict[str, Any]) -> str | None:
+            if sub.imsi in subs:
+                return None
+            subs[sub.imsi] = {"msisdn": sub.msisdn, "allowed": True}
+            return f"create {sub.imsi}"
+        self._change(f)
+
+    def set_msisdn(self, imsi: str, msisdn: str | None) -> None:
+        def f(subs: dict[str, Any]) -> str | None:
+            if subs[imsi]["msisdn"] == msisdn:
+                return None
+            subs[imsi]["msisdn"] = msisdn
+            return f"msisdn {imsi} {msisdn}"
+        self._change(f)
+
+    def set_access(self, imsi: str, *, allowed: bool) -> None:
+        def f(subs: dict[str, Any]) -> str | None:
+            if subs[imsi]["allowed"] == allowed:
+                return None
+            subs[imsi]["allowed"] = allowed
+            return f"access {imsi} {allowed}"
+        self._change(f)
+
+    def remove(self, imsi: str) -> None:
+        def f(subs: dict[str, Any]) -> str | None:
+            return f"remove {imsi}" if subs.pop(imsi, None) is not None else None
+        self._change(f)
