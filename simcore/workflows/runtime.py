@@ -21,8 +21,13 @@ from hsm_sim.hsm import Hsm
 from simcore.log import get_logger
 from simcore.ports.hlr import HlrPort, HlrRefused, HlrSubscriber
 from simcore.smdp.port import SmdpPort
+from simcore.workflows import activation, service_flows
 from simcore.workflows.engine import RetryPolicy, Worker
 from simcore.workflows.steps import Deps
+
+# The definitions a worker runs, registered on import (engine.REGISTRY).
+DEFINITIONS = (activation.ACTIVATION, service_flows.SUSPEND, service_flows.RESUME,
+               service_flows.SWAP, service_flows.TERMINATION)
 
 log = get_logger(__name__)
 

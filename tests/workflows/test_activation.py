@@ -178,3 +178,12 @@ def test_list_newest_first_with_paging(deps: Deps) -> None:
     rest = list_workflows(deps.engine, before=page[-1].id)
     assert [w.id for w in rest] == [ids[0]]
     assert json.dumps(get_workflow(deps.engine, ids[0]).as_dict())
+
+
+def test_backoff_is_exponential_with_jitter_and_capped() -> None:
+    p = wf.RetryPolicy(initial=1.0, maximum=30.0, jitter=1.0)
+    for attempt, low in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0)):
+        d = p.delay(attempt)
+        assert low <= d <= low + 1.0
+    assert p.delay(20) <= 30.0
+    assert len({round(p.delay(3), 6) for _ in range(20)}) > 1  # jitter: not all the same

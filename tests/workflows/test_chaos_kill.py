@@ -26,6 +26,8 @@ from tests.helpers.fake_hlr import FileHlr
 from tests.workflows import invariants
 from tests.workflows.crash_worker import deps as crash_deps
 
+pytestmark = pytest.mark.slow  # subprocesses, osmo-hlr, an HSM opened per command
+
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = [(s.name, "call") for s in ACTIVATION.steps if s.call is not None] + [
     (s.name, "commit") for s in ACTIVATION.steps if s.commit is not None]

@@ -27,6 +27,8 @@ from tests.helpers.private_osmohlr import PrivateOsmoHlr
 from tests.workflows import invariants
 from tests.workflows.conftest import FAST
 
+pytestmark = pytest.mark.slow  # subprocesses, osmo-hlr, an HSM opened per command
+
 
 def _work(deps: Deps, rounds: int = 30) -> None:
     w = wf.Worker(deps.engine, deps, policy=FAST)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import Engine
 
 from simcore.inventory import get_sim
 from tests.helpers.cli import ok, run
+
+pytestmark = pytest.mark.slow  # subprocesses, osmo-hlr, an HSM opened per command
 
 
 def test_activate_without_an_hlr_is_compensated(cli_env: Engine) -> None:

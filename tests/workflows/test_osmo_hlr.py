@@ -25,6 +25,8 @@ from simcore.workflows.steps import Deps
 from tests.helpers.services import services_required
 from tests.workflows.conftest import FAST
 
+pytestmark = pytest.mark.slow  # subprocesses, osmo-hlr, an HSM opened per command
+
 
 @pytest.fixture
 def hlr_address() -> tuple[str, int]:
