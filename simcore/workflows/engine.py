@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import tenacity
@@ -243,17 +244,30 @@ class LeaseLost(SimsmithError):
 def _fenced(engine: Engine, lease: Lease) -> Iterator[tuple[Session, Any]]:
     """A transaction in which the run is still ours: its row, read with the lease checked."""
     with transaction(engine) as s:
-        row = s.execute(select(WF).where(WF.c.id == lease.workflow_id,
-                                         WF.c.lease_token == lease.token)
-                        .with_for_update()).first()
+        row = s.execute(_FENCE, {"id": lease.workflow_id, "token": lease.token}).first()
         if row is None:
             raise LeaseLost(f"workflow {lease.workflow_id}: lease {lease.token} lost")
         yield s, row
 
 
+_FENCE = (select(WF.c.id, WF.c.subject, WF.c.actor)
+          .where(WF.c.id == bindparam("id"), WF.c.lease_token == bindparam("token"))
+          .with_for_update())
+
+
 def _load(engine: Engine, lease: Lease) -> Any:
     with read_session(engine) as s:
-        return s.execute(select(WF).where(WF.c.id == lease.workflow_id)).first()
+        row = s.execute(_LOAD, {"id": lease.workflow_id}).first()
+    return None if row is None else SimpleNamespace(**row._mapping, attempt_hint=None)
+
+
+_LOAD = select(WF).where(WF.c.id == bindparam("id"))
+
+
+def _moved_on(row: Any, seq: int, data: str, attempt: int | None) -> Any:
+    """The run as the step's record left it (what _load would read back, without the read)."""
+    return SimpleNamespace(**{**vars(row), "step": seq + 1, "status": RUNNING, "data": data,
+                              "attempt_hint": attempt})
 
 
 def _run_of(row: Any, deps: Any, seq: int, attempt: int) -> Run:
@@ -347,16 +361,19 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
     if seq >= len(d.steps):
         return _finish(engine, lease, d, SUCCEEDED, None)
     step = d.steps[seq]
-    with read_session(engine) as s:
-        attempt = max(1, _attempts(s, row.id, seq)[0])
+    attempt = row.attempt_hint
+    if attempt is None:
+        with read_session(engine) as s:
+            attempt = max(1, _attempts(s, row.id, seq)[0])
     run = _run_of(row, deps, seq, attempt)
     now = utcnow()
     if step.when is not None and not step.when(run):
         with _fenced(engine, lease) as (s, _):
             _set_step(s, row.id, seq, status=STEP_SKIPPED, finished_at=now,
                       attempts=0, started_at=None)
-            _next(s, lease, d, seq, run.data)
-        return _load(engine, lease)
+            data = canonical_json(run.data)
+            nxt = _next(s, lease, d, seq, data)
+        return _moved_on(row, seq, data, nxt)
     result: dict[str, Any] = {}
     called = False
     try:
@@ -370,9 +387,11 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
                     result.update(step.commit(s, run) or {})
                     run.data.update(result)
                 check_no_secrets(result, f"{step.name}.result")
-                _set_step(s, row.id, seq, status=STEP_DONE, finished_at=utcnow(),
-                          result=canonical_json(result), last_error=None)
-                _next(s, lease, d, seq, run.data)
+                s.execute(_STEP_DONE, {"w": row.id, "n": seq, "t": utcnow(),
+                                       "r": canonical_json(result)})
+                data = canonical_json(run.data)
+                nxt = _next(s, lease, d, seq, data)
+            return _moved_on(row, seq, data, nxt)
     except LeaseLost:
         raise
     except Exception as e:
@@ -388,13 +407,28 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
 _PEER_REACHED = '{"peer_reached":true}'
 
 
-def _next(s: Session, lease: Lease, d: Definition, seq: int, data: Mapping[str, Any]) -> None:
-    """The step `seq` is recorded: move on, keep the lease, count the next step's attempt."""
+def _next(s: Session, lease: Lease, d: Definition, seq: int, data: str) -> int | None:
+    """The step `seq` is recorded: move on, keep the lease, count the next step's attempt
+    (returned: the attempt it starts, None after the last step)."""
     now = utcnow()
-    _set_run(s, lease.workflow_id, step=seq + 1, status=RUNNING, data=canonical_json(data),
-             next_attempt_at=now + timedelta(seconds=lease.seconds))
+    s.execute(_NEXT_RUN, {"w": lease.workflow_id, "n": seq + 1, "d": data, "t": now,
+                          "until": now + timedelta(seconds=lease.seconds)})
     if seq + 1 < len(d.steps):
-        _set_step(s, lease.workflow_id, seq + 1, attempts=ST.c.attempts + 1, started_at=now)
+        return int(s.execute(_NEXT_STEP, {"w": lease.workflow_id, "n": seq + 1, "t": now}
+                             ).scalar_one())
+    return None
+
+
+# The hot path's statements, built once (building one costs more than running it on SQLite).
+_STEP_DONE = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
+              .values(status=STEP_DONE, finished_at=bindparam("t"), result=bindparam("r"),
+                      last_error=None))
+_NEXT_RUN = (update(WF).where(WF.c.id == bindparam("w"))
+             .values(step=bindparam("n"), status=RUNNING, data=bindparam("d"),
+                     updated_at=bindparam("t"), next_attempt_at=bindparam("until")))
+_NEXT_STEP = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
+              .values(attempts=ST.c.attempts + 1, started_at=bindparam("t"))
+              .returning(ST.c.attempts))
 
 
 def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, step: Step,
