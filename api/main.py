@@ -147,6 +147,13 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             relay = RelayThread(eng, relay_settings(settings))
             relay.start()
             ctx.extra["nats_relay"] = relay
+        notifier = None
+        if settings.es2plus_notify_enabled:
+            from api.notify_worker import NotifyWorker
+
+            notifier = NotifyWorker(eng, settings)
+            notifier.start()
+            ctx.extra["es2plus_notifier"] = notifier
         from api.import_runner import ImportRunner
 
         runner = ctx.extra["import_runner"] = ImportRunner(ctx)
@@ -165,6 +172,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
                 worker.stop()
             if relay is not None:
                 relay.stop()
+            if notifier is not None:
+                notifier.stop()
             if "hsm_audit" in ctx.extra:
                 ctx.extra["hsm_audit"].close()
             if closer is not None and hasattr(closer, "close"):

@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     smdp_trusted_cis: str | None = Field(
         default=None, description="CI certificates the SM-DP+ trusts (PEM files, comma-separated)"
         "; default <rsp dir>/ci.pem")
+    # ES2+ notifications this SM-DP+ sends (simcore.smdp.progress_notify).
+    es2plus_notify_enabled: bool = Field(
+        default=True, description="Run the HandleDownloadProgressInfo sender in `simsmith "
+        "serve` (it also moves the notifier's outbox cursor, which outbox pruning waits for)")
+    es2plus_notify_poll_seconds: float = Field(default=1.0, gt=0)
+    es2plus_notify_max_attempts: int = Field(default=10, ge=1)
+    es2plus_notify_backoff_seconds: float = Field(default=2.0, gt=0,
+                                                  description="First retry delay")
+    es2plus_notify_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    es2plus_notify_timeout_seconds: float = Field(default=10.0, gt=0,
+                                                  description="Seconds per notification")
 
     @property
     def effective_database_url(self) -> str:

@@ -3,19 +3,25 @@ it announces, so it exists exactly when the change does. Two relays read it, eac
 marker: the API's webhook deliverer (fan-out, `published_at`) and the NATS JetStream relay
 (simcore.nats_relay, `relayed_at`). An event remembers the trace of the change that wrote it
 (`traceparent`, while tracing is on).
+
+Further consumers read the outbox on a cursor of their own (`consume`, table `outbox_cursor`):
+the ES2+ notifier (simcore.smdp.progress_notify) is one. `prune` never deletes what a cursor
+has not passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from simcore.db import Tx, core, read_session, transaction
-from simcore.models import OutboxEvent, OutboxRelay, utcnow
+from simcore.db import Tx, connection_transaction, core, read_session, transaction
+from simcore.models import OutboxCursor, OutboxEvent, OutboxRelay, utcnow
 from simcore.records import canonical_json, check_no_secrets
 
 
@@ -68,6 +74,18 @@ def prune(engine: Engine, *, older_than: timedelta, batch: int = 5000,
         conditions.append(or_(col(OutboxEvent.relayed_at).is_not(None),
                               col(OutboxEvent.id) <= relay_start))
     total = 0
+    with read_session(engine) as s:
+        cursors = s.execute(select(col(OutboxCursor.last_id), col(OutboxCursor.gaps))).all()
+    if cursors:
+        # Never past a consumer's cursor, nor an event it still waits for; and never the
+        # newest event: SQLite reuses the highest rowid once it is deleted, and a reused id
+        # would sit below every cursor, unseen.
+        waited = {int(i) for _, g in cursors for i in json.loads(g or "{}")}
+        conditions += [col(OutboxEvent.id) <= min(int(c) for c, _ in cursors),
+                       col(OutboxEvent.id) < select(func.max(col(OutboxEvent.id)))
+                       .scalar_subquery()]
+        if waited:
+            conditions.append(col(OutboxEvent.id).not_in(waited))
     while True:
         ids = (select(col(OutboxEvent.id))
                .where(*conditions)
@@ -79,3 +97,79 @@ def prune(engine: Engine, *, older_than: timedelta, batch: int = 5000,
         total += n
         if n < batch:
             return total
+
+
+# --- consumers on a cursor --------------------------------------------------------------------
+
+GAP_WAIT = timedelta(minutes=5)  # longer than any transaction that writes events
+MAX_GAPS = 1000
+
+_EVENTS: Any = OutboxEvent.__table__  # type: ignore[attr-defined]
+_CURSORS: Any = OutboxCursor.__table__  # type: ignore[attr-defined]
+
+
+def consume(engine: Engine, consumer: str,
+            handle: Callable[[Connection, Sequence[Row[Any]]], None], *,
+            topics: Sequence[str] | None = None, limit: int = 500,
+            now: datetime | None = None) -> int:
+    """Hand the events past `consumer`'s cursor (up to `limit`, id order; only `topics` if
+    given) to `handle` and move the cursor past them, in one transaction: `handle`'s writes
+    and the cursor commit together, so every event is handled exactly once, even with several
+    processes (the cursor row is locked) or a crash (nothing committed, read again).
+
+    Ids are taken at insert, so on PostgreSQL an event may become visible after a higher one:
+    the ids skipped below the newest seen are remembered and read again when they appear;
+    after GAP_WAIT one is given up (a rolled-back insert leaves its id unused forever).
+    Returns the number of events read (all topics), 0 when there was nothing new."""
+    now = now or utcnow()
+    with read_session(engine) as s:  # idle rounds take no write lock (SQLite has one)
+        row = s.execute(select(_CURSORS.c.last_id, _CURSORS.c.gaps)
+                        .where(_CURSORS.c.consumer == consumer)).first()
+        if row is not None and not json.loads(row.gaps) and s.execute(
+                select(_EVENTS.c.id).where(_EVENTS.c.id > row.last_id).limit(1)
+        ).first() is None:
+            return 0
+    if row is None:
+        # A new consumer starts at the oldest event kept. Until it first runs it holds
+        # nothing back from pruning.
+        try:
+            with connection_transaction(engine) as conn:
+                first = conn.execute(select(func.min(_EVENTS.c.id))).scalar()
+                conn.execute(insert(_CURSORS).values(
+                    consumer=consumer, last_id=max(0, int(first or 1) - 1), gaps="{}",
+                    updated_at=now))
+        except IntegrityError:
+            pass  # another process made it first
+    with connection_transaction(engine) as conn:
+        cur = conn.execute(select(_CURSORS.c.last_id, _CURSORS.c.gaps)
+                           .where(_CURSORS.c.consumer == consumer).with_for_update()).one()
+        last_id = int(cur.last_id)
+        gaps: dict[int, str] = {int(k): v for k, v in json.loads(cur.gaps).items()}
+        cond = _EVENTS.c.id > last_id
+        if gaps:
+            cond = or_(cond, _EVENTS.c.id.in_(sorted(gaps)))
+        rows = conn.execute(select(_EVENTS).where(cond).order_by(_EVENTS.c.id).limit(limit)
+                            ).all()
+        if not rows and not gaps:
+            return 0
+        seen = {int(r.id) for r in rows}
+        top = max([last_id, *seen])
+        prev = last_id
+        for i in sorted(k for k in seen if k > last_id):
+            # Ids skipped between two visible ones (at most MAX_GAPS of a long run).
+            for missing in range(max(prev + 1, i - MAX_GAPS), i):
+                gaps.setdefault(missing, now.isoformat())
+            prev = i
+        for found in seen:
+            gaps.pop(found, None)
+        expired = now - GAP_WAIT
+        gaps = {k: v for k, v in gaps.items() if datetime.fromisoformat(v) > expired}
+        if len(gaps) > MAX_GAPS:  # a burst of rolled-back ids: keep the newest
+            gaps = dict(sorted(gaps.items())[-MAX_GAPS:])
+        wanted = [r for r in rows if topics is None or r.topic in topics]
+        if wanted:
+            handle(conn, wanted)
+        conn.execute(update(_CURSORS).where(_CURSORS.c.consumer == consumer).values(
+            last_id=top, gaps=json.dumps({str(k): v for k, v in sorted(gaps.items())}),
+            updated_at=now))
+        return len(rows)

@@ -311,3 +311,18 @@ class OutboxRelay(SQLModel, table=True):
     last_relayed_at: datetime | None = _ts(nullable=True)
     last_error: str | None = Field(default=None, max_length=256)
     created_at: datetime = _ts()
+
+
+class OutboxCursor(SQLModel, table=True):
+    """How far one consumer of the outbox has read (simcore.events.consume): the highest event
+    id it has handled, and the ids below that it has not seen yet (`gaps`, JSON {id: first
+    seen}): on PostgreSQL an id is taken at insert, so a transaction committing late makes a
+    lower id visible after a higher one. A gap is waited for a while, then dropped (a rolled-back
+    insert never appears). Migration 0452."""
+
+    __tablename__ = "outbox_cursor"
+
+    consumer: str = Field(primary_key=True, max_length=64)
+    last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    gaps: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    updated_at: datetime = _ts()

@@ -62,10 +62,18 @@ def serve(
         load_access_table,
         warn_plain_http,
     )
+    from simcore.smdp.address import check_smdp_address
     from simcore.smdp.es2plus import Es2PlusEndpoint, Es2PlusEndpointSettings
+    from simcore.smdp.es2plus_port import SmdpSettings
 
     if role not in ROLES:
         raise typer.BadParameter(f"--role {role!r}: expected order or notify")
+    # The start-up check of the settings path (api.main.build_smdp), before anything is bound:
+    # an address no LPA could use is refused unless SIMSMITH_SMDP_ALLOW_LAB_ADDRESS says lab.
+    address = check_smdp_address(
+        smdp_address if smdp_address is not None else ApiSettings().smdp_address,
+        field="--smdp-address" if smdp_address is not None else "SIMSMITH_SMDP_ADDRESS",
+        allow_lab=SmdpSettings().allow_lab_address)
     given = [p for p in (cert, key, ca) if p is not None]
     if given and len(given) != 3:
         fail("--cert, --key and --ca go together")
@@ -83,7 +91,6 @@ def serve(
     endpoint_settings = Es2PlusEndpointSettings()
     policy = (load_access_table(access) if access is not None
               else configured_policy(endpoint_settings.requester_map()))
-    address = smdp_address or ApiSettings().smdp_address
     eng = engine()
     endpoint = Es2PlusEndpoint(eng, address, authorize=policy.may_act_as,
                                call_window=endpoint_settings.call_window)
@@ -185,3 +192,133 @@ def sweep(as_json: bool = JsonOpt) -> None:
         print_json({"deleted": deleted})
         return
     console.print(f"{deleted} expired ES9+ session(s) deleted")
+
+
+def _receiver_dict(r: object) -> dict[str, object]:
+    return {k: getattr(r, k) for k in ("operator", "url", "cert", "key", "ca", "requester_id",
+                                       "enabled", "updated_at")}
+
+
+@app.command("receiver-set")
+@handle_errors
+def receiver_set(
+    operator: str = typer.Option(..., "--operator", help="The operator "
+                                 "(functionRequesterIdentifier) whose profiles' progress goes "
+                                 "to this receiver."),
+    url: str = typer.Option(..., "--url", help="Its ES2+ base URL (https), or the full URL of "
+                            "its handleDownloadProgressInfo."),
+    cert: Path | None = typer.Option(None, "--cert", help="Our client certificate (PEM) for "
+                                     "mutual TLS; default the development PKI's."),
+    key: Path | None = typer.Option(None, "--key", help="Its private key (PEM)."),
+    ca: Path | None = typer.Option(None, "--ca", help="CA bundle for the receiver's server "
+                                   "certificate."),
+    requester_id: str | None = typer.Option(None, "--requester-id", help="The function"
+                                            "RequesterIdentifier we send; default the client "
+                                            "certificate's CN."),
+    disabled: bool = typer.Option(False, "--disabled", help="Keep its notifications queued, "
+                                  "send nothing until enabled."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Where an operator receives HandleDownloadProgressInfo from this SM-DP+ (create or
+    replace)."""
+    from simcore.smdp.progress_notify import set_receiver
+
+    row = set_receiver(engine(), operator, url, cert=str(cert) if cert else None,
+                       key=str(key) if key else None, ca=str(ca) if ca else None,
+                       requester_id=requester_id, enabled=not disabled)
+    if as_json:
+        print_json(_receiver_dict(row))
+        return
+    console.print(f"operator {operator}: notifications to {row.url} "
+                  f"({'enabled' if row.enabled else 'disabled'})")
+
+
+@app.command("receiver-enable")
+@handle_errors
+def receiver_enable(
+    operator: str = typer.Option(..., "--operator", help="The operator."),
+    disable: bool = typer.Option(False, "--disable", help="Disable instead."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Enable (or --disable) an operator's receiver; queued notifications wait while disabled."""
+    from simcore.smdp.progress_notify import enable_receiver
+
+    row = enable_receiver(engine(), operator, not disable)
+    if as_json:
+        print_json(_receiver_dict(row))
+        return
+    console.print(f"operator {operator}: receiver {'enabled' if row.enabled else 'disabled'}")
+
+
+@app.command("receivers")
+@handle_errors
+def receivers(as_json: bool = JsonOpt) -> None:
+    """The operators' HandleDownloadProgressInfo receivers."""
+    from simcore.smdp.progress_notify import list_receivers
+
+    rows = list_receivers(engine())
+    if as_json:
+        print_json([_receiver_dict(r) for r in rows])
+        return
+    print_table("ES2+ receivers", ["operator", "url", "client certificate", "enabled"],
+                [(r.operator, r.url, r.cert or "(dev PKI)", "yes" if r.enabled else "no")
+                 for r in rows])
+
+
+@app.command("notifications")
+@handle_errors
+def notifications(
+    state: str | None = typer.Option(None, "--state", help="pending, delivered or dead."),
+    iccid: str | None = typer.Option(None, "--iccid", help="Only this profile's."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000),
+    as_json: bool = JsonOpt,
+) -> None:
+    """HandleDownloadProgressInfo notifications and their delivery state."""
+    import json as _json
+
+    from simcore.smdp.progress_notify import list_notifications
+
+    rows = list_notifications(engine(), state=state, iccid=iccid, limit=limit)
+    out = [{"id": n.id, "operator": n.operator, "iccid": n.iccid, "call_id": n.call_id,
+            "state": n.state, "attempts": n.attempts, "last_status": n.last_status,
+            "last_error": n.last_error, "created_at": n.created_at,
+            "delivered_at": n.delivered_at, "body": _json.loads(n.body)} for n in rows]
+    if as_json:
+        print_json(out)
+        return
+    print_table("ES2+ notifications", ["id", "operator", "iccid", "point", "state", "attempts",
+                                       "last error"],
+                [(o["id"], o["operator"], o["iccid"],
+                  o["body"]["notificationPointId"], o["state"],  # type: ignore[index]
+                  o["attempts"], o["last_error"] or "") for o in out])
+
+
+@app.command("notify")
+@handle_errors
+def notify(
+    once: bool = typer.Option(False, "--once", help="One round (collect, send what is due), "
+                              "then exit; without it, loop until Ctrl-C."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Send HandleDownloadProgressInfo for the SM-DP+'s profile state changes to each
+    operator's receiver (what `simsmith serve` does in the background)."""
+    import time
+
+    from simcore.smdp.progress_notify import Notifier, NotifySettings
+
+    s = settings()
+    notifier = Notifier(engine(), NotifySettings.from_settings(s))
+    try:
+        while True:
+            done = notifier.run_once()
+            if once:
+                break
+            if not (done["events"] or done["sent"]):
+                time.sleep(s.es2plus_notify_poll_seconds)
+    finally:
+        notifier.close()
+    if as_json:
+        print_json(done)
+        return
+    console.print(f"{done['events']} event(s) read, {done['sent']} notification(s) sent, "
+                  f"{done['delivered']} delivered, {done['failed']} to retry")

@@ -1,6 +1,7 @@
 """The operator side of ES2+: HandleDownloadProgressInfo (GSMA SGP.22 v2.5 §5.3.5), an SM-DP+
 telling simsmith how a profile's download goes, mirrored into the inventory: BPP download done →
-downloaded, BPP installation done → installed, any failure → error (the reason, subject and
+downloaded, BPP installation done → installed, deletion (5) → deleted, enabled (101) / disabled
+(102) → enabled / disabled, any failure → error (the reason, subject and
 reason codes in the audit and outbox records). A notification that would move the state
 backwards or to where it already is changes nothing but is recorded.
 """
@@ -28,7 +29,15 @@ _POINT_NAMES = {
     NotificationPoint.CONFIRMATION_FAILURE: "confirmation failure",
     NotificationPoint.BPP_DOWNLOAD: "BPP download",
     NotificationPoint.BPP_INSTALLATION: "BPP installation",
+    5: "deletion",
+    101: "profile enabled",
+    102: "profile disabled",
 }
+# Executed points that move the profile: SGP.22's 3, 4 and 5, and 101/102, which commercial
+# SM-DP+s (and simsmith's, simcore.smdp.progress_notify) send for enable/disable.
+_EXECUTED_TARGETS = {NotificationPoint.BPP_DOWNLOAD: P.DOWNLOADED,
+                     NotificationPoint.BPP_INSTALLATION: P.INSTALLED,
+                     5: P.DELETED, 101: P.ENABLED, 102: P.DISABLED}
 
 
 def handle_download_progress_info(
@@ -59,10 +68,8 @@ def handle_download_progress_info(
             reason += f" {scd.subject_code}/{scd.reason_code} ({scd.code.description})"
             if scd.message:
                 reason += f": {scd.message}"
-    elif point == NotificationPoint.BPP_DOWNLOAD:
-        target = P.DOWNLOADED
-    elif point == NotificationPoint.BPP_INSTALLATION:
-        target = P.INSTALLED
+    else:
+        target = _EXECUTED_TARGETS.get(point)
     current = sim.profile_state
     if target is not None and current != target and current is not None \
             and target in PROFILE_LIFECYCLE.allowed(current):

@@ -105,3 +105,15 @@ def test_notification_needs_a_trusted_sender(engine: Engine, https_server: Serve
         notify(spoof, iccid, 4)
     assert ei.value.code is not None and ei.value.code.subject == "1.1"
     assert profile(engine, iccid).profile_state == "released"
+
+
+def test_deletion_and_enable_disable_points_move_the_profile(
+        engine: Engine, smdp: Es2PlusClient) -> None:
+    """Point 5 (deletion), and 101 / 102 as commercial SM-DP+s (and simsmith's own,
+    simcore.smdp.progress_notify) send enable / disable."""
+    iccid = add_profiles(engine, 1, state="installed")[0]
+    for point, state in ((101, "enabled"), (102, "disabled"), (101, "enabled"), (5, "deleted")):
+        notify(smdp, iccid, point)
+        assert profile(engine, iccid).profile_state == state
+    assert [p["to"] for t, p in outbox(engine, iccid) if t == "esim_profile.state_changed"] == [
+        "enabled", "disabled", "enabled", "deleted"]
