@@ -202,7 +202,7 @@ def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
     requester = certificate_identity(x509.load_pem_x509_certificate(
         pki.client_cert.read_bytes()))
     endpoint = Es2PlusEndpoint(engine, smdp_address,
-                               call_window=Es2PlusEndpointSettings().call_window)
+                               call_window=Es2PlusEndpointSettings.from_settings().call_window)
     server = MtlsServer(es2plus_app(endpoint, roles={Role.ORDER}),
                         cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
                         host=host, port=port).start()

@@ -46,7 +46,7 @@ def build_smdp(settings: ApiSettings, engine: Engine) -> tuple[SmdpPort, Any]:
     else the in-process one."""
     from simcore.smdp.es2plus_port import SmdpSettings, check_smdp_settings, es2plus_smdp
 
-    external = SmdpSettings()
+    external = SmdpSettings.from_settings()
     # Refused here, at start-up, not at the first order: an address no LPA could use.
     address = check_smdp_settings(settings.smdp_address, external)
     if external.url:

@@ -3,29 +3,21 @@
 Built by `ApiSettings()` in the entry point (or a test), never at import. In production mode
 (`SIMSMITH_MODE=production`) placeholder values are refused: the demo SM-DP+ address and the
 dev-mode soft HSM sealed on disk or opened by SIMSMITH_HSM_PASSPHRASE; the HSM settings are
-checked whole (backend, the PKCS#11 module, token, PIN and session count) at startup.
+checked whole (backend, the PKCS#11 module, token, PIN and session count) at startup; the ES2+
+lab flags (SIMSMITH_ES2PLUS_ALLOW_PLAIN_HTTP, SIMSMITH_SMDP_ALLOW_LAB_ADDRESS) are refused. The
+SM-DP+ and ES2+ settings live in the tree's base (simcore.config.Settings).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
-from simcore.config import Settings
+from simcore.config import DEMO_SMDP_ADDRESS, Settings
 
-DEMO_SMDP_ADDRESS = "smdp.simsmith.test"
+__all__ = ["DEMO_SMDP_ADDRESS", "ApiSettings"]
 
 
 class ApiSettings(Settings):
-    mode: Literal["dev", "production"] = Field(default="dev")
-    smdp_address: str = Field(
-        default=DEMO_SMDP_ADDRESS, description="SM-DP+ FQDN put into activation codes")
-    smdp_mode: Literal["in-process", "es2plus"] = Field(
-        default="in-process", description="The SM-DP+ when SIMSMITH_SMDP_URL names no external "
-        "one: `es2plus` runs simsmith's own ES2+ endpoint on a loopback mutual-TLS listener and "
-        "orders go to it over HTTPS (the default of `simsmith serve`); `in-process` calls the "
-        "same state machine directly")
     api_key_cache_seconds: float = Field(
         default=2.0, ge=0, description="How long a checked API key is trusted without a read "
         "(a revoked key stops working within this time)")
@@ -54,6 +46,10 @@ class ApiSettings(Settings):
                              "production mode")
         if self.mode == "production":
             self._check_hsm_for_production()
+            for name in ("es2plus_allow_plain_http", "smdp_allow_lab_address"):
+                if getattr(self, name):
+                    raise ValueError(f"SIMSMITH_{name.upper()} is a lab flag; not in "
+                                     "production mode")
         return self
 
     def _check_hsm_for_production(self) -> None:

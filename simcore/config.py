@@ -2,9 +2,14 @@
 
 Every setting is `SIMSMITH_<NAME>`: SIMSMITH_HOME (workspace, default ./.simsmith),
 SIMSMITH_DATABASE_URL (default: SQLite file in the workspace), SIMSMITH_QUARANTINE_DAYS, the HSM's
-(SIMSMITH_HSM_BACKEND, SIMSMITH_HSM_PASSPHRASE, SIMSMITH_PKCS11_MODULE/_TOKEN/_PIN/_SESSIONS), ...
+(SIMSMITH_HSM_BACKEND, SIMSMITH_HSM_PASSPHRASE, SIMSMITH_PKCS11_MODULE/_TOKEN/_PIN/_SESSIONS),
+SIMSMITH_MODE, the SM-DP+'s (SIMSMITH_SMDP_*: simsmith's own and an external one), simsmith's
+ES2+ endpoint's (SIMSMITH_ES2PLUS_*) and its notifier's (SIMSMITH_ES2PLUS_NOTIFY_*), ...
 The API adds its own (api.settings.ApiSettings, a subclass: one tree), and checks the whole of it
-in production mode. Secrets are SecretStr (their repr hides them).
+in production mode. The SM-DP+ modules read theirs through small views built from this tree
+(simcore.smdp.es2plus_port.SmdpSettings, simcore.smdp.es2plus.Es2PlusEndpointSettings,
+simcore.smdp.access.Es2PlusAccessSettings: `.from_settings()`), so every variable is declared,
+defaulted and documented here once. Secrets are SecretStr (their repr hides them).
 Settings are built by `get_settings()` when needed, never at import, so tests can swap them.
 The SM-DP+'s identity for ES9+ (SIMSMITH_SMDP_*: address, OID, certificates, HSM key references,
 trusted CIs) is read by simcore.smdp.identity; `simsmith pki sgp26-init` / `pki load` write it.
@@ -19,6 +24,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SMDP_ADDRESS = "smdp.simsmith.test"
+# The development PKI's client certificate CN (esim.pki.DEFAULT_CLIENT), not imported: this
+# module is read by every command and stays free of the crypto stack.
+DEFAULT_REQUESTER_ID = "simsmith-operator"
+DEFAULT_CALL_WINDOW_HOURS = 24.0
 
 
 class Settings(BaseSettings):
@@ -66,7 +75,9 @@ class Settings(BaseSettings):
 
     smdp_address: str = Field(
         default=DEMO_SMDP_ADDRESS, description="SM-DP+ address (FQDN, or host:port in a lab): "
-        "put into activation codes, checked in ES9+ requests and in CERT.DP.TLS")
+        "put into activation codes, checked in ES9+ requests and in CERT.DP.TLS; with "
+        "SIMSMITH_SMDP_URL the external SM-DP+'s, used when its answer names none (default the "
+        "URL's host)")
     smdp_rsp_dir: Path | None = Field(
         default=None, description="Where the SM-DP+'s RSP certificates and its identity file "
         "(smdp.json: OID, HSM key references) live; default <home>/rsp")
@@ -89,6 +100,42 @@ class Settings(BaseSettings):
     smdp_trusted_cis: str | None = Field(
         default=None, description="CI certificates the SM-DP+ trusts (PEM files, comma-separated)"
         "; default <rsp dir>/ci.pem")
+    # How orders reach simsmith's own SM-DP+ when no external one is named (docs/es2plus.md).
+    smdp_mode: Literal["in-process", "es2plus"] = Field(
+        default="in-process", description="The SM-DP+ when SIMSMITH_SMDP_URL names no external "
+        "one: `es2plus` runs simsmith's own ES2+ endpoint on a loopback mutual-TLS listener and "
+        "orders go to it over HTTPS (the default of `simsmith serve`); `in-process` calls the "
+        "same state machine directly")
+    smdp_allow_lab_address: bool = Field(
+        default=False, description="Lab only: allow an SM-DP+ address that is not an FQDN "
+        "(localhost, an IP address) in activation codes; logged as a warning; refused in "
+        "production mode")
+    # An external SM-DP+ over ES2+ (simcore.smdp.es2plus_port).
+    smdp_url: str | None = Field(default=None, description="ES2+ base URL of the SM-DP+")
+    smdp_cert: Path | None = Field(default=None, description="Client certificate (PEM)")
+    smdp_key: Path | None = Field(default=None, description="Client private key (PEM)")
+    smdp_ca: Path | None = Field(default=None,
+                                 description="CA bundle for the SM-DP+ certificate")
+    smdp_requester_id: str = Field(default=DEFAULT_REQUESTER_ID,
+                                   description="Our functionRequesterIdentifier")
+    smdp_timeout: float = Field(default=10.0, gt=0, description="Seconds per ES2+ call")
+    # Simsmith's own ES2+ endpoint (simcore.smdp.es2plus, simcore.smdp.access).
+    es2plus_access: Path | None = Field(
+        default=None, description="TOML access table: which certificate may call what for "
+        "which operator (simcore.smdp.access)")
+    es2plus_allow_plain_http: bool = Field(
+        default=False, description="LAB ONLY: answer ES2+ over plain HTTP (HTTP Basic "
+        "credentials travel in clear); refused in production mode")
+    es2plus_credentials: SecretStr | None = Field(
+        default=None, description="name=secret;… accepted as HTTP Basic credentials (for use "
+        "behind a TLS-terminating proxy); mutual TLS needs none")
+    es2plus_requesters: str | None = Field(
+        default=None, description="client=requester1|requester2;…: the functionRequester"
+        "Identifiers a client (certificate CN or credential name) may use besides its own name")
+    es2plus_call_window_hours: float = Field(
+        default=DEFAULT_CALL_WINDOW_HOURS, gt=0, description="hours a functionCallIdentifier "
+        "stays bound to its call: a repeat within it is answered from the record (or refused "
+        "for another body), after it the identifier is free again")
     # ES2+ notifications this SM-DP+ sends (simcore.smdp.progress_notify).
     es2plus_notify_enabled: bool = Field(
         default=True, description="Run the HandleDownloadProgressInfo sender in `simsmith "

@@ -73,7 +73,7 @@ def serve(
     address = check_smdp_address(
         smdp_address if smdp_address is not None else ApiSettings().smdp_address,
         field="--smdp-address" if smdp_address is not None else "SIMSMITH_SMDP_ADDRESS",
-        allow_lab=SmdpSettings().allow_lab_address)
+        allow_lab=SmdpSettings.from_settings().allow_lab_address)
     given = [p for p in (cert, key, ca) if p is not None]
     if given and len(given) != 3:
         fail("--cert, --key and --ca go together")
@@ -88,7 +88,7 @@ def serve(
     for flag, path in (("--cert", cert), ("--key", key), ("--ca", ca)):
         if not path.is_file():
             fail(f"{flag} {path}: no such file")
-    endpoint_settings = Es2PlusEndpointSettings()
+    endpoint_settings = Es2PlusEndpointSettings.from_settings()
     policy = (load_access_table(access) if access is not None
               else configured_policy(endpoint_settings.requester_map()))
     eng = engine()
@@ -96,7 +96,7 @@ def serve(
                                call_window=endpoint_settings.call_window)
     server = MtlsServer(es2plus_app(endpoint, roles={Role(role)}, policy=policy),
                         cert=cert, key=key, ca=ca, host=host, port=port)
-    if Es2PlusAccessSettings().allow_plain_http:
+    if Es2PlusAccessSettings.from_settings().allow_plain_http:
         warn_plain_http(server.url)  # this listener is TLS-only; the flag concerns others
     info = {"url": server.url, "role": role, "serves": ROLES[role], "smdp_address": address,
             "access_table": str(access) if access else None,

@@ -73,7 +73,7 @@ def _endpoint(request: Request) -> Es2PlusEndpoint:
             raise RuntimeError("the ES2+ router needs app.state.es2plus or app.state.ctx")
         endpoint = Es2PlusEndpoint(ctx.engine, ctx.settings.smdp_address,
                                    authorize=_policy(request).may_act_as,
-                                   call_window=Es2PlusEndpointSettings().call_window)
+                                   call_window=Es2PlusEndpointSettings.from_settings().call_window)
         state.es2plus = endpoint
     return endpoint
 
@@ -83,7 +83,7 @@ def _policy(request: Request) -> AccessPolicy:
     state = request.app.state
     policy: AccessPolicy | None = getattr(state, "es2plus_policy", None)
     if policy is None:
-        policy = configured_policy(Es2PlusEndpointSettings().requester_map())
+        policy = configured_policy(Es2PlusEndpointSettings.from_settings().requester_map())
         state.es2plus_policy = policy
     return policy
 
@@ -92,7 +92,7 @@ def _plain_http_allowed(request: Request) -> bool:
     state = request.app.state
     allowed: bool | None = getattr(state, "es2plus_allow_plain_http", None)
     if allowed is None:
-        allowed = Es2PlusAccessSettings().allow_plain_http
+        allowed = Es2PlusAccessSettings.from_settings().allow_plain_http
         state.es2plus_allow_plain_http = allowed
         if allowed:
             warn_plain_http(str(request.base_url))
@@ -102,7 +102,7 @@ def _plain_http_allowed(request: Request) -> bool:
 def _credentials(request: Request) -> dict[str, str]:
     creds: dict[str, str] | None = getattr(request.app.state, "es2plus_credentials", None)
     if creds is None:
-        creds = Es2PlusEndpointSettings().credential_map()
+        creds = Es2PlusEndpointSettings.from_settings().credential_map()
         request.app.state.es2plus_credentials = creds
     return creds
 

@@ -43,9 +43,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
+from simcore.config import Settings, get_settings
 from simcore.errors import InvalidInput, SimsmithError
 
 log = logging.getLogger(__name__)
@@ -178,15 +178,18 @@ def _strings(value: Any, where: str, expected: str) -> list[str]:
     return list(value)
 
 
-class Es2PlusAccessSettings(BaseSettings):
-    """SIMSMITH_ES2PLUS_ACCESS (the table's path) and SIMSMITH_ES2PLUS_ALLOW_PLAIN_HTTP."""
+class Es2PlusAccessSettings(BaseModel):
+    """SIMSMITH_ES2PLUS_ACCESS (the table's path) and SIMSMITH_ES2PLUS_ALLOW_PLAIN_HTTP, a view
+    of the settings tree (simcore.config)."""
 
-    model_config = SettingsConfigDict(env_prefix="SIMSMITH_ES2PLUS_", extra="ignore")
+    access: Path | None = None
+    allow_plain_http: bool = False
 
-    access: Path | None = Field(default=None, description="TOML access table (see "
-                                "simcore.smdp.access)")
-    allow_plain_http: bool = Field(default=False, description="LAB ONLY: answer ES2+ over "
-                                   "plain HTTP (HTTP Basic credentials travel in clear)")
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Es2PlusAccessSettings:
+        """From `settings`, or the environment now."""
+        s = settings if settings is not None else get_settings()
+        return cls(access=s.es2plus_access, allow_plain_http=s.es2plus_allow_plain_http)
 
 
 def configured_policy(extra_operators: Mapping[str, frozenset[str]] | None = None
@@ -194,7 +197,7 @@ def configured_policy(extra_operators: Mapping[str, frozenset[str]] | None = Non
     """The policy from the environment: the table at SIMSMITH_ES2PLUS_ACCESS, else none
     (everyone speaks for itself, plus `extra_operators`, the SIMSMITH_ES2PLUS_REQUESTERS
     grants)."""
-    settings = Es2PlusAccessSettings()
+    settings = Es2PlusAccessSettings.from_settings()
     if settings.access is not None:
         return load_access_table(settings.access)
     return AccessPolicy(None, dict(extra_operators or {}))

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
@@ -42,6 +41,7 @@ from sqlmodel import Session, col
 from esim.es2plus import codes
 from esim.es2plus.codes import FunctionExecutionStatus
 from esim.es2plus.messages import FUNCTIONS, Request, Response
+from simcore.config import DEFAULT_CALL_WINDOW_HOURS, Settings, get_settings
 from simcore.db import read_session, transaction
 from simcore.lifecycle import StaleVersion, TransitionNotAllowed
 from simcore.models import utcnow
@@ -52,7 +52,6 @@ from simcore.smdp.profiles import Es2PlusRefused, iccid_digits
 
 log = logging.getLogger(__name__)
 MAX_IDENTIFIER = 128  # the store's limit for requester and call identifiers
-DEFAULT_CALL_WINDOW_HOURS = 24.0
 
 
 def request_digest(req: Request) -> str:
@@ -215,21 +214,20 @@ def _invalid(exc: ValidationError) -> Es2PlusRefused:
     return Es2PlusRefused(code, f"{where}: {err['msg']}", where)
 
 
-class Es2PlusEndpointSettings(BaseSettings):
-    """Who may call simsmith's ES2+ endpoint, from the environment (SIMSMITH_ES2PLUS_*)."""
+class Es2PlusEndpointSettings(BaseModel):
+    """Who may call simsmith's ES2+ endpoint (SIMSMITH_ES2PLUS_CREDENTIALS, _REQUESTERS,
+    _CALL_WINDOW_HOURS), a view of the settings tree (simcore.config)."""
 
-    model_config = SettingsConfigDict(env_prefix="SIMSMITH_ES2PLUS_", extra="ignore")
+    credentials: SecretStr | None = None
+    requesters: str | None = None
+    call_window_hours: float = Field(default=DEFAULT_CALL_WINDOW_HOURS, gt=0)
 
-    credentials: SecretStr | None = Field(
-        default=None, description="name=secret;… accepted as HTTP Basic credentials (for use "
-        "behind a TLS-terminating proxy); mutual TLS needs none")
-    requesters: str | None = Field(
-        default=None, description="client=requester1|requester2;…: the functionRequester"
-        "Identifiers a client (certificate CN or credential name) may use besides its own name")
-    call_window_hours: float = Field(
-        default=DEFAULT_CALL_WINDOW_HOURS, gt=0, description="hours a functionCallIdentifier "
-        "stays bound to its call: a repeat within it is answered from the record (or refused "
-        "for another body), after it the identifier is free again")
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Es2PlusEndpointSettings:
+        """From `settings`, or the environment now."""
+        s = settings if settings is not None else get_settings()
+        return cls(credentials=s.es2plus_credentials, requesters=s.es2plus_requesters,
+                   call_window_hours=s.es2plus_call_window_hours)
 
     @property
     def call_window(self) -> timedelta:

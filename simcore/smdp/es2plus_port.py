@@ -27,15 +27,14 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from esim.es2plus import Es2PlusClient, Es2PlusError, Es2PlusFunctionFailed
 from esim.es2plus.errors import Es2PlusTransportError
-from esim.pki import DEFAULT_CLIENT
 from simcore import audit
+from simcore.config import DEFAULT_REQUESTER_ID, Settings, get_settings
 from simcore.db import read_session, transaction
 from simcore.errors import InvalidInput
 from simcore.lifecycle import (
@@ -65,22 +64,27 @@ P = ProfileState
 _PROFILE_ICCID = "8.2.1"
 
 
-class SmdpSettings(BaseSettings):
-    """The external SM-DP+ (SIMSMITH_SMDP_*). Without a URL simsmith uses its embedded one."""
+class SmdpSettings(BaseModel):
+    """The external SM-DP+ (SIMSMITH_SMDP_*), a view of the settings tree (simcore.config).
+    Without a URL simsmith uses its embedded one."""
 
-    model_config = SettingsConfigDict(env_prefix="SIMSMITH_SMDP_", extra="ignore")
+    url: str | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+    requester_id: str = DEFAULT_REQUESTER_ID
+    timeout: float = Field(default=10.0, gt=0)
+    address: str | None = None  # SIMSMITH_SMDP_ADDRESS when set, else the URL's host
+    allow_lab_address: bool = False
 
-    url: str | None = Field(default=None, description="ES2+ base URL of the SM-DP+")
-    cert: Path | None = Field(default=None, description="Client certificate (PEM)")
-    key: Path | None = Field(default=None, description="Client private key (PEM)")
-    ca: Path | None = Field(default=None, description="CA bundle for the SM-DP+ certificate")
-    requester_id: str = Field(default=DEFAULT_CLIENT,
-                              description="functionRequesterIdentifier")
-    timeout: float = Field(default=10.0, gt=0, description="Seconds per ES2+ call")
-    address: str | None = Field(default=None, description="SM-DP+ FQDN for activation codes")
-    allow_lab_address: bool = Field(
-        default=False, description="Lab only: allow an SM-DP+ address that is not an FQDN "
-        "(localhost, an IP address) in activation codes; logged as a warning")
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SmdpSettings:
+        """From `settings`, or the environment now."""
+        s = settings if settings is not None else get_settings()
+        return cls(url=s.smdp_url, cert=s.smdp_cert, key=s.smdp_key, ca=s.smdp_ca,
+                   requester_id=s.smdp_requester_id, timeout=s.smdp_timeout,
+                   address=s.smdp_address if "smdp_address" in s.model_fields_set else None,
+                   allow_lab_address=s.smdp_allow_lab_address)
 
 
 class Es2PlusSmdp:
@@ -280,7 +284,7 @@ def check_smdp_settings(smdp_address: str, settings: SmdpSettings | None = None)
     one an LPA can use (simcore.smdp.address). With SIMSMITH_SMDP_URL that is
     SIMSMITH_SMDP_ADDRESS or the URL's host; else `smdp_address` (the embedded SM-DP+'s).
     Returns the address; SmdpAddressInvalid (an InvalidInput naming the setting) if not."""
-    settings = settings or SmdpSettings()
+    settings = settings or SmdpSettings.from_settings()
     if settings.url:
         return check_smdp_address(
             settings.address or urlsplit(settings.url).hostname or "",
@@ -293,7 +297,7 @@ def configured_smdp(engine: Engine, smdp_address: str) -> SmdpPort:
     """The SM-DP+ the environment configures: ES2+ to SIMSMITH_SMDP_URL when set (activation
     codes name SIMSMITH_SMDP_ADDRESS, the SM-DP+'s own answer, or the URL's host), else the
     embedded in-process one with `smdp_address`."""
-    settings = SmdpSettings()
+    settings = SmdpSettings.from_settings()
     if settings.url:
         return es2plus_smdp(engine, settings)
     return InProcessSmdp(engine, check_smdp_settings(smdp_address, settings))

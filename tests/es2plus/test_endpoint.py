@@ -316,13 +316,13 @@ def test_endpoint_settings_parse_without_echoing_secrets(monkeypatch: pytest.Mon
 
     monkeypatch.setenv("SIMSMITH_ES2PLUS_CREDENTIALS", "op-1=pa=ss; op-2=x")
     monkeypatch.setenv("SIMSMITH_ES2PLUS_REQUESTERS", "op-1=1.2.3|1.2.4")
-    st = Es2PlusEndpointSettings()
+    st = Es2PlusEndpointSettings.from_settings()
     assert st.credential_map() == {"op-1": "pa=ss", "op-2": "x"}
     assert st.requester_map() == {"op-1": frozenset({"1.2.3", "1.2.4"})}
     assert "pa=ss" not in repr(st)
     monkeypatch.setenv("SIMSMITH_ES2PLUS_CREDENTIALS", "op-1=a;topsecretvalue")
     with pytest.raises(ValueError) as ei:
-        Es2PlusEndpointSettings().credential_map()
+        Es2PlusEndpointSettings.from_settings().credential_map()
     assert "topsecret" not in str(ei.value) and "entry 2" in str(ei.value)
 
 

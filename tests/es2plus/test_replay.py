@@ -124,9 +124,9 @@ def test_identifier_is_free_again_after_the_window(engine: Engine) -> None:
 def test_window_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from simcore.smdp.es2plus import Es2PlusEndpointSettings
 
-    assert Es2PlusEndpointSettings().call_window == timedelta(hours=24)
+    assert Es2PlusEndpointSettings.from_settings().call_window == timedelta(hours=24)
     monkeypatch.setenv("SIMSMITH_ES2PLUS_CALL_WINDOW_HOURS", "2")
-    assert Es2PlusEndpointSettings().call_window == timedelta(hours=2)
+    assert Es2PlusEndpointSettings.from_settings().call_window == timedelta(hours=2)
 
 
 def test_client_retry_after_lost_answer_is_still_one_call(engine: Engine, https_server: Server,
