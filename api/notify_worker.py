@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from simcore.config import Settings
 from simcore.log import get_logger
-from simcore.smdp.progress_notify import Notifier, NotifySettings
+from simcore.smdp.progress_notify import BATCH, Notifier, NotifySettings
 
 log = get_logger("api.es2plus_notify")
 
@@ -36,7 +36,9 @@ class NotifyWorker:
         while not self._stop.is_set():
             try:
                 done = self.notifier.run_once()
-                busy = bool(done["events"] or done["sent"])
+                # Straight on only with a full batch behind: a round per trickle of events
+                # would take the store's write lock (SQLite) far more often than it needs.
+                busy = done["events"] >= BATCH or bool(done["sent"])
                 if done["sent"]:
                     log.info("es2plus notifications", **done)
             except Exception:  # keep notifying whatever one round hit; the log says what

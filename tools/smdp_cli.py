@@ -304,7 +304,7 @@ def notify(
     operator's receiver (what `simsmith serve` does in the background)."""
     import time
 
-    from simcore.smdp.progress_notify import Notifier, NotifySettings
+    from simcore.smdp.progress_notify import BATCH, Notifier, NotifySettings
 
     s = settings()
     notifier = Notifier(engine(), NotifySettings.from_settings(s))
@@ -313,7 +313,7 @@ def notify(
             done = notifier.run_once()
             if once:
                 break
-            if not (done["events"] or done["sent"]):
+            if done["events"] < BATCH and not done["sent"]:
                 time.sleep(s.es2plus_notify_poll_seconds)
     finally:
         notifier.close()

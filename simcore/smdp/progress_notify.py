@@ -16,6 +16,11 @@ progress into notifications for the operator that ordered the profile:
                   numbers for the enable/disable notifications they forward; receivers that do
                   not know them record them and move nothing)
 
+What the SM-DP+'s download side may put into the change's details (apply_transition's
+`details`, `reason`), each optional: `eid`, `notification_point` (the point to report instead
+of the default), `subject_code` / `reason_code` (an error's statusCodeData), `result_data`
+(base64 ProfileInstallationResult, sent as resultData); the `reason` becomes an error's message.
+
 Changes mirrored from another SM-DP+'s notifications (the event names the function
 HandleDownloadProgressInfo: simsmith is the operator there) and order states (allocated …
 released, available, unavailable) are not sent. The operator is the requester of the profile's
@@ -58,6 +63,7 @@ from simcore.models import Batch, Sim, utcnow
 from simcore.smdp.models import Es2PlusNotification, Es2PlusOrder, Es2PlusReceiver, Es2PlusStock
 
 CONSUMER = "es2plus.download_progress"
+BATCH = 500  # outbox events read per round
 TOPIC = "esim_profile.state_changed"
 FUNCTION = "HandleDownloadProgressInfo"
 P = ProfileState
@@ -159,7 +165,7 @@ def _make(conn: Connection, rows: Sequence[Row[Any]]) -> None:
         conn.execute(insert(_N), out)
 
 
-def collect(engine: Engine, limit: int = 500) -> int:
+def collect(engine: Engine, limit: int = BATCH) -> int:
     """Read the outbox past this notifier's cursor and make the notifications it calls for;
     returns the events read."""
     return events.consume(engine, CONSUMER, _make, topics=(TOPIC,), limit=limit)
