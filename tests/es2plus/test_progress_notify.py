@@ -118,6 +118,7 @@ def time_passes(engine: Engine) -> None:
                   .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_each_state_change_reaches_the_receiver_as_exact_json(
         engine: Engine, pki: Pki, raw: RawReceiver) -> None:
     a, b = ordered(engine, 2)
@@ -161,6 +162,7 @@ def test_each_state_change_reaches_the_receiver_as_exact_json(
                                      "notificationPointId", "notificationPointStatus"]
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_order_states_and_mirrored_progress_are_not_sent(
         engine: Engine, pki: Pki, raw: RawReceiver) -> None:
     pn.set_receiver(engine, REQUESTER, raw.url)
@@ -178,6 +180,7 @@ def test_order_states_and_mirrored_progress_are_not_sent(
     assert raw.received == [] and notes(engine) == []
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_exactly_once_after_a_receiver_outage(engine: Engine, pki: Pki,
                                               raw: RawReceiver) -> None:
     a, b = ordered(engine, 2)
@@ -211,6 +214,7 @@ def test_exactly_once_after_a_receiver_outage(engine: Engine, pki: Pki,
     assert {x.state for x in notes(engine)} == {"delivered"}
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_a_disabled_receiver_keeps_its_notifications_queued(
         engine: Engine, pki: Pki, raw: RawReceiver) -> None:
     a, = ordered(engine, 1)
@@ -227,6 +231,7 @@ def test_a_disabled_receiver_keeps_its_notifications_queued(
     assert [r["iccid"] for r in raw.received] == [a]
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_dead_after_the_last_attempt_then_redelivered(
         engine: Engine, pki: Pki, raw: RawReceiver) -> None:
     a, = ordered(engine, 1)
@@ -276,6 +281,7 @@ def audit_actions(engine: Engine, iccid: str) -> list[str]:
                               .order_by(col(AuditEvent.seq))).scalars())
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_simsmiths_operator_listener_mirrors_each_change_once_across_a_crash(
         engine: Engine, pki: Pki, operator_store: Engine, operator_listener: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,6 +381,7 @@ def test_the_cursor_reads_every_event_once_and_waits_for_late_ones(engine: Engin
     assert left == [9]
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_the_command_line_configures_and_sends(engine: Engine, pki: Pki, raw: RawReceiver,
                                                tmp_path: Path) -> None:
     """`simsmith smdp receiver-set / receivers / notify --once / notifications`, --json."""
@@ -409,6 +416,7 @@ def test_the_command_line_configures_and_sends(engine: Engine, pki: Pki, raw: Ra
     assert [x["iccid"] for x in raw.received] == [a]
 
 
+@pytest.mark.slow  # an HTTPS receiver per test
 def test_serve_sends_in_the_background(engine: Engine, pki: Pki, raw: RawReceiver,
                                        tmp_path: Path) -> None:
     """The API process (`simsmith serve`) runs the sender loop."""
