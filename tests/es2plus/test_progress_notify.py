@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -282,15 +283,28 @@ def audit_actions(engine: Engine, iccid: str) -> list[str]:
 
 
 @pytest.mark.slow  # an HTTPS receiver per test
-def test_simsmiths_operator_listener_mirrors_each_change_once_across_a_crash(
+def test_simsmiths_operator_listener_mirrors_each_change_once_across_outage_and_crash(
         engine: Engine, pki: Pki, operator_store: Engine, operator_listener: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = ordered(engine, 2)
     # The operator's inventory holds the same profiles, released (its side of the order).
     assert add_profiles(operator_store, 2, state="released") == [a, b]
-    pn.set_receiver(engine, REQUESTER, operator_listener + PATH)  # the full URL works too
+    # First the operator's listener is out (nothing listens where it should be).
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{free.getsockname()[1]}"
+    pn.set_receiver(engine, REQUESTER, dead)
     smdp_moves(engine, a, "downloaded")
     smdp_moves(engine, b, "downloaded")
+    out = notifier(engine, pki)
+    try:
+        assert out.run_once()["failed"] == 2
+    finally:
+        out.close()
+    assert all("refused" in (x.last_error or "").lower() or "connect" in
+               (x.last_error or "").lower() for x in notes(engine))
+    time_passes(engine)
+    pn.set_receiver(engine, REQUESTER, operator_listener + PATH)  # the full URL works too
 
     # The sender dies after the receiver took the first notification, before recording it.
     real = pn.record_result
@@ -309,7 +323,7 @@ def test_simsmiths_operator_listener_mirrors_each_change_once_across_a_crash(
     n.close()
     monkeypatch.setattr(pn, "record_result", real)
     # The operator has it; the SM-DP+'s record says pending (its lease runs out).
-    assert {(x.state, x.attempts) for x in notes(engine)} == {("pending", 0)}
+    assert {(x.state, x.attempts) for x in notes(engine)} == {("pending", 1)}
     smdp_moves(engine, a, "installed")
 
     restarted = notifier(engine, pki)
