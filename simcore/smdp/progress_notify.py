@@ -9,8 +9,10 @@ progress into notifications for the operator that ordered the profile:
     downloaded  → notificationPointId 3 (BPP download), Executed-Success
     installed   → 4 (BPP installation), Executed-Success
     error       → 3 or 4 (where it failed: the event's `notification_point`, else 4 after a
-                  download, 3 before), Failed with statusCodeData (the event's subject/reason
-                  codes, else 8.2 / 4.2 Profile – Execution Error) and the reason as message
+                  download, 3 before; 2 when the confirmation code attempts ran out), Failed
+                  with statusCodeData (the event's subject/reason codes, else 8.2.7 / 6.4 for
+                  the confirmation code, 8.2 / 4.2 Profile – Execution Error otherwise) and the
+                  reason as message
     deleted     → 5 (deletion)
     enabled     → 101, disabled → 102 (not points SGP.22 defines: commercial SM-DP+s use these
                   numbers for the enable/disable notifications they forward; receivers that do
@@ -76,6 +78,8 @@ _SUCCESS_POINTS = {P.DOWNLOADED: NotificationPoint.BPP_DOWNLOAD,
                    P.DELETED: POINT_DELETION, P.ENABLED: POINT_ENABLED,
                    P.DISABLED: POINT_DISABLED}
 DEFAULT_ERROR_CODE = ("8.2", "4.2")  # Profile – Execution Error, when the change names none
+# Confirmation Code – Maximum number of retries exceeded (the ES9+ refusal of the last try).
+CC_EXHAUSTED_CODE = ("8.2.7", "6.4")
 
 _N: Any = Es2PlusNotification.__table__  # type: ignore[attr-defined]
 _R: Any = Es2PlusReceiver.__table__  # type: ignore[attr-defined]
@@ -100,11 +104,14 @@ def progress_body(payload: dict[str, Any], *, iccid: str, at: datetime, profile_
         point = int(payload.get("notification_point") or _SUCCESS_POINTS[P(target)])
         status: dict[str, Any] = {"status": "Executed-Success"}
     elif target == P.ERROR:
+        cc_exhausted = bool(payload.get("confirmation_code_failures"))
         point = int(payload.get("notification_point") or (
-            NotificationPoint.BPP_INSTALLATION if payload.get("from") != P.RELEASED
+            NotificationPoint.CONFIRMATION_FAILURE if cc_exhausted
+            else NotificationPoint.BPP_INSTALLATION if payload.get("from") != P.RELEASED
             else NotificationPoint.BPP_DOWNLOAD))
         subject, reason = (str(payload["subject_code"]), str(payload["reason_code"])) \
-            if payload.get("subject_code") and payload.get("reason_code") else DEFAULT_ERROR_CODE
+            if payload.get("subject_code") and payload.get("reason_code") \
+            else CC_EXHAUSTED_CODE if cc_exhausted else DEFAULT_ERROR_CODE
         scd: dict[str, Any] = {"subjectCode": subject, "reasonCode": reason}
         if payload.get("reason"):
             scd["message"] = str(payload["reason"])[:256]

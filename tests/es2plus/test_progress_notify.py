@@ -452,3 +452,37 @@ def test_serve_sends_in_the_background(engine: Engine, pki: Pki, raw: RawReceive
         while not raw.received and time.monotonic() < deadline:
             time.sleep(0.05)
     assert [(x["iccid"], x["notificationPointId"]) for x in raw.received] == [(a, 3)]
+
+
+@pytest.mark.slow  # an HTTPS receiver per test
+def test_the_es9plus_download_side_is_heard(engine: Engine, pki: Pki,
+                                            raw: RawReceiver) -> None:
+    """The ES9+ service's store adapter (simcore.smdp.download_orders) moves the profile:
+    delivered → 3, installation result → 4, confirmation code attempts exhausted → 2."""
+    from simcore.smdp.download_orders import DownloadLimits, StoreDownloadOrders
+    from simcore.smdp.models import Es2PlusOrder
+
+    a, b = ordered(engine, 2)
+    pn.set_receiver(engine, REQUESTER, raw.url)
+    with Session(engine) as s:
+        mid = {i: s.get(Es2PlusOrder, i).matching_id for i in (a, b)}  # type: ignore[union-attr]
+    orders = StoreDownloadOrders(engine, SMDP_ADDRESS, limits=DownloadLimits(cc_attempts=1))
+    order_a = orders.released(str(mid[a]))
+    assert order_a is not None
+    orders.delivered(order_a, EID, b"\x01" * 16)
+    orders.installed(a, EID)
+    order_b = orders.released(str(mid[b]))
+    assert order_b is not None
+    assert orders.confirmation_code_failed(order_b) == 0
+    n = notifier(engine, pki)
+    try:
+        assert n.run_once()["delivered"] == 3
+    finally:
+        n.close()
+    got = [(r["iccid"], r.get("eid"), r["notificationPointId"],
+            r["notificationPointStatus"]["status"]) for r in raw.received]
+    assert got == [(a, EID, 3, "Executed-Success"), (a, EID, 4, "Executed-Success"),
+                   (b, None, 2, "Failed")]
+    assert raw.received[2]["notificationPointStatus"]["statusCodeData"] == {
+        "subjectCode": "8.2.7", "reasonCode": "6.4",
+        "message": "confirmation code attempts exhausted"}
