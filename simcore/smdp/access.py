@@ -43,7 +43,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from simcore.config import Settings, get_settings
 from simcore.errors import InvalidInput, SimsmithError
@@ -188,8 +188,19 @@ class Es2PlusAccessSettings(BaseModel):
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Es2PlusAccessSettings:
         """From `settings`, or the environment now."""
-        s = settings if settings is not None else get_settings()
-        return cls(access=s.es2plus_access, allow_plain_http=s.es2plus_allow_plain_http)
+        return cls(**cls._values(settings if settings is not None else get_settings()))
+
+    @staticmethod
+    def _values(s: Settings) -> dict[str, Any]:
+        return dict(access=s.es2plus_access, allow_plain_http=s.es2plus_allow_plain_http)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_fills_the_rest(cls, data: Any) -> Any:
+        # Fields not given come from the environment, as with the settings class it replaced.
+        if isinstance(data, dict) and not cls.model_fields.keys() <= data.keys():
+            return {**cls._values(get_settings()), **data}
+        return data
 
 
 def configured_policy(extra_operators: Mapping[str, frozenset[str]] | None = None

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
@@ -225,9 +225,20 @@ class Es2PlusEndpointSettings(BaseModel):
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Es2PlusEndpointSettings:
         """From `settings`, or the environment now."""
-        s = settings if settings is not None else get_settings()
-        return cls(credentials=s.es2plus_credentials, requesters=s.es2plus_requesters,
-                   call_window_hours=s.es2plus_call_window_hours)
+        return cls(**cls._values(settings if settings is not None else get_settings()))
+
+    @staticmethod
+    def _values(s: Settings) -> dict[str, Any]:
+        return dict(credentials=s.es2plus_credentials, requesters=s.es2plus_requesters,
+                    call_window_hours=s.es2plus_call_window_hours)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_fills_the_rest(cls, data: Any) -> Any:
+        # Fields not given come from the environment, as with the settings class it replaced.
+        if isinstance(data, dict) and not cls.model_fields.keys() <= data.keys():
+            return {**cls._values(get_settings()), **data}
+        return data
 
     @property
     def call_window(self) -> timedelta:

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
@@ -80,11 +81,23 @@ class SmdpSettings(BaseModel):
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SmdpSettings:
         """From `settings`, or the environment now."""
-        s = settings if settings is not None else get_settings()
-        return cls(url=s.smdp_url, cert=s.smdp_cert, key=s.smdp_key, ca=s.smdp_ca,
-                   requester_id=s.smdp_requester_id, timeout=s.smdp_timeout,
-                   address=s.smdp_address if "smdp_address" in s.model_fields_set else None,
-                   allow_lab_address=s.smdp_allow_lab_address)
+        return cls(**cls._values(settings if settings is not None else get_settings()))
+
+    @staticmethod
+    def _values(s: Settings) -> dict[str, Any]:
+        return dict(url=s.smdp_url, cert=s.smdp_cert, key=s.smdp_key, ca=s.smdp_ca,
+                    requester_id=s.smdp_requester_id, timeout=s.smdp_timeout,
+                    address=s.smdp_address if "smdp_address" in s.model_fields_set else None,
+                    allow_lab_address=s.smdp_allow_lab_address)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_fills_the_rest(cls, data: Any) -> Any:
+        # Built with some fields only (SmdpSettings(url=…)): the rest from the environment, as
+        # the settings class this view replaced did.
+        if isinstance(data, dict) and not cls.model_fields.keys() <= data.keys():
+            return {**cls._values(get_settings()), **data}
+        return data
 
 
 class Es2PlusSmdp:
