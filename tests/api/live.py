@@ -35,7 +35,7 @@ class LiveServer:
              "--port", str(self.port), "--workers", str(workers), "--smdp", "in-process"],
             env=environ, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded CI machine; only a bound on waiting
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
@@ -46,7 +46,7 @@ class LiveServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("server did not become ready in 30 s")
+        raise RuntimeError("server did not become ready in 120 s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
