@@ -29,6 +29,8 @@ disagree, an address the TLS certificate does not name.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +180,21 @@ def smdp_identity(*, address: str | None = None, hsm: Any, home: Path | None = N
     address = settings.smdp_address
     if settings.mode == "dev" and not any(getattr(settings, f) for f in _CONFIGURED):
         directory = rsp_dir(settings)
-        manifest = read_manifest(directory)
-        stale = bool(manifest.get("auto")) and manifest.get("address") != address
-        if not manifest or stale:
-            sgp26_init(settings, opened, address=address, directory=directory, force=stale,
-                       auto=True, check=lambda s: load_identity(s, opened))
+        # Several API workers start at once: one makes the lab identity, the others wait on
+        # this lock (flock(2), released by the kernel if the holder dies) and then load it.
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory.parent / f".{directory.name}.lock",
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            manifest = read_manifest(directory)
+            stale = bool(manifest.get("auto")) and manifest.get("address") != address
+            if not manifest or stale:
+                sgp26_init(settings, opened, address=address, directory=directory,
+                           force=stale, auto=True, check=lambda s: load_identity(s, opened))
+            return load_identity(settings, opened)
+        finally:
+            os.close(fd)  # releases the lock
     return load_identity(settings, opened)
 
 

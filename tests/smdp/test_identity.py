@@ -185,3 +185,36 @@ def test_service_factory_makes_a_lab_identity_in_dev_mode_only(tmp_path: Path,
         smdp_identity(address="smdp.example", hsm=soft,
                       settings=Settings(home=tmp_path / "prod", mode="production"))
     assert e.value.field == "smdp_trusted_cis" and "pki sgp26-init" in str(e.value)
+
+
+@pytest.mark.slow
+def test_workers_starting_together_share_one_lab_identity(tmp_path: Path) -> None:
+    """Three processes (API workers) asking for the dev identity at the same moment: one makes
+    it, all load that one (no second lab, no certificate of one lab read with another's keys)."""
+    import multiprocessing
+
+    SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32])
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_worker_identity, args=(str(tmp_path), barrier, results))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert all(isinstance(g, int) for g in got), got
+    assert len(set(got)) == 1
+
+
+def _worker_identity(home: str, barrier: Any, results: Any) -> None:
+    from simcore.smdp.identity import smdp_identity
+
+    hsm = SoftHsm.open(Path(home) / "hsm", components=[b"\x11" * 32, b"\x2c" * 32])
+    barrier.wait()
+    try:
+        identity = smdp_identity(address="127.0.0.1:8443", hsm=hsm,
+                                 settings=Settings(home=Path(home), mode="dev"))
+        results.put(identity.dpauth_certificate.serial_number)
+    except Exception as e:  # reported to the test, which shows it
+        results.put(f"{type(e).__name__}: {e}")
