@@ -15,6 +15,7 @@ from hsm_sim.soft import SoftHsm
 from simcore import inventory, keys, ranges
 from simcore.identifiers import Iccid
 from tests.cards.conftest import insert, pcsc  # noqa: F401  (fixtures shared with the card tests)
+from tests.export.conftest import osmohlr  # noqa: F401  (osmo-hlr of scripts/services/osmohlr.sh)
 from tests.helpers.cli import cli_env  # noqa: F401  (fixture: the CLI on the test's store)
 from tests.hsm.conftest import p11hsm  # noqa: F401  (SoftHSM2 token, skipped without its env)
 
