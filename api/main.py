@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
@@ -191,13 +191,32 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
         app.include_router(router)
     _add_security_schemes(app)
 
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+    if settings.console_enabled:
+        from api.console import mount
+
+        mount(app)
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if settings.console_enabled and request.url.path.startswith("/console"):
+            from api.console.web import error_response
+
+            return error_response(request, exc)
         return response_for(request, exc)
 
-    for cls in (SimsmithError, ProblemError, HTTPException, RequestValidationError):
+    for cls in (SimsmithError, ProblemError, HTTPException, RequestValidationError,
+                *console_errors(settings)):
         app.add_exception_handler(cls, handle)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def console_errors(settings: ApiSettings) -> tuple[type[Exception], ...]:
+    """The console's own refusals (login needed, refused), rendered by its error page."""
+    if not settings.console_enabled:
+        return ()
+    from api.console.web import LoginRequired, Refused
+
+    return (LoginRequired, Refused)
 
 
 def _add_security_schemes(app: FastAPI) -> None:

@@ -146,6 +146,15 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
              "type": e.get("type", "")} for e in exc.errors()]
 
 
+def classify(exc: BaseException) -> ProblemType:
+    """The problem type of a domain error (by its class), else internal-error; the console
+    shows the same status and title as the API would."""
+    for cls, slug in _BY_CLASS:
+        if isinstance(exc, cls):
+            return PROBLEM_TYPES[slug]
+    return PROBLEM_TYPES["internal-error"]
+
+
 def response_for(request: Request, exc: BaseException) -> JSONResponse:
     """The problem response for any exception (domain, HTTP, validation, unexpected)."""
     if isinstance(exc, ProblemError):

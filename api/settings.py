@@ -31,6 +31,8 @@ class ApiSettings(Settings):
         default=7.0, gt=0, description="Published outbox events older than this are deleted by "
         "the webhook deliverer (pending ones never are); deliveries keep their own copy")
     log_json: bool = Field(default=True, description="Structured JSON logs")
+    console_enabled: bool = Field(default=True, description="Serve the operator console at "
+                                  "/console (api.console)")
     threads: int | None = Field(
         default=None, ge=1, le=256, description="Threads per worker for routes that block (the "
         "database, the HSM, an SM-DP+). Unset: 2 on SQLite with the in-process SM-DP+ (writes "

@@ -3,6 +3,7 @@ schema tests. An area adding tables adds its module here (one line)."""
 
 import simcore.models
 import simcore.models_api
+import simcore.models_console
 import simcore.models_suci
 import simcore.smdp.es9plus_models
 import simcore.smdp.models

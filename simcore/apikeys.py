@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import Engine, select
 from sqlmodel import col
@@ -91,7 +91,12 @@ def authenticate(engine: Engine, key: str) -> ApiKey:
 
 
 def has_scope(key: ApiKey, scope: str) -> bool:
-    granted = key.scopes.split()
+    return scopes_allow(key.scopes.split(), scope)
+
+
+def scopes_allow(granted: Collection[str], scope: str) -> bool:
+    """Whether holding `granted` lets one through a check for `scope` (admin implies all but
+    NOT_IMPLIED_BY_ADMIN). API keys and console sessions both ask this."""
     return scope in granted or ("admin" in granted and scope not in NOT_IMPLIED_BY_ADMIN)
 
 

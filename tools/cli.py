@@ -71,6 +71,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.pki_cli", "pki", "Development PKI (CA, server and client certificates) for ES2+ mTLS."),
     ("tools.apikey_cli", "apikey", "API keys for the provisioning API: create, list, revoke."),
     ("tools.smdp_cli", "smdp", "The embedded SM-DP+'s ES2+: listener, profile stock, orders."),
+    ("tools.console_cli", "console", "The operator console (/console): its users."),
     ("tools.suci_cli", "suci", "5G SUCI: home-network keys, conceal, de-conceal, export."),
     ("tools.events_cli", "events", "Outbox events on NATS JetStream: relay, tail, status."),
     ("tools.workflow_cli", "workflows", "Durable workflows: list, show, suspend, swap, worker."),

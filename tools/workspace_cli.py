@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from simcore import db, inventory, msisdn_pool, ranges
+from simcore.errors import NotFound
 from simcore.identifiers import Iccid
 from tools.common import JsonOpt, actor, console, engine, handle_errors, print_json, settings
 from tools.inventory_cli import show_summary
@@ -97,6 +98,32 @@ def demo_api_key() -> str:
     return key
 
 
+DEMO_CONSOLE_USER = "demo"
+DEMO_CONSOLE_FILE = "demo-console-password"
+
+
+def demo_console_user() -> tuple[str, str]:
+    """The demo's console user and password: a random password made once per workspace, kept
+    in the workspace (0600, dev mode only); the store holds only its argon2id hash."""
+    from simcore.console import users
+
+    path = settings().home / DEMO_CONSOLE_FILE
+    eng = engine()
+    try:
+        users.get(eng, DEMO_CONSOLE_USER)
+        if path.is_file():
+            return DEMO_CONSOLE_USER, path.read_text().strip()
+        password = users.generate_password()
+        users.set_password(eng, DEMO_CONSOLE_USER, password, actor=actor())
+    except NotFound:
+        password = users.generate_password()
+        users.create(eng, DEMO_CONSOLE_USER, password, ["admin", "care:access-codes"],
+                     actor=actor())
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return DEMO_CONSOLE_USER, password
+
+
 def demo(
     as_json: bool = JsonOpt,
     serve: bool = typer.Option(False, "--serve", help="Then serve the API on 127.0.0.1."),
@@ -125,12 +152,15 @@ def demo(
         esim_orders.stock_profiles(eng, actor=actor(), batch="demo-esim")
         _demo_hsm()
     key = demo_api_key()
+    console_user, console_password = demo_console_user()
     show_summary(as_json)
     if serve:
         from tools.serve_cli import serve as run_server
 
         url = f"http://127.0.0.1:{port}"
         console.print(f"\nsimsmith API   {url}\nAPI docs       {url}/docs\n"
+                      f"console        {url}/console/   user {console_user}, password "
+                      f"{console_password}   (also in {settings().home / DEMO_CONSOLE_FILE})\n"
                       f"demo API key   {key}   (admin; also in {settings().home / DEMO_KEY_FILE})"
                       f"\ntry           curl -s -X POST {url}/v1/esim-profiles "
                       f"-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "

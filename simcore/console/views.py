@@ -1,0 +1,148 @@
+"""Read models for the console's pages that no other service gives: the dashboard's counts,
+the prefix search over a SIM's four identifiers, and one SIM's audit trail and webhook events.
+
+Reads only; bounded (every list has a limit, every count one grouped query).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Engine, func, or_, select
+from sqlmodel import col
+
+from simcore import inventory, webhooks
+from simcore.db import read_session
+from simcore.errors import InvalidInput
+from simcore.models import AuditEvent, Batch, OutboxEvent, Sim, utcnow
+from simcore.models_api import EsimOrder, ImportJob, WebhookDelivery
+
+SearchField = Literal["any", "iccid", "imsi", "msisdn", "eid"]
+SEARCH_FIELDS: tuple[SearchField, ...] = ("any", "iccid", "imsi", "msisdn", "eid")
+_MAX_LEN = {"iccid": 20, "imsi": 15, "msisdn": 15, "eid": 32, "any": 32}
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    sims_by_state: dict[str, int]  # physical SIMs
+    profiles_by_state: dict[str, int]  # eSIM profiles, by SM-DP+ state
+    esims_by_state: dict[str, int]  # eSIM profiles, by service state
+    imports_24h: dict[str, int]  # import jobs of the last 24 h by status
+    rows_imported_24h: int
+    activations_24h: int
+    esim_orders_24h: int
+    webhook_deliveries: dict[str, int]  # by state
+    webhook_dead_24h: int
+    outbox_pending: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def dashboard(engine: Engine) -> Dashboard:
+    summary = inventory.summary(engine)
+    sims = {st: n for (k, st), n in summary.by_kind_state.items() if k == "physical"}
+    esims = {st: n for (k, st), n in summary.by_kind_state.items() if k == "esim"}
+    since = utcnow() - timedelta(hours=24)
+    with read_session(engine) as s:
+        profiles = {str(st): int(n) for st, n in s.execute(
+            select(col(Sim.profile_state), func.count()).where(col(Sim.kind) == "esim")
+            .group_by(col(Sim.profile_state))).all() if st is not None}
+        imports = {str(st): int(n) for st, n in s.execute(
+            select(col(ImportJob.status), func.count())
+            .where(col(ImportJob.created_at) >= since).group_by(col(ImportJob.status))).all()}
+        rows = s.execute(select(func.coalesce(func.sum(col(ImportJob.rows_done)), 0))
+                         .where(col(ImportJob.created_at) >= since)).scalar_one()
+        # Audit timestamps are ISO 8601 UTC strings: they compare in time order as text.
+        activations = s.execute(select(func.count()).select_from(AuditEvent).where(
+            col(AuditEvent.action) == "sim.active",
+            col(AuditEvent.ts) >= since.isoformat())).scalar_one()
+        orders = s.execute(select(func.count()).select_from(EsimOrder).where(
+            col(EsimOrder.created_at) >= since)).scalar_one()
+        dead = s.execute(select(func.count()).select_from(WebhookDelivery).where(
+            col(WebhookDelivery.state) == "dead",
+            col(WebhookDelivery.created_at) >= since)).scalar_one()
+    backlog = webhooks.backlog(engine)
+    deliveries = {k.removeprefix("deliveries_"): v for k, v in backlog.items()
+                  if k.startswith("deliveries_")}
+    return Dashboard(sims_by_state=sims, profiles_by_state=profiles, esims_by_state=esims,
+                     imports_24h=imports, rows_imported_24h=int(rows),
+                     activations_24h=int(activations), esim_orders_24h=int(orders),
+                     webhook_deliveries=deliveries, webhook_dead_24h=int(dead),
+                     outbox_pending=backlog.get("outbox_pending", 0))
+
+
+def normalise_query(text: str, where: str) -> str:
+    """The digits of a search: spaces, dashes and a leading '+' dropped; anything else is an
+    InvalidInput naming its position."""
+    if where not in SEARCH_FIELDS:
+        raise InvalidInput("field", "unknown search field", value=where[:16],
+                           expected=", ".join(SEARCH_FIELDS))
+    out: list[str] = []
+    for i, ch in enumerate(text.strip()):
+        if ch in " -" or (ch == "+" and not out):
+            continue
+        if not ch.isascii() or not ch.isdigit():
+            raise InvalidInput("q", "not a digit", value=text[:40], position=i,
+                               expected="the first digits of an ICCID, IMSI, MSISDN or EID")
+        out.append(ch)
+    digits = "".join(out)
+    if not digits:
+        raise InvalidInput("q", "empty search", expected="at least one digit")
+    if len(digits) > _MAX_LEN[where]:
+        raise InvalidInput("q", "longer than any identifier", value=digits[:40],
+                           position=_MAX_LEN[where], expected=f"at most {_MAX_LEN[where]} digits")
+    return digits
+
+
+def _prefix(column: Any, digits: str) -> Any:
+    # A range, not LIKE: a B-tree index serves it on both databases whatever the collation.
+    upper = digits[:-1] + chr(ord(digits[-1]) + 1)
+    return (column >= digits) & (column < upper)
+
+
+def search_sims(engine: Engine, text: str, *, where: str = "any", after: str | None = None,
+                limit: int = 25) -> list[Sim]:
+    """SIMs whose ICCID, IMSI, MSISDN or EID (or the one named by `where`) starts with the
+    digits of `text`, in ICCID order, from after `after` (keyset paging)."""
+    digits = normalise_query(text, where)
+    columns = {"iccid": col(Sim.iccid), "imsi": col(Sim.imsi), "msisdn": col(Sim.msisdn),
+               "eid": col(Sim.eid)}
+    chosen = list(columns.values()) if where == "any" else [columns[where]]
+    stmt = select(Sim).where(or_(*[_prefix(c, digits) for c in chosen]))
+    if after:
+        stmt = stmt.where(col(Sim.iccid) > after)
+    with read_session(engine) as s:
+        return list(s.execute(stmt.order_by(col(Sim.iccid)).limit(max(1, min(limit, 200))))
+                    .scalars())
+
+
+@dataclass(frozen=True)
+class SimContext:
+    """What the SIM detail page shows beside the SIM itself."""
+
+    batch: Batch | None
+    orders: list[EsimOrder]
+    audit: list[AuditEvent]
+    events: list[OutboxEvent]
+    deliveries: list[WebhookDelivery]
+
+
+def sim_context(engine: Engine, iccid: str, *, limit: int = 50) -> SimContext:
+    sim = inventory.get_sim(engine, iccid)
+    with read_session(engine) as s:
+        batch = s.get(Batch, sim.batch_id) if sim.batch_id is not None else None
+        orders = list(s.execute(select(EsimOrder).where(col(EsimOrder.iccid) == sim.iccid)
+                                .order_by(col(EsimOrder.id).desc()).limit(limit)).scalars())
+        trail = list(s.execute(select(AuditEvent).where(col(AuditEvent.subject_id) == sim.iccid)
+                               .order_by(col(AuditEvent.seq).desc()).limit(limit)).scalars())
+        events = list(s.execute(select(OutboxEvent)
+                                .where(col(OutboxEvent.subject_id) == sim.iccid)
+                                .order_by(col(OutboxEvent.id).desc()).limit(limit)).scalars())
+        ids = [e.id for e in events]
+        deliveries = list(s.execute(select(WebhookDelivery)
+                                    .where(col(WebhookDelivery.event_id).in_(ids))
+                                    .order_by(col(WebhookDelivery.id).desc())).scalars()
+                          ) if ids else []
+    return SimContext(batch=batch, orders=orders, audit=trail, events=events,
+                      deliveries=deliveries)
