@@ -33,6 +33,8 @@ class ApiSettings(Settings):
     log_json: bool = Field(default=True, description="Structured JSON logs")
     console_enabled: bool = Field(default=True, description="Serve the operator console at "
                                   "/console (api.console)")
+    console_upload_max_bytes: int = Field(
+        default=1 << 30, ge=1, description="Largest vendor file the console takes (bytes)")
     threads: int | None = Field(
         default=None, ge=1, le=256, description="Threads per worker for routes that block (the "
         "database, the HSM, an SM-DP+). Unset: 2 on SQLite with the in-process SM-DP+ (writes "

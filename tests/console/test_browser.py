@@ -123,3 +123,81 @@ def test_read_only_user_is_refused_an_action(live: Live) -> None:
 
 
 __all__ = ["known_cards"]
+
+
+QR_PIXELS = """img => {
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d');
+  g.fillStyle = '#fff'; g.fillRect(0, 0, c.width, c.height); g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  const lum = new Array(c.width * c.height);
+  for (let i = 0; i < lum.length; i++) lum[i] = d[4 * i];
+  return {w: c.width, h: c.height, lum: lum};
+}"""
+
+
+def test_order_an_esim_and_decode_the_qr_on_the_page(live: Live) -> None:
+    import zxingcpp
+
+    from simcore import esim_orders
+
+    page = live.page("agent")
+    page.get_by_role("link", name="Order eSIM").click()
+    page.get_by_label("Customer reference").fill("walk-in 42")
+    page.get_by_role("button", name="Order the eSIM").click()
+    page.get_by_role("heading", name="eSIM ordered for walk-in 42").wait_for()
+    shown = page.locator("#activation-code").inner_text()
+    order = esim_orders.list_orders(live.engine, external_ref="walk-in 42")[0]
+    assert shown == order.activation_code.to_string()
+    img = page.get_by_role("img", name=f"QR code of the activation code {shown}")
+    img.wait_for()
+    assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+    px = img.evaluate(QR_PIXELS)
+    lum = bytes(px["lum"])  # held while zxing reads it: ImageView does not keep a reference
+    found = zxingcpp.read_barcode(zxingcpp.ImageView(lum, px["w"], px["h"],
+                                                     zxingcpp.ImageFormat.Lum))
+    assert found is not None and found.text == "LPA:" + shown
+    assert page.get_by_role("link", name="Android / LPA link").get_attribute("href") == \
+        "LPA:" + shown
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download SVG (for e-mail)").click()
+    assert dl.value.suggested_filename == f"esim-{order.iccid}.svg"
+    assert page.errors == []
+
+
+def test_import_a_vendor_file_with_an_error_row_then_a_good_one(live: Live) -> None:
+    from tests.vendor_import.helpers import out_text
+
+    rows = known_cards(4, offset=30)
+
+    def break_row(table: list[list[str]]) -> None:
+        table[2][1] = "0010100000001X9"
+
+    page = live.page("ops")
+    page.get_by_role("link", name="Imports").click()
+    page.get_by_label("Vendor file").set_input_files(files=[{
+        "name": "B30.out", "mimeType": "text/plain",
+        "buffer": out_text(rows, var_in=False, mutate=break_row).encode()}])
+    page.get_by_label("Batch name (optional)").fill("b30")
+    page.get_by_role("button", name="Upload").click()
+    # htmx polls the job until it is done; the page updates itself.
+    page.locator("#job-status", has_text="invalid").wait_for(timeout=60_000)
+    issues = page.locator("#issues tbody tr")
+    assert issues.count() == 1
+    assert issues.first.inner_text().startswith("B30.out:")
+    assert "IMSI" in issues.first.inner_text()
+    assert inventory.list_sims(live.engine, batch=None, limit=1000) and not any(
+        s.iccid == rows[0].iccid for s in inventory.list_sims(live.engine, limit=1000))
+
+    page.get_by_role("link", name="All imports").click()
+    page.get_by_label("Vendor file").set_input_files(files=[{
+        "name": "B30.out", "mimeType": "text/plain",
+        "buffer": out_text(rows, var_in=False).encode()}])
+    page.get_by_label("Batch name (optional)").fill("b30")
+    page.get_by_label("Dry run: check every row, write nothing").uncheck()
+    page.get_by_role("button", name="Upload").click()
+    page.locator("#job-status", has_text="imported").wait_for(timeout=60_000)
+    assert page.locator("#job-rows").inner_text() == "4"
+    assert inventory.get_sim(live.engine, rows[3].iccid).state == "in_stock"
+    assert page.errors == []

@@ -1,0 +1,121 @@
+"""Vendor-file imports from the console: upload (streamed, size-limited: api.console.upload),
+dry run with the row errors (file:line:column), import with live progress (rows/s, ETA) and
+the result. The job is the API's (simcore.import_jobs, run by api.import_runner): the same
+checks, the same background runner, visible at /v1/imports too."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.console.auth import Need, current
+from api.console.upload import receive_upload
+from api.console.web import PREFIX, Refused, redirect, render
+from api.deps import ctx_of
+from simcore import import_jobs
+from simcore.console import sessions
+from simcore.console.sessions import Principal
+from simcore.errors import InvalidInput
+from simcore.models import utcnow
+from simcore.models_api import ImportJob
+from simcore.vendor_import.service import ImportOptions, preflight
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+Importer = Annotated[Principal, Need("imports:write")]
+FORMATS = ("", "out", "csv")
+
+
+def _opt(fields: dict[str, str], name: str, max_len: int = 64) -> str | None:
+    value = fields.get(name, "").strip()
+    if len(value) > max_len:
+        raise InvalidInput(name, "too long", expected=f"at most {max_len} characters")
+    return value or None
+
+
+@router.get("/imports")
+def imports_page(request: Request, _me: Importer) -> HTMLResponse:
+    jobs = import_jobs.list_jobs(ctx_of(request).engine, limit=1000)[-20:][::-1]
+    return render(request, "imports.html", {"jobs": jobs, "formats": FORMATS,
+                                            "limit": ctx_of(request).settings.console_upload_max_bytes})
+
+
+@router.post("/imports")
+async def upload(request: Request) -> Response:
+    """The form's file is written to disk as it arrives; the CSRF token is checked before the
+    job exists (and the file is deleted if it is wrong)."""
+    me = await _importer(request)
+    ctx = ctx_of(request)
+    up = await receive_upload(request, ctx.settings.home,
+                              limit=ctx.settings.console_upload_max_bytes)
+    try:
+        if not sessions.check_csrf(me, up.fields.get("csrf_token")):
+            raise Refused(403, "The form's CSRF token is missing or not this session's: reload "
+                          "the page and try again.")
+        if up.path is None or up.filename is None or up.size == 0:
+            raise InvalidInput("file", "no file or an empty one", expected="the vendor file")
+        fmt = _opt(up.fields, "format", 3)
+        if fmt not in (None, "out", "csv"):
+            raise InvalidInput("format", "unknown format", value=fmt, expected="out or csv")
+        kcv = _opt(up.fields, "kcv", 6)
+        opts = import_jobs.JobOptions(
+            fmt=fmt, batch=_opt(up.fields, "batch"), vendor=_opt(up.fields, "vendor"),
+            profile=_opt(up.fields, "profile"), transport_key=_opt(up.fields, "transport_key"),
+            dry_run=up.fields.get("dry_run") == "on", kcv=kcv,
+            no_kcv_check=up.fields.get("no_kcv_check") == "on")
+        await run_in_threadpool(preflight, up.path, ImportOptions(
+            fmt=opts.fmt, transport_key=opts.transport_key, kcv=opts.kcv,
+            no_kcv_check=opts.no_kcv_check))
+        job = await run_in_threadpool(import_jobs.create, ctx.engine, up.path, up.filename,
+                                      opts, actor=me.actor)
+    except BaseException:
+        up.discard()
+        raise
+    ctx.extra["import_runner"].submit(job.id)
+    return redirect(f"{PREFIX}/imports/{job.id}")
+
+
+async def _importer(request: Request) -> Principal:
+    me = await current(request)
+    if not me.allows("imports:write"):
+        raise Refused(403, f"This needs the scope 'imports:write', which {me.name} does not "
+                      "hold.")
+    return me
+
+
+def progress_of(job: ImportJob, now: datetime | None = None) -> dict[str, Any]:
+    """Rows per second since the upload and the time left, from the job's counters."""
+    now = now or utcnow()
+    seconds = max((now - job.created_at).total_seconds(), 0.001)
+    rate = job.rows_done / seconds if job.rows_done else 0.0
+    total = job.rows_total
+    left = None
+    if rate > 0 and total:
+        left = max(total - job.rows_done, 0) / rate
+    percent = int(100 * job.rows_done / total) if total else None
+    return {"rate": rate, "eta": left, "percent": percent,
+            "done": job.status in import_jobs.DONE}
+
+
+def _job_context(job: ImportJob) -> dict[str, Any]:
+    return {"job": job, "p": progress_of(job),
+            "options": json.loads(job.options),
+            "result": json.loads(job.result) if job.result else None,
+            "issues": json.loads(job.issues) if job.issues else []}
+
+
+@router.get("/imports/{job_id}")
+def job_page(request: Request, job_id: int, _me: Importer) -> HTMLResponse:
+    job = import_jobs.get(ctx_of(request).engine, job_id)
+    return render(request, "import_job.html", _job_context(job))
+
+
+@router.get("/imports/{job_id}/progress")
+def job_progress(request: Request, job_id: int, _me: Importer) -> HTMLResponse:
+    """The job's live part, polled by htmx until the job is done."""
+    job = import_jobs.get(ctx_of(request).engine, job_id)
+    return render(request, "_import_progress.html", _job_context(job))
