@@ -39,9 +39,10 @@ def _opt(fields: dict[str, str], name: str, max_len: int = 64) -> str | None:
 
 @router.get("/imports")
 def imports_page(request: Request, _me: Importer) -> HTMLResponse:
-    jobs = import_jobs.list_jobs(ctx_of(request).engine, limit=1000)[-20:][::-1]
+    ctx = ctx_of(request)
+    jobs = import_jobs.list_jobs(ctx.engine, limit=1000)[-20:][::-1]
     return render(request, "imports.html", {"jobs": jobs, "formats": FORMATS,
-                                            "limit": ctx_of(request).settings.console_upload_max_bytes})
+                                            "limit": ctx.settings.console_upload_max_bytes})
 
 
 @router.post("/imports")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
-from simcore import inventory, webhooks
+from simcore import inventory, nats_relay, webhooks
 from simcore.db import read_session
 from simcore.errors import InvalidInput
 from simcore.models import AuditEvent, Batch, OutboxEvent, Sim, utcnow
@@ -63,13 +63,25 @@ def dashboard(engine: Engine) -> Dashboard:
             col(WebhookDelivery.state) == "dead",
             col(WebhookDelivery.created_at) >= since)).scalar_one()
     backlog = webhooks.backlog(engine)
+    relay = nats_relay.status(engine)
+    if relay.get("registered"):
+        nats = {"NATS relay backlog": relay.get("backlog"),
+                "NATS relayed (total)": relay.get("relayed_count"),
+                "NATS last relayed": _when(relay.get("last_relayed_at")),
+                "NATS last error": relay.get("last_error") or "none"}
+    else:
+        nats = {"NATS relay": "not running"}
     deliveries = {k.removeprefix("deliveries_"): v for k, v in backlog.items()
                   if k.startswith("deliveries_")}
     return Dashboard(sims_by_state=sims, profiles_by_state=profiles, esims_by_state=esims,
                      imports_24h=imports, rows_imported_24h=int(rows),
                      activations_24h=int(activations), esim_orders_24h=int(orders),
                      webhook_deliveries=deliveries, webhook_dead_24h=int(dead),
-                     outbox_pending=backlog.get("outbox_pending", 0))
+                     outbox_pending=backlog.get("outbox_pending", 0), extra=nats)
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "never"
 
 
 def normalise_query(text: str, where: str) -> str:

@@ -21,6 +21,8 @@ from tests.console.browser import browser, serve
 from tests.console.conftest import PASSWORD, known_cards, seed_console
 from tests.vendor_import.helpers import Card, make_hsm
 
+pytestmark = pytest.mark.slow  # a real browser and server per test
+
 
 @dataclass
 class Live:
