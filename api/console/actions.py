@@ -1,5 +1,5 @@
-"""A SIM's lifecycle actions from the console: suspend, resume, swap and terminate, each
-behind a confirmation page, and a webhook delivery re-sent.
+"""A SIM's lifecycle actions from the console: activate, suspend, resume, swap and terminate,
+each behind a confirmation page, and a webhook delivery re-sent.
 
 Optimistic locking: the confirmation page carries the SIM's version as it was shown; the
 service (simcore.inventory) refuses the change with StaleVersion (409) if the SIM changed
@@ -36,6 +36,7 @@ class Action:
 
 
 ACTIONS = {
+    "activate": Action("activate", "Activate", ""),
     "suspend": Action("suspend", "Suspend", "optional"),
     "resume": Action("resume", "Resume", ""),
     "swap": Action("swap", "Swap to another SIM", "optional"),
@@ -76,7 +77,12 @@ def do_action(request: Request, iccid: str, action: str, me: Writer,
     if act.reason == "required" and not reason:
         raise InvalidInput("reason", "empty", expected="why the SIM is terminated")
     target = iccid
-    if act.verb == "suspend":
+    if act.verb == "activate":
+        # An MSISDN given, or the next free one of the pool ("auto").
+        inventory.activate(engine, iccid, actor=me.actor,
+                           msisdn=text(form, "msisdn", max_len=16) or "auto",
+                           expected_version=version)
+    elif act.verb == "suspend":
         inventory.suspend(engine, iccid, actor=me.actor, reason=reason, expected_version=version)
     elif act.verb == "resume":
         inventory.resume(engine, iccid, actor=me.actor, expected_version=version)

@@ -65,11 +65,11 @@ async def login(request: Request) -> Response:
     target = _safe_next(str(form.get("next") or ""))
     try:
         if api_key:
-            token, who = await run_in_threadpool(sessions.login_api_key, engine, api_key,
-                                                 client=client)
+            token, _who = await run_in_threadpool(sessions.login_api_key, engine, api_key,
+                                                  client=client)
         else:
-            token, who = await run_in_threadpool(sessions.login_password, engine, username,
-                                                 password, client=client)
+            token, _who = await run_in_threadpool(sessions.login_password, engine, username,
+                                                  password, client=client)
     except LoginThrottled as e:
         return render(request, "login.html", {"pre": pre, "next": target, "error": str(e),
                                               "username": username}, status=429,
@@ -78,7 +78,6 @@ async def login(request: Request) -> Response:
         return render(request, "login.html", {"pre": pre, "next": target, "error": str(e),
                                               "username": username}, status=401)
     response = redirect(target)
-    del who
     set_cookie(response, request, COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()))
     response.delete_cookie(PRE_COOKIE, path=PREFIX + "/login")
     return response
@@ -109,7 +108,7 @@ def dashboard_panel(request: Request, _me: Reader) -> HTMLResponse:
 def search(request: Request, _me: Reader,
            q: Annotated[str, Query(max_length=64)] = "",
            field: Annotated[str, Query(max_length=16)] = "any",
-           after: Annotated[str | None, Query(max_length=20, pattern="^[0-9]*$")] = None,
+           after: Annotated[str | None, Query(max_length=32, pattern="^[0-9]*$")] = None,
            ) -> HTMLResponse:
     results = None
     error = None

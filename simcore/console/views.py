@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from simcore import inventory, nats_relay, webhooks
@@ -113,20 +113,52 @@ def _prefix(column: Any, digits: str) -> Any:
     return (column >= digits) & (column < upper)
 
 
-def search_sims(engine: Engine, text: str, *, where: str = "any", after: str | None = None,
-                limit: int = 25) -> list[Sim]:
-    """SIMs whose ICCID, IMSI, MSISDN or EID (or the one named by `where`) starts with the
-    digits of `text`, in ICCID order, from after `after` (keyset paging)."""
-    digits = normalise_query(text, where)
-    columns = {"iccid": col(Sim.iccid), "imsi": col(Sim.imsi), "msisdn": col(Sim.msisdn),
-               "eid": col(Sim.eid)}
-    chosen = list(columns.values()) if where == "any" else [columns[where]]
-    stmt = select(Sim).where(or_(*[_prefix(c, digits) for c in chosen]))
+_COLUMNS = {"iccid": col(Sim.iccid), "imsi": col(Sim.imsi), "msisdn": col(Sim.msisdn),
+            "eid": col(Sim.eid)}
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """SIMs found, and per identifier whose page was full, where its next page starts."""
+
+    sims: list[Sim]
+    more: dict[str, str]  # field -> the last value shown (the `after` of its next page)
+
+
+def _search_one(engine: Engine, where: str, digits: str, after: str | None,
+                limit: int) -> list[Sim]:
+    column = _COLUMNS[where]
+    # Ordered by the searched column itself: the index that finds the prefix also yields the
+    # order, so a page reads `limit` rows however many SIMs share a short prefix.
+    stmt = select(Sim).where(_prefix(column, digits))
     if after:
-        stmt = stmt.where(col(Sim.iccid) > after)
+        stmt = stmt.where(column > after)
     with read_session(engine) as s:
-        return list(s.execute(stmt.order_by(col(Sim.iccid)).limit(max(1, min(limit, 200))))
-                    .scalars())
+        return list(s.execute(stmt.order_by(column).limit(limit)).scalars())
+
+
+def search_sims(engine: Engine, text: str, *, where: str = "any", after: str | None = None,
+                limit: int = 25) -> SearchPage:
+    """SIMs whose ICCID, IMSI, MSISDN or EID (or the one named by `where`) starts with the
+    digits of `text`, a page of `limit` per identifier, in that identifier's order (keyset
+    paging by `after`, a value of that identifier; with "any", first pages only)."""
+    digits = normalise_query(text, where)
+    limit = max(1, min(limit, 200))
+    if after is not None and (not after.isdigit() or len(after) > 32):
+        raise InvalidInput("after", "not an identifier", value=after[:40], expected="digits")
+    fields = [where] if where != "any" else list(_COLUMNS)
+    found: list[Sim] = []
+    seen: set[str] = set()
+    more: dict[str, str] = {}
+    for f in fields:
+        page = _search_one(engine, f, digits, after if where != "any" else None, limit)
+        if len(page) == limit:
+            more[f] = str(getattr(page[-1], f))
+        for sim in page:
+            if sim.iccid not in seen:
+                seen.add(sim.iccid)
+                found.append(sim)
+    return SearchPage(found, more)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -13,6 +14,9 @@ from simcore.console import sessions
 from simcore.db import read_session
 from simcore.models_console import ConsoleSession
 from tests.console.conftest import PASSWORD, Console
+
+# Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
+pytestmark = pytest.mark.slow
 
 
 def test_pages_need_a_session(console: Console) -> None:

@@ -13,6 +13,9 @@ from simcore.console import users
 from tests.helpers.cli import runner
 from tools.cli import app
 
+# Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def env(engine: Engine, tmp_path: Path) -> dict[str, str]:

@@ -14,9 +14,14 @@ import time
 from collections import deque
 from urllib.parse import urljoin, urlsplit
 
+import pytest
+
 from simcore import import_jobs
 from tests.console.conftest import ROLES, Console, known_cards, secrets_of
 from tests.vendor_import.helpers import out_text
+
+# Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
+pytestmark = pytest.mark.slow
 
 MAX_PAGES = 400
 SKIP = re.compile(r"/console/(static/|logout)|\.png")

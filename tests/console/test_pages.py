@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from simcore import audit, inventory
 from tests.console.conftest import PIN1, Console
+
+# Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
+pytestmark = pytest.mark.slow
 
 
 def test_dashboard_counts_and_charts(console: Console) -> None:
@@ -90,3 +95,30 @@ def test_admin_is_not_care(console: Console) -> None:
     r = c.post(f"/console/sims/{iccid}/access-codes",
                data={"csrf_token": console.csrf(), "reason": "curious"})
     assert r.status_code == 403
+
+
+def test_any_identifier_offers_the_next_page_per_identifier(console: Console) -> None:
+    c = console.login("viewer")
+    r = c.get("/console/sims", params={"q": "0010100", "field": "any"})
+    links = re.findall(r'rel="next" href="([^"]+)"', r.text)
+    assert len(links) == 1 and "field=imsi" in links[0]
+    assert "Next page of IMSI matches" in r.text
+    nxt = c.get(links[0].replace("&amp;", "&"))
+    imsis = re.findall(r"<td>(00101\d{10})</td>", nxt.text)
+    first = re.findall(r"<td>(00101\d{10})</td>", r.text)
+    assert imsis and min(imsis) > max(first)
+
+
+def test_activate_an_allocated_sim_with_the_next_msisdn(console: Console) -> None:
+    c = console.login("agent")
+    sim = inventory.allocate(console.engine, "walk-in", actor="t")
+    page = c.get(f"/console/sims/{sim.iccid}")
+    assert "Activate" in page.text
+    form = c.get(f"/console/sims/{sim.iccid}/activate?version={sim.version}")
+    assert "MSISDN (empty: the next free one of the pool)" in form.text
+    r = c.post(f"/console/sims/{sim.iccid}/activate",
+               data={"csrf_token": console.csrf(), "version": str(sim.version)},
+               follow_redirects=False)
+    assert r.status_code == 303
+    after = inventory.get_sim(console.engine, sim.iccid)
+    assert after.state == "active" and after.msisdn

@@ -6,11 +6,15 @@ import re
 import time
 
 import httpx
+import pytest
 
 from simcore import apikeys, audit, esim_orders, import_jobs, inventory, webhooks
 from simcore.console import users
 from tests.console.conftest import Console, known_cards
 from tests.vendor_import.helpers import out_text
+
+# Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
+pytestmark = pytest.mark.slow
 
 
 def _order(console: Console, ref: str = "customer-7") -> httpx.Response:
