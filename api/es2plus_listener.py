@@ -38,6 +38,7 @@ from api.problems import response_for
 from api.routers.es2plus import function_endpoint, with_admin_protocol
 from esim.es2plus.messages import FUNCTIONS
 from esim.pki import DevPki, certificate_identity, dev_init
+from simcore import telemetry
 from simcore.smdp.access import ALL_ROLES, FUNCTION_ROLES, AccessPolicy, Role
 from simcore.smdp.es2plus import Es2PlusEndpoint, Es2PlusEndpointSettings
 from simcore.smdp.es2plus_port import Es2PlusSmdp, SmdpSettings, es2plus_smdp
@@ -139,11 +140,17 @@ class MtlsServer:
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
+        served: Any = app
+        if telemetry.tracing_enabled():
+            # The SM-DP+ continues its caller's trace (the traceparent on the ES2+/ES9+ request).
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+            served = OpenTelemetryMiddleware(app, exclude_spans=["receive", "send"])
         tls: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         if ca is not None:
             tls.update(ssl_ca_certs=str(ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
         self.server = uvicorn.Server(uvicorn.Config(
-            app, http=MtlsHttpToolsProtocol if ca is not None else HttpToolsProtocol,
+            served, http=MtlsHttpToolsProtocol if ca is not None else HttpToolsProtocol,
             lifespan="off", log_level=log_level, access_log=False, server_header=False,
             timeout_keep_alive=keep_alive, **tls))
         self._name = name

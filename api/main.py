@@ -21,7 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.problems import PROBLEM_TYPES, ProblemError, openapi_responses, response_for
 from api.routers import routers
 from api.settings import ApiSettings
-from simcore import apikeys, db, webhooks
+from simcore import apikeys, db, telemetry, webhooks
 from simcore.errors import SimsmithError
 from simcore.log import configure, get_logger
 from simcore.smdp.in_process import InProcessSmdp
@@ -112,8 +112,10 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
                smdp: SmdpPort | None = None, hsm: Any = None) -> FastAPI:
     settings = settings or ApiSettings()
     configure(settings.log_level or "INFO", settings.log_json)
+    telemetry.configure_tracing("simsmith")  # only if OTEL_* variables ask for it
     own_engine = engine is None
     eng = engine if engine is not None else db.make_engine(settings.effective_database_url)
+    telemetry.instrument_engine(eng)
     metrics = Metrics()
     metrics.gauges["simsmith_webhook_backlog"] = lambda: dict(webhooks.backlog(eng))
     closer: Any = None
@@ -207,6 +209,12 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
                 *console_errors(settings)):
         app.add_exception_handler(cls, handle)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    if telemetry.tracing_enabled():
+        # Outermost: the server span (continuing a caller's traceparent) holds everything,
+        # the access log line included.
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
     return app
 
 

@@ -16,9 +16,11 @@ import uuid
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 from api.metrics import Metrics
 from api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES
+from simcore import telemetry
 from simcore.log import get_logger
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
@@ -52,11 +54,21 @@ class RequestContextMiddleware:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
+                if server_span is not None:
+                    # The ASGI server span knows the path only; name it by the route template
+                    # (routing is done by now; the span ends with the response body).
+                    template = getattr(scope.get("route"), "path", None) or "(unmatched)"
+                    server_span.update_name(f"{scope['method']} {template}")
+                    server_span.set_attribute("http.route", template)
+                    server_span.set_attribute("simsmith.request_id", request_id)
                 headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
+        # The OpenTelemetry server span around this request (api.main adds the ASGI middleware
+        # outside this one when tracing is on).
+        server_span = trace.get_current_span() if telemetry.tracing_enabled() else None
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)

@@ -55,9 +55,14 @@ def make_engine(url: str, *, pool_size: int = 40) -> Engine:
             max_overflow=pool_size,
         )
         _configure_sqlite(engine)
-        return engine
-    # No pre-ping (a round trip per transaction); connections are recycled hourly instead.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+    else:
+        # No pre-ping (a round trip per transaction); connections are recycled hourly instead.
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                               pool_recycle=3600)
+    from simcore.telemetry import instrument_engine
+
+    instrument_engine(engine)  # statement spans while tracing is on; nothing otherwise
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,7 @@ from simcore.errors import SimsmithError
 from simcore.records import SECRET_FIELDS
 
 TRACER_NAME = "simsmith"
+AttrValue = str | int | float | bool | None
 
 _lock = threading.Lock()
 _enabled = False
@@ -99,13 +101,116 @@ def configure_tracing(service_name: str = "simsmith", *, exporter: Any = None,
 
         if exporter is None:
             exporter = _exporter_from_env(environ)
-        resource = Resource.create({SERVICE_NAME: service_name})  # OTEL_* merged in by create()
+        env = os.environ if environ is None else environ
+        named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get(
+            "OTEL_RESOURCE_ATTRIBUTES", "")
+        # Resource.create() merges OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME in; the given
+        # name only when the environment names none.
+        resource = Resource.create({} if named else {SERVICE_NAME: service_name})
         provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         _provider = provider
         _enabled = _configured = True
+        _instrument_libraries()
         return True
+
+
+# --- instrumentation of the libraries and peers simsmith calls ----------------------------------
+
+_instrumented_engines: weakref.WeakSet[Any] = weakref.WeakSet()
+_libraries_done = False
+
+
+class _CurrentTracer(trace.Tracer):
+    """A tracer that asks the global provider at each span: instrumentation set up once keeps
+    following the provider configured now (a process may shut tracing down and configure it
+    again, as the test suite does)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        return trace.get_tracer(self._name).start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return trace.get_tracer(self._name).start_as_current_span(*args, **kwargs)
+
+
+class _CurrentProvider(trace.TracerProvider):
+    def get_tracer(self, instrumenting_module_name: str, *args: Any, **kwargs: Any) -> Any:
+        return _CurrentTracer(instrumenting_module_name)
+
+
+_CURRENT_PROVIDER = _CurrentProvider()
+
+
+def _instrument_libraries() -> None:
+    """httpx client spans with traceparent injected (ES2+, ES9+, webhooks), and HSM operation
+    spans. Once per process: the patches stay; with tracing shut down they record nothing."""
+    global _libraries_done
+    if _libraries_done:
+        return
+    _libraries_done = True
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor().instrument(tracer_provider=_CURRENT_PROVIDER)
+    _instrument_hsm()
+
+
+def instrument_engine(engine: Any) -> None:
+    """Spans for every statement on `engine` (opentelemetry-instrumentation-sqlalchemy), when
+    tracing is on; a no-op otherwise or when done already. simcore.db.make_engine calls it."""
+    if not _enabled or engine in _instrumented_engines:
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
+
+    meter = get_meter(TRACER_NAME)
+    usage = meter.create_up_down_counter("db.client.connections.usage", unit="connections")
+    tracer = _CURRENT_PROVIDER.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+    EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]
+    _instrumented_engines.add(engine)
+
+
+def _hsm_operations() -> list[str]:
+    from hsm_sim.hsm import Hsm
+
+    return [n for n, v in vars(Hsm).items() if callable(v) and not n.startswith("_")]
+
+
+def _instrument_hsm() -> None:
+    """A span `hsm.<operation>` around every operation of the HSM protocol (hsm_sim.hsm.Hsm) on
+    both backends, attributes naming the backend only: no key, reference or argument."""
+    import functools
+
+    from hsm_sim.soft import SoftHsm
+
+    classes: list[type] = [SoftHsm]
+    try:
+        from hsm_sim.pkcs11 import Pkcs11Hsm
+    except ImportError:  # python-pkcs11 not installed: the soft HSM only
+        pass
+    else:
+        classes.append(Pkcs11Hsm)
+    for cls in classes:
+        backend = "pkcs11" if cls.__name__.startswith("Pkcs11") else "soft"
+        for name in _hsm_operations():
+            original = getattr(cls, name, None)
+            if original is None or getattr(original, "_simsmith_traced", False):
+                continue
+
+            def make(fn: Any, op: str, be: str) -> Any:
+                @functools.wraps(fn)
+                def traced(*args: Any, **kwargs: Any) -> Any:
+                    if not _enabled:
+                        return fn(*args, **kwargs)
+                    with span(f"hsm.{op}", attrs={"hsm.backend": be}):
+                        return fn(*args, **kwargs)
+                traced._simsmith_traced = True  # type: ignore[attr-defined]
+                return traced
+
+            setattr(cls, name, make(original, name, backend))
 
 
 def _exporter_from_env(environ: Mapping[str, str] | None) -> Any:
@@ -153,14 +258,16 @@ def _reset_global_provider() -> None:
 
 @contextmanager
 def span(name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-         **attributes: str | int | float | bool | None) -> Iterator[Any]:
+         attrs: Mapping[str, AttrValue] | None = None,
+         **attributes: AttrValue) -> Iterator[Any]:
     """A span named `name` around the block, child of the current one; yields the span, or None
     when tracing is off. An exception leaving the block is recorded and marks the span as an
-    error. Attribute values of None are left out; names that look like secrets are refused."""
+    error. Attributes come as keywords, or in `attrs` for dotted names (`server.address`);
+    values of None are left out; names that look like secrets are refused."""
     if not _enabled:
         yield None
         return
-    attrs = {k: v for k, v in attributes.items() if v is not None}
+    attrs = {k: v for k, v in {**(attrs or {}), **attributes}.items() if v is not None}
     for key in attrs:
         if key.lower() in SECRET_FIELDS:
             raise SecretInTelemetry(f"span {name!r} attribute {key!r}: secrets never enter traces")

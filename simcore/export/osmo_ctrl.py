@@ -14,6 +14,9 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
+
+from simcore import telemetry
 from simcore.errors import SimsmithError
 from simcore.export import ipa
 from simcore.export.ipa import CCM_PING, CCM_PONG, EXT_CTRL, PROTO_CCM, PROTO_OSMO, IpaSocket
@@ -32,6 +35,7 @@ class Reply:
 class CtrlClient:
     def __init__(self, host: str, port: int = 4259, timeout: float = 5.0) -> None:
         self.ipa = IpaSocket(host, port, timeout)
+        self.host, self.port = host, port
         self._ids = itertools.count(1)
 
     def close(self) -> None:
@@ -44,7 +48,24 @@ class CtrlClient:
         self.close()
 
     def pipeline(self, commands: Sequence[tuple[str, str, str | None]]) -> list[Reply]:
-        """Send ("SET"|"GET", variable, value or None) commands at once; replies in order."""
+        """Send ("SET"|"GET", variable, value or None) commands at once; replies in order.
+
+        Traced as one span `hlr.ctrl` naming the verbs, the first variable and the count —
+        never a value (K and OPc travel in them)."""
+        if not telemetry.tracing_enabled():
+            return self._pipeline(commands)
+        first = commands[0][1] if commands else ""
+        with telemetry.span("hlr.ctrl", kind=SpanKind.CLIENT, attrs={
+                "hlr.verbs": " ".join(sorted({c[0] for c in commands})),
+                "hlr.variable": first, "hlr.commands": len(commands),
+                "server.address": self.host, "server.port": self.port}) as sp:
+            replies = self._pipeline(commands)
+            failed = sum(not r.ok for r in replies)
+            if sp is not None and failed:
+                sp.set_attribute("hlr.errors", failed)
+            return replies
+
+    def _pipeline(self, commands: Sequence[tuple[str, str, str | None]]) -> list[Reply]:
         ids = []
         out = bytearray()
         for verb, var, value in commands:

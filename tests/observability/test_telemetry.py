@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import structlog
@@ -143,3 +144,21 @@ def test_step_metrics() -> None:
                    {"workflow": "t-activation", "outcome": "compensated"}) >= 1
     body, _ = telemetry.metrics_text()
     assert b"_created" not in body
+
+
+def test_hsm_operations_are_spans_without_secrets(spans: InMemorySpanExporter,
+                                                  tmp_path: Path) -> None:
+    from hsm_sim.keyref import KeyType
+    from hsm_sim.soft import SoftHsm
+
+    hsm = SoftHsm.init(tmp_path / "hsm", components=[b"\x11" * 32, b"\x2c" * 32])
+    with telemetry.span("activation.keys"):
+        ref = hsm.generate("8988000000000000001", KeyType.KI)
+        hsm.kcv(ref)
+    telemetry.flush()
+    got = {s.name: s for s in spans.get_finished_spans()}
+    assert {"hsm.generate", "hsm.kcv"} <= set(got)
+    for name in ("hsm.generate", "hsm.kcv"):
+        assert dict(got[name].attributes or {}) == {"hsm.backend": "soft"}
+        assert got[name].parent is not None
+        assert got[name].parent.span_id == got["activation.keys"].context.span_id
