@@ -118,6 +118,11 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     telemetry.instrument_engine(eng)
     metrics = Metrics()
     metrics.gauges["simsmith_webhook_backlog"] = lambda: dict(webhooks.backlog(eng))
+    if settings.nats_url:
+        from simcore import nats_relay
+
+        metrics.gauges["simsmith_nats_relay_backlog"] = lambda: {
+            "events": float(nats_relay.backlog(eng) or 0)}
     closer: Any = None
     if smdp is None:
         smdp, closer = build_smdp(settings, eng)

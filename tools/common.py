@@ -6,6 +6,7 @@ operation or bad input, 2 for usage errors (Typer's own).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import sys
@@ -36,7 +37,17 @@ JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output.")
 def settings() -> Settings:
     s = get_settings()
     configure(s.log_level or "WARNING", s.log_json)
+    _tracing()
     return s
+
+
+@functools.cache
+def _tracing() -> None:
+    # Traces only when OTEL_* asks (docs/observability.md); flushed before the command exits.
+    from simcore import telemetry
+
+    if telemetry.configure_tracing("simsmith-cli"):
+        atexit.register(telemetry.shutdown)
 
 
 def engine(check: bool = True) -> Engine:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
 from api.deps import CtxDep, Scope
@@ -45,9 +45,12 @@ def readyz(ctx: CtxDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(ctx: CtxDep, _key: Annotated[ApiKey, Scope("metrics:read")]) -> str:
-    """Prometheus text exposition (this worker's counters and the store's backlogs).
+def metrics(ctx: CtxDep, _key: Annotated[ApiKey, Scope("metrics:read")]) -> Response:
+    """Prometheus text exposition (prometheus-client): request, workflow step and delivery
+    metrics — of every worker when PROMETHEUS_MULTIPROC_DIR is set, else of this one — and the
+    store's backlogs.
 
     A plain `def`: the gauges query the database, which must not block the event loop (FastAPI
     runs a sync route in its thread pool)."""
-    return ctx.metrics.render()
+    body, content_type = ctx.metrics.exposition()
+    return Response(content=body, media_type=content_type)

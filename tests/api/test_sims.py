@@ -123,9 +123,23 @@ def test_health_and_metrics(api: Api) -> None:
     c = api.client
     assert c.get("/healthz").json()["status"] == "ok"
     assert c.get("/readyz").json()["checks"] == {"database": "ok", "schema": "ok"}
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def sample(text: str, name: str, **labels: str) -> float:
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    lbl = {"method": "GET", "route": "/v1/sims"}
+    # The registry is the process's (prometheus-client): count what this test adds.
+    before = c.get("/metrics", headers=api.h("metrics:read")).text
     c.get("/v1/sims", headers=api.h("sims:read"))
-    text = c.get("/metrics", headers=api.h("metrics:read")).text
-    assert 'simsmith_http_requests_total{method="GET",route="/v1/sims",status="200"} 1' in text
+    r = c.get("/metrics", headers=api.h("metrics:read"))
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert sample(text, "simsmith_http_requests_total", status="200", **lbl) == \
+        sample(before, "simsmith_http_requests_total", status="200", **lbl) + 1
+    assert sample(text, "simsmith_http_request_duration_seconds_count", **lbl) == \
+        sample(before, "simsmith_http_request_duration_seconds_count", **lbl) + 1
     assert "simsmith_http_request_duration_seconds_bucket" in text
     assert 'simsmith_webhook_backlog{kind="outbox_pending"}' in text
 
