@@ -137,6 +137,16 @@ class _CurrentTracer(trace.Tracer):
         return trace.get_tracer(self._name).start_as_current_span(*args, **kwargs)
 
 
+class _ChildOnlyTracer(_CurrentTracer):
+    """Statement spans only inside a trace: a worker's idle poll (the webhook fan-out, the NATS
+    relay, workflow claims) would otherwise start a trace of its own every fraction of a second."""
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        if not trace.get_current_span().get_span_context().is_valid:
+            return trace.INVALID_SPAN
+        return super().start_span(*args, **kwargs)
+
+
 class _CurrentProvider(trace.TracerProvider):
     def get_tracer(self, instrumenting_module_name: str, *args: Any, **kwargs: Any) -> Any:
         return _CurrentTracer(instrumenting_module_name)
@@ -168,7 +178,7 @@ def instrument_engine(engine: Any) -> None:
 
     meter = get_meter(TRACER_NAME)
     usage = meter.create_up_down_counter("db.client.connections.usage", unit="connections")
-    tracer = _CURRENT_PROVIDER.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+    tracer = _ChildOnlyTracer("opentelemetry.instrumentation.sqlalchemy")
     EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]
     _instrumented_engines.add(engine)
 

@@ -162,3 +162,28 @@ def test_hsm_operations_are_spans_without_secrets(spans: InMemorySpanExporter,
         assert dict(got[name].attributes or {}) == {"hsm.backend": "soft"}
         assert got[name].parent is not None
         assert got[name].parent.span_id == got["activation.keys"].context.span_id
+
+
+def test_statements_are_spans_inside_a_trace_only(spans: InMemorySpanExporter,
+                                                  tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from simcore import db
+
+    eng = db.make_engine(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))  # an idle poll: no trace of its own
+            with telemetry.span("request"):
+                c.execute(text("SELECT 2"))
+    finally:
+        eng.dispose()
+    telemetry.flush()
+    got = spans.get_finished_spans()
+    request = next(s for s in got if s.name == "request")
+    statements = [s for s in got if s.name != "request"]
+    assert statements and all(s.parent is not None
+                              and s.parent.span_id == request.context.span_id
+                              for s in statements)
+    assert any("SELECT 2" in str((s.attributes or {}).get("db.statement")
+                                 or (s.attributes or {}).get("db.query.text")) for s in statements)
