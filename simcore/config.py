@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     suci_routing_indicator: str = Field(
         default="0", description="Routing indicator (1-4 digits, TS 23.003 §2.2B) written to "
         "cards (EF.Routing_Indicator) and profiles; '0' when the UDM needs none")
+    emulate_adm1: SecretStr = Field(
+        default=SecretStr("12345678"), min_length=8, max_length=8,
+        description="ADM1 of a new `simsmith card emulate` card without an inventory record "
+        "(lab only; the state file keeps a verifier, never the code)")
     mode: Literal["dev", "production"] = Field(
         default="dev", description="dev (also labs and tests) or production; lab-only paths such "
         "as seeding an emulated card from the inventory are refused in production")

@@ -6,7 +6,6 @@ commands), so `simsmith --help` works without it.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -24,6 +23,7 @@ from tools.common import (
     handle_errors,
     print_json,
     print_table,
+    settings,
 )
 from tools.hsm_cli import hsm_errors
 
@@ -202,7 +202,7 @@ def emulate_cmd(
 
     if card_type not in CARD_TYPES:
         fail(f"unknown card type {card_type!r}; types: {', '.join(CARD_TYPES)}")
-    adm1: str | Secret = os.environ.get("SIMSMITH_EMULATE_ADM1", "12345678")
+    adm1: str | Secret = settings().emulate_adm1.get_secret_value()
     if from_inventory is not None:
         iccid, adm1 = _vendor_card(from_inventory)
     try:

@@ -99,3 +99,14 @@ def test_production_refuses_the_es2plus_lab_flags(tmp_path: Path, flag: str) -> 
     with pytest.raises(ValidationError, match=flag):
         ApiSettings(home=tmp_path, **REAL, **{name: True})  # type: ignore[arg-type]
     ApiSettings(home=tmp_path, **{name: True})  # type: ignore[arg-type]  # dev mode: a lab
+
+
+def test_emulated_card_adm1_is_a_hidden_setting_of_eight_digits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_settings().emulate_adm1.get_secret_value() == "12345678"  # the lab default
+    monkeypatch.setenv("SIMSMITH_EMULATE_ADM1", "88776655")
+    s = get_settings()
+    assert s.emulate_adm1.get_secret_value() == "88776655" and "88776655" not in repr(s)
+    monkeypatch.setenv("SIMSMITH_EMULATE_ADM1", "1234")
+    with pytest.raises(ValidationError, match="emulate_adm1"):
+        get_settings()
