@@ -103,6 +103,7 @@ def test_production_refuses_the_es2plus_lab_flags(tmp_path: Path, flag: str) -> 
 
 def test_emulated_card_adm1_is_a_hidden_setting_of_eight_digits(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIMSMITH_EMULATE_ADM1", raising=False)
     assert get_settings().emulate_adm1.get_secret_value() == "12345678"  # the lab default
     monkeypatch.setenv("SIMSMITH_EMULATE_ADM1", "88776655")
     s = get_settings()
