@@ -7,7 +7,6 @@ purges idempotency records older than a day and published outbox events past the
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ import httpx
 from opentelemetry.trace import SpanKind
 from sqlalchemy import Engine
 
+from api.background import PollingThread
 from api.settings import ApiSettings
 from simcore import events, idempotency, telemetry, webhooks
 from simcore.log import get_logger
@@ -22,34 +22,19 @@ from simcore.log import get_logger
 log = get_logger("api.webhooks")
 
 
-class WebhookWorker:
+class WebhookWorker(PollingThread):
+    name = "webhook-deliverer"
+
     def __init__(self, engine: Engine, settings: ApiSettings) -> None:
+        super().__init__(settings.webhook_poll_seconds)
         self.engine = engine
         self.settings = settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
         self._client = httpx.Client(timeout=settings.webhook_timeout_seconds,
                                     follow_redirects=False)
         self._last_purge = 0.0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+    def close(self) -> None:
         self._client.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # keep delivering whatever one round hit; the log says what
-                log.exception("webhook round failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self.settings.webhook_poll_seconds)
 
     def run_once(self) -> bool:
         """One round: fan out, send what is due. True if there was work."""
