@@ -8,7 +8,6 @@ from simcore import db, inventory, msisdn_pool, ranges
 from simcore.errors import NotFound
 from simcore.identifiers import Iccid
 from tools.common import JsonOpt, actor, console, engine, handle_errors, print_json, settings
-from tools.inventory_cli import show_summary
 
 db_app = typer.Typer(no_args_is_help=True, help="The inventory database: migrations.")
 
@@ -153,6 +152,8 @@ def demo(
         _demo_hsm()
     key = demo_api_key()
     console_user, console_password = demo_console_user()
+    from tools.inventory_cli import show_summary  # the HSM CLI with it: only when run
+
     show_summary(as_json)
     if serve:
         from tools.serve_cli import serve as run_server

@@ -15,9 +15,10 @@ PROBE = """
 import json, sys
 from typer.testing import CliRunner
 from tools.cli import app
-before = sorted(m for m in sys.modules if m.startswith(("tools.", "esim.saip", "cards.")))
+ours = ("tools.", "esim.saip", "cards.", "hsm_sim.")
+before = sorted(m for m in sys.modules if m.startswith(ours))
 r = CliRunner().invoke(app, sys.argv[1:])
-after = sorted(m for m in sys.modules if m.startswith(("tools.", "esim.saip", "cards.")))
+after = sorted(m for m in sys.modules if m.startswith(ours))
 print(json.dumps({"code": r.exit_code, "before": before, "after": after}))
 """
 
@@ -38,7 +39,7 @@ def test_a_noun_imports_only_its_own_module() -> None:
     assert isinstance(after, list)
     assert "tools.id_cli" in after
     for unused in ("tools.esim_cli", "tools.card_cli", "tools.import_cli", "esim.saip.schema",
-                   "cards.pcsc"):
+                   "cards.pcsc", "tools.hsm_cli", "hsm_sim.soft", "hsm_sim.pkcs11"):
         assert unused not in after
 
 
