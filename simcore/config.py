@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     es2plus_notify_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     es2plus_notify_timeout_seconds: float = Field(default=10.0, gt=0,
                                                   description="Seconds per notification")
+    es2plus_notify_other_points: str = Field(
+        default="deleted=5,enabled=101,disabled=102", description="notificationPointId sent "
+        "for the eUICC's delete/enable/disable notifications. SGP.22 defines points 1-4 only; "
+        "these follow one commercial SM-DP+ (another uses deleted=8,enabled=6,disabled=7). A "
+        "state left out is not sent; empty sends SGP.22's download points only")
 
     @property
     def effective_database_url(self) -> str:

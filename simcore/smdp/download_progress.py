@@ -1,9 +1,11 @@
 """The operator side of ES2+: HandleDownloadProgressInfo (GSMA SGP.22 v2.5 §5.3.5), an SM-DP+
 telling simsmith how a profile's download goes, mirrored into the inventory: BPP download done →
-downloaded, BPP installation done → installed, deletion (5) → deleted, enabled (101) / disabled
-(102) → enabled / disabled, any failure → error (the reason, subject and
-reason codes in the audit and outbox records). A notification that would move the state
-backwards or to where it already is changes nothing but is recorded.
+downloaded, BPP installation done → installed, any failure → error (the reason, subject and
+reason codes in the audit and outbox records). SGP.22 numbers points 1-4 only; deletion (5),
+enabled (101) and disabled (102) are how one commercial SM-DP+ (and simsmith's by default)
+forwards the eUICC's other notifications, and move the profile too. Any other point is recorded
+and moves nothing, as does a notification that would move the state backwards or to where it
+already is.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ _POINT_NAMES = {
     101: "profile enabled",
     102: "profile disabled",
 }
-# Executed points that move the profile: SGP.22's 3, 4 and 5, and 101/102, which commercial
-# SM-DP+s (and simsmith's, simcore.smdp.progress_notify) send for enable/disable.
+# Executed points that move the profile: SGP.22's 3 and 4, and 5/101/102, which a commercial
+# SM-DP+ (and simsmith's by default, simcore.smdp.progress_notify) sends for delete/enable/disable.
 _EXECUTED_TARGETS = {NotificationPoint.BPP_DOWNLOAD: P.DOWNLOADED,
                      NotificationPoint.BPP_INSTALLATION: P.INSTALLED,
                      5: P.DELETED, 101: P.ENABLED, 102: P.DISABLED}

@@ -13,10 +13,15 @@ progress into notifications for the operator that ordered the profile:
                   with statusCodeData (the event's subject/reason codes, else 8.2.7 / 6.4 for
                   the confirmation code, 8.2 / 4.2 Profile – Execution Error otherwise) and the
                   reason as message
-    deleted     → 5 (deletion)
-    enabled     → 101, disabled → 102 (not points SGP.22 defines: commercial SM-DP+s use these
-                  numbers for the enable/disable notifications they forward; receivers that do
-                  not know them record them and move nothing)
+    deleted, enabled, disabled → the points of SIMSMITH_ES2PLUS_NOTIFY_OTHER_POINTS, by default
+                  5, 101 and 102, or not sent at all when that setting is empty
+
+SGP.22 §5.3.5 defines notification points 1 to 4 only (eligibility and retry limit, confirmation
+failure, BPP download, BPP installation). The eUICC's other notifications (enable, disable,
+delete: §3.5) reach the SM-DP+ over ES9+, and SM-DP+s forward them to the operator with numbers
+of their own: one commercial SM-DP+'s published ES2+ API uses 5 / 101 / 102 (deleted / enabled /
+disabled), another's 8 / 6 / 7. The default follows the first; an operator whose receiver
+expects other numbers, or only SGP.22's, sets the mapping (simcore.config).
 
 What the SM-DP+'s download side may put into the change's details (apply_transition's
 `details`, `reason`), each optional: `eid`, `notification_point` (the point to report instead
@@ -70,13 +75,37 @@ TOPIC = "esim_profile.state_changed"
 FUNCTION = "HandleDownloadProgressInfo"
 P = ProfileState
 
-POINT_DELETION = 5
-POINT_ENABLED = 101
-POINT_DISABLED = 102
-_SUCCESS_POINTS = {P.DOWNLOADED: NotificationPoint.BPP_DOWNLOAD,
-                   P.INSTALLED: NotificationPoint.BPP_INSTALLATION,
-                   P.DELETED: POINT_DELETION, P.ENABLED: POINT_ENABLED,
-                   P.DISABLED: POINT_DISABLED}
+_DOWNLOAD_POINTS = {P.DOWNLOADED: int(NotificationPoint.BPP_DOWNLOAD),
+                    P.INSTALLED: int(NotificationPoint.BPP_INSTALLATION)}
+_OTHER = {"deleted": P.DELETED, "enabled": P.ENABLED, "disabled": P.DISABLED}
+DEFAULT_OTHER_POINTS = "deleted=5,enabled=101,disabled=102"
+
+
+def parse_other_points(text: str) -> dict[ProfileState, int]:
+    """`deleted=5,enabled=101,disabled=102` → the point sent for each of the eUICC's other
+    notifications; a state left out (or an empty text) is not sent. Points 1–4 are SGP.22's own
+    and cannot be reused."""
+    out: dict[ProfileState, int] = {}
+    for i, item in enumerate(p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        state = _OTHER.get(name.strip())
+        field = f"es2plus_notify_other_points[{i}]"
+        if not sep or state is None:
+            raise InvalidInput(field, "not state=point", value=item[:32],
+                               expected="deleted=N, enabled=N or disabled=N")
+        if state in out:
+            raise InvalidInput(field, "state given twice", value=item[:32],
+                               expected="each of deleted, enabled, disabled at most once")
+        if not value.strip().isdigit() or not 5 <= int(value) <= 999:
+            raise InvalidInput(field, "not a point number", value=item[:32],
+                               expected="an integer 5-999 (1-4 are SGP.22's download points)")
+        out[state] = int(value)
+    return out
+
+
+DEFAULT_POINTS = {**_DOWNLOAD_POINTS, **parse_other_points(DEFAULT_OTHER_POINTS)}
 DEFAULT_ERROR_CODE = ("8.2", "4.2")  # Profile – Execution Error, when the change names none
 # Confirmation Code – Maximum number of retries exceeded (the ES9+ refusal of the last try).
 CC_EXHAUSTED_CODE = ("8.2.7", "6.4")
@@ -94,14 +123,17 @@ def _timestamp(at: datetime) -> str:
 
 
 def progress_body(payload: dict[str, Any], *, iccid: str, at: datetime, profile_type: str,
-                  eid: str | None) -> dict[str, Any] | None:
+                  eid: str | None, points: dict[ProfileState, int] | None = None,
+                  ) -> dict[str, Any] | None:
     """The HandleDownloadProgressInfo request (without its header) for one state change, or
-    None when the change is no download progress this SM-DP+ reports."""
+    None when the change is no download progress this SM-DP+ reports. `points`: the point per
+    successful state (DEFAULT_POINTS unless configured)."""
     target = payload.get("to")
+    points = DEFAULT_POINTS if points is None else points
     if payload.get("function") == FUNCTION:
         return None  # mirrored from another SM-DP+'s notification: we are the operator there
-    if target in _SUCCESS_POINTS:
-        point = int(payload.get("notification_point") or _SUCCESS_POINTS[P(target)])
+    if target in points:
+        point = int(payload.get("notification_point") or points[P(target)])
         status: dict[str, Any] = {"status": "Executed-Success"}
     elif target == P.ERROR:
         cc_exhausted = bool(payload.get("confirmation_code_failures"))
@@ -145,7 +177,8 @@ def _operator_and_type(conn: Connection, iccid: str) -> tuple[str | None, str | 
     return operator, profile_type, sim.eid if sim is not None else None
 
 
-def _make(conn: Connection, rows: Sequence[Row[Any]]) -> None:
+def _make(conn: Connection, rows: Sequence[Row[Any]],
+          points: dict[ProfileState, int] = DEFAULT_POINTS) -> None:
     receivers = set(conn.execute(select(_R.c.operator)).scalars())
     if not receivers:
         return
@@ -153,7 +186,7 @@ def _make(conn: Connection, rows: Sequence[Row[Any]]) -> None:
     out = []
     for ev in rows:
         payload = json.loads(ev.payload)
-        if payload.get("to") not in (*_SUCCESS_POINTS, P.ERROR) \
+        if payload.get("to") not in (*points, P.ERROR) \
                 or payload.get("function") == FUNCTION:
             continue
         operator, profile_type, eid = _operator_and_type(conn, ev.subject_id)
@@ -161,7 +194,7 @@ def _make(conn: Connection, rows: Sequence[Row[Any]]) -> None:
             continue
         body = progress_body(payload, iccid=ev.subject_id, at=ev.created_at,
                              profile_type=profile_type or ev.subject_id[:64],
-                             eid=payload.get("eid") or eid)
+                             eid=payload.get("eid") or eid, points=points)
         if body is None:
             continue
         out.append({"event_id": ev.id, "operator": operator, "iccid": ev.subject_id,
@@ -172,10 +205,14 @@ def _make(conn: Connection, rows: Sequence[Row[Any]]) -> None:
         conn.execute(insert(_N), out)
 
 
-def collect(engine: Engine, limit: int = BATCH) -> int:
+def collect(engine: Engine, limit: int = BATCH,
+            other_points: dict[ProfileState, int] | None = None) -> int:
     """Read the outbox past this notifier's cursor and make the notifications it calls for;
-    returns the events read."""
-    return events.consume(engine, CONSUMER, _make, topics=(TOPIC,), limit=limit)
+    returns the events read. `other_points`: parse_other_points's mapping (the default's when
+    None)."""
+    points = DEFAULT_POINTS if other_points is None else {**_DOWNLOAD_POINTS, **other_points}
+    return events.consume(engine, CONSUMER, lambda c, rows: _make(c, rows, points),
+                          topics=(TOPIC,), limit=limit)
 
 
 # --- receivers --------------------------------------------------------------------------------
@@ -326,6 +363,7 @@ class NotifySettings:
     backoff_max_seconds: float = 3600.0
     timeout_seconds: float = 10.0
     dev_pki: Path | None = None  # the development PKI, for receivers without their own files
+    other_points: dict[ProfileState, int] | None = None  # None: DEFAULT_OTHER_POINTS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotifySettings:
@@ -333,7 +371,8 @@ class NotifySettings:
                    backoff_seconds=settings.es2plus_notify_backoff_seconds,
                    backoff_max_seconds=settings.es2plus_notify_backoff_max_seconds,
                    timeout_seconds=settings.es2plus_notify_timeout_seconds,
-                   dev_pki=settings.home / "pki")
+                   dev_pki=settings.home / "pki",
+                   other_points=parse_other_points(settings.es2plus_notify_other_points))
 
 
 class Notifier:
@@ -351,7 +390,7 @@ class Notifier:
 
     def run_once(self) -> dict[str, int]:
         """One round: make notifications from new events, send what is due."""
-        read = collect(self.engine)
+        read = collect(self.engine, other_points=self.settings.other_points)
         jobs = claim_due(self.engine, lease=self.settings.timeout_seconds * 4)
         states = [self.send(job) for job in jobs]
         return {"events": read, "sent": len(jobs), "delivered": states.count("delivered"),

@@ -486,3 +486,51 @@ def test_the_es9plus_download_side_is_heard(engine: Engine, pki: Pki,
     assert raw.received[2]["notificationPointStatus"]["statusCodeData"] == {
         "subjectCode": "8.2.7", "reasonCode": "6.4",
         "message": "confirmation code attempts exhausted"}
+
+
+def test_other_notification_points_follow_the_setting(engine: Engine, pki: Pki) -> None:
+    """SGP.22 defines points 1-4 only; enable/disable/delete go out under the configured
+    numbers (here another commercial SM-DP+'s 6/7/8), and a state left out is not sent."""
+    a, = ordered(engine, 1)
+    pn.set_receiver(engine, REQUESTER, "https://operator.example/gsma/rsp2/es2plus")
+    for to in ("downloaded", "installed", "enabled", "disabled", "deleted"):
+        smdp_moves(engine, a, to, eid=EID)
+    points = pn.parse_other_points("enabled=6, deleted=8")
+    pn.collect(engine, other_points=points)
+    sent = [json.loads(n.body)["notificationPointId"] for n in
+            sorted(notes(engine), key=lambda n: n.event_id)]
+    assert sent == [3, 4, 6, 8]  # disabled: not in the mapping, not sent
+
+
+def test_only_sgp22_points_with_an_empty_setting(engine: Engine, pki: Pki) -> None:
+    a, = ordered(engine, 1)
+    pn.set_receiver(engine, REQUESTER, "https://operator.example/gsma/rsp2/es2plus")
+    for to in ("downloaded", "installed", "enabled", "deleted"):
+        smdp_moves(engine, a, to, eid=EID)
+    pn.collect(engine, other_points=pn.parse_other_points(""))
+    assert sorted(json.loads(n.body)["notificationPointId"] for n in notes(engine)) == [3, 4]
+
+
+@pytest.mark.parametrize(("text", "where", "problem"), [
+    ("enabled", "[0]", "not state=point"),
+    ("deleted=5,installed=9", "[1]", "not state=point"),
+    ("enabled=3", "[0]", "not a point number"),  # SGP.22's BPP download
+    ("enabled=x", "[0]", "not a point number"),
+    ("enabled=6,enabled=7", "[1]", "state given twice"),
+])
+def test_a_bad_points_setting_names_the_item(text: str, where: str, problem: str) -> None:
+    from simcore.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as e:
+        pn.parse_other_points(text)
+    assert f"es2plus_notify_other_points{where}" in str(e.value)
+    assert problem in str(e.value)
+
+
+def test_the_setting_reaches_the_notifier(tmp_path: Path) -> None:
+    from simcore.config import Settings
+
+    s = Settings(home=tmp_path, es2plus_notify_other_points="deleted=8,enabled=6,disabled=7")
+    got = pn.NotifySettings.from_settings(s).other_points
+    assert got is not None
+    assert {str(k): v for k, v in got.items()} == {"deleted": 8, "enabled": 6, "disabled": 7}
