@@ -11,46 +11,30 @@ top=$(pwd)
 base="$top/build/nats"
 host=127.0.0.1
 port="${SIMSMITH_NATS_PORT:-14222}"
+# shellcheck source=scripts/services/lib.sh
+. "$top/scripts/services/lib.sh"
 bin=$(command -v nats-server || true)
-
-running() { [ -f "$base/pid" ] && kill -0 "$(cat "$base/pid")" 2>/dev/null; }
-
-stop() {
-  if [ -f "$base/pid" ]; then
-    pid=$(cat "$base/pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$base/pid"
-  fi
-}
 
 case "${1:-}" in
 start)
   if [ -z "$bin" ]; then echo "nats.sh: nats-server not found (apt package nats-server, scripts/apt/nats.txt)" >&2; exit 1; fi
-  stop
+  pid_stop "$base/pid"
+  port_free nats "$host:$port"
   rm -rf "$base"
   mkdir -p "$base/store" "$top/build/services"
   setsid "$bin" -js -a "$host" -p "$port" -sd "$base/store" >"$base/nats.log" 2>&1 </dev/null &
   echo $! >"$base/pid"
-  for _ in $(seq 100); do
-    if ss -ltn 2>/dev/null | grep -q "$host:$port "; then break; fi
-    if ! running; then cat "$base/nats.log" >&2; exit 1; fi
-    sleep 0.05
-  done
-  ss -ltn | grep -q "$host:$port " || { echo "nats.sh: port $port not listening" >&2; cat "$base/nats.log" >&2; exit 1; }
+  wait_listening nats "$host:$port" "$base/pid" "$base/nats.log"
   echo "export SIMSMITH_TEST_NATS_URL='nats://$host:$port'" >"$top/build/services/nats.env"
   echo "nats: up on $host:$port (JetStream store $base/store)"
   ;;
 stop)
-  stop
+  pid_stop "$base/pid"
   rm -rf "$base"
   echo "nats: stopped"
   ;;
 status)
-  if running; then echo "nats: running (pid $(cat "$base/pid"))"; else echo "nats: not running"; exit 1; fi
+  if pid_running "$base/pid"; then echo "nats: running (pid $(cat "$base/pid"))"; else echo "nats: not running"; exit 1; fi
   ;;
 *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

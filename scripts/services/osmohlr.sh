@@ -3,30 +3,22 @@
 # under build/osmohlr, never /etc/osmocom or /var/lib/osmocom.
 #   osmohlr.sh start   -> writes build/services/osmohlr.env (host, CTRL/GSUP/VTY ports, DB path)
 #   osmohlr.sh stop    -> SIGTERM, then removes build/osmohlr
+#   osmohlr.sh status  -> exit 0 when it is running
 # Ports are fixed by osmo-hlr (GSUP 4222, VTY 4258, CTRL 4259); only the address can change.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$(pwd)
 base="$top/build/osmohlr"
 host="${SIMSMITH_OSMOHLR_HOST:-127.0.0.2}"
+# shellcheck source=scripts/services/lib.sh
+. "$top/scripts/services/lib.sh"
 bin=$(command -v osmo-hlr || true)
-
-stop() {
-  if [ -f "$base/pid" ]; then
-    pid=$(cat "$base/pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$base/pid"
-  fi
-}
 
 case "${1:-}" in
 start)
   if [ -z "$bin" ]; then echo "osmohlr.sh: osmo-hlr not found (apt package osmo-hlr, scripts/apt/osmo.txt)" >&2; exit 1; fi
-  stop
+  pid_stop "$base/pid"
+  port_free osmohlr "$host:4259"
   rm -rf "$base"
   mkdir -p "$base" "$top/build/services"
   cat >"$base/osmo-hlr.cfg" <<CFG
@@ -48,12 +40,7 @@ hlr
 CFG
   setsid "$bin" -c "$base/osmo-hlr.cfg" -l "$base/hlr.db" >"$base/osmo-hlr.log" 2>&1 </dev/null &
   echo $! >"$base/pid"
-  for _ in $(seq 100); do
-    if ss -ltn 2>/dev/null | grep -q "$host:4259 "; then break; fi
-    if ! kill -0 "$(cat "$base/pid")" 2>/dev/null; then cat "$base/osmo-hlr.log" >&2; exit 1; fi
-    sleep 0.05
-  done
-  ss -ltn | grep -q "$host:4259 " || { echo "osmohlr.sh: CTRL port not listening" >&2; cat "$base/osmo-hlr.log" >&2; exit 1; }
+  wait_listening osmohlr "$host:4259" "$base/pid" "$base/osmo-hlr.log"
   {
     echo "export SIMSMITH_TEST_OSMOHLR_HOST='$host'"
     echo "export SIMSMITH_TEST_OSMOHLR_CTRL_PORT=4259"
@@ -64,9 +51,12 @@ CFG
   echo "osmohlr: up on $host (CTRL 4259, GSUP 4222, VTY 4258), db $base/hlr.db"
   ;;
 stop)
-  stop
+  pid_stop "$base/pid"
   rm -rf "$base"
   echo "osmohlr: stopped"
   ;;
-*) echo "usage: $0 start|stop" >&2; exit 2 ;;
+status)
+  if pid_running "$base/pid"; then echo "osmohlr: running (pid $(cat "$base/pid"))"; else echo "osmohlr: not running"; exit 1; fi
+  ;;
+*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
