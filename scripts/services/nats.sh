@@ -11,8 +11,8 @@ top=$(pwd)
 base="$top/build/nats"
 host=127.0.0.1
 port="${SIMSMITH_NATS_PORT:-14222}"
-# shellcheck source=scripts/services/lib.sh
-. "$top/scripts/services/lib.sh"
+# shellcheck source=scripts/service-lib.sh
+. "$top/scripts/service-lib.sh"
 bin=$(command -v nats-server || true)
 
 case "${1:-}" in

@@ -10,8 +10,8 @@ cd "$(dirname "$0")/../.."
 top=$(pwd)
 base="$top/build/osmohlr"
 host="${SIMSMITH_OSMOHLR_HOST:-127.0.0.2}"
-# shellcheck source=scripts/services/lib.sh
-. "$top/scripts/services/lib.sh"
+# shellcheck source=scripts/service-lib.sh
+. "$top/scripts/service-lib.sh"
 bin=$(command -v osmo-hlr || true)
 
 case "${1:-}" in
