@@ -1,4 +1,4 @@
-# Shared by the scripts/services/*.sh that run a daemon of their own under build/<name>
+# Shared by the scripts/services/*.sh that run a daemon of their own under build/<name>:
 # a pid file, a stop that escalates, a wait for the listening port. Sourced, never run.
 
 # pid_running PIDFILE -> exit 0 while the process it names lives
