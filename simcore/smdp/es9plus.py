@@ -25,8 +25,9 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, delete
-from sqlmodel import col
+from sqlalchemy import Engine, Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from esim.confirmation_code import verify_confirmation_code
 from esim.errors import ConfirmationCodeMismatch
@@ -488,47 +489,56 @@ def _authority_key_id(cert: x509.Certificate) -> bytes:
 
 
 
+_SESSIONS: Table = SmdpDownloadSession.__table__  # type: ignore[attr-defined]
+_SESSION_COLUMNS = ("stage", "euicc_challenge", "server_challenge", "ci_key_id", "expires_at",
+                    "matching_id", "eid", "iccid", "euicc_certificate", "smdp_signature2",
+                    "cc_required")
+_GET_SESSION = select(*(_SESSIONS.c[name] for name in _SESSION_COLUMNS)).where(
+    _SESSIONS.c.transaction_id == bindparam("tid"))
+_DELETE_SESSION = _SESSIONS.delete().where(_SESSIONS.c.transaction_id == bindparam("tid"))
+_SWEEP_SESSIONS = _SESSIONS.delete().where(_SESSIONS.c.expires_at <= bindparam("now"))
+
+
+def _upsert_session(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (transactionId) DO UPDATE: `put` in one statement."""
+    statement = (pg_insert(_SESSIONS) if dialect == "postgresql"
+                 else sqlite_insert(_SESSIONS))
+    return statement.on_conflict_do_update(
+        index_elements=[_SESSIONS.c.transaction_id],
+        set_={name: statement.excluded[name] for name in _SESSION_COLUMNS})
+
+
 class StoreSessions:
-    """A SessionStore in the database (SQLite or PostgreSQL), shared by every worker."""
+    """A SessionStore in the database (SQLite or PostgreSQL), shared by every worker.
+
+    Each call is one statement on a pooled connection (db.DirectStatement): a read alone, a
+    write committed at once — `put` is an upsert. Through the ORM (a session, an identity map,
+    a flush and a transaction per call) the seven calls of a download cost three quarters of
+    the SM-DP+'s CPU; through Core Connections still half of it (docs/benchmarks.md, smdp)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._get = db.DirectStatement(engine, _GET_SESSION)
+        self._put = db.DirectStatement(engine, _upsert_session(engine.dialect.name), write=True)
+        self._delete = db.DirectStatement(engine, _DELETE_SESSION, write=True)
 
     def __repr__(self) -> str:
         return f"StoreSessions({self.engine.url.render_as_string(hide_password=True)})"
 
     def get(self, transaction_id: bytes) -> DownloadSession | None:
-        with db.read_session(self.engine) as s:
-            row = s.get(SmdpDownloadSession, wire.transaction_id_text(transaction_id))
-            if row is None:
-                return None
-            return DownloadSession(
-                transaction_id=transaction_id, euicc_challenge=row.euicc_challenge,
-                server_challenge=row.server_challenge, ci_key_id=row.ci_key_id,
-                expires_at=row.expires_at, stage=row.stage, matching_id=row.matching_id,
-                eid=row.eid, iccid=row.iccid, euicc_certificate=row.euicc_certificate,
-                smdp_signature2=row.smdp_signature2, cc_required=row.cc_required)
+        rows = self._get.rows(tid=wire.transaction_id_text(transaction_id))
+        if not rows:
+            return None
+        return DownloadSession(transaction_id, **dict(zip(_SESSION_COLUMNS, rows[0], strict=True)))
 
     def put(self, session: DownloadSession) -> None:
-        row = SmdpDownloadSession(
-            transaction_id=wire.transaction_id_text(session.transaction_id),
-            stage=session.stage, euicc_challenge=session.euicc_challenge,
-            server_challenge=session.server_challenge, ci_key_id=session.ci_key_id,
-            expires_at=session.expires_at, matching_id=session.matching_id, eid=session.eid,
-            iccid=session.iccid, euicc_certificate=session.euicc_certificate,
-            smdp_signature2=session.smdp_signature2, cc_required=session.cc_required)
-        with db.transaction(self.engine) as s:
-            s.merge(row)
+        self._put.count(transaction_id=wire.transaction_id_text(session.transaction_id),
+                        **{name: getattr(session, name) for name in _SESSION_COLUMNS})
 
     def delete(self, transaction_id: bytes) -> None:
-        with db.transaction(self.engine) as s:
-            s.execute(delete(SmdpDownloadSession).where(
-                col(SmdpDownloadSession.transaction_id)
-                == wire.transaction_id_text(transaction_id)))
+        self._delete.count(tid=wire.transaction_id_text(transaction_id))
 
     def sweep(self, now: datetime) -> int:
         """Delete the sessions expired at `now`; how many."""
-        with db.transaction(self.engine) as s:
-            result = s.execute(delete(SmdpDownloadSession).where(
-                col(SmdpDownloadSession.expires_at) <= now))
-            return int(getattr(result, "rowcount", 0) or 0)
+        with db.connection_transaction(self.engine) as conn:
+            return int(conn.execute(_SWEEP_SESSIONS, {"now": now}).rowcount or 0)
