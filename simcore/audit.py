@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -149,6 +150,13 @@ def append(
                               "details": canonical_json(details)}
     conn = core(tx)
     if conn.dialect.name == "postgresql":
+        deferred = conn.info.get(_DEFERRED)
+        if deferred is not None:
+            # Outbox now (events keep the order they happened in), the chain record at flush.
+            if outbox is not None:
+                emit(conn, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
+            deferred.append({**params, "lane": lane})
+            return 0
         if outbox is None:
             return int(conn.execute(_PG_APPEND, {**params, "lane": lane}).scalar_one())
         payload = dict(outbox.payload)
@@ -169,6 +177,33 @@ def append(
     conn.execute(_UPDATE_HEAD, {"lane": lane, "new_seq": lane_seq, "new_hash": digest,
                                 "old_hash": head.hash})
     return int(seq)
+
+
+_DEFERRED = "simsmith.audit.deferred"
+
+
+@contextmanager
+def deferred(tx: Tx) -> Iterator[None]:
+    """Appends inside the block are written when it ends, lane by lane in ascending order (on
+    PostgreSQL; SQLite has one writer, so nothing to order). For a transaction that records
+    several subjects' changes (the workflow engine records consecutive store steps together):
+    the lane heads are locked only from the end of the block to the commit, always in the
+    same order, so two such transactions cannot deadlock on them. Outbox events are written
+    as they happen. `append` returns 0 for a deferred event (its sequence number comes later).
+    """
+    conn = core(tx)
+    if conn.dialect.name != "postgresql" or _DEFERRED in conn.info:
+        yield
+        return
+    pending: list[dict[str, Any]] = []
+    conn.info[_DEFERRED] = pending
+    try:
+        yield
+        del conn.info[_DEFERRED]
+        for params in sorted(pending, key=lambda p: int(p["lane"])):  # stable: per lane in order
+            conn.execute(_PG_APPEND, params)
+    finally:
+        conn.info.pop(_DEFERRED, None)  # info outlives the checkout: never leave it behind
 
 
 def append_many(

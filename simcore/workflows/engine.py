@@ -92,6 +92,10 @@ class Step:
     undo: Callable[[Run], None] | None = None
     undo_commit: Callable[[Session, Run], None] | None = None
     when: Callable[[Run], bool] | None = None  # the step is skipped when this says False
+    # Read in the transaction recording the store steps before it: True when the call's
+    # effect is in place already (keys the SIM has), so the step is recorded done with them,
+    # without its call.
+    already: Callable[[Session, Run], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class Lease:
     token: str
     owner: str
     seconds: float
+    # The run as the claim left it, with its current step's attempt (no read to start).
+    row: Any = field(default=None, compare=False, repr=False)
 
 
 def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
@@ -210,11 +216,15 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     with transaction(engine) as s:
         rows = s.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
                                   "until": now + timedelta(seconds=lease)}).all()
-        ids = [r[0] for r in rows]
+        ids = [r.id for r in rows]
+        attempts: dict[str, int] = {}
         if ids:
             # The attempt starts now: counted even if this worker dies before recording it.
-            s.execute(_COUNT_ATTEMPT.where(ST.c.workflow_id.in_(ids)), {"now": now})
-    return [Lease(i, token, owner, lease) for i in ids]
+            attempts = dict(s.execute(_COUNT_ATTEMPT.where(ST.c.workflow_id.in_(ids)),
+                                      {"now": now}).tuples().all())
+    return [Lease(r.id, token, owner, lease,
+                  SimpleNamespace(**r._mapping, attempt_hint=attempts.get(r.id)))
+            for r in rows]
 
 
 _ANY_DUE = select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now")).limit(1)
@@ -224,13 +234,14 @@ _DUE = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
 _CLAIM = (update(WF).where(WF.c.id.in_(_DUE.scalar_subquery()))
           .values(lease_owner=bindparam("owner"), lease_token=bindparam("token"),
                   next_attempt_at=bindparam("until"))
-          .returning(WF.c.id))
+          .returning(*WF.c))
 _CURRENT = (select(WF.c.step).where(WF.c.id == ST.c.workflow_id,
                                     WF.c.status.in_((PENDING, RUNNING)))
             .scalar_subquery())
 _COUNT_ATTEMPT = (update(ST).where(ST.c.status == STEP_PENDING, ST.c.seq == _CURRENT)
                   .values(attempts=ST.c.attempts + 1,
-                          started_at=bindparam("now")))
+                          started_at=bindparam("now"))
+                  .returning(ST.c.workflow_id, ST.c.attempts))
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -262,12 +273,6 @@ def _load(engine: Engine, lease: Lease) -> Any:
 
 
 _LOAD = select(WF).where(WF.c.id == bindparam("id"))
-
-
-def _moved_on(row: Any, seq: int, data: str, attempt: int | None) -> Any:
-    """The run as the step's record left it (what _load would read back, without the read)."""
-    return SimpleNamespace(**{**vars(row), "step": seq + 1, "status": RUNNING, "data": data,
-                              "attempt_hint": attempt})
 
 
 def _run_of(row: Any, deps: Any, seq: int, attempt: int) -> Run:
@@ -330,7 +335,7 @@ def advance(engine: Engine, lease: Lease, deps: Any, *, registry: Registry = REG
             policy: RetryPolicy = RetryPolicy()) -> str:
     """Run the leased workflow as far as it goes now: every step until it finishes, or a step
     must wait for a retry. Returns the run's status when this worker lets it go."""
-    row = _load(engine, lease)
+    row = lease.row if lease.row is not None else _load(engine, lease)
     if row is None or row.lease_token != lease.token:
         return "lost"
     definition = registry.get(row.kind)
@@ -366,14 +371,8 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
         with read_session(engine) as s:
             attempt = max(1, _attempts(s, row.id, seq)[0])
     run = _run_of(row, deps, seq, attempt)
-    now = utcnow()
     if step.when is not None and not step.when(run):
-        with _fenced(engine, lease) as (s, _):
-            _set_step(s, row.id, seq, status=STEP_SKIPPED, finished_at=now,
-                      attempts=0, started_at=None)
-            data = canonical_json(run.data)
-            nxt = _next(s, lease, d, seq, data)
-        return _moved_on(row, seq, data, nxt)
+        return _record(engine, lease, d, row, run, None)
     result: dict[str, Any] = {}
     called = False
     try:
@@ -382,16 +381,7 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
                 result.update(step.call(run) or {})
                 run.data.update(result)
             called = True
-            with _fenced(engine, lease) as (s, _):
-                if step.commit is not None:
-                    result.update(step.commit(s, run) or {})
-                    run.data.update(result)
-                check_no_secrets(result, f"{step.name}.result")
-                s.execute(_STEP_DONE, {"w": row.id, "n": seq, "t": utcnow(),
-                                       "r": canonical_json(result)})
-                data = canonical_json(run.data)
-                nxt = _next(s, lease, d, seq, data)
-            return _moved_on(row, seq, data, nxt)
+            return _record(engine, lease, d, row, run, result)
     except LeaseLost:
         raise
     except Exception as e:
@@ -401,6 +391,78 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
         if _is_transient(d, e) and attempt < policy.max_attempts:
             return None
     return _load(engine, lease)
+
+
+class _Unchain(Exception):
+    """A store step recorded after the first one of a transaction failed: that transaction is
+    rolled back and recorded again up to the step before it (which then runs on its own)."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(seq)
+        self.seq = seq
+
+
+def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
+            result: dict[str, Any] | None) -> Any:
+    """Record the step `row.step` (done with its call's `result`, or skipped for None) and,
+    in the same transaction, the store steps after it (a step without a peer call, or whose
+    `already` says its call's effect is in place) and the run's finish after the last step.
+    Each step keeps its own record; they commit together or not at all, so a worker killed
+    in between redoes them all (the first one's call again: idempotent at the peer)."""
+    seq = int(row.step)
+    called = dict(run.data)
+    limit = len(d.steps)
+    while True:
+        run.data = dict(called)
+        try:
+            with _fenced(engine, lease) as (s, fence), audit.deferred(s):
+                now = utcnow()
+                if result is None:
+                    s.execute(_STEP_SKIPPED, {"w": row.id, "n": seq, "t": now})
+                else:
+                    _commit(s, d.steps[seq], run, result, row.id, seq, _STEP_DONE)
+                n = seq + 1
+                while n < limit and _chain(s, d, run, row.id, n):
+                    n += 1
+                data = canonical_json(run.data)
+                if n < len(d.steps):
+                    nxt = _next(s, lease, d, n - 1, data)
+                else:
+                    _finish_in(s, lease, d, SUCCEEDED, None, fence, data=data)
+        except _Unchain as u:
+            limit = u.seq
+            continue
+        if n < len(d.steps):
+            return SimpleNamespace(**{**vars(row), "step": n, "status": RUNNING, "data": data,
+                                      "attempt_hint": nxt})
+        _finished(lease, d, SUCCEEDED)
+        return SimpleNamespace(**{**vars(row), "step": n, "status": SUCCEEDED, "data": data})
+
+
+def _commit(s: Session, step: Step, run: Run, result: dict[str, Any], wf_id: str, seq: int,
+            record: Any) -> None:
+    if step.commit is not None:
+        result.update(step.commit(s, run) or {})
+        run.data.update(result)
+    check_no_secrets(result, f"{step.name}.result")
+    s.execute(record, {"w": wf_id, "n": seq, "t": utcnow(), "r": canonical_json(result)})
+
+
+def _chain(s: Session, d: Definition, run: Run, wf_id: str, n: int) -> bool:
+    """Record step `n` in the open transaction if it needs no peer call; False if it does."""
+    step = d.steps[n]
+    run.step_key, run.attempt = f"{wf_id}/{n}", 1
+    try:
+        if step.when is not None and not step.when(run):
+            s.execute(_STEP_SKIPPED, {"w": wf_id, "n": n, "t": utcnow()})
+            return True
+        if step.call is not None and (step.already is None or not step.already(s, run)):
+            return False
+        with _instrument(d.kind, step.name, "do", run):
+            _commit(s, step, run, {}, wf_id, n, _STEP_DONE_FIRST)
+    except Exception as e:
+        raise _Unchain(n) from e
+    return True
 
 
 # A failed step's result when one of its attempts may have reached the peer.
@@ -423,6 +485,11 @@ def _next(s: Session, lease: Lease, d: Definition, seq: int, data: str) -> int |
 _STEP_DONE = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
               .values(status=STEP_DONE, finished_at=bindparam("t"), result=bindparam("r"),
                       last_error=None))
+# A step recorded after another in the same transaction: its attempt starts and ends there.
+_STEP_DONE_FIRST = _STEP_DONE.values(attempts=ST.c.attempts + 1, started_at=bindparam("t"))
+_STEP_SKIPPED = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
+                 .values(status=STEP_SKIPPED, finished_at=bindparam("t"), attempts=0,
+                         started_at=None))
 _NEXT_RUN = (update(WF).where(WF.c.id == bindparam("w"))
              .values(step=bindparam("n"), status=RUNNING, data=bindparam("d"),
                      updated_at=bindparam("t"), next_attempt_at=bindparam("until")))
@@ -507,18 +574,30 @@ def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps:
 
 def _finish(engine: Engine, lease: Lease, d: Definition, status: str, error: str | None) -> Any:
     with _fenced(engine, lease) as (s, row):
-        now = utcnow()
-        _set_run(s, lease.workflow_id, status=status, error=error, next_attempt_at=None,
-                 lease_owner=None, lease_token=None, finished_at=now)
-        details = {"workflow_id": lease.workflow_id, "subject": row.subject, "status": status,
-                   "error": error}
-        audit.append(s, actor=row.actor, action=f"workflow.{d.kind}.{status}",
-                     subject_type="workflow", subject_id=lease.workflow_id, details=details,
-                     outbox=audit.Outbox(f"workflow.{d.kind}.{status}", "workflow",
-                                         lease.workflow_id, details))
+        _finish_in(s, lease, d, status, error, row)
+    _finished(lease, d, status)
+    return _load(engine, lease)
+
+
+def _finish_in(s: Session, lease: Lease, d: Definition, status: str, error: str | None,
+               fence: Any, *, data: str | None = None) -> None:
+    """The run's end, in the caller's fenced transaction (`fence`: its row)."""
+    values: dict[str, Any] = {"status": status, "error": error, "next_attempt_at": None,
+                              "lease_owner": None, "lease_token": None, "finished_at": utcnow()}
+    if data is not None:  # after the last step: where it got to, and what the steps made
+        values.update(step=len(d.steps), data=data)
+    _set_run(s, lease.workflow_id, **values)
+    details = {"workflow_id": lease.workflow_id, "subject": fence.subject, "status": status,
+               "error": error}
+    audit.append(s, actor=fence.actor, action=f"workflow.{d.kind}.{status}",
+                 subject_type="workflow", subject_id=lease.workflow_id, details=details,
+                 outbox=audit.Outbox(f"workflow.{d.kind}.{status}", "workflow",
+                                     lease.workflow_id, details))
+
+
+def _finished(lease: Lease, d: Definition, status: str) -> None:
     telemetry.record_workflow(d.kind, status)
     log.info("workflow.finished", workflow_id=lease.workflow_id, kind=d.kind, status=status)
-    return _load(engine, lease)
 
 
 # --- the worker -------------------------------------------------------------------------------

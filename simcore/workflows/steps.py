@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlmodel import Session, col
 
 from hsm_sim.hsm import Hsm
 from simcore import events
-from simcore.db import read_session
+from simcore.db import core, read_session
 from simcore.errors import NotFound
 from simcore.keys import generate_keys
 from simcore.lifecycle import ProfileState
@@ -30,6 +30,7 @@ from simcore.workflows.engine import Run, Step, StepFailed
 
 # Failures worth a retry in every workflow: the peers down or slow.
 TRANSIENT: tuple[type[BaseException], ...] = (HlrUnavailable, SmdpUnavailable, TimeoutError)
+SIM = Sim.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -86,7 +87,14 @@ def keys_ready(key: str) -> Step:
         if not (sim.ki_ref and sim.opc_ref):
             raise StepFailed(f"SIM {iccid}: the HSM made no Ki/OPc")
 
-    return Step(f"keys{_suffix(key)}", call=call)
+    def already(s: Session, run: Run) -> bool:
+        r = core(s).execute(_KEYS, {"iccid": run.data[key]}).first()
+        return r is not None and bool(r.ki_ref and r.opc_ref)
+
+    return Step(f"keys{_suffix(key)}", call=call, already=already)
+
+
+_KEYS = select(SIM.c.ki_ref, SIM.c.opc_ref).where(SIM.c.iccid == bindparam("iccid"))
 
 
 def _suffix(key: str) -> str:

@@ -1,0 +1,136 @@
+"""Store steps recorded together (simcore.workflows.engine._record): consecutive steps without a
+peer call commit in the transaction of the step before them, each with its own record; a
+chained step that fails is recorded on its own (the steps before it stay done); on PostgreSQL
+the audit records of such a transaction are written lane by lane at its end (audit.deferred)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlmodel import Session, col
+
+from simcore import audit, events
+from simcore.db import read_session, transaction
+from simcore.models import AuditEvent, OutboxEvent
+from simcore.workflows import engine as wf
+from simcore.workflows.service import get_workflow, start_activation
+from simcore.workflows.steps import Deps
+from tests.helpers.fake_hlr import FakeHlr
+from tests.workflows.conftest import FAST
+
+
+@pytest.fixture
+def commits(stocked: Engine) -> Iterator[list[int]]:
+    got: list[int] = []
+
+    def on_commit(conn: Any) -> None:
+        got.append(1)
+    event.listen(stocked, "commit", on_commit)
+    yield got
+    event.remove(stocked, "commit", on_commit)
+
+
+def test_activation_commits_store_steps_together(deps: Deps, fake_hlr: FakeHlr,
+                                                 commits: list[int]) -> None:
+    wid = start_activation(deps.engine, {"subscriber_ref": "one"}, actor="t")
+    commits.clear()
+    w = wf.Worker(deps.engine, deps, policy=FAST)
+    assert w.run_once() == 1
+    v = get_workflow(deps.engine, wid)
+    assert v.status == wf.SUCCEEDED, v.error
+    # the claim; validate + reserve + msisdn + keys (the SIM has them: no call); then after
+    # the HLR's call: hlr + smdp_order (skipped) + activate + notify + the run's finish.
+    assert len(commits) == 3
+    assert [(s.name, s.status, s.attempts) for s in v.steps] == [
+        ("validate", "done", 1), ("reserve", "done", 1), ("msisdn", "done", 1),
+        ("keys", "done", 1), ("hlr", "done", 1), ("smdp_order", "skipped", 0),
+        ("activate", "done", 1), ("notify", "done", 1)]
+    assert all(s.started_at and s.finished_at for s in v.steps if s.status == "done")
+    assert fake_hlr.calls["provision"] == 1
+
+
+def _effect(name: str, fail: list[BaseException]) -> wf.Step:
+    """A store step writing one outbox event; raises the first of `fail` if any."""
+
+    def commit(s: Session, run: wf.Run) -> Mapping[str, Any]:
+        events.emit(s, f"t.{name}", "t", run.id, {})
+        if fail:
+            raise fail.pop(0)
+        return {name: True}
+    return wf.Step(name, commit=commit)
+
+
+def _topics(engine: Engine) -> Counter[str]:
+    with read_session(engine) as s:
+        return Counter(s.execute(select(col(OutboxEvent.topic))).scalars())
+
+
+def test_a_chained_step_that_fails_is_retried_on_its_own(stocked: Engine) -> None:
+    calls: list[str] = []
+    # b fails chained after a (rolled back, not an attempt: b then runs on its own), then on
+    # its own (an attempt, retried), then succeeds.
+    fail: list[BaseException] = [wf.Transient("busy"), wf.Transient("busy")]
+    d = wf.Definition("chain", (
+        wf.Step("peer", call=lambda run: calls.append(run.step_key) or {"p": 1}),
+        _effect("a", []), _effect("b", fail), _effect("c", [])))
+    registry = wf.Registry({d.kind: d})
+    wid = wf.start(stocked, d, {}, actor="t")
+    w = wf.Worker(stocked, None, policy=FAST, registry=registry)
+    for _ in range(5):
+        w.run_once()
+    v = get_workflow(stocked, wid)
+    assert v.status == wf.SUCCEEDED, v.error
+    assert [(s.name, s.status, s.attempts) for s in v.steps] == [
+        ("peer", "done", 1), ("a", "done", 1), ("b", "done", 2), ("c", "done", 1)]
+    assert len(calls) == 1  # the peer's call is not made again for its store steps
+    assert v.steps[2].last_error is None and v.data == {"p": 1, "a": True, "b": True, "c": True}
+    topics = _topics(stocked)  # the rolled-back attempt left nothing
+    assert (topics["t.a"], topics["t.b"], topics["t.c"]) == (1, 1, 1)
+
+
+def test_a_chained_step_that_fails_for_good_compensates(stocked: Engine) -> None:
+    undone: list[str] = []
+    d = wf.Definition("chain2", (
+        wf.Step("peer", call=lambda run: None, undo=lambda run: undone.append("peer")),
+        wf.Step("a", commit=_effect("a", []).commit,
+                undo_commit=lambda s, run: undone.append("a")),
+        _effect("b", [wf.StepFailed("no"), wf.StepFailed("no")]), _effect("c", [])))
+    wid = wf.start(stocked, d, {}, actor="t")
+    w = wf.Worker(stocked, None, policy=FAST, registry=wf.Registry({d.kind: d}))
+    for _ in range(5):
+        w.run_once()
+    v = get_workflow(stocked, wid)
+    assert v.status == wf.FAILED
+    assert [(s.name, s.status) for s in v.steps] == [
+        ("peer", "compensated"), ("a", "compensated"), ("b", "failed"), ("c", "pending")]
+    assert undone == ["a", "peer"]
+    assert (_topics(stocked)["t.a"], _topics(stocked)["t.b"]) == (1, 0)
+
+
+def test_deferred_audit_is_written_at_the_end_in_lane_order(stocked: Engine) -> None:
+    subjects = sorted((f"s{i}" for i in range(40)), key=audit.lane_of, reverse=True)[:6]
+    with read_session(stocked) as s:
+        before = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    with transaction(stocked) as s:
+        with audit.deferred(s):
+            for subject in subjects:
+                audit.append(s, actor="t", action="t.x", subject_type="t", subject_id=subject,
+                             outbox=audit.Outbox("t.x", "t", subject, {}))
+            inside = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+            outbox = s.execute(select(func.count()).select_from(OutboxEvent).where(
+                col(OutboxEvent.topic) == "t.x")).scalar_one()
+        rows = s.execute(select(col(AuditEvent.subject_id), col(AuditEvent.lane))
+                         .where(col(AuditEvent.action) == "t.x")
+                         .order_by(col(AuditEvent.seq))).all()
+    assert outbox == len(subjects)  # the outbox as it happens
+    if stocked.dialect.name == "postgresql":
+        assert inside == before  # the chain records wait for the end of the block
+        assert [lane for _, lane in rows] == sorted(lane for _, lane in rows)
+    else:  # one writer at a time: nothing to order
+        assert [subject for subject, _ in rows] == subjects
+    assert sorted(subject for subject, _ in rows) == sorted(subjects)
+    audit.verify(stocked)
