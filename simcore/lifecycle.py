@@ -202,12 +202,10 @@ def apply_transition(
     values["updated_at"] = utcnow()
     if reason is not None and machine is SIM_LIFECYCLE:
         values["reason"] = reason
-    table = machine.model.__table__  # type: ignore[attr-defined]
-    result = session.connection().execute(
-        update(table)
-        .where(table.c[machine.key] == subject, table.c.version == obj.version)
-        .values(**values)
-    )
+    params = {f"v_{k}": v for k, v in values.items()}
+    result = core(session).execute(
+        _transition_statement(machine, tuple(sorted(values))),
+        {**params, "subject": subject, "old_version": obj.version})
     if result.rowcount != 1:
         raise StaleVersion(
             f"{machine.name} {subject}: changed by someone else (version {obj.version})"
@@ -268,6 +266,16 @@ def claim_transition(
 # Last key claimed per (database, machine, state, filters) in this process: where the next scan
 # starts. Only a hint — a miss falls back to a scan from the start.
 _claim_cursors: dict[tuple[Any, ...], Any] = {}
+
+
+@functools.lru_cache(maxsize=128)
+def _transition_statement(machine: StateMachine, columns: tuple[str, ...]) -> Any:
+    # Built once per shape with bound parameters (apply_transition runs on every hot path).
+    table: Any = machine.model.__table__  # type: ignore[attr-defined]
+    return (update(table)
+            .where(table.c[machine.key] == bindparam("subject"),
+                   table.c.version == bindparam("old_version"))
+            .values({c: bindparam(f"v_{c}") for c in columns}))
 
 
 @functools.lru_cache(maxsize=64)

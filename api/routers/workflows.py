@@ -56,9 +56,12 @@ def _idem(request: Request, key: ApiKey) -> str | None:
 
 async def _started(request: Request, response: Response, engine: Any, resource: str,
                    start: Callable[[], str]) -> WorkflowPublic:
-    wid = await run_in_threadpool(start)
-    response.headers["Location"] = str(request.url_for(f"get_{resource}", workflow_id=wid))
-    return WorkflowPublic.of(await run_in_threadpool(service.get_workflow, engine, wid))
+    def started() -> service.WorkflowView:  # one thread-pool hop for both
+        return service.get_workflow(engine, start())
+
+    view = await run_in_threadpool(started)
+    response.headers["Location"] = str(request.url_for(f"get_{resource}", workflow_id=view.id))
+    return WorkflowPublic.of(view)
 
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {

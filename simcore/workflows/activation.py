@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from esim.activation_code import generate_matching_id
+from simcore.db import core
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Eid, Iccid, Msisdn
 from simcore.inventory import SIM_KINDS
@@ -139,9 +140,14 @@ def _assign_msisdn(s: Session, run: Run) -> Mapping[str, Any]:
         number = assign_in_session(s, sim.iccid, run.input["msisdn"], actor=run.actor)
     except (InvalidInput, NotFound, Conflict) as e:
         raise StepFailed(str(e)) from e
-    s.execute(update(Sim).where(col(Sim.iccid) == sim.iccid)
-              .values(msisdn=number, version=sim.version + 1, updated_at=utcnow()))
+    core(s).execute(_SET_MSISDN, {"k": sim.iccid, "m": number, "v": sim.version + 1,
+                                  "t": utcnow()})
     return {"msisdn": number}
+
+
+_SIM = Sim.__table__  # type: ignore[attr-defined]
+_SET_MSISDN = (update(_SIM).where(_SIM.c.iccid == bindparam("k"))
+               .values(msisdn=bindparam("m"), version=bindparam("v"), updated_at=bindparam("t")))
 
 
 def release_msisdn(s: Session, run: Run, iccid: str, number: str | None) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
 from simcore import audit, telemetry
-from simcore.db import read_session, transaction
+from simcore.db import core, read_session, transaction
 from simcore.errors import Conflict, NotFound, SimsmithError
 from simcore.log import get_logger
 from simcore.models import utcnow
@@ -210,17 +210,18 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     token = secrets.token_hex(8)
     # A read first, without the write lock: idle workers polling must not queue with writers
     # (SQLite has one).
-    with read_session(engine) as s:
-        if s.execute(_ANY_DUE, {"now": now}).first() is None:
+    with engine.connect().execution_options(readonly=True) as c:
+        if c.execute(_ANY_DUE, {"now": now}).first() is None:
             return []
     with transaction(engine) as s:
-        rows = s.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
+        c = core(s)
+        rows = c.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
                                   "until": now + timedelta(seconds=lease)}).all()
         ids = [r.id for r in rows]
         attempts: dict[str, int] = {}
         if ids:
             # The attempt starts now: counted even if this worker dies before recording it.
-            attempts = dict(s.execute(_COUNT_ATTEMPT.where(ST.c.workflow_id.in_(ids)),
+            attempts = dict(c.execute(_COUNT_ATTEMPT.where(ST.c.workflow_id.in_(ids)),
                                       {"now": now}).tuples().all())
     return [Lease(r.id, token, owner, lease,
                   SimpleNamespace(**r._mapping, attempt_hint=attempts.get(r.id)))
@@ -255,7 +256,7 @@ class LeaseLost(SimsmithError):
 def _fenced(engine: Engine, lease: Lease) -> Iterator[tuple[Session, Any]]:
     """A transaction in which the run is still ours: its row, read with the lease checked."""
     with transaction(engine) as s:
-        row = s.execute(_FENCE, {"id": lease.workflow_id, "token": lease.token}).first()
+        row = core(s).execute(_FENCE, {"id": lease.workflow_id, "token": lease.token}).first()
         if row is None:
             raise LeaseLost(f"workflow {lease.workflow_id}: lease {lease.token} lost")
         yield s, row
@@ -418,7 +419,7 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
             with _fenced(engine, lease) as (s, fence), audit.deferred(s):
                 now = utcnow()
                 if result is None:
-                    s.execute(_STEP_SKIPPED, {"w": row.id, "n": seq, "t": now})
+                    core(s).execute(_STEP_SKIPPED, {"w": row.id, "n": seq, "t": now})
                 else:
                     _commit(s, d.steps[seq], run, result, row.id, seq, _STEP_DONE)
                 n = seq + 1
@@ -445,7 +446,7 @@ def _commit(s: Session, step: Step, run: Run, result: dict[str, Any], wf_id: str
         result.update(step.commit(s, run) or {})
         run.data.update(result)
     check_no_secrets(result, f"{step.name}.result")
-    s.execute(record, {"w": wf_id, "n": seq, "t": utcnow(), "r": canonical_json(result)})
+    core(s).execute(record, {"w": wf_id, "n": seq, "t": utcnow(), "r": canonical_json(result)})
 
 
 def _chain(s: Session, d: Definition, run: Run, wf_id: str, n: int) -> bool:
@@ -454,7 +455,7 @@ def _chain(s: Session, d: Definition, run: Run, wf_id: str, n: int) -> bool:
     run.step_key, run.attempt = f"{wf_id}/{n}", 1
     try:
         if step.when is not None and not step.when(run):
-            s.execute(_STEP_SKIPPED, {"w": wf_id, "n": n, "t": utcnow()})
+            core(s).execute(_STEP_SKIPPED, {"w": wf_id, "n": n, "t": utcnow()})
             return True
         if step.call is not None and (step.already is None or not step.already(s, run)):
             return False
@@ -473,10 +474,11 @@ def _next(s: Session, lease: Lease, d: Definition, seq: int, data: str) -> int |
     """The step `seq` is recorded: move on, keep the lease, count the next step's attempt
     (returned: the attempt it starts, None after the last step)."""
     now = utcnow()
-    s.execute(_NEXT_RUN, {"w": lease.workflow_id, "n": seq + 1, "d": data, "t": now,
+    c = core(s)
+    c.execute(_NEXT_RUN, {"w": lease.workflow_id, "n": seq + 1, "d": data, "t": now,
                           "until": now + timedelta(seconds=lease.seconds)})
     if seq + 1 < len(d.steps):
-        return int(s.execute(_NEXT_STEP, {"w": lease.workflow_id, "n": seq + 1, "t": now}
+        return int(c.execute(_NEXT_STEP, {"w": lease.workflow_id, "n": seq + 1, "t": now}
                              ).scalar_one())
     return None
 
@@ -485,6 +487,10 @@ def _next(s: Session, lease: Lease, d: Definition, seq: int, data: str) -> int |
 _STEP_DONE = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
               .values(status=STEP_DONE, finished_at=bindparam("t"), result=bindparam("r"),
                       last_error=None))
+_FINISH_RUN = (update(WF).where(WF.c.id == bindparam("w"))
+               .values(status=bindparam("s"), error=bindparam("e"), next_attempt_at=None,
+                       lease_owner=None, lease_token=None, finished_at=bindparam("t"),
+                       updated_at=bindparam("t"), step=bindparam("n"), data=bindparam("d")))
 # A step recorded after another in the same transaction: its attempt starts and ends there.
 _STEP_DONE_FIRST = _STEP_DONE.values(attempts=ST.c.attempts + 1, started_at=bindparam("t"))
 _STEP_SKIPPED = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
@@ -582,11 +588,13 @@ def _finish(engine: Engine, lease: Lease, d: Definition, status: str, error: str
 def _finish_in(s: Session, lease: Lease, d: Definition, status: str, error: str | None,
                fence: Any, *, data: str | None = None) -> None:
     """The run's end, in the caller's fenced transaction (`fence`: its row)."""
-    values: dict[str, Any] = {"status": status, "error": error, "next_attempt_at": None,
-                              "lease_owner": None, "lease_token": None, "finished_at": utcnow()}
+    now = utcnow()
     if data is not None:  # after the last step: where it got to, and what the steps made
-        values.update(step=len(d.steps), data=data)
-    _set_run(s, lease.workflow_id, **values)
+        core(s).execute(_FINISH_RUN, {"w": lease.workflow_id, "s": status, "e": error,
+                                      "t": now, "n": len(d.steps), "d": data})
+    else:
+        _set_run(s, lease.workflow_id, status=status, error=error, next_attempt_at=None,
+                 lease_owner=None, lease_token=None, finished_at=now)
     details = {"workflow_id": lease.workflow_id, "subject": fence.subject, "status": status,
                "error": error}
     audit.append(s, actor=fence.actor, action=f"workflow.{d.kind}.{status}",

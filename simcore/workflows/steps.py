@@ -22,7 +22,7 @@ from simcore.db import core, read_session
 from simcore.errors import NotFound
 from simcore.keys import generate_keys
 from simcore.lifecycle import ProfileState
-from simcore.models import Sim, utcnow
+from simcore.models import Sim, from_row, utcnow
 from simcore.models_api import EsimOrder
 from simcore.ports.hlr import HlrPort, HlrSubscriber, HlrUnavailable
 from simcore.smdp.port import SmdpPort, SmdpRefused, SmdpUnavailable
@@ -51,19 +51,23 @@ class Deps:
 
 
 def sim_for_update(s: Session, iccid: str) -> Sim:
-    sim: Sim | None = s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
-                                ).scalar_one_or_none()
-    if sim is None:
+    # Core and a plain object (models.from_row): a third of the CPU of an ORM load.
+    row = core(s).execute(_SIM_FOR_UPDATE, {"iccid": iccid}).first()
+    if row is None:
         raise StepFailed(f"no SIM with ICCID {iccid}")
-    return sim
+    return from_row(Sim, row._mapping)
 
 
 def read_sim(engine: Engine, iccid: str) -> Sim:
-    with read_session(engine) as s:
-        sim: Sim | None = s.get(Sim, iccid)
-        if sim is None:
-            raise StepFailed(f"no SIM with ICCID {iccid}")
-        return sim
+    with engine.connect().execution_options(readonly=True) as c:
+        row = c.execute(_SIM, {"iccid": iccid}).first()
+    if row is None:
+        raise StepFailed(f"no SIM with ICCID {iccid}")
+    return from_row(Sim, row._mapping)
+
+
+_SIM = select(SIM).where(SIM.c.iccid == bindparam("iccid"))
+_SIM_FOR_UPDATE = _SIM.with_for_update()
 
 
 # --- HSM keys ready ---------------------------------------------------------------------------
