@@ -39,8 +39,8 @@ from sqlmodel import col
 
 from simcore.db import Tx, core, read_session
 from simcore.errors import SimsmithError
-from simcore.events import emit
-from simcore.models import AUDIT_LANES, AuditEvent, AuditHead
+from simcore.events import DEFERRED, emit
+from simcore.models import AUDIT_LANES, AuditEvent, AuditHead, OutboxEvent
 from simcore.paging import keyset_page
 from simcore.records import SecretInAudit as SecretInAudit  # raised by append; callers catch it
 from simcore.records import canonical_json, check_no_secrets
@@ -150,12 +150,17 @@ def append(
                               "details": canonical_json(details)}
     conn = core(tx)
     if conn.dialect.name == "postgresql":
-        deferred = conn.info.get(_DEFERRED)
+        deferred = conn.info.get(DEFERRED)
         if deferred is not None:
-            # Outbox now (events keep the order they happened in), the chain record at flush.
-            if outbox is not None:
-                emit(conn, outbox.topic, outbox.subject_type, outbox.subject_id, outbox.payload)
-            deferred.append({**params, "lane": lane})
+            if outbox is None:
+                deferred.append(("audit", subject_id, {**params, "lane": lane}))
+                return 0
+            payload = dict(outbox.payload)
+            check_no_secrets(payload, "payload")
+            deferred.append(("audit", subject_id, {
+                **params, "lane": lane, "o_topic": outbox.topic,
+                "o_subject_type": outbox.subject_type, "o_subject_id": outbox.subject_id,
+                "o_payload": canonical_json(payload), "o_traceparent": outbox_traceparent()}))
             return 0
         if outbox is None:
             return int(conn.execute(_PG_APPEND, {**params, "lane": lane}).scalar_one())
@@ -179,31 +184,36 @@ def append(
     return int(seq)
 
 
-_DEFERRED = "simsmith.audit.deferred"
-
-
 @contextmanager
 def deferred(tx: Tx) -> Iterator[None]:
-    """Appends inside the block are written when it ends, lane by lane in ascending order (on
-    PostgreSQL; SQLite has one writer, so nothing to order). For a transaction that records
-    several subjects' changes (the workflow engine records consecutive store steps together):
-    the lane heads are locked only from the end of the block to the commit, always in the
-    same order, so two such transactions cannot deadlock on them. Outbox events are written
-    as they happen. `append` returns 0 for a deferred event (its sequence number comes later).
-    """
+    """Audit and outbox records of the block are written at its end (on PostgreSQL; SQLite has
+    one writer, so nothing to order), lane by lane in ascending order, each subject's in the
+    order they were made. For a transaction that records several subjects' changes (the
+    workflow engine records consecutive store steps together): the lane heads are locked only
+    from the end of the block to the commit, always in the same order, so two such
+    transactions cannot deadlock on them, and each audit record goes with its outbox event in
+    one statement. Events of different subjects may leave in another order than they were
+    made (they commit together). `append` returns 0 for a deferred record."""
     conn = core(tx)
-    if conn.dialect.name != "postgresql" or _DEFERRED in conn.info:
+    if conn.dialect.name != "postgresql" or DEFERRED in conn.info:
         yield
         return
-    pending: list[dict[str, Any]] = []
-    conn.info[_DEFERRED] = pending
+    pending: list[tuple[str, str, dict[str, Any]]] = []
+    conn.info[DEFERRED] = pending
     try:
         yield
-        del conn.info[_DEFERRED]
-        for params in sorted(pending, key=lambda p: int(p["lane"])):  # stable: per lane in order
-            conn.execute(_PG_APPEND, params)
+        del conn.info[DEFERRED]
+        for what, _, params in sorted(pending, key=lambda p: lane_of(p[1])):  # stable
+            if what == "event":
+                conn.execute(_OUTBOX_INSERT, params)
+            else:
+                conn.execute(_PG_APPEND_WITH_OUTBOX if "o_topic" in params else _PG_APPEND,
+                             params)
     finally:
-        conn.info.pop(_DEFERRED, None)  # info outlives the checkout: never leave it behind
+        conn.info.pop(DEFERRED, None)  # info outlives the checkout: never leave it behind
+
+
+_OUTBOX_INSERT = OutboxEvent.__table__.insert()  # type: ignore[attr-defined]
 
 
 def append_many(

@@ -158,6 +158,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
         Session(engine, expire_on_commit=False) as session,
         session.begin(),
     ):
+        session.info[_CONNECTION] = None  # one transaction: core() may keep its connection
         yield session
 
 
@@ -166,9 +167,22 @@ def transaction(engine: Engine) -> Iterator[Session]:
 Tx = Session | Connection
 
 
+_CONNECTION = "simsmith.connection"
+
+
 def core(tx: Tx) -> Connection:
-    """The Core connection under a session or connection."""
-    return tx.connection() if isinstance(tx, Session) else tx
+    """The Core connection under a session or connection. A transaction() session's is asked
+    for once and kept (Session.connection() costs more than a simple statement on SQLite);
+    other sessions may commit and move to another connection, so theirs is asked each time."""
+    if not isinstance(tx, Session):
+        return tx
+    info = tx.info
+    if _CONNECTION not in info:
+        return tx.connection()
+    conn: Connection | None = info[_CONNECTION]
+    if conn is None:
+        conn = info[_CONNECTION] = tx.connection()
+    return conn
 
 
 @contextmanager

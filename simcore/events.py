@@ -32,9 +32,21 @@ def emit(
     """Record an event inside the caller's transaction. Payloads carry no secrets."""
     data = dict(payload or {})
     check_no_secrets(data, "payload")
-    core(tx).execute(_INSERT, {"created_at": utcnow(), "topic": topic,
-                               "subject_type": subject_type, "subject_id": subject_id,
-                               "payload": canonical_json(data), "attempts": 0})
+    conn = core(tx)
+    params = {"created_at": utcnow(), "topic": topic, "subject_type": subject_type,
+              "subject_id": subject_id, "payload": canonical_json(data), "attempts": 0}
+    deferred = conn.info.get(DEFERRED)
+    if deferred is not None:  # inside audit.deferred: written at its end, in order per subject
+        from simcore.telemetry import outbox_traceparent
+
+        deferred.append(("event", subject_id, {**params, "traceparent": outbox_traceparent()}))
+        return
+    conn.execute(_INSERT, params)
+
+
+# While a transaction defers its records (simcore.audit.deferred), they queue here, in
+# Connection.info: ("event" | "audit", the subject's id, the statement's parameters).
+DEFERRED = "simsmith.deferred"
 
 
 # Built once: statement construction per call costs more than the insert itself.

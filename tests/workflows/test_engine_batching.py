@@ -111,26 +111,43 @@ def test_a_chained_step_that_fails_for_good_compensates(stocked: Engine) -> None
     assert (_topics(stocked)["t.a"], _topics(stocked)["t.b"]) == (1, 0)
 
 
-def test_deferred_audit_is_written_at_the_end_in_lane_order(stocked: Engine) -> None:
+def test_deferred_records_are_written_at_the_end_in_lane_order(stocked: Engine) -> None:
     subjects = sorted((f"s{i}" for i in range(40)), key=audit.lane_of, reverse=True)[:6]
     with read_session(stocked) as s:
         before = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
     with transaction(stocked) as s:
         with audit.deferred(s):
             for subject in subjects:
+                events.emit(s, "t.first", "t", subject, {})
                 audit.append(s, actor="t", action="t.x", subject_type="t", subject_id=subject,
                              outbox=audit.Outbox("t.x", "t", subject, {}))
             inside = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-            outbox = s.execute(select(func.count()).select_from(OutboxEvent).where(
-                col(OutboxEvent.topic) == "t.x")).scalar_one()
+            outbox_inside = s.execute(select(func.count()).select_from(OutboxEvent).where(
+                col(OutboxEvent.topic).in_(("t.first", "t.x")))).scalar_one()
         rows = s.execute(select(col(AuditEvent.subject_id), col(AuditEvent.lane))
                          .where(col(AuditEvent.action) == "t.x")
                          .order_by(col(AuditEvent.seq))).all()
-    assert outbox == len(subjects)  # the outbox as it happens
+        outbox = s.execute(select(col(OutboxEvent.subject_id), col(OutboxEvent.topic))
+                           .where(col(OutboxEvent.topic).in_(("t.first", "t.x")))
+                           .order_by(col(OutboxEvent.id))).all()
     if stocked.dialect.name == "postgresql":
-        assert inside == before  # the chain records wait for the end of the block
+        assert (inside, outbox_inside) == (before, 0)  # all of it waits for the end
         assert [lane for _, lane in rows] == sorted(lane for _, lane in rows)
-    else:  # one writer at a time: nothing to order
+    else:  # one writer at a time: nothing to order, written as they come
         assert [subject for subject, _ in rows] == subjects
     assert sorted(subject for subject, _ in rows) == sorted(subjects)
+    for subject in subjects:  # each subject's events in the order they were made
+        assert [t for sub, t in outbox if sub == subject] == ["t.first", "t.x"]
     audit.verify(stocked)
+
+
+def test_deferred_records_are_dropped_with_a_failed_block(stocked: Engine) -> None:
+    with pytest.raises(RuntimeError), transaction(stocked) as s, audit.deferred(s):
+        audit.append(s, actor="t", action="t.gone", subject_type="t", subject_id="x")
+        raise RuntimeError("boom")
+    with transaction(stocked) as s:  # the pooled connection carries nothing deferred over
+        audit.append(s, actor="t", action="t.next", subject_type="t", subject_id="x")
+    with read_session(stocked) as s:
+        actions = list(s.execute(select(col(AuditEvent.action)).where(
+            col(AuditEvent.action).like("t.%"))).scalars())
+    assert actions == ["t.next"]
