@@ -34,7 +34,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import tenacity
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, Integer, bindparam, case, func, insert, null, select, update
 from sqlmodel import Session
 
 from simcore import audit, telemetry
@@ -409,27 +409,43 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
     in the same transaction, the store steps after it (a step without a peer call, or whose
     `already` says its call's effect is in place) and the run's finish after the last step.
     Each step keeps its own record; they commit together or not at all, so a worker killed
-    in between redoes them all (the first one's call again: idempotent at the peer)."""
+    in between redoes them all (the first one's call again: idempotent at the peer). The
+    lease is checked by the run's UPDATE at the end (its row count): a worker whose lease ran
+    out rolls everything back."""
     seq = int(row.step)
     called = dict(run.data)
     limit = len(d.steps)
     while True:
         run.data = dict(called)
+        records: list[dict[str, Any]] = []
         try:
-            with _fenced(engine, lease) as (s, fence), audit.deferred(s):
-                now = utcnow()
+            with transaction(engine) as s, audit.deferred(s):
                 if result is None:
-                    core(s).execute(_STEP_SKIPPED, {"w": row.id, "n": seq, "t": now})
+                    records.append(_skipped(row.id, seq))
                 else:
-                    _commit(s, d.steps[seq], run, result, row.id, seq, _STEP_DONE)
+                    records.append(_commit(s, d.steps[seq], run, result, row.id, seq, 0))
                 n = seq + 1
-                while n < limit and _chain(s, d, run, row.id, n):
+                while n < limit and _chain(s, d, run, row.id, n, records):
                     n += 1
+                c = core(s)
+                c.execute(_STEP_RECORD, records)
                 data = canonical_json(run.data)
+                now = utcnow()
                 if n < len(d.steps):
-                    nxt = _next(s, lease, d, n - 1, data)
+                    moved = c.execute(_NEXT_RUN, {
+                        "w": row.id, "token": lease.token, "n": n, "d": data, "t": now,
+                        "until": now + timedelta(seconds=lease.seconds)}).rowcount
                 else:
-                    _finish_in(s, lease, d, SUCCEEDED, None, fence, data=data)
+                    moved = c.execute(_FINISH_RUN, {
+                        "w": row.id, "token": lease.token, "s": SUCCEEDED, "e": None, "t": now,
+                        "n": n, "d": data}).rowcount
+                if moved != 1:
+                    raise LeaseLost(f"workflow {row.id}: lease {lease.token} lost")
+                if n < len(d.steps):
+                    nxt = int(c.execute(_NEXT_STEP, {"w": row.id, "n": n, "t": now}
+                                        ).scalar_one())
+                else:
+                    _finished_audit(s, d, row.id, SUCCEEDED, None, row.subject, row.actor)
         except _Unchain as u:
             limit = u.seq
             continue
@@ -441,26 +457,35 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
 
 
 def _commit(s: Session, step: Step, run: Run, result: dict[str, Any], wf_id: str, seq: int,
-            record: Any) -> None:
+            chained: int) -> dict[str, Any]:
+    """The step's store half; returns its record (for _STEP_RECORD)."""
     if step.commit is not None:
         result.update(step.commit(s, run) or {})
         run.data.update(result)
     check_no_secrets(result, f"{step.name}.result")
-    core(s).execute(record, {"w": wf_id, "n": seq, "t": utcnow(), "r": canonical_json(result)})
+    t = utcnow()
+    return {"w": wf_id, "n": seq, "st": STEP_DONE, "t": t, "r": canonical_json(result),
+            "keep": 1, "inc": chained, "start": t if chained else None}
 
 
-def _chain(s: Session, d: Definition, run: Run, wf_id: str, n: int) -> bool:
+def _skipped(wf_id: str, seq: int) -> dict[str, Any]:
+    return {"w": wf_id, "n": seq, "st": STEP_SKIPPED, "t": utcnow(), "r": None, "keep": 0,
+            "inc": 0, "start": None}
+
+
+def _chain(s: Session, d: Definition, run: Run, wf_id: str, n: int,
+           records: list[dict[str, Any]]) -> bool:
     """Record step `n` in the open transaction if it needs no peer call; False if it does."""
     step = d.steps[n]
     run.step_key, run.attempt = f"{wf_id}/{n}", 1
     try:
         if step.when is not None and not step.when(run):
-            core(s).execute(_STEP_SKIPPED, {"w": wf_id, "n": n, "t": utcnow()})
+            records.append(_skipped(wf_id, n))
             return True
         if step.call is not None and (step.already is None or not step.already(s, run)):
             return False
         with _instrument(d.kind, step.name, "do", run):
-            _commit(s, step, run, {}, wf_id, n, _STEP_DONE_FIRST)
+            records.append(_commit(s, step, run, {}, wf_id, n, 1))
     except Exception as e:
         raise _Unchain(n) from e
     return True
@@ -470,35 +495,28 @@ def _chain(s: Session, d: Definition, run: Run, wf_id: str, n: int) -> bool:
 _PEER_REACHED = '{"peer_reached":true}'
 
 
-def _next(s: Session, lease: Lease, d: Definition, seq: int, data: str) -> int | None:
-    """The step `seq` is recorded: move on, keep the lease, count the next step's attempt
-    (returned: the attempt it starts, None after the last step)."""
-    now = utcnow()
-    c = core(s)
-    c.execute(_NEXT_RUN, {"w": lease.workflow_id, "n": seq + 1, "d": data, "t": now,
-                          "until": now + timedelta(seconds=lease.seconds)})
-    if seq + 1 < len(d.steps):
-        return int(c.execute(_NEXT_STEP, {"w": lease.workflow_id, "n": seq + 1, "t": now}
-                             ).scalar_one())
-    return None
-
-
 # The hot path's statements, built once (building one costs more than running it on SQLite).
-_STEP_DONE = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
-              .values(status=STEP_DONE, finished_at=bindparam("t"), result=bindparam("r"),
-                      last_error=None))
-_FINISH_RUN = (update(WF).where(WF.c.id == bindparam("w"))
+# One statement records every step of a transaction (executemany: one round trip): done (the
+# first step's attempt was counted when it started; a chained step's starts and ends here) or
+# skipped (no attempt).
+_STEP_RECORD = (
+    update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
+    .values(status=bindparam("st"), finished_at=bindparam("t"), result=bindparam("r"),
+            last_error=None,
+            attempts=ST.c.attempts * bindparam("keep", type_=Integer)
+            + bindparam("inc", type_=Integer),
+            started_at=case((bindparam("keep", type_=Integer) == 0, null()),
+                            else_=func.coalesce(bindparam("start", type_=ST.c.started_at.type),
+                                                ST.c.started_at))))
+# The run moves on (or finishes), fenced: no row when the lease is no longer this worker's.
+_NEXT_RUN = (update(WF).where(WF.c.id == bindparam("w"), WF.c.lease_token == bindparam("token"))
+             .values(step=bindparam("n"), status=RUNNING, data=bindparam("d"),
+                     updated_at=bindparam("t"), next_attempt_at=bindparam("until")))
+_FINISH_RUN = (update(WF).where(WF.c.id == bindparam("w"),
+                                WF.c.lease_token == bindparam("token"))
                .values(status=bindparam("s"), error=bindparam("e"), next_attempt_at=None,
                        lease_owner=None, lease_token=None, finished_at=bindparam("t"),
                        updated_at=bindparam("t"), step=bindparam("n"), data=bindparam("d")))
-# A step recorded after another in the same transaction: its attempt starts and ends there.
-_STEP_DONE_FIRST = _STEP_DONE.values(attempts=ST.c.attempts + 1, started_at=bindparam("t"))
-_STEP_SKIPPED = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
-                 .values(status=STEP_SKIPPED, finished_at=bindparam("t"), attempts=0,
-                         started_at=None))
-_NEXT_RUN = (update(WF).where(WF.c.id == bindparam("w"))
-             .values(step=bindparam("n"), status=RUNNING, data=bindparam("d"),
-                     updated_at=bindparam("t"), next_attempt_at=bindparam("until")))
 _NEXT_STEP = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
               .values(attempts=ST.c.attempts + 1, started_at=bindparam("t"))
               .returning(ST.c.attempts))
@@ -586,21 +604,19 @@ def _finish(engine: Engine, lease: Lease, d: Definition, status: str, error: str
 
 
 def _finish_in(s: Session, lease: Lease, d: Definition, status: str, error: str | None,
-               fence: Any, *, data: str | None = None) -> None:
+               fence: Any) -> None:
     """The run's end, in the caller's fenced transaction (`fence`: its row)."""
-    now = utcnow()
-    if data is not None:  # after the last step: where it got to, and what the steps made
-        core(s).execute(_FINISH_RUN, {"w": lease.workflow_id, "s": status, "e": error,
-                                      "t": now, "n": len(d.steps), "d": data})
-    else:
-        _set_run(s, lease.workflow_id, status=status, error=error, next_attempt_at=None,
-                 lease_owner=None, lease_token=None, finished_at=now)
-    details = {"workflow_id": lease.workflow_id, "subject": fence.subject, "status": status,
-               "error": error}
-    audit.append(s, actor=fence.actor, action=f"workflow.{d.kind}.{status}",
-                 subject_type="workflow", subject_id=lease.workflow_id, details=details,
-                 outbox=audit.Outbox(f"workflow.{d.kind}.{status}", "workflow",
-                                     lease.workflow_id, details))
+    _set_run(s, lease.workflow_id, status=status, error=error, next_attempt_at=None,
+             lease_owner=None, lease_token=None, finished_at=utcnow())
+    _finished_audit(s, d, lease.workflow_id, status, error, fence.subject, fence.actor)
+
+
+def _finished_audit(s: Session, d: Definition, wf_id: str, status: str, error: str | None,
+                    subject: str | None, actor: str) -> None:
+    details = {"workflow_id": wf_id, "subject": subject, "status": status, "error": error}
+    audit.append(s, actor=actor, action=f"workflow.{d.kind}.{status}", subject_type="workflow",
+                 subject_id=wf_id, details=details,
+                 outbox=audit.Outbox(f"workflow.{d.kind}.{status}", "workflow", wf_id, details))
 
 
 def _finished(lease: Lease, d: Definition, status: str) -> None:
