@@ -43,6 +43,9 @@ class SwapCreate(BaseModel):
     iccid: str = Field(max_length=22, description="The SIM being replaced")
     new_iccid: str | None = Field(default=None, max_length=22,
                                   description="The SIM taking over; unset: the next in stock")
+    resume: bool = Field(default=False, description="A suspended SIM's new SIM takes over "
+                         "suspended and barred at the HLR; true resumes the subscription "
+                         "with the swap (new SIM active, access allowed; audited)")
 
 
 class TerminationCreate(BaseModel):

@@ -93,6 +93,15 @@ SIM_LIFECYCLE = StateMachine(
     },
 )
 
+# The new SIM of a swap takes over the subscription as it stands: active, or suspended when
+# the old SIM was (the suspension moves with the subscription). Only a swap moves an allocated
+# SIM straight to suspended; SIM_LIFECYCLE itself does not (nothing else may).
+SIM_SWAP_TAKEOVER = StateMachine(
+    "sim",
+    "state",
+    {S.ALLOCATED: frozenset({S.ACTIVE, S.SUSPENDED})},
+)
+
 PROFILE_LIFECYCLE = StateMachine(
     "esim_profile",
     "profile_state",

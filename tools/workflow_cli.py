@@ -132,10 +132,14 @@ def resume(iccid: str = typer.Argument(...), wait: float | None = WaitOpt,
 @app.command("swap")
 @handle_errors
 def swap(iccid: str = typer.Argument(...), new_iccid: str | None = typer.Option(None, "--new"),
+         resume: bool = typer.Option(False, "--resume", help="Resume a suspended subscription "
+                                     "with the swap (default: the new SIM takes over "
+                                     "suspended, barred at the HLR)."),
          wait: float | None = WaitOpt, as_json: bool = JsonOpt) -> None:
-    """SIM swap: the new SIM provisioned, the MSISDN moved, the old SIM removed."""
-    _run(lambda eng: service.start_swap(eng, iccid, actor=actor(), new_iccid=new_iccid), wait,
-         as_json)
+    """SIM swap: the new SIM provisioned, the MSISDN moved, the old SIM removed. A suspended
+    SIM's new SIM stays suspended (barred at the HLR) unless --resume."""
+    _run(lambda eng: service.start_swap(eng, iccid, actor=actor(), new_iccid=new_iccid,
+                                        resume=resume), wait, as_json)
 
 
 @app.command("terminate")

@@ -111,10 +111,12 @@ async def create_swaps(body: SwapCreate, request: Request, response: Response,
                        engine: EngineDep, key: Writer,
                        traceparent: Traceparent = None) -> WorkflowPublic:
     """SIM swap: the new SIM provisioned, the MSISDN moved to it, the old SIM removed from the
-    HLR (and its eSIM profile cancelled), the old SIM terminated."""
+    HLR (and its eSIM profile cancelled), the old SIM terminated. The subscription's state
+    moves with it: a suspended SIM's new SIM is provisioned barred and takes over suspended,
+    unless `resume` is true."""
     return await _started(request, response, engine, "swaps", lambda: (
         service.start_swap(engine, body.iccid, actor=actor(key), new_iccid=body.new_iccid,
-                           idempotency_key=_idem(request, key),
+                           resume=body.resume, idempotency_key=_idem(request, key),
                            trace_id=_trace_id(traceparent))))
 
 

@@ -43,8 +43,13 @@ def _base(s: ExportedSim) -> str:
     return f"subscriber.by-imsi-{s.imsi}"
 
 
-def _first(s: ExportedSim, ind_bitlen: int, keys: bool) -> list[tuple[str, str, str | None]]:
+def _first(s: ExportedSim, ind_bitlen: int, keys: bool, cs: bool, ps: bool
+           ) -> list[tuple[str, str, str | None]]:
     cmds: list[tuple[str, str, str | None]] = [("SET", "subscriber.create", s.imsi)]
+    if not (cs and ps):
+        # Barred right after the create, before the keys: osmo-hlr creates a subscriber with
+        # CS and PS enabled, and one with keys and access could attach in between.
+        cmds.extend(_access(s, cs, ps))
     if keys:
         cmds.append(("SET", f"{_base(s)}.aud3g",
                      f"milenage,{s.k.hex()},opc,{s.opc.hex()},{ind_bitlen}"))
@@ -71,9 +76,11 @@ def provision(client: CtrlClient, subscribers: Sequence[ExportedSim], *, ind_bit
     """Create or update each subscriber with Milenage K/OPc, MSISDN and CS/PS access, keeping
     (or raising) its SQN.
 
-    Pipelined rounds: `info-aud` for all (what osmo-hlr holds); create + aud3g where the keys
-    differ (+ msisdn); cs-/ps-enabled for the subscribers that existed already (osmo-hlr creates
-    new ones with both enabled, so they need the round only when CS or PS is to be disabled).
+    Pipelined rounds: `info-aud` for all (what osmo-hlr holds); create (+ cs-/ps-enabled when
+    CS or PS is to be barred: right after the create, before the keys, so a barred subscriber
+    never holds keys with access allowed) + aud3g where the keys differ (+ msisdn); then
+    cs-/ps-enabled for the subscribers that existed already and are to be allowed (osmo-hlr
+    creates new ones with both enabled).
     Then, over GSUP (`gsup` opens the connection, only if needed), a resync for each subscriber
     whose SQN would otherwise be below what it was or below what simsmith issued
     (simcore.export.hlr_sqn); without `gsup` such a subscriber is reported failed."""
@@ -89,7 +96,7 @@ def provision(client: CtrlClient, subscribers: Sequence[ExportedSim], *, ind_bit
                 status[n] = ("failed", f"sqn: setting its keys would take osmo-hlr's SQN from "
                              f"{floor} to 0, and no GSUP connection was given to raise it; "
                              "nothing changed")
-    plan = [[] if status[n] else _first(s, ind_bitlen, keys[n])
+    plan = [[] if status[n] else _first(s, ind_bitlen, keys[n], cs, ps)
             for n, s in enumerate(subscribers)]
     replies = client.pipeline([c for cmds in plan for c in cmds])
     again: list[int] = []
@@ -105,7 +112,7 @@ def provision(client: CtrlClient, subscribers: Sequence[ExportedSim], *, ind_bit
             continue
         bad = _failure(cmds[1:], mine[1:])
         status[n] = ("failed", bad) if bad else ("created" if created else "updated", None)
-        if not bad and (not created or not (cs and ps)):
+        if not bad and not created and cs and ps:
             again.append(n)
     if again:
         cmds2 = [_access(subscribers[n], cs, ps) for n in again]

@@ -40,19 +40,23 @@ class HlrRefused(HlrError):
 @dataclass(frozen=True, slots=True)
 class HlrSubscriber:
     """A subscriber as the workflows hand it over: keys stay references (KeyRef tokens) until
-    the adapter has the HSM re-wrap them for its target."""
+    the adapter has the HSM re-wrap them for its target. `allowed`: network access (CS and PS)
+    from the start; a subscriber provisioned barred (the new SIM of a suspended subscription's
+    swap) is barred before it holds keys, so there is no moment it could attach."""
 
     iccid: str
     imsi: str
     msisdn: str | None
     ki_ref: str
     opc_ref: str
+    allowed: bool = True
 
 
 @runtime_checkable
 class HlrPort(Protocol):
     def provision(self, sub: HlrSubscriber) -> None:
-        """Create or update the subscriber: authentication data, MSISDN, CS and PS allowed."""
+        """Create or update the subscriber: authentication data, MSISDN, and CS and PS access
+        as `sub.allowed` says (barred before the keys are set when it is False)."""
         ...
 
     def set_msisdn(self, imsi: str, msisdn: str | None) -> None:

@@ -77,7 +77,8 @@ class OsmoHlr:
         sim: Any = SimpleNamespace(iccid=sub.iccid, imsi=sub.imsi, msisdn=sub.msisdn,
                                    ki_ref=sub.ki_ref, opc_ref=sub.opc_ref)
         exported = export_keys(self.hsm, [sim], self.form)
-        result = self._talk(lambda c: provision(c, exported))[0]
+        result = self._talk(lambda c: provision(c, exported, cs=sub.allowed,
+                                                ps=sub.allowed))[0]
         if result.status == "failed":
             raise HlrRefused(f"osmo-hlr: subscriber {sub.imsi}: {result.error}")
         if result.status == "created" or sub.msisdn is not None:

@@ -144,9 +144,13 @@ def start_termination(engine: Engine, iccid: str, *, actor: str, reason: str,
 
 
 def start_swap(engine: Engine, iccid: str, *, actor: str, new_iccid: str | None = None,
-               idempotency_key: str | None = None, trace_id: str | None = None) -> str:
+               resume: bool = False, idempotency_key: str | None = None,
+               trace_id: str | None = None) -> str:
+    """A suspended SIM's new SIM takes over suspended (barred at the HLR) unless `resume`
+    asks to resume the subscription with the swap."""
     new = Iccid.parse(new_iccid).digits if new_iccid else None
     return _start_on_sim("swap", engine, iccid, actor=actor, new_iccid=new,
+                         resume=True if resume else None,
                          idempotency_key=idempotency_key, trace_id=trace_id)
 
 

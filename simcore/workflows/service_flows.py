@@ -9,6 +9,12 @@
                (eSIM) old profile cancelled → store swap (old terminated, new active with the
                MSISDN) → notify
 
+The subscription's state moves with a swap: the new SIM of a suspended SIM is provisioned
+barred at the HLR (barred before it holds keys: never a moment it could attach) and takes over
+suspended, with the suspension's reason — unless the request asks to resume with the swap
+(`resume`: then it is provisioned allowed and takes over active; recorded in the run's input,
+the swap's audit record and the new SIM's transition).
+
 Barring and allowing undo each other; termination and a swap past the old SIM's removal go
 forward only (a removed subscriber is not put back: the retries carry them through).
 """
@@ -27,6 +33,7 @@ from simcore import audit
 from simcore.db import read_session
 from simcore.lifecycle import (
     MSISDN_LIFECYCLE,
+    SIM_SWAP_TAKEOVER,
     MsisdnState,
     ProfileState,
     SimState,
@@ -187,9 +194,15 @@ def _swap_check(s: Session, run: Run) -> Mapping[str, Any]:
     apply_transition(s, new, SimState.ALLOCATED, actor=run.actor,
                      changes={"subscriber_ref": old.subscriber_ref},
                      details={"swapped_from": old.iccid, "workflow_id": run.id})
+    suspended = old.state == SimState.SUSPENDED
+    resumed = suspended and bool(run.input.get("resume"))
     out = {"old_iccid": old.iccid, "old_imsi": old.imsi, "old_kind": old.kind,
            "msisdn": old.msisdn, "subscriber_ref": old.subscriber_ref,
-           "new_iccid": new.iccid, "new_kind": new.kind, "iccid": old.iccid}
+           "new_iccid": new.iccid, "new_kind": new.kind, "iccid": old.iccid,
+           # What the new SIM takes over as: the subscription's state, unless resumed.
+           "new_state": str(SimState.SUSPENDED if suspended and not resumed
+                            else SimState.ACTIVE),
+           "resumed": resumed, "suspension_reason": old.reason if suspended else None}
     if new.kind == "esim":
         out["matching_id"] = generate_matching_id()
     return out
@@ -229,13 +242,19 @@ def _swap_commit(s: Session, run: Run) -> None:
                          changes={"msisdn": None},
                          details={"swapped_to": new.iccid, "workflow_id": run.id})
         s.flush()
-    apply_transition(s, new, SimState.ACTIVE, actor=run.actor, changes={"msisdn": msisdn},
-                     details={"swapped_from": old.iccid, "workflow_id": run.id})
+    target, resumed = run.data.get("new_state", SimState.ACTIVE), bool(run.data.get("resumed"))
+    changes: dict[str, Any] = {"msisdn": msisdn}
+    if target == SimState.SUSPENDED:
+        changes["reason"] = run.data.get("suspension_reason")
+    apply_transition(s, new, target, actor=run.actor, machine=SIM_SWAP_TAKEOVER,
+                     changes=changes,
+                     details={"swapped_from": old.iccid, "workflow_id": run.id,
+                              **({"resumed_with_swap": True} if resumed else {})})
     if msisdn:
         s.execute(update(MsisdnEntry).where(col(MsisdnEntry.msisdn) == msisdn)
                   .values(iccid=new.iccid, version=MsisdnEntry.version + 1))
     record = {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn,
-              "workflow_id": run.id}
+              "workflow_id": run.id, "new_state": str(target), "resumed": resumed}
     audit.append(s, actor=run.actor, action="sim.swap", subject_type="sim",
                  subject_id=old.iccid, details=record,
                  outbox=audit.Outbox("sim.swapped", "sim", old.iccid, record))
@@ -248,11 +267,13 @@ def _new_kind(run: Run) -> bool:
 SWAP = REGISTRY.add(Definition("swap", (
     Step("check", commit=_swap_check, undo_commit=_swap_unreserve),
     keys_ready("new_iccid"),
-    hlr_provision("new_iccid", with_msisdn=False, name="hlr_new"),
+    hlr_provision("new_iccid", with_msisdn=False, name="hlr_new",
+                  allowed=lambda run: run.data.get("new_state") != SimState.SUSPENDED),
     smdp_order("new_iccid", name="smdp_order_new", when=_new_kind),
     Step("hlr_move_msisdn", call=_hlr_move, undo=_hlr_move_back),
     _hlr_remove("old_imsi", "hlr_remove_old"),
     _cancel_old("old_iccid", "smdp_cancel_old", "unavailable"),
     Step("swap", commit=_swap_commit),
-    notify("sim.swapped", ("old_iccid", "new_iccid", "msisdn", "subscriber_ref")),
+    notify("sim.swapped", ("old_iccid", "new_iccid", "msisdn", "subscriber_ref", "new_state",
+                           "resumed")),
 ), transient=TRANSIENT))

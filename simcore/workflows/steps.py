@@ -108,20 +108,25 @@ def _suffix(key: str) -> str:
 # --- HLR --------------------------------------------------------------------------------------
 
 
-def hlr_subscriber(engine: Engine, iccid: str, msisdn: str | None) -> HlrSubscriber:
+def hlr_subscriber(engine: Engine, iccid: str, msisdn: str | None, *,
+                   allowed: bool = True) -> HlrSubscriber:
     sim = read_sim(engine, iccid)
     if not (sim.imsi and sim.ki_ref and sim.opc_ref):
         raise StepFailed(f"SIM {iccid} has no IMSI or keys to provision")
-    return HlrSubscriber(sim.iccid, sim.imsi, msisdn, sim.ki_ref, sim.opc_ref)
+    return HlrSubscriber(sim.iccid, sim.imsi, msisdn, sim.ki_ref, sim.opc_ref, allowed)
 
 
-def hlr_provision(key: str, *, with_msisdn: bool, name: str = "hlr") -> Step:
-    """Create (or update) the subscriber of SIM `data[key]`; undone by removing it."""
+def hlr_provision(key: str, *, with_msisdn: bool, name: str = "hlr",
+                  allowed: Callable[[Run], bool] | None = None) -> Step:
+    """Create (or update) the subscriber of SIM `data[key]`, with network access as
+    `allowed(run)` says (default allowed; barred: provisioned barred, never a moment with
+    access); undone by removing it."""
 
     def call(run: Run) -> Mapping[str, Any]:
         deps: Deps = run.deps
         msisdn = run.data.get("msisdn") if with_msisdn else None
-        sub = hlr_subscriber(deps.engine, run.data[key], msisdn)
+        sub = hlr_subscriber(deps.engine, run.data[key], msisdn,
+                             allowed=True if allowed is None else allowed(run))
         deps.hlr.provision(sub)
         return {f"{key.removesuffix('iccid')}imsi": sub.imsi}
 

@@ -47,7 +47,7 @@ class FakeHlr:
                 raise HlrRefused(f"MSISDN {sub.msisdn} is already {imsi}'s")
         if sub.imsi not in self.subscribers:
             self.calls["created"] += 1
-        self.subscribers[sub.imsi] = Entry(sub.msisdn)
+        self.subscribers[sub.imsi] = Entry(sub.msisdn, sub.allowed)
 
     def set_msisdn(self, imsi: str, msisdn: str | None) -> None:
         self._enter("set_msisdn")
@@ -96,7 +96,7 @@ class FileHlr:
         def f(subs: dict[str, Any]) -> str | None:
             if sub.imsi in subs:
                 return None
-            subs[sub.imsi] = {"msisdn": sub.msisdn, "allowed": True}
+            subs[sub.imsi] = {"msisdn": sub.msisdn, "allowed": sub.allowed}
             return f"create {sub.imsi}"
         self._change(f)
 

@@ -79,10 +79,13 @@ def test_every_workflow_against_osmo_hlr(stocked: Engine, hsm: SoftHsm,
         info = _info(host, port, data["imsi"])
         assert info is not None and (info["nam_cs"], info["nam_ps"]) == ("1", "1")
 
+        # A suspended SIM's swap: the new subscriber is provisioned barred.
+        _done(deps, start_suspend(stocked, data["iccid"], actor="t", reason="unpaid"))
         swapped = _done(deps, start_swap(stocked, data["iccid"], actor="t"))
         assert _info(host, port, data["imsi"]) is None
         new = _info(host, port, swapped["new_imsi"])
         assert new is not None and new["msisdn"] == data["msisdn"]
+        assert (new["nam_cs"], new["nam_ps"]) == ("0", "0")
 
         _done(deps, start_termination(stocked, swapped["new_iccid"], actor="t", reason="gone"))
         assert _info(host, port, swapped["new_imsi"]) is None
