@@ -80,6 +80,9 @@ class WorkflowPublic(BaseModel):
     data: dict[str, Any] = Field(description="What the steps found and made (ICCID, IMSI, "
                                  "MSISDN, Matching ID, …); never a secret")
     error: str | None
+    notice: str | None = Field(default=None, description="What the caller must know of the "
+                               "outcome in plain words, e.g. that a terminated eSIM profile "
+                               "remains on the device until the user deletes it")
     trace_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -90,7 +93,8 @@ class WorkflowPublic(BaseModel):
     @classmethod
     def of(cls, v: WorkflowView) -> WorkflowPublic:
         return cls(id=v.id, kind=v.kind, status=v.status, subject=v.subject, input=v.input,
-                   data=v.data, error=v.error, trace_id=v.trace_id, created_at=v.created_at,
+                   data=v.data, error=v.error, notice=v.notice, trace_id=v.trace_id,
+                   created_at=v.created_at,
                    updated_at=v.updated_at, finished_at=v.finished_at,
                    next_attempt_at=v.next_attempt_at,
                    steps=[StepPublic(**s.__dict__) for s in v.steps])

@@ -116,12 +116,18 @@ PROFILE_LIFECYCLE = StateMachine(
         # HandleDownloadProgressInfo reports download, installation or failure (§5.3.5).
         P.RELEASED: frozenset({P.DOWNLOADED, P.INSTALLED, P.ERROR, P.AVAILABLE, P.UNAVAILABLE}),
         P.DOWNLOADED: frozenset({P.INSTALLED, P.ERROR, P.AVAILABLE, P.UNAVAILABLE}),
-        P.INSTALLED: frozenset({P.ENABLED, P.DISABLED, P.DELETED, P.ERROR}),
-        P.ENABLED: frozenset({P.DISABLED, P.DELETED}),
-        P.DISABLED: frozenset({P.ENABLED, P.DELETED}),
+        # Past download ES2+ has nothing to cancel (SGP.22 v2 §5.3.3: CancelOrder ends an order
+        # before the download) and no SM-DP+ function deletes a profile on a device: the
+        # operator retires it at the SM-DP+ instead (→ unavailable: never served again) when
+        # the subscription ends, and it stays on the device until the user deletes it.
+        P.INSTALLED: frozenset({P.ENABLED, P.DISABLED, P.DELETED, P.ERROR, P.UNAVAILABLE}),
+        P.ENABLED: frozenset({P.DISABLED, P.DELETED, P.UNAVAILABLE}),
+        P.DISABLED: frozenset({P.ENABLED, P.DELETED, P.UNAVAILABLE}),
         P.DELETED: frozenset(),
         P.ERROR: frozenset({P.AVAILABLE, P.UNAVAILABLE}),
-        P.UNAVAILABLE: frozenset(),
+        # A retired profile's delete notification (ES9+ HandleNotification, or ES2+
+        # HandleDownloadProgressInfo point 5 from an external SM-DP+) is still recorded.
+        P.UNAVAILABLE: frozenset({P.DELETED}),
     },
 )
 

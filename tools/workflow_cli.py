@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 from sqlalchemy import Engine
 
-from tools.common import JsonOpt, actor, engine, handle_errors, print_json, print_table
+from tools.common import (
+    JsonOpt,
+    actor,
+    console,
+    engine,
+    handle_errors,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from simcore.workflows.service import WorkflowView
@@ -62,6 +70,8 @@ def _show(v: WorkflowView, as_json: bool) -> None:
         return
     print_table(f"{v.kind} {v.id}", ["status", "subject", "error", "trace id"],
                 [(v.status, v.subject, v.error, v.trace_id)])
+    if v.notice:
+        console.print(f"note: {v.notice}", soft_wrap=True)
     if v.steps:
         print_table(None, ["#", "step", "status", "attempts", "started", "finished", "error"],
                     [(s.seq, s.name, s.status, s.attempts, s.started_at, s.finished_at,

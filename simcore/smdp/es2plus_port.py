@@ -123,6 +123,12 @@ class Es2PlusSmdp:
     def smdp_address(self) -> str:
         return self._address
 
+    @property
+    def shared_store(self) -> bool:
+        """The SM-DP+ is simsmith's own, on this very store: what the store says of a profile
+        is what the SM-DP+ holds."""
+        return self._shared_store
+
     def close(self) -> None:
         self._client.close()
 

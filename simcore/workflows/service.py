@@ -67,13 +67,20 @@ class WorkflowView:
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def notice(self) -> str | None:
+        """What the caller must know about the outcome, in plain words: e.g. that a terminated
+        eSIM profile remains on the device until the user deletes it."""
+        value = self.data.get("notice")
+        return str(value) if value else None
+
     def as_dict(self) -> dict[str, Any]:
         def ts(v: datetime | None) -> str | None:
             return v.isoformat() if v else None
         return {
             "id": self.id, "kind": self.kind, "status": self.status, "subject": self.subject,
             "input": self.input, "data": self.data, "error": self.error, "actor": self.actor,
-            "trace_id": self.trace_id, "created_at": ts(self.created_at),
+            "notice": self.notice, "trace_id": self.trace_id, "created_at": ts(self.created_at),
             "updated_at": ts(self.updated_at), "finished_at": ts(self.finished_at),
             "next_attempt_at": ts(self.next_attempt_at),
             "steps": [{"seq": s.seq, "name": s.name, "status": s.status,

@@ -2,8 +2,10 @@
 
 - suspend:     check active → HLR access barred → mark suspended → notify
 - resume:      check suspended → HLR access allowed → mark active → notify
-- termination: check → HLR entry removed → (eSIM) SM-DP+ order cancelled (Unavailable) →
-               terminated (MSISDN to quarantine) → SIM to quarantine → notify
+- termination: check → HLR entry removed → (eSIM) profile retired at the SM-DP+ (an open
+               order cancelled, Unavailable; a downloaded profile marked unavailable — it stays
+               on the device until the user deletes it, and the run says so) → terminated
+               (MSISDN to quarantine) → SIM to quarantine → notify
 - swap:        check, new SIM reserved → its keys ready → new SIM in the HLR → (eSIM) new
                profile ordered → MSISDN moved at the HLR → old SIM removed from the HLR →
                (eSIM) old profile cancelled → store swap (old terminated, new active with the
@@ -30,7 +32,6 @@ from sqlmodel import Session, col, select
 
 from esim.activation_code import generate_matching_id
 from simcore import audit
-from simcore.db import read_session
 from simcore.lifecycle import (
     MSISDN_LIFECYCLE,
     SIM_SWAP_TAKEOVER,
@@ -40,18 +41,16 @@ from simcore.lifecycle import (
     apply_transition,
 )
 from simcore.models import MsisdnEntry, Sim, utcnow
-from simcore.models_api import EsimOrder
 from simcore.workflows.engine import REGISTRY, Definition, Run, Step, StepFailed
 from simcore.workflows.steps import (
     TRANSIENT,
     Deps,
-    cancel_profile,
     hlr_provision,
-    is_esim,
     keys_ready,
     notify,
     sim_for_update,
     smdp_order,
+    smdp_retire,
 )
 
 LIVE = (SimState.ACTIVE, SimState.SUSPENDED)
@@ -109,20 +108,6 @@ def _hlr_remove(key: str, name: str) -> Step:
     return Step(name, call=call)
 
 
-def _cancel_old(key: str, name: str, final: str) -> Step:
-    def call(run: Run) -> Mapping[str, Any]:
-        iccid = run.data[key]
-        matching_id = _order_matching_id(run, iccid)
-        return {f"{name}_cancelled": cancel_profile(run, iccid, matching_id, final)}
-    return Step(name, call=call, when=is_esim(key))
-
-
-def _order_matching_id(run: Run, iccid: str) -> str | None:
-    with read_session(run.deps.engine) as s:
-        return s.execute(select(EsimOrder.matching_id).where(col(EsimOrder.iccid) == iccid)
-                         .order_by(col(EsimOrder.id).desc()).limit(1)).scalars().first()
-
-
 def _release_number(s: Session, run: Run, sim: Sim) -> None:
     if not sim.msisdn:
         return
@@ -159,7 +144,7 @@ def _quarantine(s: Session, run: Run) -> None:
 TERMINATION = REGISTRY.add(Definition("termination", (
     _check((SimState.ACTIVE, SimState.SUSPENDED, SimState.ALLOCATED)),
     _hlr_remove("imsi", "hlr_remove"),
-    _cancel_old("iccid", "smdp_cancel", "unavailable"),
+    smdp_retire("iccid", "smdp_cancel"),
     Step("terminate", commit=_terminate),
     Step("quarantine", commit=_quarantine),
     notify("sim.terminated", ("iccid", "msisdn", "subscriber_ref")),
@@ -272,7 +257,7 @@ SWAP = REGISTRY.add(Definition("swap", (
     smdp_order("new_iccid", name="smdp_order_new", when=_new_kind),
     Step("hlr_move_msisdn", call=_hlr_move, undo=_hlr_move_back),
     _hlr_remove("old_imsi", "hlr_remove_old"),
-    _cancel_old("old_iccid", "smdp_cancel_old", "unavailable"),
+    smdp_retire("old_iccid", "smdp_cancel_old"),
     Step("swap", commit=_swap_commit),
     notify("sim.swapped", ("old_iccid", "new_iccid", "msisdn", "subscriber_ref", "new_state",
                            "resumed")),

@@ -223,6 +223,76 @@ def cancel_profile(run: Run, iccid: str, matching_id: str | None, final: str) ->
     return True
 
 
+# Where a profile ends when its subscription does. Past download (downloaded, installed,
+# enabled, disabled) it may be on a device: ES2+ cannot cancel it there (SGP.22 v2 §5.3.3
+# CancelOrder ends an order before the download) and no ES2+ function deletes it from the
+# eUICC (deletion is the user's, on the device, ES10c; the SM-DP+ only hears of it afterwards
+# through the delete notification). So the SM-DP+ retires it (unavailable: never ordered or
+# served again) and the profile stays on the device until the user deletes it.
+_ON_DEVICE = frozenset({ProfileState.DOWNLOADED, ProfileState.INSTALLED, ProfileState.ENABLED,
+                        ProfileState.DISABLED})
+_RETIRE = frozenset({ProfileState.AVAILABLE, ProfileState.ERROR, *_ON_DEVICE})
+
+
+def _smdp_is_ours(port: SmdpPort | None) -> bool:
+    """Is the SM-DP+ simsmith's own on this store (in process, or its ES2+ endpoint on the same
+    store)? Then retiring the profile in the store retires it at the SM-DP+."""
+    from simcore.smdp.in_process import InProcessSmdp
+
+    return isinstance(port, InProcessSmdp) or bool(getattr(port, "shared_store", False))
+
+
+def _order_matching_id(engine: Engine, iccid: str) -> str | None:
+    with read_session(engine) as s:
+        return s.execute(select(col(EsimOrder.matching_id)).where(col(EsimOrder.iccid) == iccid)
+                         .order_by(col(EsimOrder.id).desc()).limit(1)).scalars().first()
+
+
+def smdp_retire(key: str, name: str) -> Step:
+    """End the eSIM profile `data[key]` at the SM-DP+ for good: an open order is cancelled
+    over ES2+ (CancelOrder, Unavailable); a profile past download — perhaps on a device — or
+    never ordered is marked unavailable, so it is never ordered or downloaded again, and its
+    order closed. The result says plainly when the profile remains on the device (the
+    device's delete notification later moves it to deleted). Forward only."""
+
+    def call(run: Run) -> Mapping[str, Any]:
+        iccid = run.data[key]
+        matching_id = _order_matching_id(run.deps.engine, iccid)
+        return {f"{name}_cancelled": cancel_profile(run, iccid, matching_id, "unavailable")}
+
+    def commit(s: Session, run: Run) -> Mapping[str, Any]:
+        from simcore.lifecycle import PROFILE_LIFECYCLE, apply_transition
+
+        sim = sim_for_update(s, run.data[key])
+        before = sim.profile_state
+        on_device = before in _ON_DEVICE
+        if before in _RETIRE:
+            apply_transition(s, sim, ProfileState.UNAVAILABLE, actor=run.actor,
+                             machine=PROFILE_LIFECYCLE,
+                             details={"retired": True, "workflow_id": run.id,
+                                      "remains_on_device": on_device, "eid": sim.eid})
+        s.execute(update(EsimOrder).where(col(EsimOrder.iccid) == sim.iccid,
+                                          col(EsimOrder.status).in_(("active", "released",
+                                                                     "pending")))
+                  .values(status="cancelled", updated_at=utcnow()))
+        out: dict[str, Any] = {f"{name}_profile_state": before,
+                               f"{name}_remains_on_device": on_device}
+        if on_device:
+            where = f"the device (EID {sim.eid})" if sim.eid else "the device"
+            notice = (f"The eSIM profile {sim.iccid} remains on {where} until the user deletes "
+                      "it: SGP.22 v2 gives the SM-DP+ no way to delete a downloaded profile. It "
+                      "can no longer attach (removed from the HLR) and will never be "
+                      "downloaded again (unavailable at the SM-DP+); the device's delete "
+                      "notification will mark it deleted.")
+            if not _smdp_is_ours(run.deps.smdp):
+                notice += (" The external SM-DP+ was not told (ES2+ has no function for a "
+                           "downloaded profile): retire it there too.")
+            out["notice"] = notice
+        return out
+
+    return Step(name, call=call, commit=commit, when=is_esim(key))
+
+
 def is_esim(key: str = "iccid") -> Callable[[Run], bool]:
     def check(run: Run) -> bool:
         return bool(run.data.get(f"{key.removesuffix('iccid')}kind") == "esim")
