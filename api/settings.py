@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from simcore.config import DEMO_SMDP_ADDRESS, Settings
+from simcore.config import DEMO_SMDP_ADDRESS, Settings, hlr_choice
 
 __all__ = ["DEMO_SMDP_ADDRESS", "ApiSettings"]
 
@@ -50,6 +50,7 @@ class ApiSettings(Settings):
                              "production mode")
         if self.mode == "production":
             self._check_hsm_for_production()
+            hlr_choice(self)  # the embedded HLR only when explicitly allowed
             for name in ("es2plus_allow_plain_http", "smdp_allow_lab_address"):
                 if getattr(self, name):
                     raise ValueError(f"SIMSMITH_{name.upper()} is a lab flag; not in "

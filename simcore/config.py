@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     nats_poll_seconds: float = Field(default=0.2, gt=0, le=60,
                                      description="How often an idle relay looks for new events")
     actor: str = Field(default="cli", description="Who the audit log names for CLI actions")
+    hlr: Literal["embedded", "osmo-hlr"] | None = Field(
+        default=None, description="The HLR the workflows provision (simcore.ports): `embedded` "
+        "(a subscriber register in simsmith's own store: IMSI, MSISDN, CS/PS access, K/OPc as "
+        "HSM references; simcore.ports.embedded_hlr) or `osmo-hlr` (over CTRL at "
+        "SIMSMITH_HLR_HOST). Unset: osmo-hlr when SIMSMITH_HLR_HOST is set, else embedded. "
+        "Production mode refuses embedded unless SIMSMITH_HLR_ALLOW_EMBEDDED")
+    hlr_host: str | None = Field(
+        default=None, description="osmo-hlr's CTRL address (port SIMSMITH_HLR_CTRL_PORT, keys "
+        "exported to the HSM target SIMSMITH_HLR_TARGET; simcore.workflows.runtime)")
+    hlr_allow_embedded: bool = Field(
+        default=False, description="Allow the embedded HLR in production mode. No network "
+        "element reaches it (no MAP, GSUP or Diameter): an activation there reaches no network; "
+        "set it only where something else serves the register (or for a staging system)")
     suci_calculation: Literal["me", "usim"] = Field(
         default="me", description="Who computes the SUCI on the cards `card program` writes: "
         "the phone from EF.SUCI_Calc_Info (EF.UST 124) or the USIM itself on GET IDENTITY "
@@ -162,6 +175,22 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'simsmith.db').resolve()}"
+
+
+def hlr_choice(settings: Settings) -> Literal["embedded", "osmo-hlr"]:
+    """The HLR the settings select: SIMSMITH_HLR, else osmo-hlr when SIMSMITH_HLR_HOST is set,
+    else the embedded one. ValueError (naming the variable) for osmo-hlr without an address, and
+    for the embedded HLR in production mode unless SIMSMITH_HLR_ALLOW_EMBEDDED: there an
+    activation would succeed without reaching any network."""
+    choice = settings.hlr or ("osmo-hlr" if settings.hlr_host else "embedded")
+    if choice == "osmo-hlr" and not settings.hlr_host:
+        raise ValueError("SIMSMITH_HLR=osmo-hlr needs SIMSMITH_HLR_HOST (osmo-hlr's CTRL "
+                         "address)")
+    if choice == "embedded" and settings.mode == "production" and not settings.hlr_allow_embedded:
+        raise ValueError("the embedded HLR reaches no network: in production mode set "
+                         "SIMSMITH_HLR_HOST (osmo-hlr), or SIMSMITH_HLR_ALLOW_EMBEDDED=true if "
+                         "that is really meant")
+    return choice
 
 
 def get_settings() -> Settings:

@@ -75,6 +75,7 @@ NOUNS: list[tuple[str, str, str]] = [
     ("tools.suci_cli", "suci", "5G SUCI: home-network keys, conceal, de-conceal, export."),
     ("tools.events_cli", "events", "Outbox events on NATS JetStream: relay, tail, status."),
     ("tools.workflow_cli", "workflows", "Durable workflows: list, show, suspend, swap, worker."),
+    ("tools.hlr_cli", "hlr", "The embedded HLR's subscriber register: show, list."),
 ]
 
 

@@ -2,16 +2,17 @@
 peers built from them, and a worker pool of threads (`simsmith worker`, and the one inside
 `simsmith serve`).
 
-The HLR is osmo-hlr over CTRL when SIMSMITH_HLR_HOST is set (keys exported in clear to the
-HSM's insecure export target SIMSMITH_HLR_TARGET). Without it, a step that needs the HLR fails
-for good and the run is compensated: simsmith never pretends a subscriber reached a network.
+The HLR is chosen by simcore.config.hlr_choice (SIMSMITH_HLR): osmo-hlr over CTRL when
+SIMSMITH_HLR_HOST is set (keys exported in clear to the HSM's insecure export target
+SIMSMITH_HLR_TARGET), else the embedded HLR — a subscriber register in simsmith's own store
+(simcore.ports.embedded_hlr), so a fresh workspace activates end to end with nothing else
+running. Production mode refuses the embedded one unless SIMSMITH_HLR_ALLOW_EMBEDDED.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,7 +37,7 @@ class WorkflowSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIMSMITH_", extra="ignore")
 
     hlr_host: str | None = Field(default=None, description="osmo-hlr's CTRL address; unset: "
-                                 "no HLR (steps that need one fail and are compensated)")
+                                 "the embedded HLR (simcore.config.hlr_choice)")
     hlr_ctrl_port: int = Field(default=4259, ge=1, le=65535)
     hlr_target: str = Field(default="hlr", description="The HSM export target (insecure, "
                             "clear) whose form osmo-hlr receives K/OPc in")
@@ -55,27 +56,6 @@ class WorkflowSettings(BaseSettings):
         return RetryPolicy(initial=self.workflow_retry_initial_seconds,
                            maximum=self.workflow_retry_max_seconds,
                            max_attempts=self.workflow_max_attempts)
-
-
-class NoHlr:
-    """The HLR port when none is configured: every call is refused (permanent)."""
-
-    def _no(self, *a: Any, **k: Any) -> None:
-        e = HlrRefused("no HLR configured (SIMSMITH_HLR_HOST)")
-        e.maybe_executed = False
-        raise e
-
-    def provision(self, sub: HlrSubscriber) -> None:
-        self._no()
-
-    def set_msisdn(self, imsi: str, msisdn: str | None) -> None:
-        self._no()
-
-    def set_access(self, imsi: str, *, allowed: bool) -> None:
-        self._no()
-
-    def remove(self, imsi: str) -> None:
-        """Nothing was ever put there: nothing to remove."""
 
 
 class LazyHlr:
@@ -113,9 +93,16 @@ class LazyHlr:
 
 def build_deps(engine: Engine, settings: WorkflowSettings, *, smdp: SmdpPort | None,
                hsm: Hsm | Callable[[], Hsm] | None) -> Deps:
-    """The peers of the configuration: osmo-hlr (if SIMSMITH_HLR_HOST), the SM-DP+, the HSM."""
-    deps = Deps(engine, NoHlr(), smdp, hsm, settings.quarantine_days)
-    if settings.hlr_host:
+    """The peers of the configuration: the HLR (osmo-hlr, or the embedded one: SIMSMITH_HLR),
+    the SM-DP+, the HSM. ValueError for an HLR setting that cannot be used (production mode
+    and the embedded HLR not allowed; osmo-hlr without its address)."""
+    from simcore.config import get_settings, hlr_choice
+    from simcore.ports.embedded_hlr import EmbeddedHlr
+
+    deps = Deps(engine, EmbeddedHlr(engine), smdp, hsm, settings.quarantine_days)
+    if hlr_choice(get_settings()) == "osmo-hlr":
+        if not settings.hlr_host:
+            raise ValueError("SIMSMITH_HLR=osmo-hlr needs SIMSMITH_HLR_HOST")
         from simcore.ports.osmo_hlr import OsmoHlr
 
         host, port, target = settings.hlr_host, settings.hlr_ctrl_port, settings.hlr_target

@@ -180,7 +180,9 @@ def test_id_check_human_error_and_bad_kind() -> None:
 
 @pytest.mark.slow
 def test_init_and_demo(tmp_path: Path) -> None:
-    env = {"SIMSMITH_HOME": str(tmp_path / "ws")}
+    # (no osmo-hlr named: the demo activates into the embedded HLR)
+    env: dict[str, str | None] = {"SIMSMITH_HOME": str(tmp_path / "ws"),
+                                  "SIMSMITH_HLR_HOST": None, "SIMSMITH_HLR": None}
     r = runner.invoke(app, ["init", "--json"], env=env)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["database"].endswith("ws/simsmith.db")
@@ -191,4 +193,11 @@ def test_init_and_demo(tmp_path: Path) -> None:
     assert {"kind": "esim", "state": "in_stock", "count": 200} in data["by_state"]
     again = json.loads(runner.invoke(app, ["demo", "--json"], env=env).stdout)
     assert again["total"] == 1200  # a second run adds nothing
+    # The demo customers were activated end to end as workflows, into the embedded HLR (no
+    # osmo-hlr here), and `make run` prints the first activation's result.
+    entries = json.loads(runner.invoke(app, ["hlr", "list", "--json"], env=env).stdout)
+    assert len(entries) == 3 and {e["access"] for e in entries} == {"allowed"}
+    shown = runner.invoke(app, ["demo"], env=env).stdout
+    assert "activation of demo-customer-1" in shown and "succeeded" in shown
+    assert "HLR (embedded)" in shown
     assert (tmp_path / "ws" / "demo-api-key").read_text().startswith("ssk_")

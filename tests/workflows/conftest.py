@@ -46,7 +46,8 @@ def stocked(engine: Engine, hsm: SoftHsm) -> Engine:
 
 @pytest.fixture
 def cli_env(stocked: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    """The CLI on this test's store and HSM; no HLR unless the test sets SIMSMITH_HLR_HOST."""
+    """The CLI on this test's store and HSM; the embedded HLR unless the test sets
+    SIMSMITH_HLR_HOST."""
     monkeypatch.setenv("SIMSMITH_HOME", str(tmp_path))
     monkeypatch.setenv("SIMSMITH_DATABASE_URL",
                        stocked.url.render_as_string(hide_password=False))
@@ -54,7 +55,9 @@ def cli_env(stocked: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SIMSMITH_HSM_BACKEND", "soft")
     monkeypatch.setenv("SIMSMITH_WORKFLOW_RETRY_INITIAL_SECONDS", "0")
     monkeypatch.setenv("SIMSMITH_WORKFLOW_MAX_ATTEMPTS", "2")
-    monkeypatch.delenv("SIMSMITH_HLR_HOST", raising=False)
+    for name in ("SIMSMITH_HLR_HOST", "SIMSMITH_HLR", "SIMSMITH_MODE",
+                 "SIMSMITH_HLR_ALLOW_EMBEDDED"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SIMSMITH_SMDP_URL", raising=False)
     return stocked
 
