@@ -69,6 +69,8 @@ class SimSwap(VersionedAction):
     new_iccid: str | None = Field(default=None, max_length=22,
                                   description="The SIM to move to; default: next in stock")
     reason: str = Field(default="swapped", min_length=1, max_length=64)
+    resume: bool = Field(default=False, description="A suspended SIM's new SIM takes over "
+                         "suspended; true resumes the subscription with the swap (audited)")
 
 
 class SwapPublic(BaseModel):

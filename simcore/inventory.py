@@ -24,6 +24,7 @@ from simcore.identifiers import Iccid, Imsi, Msisdn
 from simcore.lifecycle import (
     MSISDN_LIFECYCLE,
     SIM_LIFECYCLE,
+    SIM_SWAP_TAKEOVER,
     MsisdnState,
     QuarantineNotOver,
     SimState,
@@ -441,10 +442,13 @@ def terminate(engine: Engine, iccid: str, *, actor: str, reason: str,
 
 
 def swap(engine: Engine, old_iccid: str, *, actor: str, new_iccid: str | None = None,
-         reason: str = "swapped", expected_version: int | None = None) -> tuple[Sim, Sim]:
+         reason: str = "swapped", expected_version: int | None = None,
+         resume: bool = False) -> tuple[Sim, Sim]:
     """SIM swap in one transaction: the new SIM (given, or the next in stock of the old one's
-    kind) takes over the subscriber reference and the MSISDN and becomes active; the old one is
-    terminated with reason `swapped`. `expected_version` is the old SIM's."""
+    kind) takes over the subscriber reference and the MSISDN, and the subscription's state —
+    active, or suspended (with its reason) when the old SIM was, unless `resume` resumes it
+    with the swap (recorded); the old one is terminated with reason `swapped`.
+    `expected_version` is the old SIM's."""
     old_iccid = Iccid.parse(old_iccid).digits
     with transaction(engine) as s:
         old = _sim_for_update(s, old_iccid)
@@ -466,17 +470,26 @@ def swap(engine: Engine, old_iccid: str, *, actor: str, new_iccid: str | None = 
             new = found
         check_transition(SIM_LIFECYCLE, new.iccid, new.state, SimState.ALLOCATED)
         msisdn, ref = old.msisdn, old.subscriber_ref
+        suspended, suspension = old.state == SimState.SUSPENDED, old.reason
+        takeover = SimState.SUSPENDED if suspended and not resume else SimState.ACTIVE
         apply_transition(s, old, SimState.TERMINATED, actor=actor, reason=reason,
                          changes={"msisdn": None}, details={"swapped_to": new.iccid})
         s.flush()
         apply_transition(s, new, SimState.ALLOCATED, actor=actor,
                          changes={"subscriber_ref": ref}, details={"swapped_from": old.iccid})
-        apply_transition(s, new, SimState.ACTIVE, actor=actor, changes={"msisdn": msisdn},
-                         details={"swapped_from": old.iccid})
+        changes: dict[str, Any] = {"msisdn": msisdn}
+        if takeover == SimState.SUSPENDED:
+            changes["reason"] = suspension
+        resumed = suspended and resume
+        apply_transition(s, new, takeover, actor=actor, machine=SIM_SWAP_TAKEOVER,
+                         changes=changes,
+                         details={"swapped_from": old.iccid,
+                                  **({"resumed_with_swap": True} if resumed else {})})
         if msisdn:
             s.execute(update(MsisdnEntry).where(col(MsisdnEntry.msisdn) == msisdn)
                       .values(iccid=new.iccid, version=MsisdnEntry.version + 1))
-        record = {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn}
+        record = {"old": old.iccid, "new": new.iccid, "subscriber_ref": ref, "msisdn": msisdn,
+                  "new_state": str(takeover), "resumed": resumed}
         audit.append(s, actor=actor, action="sim.swap", subject_type="sim", subject_id=old.iccid,
                      details=record, outbox=audit.Outbox("sim.swapped", "sim", old.iccid, record))
     log.info("sim.swapped", old=old.iccid, new=new.iccid, subscriber_ref=ref)

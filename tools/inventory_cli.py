@@ -252,9 +252,14 @@ def terminate(iccid: str = typer.Argument(...),
 def swap(old_iccid: str = typer.Argument(..., help="The SIM being replaced."),
          new_iccid: str | None = typer.Option(None, "--to", help="The replacement SIM "
                                               "(default: next in stock)."),
+         resume: bool = typer.Option(False, "--resume", help="Resume a suspended "
+                                     "subscription with the swap (default: the new SIM takes "
+                                     "over suspended)."),
          as_json: bool = JsonOpt) -> None:
-    """SIM swap: the new SIM takes over MSISDN and subscriber; the old one is terminated."""
-    old, new = inventory.swap(engine(), old_iccid, actor=actor(), new_iccid=new_iccid)
+    """SIM swap: the new SIM takes over MSISDN, subscriber and the subscription's state
+    (suspended stays suspended unless --resume); the old one is terminated."""
+    old, new = inventory.swap(engine(), old_iccid, actor=actor(), new_iccid=new_iccid,
+                              resume=resume)
     if as_json:
         print_json({"old": sim_public(old), "new": sim_public(new)})
     else:

@@ -128,8 +128,11 @@ def terminate(iccid: str, body: SimTerminate, engine: EngineDep, key: Writer,
 @router.post("/v1/sims/{iccid}/swap")
 def swap(iccid: str, body: SimSwap, engine: EngineDep, key: Writer,
          if_match: IfMatch = None) -> SwapPublic:
-    """Move the subscriber and MSISDN to another SIM; the old one is terminated. The old SIM's
-    `version` (body or If-Match) makes a stale swap a 409."""
+    """Move the subscriber and MSISDN to another SIM; the old one is terminated. The new SIM
+    takes over the subscription's state: a suspended SIM's new SIM is suspended unless
+    `resume`. The old SIM's `version` (body or If-Match) makes a stale swap a 409. (Store only:
+    `POST /v1/swaps` runs the swap as a workflow, through the HLR.)"""
     old, new = inventory.swap(engine, iccid, actor=actor(key), new_iccid=body.new_iccid,
-                              reason=body.reason, expected_version=_version(body, if_match))
+                              reason=body.reason, expected_version=_version(body, if_match),
+                              resume=body.resume)
     return SwapPublic(old=SimPublic.of(old), new=SimPublic.of(new))

@@ -156,6 +156,24 @@ def test_sim_swap_moves_msisdn_and_subscriber_in_one_transaction(engine: Engine)
     audit.verify(engine)
 
 
+def test_a_suspended_sims_swap_stays_suspended_unless_resumed(engine: Engine) -> None:
+    seed(engine, 4)
+    msisdn_pool.add_msisdn_range(engine, "447700900000", "447700900009", name="m", actor="t")
+    old = inventory.activate(engine, inventory.allocate(engine, "cust-1", actor="t").iccid,
+                             actor="t", msisdn="auto")
+    inventory.suspend(engine, old.iccid, actor="t", reason="unpaid")
+    _, new = inventory.swap(engine, old.iccid, actor="t")
+    assert (new.state, new.reason, new.msisdn) == ("suspended", "unpaid", old.msisdn)
+    inventory_new = inventory.get_sim(engine, new.iccid)
+    assert inventory_new.state == "suspended"
+    _, newer = inventory.swap(engine, new.iccid, actor="t", resume=True)
+    assert (newer.state, newer.reason) == ("active", None)
+    with pytest.raises(TransitionNotAllowed):  # only a swap takes a SIM to suspended unused
+        inventory.suspend(engine, inventory.allocate(engine, "c2", actor="t").iccid,
+                          actor="t")
+    audit.verify(engine)
+
+
 def test_quarantine_and_recycle_free_the_imsi(engine: Engine) -> None:
     ranges.add_range(engine, "iccid", ICCID_FIRST, Iccid.from_body("8988280000000000099")
                      .digits, name="i", actor="t")

@@ -154,3 +154,33 @@ def test_a_profile_never_downloaded_is_cancelled_and_says_nothing_of_a_device(
     assert get_workflow(smdp.engine, wid).notice is None
     assert get_sim(smdp.engine, data["iccid"]).profile_state == "unavailable"
     assert _closed_orders(smdp.engine, data["iccid"]) == ["cancelled"]
+
+
+def test_an_external_smdp_is_named_in_the_notice(deps: Deps) -> None:
+    """With an external SM-DP+ (ES2+ client, not simsmith's store), simsmith retires its own
+    record but cannot retire a downloaded profile there: the notice says so."""
+    from sqlalchemy import update
+
+    from simcore.db import transaction
+    from simcore.models import Sim
+    from simcore.workflows.service import start_termination
+
+    data = _done(deps, start_activation(deps.engine, {"subscriber_ref": "x", "kind": "esim"},
+                                        actor="t"))
+    with transaction(deps.engine) as s:  # as the SM-DP+'s progress notifications left it
+        s.execute(update(Sim).where(col(Sim.iccid) == data["iccid"])
+                  .values(profile_state="enabled", eid="89049032000000000000000000000001"))
+
+    class External:  # an Es2PlusSmdp towards someone else's SM-DP+ (shared_store False)
+        smdp_address = "smdp.example.com"
+        shared_store = False
+
+        def cancel_order(self, **kw: object) -> None:
+            raise AssertionError("nothing to cancel past download")
+
+    deps.smdp = External()  # type: ignore[assignment]
+    wid = start_termination(deps.engine, data["iccid"], actor="t", reason="ended")
+    _done(deps, wid)
+    notice = get_workflow(deps.engine, wid).notice or ""
+    assert "89049032000000000000000000000001" in notice and "external SM-DP+" in notice
+    assert get_sim(deps.engine, data["iccid"]).profile_state == "unavailable"
