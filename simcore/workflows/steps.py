@@ -21,7 +21,7 @@ from simcore import events
 from simcore.db import core, read_session
 from simcore.errors import NotFound
 from simcore.keys import generate_keys
-from simcore.lifecycle import ProfileState
+from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, apply_transition
 from simcore.models import Sim, from_row, utcnow
 from simcore.models_api import EsimOrder
 from simcore.ports.hlr import HlrPort, HlrSubscriber, HlrUnavailable
@@ -261,8 +261,6 @@ def smdp_retire(key: str, name: str) -> Step:
         return {f"{name}_cancelled": cancel_profile(run, iccid, matching_id, "unavailable")}
 
     def commit(s: Session, run: Run) -> Mapping[str, Any]:
-        from simcore.lifecycle import PROFILE_LIFECYCLE, apply_transition
-
         sim = sim_for_update(s, run.data[key])
         before = sim.profile_state
         on_device = before in _ON_DEVICE
