@@ -66,8 +66,9 @@ class Settings(BaseSettings):
         default=None, description="The HLR the workflows provision (simcore.ports): `embedded` "
         "(a subscriber register in simsmith's own store: IMSI, MSISDN, CS/PS access, K/OPc as "
         "HSM references; simcore.ports.embedded_hlr) or `osmo-hlr` (over CTRL at "
-        "SIMSMITH_HLR_HOST). Unset: osmo-hlr when SIMSMITH_HLR_HOST is set, else embedded. "
-        "Production mode refuses embedded unless SIMSMITH_HLR_ALLOW_EMBEDDED")
+        "SIMSMITH_HLR_HOST). Unset: osmo-hlr when SIMSMITH_HLR_HOST is set, else embedded — "
+        "in production mode only with SIMSMITH_HLR_ALLOW_EMBEDDED (else no HLR: activations "
+        "fail and are compensated; SIMSMITH_HLR=embedded without it is refused at start)")
     hlr_host: str | None = Field(
         default=None, description="osmo-hlr's CTRL address (port SIMSMITH_HLR_CTRL_PORT, keys "
         "exported to the HSM target SIMSMITH_HLR_TARGET; simcore.workflows.runtime)")
@@ -177,20 +178,30 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.home / 'simsmith.db').resolve()}"
 
 
-def hlr_choice(settings: Settings) -> Literal["embedded", "osmo-hlr"]:
+def hlr_choice(settings: Settings) -> Literal["embedded", "osmo-hlr", "none"]:
     """The HLR the settings select: SIMSMITH_HLR, else osmo-hlr when SIMSMITH_HLR_HOST is set,
-    else the embedded one. ValueError (naming the variable) for osmo-hlr without an address, and
-    for the embedded HLR in production mode unless SIMSMITH_HLR_ALLOW_EMBEDDED: there an
-    activation would succeed without reaching any network."""
+    else the embedded one — except in production mode, where the embedded HLR is used only
+    when SIMSMITH_HLR_ALLOW_EMBEDDED says so: no network element reaches it, so an activation
+    there would succeed without any network knowing the subscriber. Production without an HLR
+    named gets "none" (the HLR steps fail, saying why, and the runs are compensated); asking for
+    the embedded one there without the allowance is a ValueError, as is osmo-hlr without its
+    address (each naming the variable)."""
     choice = settings.hlr or ("osmo-hlr" if settings.hlr_host else "embedded")
     if choice == "osmo-hlr" and not settings.hlr_host:
         raise ValueError("SIMSMITH_HLR=osmo-hlr needs SIMSMITH_HLR_HOST (osmo-hlr's CTRL "
                          "address)")
     if choice == "embedded" and settings.mode == "production" and not settings.hlr_allow_embedded:
-        raise ValueError("the embedded HLR reaches no network: in production mode set "
-                         "SIMSMITH_HLR_HOST (osmo-hlr), or SIMSMITH_HLR_ALLOW_EMBEDDED=true if "
-                         "that is really meant")
+        if settings.hlr == "embedded":
+            raise ValueError("SIMSMITH_HLR=embedded: the embedded HLR reaches no network; in "
+                             "production mode set SIMSMITH_HLR_ALLOW_EMBEDDED=true if that is "
+                             "really meant")
+        return "none"
     return choice
+
+
+NO_HLR_IN_PRODUCTION = ("no HLR configured: in production mode the embedded HLR is not used "
+                        "(it reaches no network); set SIMSMITH_HLR_HOST (osmo-hlr), or "
+                        "SIMSMITH_HLR=embedded with SIMSMITH_HLR_ALLOW_EMBEDDED=true")
 
 
 def get_settings() -> Settings:

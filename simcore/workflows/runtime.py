@@ -6,7 +6,8 @@ The HLR is chosen by simcore.config.hlr_choice (SIMSMITH_HLR): osmo-hlr over CTR
 SIMSMITH_HLR_HOST is set (keys exported in clear to the HSM's insecure export target
 SIMSMITH_HLR_TARGET), else the embedded HLR — a subscriber register in simsmith's own store
 (simcore.ports.embedded_hlr), so a fresh workspace activates end to end with nothing else
-running. Production mode refuses the embedded one unless SIMSMITH_HLR_ALLOW_EMBEDDED.
+running. Production mode uses the embedded one only with SIMSMITH_HLR_ALLOW_EMBEDDED; without
+an HLR named it has none (NoHlr: the HLR steps fail, saying why, and are compensated).
 """
 
 from __future__ import annotations
@@ -58,6 +59,31 @@ class WorkflowSettings(BaseSettings):
                            max_attempts=self.workflow_max_attempts)
 
 
+class NoHlr:
+    """The HLR port when none may be used (production mode, no HLR named): every call is
+    refused for good, saying why, so the runs are compensated; nothing was ever put there, so
+    a removal succeeds."""
+
+    def _no(self) -> None:
+        from simcore.config import NO_HLR_IN_PRODUCTION
+
+        e = HlrRefused(NO_HLR_IN_PRODUCTION)
+        e.maybe_executed = False
+        raise e
+
+    def provision(self, sub: HlrSubscriber) -> None:
+        self._no()
+
+    def set_msisdn(self, imsi: str, msisdn: str | None) -> None:
+        self._no()
+
+    def set_access(self, imsi: str, *, allowed: bool) -> None:
+        self._no()
+
+    def remove(self, imsi: str) -> None:
+        """Nothing was ever put there: nothing to remove."""
+
+
 class LazyHlr:
     """Builds the real port on first use (the HSM may open only then); the build is retried
     on each call until it works."""
@@ -93,14 +119,17 @@ class LazyHlr:
 
 def build_deps(engine: Engine, settings: WorkflowSettings, *, smdp: SmdpPort | None,
                hsm: Hsm | Callable[[], Hsm] | None) -> Deps:
-    """The peers of the configuration: the HLR (osmo-hlr, or the embedded one: SIMSMITH_HLR),
-    the SM-DP+, the HSM. ValueError for an HLR setting that cannot be used (production mode
-    and the embedded HLR not allowed; osmo-hlr without its address)."""
+    """The peers of the configuration: the HLR (osmo-hlr, the embedded one, or none in
+    production mode without one named: simcore.config.hlr_choice), the SM-DP+, the HSM.
+    ValueError for an HLR setting that cannot be used (SIMSMITH_HLR=embedded in production
+    without the allowance; osmo-hlr without its address)."""
     from simcore.config import get_settings, hlr_choice
     from simcore.ports.embedded_hlr import EmbeddedHlr
 
-    deps = Deps(engine, EmbeddedHlr(engine), smdp, hsm, settings.quarantine_days)
-    if hlr_choice(get_settings()) == "osmo-hlr":
+    choice = hlr_choice(get_settings())
+    deps = Deps(engine, EmbeddedHlr(engine) if choice == "embedded" else NoHlr(), smdp, hsm,
+                settings.quarantine_days)
+    if choice == "osmo-hlr":
         if not settings.hlr_host:
             raise ValueError("SIMSMITH_HLR=osmo-hlr needs SIMSMITH_HLR_HOST")
         from simcore.ports.osmo_hlr import OsmoHlr

@@ -25,7 +25,7 @@ from simcore.ports.hlr import HlrPort, HlrRefused, HlrSubscriber
 from simcore.ports.hlr_models import HlrEntry
 from simcore.smdp.in_process import InProcessSmdp
 from simcore.workflows import engine as wf
-from simcore.workflows.runtime import LazyHlr, WorkflowSettings, build_deps
+from simcore.workflows.runtime import LazyHlr, NoHlr, WorkflowSettings, build_deps
 from simcore.workflows.service import (
     get_workflow,
     start_activation,
@@ -148,8 +148,11 @@ def test_the_setting_selects_the_hlr(stocked: Engine, tmp_path: Path,
     assert hlr_choice(Settings(hlr="embedded", hlr_host="127.0.0.2")) == "embedded"
     with pytest.raises(ValueError, match="SIMSMITH_HLR_HOST"):
         hlr_choice(Settings(hlr="osmo-hlr"))
-    with pytest.raises(ValueError, match="embedded HLR reaches no network"):
-        hlr_choice(Settings(mode="production"))
+    # Production: never the embedded HLR by default (it reaches no network) — no HLR at all;
+    # asked for by name without the allowance, refused.
+    assert hlr_choice(Settings(mode="production")) == "none"
+    with pytest.raises(ValueError, match="SIMSMITH_HLR_ALLOW_EMBEDDED"):
+        hlr_choice(Settings(mode="production", hlr="embedded"))
     assert hlr_choice(Settings(mode="production", hlr_allow_embedded=True)) == "embedded"
     assert isinstance(build_deps(stocked, WorkflowSettings(), smdp=None, hsm=None).hlr,
                       EmbeddedHlr)
@@ -158,8 +161,18 @@ def test_the_setting_selects_the_hlr(stocked: Engine, tmp_path: Path,
                       LazyHlr)
     monkeypatch.delenv("SIMSMITH_HLR_HOST")
     monkeypatch.setenv("SIMSMITH_MODE", "production")
+    deps = build_deps(stocked, WorkflowSettings(), smdp=None, hsm=None)
+    assert isinstance(deps.hlr, NoHlr)
+    with pytest.raises(HlrRefused, match="SIMSMITH_HLR_HOST") as refused:
+        deps.hlr.provision(_sub())
+    assert refused.value.maybe_executed is False  # nothing reached a network: nothing to undo
+    ApiSettings(home=tmp_path, smdp_address="smdp.example.com")  # type: ignore[call-arg]
+    monkeypatch.setenv("SIMSMITH_HLR", "embedded")
     with pytest.raises(ValueError, match="SIMSMITH_HLR_ALLOW_EMBEDDED"):
         build_deps(stocked, WorkflowSettings(), smdp=None, hsm=None)
     # `simsmith serve` checks the whole tree at start: the same refusal, one clear line.
     with pytest.raises(ValueError, match="embedded HLR reaches no network"):
         ApiSettings(home=tmp_path, smdp_address="smdp.example.com")  # type: ignore[call-arg]
+    monkeypatch.setenv("SIMSMITH_HLR_ALLOW_EMBEDDED", "true")
+    assert isinstance(build_deps(stocked, WorkflowSettings(), smdp=None, hsm=None).hlr,
+                      EmbeddedHlr)
