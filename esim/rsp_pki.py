@@ -1,7 +1,10 @@
 """A development RSP PKI in the shapes of GSMA SGP.22 v2.x §4.5.2 / SGP.26 (test certificates):
 a CI (root, rspRole ci), an EUM (name constraints on O and the EID prefix, rspRole eum), eUICCs
 (EID as subject serialNumber, rspRole euicc), and SM-DP+ DPauth / DPpb certificates (rspRole
-dp-auth / dp-pb, the SM-DP+ OID as registeredID). NIST P-256, ECDSA with SHA-256.
+dp-auth / dp-pb, the SM-DP+ OID as registeredID). ECDSA with SHA-256 on NIST P-256, or on
+brainpoolP256r1 (SGP.22 §2.6.7) for a second hierarchy: every certificate is on its CI's curve
+(§4.5.2.0). A lab keeps the P-256 hierarchy in its directory and a brainpool one in the
+`brainpoolP256r1/` subdirectory (`hierarchy_dir`).
 
 Development only: `DevRspPki` keeps keys unencrypted (mode 0600) in one directory. The
 certificates verify with esim.sgp22.certificates exactly as real ones do.
@@ -21,6 +24,9 @@ from cryptography.x509.oid import NameOID
 
 from esim.sgp22.certificates import RspRole
 
+NIST_P256 = "secp256r1"
+BRAINPOOL_P256R1 = "brainpoolP256r1"
+LAB_CURVES = (NIST_P256, BRAINPOOL_P256R1)
 EUM_ORG = "simsmith development EUM"
 EUM_EID_PREFIX = "89049032"
 DEFAULT_SMDP_OID = "2.999.10"
@@ -39,10 +45,25 @@ def _name(*attrs: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in attrs])
 
 
+def _curve(name: str) -> ec.EllipticCurve:
+    if name == NIST_P256:
+        return ec.SECP256R1()
+    if name == BRAINPOOL_P256R1:
+        return ec.BrainpoolP256R1()
+    raise ValueError(f"curve {name!r} is not {NIST_P256} or {BRAINPOOL_P256R1} (SGP.22 §2.6.7)")
+
+
+def hierarchy_dir(base: Path, curve: str) -> Path:
+    """Where a lab keeps the hierarchy of `curve`: P-256 in `base`, brainpool in a subdir."""
+    _curve(curve)
+    return base if curve == NIST_P256 else base / curve
+
+
 def _issue(subject: x509.Name, role: RspRole, issuer: Party | None, *, ca: bool,
            days: int, name_constraints: x509.Name | None = None,
-           smdp_oid: str | None = None) -> Party:
-    key = ec.generate_private_key(ec.SECP256R1())
+           smdp_oid: str | None = None, curve: str = NIST_P256) -> Party:
+    # one chain, one curve (SGP.22 §4.5.2.0): an issued key is on its issuer's curve
+    key = ec.generate_private_key(issuer.key.curve if issuer else _curve(curve))
     now = datetime.now(UTC) - timedelta(minutes=5)
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
@@ -76,10 +97,11 @@ def _issue(subject: x509.Name, role: RspRole, issuer: Party | None, *, ca: bool,
     return Party(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
 
 
-def make_ci(days: int = 3650) -> Party:
-    return _issue(_name((NameOID.COMMON_NAME, "simsmith development CI"),
+def make_ci(days: int = 3650, curve: str = NIST_P256) -> Party:
+    suffix = "" if curve == NIST_P256 else f" {curve}"
+    return _issue(_name((NameOID.COMMON_NAME, f"simsmith development CI{suffix}"),
                         (NameOID.ORGANIZATION_NAME, "simsmith development")),
-                  RspRole.CI, None, ca=True, days=days)
+                  RspRole.CI, None, ca=True, days=days, curve=curve)
 
 
 def issue_eum(ci: Party, days: int = 3650) -> Party:
@@ -126,10 +148,13 @@ def _load(directory: Path, name: str) -> Party:
 
 class DevRspPki:
     """ci.pem/.key, eum.pem/.key, euicc-<EID>.pem/.key, dpauth/dppb.pem/.key in `directory`,
-    each created on first use."""
+    each created on first use — on `curve` (a CI made for this object; files already there
+    keep theirs)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, curve: str = NIST_P256) -> None:
+        _curve(curve)
         self.directory = directory
+        self.curve = curve
 
     def _party(self, name: str, make: object) -> Party:
         if (self.directory / f"{name}.pem").exists():
@@ -141,7 +166,7 @@ class DevRspPki:
         return party
 
     def ci(self) -> Party:
-        return self._party("ci", make_ci)
+        return self._party("ci", lambda: make_ci(curve=self.curve))
 
     def eum(self) -> Party:
         return self._party("eum", lambda: issue_eum(self.ci()))

@@ -1,7 +1,9 @@
 """ECDSA signing keys held by the HSM: the SM-DP+'s SK.DPauth and SK.DPpb.
 
-GSMA SGP.22 v2.x §2.6.7 (ECDSA with SHA-256 on NIST P-256; a signature is the plain r ‖ s of
-BSI TR-03111, 64 bytes), §4.5.2 (CERT.DPauth.ECDSA / CERT.DPpb.ECDSA carry the public keys).
+GSMA SGP.22 v2.x §2.6.7 (ECDSA with SHA-256 on NIST P-256 or brainpoolP256r1 — an SM-DP+ may
+hold a key set per CI, one CI per curve; a signature is the plain r ‖ s of BSI TR-03111, 64
+bytes on either 256-bit curve), §4.5.2 (CERT.DPauth.ECDSA / CERT.DPpb.ECDSA carry the public
+keys).
 FIPS 186-4 ECDSA; PKCS#11 v2.40 §2.3 (CKM_EC_KEY_PAIR_GEN, CKM_ECDSA).
 
 A signing key is a data key like a Ki (design §2): made inside the boundary (`ec_generate`) or
@@ -17,9 +19,11 @@ message and returns r ‖ s, never the key. Every signature is reported to the b
 sink as `key.sign` with the label, key type and message length — never the key.
 
 This module is a mixin of both backends (as hsm_sim.suci_keys): the soft backend seals the
-32-octet private scalar like an OPc (hsm_sim.binding, bound to type and label) and keeps the
-loaded key in memory for the next signature; the PKCS#11 backend (hsm_sim.ec_signing_pkcs11)
-generates the pair in the token as non-extractable token objects and signs with CKM_ECDSA.
+32-octet private scalar like an OPc (hsm_sim.binding, bound to type and label; a
+brainpoolP256r1 scalar is sealed after its curve's OID, DER — a bare 32-octet scalar is P-256,
+as every key made before brainpool was) and keeps the loaded key in memory for the next
+signature; the PKCS#11 backend (hsm_sim.ec_signing_pkcs11) generates the pair in the token as
+non-extractable token objects (CKA_EC_PARAMS = the curve's OID) and signs with CKM_ECDSA.
 """
 
 from __future__ import annotations
@@ -35,13 +39,29 @@ from hsm_sim.errors import BadLength, KeyMismatch, TamperedBlob, WrongKeyType
 from hsm_sim.hsm import AuditSink
 from hsm_sim.keyref import KeyRef, KeyType
 
-__all__ = ["SIGNATURE_LENGTH", "SIGNING_KEY_TYPES", "EcSigningKeys", "SoftEcSigningKeys",
-           "hsm_signer", "public_key_der", "wrap_private_key"]
+__all__ = ["CURVES", "SIGNATURE_LENGTH", "SIGNING_KEY_TYPES", "EcSigningKeys",
+           "SoftEcSigningKeys", "curve_named", "hsm_signer", "public_key_der",
+           "wrap_private_key"]
 
 SIGNING_KEY_TYPES = frozenset({KeyType.SK_DPAUTH, KeyType.SK_DPPB})
 SIGNATURE_LENGTH = 64  # r ‖ s on a 256-bit curve
 _SCALAR = 32
-_CACHE_MAX = 64  # loaded keys per HSM: an SM-DP+ signs with two (four while rotating)
+_CACHE_MAX = 64  # loaded keys per HSM: an SM-DP+ signs with two per CI (more while rotating)
+# The curves of SGP.22 §2.6.7: name -> (cryptography class, namedCurve OID)
+CURVES: dict[str, tuple[type[ec.EllipticCurve], str]] = {
+    "secp256r1": (ec.SECP256R1, "1.2.840.10045.3.1.7"),
+    "brainpoolP256r1": (ec.BrainpoolP256R1, "1.3.36.3.3.2.8.1.1.7"),
+}
+# DER of the brainpoolP256r1 OID: the prefix of a sealed brainpool scalar (module docstring)
+_BRAINPOOL_SEAL_PREFIX = bytes.fromhex("06092b2403030208010107")
+
+
+def curve_named(curve: str) -> ec.EllipticCurve:
+    """secp256r1 or brainpoolP256r1 (WrongKeyType for any other curve, named)."""
+    if curve not in CURVES:
+        raise WrongKeyType(f"curve {curve!r} is not secp256r1 or brainpoolP256r1 "
+                           "(SGP.22 §2.6.7)")
+    return CURVES[curve][0]()
 
 
 def public_key_der(key: ec.EllipticCurvePublicKey) -> bytes:
@@ -50,8 +70,9 @@ def public_key_der(key: ec.EllipticCurvePublicKey) -> bytes:
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _p256_public(data: bytes, what: str) -> ec.EllipticCurvePublicKey:
-    """A P-256 public key from SubjectPublicKeyInfo DER (or a PEM certificate / key)."""
+def _sgp22_public(data: bytes, what: str) -> ec.EllipticCurvePublicKey:
+    """A P-256 or brainpoolP256r1 public key from SubjectPublicKeyInfo DER (or a PEM
+    certificate / key)."""
     from cryptography import x509
 
     try:
@@ -65,8 +86,9 @@ def _p256_public(data: bytes, what: str) -> ec.EllipticCurvePublicKey:
             key = serialization.load_der_public_key(data)
     except ValueError:
         raise BadLength(f"{what}: not a public key or certificate") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise WrongKeyType(f"{what}: not a NIST P-256 public key (SGP.22 §2.6.7)")
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in CURVES:
+        raise WrongKeyType(f"{what}: not a NIST P-256 or brainpoolP256r1 public key "
+                           "(SGP.22 §2.6.7)")
     return key
 
 
@@ -117,7 +139,8 @@ class EcSigningKeys:
 
     # --- hooks a backend provides ------------------------------------------------------------
 
-    def _ec_new(self, owner: str, key_type: KeyType) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
+    def _ec_new(self, owner: str, key_type: KeyType, curve: ec.EllipticCurve
+                ) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
         raise NotImplementedError
 
     def _ec_unwrap_import(self, owner: str, key_type: KeyType, data: bytes, transport: str,
@@ -140,14 +163,16 @@ class EcSigningKeys:
 
     # --- operations ----------------------------------------------------------------------------
 
-    def ec_generate(self, owner: str, key_type: KeyType) -> tuple[KeyRef, bytes]:
-        """A new P-256 key pair made inside the boundary for label `owner`: its KeyRef and its
-        public key (SubjectPublicKeyInfo DER, for a CSR or a certificate)."""
+    def ec_generate(self, owner: str, key_type: KeyType, curve: str = "secp256r1"
+                    ) -> tuple[KeyRef, bytes]:
+        """A new key pair on `curve` (secp256r1 or brainpoolP256r1) made inside the boundary
+        for label `owner`: its KeyRef and its public key (SubjectPublicKeyInfo DER, for a CSR
+        or a certificate)."""
         key_type = _signing_type(key_type)
         KeyRef.check_name("owner", owner)
-        ref, public = self._ec_new(owner, key_type)
+        ref, public = self._ec_new(owner, key_type, curve_named(curve))
         self._audit.record("key.generate", owner, {"key_type": key_type.value,
-                                                   "curve": "secp256r1"})
+                                                   "curve": curve})
         return ref, public_key_der(public)
 
     def ec_import(self, owner: str, key_type: KeyType, data: bytes, transport: str, *,
@@ -162,7 +187,7 @@ class EcSigningKeys:
         if not 40 <= len(data) <= 512 or len(data) % 8:
             raise BadLength(f"a wrapped private key is 40 to 512 bytes in 8-byte units, not "
                             f"{len(data)}")
-        given = _p256_public(public_key, "public_key") if public_key is not None else None
+        given = _sgp22_public(public_key, "public_key") if public_key is not None else None
         ref, public = self._ec_unwrap_import(owner, key_type, data, transport, given)
         try:
             _verify_pair(lambda m: self._ec_sign(ref, m), given or public, f"{key_type.value} "
@@ -195,9 +220,10 @@ class EcSigningKeys:
         except ValueError:
             raise TamperedBlob(f"the encrypted {key_type.value} key does not decrypt with this "
                                "passphrase (or is not PKCS#8)") from None
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-            raise WrongKeyType(f"the imported {key_type.value} key is not a NIST P-256 key")
-        given = _p256_public(public_key, "public_key") if public_key is not None else None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in CURVES:
+            raise WrongKeyType(f"the imported {key_type.value} key is not a NIST P-256 or "
+                               "brainpoolP256r1 key")
+        given = _sgp22_public(public_key, "public_key") if public_key is not None else None
         if given is not None and public_key_der(given) != public_key_der(key.public_key()):
             raise KeyMismatch(f"{key_type.value} key {owner}: the private key does not belong "
                               "to the public key given")
@@ -256,10 +282,14 @@ class SoftEcSigningKeys(EcSigningKeys):
             self._ec_lock = threading.Lock()
         key = cache.get(ref)
         if key is None:
-            scalar: bytes = hsm._unwrap(ref, ref.key_type)
-            if len(scalar) != _SCALAR:
-                raise TamperedBlob(f"{ref.key_type.value} key {ref.owner} is not a P-256 scalar")
-            key = ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1())
+            sealed: bytes = hsm._unwrap(ref, ref.key_type)
+            curve: ec.EllipticCurve = ec.SECP256R1()
+            if sealed.startswith(_BRAINPOOL_SEAL_PREFIX):
+                sealed, curve = sealed[len(_BRAINPOOL_SEAL_PREFIX):], ec.BrainpoolP256R1()
+            if len(sealed) != _SCALAR:
+                raise TamperedBlob(f"{ref.key_type.value} key {ref.owner} is not a "
+                                   f"{curve.name} scalar")
+            key = ec.derive_private_key(int.from_bytes(sealed, "big"), curve)
             with self._ec_lock:
                 if len(cache) >= _CACHE_MAX:
                     cache.clear()
@@ -269,6 +299,10 @@ class SoftEcSigningKeys(EcSigningKeys):
     def _ec_seal(self, owner: str, key_type: KeyType, key: ec.EllipticCurvePrivateKey) -> KeyRef:
         hsm: Any = self
         scalar = key.private_numbers().private_value.to_bytes(_SCALAR, "big")
+        if key.curve.name == "brainpoolP256r1":
+            scalar = _BRAINPOOL_SEAL_PREFIX + scalar
+        elif key.curve.name != "secp256r1":
+            raise WrongKeyType(f"a {key.curve.name} key cannot be sealed (SGP.22 §2.6.7)")
         ref: KeyRef = hsm._wrap(owner, key_type, scalar)
         return ref
 
@@ -276,10 +310,11 @@ class SoftEcSigningKeys(EcSigningKeys):
                          ) -> KeyRef:
         return self._ec_seal(owner, key_type, key)
 
-    def _ec_new(self, owner: str, key_type: KeyType) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
+    def _ec_new(self, owner: str, key_type: KeyType, curve: ec.EllipticCurve
+                ) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
         hsm: Any = self
         hsm._require_master()
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = ec.generate_private_key(curve)
         return self._ec_seal(owner, key_type, key), key.public_key()
 
     def _ec_unwrap_import(self, owner: str, key_type: KeyType, data: bytes, transport: str,
@@ -299,8 +334,9 @@ class SoftEcSigningKeys(EcSigningKeys):
         except (ValueError, TypeError):
             raise BadLength(f"the {key_type.value} key unwrapped under {transport!r} is not a "
                             "PKCS#8 PrivateKeyInfo") from None
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-            raise WrongKeyType(f"the imported {key_type.value} key is not a NIST P-256 key")
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in CURVES:
+            raise WrongKeyType(f"the imported {key_type.value} key is not a NIST P-256 or "
+                               "brainpoolP256r1 key")
         return self._ec_seal(owner, key_type, key), key.public_key()
 
     def _ec_public(self, ref: KeyRef) -> ec.EllipticCurvePublicKey:

@@ -1,6 +1,7 @@
 """The PKCS#11 backend's signing-key hooks (hsm_sim.ec_signing): key pairs made in the token.
 
-PKCS#11 v2.40 §2.3: CKM_EC_KEY_PAIR_GEN on secp256r1 makes the pair as token objects (the
+PKCS#11 v2.40 §2.3: CKM_EC_KEY_PAIR_GEN on secp256r1 or brainpoolP256r1 (CKA_EC_PARAMS =
+the namedCurve OID, DER; SGP.22 §2.6.7's two curves) makes the pair as token objects (the
 private key CKA_SENSITIVE, not CKA_EXTRACTABLE: it never leaves the token), labelled
 `<prefix>:ec:<key type>:<label>` with a random CKA_ID; the KeyRef's blob is that CKA_ID, so a
 ref names one object and a relabelled ref finds none. CKM_ECDSA signs the SHA-256 digest
@@ -21,14 +22,17 @@ from pkcs11 import KeyType as P11KeyType
 from pkcs11.exceptions import PKCS11Error
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
-from hsm_sim.ec_signing import EcSigningKeys, public_key_der
+from hsm_sim.ec_signing import CURVES, EcSigningKeys, public_key_der
 from hsm_sim.errors import BadLength, HsmError, NoSuchKey, TamperedBlob
 from hsm_sim.keyref import KeyRef, KeyType
 
 __all__ = ["TOKEN_KEK", "Pkcs11EcSigningKeys"]
 
 TOKEN_KEK = "token"  # KeyRef.kek of a key that lives in the token (its blob is the CKA_ID)
-_P256_PARAMS = encode_named_curve_parameters("secp256r1")
+def _ec_params(curve: ec.EllipticCurve) -> bytes:
+    """CKA_EC_PARAMS of a named curve: its OID, DER (PKCS#11 v2.40 §2.3.3, X9.62)."""
+    return bytes(encode_named_curve_parameters(CURVES[curve.name][1]))
+
 _ID_LENGTH = 16
 # python-pkcs11 puts every capability into an unwrap template; SoftHSM2 refuses these on a
 # private key (CKR_ATTRIBUTE_TYPE_INVALID). DEFAULT leaves them out.
@@ -76,16 +80,18 @@ class Pkcs11EcSigningKeys(EcSigningKeys):
             obj = cache[slot] = found[0]
         return obj
 
-    def _ec_new(self, owner: str, key_type: KeyType) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
-        return self._run(self._ec_new_in_session, owner, key_type)  # type: ignore[no-any-return]
+    def _ec_new(self, owner: str, key_type: KeyType, curve: ec.EllipticCurve
+                ) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
+        return self._run(  # type: ignore[no-any-return]
+            self._ec_new_in_session, owner, key_type, curve)
 
-    def _ec_new_in_session(self, owner: str, key_type: KeyType
+    def _ec_new_in_session(self, owner: str, key_type: KeyType, curve: ec.EllipticCurve
                            ) -> tuple[KeyRef, ec.EllipticCurvePublicKey]:
         hsm: Any = self
         ident = os.urandom(_ID_LENGTH)
         label = self._ec_label(key_type, owner)
         params = hsm._s().create_domain_parameters(
-            P11KeyType.EC, {Attribute.EC_PARAMS: _P256_PARAMS}, local=True)
+            P11KeyType.EC, {Attribute.EC_PARAMS: _ec_params(curve)}, local=True)
         public, _private = params.generate_keypair(
             store=True, label=label, id=ident,
             public_template={Attribute.VERIFY: True, Attribute.TOKEN: True},
@@ -125,11 +131,12 @@ class Pkcs11EcSigningKeys(EcSigningKeys):
                                     Attribute.TOKEN: True, **_NOT_ON_A_PRIVATE_KEY})
         except PKCS11Error:
             raise TamperedBlob(f"the wrapped {key_type.value} key does not unwrap under "
-                               f"transport KEK {transport!r} into a P-256 private key") from None
+                               f"transport KEK {transport!r} into a {public.curve.name} private "
+                               "key") from None
         hsm._s().create_object({
             Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: P11KeyType.EC,
             Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: ident,
-            Attribute.VERIFY: True, Attribute.EC_PARAMS: _P256_PARAMS,
+            Attribute.VERIFY: True, Attribute.EC_PARAMS: _ec_params(public.curve),
             Attribute.EC_POINT: _ec_point_attribute(public)})
         return KeyRef(hsm.backend, key_type, owner, TOKEN_KEK, ident), public
 
@@ -146,12 +153,13 @@ class Pkcs11EcSigningKeys(EcSigningKeys):
         hsm._s().create_object({
             Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: P11KeyType.EC,
             Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: ident,
-            Attribute.EC_PARAMS: _P256_PARAMS, Attribute.VALUE: scalar, Attribute.SIGN: True,
+            Attribute.EC_PARAMS: _ec_params(key.curve), Attribute.VALUE: scalar,
+            Attribute.SIGN: True,
             Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.PRIVATE: True})
         hsm._s().create_object({
             Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: P11KeyType.EC,
             Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: ident,
-            Attribute.VERIFY: True, Attribute.EC_PARAMS: _P256_PARAMS,
+            Attribute.VERIFY: True, Attribute.EC_PARAMS: _ec_params(key.curve),
             Attribute.EC_POINT: _ec_point_attribute(key.public_key())})
         return KeyRef(hsm.backend, key_type, owner, TOKEN_KEK, ident)
 

@@ -8,6 +8,13 @@ PrepareDownload (BF21), LoadBoundProfilePackage (BF36 and its parts, §5.7.6), C
 RemoveNotificationFromList (BF30).
 ES10c: GetEID (BF3E).
 
+Curves (SGP.22 §2.6.7, §4.5.2.0; the rule in esim.sgp22.curves): the eUICC may hold a
+certificate chain per CI — CERT.EUICC / CERT.EUM under a NIST P-256 CI and another under a
+brainpoolP256r1 CI. EUICCInfo1/2 list every trusted CI for verification and the CIs it has a
+chain to for signing; AuthenticateServer answers with the chain of euiccCiPKIdToBeUsed and the
+session keeps it (PrepareDownload's signature, the ProfileInstallationResult, CancelSession);
+otSK.EUICC.ECKA is made on CERT.DPpb's curve.
+
 The checks (certificate chains, signatures, challenge echo, transaction continuity, BSP) are
 esim.sgp22's; their refusals are answered with the SGP.22 error code of the function
 (AuthenticateErrorCode, DownloadErrorCode, ProfileInstallationResult's ErrorReason). Refusals
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -37,8 +44,8 @@ from esim.saip.coding import iccid_from_ef, iccid_to_ef
 from esim.sgp22 import authentication, schema
 from esim.sgp22.authentication import EuiccCredentials, ServerAuthenticated
 from esim.sgp22.cancel_session import CancelSessionReason, cancel_session_response
-from esim.sgp22.certificates import TrustedCis
-from esim.sgp22.errors import Asn1Error, AuthenticationError
+from esim.sgp22.certificates import TrustedCis, subject_key_id
+from esim.sgp22.errors import Asn1Error, AuthenticationError, CertificateError
 from esim.sgp22.notifications import (
     NotificationEvent,
     other_signed_notification,
@@ -102,9 +109,11 @@ _PROFILE_OPERATIONS = (
 _BPP_TAGS = {0xBF36, 0xA0, 0xA1, 0xA2, 0xA3, 0x86, 0x87, 0x88, 0xBF23}
 
 
-def default_euicc_info2(cis: TrustedCis) -> dict[str, Any]:
+def default_euicc_info2(cis: TrustedCis, signing: list[bytes] | None = None
+                        ) -> dict[str, Any]:
     """EUICCInfo2 (§5.7.8) of the virtual eUICC: SGP.22 v2.2.0, USIM/ISIM with Milenage and
-    TUAK, the CIs it trusts for both verification and signing."""
+    TUAK, the CIs it trusts for verification and those it has a chain to for signing (`signing`;
+    default: the same list)."""
     ids = cis.key_ids
     return {
         "profileVersion": b"\x02\x03\x01", "svn": b"\x02\x02\x00",
@@ -114,7 +123,8 @@ def default_euicc_info2(cis: TrustedCis) -> dict[str, Any]:
         "uiccCapability": (bytes.fromhex("6B000000"), 32),  # usim, isim, milenage, tuak
         "ts102241Version": b"\x0c\x01\x00", "globalplatformVersion": b"\x02\x03\x00",
         "rspCapability": (b"\x90", 4),  # additionalProfile, testProfileSupport
-        "euiccCiPKIdListForVerification": list(ids), "euiccCiPKIdListForSigning": list(ids),
+        "euiccCiPKIdListForVerification": list(ids),
+        "euiccCiPKIdListForSigning": list(ids if signing is None else signing),
         "ppVersion": b"\x01\x00\x00", "sasAcreditationNumber": "SIMSMITH-VIRTUAL"}
 
 
@@ -147,24 +157,49 @@ class _Session:
     loader: ProfileLoader | None = None
     smdp_oid: str | None = None
     dppb: x509.Certificate | None = field(default=None, repr=False)
+    chain: EuiccCredentials | None = field(default=None, repr=False)  # the session CI's chain
+
+
+def _chain_ci(chain: EuiccCredentials) -> bytes | None:
+    """The key identifier of the trusted CI a chain leads to (None: none of its CIs)."""
+    try:
+        return subject_key_id(chain.cis.issuer_of(chain.eum_certificate, "CERT.EUM.ECDSA"))
+    except CertificateError:
+        return None
 
 
 class EuiccCore:
     """The ISD-R's ES10 functions over an EuiccState (saved after every change)."""
 
-    def __init__(self, *, credentials: EuiccCredentials, eid: str,
+    def __init__(self, *, credentials: EuiccCredentials | Sequence[EuiccCredentials], eid: str,
                  state_file: StateFile | None = None,
                  euicc_info2: dict[str, Any] | None = None,
                  random: Callable[[int], bytes] = os.urandom,
-                 ecka_key: Callable[[], ec.EllipticCurvePrivateKey] = lambda: (
-                     ec.generate_private_key(ec.SECP256R1())),
+                 ecka_key: Callable[[], ec.EllipticCurvePrivateKey] | None = None,
                  now: Callable[[], datetime | None] = lambda: None) -> None:
-        self.credentials = credentials
+        # one chain per CI (module docstring); the first is the default (notifications)
+        chains = ([credentials] if isinstance(credentials, EuiccCredentials)
+                  else list(credentials))
+        if not chains:
+            raise ValueError("an eUICC needs at least one certificate chain")
+        self.chains = chains
+        self.credentials = chains[0]
+        seen: dict[bytes, x509.Certificate] = {}
+        for chain in chains:
+            for key_id, ci in zip(chain.cis.key_ids, chain.cis.certificates, strict=True):
+                seen.setdefault(key_id, ci)
+        self.cis = TrustedCis(seen.values())
+        self._chain_by_ci: dict[bytes, EuiccCredentials] = {}
+        for chain in chains:
+            ci_id = _chain_ci(chain)
+            if ci_id is not None:
+                self._chain_by_ci.setdefault(ci_id, chain)
         self.eid = eid.upper()
         self._eid_bytes = bytes.fromhex(eid)
         self._file = state_file or StateFile(None)
         self.state: EuiccState = self._file.load()
-        self.euicc_info2 = euicc_info2 or default_euicc_info2(credentials.cis)
+        self.euicc_info2 = euicc_info2 or default_euicc_info2(
+            self.cis, list(self._chain_by_ci) if len(chains) > 1 else None)
         self._random = random
         self._ecka_key = ecka_key
         self._now = now
@@ -268,15 +303,20 @@ class EuiccCore:
             raise Es10Refused(0x6A80, str(exc)) from None
         if session.challenge is None:
             return AUTHENTICATE_ERROR.encode(tid, "noSessionContext")
+        ci_key_id = bytes(request["euiccCiPKIdToBeUsed"])
+        chain = self._chain_by_ci.get(ci_key_id, self.credentials)
+        credentials = EuiccCredentials(signer=chain.signer, certificate=chain.certificate,
+                                       eum_certificate=chain.eum_certificate, cis=self.cis)
         try:
             answer = authentication.authenticate_server(
-                data, credentials=self.credentials, euicc_challenge=session.challenge,
+                data, credentials=credentials, euicc_challenge=session.challenge,
                 euicc_info2=self.euicc_info2, now=self._now())
         except AuthenticationError as exc:
             return self._refused("AuthenticateServer", AUTHENTICATE_ERROR, tid, exc)
         session.challenge = None  # one use
         session.authenticated = answer
-        session.ci_key_id = bytes(request["euiccCiPKIdToBeUsed"])
+        session.ci_key_id = ci_key_id
+        session.chain = chain
         return answer.response
 
     def _refused(self, function: str, answer: _ErrorAnswer, tid: bytes,
@@ -293,16 +333,18 @@ class EuiccCore:
         if session.authenticated is None:
             return DOWNLOAD_ERROR.encode(tid, "noSessionContext")
         # CERT.DPpb must chain to the CI this session authenticated with (§5.7.5)
+        chain = session.chain or self.credentials
         credentials = EuiccCredentials(
-            signer=self.credentials.signer, certificate=self.credentials.certificate,
-            eum_certificate=self.credentials.eum_certificate,
-            cis=TrustedCis([self.credentials.cis.by_key_id(session.ci_key_id)]))
+            signer=chain.signer, certificate=chain.certificate,
+            eum_certificate=chain.eum_certificate,
+            cis=TrustedCis([self.cis.by_key_id(session.ci_key_id)]))
         hash_cc = request.get("hashCc")
         try:
+            # otSK.EUICC.ECKA: made on CERT.DPpb's curve unless a replay injects it
             prepared = authentication.prepare_download(
                 data, credentials=credentials, session=session.authenticated,
                 hash_cc=bytes(hash_cc) if hash_cc is not None else None,
-                otsk_euicc=self._ecka_key(), now=self._now())
+                otsk_euicc=self._ecka_key() if self._ecka_key else None, now=self._now())
         except AuthenticationError as exc:
             return self._refused("PrepareDownload", DOWNLOAD_ERROR, tid, exc)
         session.dppb = prepared.dppb
@@ -353,7 +395,7 @@ class EuiccCore:
         address = authenticated.server_address if authenticated else ""
         seq = self.state.allocate_seq_number()
         pir = profile_installation_result(
-            signer=self.credentials.signer, transaction_id=tid, seq_number=seq,
+            signer=(session.chain or self.credentials).signer, transaction_id=tid, seq_number=seq,
             notification_address=address, iccid=iccid, smdp_oid=session.smdp_oid,
             isdp_aid=aid, sima_response=SIMA_OK if error is None else None,
             error=(error.command, error.reason) if error else None)
@@ -373,7 +415,7 @@ class EuiccCore:
                                  ("cancelSessionResponseError", 5))
         self._session = _Session()
         oid = _smdp_oid(authenticated.dpauth) or ""
-        return cancel_session_response(signer=self.credentials.signer,
+        return cancel_session_response(signer=(session.chain or self.credentials).signer,
                                        transaction_id=authenticated.transaction_id,
                                        smdp_oid=oid,
                                        reason=CancelSessionReason(int(request["reason"])))

@@ -167,6 +167,11 @@ def check_prepare_download_response(der: bytes, *, euicc: EuiccIdentity | x509.C
 
 # ------------------------------------------------------------------------------ eUICC side
 
+def _certificate_code(exc: CertificateError) -> str:
+    """The AuthenticateErrorCode / DownloadErrorCode of a refused server certificate."""
+    return "unsupportedCurve" if exc.reason == "unsupported-curve" else "invalidCertificate"
+
+
 @dataclass(frozen=True)
 class EuiccCredentials:
     """The eUICC's own: its signing key (a Signer), certificates and the CIs it trusts."""
@@ -211,7 +216,8 @@ def authenticate_server(request: bytes, *, credentials: EuiccCredentials,
         dpauth = certificates.verify_server_certificate(
             value["serverCertificate"], RspRole.DP_AUTH, TrustedCis([ci]), now=now)
     except CertificateError as exc:
-        raise AuthenticationError("serverCertificate", "invalidCertificate", str(exc)) from None
+        raise AuthenticationError("serverCertificate", _certificate_code(exc),
+                                  str(exc)) from None
     root = read_tlv(request, where="AuthenticateServerRequest")
     parts = signatures.signed_pair(request, root, "serverSignature1")
     try:
@@ -256,7 +262,7 @@ def prepare_download(request: bytes, *, credentials: EuiccCredentials,
                      now: datetime | None = None) -> DownloadPrepared:
     """ES10b.PrepareDownload (§5.7.5), eUICC side: check CERT.DPpb (same CI as DPauth),
     smdpSignature2 over smdpSigned2 ‖ euiccSignature1, the transaction; make otSK.EUICC.ECKA
-    (fresh unless given) and answer euiccSigned2 ‖ euiccSignature2."""
+    (fresh unless given) on CERT.DPpb's curve and answer euiccSigned2 ‖ euiccSignature2."""
     try:
         value = schema.decode("PrepareDownloadRequest", request)
     except Asn1Error as exc:
@@ -265,7 +271,7 @@ def prepare_download(request: bytes, *, credentials: EuiccCredentials,
         dppb = certificates.verify_server_certificate(value["smdpCertificate"], RspRole.DP_PB,
                                                       credentials.cis, now=now)
     except CertificateError as exc:
-        raise AuthenticationError("smdpCertificate", "invalidCertificate", str(exc)) from None
+        raise AuthenticationError("smdpCertificate", _certificate_code(exc), str(exc)) from None
     root = read_tlv(request, where="PrepareDownloadRequest")
     parts = signatures.signed_pair(request, root, "smdpSignature2")
     try:
@@ -281,7 +287,13 @@ def prepare_download(request: bytes, *, credentials: EuiccCredentials,
     if signed2["ccRequiredFlag"] and hash_cc is None:
         raise AuthenticationError("hashCc", "undefinedError",
                                   "the SM-DP+ requires a confirmation code")
-    key = otsk_euicc or ec.generate_private_key(ec.SECP256R1())
+    # otSK.EUICC.ECKA on the curve of CERT.DPpb (§5.7.5; esim.sgp22.curves)
+    curve = certificates.certificate_curve(dppb, RspRole.DP_PB.certificate_name)
+    key = otsk_euicc or ec.generate_private_key(curve)
+    if key.curve.name != curve.name:
+        raise AuthenticationError("otSK.EUICC.ECKA", "unsupportedCurve",
+                                  f"the one-time key is on {key.curve.name}, CERT.DPpb on "
+                                  f"{curve.name}")
     euicc_signed2: dict[str, Any] = {
         "transactionId": session.transaction_id,
         "euiccOtpk": key.public_key().public_bytes(serialization.Encoding.X962,

@@ -28,7 +28,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from esim.sgp22 import bsp, schema, signatures
-from esim.sgp22.errors import Asn1Error, BppError, SegmentError, SignatureError
+from esim.sgp22.curves import check_curve
+from esim.sgp22.errors import (
+    Asn1Error,
+    BppError,
+    KeyAgreementError,
+    SegmentError,
+    SignatureError,
+    UnsupportedCurveError,
+)
 from esim.sgp22.signatures import PublicKeySource, Signer
 from esim.sgp22.tlv import Tlv, children, encode_length, encode_tlv, read_tlv
 
@@ -108,12 +116,15 @@ def build_bpp(*, upp: bytes, store_metadata: bytes, transaction_id: bytes, eid: 
               configure_isdp: bytes = CONFIGURE_ISDP_EMPTY,
               ppk: bsp.SessionKeys | None = None,
               upp_segment_payload: int | None = None,
-              max_segment_length: int = MAX_SEGMENT_LENGTH) -> BuiltBpp:
+              max_segment_length: int = MAX_SEGMENT_LENGTH,
+              curve: ec.EllipticCurve | None = None) -> BuiltBpp:
     """Bind `upp` (a SAIP profile package, DER) to one eUICC (SGP.22 §2.5.4).
 
     `otsk_dp` is the session's fresh one-time key (generated here when not given);
     `store_metadata` is the StoreMetadataRequest (BF25) DER; `ppk`, when given, protects the
     profile with Profile Protection Keys announced in ReplaceSessionKeys; `eid` is 16 bytes.
+    `curve` is the session's (that of CERT.DPpb: esim.sgp22.curves; default NIST P-256): the
+    fresh otSK.DP.ECKA is made on it, and otPK.EUICC.ECKA must be a point on it.
     """
     if not 1 <= len(transaction_id) <= 16:
         raise BppError("transactionId", "incorrectInputValues", "a TransactionID is 1 to 16 bytes")
@@ -124,7 +135,11 @@ def build_bpp(*, upp: bytes, store_metadata: bytes, transaction_id: bytes, eid: 
     if chunk > encrypted_max or chunk < 1:
         raise BppError("sequenceOf86", "incorrectInputValues",
                        f"{chunk}-byte payloads make segments over {max_segment_length} bytes")
-    key = otsk_dp or ec.generate_private_key(ec.SECP256R1())
+    key = otsk_dp or ec.generate_private_key(check_curve(curve or ec.SECP256R1(),
+                                                         "otSK.DP.ECKA"))
+    if curve is not None and key.curve.name != curve.name:
+        raise BppError("otSK.DP.ECKA", "incorrectInputValues",
+                       f"the one-time key is on {key.curve.name}, the session on {curve.name}")
     shared = bsp.ecka(key, otpk_euicc, "otPK.EUICC.ECKA")
     keys = bsp.derive_session_keys(shared, host_id, eid)
     otpk_dp = key.public_key().public_bytes(*_UNCOMPRESSED)
@@ -223,7 +238,11 @@ class BppUnwrapper:
         self._transaction_id = tid
         self.host_id = bytes(crt["hostId"])
         self.otpk_dp = bytes(value["smdpOtpk"])
-        shared = bsp.ecka(self._key, self.otpk_dp, "otPK.DP.ECKA")
+        try:
+            shared = bsp.ecka(self._key, self.otpk_dp, "otPK.DP.ECKA")
+        except (KeyAgreementError, UnsupportedCurveError) as exc:
+            raise BppError("initialiseSecureChannelRequest.smdpOtpk", "incorrectInputValues",
+                           str(exc)) from None
         self._verifier = bsp.SegmentVerifier(
             bsp.derive_session_keys(shared, self.host_id, self._eid))
 

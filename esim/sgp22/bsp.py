@@ -1,7 +1,9 @@
 """The BPP's security: key agreement, key derivation and segment protection.
 
 GSMA SGP.22 v2.x §2.6.4 (ECKA: the SM-DP+'s one-time key otSK.DP.ECKA with the eUICC's
-otPK.EUICC.ECKA, BSI TR-03111 ECKA-DH, shared secret = the x-coordinate), §2.6.5 / Annex G (the
+otPK.EUICC.ECKA, BSI TR-03111 ECKA-DH, shared secret = the x-coordinate; both keys on the
+session's curve, NIST P-256 or brainpoolP256r1 — the curve of CERT.DPpb, esim.sgp22.curves),
+§2.6.5 / Annex G (the
 KDF: ANSI X9.63 with SHA-256 over the shared secret, SharedInfo = keyType ‖ keyLength ‖
 L(hostId) ‖ hostId ‖ L(EID) ‖ EID; 48 bytes = initial MAC chaining value ‖ S-ENC ‖ S-MAC) and
 §2.6.6 (the BSP, GlobalPlatform Card Specification Amendment F "SCP03t"):
@@ -30,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
+from esim.sgp22.curves import check_curve
 from esim.sgp22.errors import KeyAgreementError, SegmentError
 from esim.sgp22.tlv import encode_length
 
@@ -60,16 +63,20 @@ class SessionKeys:
 
 def load_public_key(point: bytes, field: str,
                     curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePublicKey:
-    """An X9.62 encoded point (otPK.EUICC.ECKA, otPK.DP.ECKA) on `curve` (default P-256)."""
+    """An X9.62 encoded point (otPK.EUICC.ECKA, otPK.DP.ECKA) on `curve` (default P-256; any
+    curve but SGP.22's two is refused with UnsupportedCurveError naming `field`)."""
+    curve = check_curve(curve or ec.SECP256R1(), field)
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve or ec.SECP256R1(), point)
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
     except ValueError:
-        raise KeyAgreementError(field, f"{len(point)} bytes are not a point on the curve") from None
+        raise KeyAgreementError(field, f"{len(point)} bytes are not a point on "
+                                f"{curve.name}") from None
 
 
 def ecka(private_key: ec.EllipticCurvePrivateKey, peer_public: bytes,
          field: str = "otPK.EUICC.ECKA") -> bytes:
-    """ECKA-DH (BSI TR-03111 §4.3.1): the shared secret Z, the x-coordinate of d·Q."""
+    """ECKA-DH (BSI TR-03111 §4.3.1): the shared secret Z, the x-coordinate of d·Q. The peer's
+    point must be on the private key's curve (the session's: SGP.22 §2.6.4)."""
     peer = load_public_key(peer_public, field, private_key.curve)
     return private_key.exchange(ec.ECDH(), peer)
 

@@ -6,11 +6,19 @@ it is — 2.23.146.1.2.1.0 CI, .1 eUICC, .2 EUM, .3 DP TLS, .4 DPauth, .5 DPpb. 
 certificate's subject serialNumber is the EID (§4.5.2.1.0.3); the EUM certificate constrains,
 with a directoryName nameConstraints subtree, the O and EID prefix of the eUICCs it may sign.
 
+Every key is on NIST P-256 or brainpoolP256r1 (§2.6.7), and every certificate of a chain on
+its CI's curve (§4.5.2.0: "the Algorithm Identifiers of all certificates of a certificate
+chain SHALL point to the same curve"); esim.sgp22.curves says which curve a session uses.
+
 Verification uses `cryptography`:
 
-* CERT.DPauth / CERT.DPpb (and any CI-issued server certificate) go through its X.509 path
-  validator (`x509.verification.PolicyBuilder`), with the rspRole checked by an extension policy
-  callback.
+* CERT.DPauth / CERT.DPpb (and any CI-issued server certificate) on P-256 go through its X.509
+  path validator (`x509.verification.PolicyBuilder`), with the rspRole checked by an extension
+  policy callback. That validator admits the Web PKI's curves only: it refuses a
+  brainpoolP256r1 key outright ("Forbidden public key algorithm", cryptography 51), so a
+  brainpool server certificate is checked like the eUICC chain below — each link with
+  `verify_directly_issued_by`, plus the named rules (and the CI's and the certificate's CA
+  flags and keyUsage, which the validator would have checked).
 * The eUICC chain cannot: every SGP.22 EUM certificate has a *critical* nameConstraints with a
   directoryName subtree, which cryptography's validator refuses outright ("unsupported
   directoryName constraint"). Each link is then checked with `Certificate.
@@ -34,7 +42,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from esim.sgp22.errors import CertificateError
+from esim.sgp22.curves import NIST_P256
+from esim.sgp22.errors import CertificateError, UnsupportedCurveError
 
 RSP_ROLE_ARC = "2.23.146.1.2.1"
 EID_DIGITS = 32
@@ -239,12 +248,26 @@ def _check_name_constraints(eum: x509.Certificate, euicc: x509.Certificate) -> N
                                "permitted subtrees")
 
 
-def _check_key(cert: x509.Certificate, name: str) -> None:
-    key = cert.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in (
-            "secp256r1", "brainpoolP256r1"):
-        raise CertificateError(name, "malformed", "the key is not on NIST P-256 or "
-                               "brainpoolP256r1 (SGP.22 §2.6.7)")
+def certificate_curve(cert: x509.Certificate, name: str) -> ec.EllipticCurve:
+    """The curve of a certificate's key: NIST P-256 or brainpoolP256r1 (SGP.22 §2.6.7);
+    CertificateError(name, 'unsupported-curve') naming the curve's OID otherwise."""
+    from esim.sgp22.curves import curve_of
+
+    try:
+        return curve_of(cert, name)
+    except UnsupportedCurveError as exc:
+        raise CertificateError(name, "unsupported-curve", f"the key's curve is {exc.oid}, not "
+                               "NIST P-256 or brainpoolP256r1 (SGP.22 §2.6.7)") from None
+
+
+def _check_key(cert: x509.Certificate, name: str, ci: x509.Certificate | None = None) -> None:
+    curve = certificate_curve(cert, name)
+    if ci is not None:
+        ci_curve = certificate_curve(ci, RspRole.CI.certificate_name)
+        if ci_curve.name != curve.name:
+            raise CertificateError(name, "unsupported-curve",
+                                   f"the key is on {curve.name}, its CI's on {ci_curve.name}: "
+                                   "one chain, one curve (SGP.22 §4.5.2.0)")
 
 
 @dataclass(frozen=True)
@@ -276,6 +299,7 @@ def verify_euicc_chain(euicc_certificate: bytes | x509.Certificate,
     at = _now(now)
     ci = cis.issuer_of(eum, eum_name)
     _check_validity(ci, RspRole.CI.certificate_name, at)
+    _check_key(eum, eum_name, ci)
     _check_issued_by(eum, ci, eum_name, "the CI")
     _check_role(eum, RspRole.EUM, eum_name)
     _check_ca(eum, eum_name, is_ca=True)
@@ -284,7 +308,7 @@ def verify_euicc_chain(euicc_certificate: bytes | x509.Certificate,
     _check_role(euicc, RspRole.EUICC, euicc_name)
     _check_ca(euicc, euicc_name, is_ca=False)
     _check_validity(euicc, euicc_name, at)
-    _check_key(euicc, euicc_name)
+    _check_key(euicc, euicc_name, ci)
     _check_name_constraints(eum, euicc)
     found = certificate_eid(euicc, euicc_name)
     if eid is not None and found != eid.upper():
@@ -308,7 +332,13 @@ def verify_server_certificate(certificate: bytes | x509.Certificate, role: RspRo
     _check_issued_by(cert, ci, name, "the CI")
     _check_role(cert, role, name)
     _check_validity(cert, name, at)
-    _check_key(cert, name)
+    _check_key(cert, name, ci)
+    if certificate_curve(cert, name).name != NIST_P256:
+        # cryptography's path validator refuses brainpool keys (module docstring): the link
+        # is verified above; here what the validator's profiles would add.
+        _check_ca(ci, RspRole.CI.certificate_name, is_ca=True)
+        _check_ca(cert, name, is_ca=False)
+        return cert
 
     def policies_ok(_policy: object, _cert: x509.Certificate,
                     _value: x509.CertificatePolicies | None) -> None:

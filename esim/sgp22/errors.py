@@ -34,6 +34,20 @@ class KeyAgreementError(Sgp22Error, ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class UnsupportedCurveError(Sgp22Error, ValueError):
+    """A key is on a curve SGP.22 does not use (§2.6.7: NIST P-256 or brainpoolP256r1 only).
+
+    `field` names the key ('CERT.DPpb.ECDSA', 'otPK.EUICC.ECKA', …), `oid` the curve seen (its
+    namedCurve OID, e.g. '1.3.132.0.34' for P-384).
+    """
+
+    def __init__(self, field: str, oid: str) -> None:
+        self.field = field
+        self.oid = oid
+        super().__init__(f"{field}: curve {oid} is not NIST P-256 (1.2.840.10045.3.1.7) or "
+                         "brainpoolP256r1 (1.3.36.3.3.2.8.1.1.7) (SGP.22 §2.6.7)")
+
+
 class SegmentError(Sgp22Error):
     """A protected BSP segment (SGP.22 §2.6.6) was refused.
 
@@ -53,7 +67,8 @@ class CertificateError(Sgp22Error):
 
     `certificate` names it ("CERT.EUICC.ECDSA", "CERT.EUM.ECDSA", "CERT.DPauth.ECDSA", …);
     `reason` is one of: 'malformed', 'expired', 'not-yet-valid', 'wrong-issuer', 'unknown-ci',
-    'bad-signature', 'wrong-role', 'eid-mismatch', 'invalid-path'.
+    'bad-signature', 'wrong-role', 'eid-mismatch', 'invalid-path', 'unsupported-curve' (a key
+    on a curve other than SGP.22's two, or not the curve of its chain's CI).
     """
 
     def __init__(self, certificate: str, reason: str, message: str) -> None:

@@ -11,6 +11,14 @@ production). The HTTP adapter only parses JSON, calls `handle` and writes the an
 Every refusal answers with its SGP.22 subject/reason pair (esim.sgp22.es9plus) and closes the
 session; `docs/sgp22.md` lists them. Randomness (transactionId, serverChallenge) and the one-time
 key otSK.DP.ECKA come from injectable callables so a recorded session can be replayed.
+
+Curves and CIs (§2.6.7, §5.6.1; the rule in esim.sgp22.curves): the identity may hold a
+CERT.DPauth / CERT.DPpb set per CI — a NIST P-256 CI and a brainpoolP256r1 CI, say.
+InitiateAuthentication picks the session's CI (euiccCiPKIdToBeUsed): the first of the eUICC's
+euiccCiPKIdListForVerification, in the eUICC's order, for which a set is held and which the
+eUICC can also sign with (euiccCiPKIdListForSigning ∩ the trusted CIs). The session keeps that
+CI's key identifier; the later steps sign with its set, and otSK.DP.ECKA is made on its
+CERT.DPpb's curve.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from esim.sgp22 import bpp as bpp_mod
 from esim.sgp22 import es9plus as wire
 from esim.sgp22 import schema, signatures
 from esim.sgp22.cancel_session import check_cancel_session_response
-from esim.sgp22.certificates import RspRole, TrustedCis
+from esim.sgp22.certificates import RspRole, TrustedCis, certificate_curve
 from esim.sgp22.errors import (
     Asn1Error,
     AuthenticationError,
@@ -45,6 +53,7 @@ from esim.sgp22.errors import (
     CertificateError,
     KeyAgreementError,
     SignatureError,
+    UnsupportedCurveError,
 )
 from esim.sgp22.es9plus import Es9PlusFieldError
 from esim.sgp22.notifications import (
@@ -62,8 +71,32 @@ DEFAULT_CC_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
+class DpCredentials:
+    """CERT.DPauth / CERT.DPpb issued by one CI (so on one curve) and their Signers."""
+
+    dpauth_certificate: x509.Certificate
+    dpauth_signer: Signer
+    dppb_certificate: x509.Certificate
+    dppb_signer: Signer
+
+    def __repr__(self) -> str:
+        return f"DpCredentials(ci={self.ci_key_id.hex()}, curve={self.curve.name})"
+
+    @property
+    def ci_key_id(self) -> bytes:
+        """The issuing CI's key identifier (CERT.DPauth's authorityKeyIdentifier)."""
+        return _authority_key_id(self.dpauth_certificate)
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        """The session curve of this set: CERT.DPpb's (esim.sgp22.curves)."""
+        return certificate_curve(self.dppb_certificate, RspRole.DP_PB.certificate_name)
+
+
+@dataclass(frozen=True)
 class SmdpIdentity:
-    """Who this SM-DP+ is: its address, OID, certificates and signing keys (Signers: HSM keys)."""
+    """Who this SM-DP+ is: its address, OID, certificates and signing keys (Signers: HSM keys).
+    `more_credentials` are CERT.DPauth / CERT.DPpb sets of further CIs (another curve)."""
 
     address: str
     oid: str
@@ -73,9 +106,17 @@ class SmdpIdentity:
     dppb_signer: Signer
     cis: TrustedCis
     host_id: bytes = bpp_mod.DEFAULT_HOST_ID
+    more_credentials: tuple[DpCredentials, ...] = ()
 
     def __repr__(self) -> str:
         return f"SmdpIdentity({self.address!r}, oid={self.oid})"
+
+    @property
+    def credentials(self) -> list[DpCredentials]:
+        """Every CERT.DPauth / CERT.DPpb set, the first one's first."""
+        return [DpCredentials(self.dpauth_certificate, self.dpauth_signer,
+                              self.dppb_certificate, self.dppb_signer),
+                *self.more_credentials]
 
 
 @dataclass(frozen=True)
@@ -200,8 +241,7 @@ class Es9PlusCore:
                  upp_source: UppSource, *, session_ttl: timedelta = DEFAULT_SESSION_TTL,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 one_time_key: Callable[[], ec.EllipticCurvePrivateKey] = (
-                     lambda: ec.generate_private_key(ec.SECP256R1()))) -> None:
+                 one_time_key: Callable[[], ec.EllipticCurvePrivateKey] | None = None) -> None:
         self.identity = identity
         self.sessions = sessions
         self.orders = orders
@@ -209,10 +249,15 @@ class Es9PlusCore:
         self.session_ttl = session_ttl
         self.now = now
         self.random_bytes = random_bytes
+        # otSK.DP.ECKA: made fresh on the session's curve, unless a replay injects it
         self.one_time_key = one_time_key
-        self._dpauth_der = identity.dpauth_certificate.public_bytes(serialization.Encoding.DER)
-        self._dppb_der = identity.dppb_certificate.public_bytes(serialization.Encoding.DER)
-        self._dpauth_ci = _authority_key_id(identity.dpauth_certificate)
+        # CI key identifier -> its set, the DER of its certificates (the first set wins a tie)
+        self._sets: dict[bytes, tuple[DpCredentials, bytes, bytes]] = {}
+        for creds in identity.credentials:
+            self._sets.setdefault(creds.ci_key_id, (
+                creds, creds.dpauth_certificate.public_bytes(serialization.Encoding.DER),
+                creds.dppb_certificate.public_bytes(serialization.Encoding.DER)))
+        self._first = next(iter(self._sets.values()))
 
     def __repr__(self) -> str:
         return f"Es9PlusCore({self.identity.address!r})"
@@ -247,6 +292,11 @@ class Es9PlusCore:
         with contextlib.suppress(Es9PlusFieldError):
             self.sessions.delete(wire.field_transaction_id(body))
 
+    def _set(self, session: DownloadSession) -> tuple[DpCredentials, bytes, bytes]:
+        """The CERT.DPauth / DPpb set of the session's CI (the first set for a session
+        started before this identity held several)."""
+        return self._sets.get(session.ci_key_id, self._first)
+
     def _session(self, body: dict[str, Any], stage: str | None) -> DownloadSession:
         tid = wire.field_transaction_id(body)
         session = self.sessions.get(tid)
@@ -274,8 +324,10 @@ class Es9PlusCore:
             raise Es9PlusFieldError("euiccInfo1", str(exc)) from None
         if info1["svn"][0] != SUPPORTED_SVN_MAJOR:
             raise Refusal(wire.SVN_UNSUPPORTED, f"SGP.22 v{info1['svn'][0]} is not supported")
+        # the session's CI (module docstring; esim.sgp22.curves): the eUICC's order
         verification = [bytes(k) for k in info1["euiccCiPKIdListForVerification"]]
-        if self._dpauth_ci not in verification:
+        held = [k for k in verification if k in self._sets]
+        if not held:
             raise Refusal(wire.CERTIFICATE_UNAVAILABLE,
                           "no CERT.DPauth from a CI the eUICC can verify")
         trusted = set(self.identity.cis.key_ids)
@@ -283,13 +335,18 @@ class Es9PlusCore:
         if not signing:
             raise Refusal(wire.SECURITY_CONFIGURATION_UNSUPPORTED,
                           "none of the eUICC's CIs for signing is trusted here")
-        ci_key_id = self._dpauth_ci if self._dpauth_ci in signing else signing[0]
+        common = [k for k in held if k in signing]
+        if not common:
+            raise Refusal(wire.CERTIFICATE_UNAVAILABLE,
+                          "no CERT.DPauth from a CI the eUICC both verifies and signs with")
+        ci_key_id = common[0]
+        creds, dpauth_der, _ = self._sets[ci_key_id]
         tid = self.random_bytes(16)
         server_challenge = self.random_bytes(auth.CHALLENGE_LENGTH)
         signed1 = auth.server_signed1(transaction_id=tid, euicc_challenge=euicc_challenge,
                                       server_address=self.identity.address,
                                       server_challenge=server_challenge)
-        signature1 = signatures.sign(self.identity.dpauth_signer,
+        signature1 = signatures.sign(creds.dpauth_signer,
                                      signatures.server_signature1_input(signed1),
                                      "serverSignature1")
         self.sessions.put(DownloadSession(
@@ -300,7 +357,7 @@ class Es9PlusCore:
             transactionId=wire.transaction_id_text(tid), serverSigned1=wire.b64(signed1),
             serverSignature1=wire.b64(signature1),
             euiccCiPKIdToBeUsed=wire.b64(schema.encode("SubjectKeyIdentifier", ci_key_id)),
-            serverCertificate=wire.b64(self._dpauth_der)))
+            serverCertificate=wire.b64(dpauth_der)))
 
     def _authenticate_client(self, body: dict[str, Any]) -> Answer:
         session = self._session(body, "initiated")
@@ -338,10 +395,11 @@ class Es9PlusCore:
             raise Refusal(wire.DOWNLOAD_ORDER_RETRIES_EXCEEDED,
                           "no download attempts left for this order")
         cc_required = order.confirmation_code_hash is not None
+        creds, _, dppb_der = self._set(session)
         signed2 = auth.smdp_signed2(transaction_id=session.transaction_id,
                                     cc_required=cc_required)
         signature2 = signatures.sign(
-            self.identity.dppb_signer,
+            creds.dppb_signer,
             signatures.smdp_signature2_input(signed2, euicc.euicc_signature1), "smdpSignature2")
         self.sessions.put(replace(
             session, stage="authenticated", matching_id=order.matching_id, eid=euicc.eid,
@@ -351,7 +409,7 @@ class Es9PlusCore:
         return Answer(200, wire.success(
             transactionId=wire.transaction_id_text(session.transaction_id),
             profileMetadata=wire.b64(order.profile_metadata), smdpSigned2=wire.b64(signed2),
-            smdpSignature2=wire.b64(signature2), smdpCertificate=wire.b64(self._dppb_der)))
+            smdpSignature2=wire.b64(signature2), smdpCertificate=wire.b64(dppb_der)))
 
     def _get_bound_profile_package(self, body: dict[str, Any]) -> Answer:
         session = self._session(body, "authenticated")
@@ -385,14 +443,16 @@ class Es9PlusCore:
                 raise Refusal(wire.CONFIRMATION_CODE_RETRIES_EXCEEDED if left <= 0
                               else wire.CONFIRMATION_CODE_REFUSED,
                               f"wrong confirmation code ({max(left, 0)} attempts left)") from None
+        creds = self._set(session)[0]
         upp = self.upp_source(order)
         try:
             built = bpp_mod.build_bpp(
                 upp=upp, store_metadata=order.profile_metadata,
                 transaction_id=session.transaction_id, eid=bytes.fromhex(session.eid),
-                otpk_euicc=prepared.otpk_euicc, dppb_signer=self.identity.dppb_signer,
-                otsk_dp=self.one_time_key(), host_id=self.identity.host_id)
-        except (BppError, KeyAgreementError) as exc:
+                otpk_euicc=prepared.otpk_euicc, dppb_signer=creds.dppb_signer,
+                otsk_dp=self.one_time_key() if self.one_time_key else None,
+                host_id=self.identity.host_id, curve=creds.curve)
+        except (BppError, KeyAgreementError, UnsupportedCurveError) as exc:
             raise Refusal(wire.EUICC_VERIFICATION_FAILED, str(exc)) from None
         del upp
         self.orders.delivered(order, session.eid, session.transaction_id)

@@ -170,3 +170,63 @@ def test_import_password_encrypted_pkcs8(hsm: Any, made: list[KeyRef]) -> None:
     with pytest.raises(KeyMismatch):
         hsm.ec_import_pkcs8("smdp-test", KeyType.SK_DPAUTH, pem, b"operator passphrase",
                             public_key=other)
+
+
+# brainpoolP256r1 (SGP.22 §2.6.7): RFC 7027 §A.1's private key dA and its public key, the
+# published vector for the curve (the same key the ECDH vector test in tests/esim uses)
+BP_D = int("81DB1EE100150FF2EA338D708271BE38300CB54241D79950F77B063039804F1D", 16)
+BP_X = int("44106E913F92BC02A1705D9953A8414DB95E1AAA49E81D9E85F929A8E3100BE5", 16)
+BP_Y = int("8AB4846F11CACCB73CE49CBDD120F5A900A69FD32C272223F789EF10EB089BDC", 16)
+BRAINPOOL_OID = "1.3.36.3.3.2.8.1.1.7"
+
+
+def _curve_of(public_der: bytes) -> str:
+    key = serialization.load_der_public_key(public_der)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key.curve.name
+
+
+@pytest.mark.parametrize("key_type", [KeyType.SK_DPAUTH, KeyType.SK_DPPB])
+def test_brainpool_key_generated_in_the_boundary(hsm: Any, made: list[KeyRef],
+                                                 key_type: KeyType) -> None:
+    ref, public = hsm.ec_generate("smdp-bp", key_type, curve="brainpoolP256r1")
+    made.append(ref)
+    # SubjectPublicKeyInfo names the curve by its OID (RFC 5480), CKA_EC_PARAMS on PKCS#11
+    assert _curve_of(public) == "brainpoolP256r1"
+    assert bytes.fromhex("06092b2403030208010107") in public
+    assert hsm.ec_public(ref) == public
+    rs = hsm.ec_sign(ref, b"smdpSigned2")
+    assert len(rs) == 64
+    _verify(public, b"smdpSigned2", rs)
+    again = KeyRef.from_token(ref.to_token())
+    _verify(public, b"x", hsm.ec_sign(again, b"x"))
+    # a P-256 key of the same label and role stays a P-256 key beside it
+    p256, p256_public = hsm.ec_generate("smdp-bp", key_type)
+    made.append(p256)
+    assert _curve_of(p256_public) == "secp256r1"
+    _verify(p256_public, b"y", hsm.ec_sign(p256, b"y"))
+
+
+def test_brainpool_published_key_imported(hsm: Any, made: list[KeyRef]) -> None:
+    name, tk = _transport(hsm)
+    key = ec.derive_private_key(BP_D, ec.BrainpoolP256R1())
+    numbers = key.public_key().public_numbers()
+    assert (numbers.x, numbers.y) == (BP_X, BP_Y)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    ref, got = hsm.ec_import("smdp-bp", KeyType.SK_DPPB, wrap_private_key(key, tk), name,
+                             public_key=spki)
+    made.append(ref)
+    assert got == spki == hsm.ec_public(ref)
+    _verify(spki, b"sample", hsm.ec_sign(ref, b"sample"))
+    assert BP_D.to_bytes(32, "big") not in ref.blob
+
+
+def test_other_curves_refused_by_name(hsm: Any) -> None:
+    with pytest.raises(WrongKeyType, match="secp384r1"):
+        hsm.ec_generate("smdp-bp", KeyType.SK_DPAUTH, curve="secp384r1")
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    pem = p384.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(b"pass"))
+    with pytest.raises(WrongKeyType, match="brainpoolP256r1"):
+        hsm.ec_import_pkcs8("smdp-bp", KeyType.SK_DPAUTH, pem, b"pass")
