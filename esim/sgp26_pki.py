@@ -105,8 +105,14 @@ def issue_dp(ci: Party, csr: x509.CertificateSigningRequest, role: RspRole, smdp
     if not csr.is_signature_valid:
         raise CertificateProfileError("the CSR's signature does not verify (proof of possession)")
     public = csr.public_key()
-    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
-        raise CertificateProfileError("the CSR's key is not a NIST P-256 key (SGP.22 §2.6.7)")
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name not in (
+            "secp256r1", "brainpoolP256r1"):
+        raise CertificateProfileError("the CSR's key is not a NIST P-256 or brainpoolP256r1 key "
+                                      "(SGP.22 §2.6.7)")
+    if public.curve.name != ci.key.curve.name:
+        raise CertificateProfileError(f"the CSR's key is on {public.curve.name}, the CI's on "
+                                      f"{ci.key.curve.name}: one chain, one curve "
+                                      "(SGP.22 §4.5.2.0)")
     if role is RspRole.DP_TLS and not address:
         raise CertificateProfileError("CERT.DP.TLS needs the SM-DP+ address it serves")
     start = not_before or (datetime.now(UTC) - timedelta(minutes=5))

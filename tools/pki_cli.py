@@ -65,11 +65,20 @@ def _print_facts(facts: dict[str, object]) -> None:
     for role, cert in certs.items():
         console.print(f"  CERT.{role}: {cert['subject']}  issuer {cert['issuer']}  serial "
                       f"{cert['serial']}  until {cert['not_after']}  {', '.join(cert['roles'])}"
+                      f"  {cert['curve']}"
                       + (f"  names {', '.join(cert['names'])}" if cert["names"] else ""))
+    more = facts.get("more_credentials") or []
+    assert isinstance(more, list)
+    for entry in more:
+        for role in ("dpauth", "dppb"):
+            ref, cert = entry[f"{role}_key"], entry[role]
+            console.print(f"  {entry['curve']} CERT.{role}: {cert['subject']}  issuer "
+                          f"{cert['issuer']}  until {cert['not_after']}; SK.{role}: "
+                          f"{ref['key_type']} '{ref['label']}' in the {ref['backend']} HSM")
     cis = facts["trusted_cis"]
     assert isinstance(cis, list)
     for ci in cis:
-        console.print(f"  trusted CI: {ci['subject']}  ski {ci['ski']}")
+        console.print(f"  trusted CI: {ci['subject']}  ski {ci['ski']}  {ci['curve']}")
 
 
 @app.command("sgp26-init")
@@ -87,19 +96,24 @@ def sgp26_init_cmd(
         "$SIMSMITH_HOME/rsp)."),
     label: str = typer.Option("smdp", "--label", help="Label of the HSM keys."),
     force: bool = typer.Option(False, "--force", help="Replace an existing SM-DP+ identity."),
+    brainpool: bool = typer.Option(
+        False, "--brainpool", help="Also make a brainpoolP256r1 CI hierarchy (SGP.22 §2.6.7) in "
+        "<dir>/brainpoolP256r1: its CI, EUM, eUICC certificates and a second CERT.DPauth / "
+        "CERT.DPpb over brainpool keys in the HSM. The SM-DP+ then serves eUICCs of either "
+        "CI; the virtual eUICC carries a chain in each."),
     as_json: bool = JsonOpt,
 ) -> None:
     """An SGP.26-style lab PKI: CI, EUM and eUICC certificates (keys as 0600 files: a lab CA),
     and CERT.DPauth / CERT.DPpb / CERT.DP.TLS for the SM-DP+, the DPauth and DPpb key pairs
-    generated in the HSM (CSRs signed by the HSM keys, issued by the lab CI). Checked as the
-    SM-DP+ will load it."""
+    generated in the HSM (CSRs signed by the HSM keys, issued by the lab CI) — on NIST P-256,
+    plus a brainpoolP256r1 hierarchy with --brainpool. Checked as the SM-DP+ will load it."""
     from simcore.smdp.identity import describe
     from simcore.smdp.rsp_pki import sgp26_init
 
     s = settings()
     hsm = _hsm()
     lab = sgp26_init(s, hsm, address=address, oid=oid, eids=eid, directory=directory,
-                     label=label, force=force)
+                     label=label, force=force, brainpool=brainpool)
     shown = s.model_copy(update={"smdp_rsp_dir": lab.directory, "smdp_address": address})
     facts = describe(shown, hsm)
     facts["files"] = {k: str(v) for k, v in lab.files.items()}
@@ -122,6 +136,8 @@ def csr_cmd(
     organization: str = typer.Option(..., "--org", help="Subject O."),
     country: str | None = typer.Option(None, "--country", help="Subject C (2 letters)."),
     label: str = typer.Option("smdp", "--label", help="Label of the HSM key."),
+    curve: str = typer.Option("secp256r1", "--curve", help="secp256r1 or brainpoolP256r1: the "
+                              "curve of the CI that will issue the certificate."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Production: a new DPauth or DPpb key pair in the HSM and its PKCS#10 request for the CI.
@@ -130,7 +146,7 @@ def csr_cmd(
 
     settings()
     ref, csr = dp_csr(_hsm(), role, label=label, common_name=common_name,
-                      organization=organization, country=country)
+                      organization=organization, country=country, curve=curve)
     from cryptography.hazmat.primitives.serialization import Encoding
 
     out.write_bytes(csr.public_bytes(Encoding.PEM))

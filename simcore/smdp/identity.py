@@ -14,7 +14,10 @@ Where each piece comes from, first found wins (settings: simcore.config, SIMSMIT
                    <rsp dir>/smdp-dpauth.pem, smdp-dppb.pem, smdp-tls.pem (TLS: optional)
     HSM keys       SIMSMITH_SMDP_DPAUTH_KEY / _DPPB_KEY (KeyRef tokens), else smdp.json
     trusted CIs    SIMSMITH_SMDP_TRUSTED_CIS (PEM files, comma-separated), else <rsp dir>/ci.pem
-                   and ci-*.pem
+                   and ci-*.pem, and brainpoolP256r1/ci.pem
+    more CIs       smdp.json's "more": a CERT.DPauth / CERT.DPpb set per further CI hierarchy
+                   (SGP.22 §2.6.7: brainpoolP256r1 beside P-256), certificates in
+                   <rsp dir>/<curve>/smdp-dpauth.pem, smdp-dppb.pem, HSM keys by KeyRef
 
 with <rsp dir> = SIMSMITH_SMDP_RSP_DIR or <home>/pki/rsp (where the virtual eUICC's lab CI
 and EUM live too: tools/euicc_cli.py), the directory `simsmith pki sgp26-init`
@@ -36,17 +39,23 @@ from typing import Any
 
 from cryptography import x509
 
-from esim.sgp22.certificates import RspRole, TrustedCis, verify_server_certificate
+from esim.sgp22.certificates import (
+    RspRole,
+    TrustedCis,
+    certificate_curve,
+    verify_server_certificate,
+)
 from esim.sgp22.errors import CertificateError
 from esim.sgp26_pki import address_host, dp_oid, public_key_der, tls_names
 from hsm_sim.ec_signing import hsm_signer
 from hsm_sim.errors import HsmError, TamperedBlob
 from hsm_sim.keyref import KeyRef, KeyType
 from simcore.config import Settings, get_settings
-from simcore.smdp.es9plus import SmdpIdentity
+from simcore.smdp.es9plus import DpCredentials, SmdpIdentity
 from simcore.smdp.rsp_files import (
     IdentityError,
     identity_files,
+    more_credentials_files,
     read_manifest,
     rsp_dir,
     settings_with,
@@ -154,9 +163,45 @@ def load_identity(settings: Settings, hsm: Any) -> SmdpIdentity:
                                 f"address {host}",
                                 expected="a TLS certificate whose subjectAltName holds the "
                                          "address (dNSName, or iPAddress in a lab)")
+    more = tuple(_more_credentials(files.rsp_dir, entry, i, cis, hsm, backend, oid)
+                 for i, entry in enumerate(manifest.get("more") or []))
     return SmdpIdentity(address=address, oid=oid, dpauth_certificate=dpauth,
                         dpauth_signer=hsm_signer(hsm, dpauth_ref), dppb_certificate=dppb,
-                        dppb_signer=hsm_signer(hsm, dppb_ref), cis=cis)
+                        dppb_signer=hsm_signer(hsm, dppb_ref), cis=cis, more_credentials=more)
+
+
+def _more_credentials(directory: Path, entry: Any, index: int, cis: TrustedCis, hsm: Any,
+                      backend: str, oid: str) -> DpCredentials:
+    """One further CERT.DPauth / DPpb set of smdp.json's "more" (another CI, another curve),
+    checked like the first set."""
+    field = f"smdp_rsp_dir.more[{index}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("curve"), str):
+        raise IdentityError(field, "not a {curve, dpauth_key, dppb_key} object")
+    curve = entry["curve"]
+    try:
+        dpauth_path, dppb_path = more_credentials_files(directory, curve)
+    except ValueError as e:
+        raise IdentityError(f"{field}.curve", str(e)) from None
+    certs = {"dpauth": _certificate(dpauth_path, f"{field}.dpauth_cert"),
+             "dppb": _certificate(dppb_path, f"{field}.dppb_cert")}
+    refs = {}
+    for role, key_type, rsp_role in (("dpauth", KeyType.SK_DPAUTH, RspRole.DP_AUTH),
+                                     ("dppb", KeyType.SK_DPPB, RspRole.DP_PB)):
+        cert = certs[role]
+        _check_certificate(cert, rsp_role, cis, f"{field}.{role}_cert")
+        found_curve = certificate_curve(cert, rsp_role.certificate_name).name
+        if found_curve != curve:
+            raise IdentityError(f"{field}.{role}_cert", f"the certificate's key is on "
+                                f"{found_curve}, not {curve}")
+        refs[role] = _key_ref(entry.get(f"{role}_key"), f"{field}.{role}_key", key_type,
+                              backend)
+        _check_pair(hsm, refs[role], cert, f"{field}.{role}_key")
+        found = dp_oid(cert)
+        if found is not None and found != oid:
+            raise IdentityError(f"{field}.{role}_cert", f"the certificate is for SM-DP+ OID "
+                                f"{found}, not {oid}")
+    return DpCredentials(certs["dpauth"], hsm_signer(hsm, refs["dpauth"]), certs["dppb"],
+                         hsm_signer(hsm, refs["dppb"]))
 
 
 _CONFIGURED = ("smdp_dpauth_cert", "smdp_dppb_cert", "smdp_dpauth_key", "smdp_dppb_key")
@@ -208,6 +253,7 @@ def _certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
     except x509.ExtensionNotFound:
         aki = None
     return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "curve": certificate_curve(cert, "certificate").name,
             "serial": f"{cert.serial_number:x}",
             "not_before": cert.not_valid_before_utc.isoformat(),
             "not_after": cert.not_valid_after_utc.isoformat(),
@@ -230,9 +276,20 @@ def describe(settings: Settings, hsm: Any) -> dict[str, Any]:
                       "label": ref.owner}
     certs = {"dpauth": _certificate_facts(identity.dpauth_certificate),
              "dppb": _certificate_facts(identity.dppb_certificate)}
+    more = []
+    for entry, creds in zip(manifest.get("more") or [], identity.more_credentials,
+                            strict=True):
+        facts: dict[str, Any] = {"curve": entry["curve"]}
+        for role in ("dpauth", "dppb"):
+            ref = KeyRef.from_token(str(entry[f"{role}_key"]))
+            facts[f"{role}_key"] = {"backend": ref.backend, "key_type": ref.key_type.value,
+                                    "label": ref.owner}
+        facts["dpauth"] = _certificate_facts(creds.dpauth_certificate)
+        facts["dppb"] = _certificate_facts(creds.dppb_certificate)
+        more.append(facts)
     if files.tls_cert is not None:
         certs["tls"] = _certificate_facts(x509.load_pem_x509_certificate(
             files.tls_cert.read_bytes()))
     return {"address": identity.address, "oid": identity.oid, "rsp_dir": str(files.rsp_dir),
-            "keys": refs, "certificates": certs,
+            "keys": refs, "certificates": certs, "more_credentials": more,
             "trusted_cis": [_certificate_facts(c) for c in identity.cis.certificates]}

@@ -4,6 +4,9 @@ every identity check raises. GSMA SGP.22 v2.x §4.5.2 (the certificates kept her
     <rsp dir>/smdp-dpauth.pem, smdp-dppb.pem, smdp-tls.pem (+ smdp-tls.key, 0600)
     <rsp dir>/ci.pem, ci-*.pem       the CIs trusted (a lab's CI key and EUM beside them)
     <rsp dir>/smdp.json (0600)       address, OID, KeyRef tokens of SK.DPauth / SK.DPpb
+    <rsp dir>/brainpoolP256r1/       a second CI hierarchy (SGP.22 §2.6.7): its ci.pem (trusted
+                                     too), EUM, and the SM-DP+'s smdp-dpauth.pem / smdp-dppb.pem
+                                     on that curve, their KeyRefs in smdp.json's "more"
 
 <rsp dir> = SIMSMITH_SMDP_RSP_DIR or <home>/pki/rsp. The layer under simcore.smdp.rsp_pki
 (which makes the files) and simcore.smdp.identity (which reads and checks them).
@@ -17,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from esim.rsp_pki import LAB_CURVES, NIST_P256, hierarchy_dir
 from hsm_sim.keyref import KeyRef
 from simcore.config import Settings
 from simcore.errors import InvalidInput
 
 __all__ = ["FILES", "MANIFEST", "IdentityError", "IdentityFiles", "identity_files",
-           "read_manifest", "rsp_dir", "settings_with", "write_manifest"]
+           "more_credentials_files", "read_manifest", "rsp_dir", "settings_with",
+           "write_manifest"]
 
 MANIFEST = "smdp.json"
 FILES = {"dpauth": "smdp-dpauth.pem", "dppb": "smdp-dppb.pem", "tls": "smdp-tls.pem",
@@ -53,8 +58,10 @@ def rsp_dir(settings: Settings) -> Path:
 def identity_files(settings: Settings) -> IdentityFiles:
     d = rsp_dir(settings)
     tls = settings.smdp_tls_cert or d / FILES["tls"]
+    more_cis = [hierarchy_dir(d, c) / FILES["ci"] for c in LAB_CURVES if c != NIST_P256]
     cis = (tuple(Path(p.strip()) for p in settings.smdp_trusted_cis.split(",") if p.strip())
-           if settings.smdp_trusted_cis else (d / FILES["ci"], *sorted(d.glob("ci-*.pem"))))
+           if settings.smdp_trusted_cis else (d / FILES["ci"], *sorted(d.glob("ci-*.pem")),
+                                              *(p for p in more_cis if p.exists())))
     return IdentityFiles(d, settings.smdp_dpauth_cert or d / FILES["dpauth"],
                          settings.smdp_dppb_cert or d / FILES["dppb"],
                          tls if (settings.smdp_tls_cert or tls.exists()) else None, cis)
@@ -76,14 +83,25 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return data
 
 
+def more_credentials_files(directory: Path, curve: str) -> tuple[Path, Path]:
+    """CERT.DPauth and CERT.DPpb of the hierarchy of `curve` (brainpoolP256r1)."""
+    sub = hierarchy_dir(directory, curve)
+    return sub / FILES["dpauth"], sub / FILES["dppb"]
+
+
 def write_manifest(directory: Path, *, address: str, oid: str, dpauth_key: KeyRef,
-                   dppb_key: KeyRef, auto: bool = False) -> Path:
-    """Write smdp.json (mode 0600: no secret in it, but nobody else's business)."""
+                   dppb_key: KeyRef, auto: bool = False,
+                   more: dict[str, tuple[KeyRef, KeyRef]] | None = None) -> Path:
+    """Write smdp.json (mode 0600: no secret in it, but nobody else's business). `more`: the
+    DPauth / DPpb key references of further CI hierarchies, by curve."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MANIFEST
-    data = {"format": _FORMAT, "address": address, "oid": oid,
-            "dpauth_key": dpauth_key.to_token(), "dppb_key": dppb_key.to_token(),
-            "auto": auto}
+    data: dict[str, Any] = {"format": _FORMAT, "address": address, "oid": oid,
+                            "dpauth_key": dpauth_key.to_token(),
+                            "dppb_key": dppb_key.to_token(), "auto": auto}
+    if more:
+        data["more"] = [{"curve": curve, "dpauth_key": a.to_token(), "dppb_key": b.to_token()}
+                        for curve, (a, b) in more.items()]
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -11,6 +11,10 @@ checked — by the `check` their caller passes, simcore.smdp.identity.load_ident
   request signed by the HSM key, issued by the lab CI: esim.sgp26_pki), and CERT.DP.TLS naming
   the SM-DP+ address. The TLS key is a 0600 file: the HTTPS listener (uvicorn/OpenSSL) loads its
   key from a file; it signs TLS handshakes only, never an RSP message.
+  With `brainpool`, a second hierarchy on brainpoolP256r1 (SGP.22 §2.6.7) beside it, in the
+  `brainpoolP256r1/` subdirectory: its CI, EUM, eUICC certificates, and CERT.DPauth /
+  CERT.DPpb over brainpool keys generated in the HSM (smdp.json's "more"); CERT.DP.TLS stays
+  on the P-256 CI (TLS clients verify P-256 chains; RSP messages never use the TLS key).
 - `dp_csr`: a key pair generated in the HSM and its PKCS#10 request, for a production CI.
 - `load_production`: the CI-issued certificates copied in, each with its HSM key (a reference
   from `dp_csr`, or an operator's key imported under a transport KEK).
@@ -29,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from esim.rsp_pki import DEFAULT_SMDP_OID, DevRspPki
+from esim.rsp_pki import BRAINPOOL_P256R1, DEFAULT_SMDP_OID, NIST_P256, DevRspPki, hierarchy_dir
 from esim.sgp22.certificates import RspRole
 from esim.sgp26_pki import build_csr, dp_subject, issue_dp
 from hsm_sim.ec_signing import hsm_signer
@@ -63,6 +67,7 @@ class LabPki:
     identity: SmdpIdentity | None
     dpauth_key: KeyRef
     dppb_key: KeyRef
+    more_keys: dict[str, tuple[KeyRef, KeyRef]] | None = None  # curve -> (DPauth, DPpb)
 
 
 def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
@@ -78,14 +83,16 @@ def _pem(cert: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
 
 def dp_csr(hsm: Any, role: str, *, label: str = DEFAULT_LABEL,
            common_name: str = "simsmith SM-DP+", organization: str = LAB_ORG,
-           country: str | None = None) -> tuple[KeyRef, x509.CertificateSigningRequest]:
-    """A new `role` ("dpauth" or "dppb") key pair in the HSM and its PKCS#10 request, signed by
-    that HSM key (proof of possession) for a CI to issue the certificate from."""
+           country: str | None = None, curve: str = NIST_P256
+           ) -> tuple[KeyRef, x509.CertificateSigningRequest]:
+    """A new `role` ("dpauth" or "dppb") key pair on `curve` (secp256r1 or brainpoolP256r1:
+    the curve of the CI that will issue it) in the HSM and its PKCS#10 request, signed by that
+    HSM key (proof of possession) for a CI to issue the certificate from."""
     if role not in _ROLES:
         raise IdentityError("role", f"{role!r} is not an SM-DP+ signing key",
                             expected="dpauth or dppb")
     key_type, _ = _ROLES[role]
-    ref, public = hsm.ec_generate(label, key_type)
+    ref, public = hsm.ec_generate(label, key_type, curve=curve)
     suffix = " DPauth" if role == "dpauth" else " DPpb"
     csr = build_csr(dp_subject(common_name + suffix, organization, country), public,
                     hsm_signer(hsm, ref))
@@ -95,7 +102,7 @@ def dp_csr(hsm: Any, role: str, *, label: str = DEFAULT_LABEL,
 def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT_SMDP_OID,
                eids: list[str] | None = None, directory: Path | None = None,
                label: str = DEFAULT_LABEL, force: bool = False, auto: bool = False,
-               check: Check | None = None) -> LabPki:
+               check: Check | None = None, brainpool: bool = False) -> LabPki:
     """The lab hierarchy in `directory` (default: the rsp directory of the settings), the
     SM-DP+'s keys in `hsm`; `check` (simcore.smdp.identity.load_identity over the HSM) is run
     on the result before it returns. An existing lab CI
@@ -122,6 +129,26 @@ def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT
         _write(target / f"smdp-{role}.csr", _pem(csr))
         _write(target / FILES[role], _pem(issue_dp(ci, csr, rsp_role, oid)))
         files[role] = target / FILES[role]
+    more: dict[str, tuple[KeyRef, KeyRef]] = {}
+    if brainpool:  # the second hierarchy (module docstring)
+        sub = hierarchy_dir(target, BRAINPOOL_P256R1)
+        sub.mkdir(parents=True, exist_ok=True)
+        os.chmod(sub, 0o700)
+        bp_lab = DevRspPki(sub, BRAINPOOL_P256R1)
+        bp_ci = bp_lab.ci()
+        bp_lab.eum()
+        files["ci_brainpool"], files["eum_brainpool"] = sub / "ci.pem", sub / "eum.pem"
+        for eid in eids or []:
+            bp_lab.euicc(eid)
+            files[f"euicc-{eid}_brainpool"] = sub / f"euicc-{eid}.pem"
+        bp_refs: dict[str, KeyRef] = {}
+        for role, (_, rsp_role) in _ROLES.items():
+            ref, csr = dp_csr(hsm, role, label=label, curve=BRAINPOOL_P256R1)
+            bp_refs[role] = ref
+            _write(sub / f"smdp-{role}.csr", _pem(csr))
+            _write(sub / FILES[role], _pem(issue_dp(bp_ci, csr, rsp_role, oid)))
+            files[f"{role}_brainpool"] = sub / FILES[role]
+        more[BRAINPOOL_P256R1] = (bp_refs["dpauth"], bp_refs["dppb"])
     tls_key = ec.generate_private_key(ec.SECP256R1())
     tls_csr = (x509.CertificateSigningRequestBuilder()
                .subject_name(dp_subject("simsmith SM-DP+ TLS", LAB_ORG))
@@ -134,14 +161,14 @@ def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT
     files["tls"], files["tls_key"] = target / FILES["tls"], target / FILES["tls_key"]
     files["manifest"] = write_manifest(target, address=address, oid=oid,
                                        dpauth_key=refs["dpauth"], dppb_key=refs["dppb"],
-                                       auto=auto)
+                                       auto=auto, more=more)
     identity = None
     if check is not None:
         identity = check(settings_with(settings, smdp_rsp_dir=target, smdp_address=address,
                                        smdp_dpauth_cert=None, smdp_dppb_cert=None,
                                        smdp_tls_cert=None, smdp_dpauth_key=None,
                                        smdp_dppb_key=None, smdp_trusted_cis=None, smdp_oid=None))
-    return LabPki(target, files, identity, refs["dpauth"], refs["dppb"])
+    return LabPki(target, files, identity, refs["dpauth"], refs["dppb"], more or None)
 
 
 def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: Path,

@@ -64,10 +64,10 @@ class Smdp:
         return esim_orders.order(self.engine, InProcessSmdp(self.engine, self.address), "cust",
                                  actor="t", confirmation_code=confirmation_code, eid=eid)
 
-    def euicc(self, tmp_path: Path, name: str = "euicc", eid: str | None = None
-              ) -> VirtualEuicc:
+    def euicc(self, tmp_path: Path, name: str = "euicc", eid: str | None = None,
+              curves: list[str] | None = None) -> VirtualEuicc:
         return virtual_euicc(dev_euicc(self.home / "pki" / "rsp", eid=eid,
-                                       state=tmp_path / f"{name}.json"))
+                                       state=tmp_path / f"{name}.json", curves=curves))
 
     def state(self, iccid: str) -> str | None:
         with Session(self.engine) as s:
@@ -91,10 +91,17 @@ class Smdp:
 
 @contextlib.contextmanager
 def running_smdp(engine: Engine, hsm: SoftHsm, home: Path, count: int = 3,
-                 **settings: Any) -> Iterator[Smdp]:
+                 brainpool: bool = False, **settings: Any) -> Iterator[Smdp]:
+    """`brainpool`: the lab identity gets a brainpoolP256r1 CI hierarchy beside P-256's (made
+    here for the listener's address, as the service would make the P-256 one)."""
     iccids = seed(engine, hsm, count, batch="e1", kind="esim", state="in_stock")
     esim_orders.stock_profiles(engine, actor="t", batch="e1")
     port = free_port()
+    if brainpool:
+        from simcore.smdp.rsp_pki import sgp26_init
+
+        sgp26_init(Settings(home=home), hsm, address=f"127.0.0.1:{port}", auto=True,
+                   brainpool=True)
     options: dict[str, Any] = {"port": port, "sweep_seconds": 3600.0, **settings}
     listener = start_es9plus(engine, address=f"127.0.0.1:{port}", settings=Settings(home=home),
                              hsm=lambda: hsm, es9=Es9PlusSettings(**options), reuse_port=False)

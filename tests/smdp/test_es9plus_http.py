@@ -390,3 +390,22 @@ def test_internal_failure_is_an_execution_error(caplog: pytest.LogCaptureFixture
     assert post(client, "handleNotification",  # type: ignore[arg-type]
                 {"pendingNotification": "AAAA"}).status_code == 204
     assert "c2VjcmV0" not in caplog.text
+
+
+def test_brainpool_download_over_https(engine: Engine, hsm: SoftHsm,  # noqa: F811
+                                       tmp_path: Path) -> None:
+    """The listener's SM-DP+ with a P-256 and a brainpoolP256r1 CI (`pki sgp26-init
+    --brainpool`); an eUICC with a brainpool chain only downloads, installs and enables over
+    HTTPS (CERT.DP.TLS stays P-256), every RSP signature and both one-time keys on brainpool."""
+    with running_smdp(engine, hsm, tmp_path / "home", count=2, brainpool=True) as smdp:
+        profile = smdp.order()
+        card = smdp.euicc(tmp_path, curves=[rsp_pki.BRAINPOOL_P256R1])
+        assert card.core.credentials.certificate.public_key().curve.name == "brainpoolP256r1"
+        with lpa(card) as functions, smdp.es9() as es9:
+            result = download(functions, es9, profile.activation_code.to_uri())
+            assert result.success and result.iccid == profile.iccid
+            assert smdp.state(profile.iccid) == "installed"
+            functions.enable(profile.iccid)
+            sent = process_notifications(functions, lambda address: smdp.es9())
+            assert [ok for _, ok in sent] == [True]
+        assert smdp.state(profile.iccid) == "enabled"

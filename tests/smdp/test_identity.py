@@ -6,6 +6,7 @@ with the setting named."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,34 @@ def _worker_identity(home: str, barrier: Any, results: Any) -> None:
         results.put(identity.dpauth_certificate.serial_number)
     except Exception as e:  # reported to the test, which shows it
         results.put(f"{type(e).__name__}: {e}")
+
+
+def test_brainpool_set_on_softhsm2(tmp_path: Path, p11hsm: Any) -> None:  # noqa: F811
+    """A lab with a brainpoolP256r1 hierarchy: its DPauth / DPpb keys made in SoftHSM2
+    (CKA_EC_PARAMS = the brainpool OID), loaded as the identity's second set, signing r ‖ s
+    that verify with its certificates; a key reference of the wrong curve is refused by name."""
+    label = f"smdp-bp-{os.getpid()}"
+    settings, lab = _lab(tmp_path, p11hsm, label=label, brainpool=True)
+    assert lab.more_keys is not None
+    bp_auth, bp_pb = lab.more_keys["brainpoolP256r1"]
+    try:
+        identity = load_identity(settings, p11hsm)
+        [more] = identity.more_credentials
+        assert more.curve.name == "brainpoolP256r1"
+        assert identity.dppb_certificate.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
+        for cert, signer in ((more.dpauth_certificate, more.dpauth_signer),
+                             (more.dppb_certificate, more.dppb_signer)):
+            key = cert.public_key()
+            assert isinstance(key, ec.EllipticCurvePublicKey)
+            signatures.verify(key, b"m", signatures.sign(signer, b"m", "s"), "s")
+        # smdp.json naming the P-256 key where the brainpool one belongs
+        manifest = lab.directory / "smdp.json"
+        data = json.loads(manifest.read_text())
+        data["more"][0]["dpauth_key"] = lab.dpauth_key.to_token()
+        manifest.write_text(json.dumps(data))
+        with pytest.raises(IdentityError) as e:
+            load_identity(settings, p11hsm)
+        assert e.value.field == "smdp_rsp_dir.more[0].dpauth_key"
+    finally:
+        for ref in (lab.dpauth_key, lab.dppb_key, bp_auth, bp_pb):
+            p11hsm.ec_destroy(ref)

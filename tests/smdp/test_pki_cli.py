@@ -123,3 +123,56 @@ def test_production_load_generated_and_imported_keys(home: Path,
     for p in home.rglob("*"):
         if p.is_file():
             assert scalar not in p.read_bytes()
+
+
+def test_sgp26_init_with_a_brainpool_hierarchy(home: Path) -> None:
+    """`--brainpool`: a second CI hierarchy on brainpoolP256r1 (SGP.22 §2.6.7) with its own
+    CERT.DPauth / CERT.DPpb over brainpool keys in the HSM, each chain valid — the P-256 one
+    through cryptography's path validator, the brainpool one link by link (cryptography's
+    validator refuses brainpool keys) — and loaded by the SM-DP+ beside the P-256 set."""
+    from esim.sgp22.certificates import (
+        TrustedCis,
+        verify_euicc_chain,
+        verify_server_certificate,
+    )
+
+    eid = default_eid()
+    facts = json.loads(ok("pki", "sgp26-init", "--address", "smdp.lab.test:8443", "--eid", eid,
+                          "--brainpool", "--json"))
+    assert facts["certificates"]["dpauth"]["curve"] == "secp256r1"
+    assert facts["certificates"]["tls"]["curve"] == "secp256r1"  # TLS clients verify P-256
+    [more] = facts["more_credentials"]
+    assert more["curve"] == "brainpoolP256r1"
+    assert more["dpauth_key"] == {"backend": "soft", "key_type": "SKDPauth", "label": "smdp"}
+    assert more["dppb"]["curve"] == "brainpoolP256r1"
+    assert more["dppb"]["roles"] == ["DP_PB (2.23.146.1.2.1.5)"]
+    assert sorted(ci["curve"] for ci in facts["trusted_cis"]) == ["brainpoolP256r1",
+                                                                  "secp256r1"]
+    rsp = home / "pki" / "rsp"
+    bp = rsp / "brainpoolP256r1"
+
+    def load(path: Path) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+
+    bp_ci = load(bp / "ci.pem")
+    bp_cis = TrustedCis([bp_ci])
+    assert bp_ci.public_key().curve.name == "brainpoolP256r1"  # type: ignore[union-attr]
+    for name, role in (("smdp-dpauth.pem", RspRole.DP_AUTH), ("smdp-dppb.pem", RspRole.DP_PB)):
+        cert = load(bp / name)
+        verify_server_certificate(cert, role, bp_cis)
+        cert.verify_directly_issued_by(bp_ci)
+    assert verify_euicc_chain(load(bp / f"euicc-{eid}.pem"), load(bp / "eum.pem"), bp_cis,
+                              eid=eid).eid == eid
+    # the P-256 hierarchy is unchanged, and still passes cryptography's path validation
+    p256_ci = load(rsp / "ci.pem")
+    verify_server_certificate(load(rsp / "smdp-dpauth.pem"), RspRole.DP_AUTH,
+                              TrustedCis([p256_ci]))
+    text = ok("pki", "show")
+    assert "brainpoolP256r1 CERT.dpauth" in text and "SKDPpb 'smdp' in the soft HSM" in text
+    # the virtual eUICC of this lab carries a chain in each hierarchy, P-256's first
+    from esim.euicc.identity import dev_euicc
+
+    core = dev_euicc(rsp, eid=eid)
+    assert [c.certificate.public_key().curve.name for c in core.chains] == [  # type: ignore[union-attr]
+        "secp256r1", "brainpoolP256r1"]
+    assert run("pki", "csr", "--help").exit_code == 0  # type: ignore[attr-defined]
