@@ -115,8 +115,9 @@ def test_resume_of_an_active_sim_changes_nothing(deps: Deps, watching: WatchingH
     assert data["resumed"] is False
 
 
-def test_a_failed_swap_of_a_suspended_sim_is_compensated(deps: Deps,
-                                                         watching: WatchingHlr) -> None:
+@pytest.mark.parametrize("resume", [False, True], ids=["carried", "resumed"])
+def test_a_failed_swap_of_a_suspended_sim_is_compensated(deps: Deps, watching: WatchingHlr,
+                                                         resume: bool) -> None:
     old = _suspended(deps)
     refuse_to = old["imsi"]
 
@@ -129,9 +130,10 @@ def test_a_failed_swap_of_a_suspended_sim_is_compensated(deps: Deps,
         FakeHlr.set_msisdn(watching, imsi, msisdn)
 
     watching.set_msisdn = set_msisdn  # type: ignore[method-assign]
-    wid = start_swap(deps.engine, old["iccid"], actor="t")
+    wid = start_swap(deps.engine, old["iccid"], actor="t", resume=resume)
     _done(deps, wid, status=wf.FAILED)
-    sim = get_sim(deps.engine, old["iccid"])
+    assert watching.at_provision[get_workflow(deps.engine, wid).data["new_imsi"]] is resume
+    sim = get_sim(deps.engine, old["iccid"])  # a failed swap resumes nothing
     assert (sim.state, sim.msisdn) == ("suspended", old["msisdn"])
     entry = watching.subscribers[old["imsi"]]
     assert (entry.allowed, entry.msisdn) == (False, old["msisdn"])  # still barred, its number
