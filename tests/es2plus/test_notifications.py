@@ -117,3 +117,18 @@ def test_deletion_and_enable_disable_points_move_the_profile(
         assert profile(engine, iccid).profile_state == state
     assert [p["to"] for t, p in outbox(engine, iccid) if t == "esim_profile.state_changed"] == [
         "enabled", "disabled", "enabled", "deleted"]
+
+
+def test_deletion_reported_for_a_terminated_profile_still_on_the_device(
+        engine: Engine, smdp: Es2PlusClient) -> None:
+    """A terminated eSIM whose profile was already installed is `unavailable` (SGP.22 v2 gives
+    no way to delete it remotely); when the user deletes it, an external SM-DP+ reports the
+    deletion (point 5) and the profile becomes deleted — nothing else moves it."""
+    iccid = add_profiles(engine, 1, state="unavailable")[0]
+    for point in (3, 4, 101, 102):  # download progress after termination: recorded, not applied
+        notify(smdp, iccid, point)
+        assert profile(engine, iccid).profile_state == "unavailable"
+    notify(smdp, iccid, 5)
+    assert profile(engine, iccid).profile_state == "deleted"
+    changes = [p for t, p in outbox(engine, iccid) if t == "esim_profile.state_changed"]
+    assert [(p["from"], p["to"]) for p in changes] == [("unavailable", "deleted")]
