@@ -176,3 +176,10 @@ def test_sgp26_init_with_a_brainpool_hierarchy(home: Path) -> None:
     assert [c.certificate.public_key().curve.name for c in core.chains] == [  # type: ignore[union-attr]
         "secp256r1", "brainpoolP256r1"]
     assert run("pki", "csr", "--help").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_euicc_emulate_curve_option_checked(home: Path) -> None:
+    """`simsmith euicc emulate --curve` names a lab hierarchy (SGP.22 §2.6.7's two curves);
+    another curve is refused by name before any reader is touched."""
+    assert "secp384r1" in refused("euicc", "emulate", "--curve", "secp384r1")
+    assert "--curve" in ok("euicc", "emulate", "--help")
