@@ -55,6 +55,12 @@ class TerminationCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200, description="Why (audited)")
+
+
 class StepPublic(BaseModel):
     seq: int
     name: str
@@ -74,7 +80,8 @@ class WorkflowPublic(BaseModel):
     id: str
     kind: str
     status: str = Field(description="pending | running | compensating | succeeded | failed "
-                        "(compensated) | stuck (a compensation kept failing)")
+                        "(compensated) | cancelled (compensated after a cancel) | stuck (a "
+                        "compensation kept failing)")
     subject: str | None
     input: dict[str, Any]
     data: dict[str, Any] = Field(description="What the steps found and made (ICCID, IMSI, "
@@ -88,6 +95,11 @@ class WorkflowPublic(BaseModel):
     updated_at: datetime
     finished_at: datetime | None
     next_attempt_at: datetime | None
+    cancel_requested_at: datetime | None = Field(
+        default=None, description="When a cancel was asked (the worker stops at the next step "
+        "boundary)")
+    cancel_requested_by: str | None = None
+    cancel_reason: str | None = None
     steps: list[StepPublic]
 
     @classmethod
@@ -97,4 +109,6 @@ class WorkflowPublic(BaseModel):
                    created_at=v.created_at,
                    updated_at=v.updated_at, finished_at=v.finished_at,
                    next_attempt_at=v.next_attempt_at,
+                   cancel_requested_at=v.cancel_requested_at,
+                   cancel_requested_by=v.cancel_requested_by, cancel_reason=v.cancel_reason,
                    steps=[StepPublic(**s.__dict__) for s in v.steps])

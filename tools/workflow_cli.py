@@ -72,6 +72,9 @@ def _show(v: WorkflowView, as_json: bool) -> None:
                 [(v.status, v.subject, v.error, v.trace_id)])
     if v.notice:
         console.print(f"note: {v.notice}", soft_wrap=True)
+    if v.cancel_requested_at:
+        print_table(None, ["cancel asked", "by", "reason"],
+                    [(v.cancel_requested_at, v.cancel_requested_by, v.cancel_reason)])
     if v.steps:
         print_table(None, ["#", "step", "status", "attempts", "started", "finished", "error"],
                     [(s.seq, s.name, s.status, s.attempts, s.started_at, s.finished_at,
@@ -92,7 +95,7 @@ def _finish(eng: Engine, wid: str, wait: float | None, as_json: bool) -> None:
                 time.sleep(0.1)
     v = service.get_workflow(eng, wid)
     _show(v, as_json)
-    if v.status in ("failed", "stuck"):
+    if v.status in ("failed", "stuck"):  # cancelled is what was asked for
         raise typer.Exit(1)
 
 
@@ -159,6 +162,19 @@ def terminate(iccid: str = typer.Argument(...), reason: str = typer.Option(..., 
     """Terminate: removed from the HLR, eSIM order cancelled, SIM terminated and quarantined."""
     _run(lambda eng: service.start_termination(eng, iccid, actor=actor(), reason=reason), wait,
          as_json)
+
+
+@app.command("cancel")
+@handle_errors
+def cancel(workflow_id: str = typer.Argument(...),
+           reason: str = typer.Option(..., "--reason", help="Why (audited)."),
+           wait: float | None = WaitOpt, as_json: bool = JsonOpt) -> None:
+    """Cancel a run that has not finished: the worker stops at the next step boundary and
+    compensates the finished steps in reverse; the run ends `cancelled`. Refused (exit 1) once
+    it has finished or is compensating after a failure; asking again changes nothing."""
+    eng = engine()
+    v = service.cancel_workflow(eng, workflow_id, actor=actor(), reason=reason)
+    _finish(eng, v.id, wait, as_json)
 
 
 @app.command("list")

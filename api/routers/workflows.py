@@ -1,6 +1,8 @@
 """Workflows as resources (issue 18): POST /v1/activations, /v1/suspensions, /v1/resumptions,
 /v1/swaps and /v1/terminations start a durable workflow and answer 202 with its resource in
-`Location`; GET it to follow the steps. GET /v1/workflows lists every kind.
+`Location`; GET it to follow the steps. GET /v1/workflows lists every kind. POST
+/v1/workflows/{id}/cancel (and /v1/<resource>/{id}/cancel) asks a run to stop: compensated from
+the next step boundary, it ends `cancelled`; 409 once it has finished or is compensating.
 
 Writing needs `sims:write`, reading `sims:read` (the scopes of the SIM lifecycle they carry
 out). A W3C `traceparent` header's trace id becomes the run's.
@@ -21,6 +23,7 @@ from api.pagination import CursorQuery, Page, decode_cursor, encode_cursor
 from api.problems import openapi_responses
 from api.workflow_schemas import (
     ActivationCreate,
+    CancelRequest,
     ResumptionCreate,
     SuspensionCreate,
     SwapCreate,
@@ -36,7 +39,8 @@ Reader = Annotated[ApiKey, Scope("sims:read")]
 Writer = Annotated[ApiKey, Scope("sims:write")]
 Traceparent = Annotated[str | None, Header(description="W3C trace context: the run joins "
                                                        "this trace")]
-Status = Literal["pending", "running", "compensating", "succeeded", "failed", "stuck"]
+Status = Literal["pending", "running", "compensating", "succeeded", "failed", "cancelled",
+                 "stuck"]
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 # resource path → workflow kind
@@ -140,6 +144,12 @@ def _page(views: list[service.WorkflowView], limit: int) -> Page[WorkflowPublic]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 
 
+def _cancel(engine: Any, workflow_id: str, body: CancelRequest, key: ApiKey,
+            kind: str | None) -> WorkflowPublic:
+    return WorkflowPublic.of(service.cancel_workflow(engine, workflow_id, actor=actor(key),
+                                                     reason=body.reason, kind=kind))
+
+
 def _add_reads(resource: str, kind: str) -> None:
     def get_one(workflow_id: str, engine: EngineDep, _k: Reader) -> WorkflowPublic:
         return WorkflowPublic.of(service.get_workflow(engine, workflow_id, kind=kind))
@@ -150,6 +160,14 @@ def _add_reads(resource: str, kind: str) -> None:
         return _page(service.list_workflows(engine, kind=kind, status=status, subject=subject,
                                             before=decode_cursor(cursor), limit=limit), limit)
 
+    def cancel_one(workflow_id: str, body: CancelRequest, engine: EngineDep,
+                   key: Writer) -> WorkflowPublic:
+        return _cancel(engine, workflow_id, body, key, kind)
+
+    cancel_one.__doc__ = f"Cancel a {kind} workflow (see POST /v1/workflows/{{id}}/cancel)."
+    router.add_api_route(f"/v1/{resource}/{{workflow_id}}/cancel", cancel_one, methods=["POST"],
+                         name=f"cancel_{resource}", response_model=WorkflowPublic,
+                         status_code=202)
     get_one.__doc__ = f"One {kind} workflow with its steps (status, attempts, timestamps, " \
                       "errors) and trace id."
     list_all.__doc__ = f"{kind.capitalize()} workflows, newest first."
@@ -178,3 +196,14 @@ def list_workflows(engine: EngineDep, _k: Reader, cursor: CursorQuery = None, li
 def get_workflow(workflow_id: str, engine: EngineDep, _k: Reader) -> WorkflowPublic:
     """One workflow of any kind with its steps."""
     return WorkflowPublic.of(service.get_workflow(engine, workflow_id))
+
+
+@router.post("/v1/workflows/{workflow_id}/cancel", status_code=202)
+def cancel_workflow(workflow_id: str, body: CancelRequest, engine: EngineDep,
+                    key: Writer) -> WorkflowPublic:
+    """Cancel a run that has not finished: marked cancel-requested now (audited with the key
+    and the reason, `workflow.<kind>.cancel_requested` in the outbox); the worker stops at the
+    next step boundary — a step in flight finishes first — and compensates the finished steps
+    in reverse, as after a permanent failure, ending `cancelled`. Asking again answers the
+    same run. 409 if the run has finished or is already compensating after a failure."""
+    return _cancel(engine, workflow_id, body, key, None)

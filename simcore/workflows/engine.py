@@ -18,6 +18,12 @@ stamps a lease token; every record the worker writes is fenced by that token, so
 lease ran out (killed, or stalled) can no longer write, and the run is due again for another.
 Retries are not slept: a transient failure records the error and sets `next_attempt_at` by
 exponential backoff with jitter (tenacity's `wait_exponential_jitter`), and the claim is let go.
+
+Cancel (`request_cancel`) only marks the run: the worker reads the mark at the next step
+boundary — in the transaction that records a step (and the store steps chained with it), or
+when it claims the run — and compensates the finished steps in reverse exactly as after a
+permanent failure; the run ends `cancelled` (or `stuck` if an undo keeps failing). A step in
+flight is never interrupted.
 """
 
 from __future__ import annotations
@@ -48,9 +54,9 @@ from simcore.workflows.models import Workflow, WorkflowStep
 log = get_logger(__name__)
 
 PENDING, RUNNING, COMPENSATING = "pending", "running", "compensating"
-SUCCEEDED, FAILED, STUCK = "succeeded", "failed", "stuck"
+SUCCEEDED, FAILED, CANCELLED, STUCK = "succeeded", "failed", "cancelled", "stuck"
 LIVE = (PENDING, RUNNING, COMPENSATING)
-FINISHED = (SUCCEEDED, FAILED, STUCK)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED, STUCK)
 
 STEP_PENDING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = "pending", "done", "failed", "skipped"
 STEP_COMPENSATED, STEP_COMPENSATION_FAILED = "compensated", "compensation_failed"
@@ -104,6 +110,9 @@ class Definition:
     steps: tuple[Step, ...]
     # Exceptions (besides Transient and OSError) worth a retry: the flows add their ports'.
     transient: tuple[type[BaseException], ...] = ()
+    # False for a workflow that only goes forward (termination): stopping it half-way would
+    # leave the SIM half out of service, so a cancel is refused.
+    cancellable: bool = True
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -236,8 +245,10 @@ _CLAIM = (update(WF).where(WF.c.id.in_(_DUE.scalar_subquery()))
           .values(lease_owner=bindparam("owner"), lease_token=bindparam("token"),
                   next_attempt_at=bindparam("until"))
           .returning(*WF.c))
+# A run with a cancel asked for runs no step on this claim: no attempt is counted.
 _CURRENT = (select(WF.c.step).where(WF.c.id == ST.c.workflow_id,
-                                    WF.c.status.in_((PENDING, RUNNING)))
+                                    WF.c.status.in_((PENDING, RUNNING)),
+                                    WF.c.cancel_requested_at.is_(None))
             .scalar_subquery())
 _COUNT_ATTEMPT = (update(ST).where(ST.c.status == STEP_PENDING, ST.c.seq == _CURRENT)
                   .values(attempts=ST.c.attempts + 1,
@@ -262,7 +273,8 @@ def _fenced(engine: Engine, lease: Lease) -> Iterator[tuple[Session, Any]]:
         yield s, row
 
 
-_FENCE = (select(WF.c.id, WF.c.subject, WF.c.actor)
+_FENCE = (select(WF.c.id, WF.c.subject, WF.c.actor, WF.c.cancel_requested_at,
+                 WF.c.cancel_requested_by, WF.c.cancel_reason)
           .where(WF.c.id == bindparam("id"), WF.c.lease_token == bindparam("token"))
           .with_for_update())
 
@@ -366,6 +378,8 @@ def _forward_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps: An
     seq = int(row.step)
     if seq >= len(d.steps):
         return _finish(engine, lease, d, SUCCEEDED, None)
+    if row.cancel_requested_at is not None:  # read at the claim: nothing runs
+        return _cancel_at_claim(engine, lease, d, row, seq)
     step = d.steps[seq]
     attempt = row.attempt_hint
     if attempt is None:
@@ -431,24 +445,33 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
                 c.execute(_STEP_RECORD, records)
                 data = canonical_json(run.data)
                 now = utcnow()
+                cancelled = False
                 if n < len(d.steps):
                     moved = c.execute(_NEXT_RUN, {
                         "w": row.id, "token": lease.token, "n": n, "d": data, "t": now,
                         "until": now + timedelta(seconds=lease.seconds)}).rowcount
+                    if moved != 1:  # the lease lost, or a cancel asked: stop here
+                        asked = c.execute(_CANCEL_ASKED, {"w": row.id,
+                                                          "token": lease.token}).first()
+                        if asked is not None:
+                            _compensate_from(s, lease, asked, n - 1, data=data)
+                            moved, cancelled = 1, True
                 else:
                     moved = c.execute(_FINISH_RUN, {
                         "w": row.id, "token": lease.token, "s": SUCCEEDED, "e": None, "t": now,
                         "n": n, "d": data}).rowcount
                 if moved != 1:
                     raise LeaseLost(f"workflow {row.id}: lease {lease.token} lost")
-                if n < len(d.steps):
+                if n >= len(d.steps):
+                    _finished_audit(s, d, row.id, SUCCEEDED, None, row.subject, row.actor)
+                elif not cancelled:
                     nxt = int(c.execute(_NEXT_STEP, {"w": row.id, "n": n, "t": now}
                                         ).scalar_one())
-                else:
-                    _finished_audit(s, d, row.id, SUCCEEDED, None, row.subject, row.actor)
         except _Unchain as u:
             limit = u.seq
             continue
+        if cancelled:
+            return _load(engine, lease)
         if n < len(d.steps):
             return SimpleNamespace(**{**vars(row), "step": n, "status": RUNNING, "data": data,
                                       "attempt_hint": nxt})
@@ -508,8 +531,10 @@ _STEP_RECORD = (
             started_at=case((bindparam("keep", type_=Integer) == 0, null()),
                             else_=func.coalesce(bindparam("start", type_=ST.c.started_at.type),
                                                 ST.c.started_at))))
-# The run moves on (or finishes), fenced: no row when the lease is no longer this worker's.
-_NEXT_RUN = (update(WF).where(WF.c.id == bindparam("w"), WF.c.lease_token == bindparam("token"))
+# The run moves on (or finishes), fenced: no row when the lease is no longer this worker's —
+# or, to move on, when a cancel was asked (read then with _CANCEL_ASKED).
+_NEXT_RUN = (update(WF).where(WF.c.id == bindparam("w"), WF.c.lease_token == bindparam("token"),
+                              WF.c.cancel_requested_at.is_(None))
              .values(step=bindparam("n"), status=RUNNING, data=bindparam("d"),
                      updated_at=bindparam("t"), next_attempt_at=bindparam("until")))
 _FINISH_RUN = (update(WF).where(WF.c.id == bindparam("w"),
@@ -517,6 +542,10 @@ _FINISH_RUN = (update(WF).where(WF.c.id == bindparam("w"),
                .values(status=bindparam("s"), error=bindparam("e"), next_attempt_at=None,
                        lease_owner=None, lease_token=None, finished_at=bindparam("t"),
                        updated_at=bindparam("t"), step=bindparam("n"), data=bindparam("d")))
+_CANCEL_ASKED = (select(WF.c.cancel_requested_by, WF.c.cancel_reason)
+                 .where(WF.c.id == bindparam("w"), WF.c.lease_token == bindparam("token"),
+                        WF.c.cancel_requested_at.is_not(None))
+                 .with_for_update())
 _NEXT_STEP = (update(ST).where(ST.c.workflow_id == bindparam("w"), ST.c.seq == bindparam("n"))
               .values(attempts=ST.c.attempts + 1, started_at=bindparam("t"))
               .returning(ST.c.attempts))
@@ -530,13 +559,15 @@ def _failed(engine: Engine, lease: Lease, d: Definition, wf_id: str, seq: int, s
              retry=retry, error=error)
     if retry:
         telemetry.count_retry(d.kind, step.name)
-    with _fenced(engine, lease) as (s, _):
+    with _fenced(engine, lease) as (s, fence):
         if reached:  # sticky over the attempts: any one of them may have reached the peer
             _set_step(s, wf_id, seq, result=_PEER_REACHED)
         if retry:
+            # A cancel asked while this attempt ran: no backoff, the next claim compensates.
+            delay = 0.0 if fence.cancel_requested_at is not None else policy.delay(attempt)
             _set_step(s, wf_id, seq, last_error=error)
             _set_run(s, wf_id, status=RUNNING, lease_owner=None, lease_token=None,
-                     next_attempt_at=utcnow() + timedelta(seconds=policy.delay(attempt)))
+                     next_attempt_at=utcnow() + timedelta(seconds=delay))
         else:
             _set_step(s, wf_id, seq, status=STEP_FAILED, last_error=error,
                       finished_at=utcnow())
@@ -560,7 +591,8 @@ def _compensate_one(engine: Engine, lease: Lease, d: Definition, row: Any, deps:
                                      or d.steps[q].undo_commit is not None))
             or (st == STEP_FAILED and res == _PEER_REACHED and d.steps[q].undo is not None)]
     if not todo:
-        return _finish(engine, lease, d, FAILED, row.error)
+        return _finish(engine, lease, d, CANCELLED if _by_cancel(row.error) else FAILED,
+                       row.error)
     seq, tried, failed_step = todo[0]
     step = d.steps[seq]
     run = _run_of(row, deps, seq, tried + 1)
@@ -624,6 +656,80 @@ def _finished(lease: Lease, d: Definition, status: str) -> None:
     log.info("workflow.finished", workflow_id=lease.workflow_id, kind=d.kind, status=status)
 
 
+# --- cancelling -------------------------------------------------------------------------------
+
+# The run's error once a cancel stopped it; a step's failure reads "<step>: …", and step names
+# have no spaces, so the prefix tells the two apart.
+_CANCEL_PREFIX = "cancelled by "
+
+
+def _by_cancel(error: str | None) -> bool:
+    return bool(error) and str(error).startswith(_CANCEL_PREFIX)
+
+
+def request_cancel(engine: Engine, workflow_id: str, *, actor: str, reason: str,
+                   registry: Registry = REGISTRY) -> bool:
+    """Ask a run that has not finished to stop: marked now (audited, `workflow.<kind>.
+    cancel_requested` in the outbox), acted on by the worker at the next step boundary.
+    False if a cancel was already asked (nothing more is done); Conflict if the run has
+    finished, is already being compensated after a failure, or is of a kind that only goes
+    forward."""
+    with transaction(engine) as s:
+        row = s.execute(select(WF.c.kind, WF.c.status, WF.c.subject, WF.c.error,
+                               WF.c.lease_token, WF.c.cancel_requested_at)
+                        .where(WF.c.id == workflow_id).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"no workflow {workflow_id}")
+        if row.cancel_requested_at is not None:
+            return False
+        if row.status in FINISHED:
+            raise Conflict(f"workflow {workflow_id} has finished ({row.status}): nothing to "
+                           "cancel")
+        if not registry.get(row.kind).cancellable:
+            raise Conflict(f"workflow {workflow_id}: a {row.kind} goes forward until it is "
+                           "done; it cannot be cancelled")
+        if row.status == COMPENSATING:
+            raise Conflict(f"workflow {workflow_id} is already being compensated after a "
+                           f"failure ({row.error})")
+        now = utcnow()
+        values: dict[str, Any] = {"cancel_requested_at": now, "cancel_requested_by": actor,
+                                  "cancel_reason": reason, "updated_at": now}
+        if row.lease_token is None:  # pending, or waiting for a retry: act on it now
+            values["next_attempt_at"] = now
+        s.execute(update(WF).where(WF.c.id == workflow_id).values(**values))
+        details = {"workflow_id": workflow_id, "subject": row.subject, "status": row.status,
+                   "reason": reason}
+        action = f"workflow.{row.kind}.cancel_requested"
+        audit.append(s, actor=actor, action=action, subject_type="workflow",
+                     subject_id=workflow_id, details=details,
+                     outbox=audit.Outbox(action, "workflow", workflow_id, details))
+    log.info("workflow.cancel_requested", workflow_id=workflow_id, actor=actor)
+    return True
+
+
+def _compensate_from(s: Session, lease: Lease, asked: Any, seq: int, **values: Any) -> None:
+    """Turn the run (fenced by the caller) to compensating from step `seq` down."""
+    error = f"{_CANCEL_PREFIX}{asked.cancel_requested_by}: {asked.cancel_reason}"[:1000]
+    _set_run(s, lease.workflow_id, status=COMPENSATING, step=seq, error=error,
+             next_attempt_at=utcnow() + timedelta(seconds=lease.seconds), **values)
+    log.info("workflow.cancelling", workflow_id=lease.workflow_id, at_step=seq)
+
+
+def _cancel_at_claim(engine: Engine, lease: Lease, d: Definition, row: Any, seq: int) -> Any:
+    """A claimed run with a cancel asked: step `seq` is not run. If an attempt of it started
+    before (a worker may have died after its peer call and before the record) and it has a
+    peer half, it is undone too, as a failed step that may have reached its peer: undoing is
+    idempotent at the peer, so undoing what never happened is harmless."""
+    with _fenced(engine, lease) as (s, fence):
+        attempts, _ = _attempts(s, row.id, seq)
+        if attempts > 0 and d.steps[seq].call is not None:
+            _set_step(s, row.id, seq, status=STEP_FAILED, result=_PEER_REACHED,
+                      last_error="cancelled before this attempt was recorded",
+                      finished_at=utcnow())
+        _compensate_from(s, lease, fence, seq)
+    return _load(engine, lease)
+
+
 # --- the worker -------------------------------------------------------------------------------
 
 
@@ -672,7 +778,7 @@ def drain(engine: Engine, deps: Any, *, policy: RetryPolicy = RetryPolicy(),
 
 
 __all__: Sequence[str] = (
-    "COMPENSATING", "FAILED", "PENDING", "REGISTRY", "RUNNING", "STUCK", "SUCCEEDED",
+    "CANCELLED", "COMPENSATING", "FAILED", "PENDING", "REGISTRY", "RUNNING", "STUCK", "SUCCEEDED",
     "Definition", "Lease", "Registry", "RetryPolicy", "Run", "Step", "StepFailed", "Transient",
-    "Worker", "advance", "claim", "drain", "start",
+    "Worker", "advance", "claim", "drain", "request_cancel", "start",
 )

@@ -4,7 +4,7 @@
 A workflow row is the unit workers claim: `next_attempt_at` says when it is due (NULL once it
 has finished), `lease_owner`/`lease_token` who holds it. A claim pushes `next_attempt_at` a lease
 ahead, so a worker that dies loses only its lease and the run is due again when it expires
-(simcore.workflows.engine). Migration 0800.
+(simcore.workflows.engine). Migrations 0800, 0830 (cancel).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Workflow(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=36)
     kind: str = Field(max_length=32)
-    # pending → running → succeeded, or → compensating → failed | stuck
+    # pending → running → succeeded, or → compensating → failed | cancelled | stuck
     status: str = Field(max_length=16, index=True)
     subject: str | None = Field(default=None, max_length=128, index=True)  # ICCID, mostly
     input: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, no secrets
@@ -50,6 +50,10 @@ class Workflow(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     finished_at: datetime | None = _ts(nullable=True)
+    # A cancel asked for (migration 0830): the worker stops at the next step boundary.
+    cancel_requested_at: datetime | None = _ts(nullable=True)
+    cancel_requested_by: str | None = Field(default=None, max_length=128)
+    cancel_reason: str | None = Field(default=None, max_length=200)
 
 
 class WorkflowStep(SQLModel, table=True):

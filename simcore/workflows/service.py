@@ -3,7 +3,8 @@
 `start_*` checks the request at once (InvalidInput names the field) and records the run; a
 worker (simcore.workflows.engine.Worker: `simsmith worker`, or the thread in `simsmith serve`)
 carries it out. `get_workflow` returns the run with each step's status, attempts, timestamps
-and last error, and the run's trace id.
+and last error, and the run's trace id. `cancel_workflow` asks a run to stop (engine.
+request_cancel: compensated from the next step boundary, ending `cancelled`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from simcore.db import read_session
 from simcore.errors import InvalidInput, NotFound
 from simcore.identifiers import Iccid
 from simcore.workflows import activation, service_flows
-from simcore.workflows.engine import FINISHED, LIVE, REGISTRY, start
+from simcore.workflows.engine import FINISHED, LIVE, REGISTRY, request_cancel, start
 from simcore.workflows.models import Workflow, WorkflowStep
 
 KINDS = ("activation", "suspend", "resume", "swap", "termination")
@@ -62,6 +63,9 @@ class WorkflowView:
     finished_at: datetime | None
     next_attempt_at: datetime | None
     steps: tuple[StepView, ...] = ()
+    cancel_requested_at: datetime | None = None
+    cancel_requested_by: str | None = None
+    cancel_reason: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -83,6 +87,8 @@ class WorkflowView:
             "notice": self.notice, "trace_id": self.trace_id, "created_at": ts(self.created_at),
             "updated_at": ts(self.updated_at), "finished_at": ts(self.finished_at),
             "next_attempt_at": ts(self.next_attempt_at),
+            "cancel_requested_at": ts(self.cancel_requested_at),
+            "cancel_requested_by": self.cancel_requested_by, "cancel_reason": self.cancel_reason,
             "steps": [{"seq": s.seq, "name": s.name, "status": s.status,
                        "idempotency_key": s.idempotency_key, "attempts": s.attempts,
                        "compensation_attempts": s.compensation_attempts,
@@ -101,7 +107,9 @@ def _view(w: Workflow, steps: Sequence[WorkflowStep] | None = None) -> WorkflowV
         steps=tuple(StepView(s.seq, s.name, s.status, s.idempotency_key, s.attempts,
                              s.compensation_attempts, s.started_at, s.finished_at,
                              s.compensated_at, s.last_error,
-                             json.loads(s.result) if s.result else {}) for s in steps or ()))
+                             json.loads(s.result) if s.result else {}) for s in steps or ()),
+        cancel_requested_at=w.cancel_requested_at, cancel_requested_by=w.cancel_requested_by,
+        cancel_reason=w.cancel_reason)
 
 
 def _trace_id(trace_id: str | None) -> str:
@@ -185,6 +193,25 @@ _WF = Workflow.__table__  # type: ignore[attr-defined]
 _ST = WorkflowStep.__table__  # type: ignore[attr-defined]
 _GET = select(_WF).where(_WF.c.id == bindparam("id"))
 _STEPS = select(_ST).where(_ST.c.workflow_id == bindparam("id")).order_by(_ST.c.seq)
+
+
+def cancel_workflow(engine: Engine, workflow_id: str, *, actor: str, reason: str,
+                    kind: str | None = None) -> WorkflowView:
+    """Ask the run to stop; returns it as it is now (the worker compensates it from the next
+    step boundary). Asking again changes nothing and answers the same. NotFound if there is no
+    such run (of `kind`, if given); Conflict if it has finished or is already compensating
+    after a failure; InvalidInput for a missing or overlong reason."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 200:
+        raise InvalidInput("reason", "empty or longer than 200 characters",
+                           expected="why the run is cancelled")
+    bad = next((i for i, c in enumerate(reason) if not c.isprintable()), None)
+    if bad is not None:
+        raise InvalidInput("reason", "a control character", position=bad + 1,
+                           expected="printable text")
+    get_workflow(engine, workflow_id, kind=kind)  # checks the id and the kind
+    request_cancel(engine, _check_id(workflow_id), actor=actor, reason=reason)
+    return get_workflow(engine, workflow_id)
 
 
 def list_workflows(engine: Engine, *, kind: str | None = None, status: str | None = None,

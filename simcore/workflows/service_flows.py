@@ -148,7 +148,7 @@ TERMINATION = REGISTRY.add(Definition("termination", (
     Step("terminate", commit=_terminate),
     Step("quarantine", commit=_quarantine),
     notify("sim.terminated", ("iccid", "msisdn", "subscriber_ref")),
-), transient=TRANSIENT))
+), transient=TRANSIENT, cancellable=False))
 
 
 # --- swap -------------------------------------------------------------------------------------

@@ -55,3 +55,19 @@ def test_start_then_worker_once(cli_env: Engine) -> None:
     assert after["status"] == "succeeded"  # carried out by the worker, embedded HLR
     assert run("workflows", "show", "nope").exit_code == 1  # type: ignore[attr-defined]
     assert run("hlr", "show", "not-a-number").exit_code == 1  # type: ignore[attr-defined]
+
+
+def test_cancel_a_run(cli_env: Engine) -> None:
+    v = json.loads(ok("activate", "cust-cancel", "--json"))
+    c = json.loads(ok("workflows", "cancel", v["id"], "--reason", "wrong plan", "--json"))
+    assert c["status"] == "pending" and c["cancel_reason"] == "wrong plan"
+    assert c["cancel_requested_by"]
+    ok("worker", "--once")
+    after = json.loads(ok("workflows", "show", v["id"], "--json"))
+    assert after["status"] == "cancelled" and after["error"].startswith("cancelled by ")
+    assert "wrong plan" in ok("workflows", "show", v["id"])
+    assert json.loads(ok("workflows", "cancel", v["id"], "--reason", "again", "--json")
+                      )["cancel_reason"] == "wrong plan"  # asked once
+    done = json.loads(ok("activate", "cust-f", "--wait", "30", "--json"))
+    r = run("workflows", "cancel", done["id"], "--reason", "late")
+    assert r.exit_code == 1 and "finished (succeeded)" in r.output  # type: ignore[attr-defined]
