@@ -10,7 +10,7 @@ SM-DP+ and ES2+ settings live in the tree's base (simcore.config.Settings).
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from simcore.config import DEMO_SMDP_ADDRESS, Settings, hlr_choice
 
@@ -35,10 +35,25 @@ class ApiSettings(Settings):
                                   "/console (api.console)")
     console_upload_max_bytes: int = Field(
         default=1 << 30, ge=1, description="Largest vendor file the console takes (bytes)")
+    console_import_keep_seconds: int = Field(
+        default=1800, ge=60, le=86400, description="How long the console keeps a dry run's "
+        "file (encrypted) for the one-click import that follows it")
+    trace_url: str | None = Field(
+        default=None, description="A trace UI's address for a trace id, e.g. "
+        "https://jaeger.example/trace/{trace_id}: the console links a workflow's trace there")
     threads: int | None = Field(
         default=None, ge=1, le=256, description="Threads per worker for routes that block (the "
         "database, the HSM, an SM-DP+). Unset: 2 on SQLite with the in-process SM-DP+ (writes "
         "serialise; more threads only contend for the interpreter lock), 32 otherwise")
+
+    @field_validator("trace_url")
+    @classmethod
+    def _trace_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("https://", "http://")) or "{trace_id}" not in v:
+            raise ValueError("SIMSMITH_TRACE_URL: an http(s) address holding {trace_id}")
+        return v
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> ApiSettings:

@@ -28,8 +28,15 @@ def main() -> None:
     env["SIMSMITH_HOME"] = str(home)
     subprocess.run([sys.executable, "-m", "tools.cli", "demo"], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
+    # Two activations for the workflow pages: without an HLR (a demo has none) the first is
+    # compensated at the HLR step; the second is cancelled before a worker takes it.
+    subprocess.run([sys.executable, "-m", "tools.cli", "activate", "customer-41", "--wait",
+                    "60"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "tools.cli", "activate", "customer-42"], env=env,
+                   cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
     os.environ.update({"SIMSMITH_HOME": str(home), "SIMSMITH_WEBHOOKS_ENABLED": "0",
-                       "SIMSMITH_LOG_LEVEL": "WARNING"})
+                       "SIMSMITH_LOG_LEVEL": "WARNING",
+                       "SIMSMITH_TRACE_URL": "https://jaeger.example/trace/{trace_id}"})
     sys.path.insert(0, str(ROOT))
     import socket
 
@@ -86,6 +93,16 @@ def main() -> None:
         shot("imports")
         page.goto("/console/admin/keys")
         shot("admin-keys")
+        page.goto("/console/workflows")
+        shot("workflows")
+        page.locator("#runs tbody tr").filter(has_text="failed").get_by_role("link").first.click()
+        page.locator("#timeline").wait_for()
+        shot("workflow")
+        page.goto("/console/workflows?status=pending")
+        page.locator("#runs tbody tr").first.get_by_role("link").first.click()
+        page.get_by_role("link", name="Cancel this run…").click()
+        page.get_by_label("Reason (recorded in the audit trail)").fill("customer called back")
+        shot("workflow-cancel")
         browser.close()
     server.should_exit = True
 

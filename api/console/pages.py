@@ -133,6 +133,7 @@ def sim_page(request: Request, iccid: str, me: Reader) -> HTMLResponse:
     sim = inventory.get_sim(engine, iccid)
     more = views.sim_context(engine, sim.iccid)
     return render(request, "sim.html", {"sim": sim, "more": more,
+                                        "runs": views.sim_workflows(engine, sim),
                                         "can_write": me.allows("sims:write"),
                                         "can_care": me.allows("care:access-codes"),
                                         "can_order": me.allows("esim:order"),

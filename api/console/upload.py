@@ -4,11 +4,13 @@ fields kept in memory: what the console's vendor-file form sends.
 python-multipart's push parser takes the body chunk by chunk as the browser sends it, so memory
 holds one chunk whatever the file's size; the file goes to `<home>/imports/` (the API's upload
 place, simcore.import_jobs.upload_path) and stops with an InvalidInput at `limit` bytes, the
-partial file deleted. Only one file part is taken; fields are at most 4 KiB each, 20 in all.
+partial file deleted; its SHA-256 is computed on the way. Only one file part is taken; fields
+are at most 4 KiB each, 20 in all.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +31,11 @@ class Upload:
     filename: str | None = None
     path: Path | None = None
     size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)  # of the file, as it arrives
+
+    @property
+    def sha256(self) -> str:
+        return str(self.digest.hexdigest())
 
     def discard(self) -> None:
         if self.path is not None:
@@ -94,6 +101,7 @@ class _Receiver:
                                           expected=f"at most {self.limit} bytes")
                 raise self.error
             self._out.write(data[start:end])
+            self.up.digest.update(data[start:end])
         elif self._kind == "field":
             value = self.up.fields[self._part] + data[start:end].decode("utf-8", "replace")
             if len(value) > FIELD_MAX:

@@ -8,6 +8,7 @@ nothing), frame-ancestors 'none', no referrer, no caching of pages that may show
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from api.problems import classify
 from simcore.errors import InvalidInput, SimsmithError
+from simcore.models import utcnow
 
 PREFIX = "/console"
 COOKIE = "simsmith_console"
@@ -26,6 +28,23 @@ PRE_COOKIE = "simsmith_console_login"  # the login form's double-submit token (l
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["PREFIX"] = PREFIX
+
+
+def duration(start: datetime | None, end: datetime | None = None) -> str:
+    """A span of time for a person: 850 ms, 4.2 s, 3 min 05 s, 2 h 10 min ('' without start)."""
+    if start is None:
+        return ""
+    seconds = max(((end or utcnow()) - start).total_seconds(), 0.0)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+templates.env.filters["duration"] = duration
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")

@@ -1,5 +1,6 @@
 """Read models for the console's pages that no other service gives: the dashboard's counts,
-the prefix search over a SIM's four identifiers, and one SIM's audit trail and webhook events.
+the prefix search over a SIM's four identifiers, and one SIM's audit trail, webhook events and
+workflow runs.
 
 Reads only; bounded (every list has a limit, every count one grouped query).
 """
@@ -18,6 +19,9 @@ from simcore.db import read_session
 from simcore.errors import InvalidInput
 from simcore.models import AuditEvent, Batch, OutboxEvent, Sim, utcnow
 from simcore.models_api import EsimOrder, ImportJob, WebhookDelivery
+from simcore.workflows.engine import LIVE
+from simcore.workflows.models import Workflow
+from simcore.workflows.service import WorkflowView, list_workflows
 
 SearchField = Literal["any", "iccid", "imsi", "msisdn", "eid"]
 SEARCH_FIELDS: tuple[SearchField, ...] = ("any", "iccid", "imsi", "msisdn", "eid")
@@ -37,6 +41,8 @@ class Dashboard:
     webhook_dead_24h: int
     outbox_pending: int
     extra: dict[str, Any] = field(default_factory=dict)
+    workflows_24h: dict[str, int] = field(default_factory=dict)  # runs started, by status
+    workflows_live: int = 0  # runs not finished (any age)
 
 
 def dashboard(engine: Engine) -> Dashboard:
@@ -59,6 +65,11 @@ def dashboard(engine: Engine) -> Dashboard:
             col(AuditEvent.ts) >= since.isoformat())).scalar_one()
         orders = s.execute(select(func.count()).select_from(EsimOrder).where(
             col(EsimOrder.created_at) >= since)).scalar_one()
+        flows = {str(st): int(n) for st, n in s.execute(
+            select(col(Workflow.status), func.count())
+            .where(col(Workflow.created_at) >= since).group_by(col(Workflow.status))).all()}
+        live = s.execute(select(func.count()).select_from(Workflow).where(
+            col(Workflow.status).in_(LIVE))).scalar_one()
         dead = s.execute(select(func.count()).select_from(WebhookDelivery).where(
             col(WebhookDelivery.state) == "dead",
             col(WebhookDelivery.created_at) >= since)).scalar_one()
@@ -77,7 +88,8 @@ def dashboard(engine: Engine) -> Dashboard:
                      imports_24h=imports, rows_imported_24h=int(rows),
                      activations_24h=int(activations), esim_orders_24h=int(orders),
                      webhook_deliveries=deliveries, webhook_dead_24h=int(dead),
-                     outbox_pending=backlog.get("outbox_pending", 0), extra=nats)
+                     outbox_pending=backlog.get("outbox_pending", 0), extra=nats,
+                     workflows_24h=flows, workflows_live=int(live))
 
 
 def _when(value: Any) -> str:
@@ -190,3 +202,13 @@ def sim_context(engine: Engine, iccid: str, *, limit: int = 50) -> SimContext:
                           ) if ids else []
     return SimContext(batch=batch, orders=orders, audit=trail, events=events,
                       deliveries=deliveries)
+
+
+def sim_workflows(engine: Engine, sim: Sim, *, limit: int = 10) -> list[WorkflowView]:
+    """The newest workflow runs about a SIM: those whose subject is its ICCID, and those of
+    its subscriber (an activation that took the next SIM in stock is the subscriber's)."""
+    runs = {v.id: v for v in list_workflows(engine, subject=sim.iccid, limit=limit)}
+    if sim.subscriber_ref:
+        for v in list_workflows(engine, subject=sim.subscriber_ref, limit=limit):
+            runs.setdefault(v.id, v)
+    return sorted(runs.values(), key=lambda v: (v.created_at, v.id), reverse=True)[:limit]

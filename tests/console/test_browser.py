@@ -203,3 +203,61 @@ def test_import_a_vendor_file_with_an_error_row_then_a_good_one(live: Live) -> N
     assert page.locator("#job-rows").inner_text() == "4"
     assert inventory.get_sim(live.engine, rows[3].iccid).state == "in_stock"
     assert page.errors == []
+
+
+def test_open_an_activation_see_its_timeline_and_cancel_it(live: Live) -> None:
+    from simcore.smdp.in_process import InProcessSmdp
+    from simcore.workflows import engine as wf
+    from simcore.workflows.service import get_workflow, start_activation
+    from simcore.workflows.steps import Deps
+    from tests.helpers.fake_hlr import FakeHlr
+
+    wid = start_activation(live.engine, {"subscriber_ref": "browser-cancel",
+                                         "iccid": live.cards[2].iccid}, actor="t")
+    trace = get_workflow(live.engine, wid).trace_id
+    page = live.page("agent")
+    page.get_by_role("link", name="Activations").first.click()
+    page.get_by_role("heading", name="Activations and jobs").wait_for()
+    page.get_by_label("Kind").select_option("activation")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("link", name=f"Run activation {wid}").click()
+    assert page.locator("#trace-id").inner_text() == trace
+    assert page.locator("#run-status").inner_text() == "pending"
+    steps = page.locator("#timeline tbody tr")
+    assert steps.count() == 8 and "validate" in steps.first.inner_text()
+    # Cancel from the keyboard: the link, the reason, Enter on the button.
+    page.get_by_role("link", name="Cancel this run…").focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Reason (recorded in the audit trail)").fill("customer called back")
+    page.get_by_role("button", name="Confirm: cancel the run").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/workflows/{wid}")
+    assert "asked by console:agent" in page.locator("#run-cancel").inner_text()
+    # A worker carries the cancel out; the page follows by itself (htmx) until it is over.
+    deps = Deps(live.engine, FakeHlr(), InProcessSmdp(live.engine, "smdp.simsmith.test"),
+                live.hsm)
+    wf.drain(live.engine, deps, policy=wf.RetryPolicy(initial=0, maximum=0, jitter=0))
+    page.locator("#run-status", has_text="cancelled").wait_for(timeout=20_000)
+    assert get_workflow(live.engine, wid).status == "cancelled"
+    assert page.errors == []
+
+
+def test_dry_run_then_one_click_import(live: Live) -> None:
+    from tests.vendor_import.helpers import out_text
+
+    rows = known_cards(3, offset=60)
+    page = live.page("ops")
+    page.get_by_role("link", name="Imports").click()
+    page.get_by_label("Vendor file").set_input_files(files=[{
+        "name": "B60.out", "mimeType": "text/plain",
+        "buffer": out_text(rows, var_in=False).encode()}])
+    assert page.get_by_label("Dry run: check every row, write nothing").is_checked()
+    page.get_by_role("button", name="Upload").click()
+    page.locator("#job-status", has_text="valid").wait_for(timeout=60_000)
+    assert not any(s.iccid == rows[0].iccid for s in inventory.list_sims(live.engine,
+                                                                         limit=1000))
+    page.get_by_role("button", name="Import this file now").click()
+    page.locator("#job-status", has_text="imported").wait_for(timeout=60_000)
+    assert page.locator("#job-rows").inner_text() == "3"
+    assert inventory.get_sim(live.engine, rows[2].iccid).state == "in_stock"
+    assert page.errors == []

@@ -2,7 +2,8 @@
 
 The store holds SIMs imported from a vendor file whose keys and codes this test wrote (and so
 knows in clear, in every spelling); an import with a broken row (whose issues table shows
-masked values), an eSIM order and a care person's session add their pages. Then a crawler,
+masked values), a valid dry run (its file kept for the one-click import), an eSIM order,
+workflow runs (their timelines) and a care person's session add their pages. Then a crawler,
 logged in as each role, follows every link of every /console page it can reach and scans each
 answer (HTML, SVG) for any of those values. Care's reveal is a POST answered once, never a page
 a link leads to: it is the one place PIN1/PUK1 may appear, and the test checks that too."""
@@ -17,7 +18,12 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from simcore import import_jobs
+from simcore.smdp.in_process import InProcessSmdp
+from simcore.workflows import engine as wf
+from simcore.workflows.service import start_activation
+from simcore.workflows.steps import Deps
 from tests.console.conftest import ROLES, Console, known_cards, secrets_of
+from tests.helpers.fake_hlr import FakeHlr
 from tests.vendor_import.helpers import out_text
 
 # Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
@@ -36,6 +42,7 @@ def _forms(console: Console) -> None:
         table[0][2] = table[0][2][:-1] + "Z"  # EKI not hex: the issue shows it masked
 
     for text, dry in ((out_text(rows, var_in=False, mutate=break_row), True),
+                      (out_text(rows, var_in=False), True),
                       (out_text(rows, var_in=False), False)):
         data = {"csrf_token": console.csrf()}
         if dry:
@@ -52,9 +59,17 @@ def _forms(console: Console) -> None:
     c = console.login("agent")
     assert c.post("/console/esim/order", data={"csrf_token": console.csrf(),
                                                "external_ref": "scan"}).status_code == 200
+    # Workflow runs of the SIMs whose secrets are scanned for: one done, one waiting.
+    deps = Deps(console.engine, FakeHlr(), InProcessSmdp(console.engine, "smdp.simsmith.test"),
+                console.hsm)
+    start_activation(console.engine, {"subscriber_ref": "scan-1",
+                                      "iccid": console.cards[2].iccid}, actor="t")
+    wf.drain(console.engine, deps, policy=wf.RetryPolicy(initial=0, maximum=0, jitter=0))
+    start_activation(console.engine, {"subscriber_ref": "scan-2",
+                                      "iccid": rows[0].iccid}, actor="t")
 
 
-def _crawl(console: Console, user: str, secrets: list[str]) -> int:
+def _crawl(console: Console, user: str, secrets: list[str]) -> set[str]:
     c = console.login(user)
     seen: set[str] = set()
     todo = deque(["/console/", *(f"/console/sims/{card.iccid}" for card in console.cards),
@@ -75,7 +90,7 @@ def _crawl(console: Console, user: str, secrets: list[str]) -> int:
             if parts.netloc or not parts.path.startswith("/console") or SKIP.search(url):
                 continue
             todo.append(parts.path + (f"?{parts.query}" if parts.query else ""))
-    return len(seen)
+    return seen
 
 
 def test_no_page_shows_a_key_or_code(console: Console) -> None:
@@ -84,7 +99,9 @@ def test_no_page_shows_a_key_or_code(console: Console) -> None:
     assert len(secrets) == 8 * len(console.cards)
     for user in ROLES:
         pages = _crawl(console, user, secrets)
-        assert pages >= (20 if user == "ops" else 5), (user, pages)
+        assert len(pages) >= (20 if user == "ops" else 5), (user, len(pages))
+        runs = [p for p in pages if re.fullmatch(r"/console/workflows/[0-9a-f-]{36}", p)]
+        assert len(runs) == 2, (user, runs)  # every run's timeline was scanned
 
 
 def test_care_reveal_is_the_one_answer_with_codes(console: Console) -> None:
@@ -97,4 +114,4 @@ def test_care_reveal_is_the_one_answer_with_codes(console: Console) -> None:
     others = [s for s in secrets_of([card]) if s not in (card.values["PIN1"],
                                                          card.values["PUK1"])]
     assert not any(s in r.text or s.lower() in r.text for s in others)
-    assert _crawl(console, "care", secrets_of(console.cards)) >= 5
+    assert len(_crawl(console, "care", secrets_of(console.cards))) >= 5
