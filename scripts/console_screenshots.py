@@ -28,8 +28,8 @@ def main() -> None:
     env["SIMSMITH_HOME"] = str(home)
     subprocess.run([sys.executable, "-m", "tools.cli", "demo"], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    # Two activations for the workflow pages: without an HLR (a demo has none) the first is
-    # compensated at the HLR step; the second is cancelled before a worker takes it.
+    # Two activations for the workflow pages: the first carried out here (the workspace's
+    # embedded HLR); the second left pending, to be cancelled.
     subprocess.run([sys.executable, "-m", "tools.cli", "activate", "customer-41", "--wait",
                     "60"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "tools.cli", "activate", "customer-42"], env=env,
@@ -95,7 +95,8 @@ def main() -> None:
         shot("admin-keys")
         page.goto("/console/workflows")
         shot("workflows")
-        page.locator("#runs tbody tr").filter(has_text="failed").get_by_role("link").first.click()
+        done = page.locator("#runs tbody tr").filter(has_text="succeeded")
+        done.get_by_role("link").first.click()
         page.locator("#timeline").wait_for()
         shot("workflow")
         page.goto("/console/workflows?status=pending")
