@@ -213,15 +213,18 @@ class Lease:
 
 
 def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
-          now: datetime | None = None) -> list[Lease]:
-    """Lease up to `limit` due runs to `owner` for `lease` seconds."""
+          now: datetime | None = None, peek: bool = True) -> list[Lease]:
+    """Lease up to `limit` due runs to `owner` for `lease` seconds. `peek`: look with a read
+    first (what an idle worker does; a busy one, whose last claim found work, goes straight
+    to the claim)."""
     now = now or utcnow()
     token = secrets.token_hex(8)
     # A read first, without the write lock: idle workers polling must not queue with writers
     # (SQLite has one).
-    with engine.connect().execution_options(readonly=True) as c:
-        if c.execute(_ANY_DUE, {"now": now}).first() is None:
-            return []
+    if peek:
+        with engine.connect().execution_options(readonly=True) as c:
+            if c.execute(_ANY_DUE, {"now": now}).first() is None:
+                return []
     with transaction(engine) as s:
         c = core(s)
         rows = c.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
@@ -745,10 +748,13 @@ class Worker:
     batch: int = 4
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     registry: Registry = field(default_factory=lambda: REGISTRY)
+    _busy: bool = field(default=False, init=False, repr=False)  # the last claim found work
 
     def run_once(self) -> int:
         """Claim and advance what is due now; returns how many runs were claimed."""
-        leases = claim(self.engine, self.owner, limit=self.batch, lease=self.lease)
+        leases = claim(self.engine, self.owner, limit=self.batch, lease=self.lease,
+                       peek=not self._busy)
+        self._busy = bool(leases)
         for lease in leases:
             advance(self.engine, lease, self.deps, registry=self.registry, policy=self.policy)
         return len(leases)

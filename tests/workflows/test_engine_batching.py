@@ -151,3 +151,22 @@ def test_deferred_records_are_dropped_with_a_failed_block(stocked: Engine) -> No
         actions = list(s.execute(select(col(AuditEvent.action)).where(
             col(AuditEvent.action).like("t.%"))).scalars())
     assert actions == ["t.next"]
+
+
+def test_a_busy_worker_claims_without_looking_first(deps: Deps) -> None:
+    for i in range(2):
+        start_activation(deps.engine, {"subscriber_ref": f"b{i}"}, actor="t")
+    peeks: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT workflow.id") and "LIMIT" in statement:
+            peeks.append(statement)
+    event.listen(deps.engine, "before_cursor_execute", on_execute)
+    try:
+        w = wf.Worker(deps.engine, deps, policy=FAST, batch=1)
+        assert [w.run_once(), len(peeks)] == [1, 1]  # idle: a read first
+        assert [w.run_once(), len(peeks)] == [1, 1]  # busy: straight to the claim
+        assert [w.run_once(), len(peeks)] == [0, 1]  # nothing claimed by that claim
+        assert [w.run_once(), len(peeks)] == [0, 2]  # idle again: a read
+    finally:
+        event.remove(deps.engine, "before_cursor_execute", on_execute)
