@@ -172,9 +172,9 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
     check_no_secrets(data, "input")
     body = canonical_json(data)
     with transaction(engine) as s:
+        c = core(s)  # Core and statements built once: the API runs this for every request
         if idempotency_key is not None:
-            found = s.execute(select(WF.c.id, WF.c.kind, WF.c.input).where(
-                WF.c.idempotency_key == idempotency_key)).first()
+            found = c.execute(_BY_KEY, {"key": idempotency_key}).first()
             if found is not None:
                 if found.kind != definition.kind or found.input != body:
                     raise Conflict(f"idempotency key {idempotency_key!r} was used for another "
@@ -182,11 +182,12 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
                 return str(found.id)
         wf_id = str(uuid.uuid4())
         now = utcnow()
-        s.execute(insert(WF).values(
-            id=wf_id, kind=definition.kind, status=PENDING, subject=subject, input=body,
-            data="{}", step=0, idempotency_key=idempotency_key, actor=actor, trace_id=trace_id,
-            next_attempt_at=now, created_at=now, updated_at=now))
-        s.execute(insert(ST), [
+        c.execute(_INSERT_RUN, {
+            "id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
+            "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
+            "actor": actor, "trace_id": trace_id, "next_attempt_at": now, "created_at": now,
+            "updated_at": now})
+        c.execute(_INSERT_STEPS, [
             {"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
              "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
              "compensation_attempts": 0} for i, st in enumerate(definition.steps)])
@@ -197,6 +198,11 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
                                          wf_id, details))
     log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
     return wf_id
+
+
+_BY_KEY = select(WF.c.id, WF.c.kind, WF.c.input).where(WF.c.idempotency_key == bindparam("key"))
+_INSERT_RUN = insert(WF)
+_INSERT_STEPS = insert(ST)
 
 
 # --- claiming ---------------------------------------------------------------------------------
