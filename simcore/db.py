@@ -200,9 +200,10 @@ class DirectStatement:
     Connection's begin / commit / rollback events and per-execution bookkeeping cost four to
     six times a one-row statement. Not traced (no statement spans).
 
-    A read runs alone — in autocommit on SQLite (no writer lock), in psycopg's implicit
-    transaction, which the pool rolls back on return. A write (`write=True`) is one statement
-    committed at once, queued behind the SQLite writer lock like transaction()."""
+    Every statement runs alone in autocommit — one statement is atomic — so it is one round
+    trip: no BEGIN, COMMIT or the pool's ROLLBACK (which psycopg skips when no transaction is
+    open). A write (`write=True`) queues behind the SQLite writer lock like transaction(); a
+    read takes no lock."""
 
     def __init__(self, engine: Engine, statement: Any, *, write: bool = False) -> None:
         dialect = engine.dialect
@@ -214,8 +215,12 @@ class DirectStatement:
         self._names: tuple[str, ...] = tuple(compiled.positiontup or ()) if dialect.positional \
             else tuple(binds)
         self._positional = dialect.positional
+        # SQLite's connections run in autocommit already (isolation_level None, _configure_sqlite)
+        self._set_autocommit = dialect.name == "postgresql"
         self._bind = {name: p for name, b in binds.items()
                       if (p := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+        # Values fixed in the statement (literal(…), comparisons with constants).
+        self._fixed = {name: b.value for name, b in binds.items() if b.value is not None}
         columns = getattr(statement, "selected_columns", None) or ()
         self._result = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                         for c in columns]
@@ -224,9 +229,11 @@ class DirectStatement:
         return f"DirectStatement({self.sql!r})"
 
     def _parameters(self, params: dict[str, Any]) -> Any:
-        bind = self._bind
-        values = {name: (bind[name](params[name]) if name in bind else params[name])
-                  for name in self._names}
+        bind, fixed = self._bind, self._fixed
+        values = {}
+        for name in self._names:
+            value = params[name] if name in params else fixed[name]
+            values[name] = bind[name](value) if name in bind else value
         return tuple(values[n] for n in self._names) if self._positional else values
 
     def _row(self, row: Any) -> tuple[Any, ...]:
@@ -245,15 +252,18 @@ class DirectStatement:
         lock = _writer_lock(self.engine) if self.write else None
         with lock if lock is not None else nullcontext():
             raw = self.engine.raw_connection()
+            driver: Any = raw.driver_connection
             try:
+                if self._set_autocommit:
+                    driver.autocommit = True  # the pool hands out idle connections only
                 cursor = raw.cursor()
                 cursor.execute(self.sql, self._parameters(params))
                 rows = cursor.fetchall() if cursor.description else []
                 changed = cursor.rowcount
                 cursor.close()
-                if self.write:
-                    raw.commit()  # SQLite runs in autocommit here: a no-op there
             finally:
+                if self._set_autocommit:
+                    driver.autocommit = False  # as SQLAlchemy expects it back
                 raw.close()
         return [self._row(r) for r in rows], changed
 

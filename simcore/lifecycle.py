@@ -232,6 +232,39 @@ def apply_transition(
     return obj
 
 
+def transition_row(
+    tx: Tx,
+    machine: StateMachine,
+    subject: str,
+    current: str | None,
+    version: int,
+    target: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    changes: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """apply_transition for a row read with Core — its key `subject`, its state `current` and
+    its `version` — on a session or a connection: the same check, version-guarded UPDATE,
+    audit and outbox records. Returns the column values written."""
+    check_transition(machine, subject, current, target)
+    assert current is not None
+    values: dict[str, Any] = dict(changes or {})
+    values[machine.field] = str(target)
+    values["version"] = version + 1
+    values["updated_at"] = utcnow()
+    if reason is not None and machine is SIM_LIFECYCLE:
+        values["reason"] = reason
+    result = core(tx).execute(
+        _transition_statement(machine, tuple(sorted(values))),
+        {"subject": subject, "old_version": version, **{f"v_{k}": v for k, v in values.items()}})
+    if result.rowcount != 1:
+        raise StaleVersion(f"{machine.name} {subject}: changed by someone else (version {version})")
+    _record(tx, machine, subject, current, target, actor, reason, details)
+    return values
+
+
 def claim_transition(
     tx: Tx,
     current: str,

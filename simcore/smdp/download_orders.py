@@ -20,16 +20,32 @@ Each change is one transaction: the state change, its audit record and its outbo
 notification, a re-download) is still audited and emitted. `progress`, when given, is called in
 the same transaction with each report — the hook for ES2+.HandleDownloadProgressInfo to the
 operator (§5.3.5).
+
+Every statement here is Core, built once with bound parameters: a read is one statement on a
+pooled connection (db.DirectStatement), a report one short transaction on a Core connection. The
+ORM's per-object work (sessions, identity map, flushes) was more than half of the SM-DP+'s CPU
+per download over HTTPS (docs/benchmarks.md, smdp).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, select
-from sqlmodel import Session, col
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from esim.es2plus.codes import StatusCode
 from esim.es2plus.messages import NotificationPoint
@@ -39,8 +55,8 @@ from esim.sgp22 import schema
 from esim.sgp22.cancel_session import CancelSessionReason
 from esim.sgp22.notifications import NotificationEvent
 from simcore import audit
-from simcore.db import read_session, transaction
-from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, apply_transition
+from simcore.db import DirectStatement, connection_transaction
+from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, transition_row
 from simcore.models import Batch, Sim, utcnow
 from simcore.models_api import EsimOrder
 from simcore.smdp.es9plus import ReleasedOrder
@@ -84,7 +100,7 @@ class ProgressReport:
     code: StatusCode | None = None
 
 
-ProgressHook = Callable[[Session, ProgressReport], None]
+ProgressHook = Callable[[Connection, ProgressReport], None]
 
 
 class StoreDownloadOrders:
@@ -100,6 +116,8 @@ class StoreDownloadOrders:
         self.actor = actor
         self.service_provider = service_provider
         self.progress = progress
+        self._released = DirectStatement(engine, _RELEASED)
+        self._count = _count_statement(engine.dialect.name)
 
     def __repr__(self) -> str:
         return f"StoreDownloadOrders({self.smdp_address!r}, {self.limits})"
@@ -107,24 +125,18 @@ class StoreDownloadOrders:
     # ------------------------------------------------------------------ reads
 
     def released(self, matching_id: str) -> ReleasedOrder | None:
-        with read_session(self.engine) as s:
-            found = _order_for(s, matching_id)
-            if found is None:
-                return None
-            iccid, cc_hash = found
-            sim = s.get(Sim, iccid)
-            if sim is None or sim.kind != "esim" or sim.profile_state not in (
-                    _DOWNLOADABLE | _NOT_YET_RELEASED):
-                return None
-            counter = _counter(s, iccid, matching_id)
-            profile = s.execute(select(col(Batch.profile)).where(
-                col(Batch.id) == sim.batch_id)).scalar_one_or_none() if sim.batch_id else None
-            return ReleasedOrder(
-                matching_id=matching_id, iccid=iccid,
-                profile_metadata=self.profile_metadata(iccid, profile),
-                eid=sim.eid, confirmation_code_hash=bytes.fromhex(cc_hash) if cc_hash else None,
-                downloads_left=self.limits.downloads - (counter.downloads if counter else 0),
-                released=sim.profile_state in _DOWNLOADABLE)
+        rows = self._released.rows(matching_id=matching_id)
+        if not rows:
+            return None
+        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads = rows[0]
+        if kind != "esim" or state not in (_DOWNLOADABLE | _NOT_YET_RELEASED):
+            return None
+        done = downloads if counted_for == matching_id else 0
+        return ReleasedOrder(
+            matching_id=matching_id, iccid=iccid,
+            profile_metadata=self.profile_metadata(iccid, profile),
+            eid=eid, confirmation_code_hash=bytes.fromhex(cc_hash) if cc_hash else None,
+            downloads_left=self.limits.downloads - done, released=state in _DOWNLOADABLE)
 
     def profile_metadata(self, iccid: str, profile_name: str | None) -> bytes:
         """StoreMetadataRequest (SGP.22 §5.5.3): ICCID, service provider and profile names,
@@ -139,46 +151,39 @@ class StoreDownloadOrders:
     # ------------------------------------------------------------------ reports
 
     def confirmation_code_failed(self, order: ReleasedOrder) -> int:
-        with transaction(self.engine) as s:
-            sim = _locked(s, order.iccid)
-            counter = _counter_for_update(s, order.iccid, order.matching_id)
-            counter.cc_failures += 1
-            counter.updated_at = utcnow()
-            s.add(counter)
-            left = self.limits.cc_attempts - counter.cc_failures
+        with connection_transaction(self.engine) as conn:
+            sim = _locked(conn, order.iccid)
+            _, cc_failures = self._counted(conn, order, downloads=0, cc_failures=1)
+            left = self.limits.cc_attempts - cc_failures
             details = {"function": "GetBoundProfilePackage", "matching_id": order.matching_id,
-                       "confirmation_code_failures": counter.cc_failures, "attempts_left":
-                       max(left, 0)}
+                       "confirmation_code_failures": cc_failures, "attempts_left": max(left, 0)}
             code = (wire.CONFIRMATION_CODE_RETRIES_EXCEEDED if left <= 0
                     else wire.CONFIRMATION_CODE_REFUSED)
             if left <= 0 and sim is not None and sim.profile_state in _DOWNLOADABLE:
-                self._move(s, sim, P.ERROR, reason="confirmation code attempts exhausted",
+                self._move(conn, sim, P.ERROR, reason="confirmation code attempts exhausted",
                            details=details)
             else:
-                self._record(s, order.iccid, "esim_profile.confirmation_code_failed", details)
-            self._report(s, ProgressReport(order.iccid, sim.eid if sim else None,
-                                           NotificationPoint.CONFIRMATION_FAILURE, False,
-                                           "wrong confirmation code", code))
+                self._record(conn, order.iccid, "esim_profile.confirmation_code_failed", details)
+            self._report(conn, ProgressReport(order.iccid, sim.eid if sim else None,
+                                              NotificationPoint.CONFIRMATION_FAILURE, False,
+                                              "wrong confirmation code", code))
             return left
 
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes) -> None:
-        with transaction(self.engine) as s:
-            sim = _locked(s, order.iccid)
-            counter = _counter_for_update(s, order.iccid, order.matching_id)
-            counter.downloads += 1
-            counter.last_transaction_id = wire.transaction_id_text(transaction_id)
-            counter.updated_at = utcnow()
-            s.add(counter)
+        tid = wire.transaction_id_text(transaction_id)
+        with connection_transaction(self.engine) as conn:
+            sim = _locked(conn, order.iccid)
+            downloads, _ = self._counted(conn, order, downloads=1, cc_failures=0,
+                                         transaction_id=tid)
             details = {"function": "GetBoundProfilePackage", "eid": eid,
-                       "transaction_id": counter.last_transaction_id,
-                       "download": counter.downloads}
+                       "transaction_id": tid, "download": downloads}
             if sim is not None and sim.profile_state == P.RELEASED:
-                self._move(s, sim, P.DOWNLOADED, details=details,
+                self._move(conn, sim, P.DOWNLOADED, details=details,
                            changes=None if sim.eid else {"eid": eid})
             else:  # a re-download of a profile delivered before and never installed
-                self._record(s, order.iccid, "esim_profile.redownloaded", details)
-            self._report(s, ProgressReport(order.iccid, eid, NotificationPoint.BPP_DOWNLOAD,
-                                           True))
+                self._record(conn, order.iccid, "esim_profile.redownloaded", details)
+            self._report(conn, ProgressReport(order.iccid, eid, NotificationPoint.BPP_DOWNLOAD,
+                                              True))
 
     def installed(self, iccid: str, eid: str | None) -> None:
         self._install_result(iccid, eid, P.INSTALLED, None)
@@ -188,106 +193,149 @@ class StoreDownloadOrders:
 
     def _install_result(self, iccid: str, eid: str | None, target: str,
                         reason: str | None) -> None:
-        with transaction(self.engine) as s:
-            sim = _locked(s, iccid)
+        with connection_transaction(self.engine) as conn:
+            sim = _locked(conn, iccid)
             details = {"function": "HandleNotification", "eid": eid,
                        "notification": "profileInstallationResult",
                        "result": "success" if reason is None else "error"}
             if reason:
                 details["reason"] = reason
-            self._move_or_record(s, iccid, sim, target, reason=reason, details=details)
-            self._report(s, ProgressReport(iccid, eid, NotificationPoint.BPP_INSTALLATION,
-                                           reason is None, reason))
+            self._move_or_record(conn, iccid, sim, target, reason=reason, details=details)
+            self._report(conn, ProgressReport(iccid, eid, NotificationPoint.BPP_INSTALLATION,
+                                              reason is None, reason))
 
     def cancelled(self, iccid: str, eid: str | None, reason: str) -> None:
-        with transaction(self.engine) as s:
-            sim = _locked(s, iccid)
+        with connection_transaction(self.engine) as conn:
+            sim = _locked(conn, iccid)
             details = {"function": "CancelSession", "eid": eid, "cancel_reason": reason}
             if reason in _CANCEL_KEEPS_ORDER or sim is None \
                     or sim.profile_state not in _DOWNLOADABLE:
-                self._record(s, iccid, "esim_profile.download_cancelled", details)
+                self._record(conn, iccid, "esim_profile.download_cancelled", details)
                 return
             why = f"download cancelled by the eUICC: {reason}"
             point = (NotificationPoint.BPP_INSTALLATION if sim.profile_state == P.DOWNLOADED
                      else NotificationPoint.BPP_DOWNLOAD)
-            self._move(s, sim, P.ERROR, reason=why, details=details)
-            self._report(s, ProgressReport(iccid, eid, point, False, why))
+            self._move(conn, sim, P.ERROR, reason=why, details=details)
+            self._report(conn, ProgressReport(iccid, eid, point, False, why))
 
     def notified(self, iccid: str | None, eid: str, event: NotificationEvent) -> None:
         if iccid is None:
             return
         target = _NOTIFIED.get(event)
-        with transaction(self.engine) as s:
-            sim = _locked(s, iccid)
+        with connection_transaction(self.engine) as conn:
+            sim = _locked(conn, iccid)
             details = {"function": "HandleNotification", "eid": eid,
                        "notification": event.name.lower()}
             if sim is not None and sim.eid is not None and sim.eid != eid:
                 # Signed by a genuine eUICC, but not the one this profile went to.
-                self._record(s, iccid, "esim_profile.notification_ignored",
+                self._record(conn, iccid, "esim_profile.notification_ignored",
                              {**details, "why": "another eUICC"})
                 return
             if target is None:
-                self._record(s, iccid, "esim_profile.notified", details)
+                self._record(conn, iccid, "esim_profile.notified", details)
                 return
-            self._move_or_record(s, iccid, sim, target, reason=None, details=details)
+            self._move_or_record(conn, iccid, sim, target, reason=None, details=details)
 
     # ------------------------------------------------------------------ helpers
 
-    def _move(self, s: Session, sim: Sim, target: str, *, reason: str | None = None,
-              details: Mapping[str, Any], changes: Mapping[str, Any] | None = None) -> None:
-        apply_transition(s, sim, target, actor=self.actor, machine=PROFILE_LIFECYCLE,
-                         reason=reason, changes=changes,
-                         details={**details, **({"reason": reason} if reason else {})})
+    def _counted(self, conn: Connection, order: ReleasedOrder, *, downloads: int,
+                 cc_failures: int, transaction_id: str | None = None) -> tuple[int, int]:
+        """Add to the order's counters (a new matching ID for the profile starts them from
+        zero); the counts now (downloads, wrong confirmation codes)."""
+        row = conn.execute(self._count, {
+            "iccid": order.iccid, "matching_id": order.matching_id, "downloads": downloads,
+            "cc_failures": cc_failures, "last_transaction_id": transaction_id,
+            "updated_at": utcnow()}).one()
+        return int(row[0]), int(row[1])
 
-    def _move_or_record(self, s: Session, iccid: str, sim: Sim | None, target: str, *,
-                        reason: str | None, details: dict[str, Any]) -> None:
+    def _move(self, conn: Connection, sim: _LockedSim, target: str, *,
+              reason: str | None = None, details: Mapping[str, Any],
+              changes: Mapping[str, Any] | None = None) -> None:
+        transition_row(conn, PROFILE_LIFECYCLE, sim.iccid, sim.profile_state, sim.version,
+                       target, actor=self.actor, reason=reason, changes=changes,
+                       details={**details, **({"reason": reason} if reason else {})})
+
+    def _move_or_record(self, conn: Connection, iccid: str, sim: _LockedSim | None, target: str,
+                        *, reason: str | None, details: dict[str, Any]) -> None:
         current = sim.profile_state if sim is not None else None
         if sim is not None and current is not None and current != target \
                 and target in PROFILE_LIFECYCLE.allowed(current):
-            self._move(s, sim, target, reason=reason, details=details)
+            self._move(conn, sim, target, reason=reason, details=details)
         else:  # nothing to move (already there, or not a move the machine allows): recorded
-            self._record(s, iccid, "esim_profile.download_progress",
+            self._record(conn, iccid, "esim_profile.download_progress",
                          {**details, "profile_state": current, "applied": False})
 
-    def _record(self, s: Session, iccid: str, action: str, details: Mapping[str, Any]) -> None:
+    def _record(self, conn: Connection, iccid: str, action: str,
+                details: Mapping[str, Any]) -> None:
         payload = {k: v for k, v in details.items() if v is not None}
-        audit.append(s, actor=self.actor, action=action, subject_type="esim_profile",
+        audit.append(conn, actor=self.actor, action=action, subject_type="esim_profile",
                      subject_id=iccid, details=payload,
                      outbox=audit.Outbox(action, "esim_profile", iccid, payload))
 
-    def _report(self, s: Session, report: ProgressReport) -> None:
+    def _report(self, conn: Connection, report: ProgressReport) -> None:
         if self.progress is not None:
-            self.progress(s, report)
+            self.progress(conn, report)
 
 
-def _order_for(s: Session, matching_id: str) -> tuple[str, str | None] | None:
-    """(ICCID, SHA-256(CC) hex or None) of the order under `matching_id`: simsmith's SM-DP+
-    order book first (ES2+ ConfirmOrder), else the order service's (in-process SM-DP+)."""
-    row = s.execute(select(col(Es2PlusOrder.iccid), col(Es2PlusOrder.cc_hash)).where(
-        col(Es2PlusOrder.matching_id) == matching_id)).first()
-    if row is not None:
-        return row[0], row[1]
-    row = s.execute(select(col(EsimOrder.iccid), col(EsimOrder.confirmation_code_hash)).where(
-        col(EsimOrder.matching_id) == matching_id,
-        col(EsimOrder.status).not_in(("cancelled", "failed")))).first()
-    return (row[0], row[1]) if row is not None else None
+_SIM: Table = Sim.__table__  # type: ignore[attr-defined]
+_BATCH: Table = Batch.__table__  # type: ignore[attr-defined]
+_COUNTER: Table = SmdpDownloadCounter.__table__  # type: ignore[attr-defined]
+_ES2PLUS_ORDER: Table = Es2PlusOrder.__table__  # type: ignore[attr-defined]
+_ESIM_ORDER: Table = EsimOrder.__table__  # type: ignore[attr-defined]
+
+# The order under a matching ID — simsmith's SM-DP+ order book first (ES2+ ConfirmOrder), else
+# the order service's (in-process SM-DP+) — with its profile's state, EID, Profile Type and the
+# order's counters, in one statement.
+_ORDERS = union_all(
+    select(_ES2PLUS_ORDER.c.iccid, _ES2PLUS_ORDER.c.cc_hash.label("cc_hash"),
+           literal(0).label("book")).where(_ES2PLUS_ORDER.c.matching_id == bindparam(
+               "matching_id")),
+    select(_ESIM_ORDER.c.iccid, _ESIM_ORDER.c.confirmation_code_hash,
+           literal(1)).where(_ESIM_ORDER.c.matching_id == bindparam("matching_id"),
+                             _ESIM_ORDER.c.status != "cancelled",
+                             _ESIM_ORDER.c.status != "failed"),
+).subquery()
+_RELEASED = (
+    select(_ORDERS.c.iccid, _ORDERS.c.cc_hash, _SIM.c.kind, _SIM.c.profile_state, _SIM.c.eid,
+           _BATCH.c.profile, _COUNTER.c.matching_id, _COUNTER.c.downloads)
+    .select_from(_ORDERS.join(_SIM, _SIM.c.iccid == _ORDERS.c.iccid)
+                 .outerjoin(_BATCH, _BATCH.c.id == _SIM.c.batch_id)
+                 .outerjoin(_COUNTER, _COUNTER.c.iccid == _SIM.c.iccid))
+    .order_by(_ORDERS.c.book).limit(1))
+_LOCKED = (select(_SIM.c.iccid, _SIM.c.profile_state, _SIM.c.eid, _SIM.c.version)
+           .where(_SIM.c.iccid == bindparam("iccid")).with_for_update())
 
 
-def _counter(s: Session, iccid: str, matching_id: str) -> SmdpDownloadCounter | None:
-    counter = s.get(SmdpDownloadCounter, iccid)
-    return counter if counter is not None and counter.matching_id == matching_id else None
+def _count_statement(dialect: str) -> Any:
+    """Add to an order's counters in one statement (INSERT … ON CONFLICT DO UPDATE …
+    RETURNING), restarting them when the profile's order (matching ID) changed."""
+    statement = (pg_insert(_COUNTER) if dialect == "postgresql" else sqlite_insert(_COUNTER)
+                 ).values(iccid=bindparam("iccid"), matching_id=bindparam("matching_id"),
+                          downloads=bindparam("downloads"), cc_failures=bindparam("cc_failures"),
+                          last_transaction_id=bindparam("last_transaction_id"),
+                          updated_at=bindparam("updated_at"))
+    same = _COUNTER.c.matching_id == statement.excluded.matching_id
+    return statement.on_conflict_do_update(
+        index_elements=[_COUNTER.c.iccid],
+        set_={"matching_id": statement.excluded.matching_id,
+              "downloads": case((same, _COUNTER.c.downloads), else_=0)
+              + statement.excluded.downloads,
+              "cc_failures": case((same, _COUNTER.c.cc_failures), else_=0)
+              + statement.excluded.cc_failures,
+              "last_transaction_id": func.coalesce(statement.excluded.last_transaction_id,
+                                                   _COUNTER.c.last_transaction_id),
+              "updated_at": statement.excluded.updated_at},
+    ).returning(_COUNTER.c.downloads, _COUNTER.c.cc_failures)
 
 
-def _counter_for_update(s: Session, iccid: str, matching_id: str) -> SmdpDownloadCounter:
-    counter = s.execute(select(SmdpDownloadCounter).where(
-        col(SmdpDownloadCounter.iccid) == iccid).with_for_update()).scalar_one_or_none()
-    if counter is None:
-        counter = SmdpDownloadCounter(iccid=iccid, matching_id=matching_id, updated_at=utcnow())
-    elif counter.matching_id != matching_id:  # a new order for the profile: counts restart
-        counter.matching_id, counter.cc_failures, counter.downloads = matching_id, 0, 0
-    return counter
+class _LockedSim(NamedTuple):
+    iccid: str
+    profile_state: str | None
+    eid: str | None
+    version: int
 
 
-def _locked(s: Session, iccid: str) -> Sim | None:
-    return s.execute(select(Sim).where(col(Sim.iccid) == iccid).with_for_update()
-                     ).scalar_one_or_none()
+def _locked(conn: Connection, iccid: str) -> _LockedSim | None:
+    """The profile's row, locked for this transaction (PostgreSQL; SQLite: the writer lock)."""
+    row = conn.execute(_LOCKED, {"iccid": iccid}).first()
+    return _LockedSim(*row) if row is not None else None
