@@ -208,8 +208,9 @@ def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
         dev_init(pki_dir)
     requester = certificate_identity(x509.load_pem_x509_certificate(
         pki.client_cert.read_bytes()))
-    endpoint = Es2PlusEndpoint(engine, smdp_address,
-                               call_window=Es2PlusEndpointSettings.from_settings().call_window)
+    options = Es2PlusEndpointSettings.from_settings()
+    endpoint = Es2PlusEndpoint(engine, smdp_address, call_window=options.call_window,
+                               order_validity=options.order_validity)
     server = MtlsServer(es2plus_app(endpoint, roles={Role.ORDER}),
                         cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
                         host=host, port=port).start()

@@ -27,7 +27,13 @@ from api.problems import response_for
 from api.routers.es9plus import ADMIN, es9plus_router
 from simcore.config import Settings
 from simcore.log import get_logger
-from simcore.smdp.download_service import TlsFiles, build_core, sweep_sessions, tls_files
+from simcore.smdp.download_service import (
+    TlsFiles,
+    build_core,
+    sweep_orders,
+    sweep_sessions,
+    tls_files,
+)
 from simcore.smdp.es9plus import Es9PlusCore
 from simcore.smdp.es9plus_settings import DEFAULT_MAX_BODY, Es9PlusSettings
 
@@ -57,11 +63,13 @@ def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY) -> FastA
 
 @dataclass
 class Sweeper:
-    """Deletes expired RSP sessions every `every` seconds in a thread; `swept` counts them."""
+    """Every `every` seconds in a thread: deletes expired RSP sessions (`swept` counts them) and
+    ends the download orders whose validity is over (`orders_expired`)."""
 
     engine: Engine
     every: float
     swept: int = 0
+    orders_expired: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -75,10 +83,12 @@ class Sweeper:
             self.sweep_once()
 
     def sweep_once(self) -> int:
+        """One round; the sessions deleted."""
         try:
             n = sweep_sessions(self.engine)
+            self.orders_expired += sweep_orders(self.engine)
         except Exception as e:  # the store may be briefly away: the next round tries again
-            log.warning("es9plus session sweep failed", error=str(e))
+            log.warning("es9plus sweep failed", error=str(e))
             return 0
         self.swept += n
         return n

@@ -57,7 +57,7 @@ def build_smdp(settings: ApiSettings, engine: Engine) -> tuple[SmdpPort, Any]:
 
         embedded = start_embedded_es2plus(engine, address, settings.home / "pki")
         return embedded.smdp, embedded
-    return InProcessSmdp(engine, address), None
+    return InProcessSmdp(engine, address, order_validity=settings.smdp_order_validity), None
 
 
 def start_es9plus_listener(ctx: AppContext) -> Any:
@@ -81,6 +81,8 @@ def start_es9plus_listener(ctx: AppContext) -> Any:
     ctx.extra["es9plus"] = listener
     ctx.metrics.gauges["simsmith_es9plus_sessions_swept_total"] = lambda: {
         "expired": listener.sweeper.swept}
+    ctx.metrics.gauges["simsmith_es9plus_orders_expired_total"] = lambda: {
+        "swept": listener.sweeper.orders_expired}
     return listener
 
 

@@ -117,6 +117,10 @@ class EsimProfilePublic(BaseModel):
     confirmation_code_required: bool
     confirmation_code: str | None = Field(
         default=None, description="Only in the response that created the order")
+    download_expires_at: datetime | None = Field(
+        default=None, description="When simsmith's SM-DP+ stops taking this download order "
+        "(SIMSMITH_SMDP_ORDER_VALIDITY after its release; SGP.22 8.8.5 / 4.10 after it, the "
+        "profile then in error); null: it never expires, or another SM-DP+ holds it")
     qr: QrLinks
     install: InstallLinks
     created_at: datetime

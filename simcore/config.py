@@ -17,10 +17,11 @@ trusted CIs) is read by simcore.smdp.identity; `simsmith pki sgp26-init` / `pki 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SMDP_ADDRESS = "smdp.simsmith.test"
@@ -118,6 +119,12 @@ class Settings(BaseSettings):
     smdp_trusted_cis: str | None = Field(
         default=None, description="CI certificates the SM-DP+ trusts (PEM files, comma-separated)"
         "; default <rsp dir>/ci.pem")
+    smdp_order_validity: timedelta | None = Field(
+        default=None, description="How long a released download order stays valid "
+        "(SGP.22 §3.1.3: refused at ES9+ with 8.8.5 / 4.10 after it, its profile moved to error "
+        "by the sweeper): '7d', '48h', '90m', '3600s' or ISO 8601 ('P7D'); unset or 'none': "
+        "never expires. Set when the order is released (ConfirmOrder with releaseFlag, "
+        "ReleaseProfile, an in-process order)")
     # How orders reach simsmith's own SM-DP+ when no external one is named (docs/es2plus.md).
     smdp_mode: Literal["in-process", "es2plus"] = Field(
         default="in-process", description="The SM-DP+ when SIMSMITH_SMDP_URL names no external "
@@ -171,6 +178,18 @@ class Settings(BaseSettings):
         "these follow one commercial SM-DP+ (another uses deleted=8,enabled=6,disabled=7). A "
         "state left out is not sent; empty sends SGP.22's download points only")
 
+    @field_validator("smdp_order_validity", mode="before")
+    @classmethod
+    def _validity(cls, value: Any) -> Any:
+        return parse_validity(value)
+
+    @field_validator("smdp_order_validity")
+    @classmethod
+    def _validity_positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be longer than zero (or 'none': never expires)")
+        return value
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -202,6 +221,23 @@ def hlr_choice(settings: Settings) -> Literal["embedded", "osmo-hlr", "none"]:
 NO_HLR_IN_PRODUCTION = ("no HLR configured: in production mode the embedded HLR is not used "
                         "(it reaches no network); set SIMSMITH_HLR_HOST (osmo-hlr), or "
                         "SIMSMITH_HLR=embedded with SIMSMITH_HLR_ALLOW_EMBEDDED=true")
+
+
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_validity(value: Any) -> Any:
+    """'7d', '48h', '90m', '3600s' → a timedelta; '', 'none' → None; anything else as given
+    (pydantic then reads numbers as seconds and ISO 8601 durations, and refuses the rest)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text in ("", "none"):
+        return None
+    number, unit = text[:-1], text[-1:]
+    if unit in _UNITS and number.replace(".", "", 1).isdigit():
+        return timedelta(**{_UNITS[unit]: float(number)})
+    return value
 
 
 def get_settings() -> Settings:

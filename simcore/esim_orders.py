@@ -55,7 +55,9 @@ from simcore.models import OutboxEvent, Sim, utcnow
 from simcore.models_api import EsimOrder
 from simcore.paging import keyset_page
 from simcore.records import canonical_json, check_no_secrets
+from simcore.smdp.es9plus_models import SmdpDownloadCounter
 from simcore.smdp.in_process import InProcessSmdp
+from simcore.smdp.order_validity import record_confirmed, valid_until
 from simcore.smdp.port import (
     ConfirmOrderResult,
     FinalStatus,
@@ -96,14 +98,17 @@ class EsimProfile:
     created_at: datetime
     updated_at: datetime
     confirmation_code: str | None = None  # only right after the order
+    # When the SM-DP+ stops taking the download order (SIMSMITH_SMDP_ORDER_VALIDITY at
+    # simsmith's own SM-DP+, simcore.smdp.order_validity); None: never, or not known here.
+    download_expires_at: datetime | None = None
 
     @property
     def confirmation_code_required(self) -> bool:
         return self.activation_code.confirmation_code_required
 
 
-def _profile(order: EsimOrder | Any, sim: Sim, confirmation_code: str | None = None
-             ) -> EsimProfile:
+def _profile(order: EsimOrder | Any, sim: Sim, confirmation_code: str | None = None,
+             expires_at: datetime | None = None) -> EsimProfile:
     """`order`: an EsimOrder, or anything with its attributes (a row just inserted)."""
     # lab: the address passed simcore.smdp.address's start-up check (host:port only when
     # SIMSMITH_SMDP_ALLOW_LAB_ADDRESS allowed it) or the SM-DP+'s ConfirmOrder answer's.
@@ -115,7 +120,7 @@ def _profile(order: EsimOrder | Any, sim: Sim, confirmation_code: str | None = N
         eid=order.eid, smdp_address=order.smdp_address, matching_id=order.matching_id,
         activation_code=code, order_status=order.status, profile_state=sim.profile_state,
         sim_state=sim.state, created_at=order.created_at, updated_at=order.updated_at,
-        confirmation_code=confirmation_code)
+        confirmation_code=confirmation_code, download_expires_at=expires_at)
 
 
 def order(
@@ -240,9 +245,12 @@ def _order_in_store(engine: Engine, port: InProcessSmdp, external_ref: str, *, a
                   "confirmation_code_hash": hash_confirmation_code(cc).hex() if cc else None,
                   "status": ORDER_ACTIVE, "created_at": now, "updated_at": now}
         order_id = conn.execute(_INSERT_ORDER, values).scalar_one()
+        # The SM-DP+'s side of the release: the download order's validity starts now.
+        expires_at = valid_until(port.order_validity, now)
+        record_confirmed(conn, sim.iccid, matching_id, expires_at)
     if idempotency is not None:
         idempotency.committed = True
-    return _profile(SimpleNamespace(id=order_id, **values), sim, cc)
+    return _profile(SimpleNamespace(id=order_id, **values), sim, cc, expires_at)
 
 
 def _batch_id(conn: Any, name: str) -> int:
@@ -320,7 +328,11 @@ def _end_order(engine: Engine, iccid: str, order_id: int, status: str, *, actor:
         _settle(s, iccid, order_id, status, actor=actor)
 
 
-_LATEST = (select(EsimOrder, Sim).join(Sim, col(Sim.iccid) == col(EsimOrder.iccid)))
+# With the SM-DP+'s end of validity for the order, when simsmith's own SM-DP+ holds it.
+_LATEST = (select(EsimOrder, Sim, col(SmdpDownloadCounter.expires_at))
+           .join(Sim, col(Sim.iccid) == col(EsimOrder.iccid))
+           .outerjoin(SmdpDownloadCounter, (col(SmdpDownloadCounter.iccid) == col(EsimOrder.iccid))
+                      & (col(SmdpDownloadCounter.matching_id) == col(EsimOrder.matching_id))))
 
 
 def get(engine: Engine, iccid: str, *, confirmation_code: str | None = None) -> EsimProfile:
@@ -331,7 +343,7 @@ def get(engine: Engine, iccid: str, *, confirmation_code: str | None = None) -> 
                           .order_by(col(EsimOrder.id).desc()).limit(1)).first()
     if found is None:
         raise NotFound(f"no eSIM order for ICCID {iccid}")
-    return _profile(found[0], found[1], confirmation_code)
+    return _profile(found[0], found[1], confirmation_code, found[2])
 
 
 def list_orders(engine: Engine, *, external_ref: str | None = None, status: str | None = None,
@@ -342,7 +354,7 @@ def list_orders(engine: Engine, *, external_ref: str | None = None, status: str 
                                 col(EsimOrder.status): status})
     with read_session(engine) as s:
         rows = s.execute(stmt).all()
-    return [_profile(o, sim) for o, sim in rows]
+    return [_profile(o, sim, expires_at=expires_at) for o, sim, expires_at in rows]
 
 
 def cancel(engine: Engine, port: SmdpPort, iccid: str, *, actor: str,

@@ -93,7 +93,8 @@ def serve(
               else configured_policy(endpoint_settings.requester_map()))
     eng = engine()
     endpoint = Es2PlusEndpoint(eng, address, authorize=policy.may_act_as,
-                               call_window=endpoint_settings.call_window)
+                               call_window=endpoint_settings.call_window,
+                               order_validity=endpoint_settings.order_validity)
     server = MtlsServer(es2plus_app(endpoint, roles={Role(role)}, policy=policy),
                         cert=cert, key=key, ca=ca, host=host, port=port)
     if Es2PlusAccessSettings.from_settings().allow_plain_http:
@@ -172,26 +173,33 @@ def orders(
                      "profile_state": o.profile_state, "profile_type": o.profile_type,
                      "matching_id": o.matching_id, "eid": o.eid,
                      "confirmation_code_required": o.confirmation_code_required,
+                     "expires_at": o.expires_at,
                      "created_at": o.created_at, "updated_at": o.updated_at} for o in rows])
         return
     print_table("ES2+ orders", ["iccid", "requester", "state", "profile type", "matching id",
-                                "eid", "updated"],
+                                "eid", "expires", "updated"],
                 [(o.iccid, o.requester, o.profile_state, o.profile_type, o.matching_id, o.eid,
+                  o.expires_at.isoformat(timespec="seconds") if o.expires_at else "-",
                   o.updated_at.isoformat(timespec="seconds")) for o in rows])
 
 
 @app.command("sweep")
 @handle_errors
 def sweep(as_json: bool = JsonOpt) -> None:
-    """Delete expired ES9+ download sessions (RSP sessions past their time to live). `simsmith
-    serve` does this itself every SIMSMITH_ES9PLUS_SWEEP_SECONDS; this is for cron."""
-    from simcore.smdp.download_service import sweep_sessions
+    """Delete expired ES9+ download sessions (RSP sessions past their time to live) and end the
+    download orders past their validity (SIMSMITH_SMDP_ORDER_VALIDITY: the profile to error,
+    the operator told). `simsmith serve` does this itself every SIMSMITH_ES9PLUS_SWEEP_SECONDS;
+    this is for cron."""
+    from simcore.smdp.download_service import sweep_orders, sweep_sessions
 
-    deleted = sweep_sessions(engine())
+    eng = engine()
+    deleted = sweep_sessions(eng)
+    expired = sweep_orders(eng)
     if as_json:
-        print_json({"deleted": deleted})
+        print_json({"deleted": deleted, "orders_expired": expired})
         return
-    console.print(f"{deleted} expired ES9+ session(s) deleted")
+    console.print(f"{deleted} expired ES9+ session(s) deleted, {expired} expired download "
+                  "order(s) ended")
 
 
 def _receiver_dict(r: object) -> dict[str, object]:

@@ -71,9 +71,11 @@ def _endpoint(request: Request) -> Es2PlusEndpoint:
         ctx = getattr(state, "ctx", None)
         if ctx is None:
             raise RuntimeError("the ES2+ router needs app.state.es2plus or app.state.ctx")
+        options = Es2PlusEndpointSettings.from_settings()
         endpoint = Es2PlusEndpoint(ctx.engine, ctx.settings.smdp_address,
                                    authorize=_policy(request).may_act_as,
-                                   call_window=Es2PlusEndpointSettings.from_settings().call_window)
+                                   call_window=options.call_window,
+                                   order_validity=options.order_validity)
         state.es2plus = endpoint
     return endpoint
 

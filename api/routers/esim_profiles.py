@@ -39,7 +39,7 @@ def _public(p: EsimProfile, request: Request, data_uri: bool) -> EsimProfilePubl
         order_status=p.order_status, sim_state=p.sim_state, smdp_address=p.smdp_address,
         matching_id=p.matching_id, activation_code=code.to_string(),
         confirmation_code_required=p.confirmation_code_required,
-        confirmation_code=p.confirmation_code,
+        confirmation_code=p.confirmation_code, download_expires_at=p.download_expires_at,
         qr=QrLinks(png_url=base + QR_PNG_PATH.format(iccid=p.iccid),
                    svg_url=base + QR_SVG_PATH.format(iccid=p.iccid),
                    png_data_uri=qr.png_data_uri(code) if data_uri else None),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -128,15 +129,17 @@ class StoreDownloadOrders:
         rows = self._released.rows(matching_id=matching_id)
         if not rows:
             return None
-        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads = rows[0]
+        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads, expires_at = rows[0]
         if kind != "esim" or state not in (_DOWNLOADABLE | _NOT_YET_RELEASED):
             return None
-        done = downloads if counted_for == matching_id else 0
+        this_order = counted_for == matching_id
         return ReleasedOrder(
             matching_id=matching_id, iccid=iccid,
             profile_metadata=self.profile_metadata(iccid, profile),
             eid=eid, confirmation_code_hash=bytes.fromhex(cc_hash) if cc_hash else None,
-            downloads_left=self.limits.downloads - done, released=state in _DOWNLOADABLE)
+            expires_at=expires_at if this_order else None,
+            downloads_left=self.limits.downloads - (downloads if this_order else 0),
+            released=state in _DOWNLOADABLE)
 
     def profile_metadata(self, iccid: str, profile_name: str | None) -> bytes:
         """StoreMetadataRequest (SGP.22 §5.5.3): ICCID, service provider and profile names,
@@ -168,6 +171,51 @@ class StoreDownloadOrders:
                                               NotificationPoint.CONFIRMATION_FAILURE, False,
                                               "wrong confirmation code", code))
             return left
+
+    def expired(self, order: ReleasedOrder) -> None:
+        with connection_transaction(self.engine) as conn:
+            self._expire(conn, order.iccid, order.matching_id, order.expires_at,
+                         "AuthenticateClient")
+
+    def expire_due(self, now: datetime | None = None) -> int:
+        """End every released order whose validity is over by `now` — those no LPA came for
+        (the sweeper); how many. Each in its own transaction, re-checked under the lock."""
+        now = now or utcnow()
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            due = conn.execute(_DUE, {"now": now}).all()
+        ended = 0
+        for iccid, matching_id, expires_at in due:
+            with connection_transaction(self.engine) as conn:
+                ended += self._expire(conn, iccid, matching_id, expires_at, "sweep", now=now)
+        return ended
+
+    def _expire(self, conn: Connection, iccid: str, matching_id: str,
+                expires_at: datetime | None, function: str, *,
+                now: datetime | None = None) -> bool:
+        """Move a released (or delivered, never installed) profile whose order expired to
+        error, with SGP.22's point and code for the operator (HandleDownloadProgressInfo:
+        Eligibility and retry limit check, 8.8.5 / 4.10). False when it is no longer so."""
+        sim = _locked(conn, iccid)
+        if now is not None:  # the sweeper: still this order, still expired, still waiting
+            current = conn.execute(_COUNTED, {"iccid": iccid}).first()
+            if current is None or current[0] != matching_id or current[1] is None \
+                    or current[1] > now:
+                return False
+        details: dict[str, Any] = {
+            "function": function, "matching_id": matching_id,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "notification_point": NotificationPoint.ELIGIBILITY_AND_RETRY_LIMIT_CHECK,
+            "subject_code": wire.DOWNLOAD_ORDER_EXPIRED.subject,
+            "reason_code": wire.DOWNLOAD_ORDER_EXPIRED.reason}
+        if sim is None or sim.profile_state not in _DOWNLOADABLE:
+            self._record(conn, iccid, "esim_profile.download_refused", details)
+            return False
+        self._move(conn, sim, P.ERROR, reason="download order expired", details=details)
+        self._report(conn, ProgressReport(iccid, sim.eid,
+                                          NotificationPoint.ELIGIBILITY_AND_RETRY_LIMIT_CHECK,
+                                          False, "download order expired",
+                                          wire.DOWNLOAD_ORDER_EXPIRED))
+        return True
 
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes) -> None:
         tid = wire.transaction_id_text(transaction_id)
@@ -297,11 +345,20 @@ _ORDERS = union_all(
 ).subquery()
 _RELEASED = (
     select(_ORDERS.c.iccid, _ORDERS.c.cc_hash, _SIM.c.kind, _SIM.c.profile_state, _SIM.c.eid,
-           _BATCH.c.profile, _COUNTER.c.matching_id, _COUNTER.c.downloads)
+           _BATCH.c.profile, _COUNTER.c.matching_id, _COUNTER.c.downloads,
+           _COUNTER.c.expires_at)
     .select_from(_ORDERS.join(_SIM, _SIM.c.iccid == _ORDERS.c.iccid)
                  .outerjoin(_BATCH, _BATCH.c.id == _SIM.c.batch_id)
                  .outerjoin(_COUNTER, _COUNTER.c.iccid == _SIM.c.iccid))
     .order_by(_ORDERS.c.book).limit(1))
+# Released orders past their validity, and the order a profile's counters are for now.
+_DUE = (select(_COUNTER.c.iccid, _COUNTER.c.matching_id, _COUNTER.c.expires_at)
+        .join(_SIM, _SIM.c.iccid == _COUNTER.c.iccid)
+        .where(_COUNTER.c.expires_at <= bindparam("now"),
+               _SIM.c.profile_state.in_(sorted(_DOWNLOADABLE)))
+        .order_by(_COUNTER.c.expires_at))
+_COUNTED = select(_COUNTER.c.matching_id, _COUNTER.c.expires_at).where(
+    _COUNTER.c.iccid == bindparam("iccid"))
 _LOCKED = (select(_SIM.c.iccid, _SIM.c.profile_state, _SIM.c.eid, _SIM.c.version)
            .where(_SIM.c.iccid == bindparam("iccid")).with_for_update())
 
@@ -324,6 +381,7 @@ def _count_statement(dialect: str) -> Any:
               + statement.excluded.cc_failures,
               "last_transaction_id": func.coalesce(statement.excluded.last_transaction_id,
                                                    _COUNTER.c.last_transaction_id),
+              "expires_at": case((same, _COUNTER.c.expires_at), else_=None),
               "updated_at": statement.excluded.updated_at},
     ).returning(_COUNTER.c.downloads, _COUNTER.c.cc_failures)
 

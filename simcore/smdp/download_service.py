@@ -74,3 +74,10 @@ def sweep_sessions(engine: Engine, now: datetime | None = None) -> int:
     """Delete the RSP sessions expired by `now`; how many (`simsmith smdp sweep`, the serve
     process's sweeper)."""
     return StoreSessions(engine).sweep(now or datetime.now(UTC))
+
+
+def sweep_orders(engine: Engine, now: datetime | None = None) -> int:
+    """End the released download orders whose validity is over by `now` (their profiles to
+    error, audited, with the operator's HandleDownloadProgressInfo); how many (`simsmith smdp
+    sweep`, the serve process's sweeper)."""
+    return StoreDownloadOrders(engine, "").expire_due(now or datetime.now(UTC))

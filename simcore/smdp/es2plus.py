@@ -82,6 +82,8 @@ class Es2PlusEndpoint:
     # How long a functionCallIdentifier stays bound to its call (SGP.22 §6.5.1.3 asks it to be
     # unique per requester; real clients build it from seconds + a counter, so it recurs).
     call_window: timedelta = timedelta(hours=DEFAULT_CALL_WINDOW_HOURS)
+    # How long a released download order stays valid (SIMSMITH_SMDP_ORDER_VALIDITY); None: ever.
+    order_validity: timedelta | None = None
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -116,8 +118,10 @@ class Es2PlusEndpoint:
             return self._replay(stored, function, digest, response_model)
         try:
             with transaction(self.engine) as s:
+                options = ({"order_validity": self.order_validity}
+                           if function in _RELEASING else {})
                 answer = _HANDLERS[function](s, req, requester, actor=self._actor(requester),
-                                             smdp_address=self.smdp_address)
+                                             smdp_address=self.smdp_address, **options)
                 self._record(s, requester, call_id, function, digest, iccid, answer)
             return answer
         except Es2PlusRefused as refusal:
@@ -203,6 +207,10 @@ _HANDLERS: dict[str, Callable[..., Response]] = {
 }
 
 
+# The functions that may release an order (its validity starts).
+_RELEASING = frozenset({"ConfirmOrder", "ReleaseProfile"})
+
+
 def _invalid(exc: ValidationError) -> Es2PlusRefused:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
@@ -216,11 +224,13 @@ def _invalid(exc: ValidationError) -> Es2PlusRefused:
 
 class Es2PlusEndpointSettings(BaseModel):
     """Who may call simsmith's ES2+ endpoint (SIMSMITH_ES2PLUS_CREDENTIALS, _REQUESTERS,
-    _CALL_WINDOW_HOURS), a view of the settings tree (simcore.config)."""
+    _CALL_WINDOW_HOURS) and how long the orders it releases stay valid
+    (SIMSMITH_SMDP_ORDER_VALIDITY), a view of the settings tree (simcore.config)."""
 
     credentials: SecretStr | None = None
     requesters: str | None = None
     call_window_hours: float = Field(default=DEFAULT_CALL_WINDOW_HOURS, gt=0)
+    order_validity: timedelta | None = None  # SIMSMITH_SMDP_ORDER_VALIDITY
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Es2PlusEndpointSettings:
@@ -230,7 +240,8 @@ class Es2PlusEndpointSettings(BaseModel):
     @staticmethod
     def _values(s: Settings) -> dict[str, Any]:
         return dict(credentials=s.es2plus_credentials, requesters=s.es2plus_requesters,
-                    call_window_hours=s.es2plus_call_window_hours)
+                    call_window_hours=s.es2plus_call_window_hours,
+                    order_validity=s.smdp_order_validity)
 
     @model_validator(mode="before")
     @classmethod

@@ -319,4 +319,5 @@ def configured_smdp(engine: Engine, smdp_address: str) -> SmdpPort:
     settings = SmdpSettings.from_settings()
     if settings.url:
         return es2plus_smdp(engine, settings)
-    return InProcessSmdp(engine, check_smdp_settings(smdp_address, settings))
+    return InProcessSmdp(engine, check_smdp_settings(smdp_address, settings),
+                         order_validity=get_settings().smdp_order_validity)

@@ -189,6 +189,9 @@ class DownloadOrders(Protocol):
     def confirmation_code_failed(self, order: ReleasedOrder) -> int:
         """Count a wrong confirmation code; return the attempts left."""
         ...
+    def expired(self, order: ReleasedOrder) -> None:
+        """The order was found expired (refused 8.8.5 / 4.10): end it."""
+        ...
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes) -> None: ...
     def installed(self, iccid: str, eid: str | None) -> None: ...
     def install_failed(self, iccid: str, eid: str | None, reason: str) -> None: ...
@@ -390,6 +393,7 @@ class Es9PlusCore:
         if order.eid is not None and order.eid != euicc.eid:
             raise Refusal(wire.EID_REFUSED, "the order is for another eUICC")
         if order.expires_at is not None and order.expires_at <= self.now():
+            self.orders.expired(order)
             raise Refusal(wire.DOWNLOAD_ORDER_EXPIRED, "the download order has expired")
         if order.downloads_left is not None and order.downloads_left <= 0:
             raise Refusal(wire.DOWNLOAD_ORDER_RETRIES_EXCEEDED,

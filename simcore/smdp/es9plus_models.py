@@ -1,8 +1,8 @@
 """Tables of the SM-DP+'s ES9+ downloads (simcore.smdp.es9plus, download_orders). Migrations:
-versions/0700_es9plus_sessions.py, 0720_smdp_download_counter.py.
+versions/0700_es9plus_sessions.py, 0720_smdp_download_counter.py, 0721_smdp_order_expiry.py.
 
 - `smdp_download_counter`: wrong confirmation codes and BPPs delivered per order (retry
-  limits); migration 0720.
+  limits), and the end of the order's validity; migrations 0720, 0721.
 - `smdp_download_session`: one RSP session per transactionId (SGP.22 §3.1.2), so every API
   worker and machine serves any step of a download; swept once expired (index on expires_at).
   Nothing secret: challenges, the CI key identifier, the eUICC certificate and smdpSignature2
@@ -40,8 +40,9 @@ class SmdpDownloadSession(SQLModel, table=True):
 
 class SmdpDownloadCounter(SQLModel, table=True):
     """Per released order (ICCID + matching ID): wrong confirmation codes and BPPs delivered,
-    for the retry limits of SGP.22 §3.1.3 (simcore.smdp.download_orders). A new matching ID for
-    the same profile (a new order after a cancel) starts from zero. Migration 0720."""
+    for the retry limits of SGP.22 §3.1.3 (simcore.smdp.download_orders), and when the order
+    expires (simcore.smdp.order_validity). A new matching ID for the same profile (a new order
+    after a cancel) starts from zero. Migrations 0720, 0721."""
 
     __tablename__ = "smdp_download_counter"
 
@@ -51,3 +52,6 @@ class SmdpDownloadCounter(SQLModel, table=True):
     downloads: int = Field(default=0)
     last_transaction_id: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    # The end of the order's validity (simcore.smdp.order_validity); None: never. Migration 0721.
+    expires_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True, index=True))

@@ -5,6 +5,8 @@ transaction on the store.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
@@ -16,6 +18,7 @@ from simcore.lifecycle import (
     apply_transition,
 )
 from simcore.models import Sim
+from simcore.smdp.order_validity import record_confirmed, record_released, valid_until
 from simcore.smdp.port import (
     ConfirmOrderResult,
     DownloadOrderResult,
@@ -36,10 +39,13 @@ class InProcessSmdp:
     this SM-DP+'s own order book; the calls below move the profile state machine only.
     """
 
-    def __init__(self, engine: Engine, smdp_address: str, *, actor: str = "smdp") -> None:
+    def __init__(self, engine: Engine, smdp_address: str, *, actor: str = "smdp",
+                 order_validity: timedelta | None = None) -> None:
         self._engine = engine
         self._address = smdp_address
         self._actor = actor
+        # How long a released order stays valid (SIMSMITH_SMDP_ORDER_VALIDITY); None: ever.
+        self.order_validity = order_validity
 
     @property
     def smdp_address(self) -> str:
@@ -75,8 +81,10 @@ class InProcessSmdp:
                       confirmation_code: str | None = None,
                       release: bool = True) -> ConfirmOrderResult:
         target = ProfileState.RELEASED if release else ProfileState.CONFIRMED
+        expires_at = valid_until(self.order_validity) if release else None
         self._move("ConfirmOrder", iccid, target, eid=eid,
-                   only_from=frozenset({ProfileState.ALLOCATED, ProfileState.LINKED}))
+                   only_from=frozenset({ProfileState.ALLOCATED, ProfileState.LINKED}),
+                   settle=lambda s: record_confirmed(s, iccid, matching_id, expires_at))
         return ConfirmOrderResult(iccid, matching_id, self._address, eid)
 
     def cancel_order(self, *, iccid: str, matching_id: str | None = None,
@@ -87,5 +95,7 @@ class InProcessSmdp:
         self._move("CancelOrder", iccid, target, settle=settle)
 
     def release_profile(self, *, iccid: str) -> None:
+        expires_at = valid_until(self.order_validity)
         self._move("ReleaseProfile", iccid, ProfileState.RELEASED,
-                   only_from=frozenset({ProfileState.CONFIRMED}))
+                   only_from=frozenset({ProfileState.CONFIRMED}),
+                   settle=lambda s: record_released(s, iccid, expires_at))

@@ -6,6 +6,9 @@ moving `sim.profile_state` along SGP.22's machine (simcore.lifecycle.PROFILE_LIF
     CancelOrder     allocated | linked | confirmed | released → available | unavailable
     ReleaseProfile  confirmed → released
 
+A release starts the download order's validity (simcore.smdp.order_validity: now +
+`order_validity`, SIMSMITH_SMDP_ORDER_VALIDITY; None: it never expires).
+
 Each function runs in the caller's transaction (simcore.smdp.es2plus.Es2PlusEndpoint) and
 either returns the Executed-Success answer or raises `Es2PlusRefused` with SGP.22's subject and
 reason codes: unknown ICCID 8.2.1/3.9, another requester's order 8.2.1/1.2, a state that does
@@ -18,6 +21,7 @@ malformed 8.2.6/2.1 or already in use 8.2.6/3.3 or not the order's 8.2.6/3.10, S
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlmodel import Session, col
@@ -44,6 +48,7 @@ from simcore.lifecycle import (
 )
 from simcore.models import Batch, utcnow
 from simcore.smdp.models import Es2PlusOrder
+from simcore.smdp.order_validity import record_confirmed, record_released, valid_until
 from simcore.smdp.profiles import (
     Es2PlusRefused,
     check_stock_owner,
@@ -115,7 +120,8 @@ def download_order(s: Session, req: DownloadOrderRequest, requester: str, *, act
 
 
 def confirm_order(s: Session, req: ConfirmOrderRequest, requester: str, *, actor: str,
-                  smdp_address: str) -> ConfirmOrderResponse:
+                  smdp_address: str,
+                  order_validity: timedelta | None = None) -> ConfirmOrderResponse:
     iccid = iccid_digits(req.iccid) or ""
     sim = locked_profile(s, iccid)
     order = order_of(s, sim, requester)
@@ -165,6 +171,8 @@ def confirm_order(s: Session, req: ConfirmOrderRequest, requester: str, *, actor
     order.cc_hash = cc_hash
     order.updated_at = utcnow()
     s.add(order)
+    record_confirmed(s, iccid, matching_id,
+                     valid_until(order_validity) if req.release_flag else None)
     return ConfirmOrderResponse(header=success_header(), eid=sim.eid,
                                 matching_id=matching_id, smdp_address=smdp_address)
 
@@ -197,7 +205,8 @@ def cancel_order(s: Session, req: CancelOrderRequest, requester: str, *, actor: 
 
 
 def release_profile(s: Session, req: ReleaseProfileRequest, requester: str, *, actor: str,
-                    smdp_address: str) -> ReleaseProfileResponse:
+                    smdp_address: str,
+                    order_validity: timedelta | None = None) -> ReleaseProfileResponse:
     iccid = iccid_digits(req.iccid) or ""
     sim = locked_profile(s, iccid)
     order_of(s, sim, requester)
@@ -208,4 +217,5 @@ def release_profile(s: Session, req: ReleaseProfileRequest, requester: str, *, a
     apply_transition(s, sim, P.RELEASED, actor=actor,
                      machine=PROFILE_LIFECYCLE,
                      details={"function": "ReleaseProfile", "requester": requester})
+    record_released(s, iccid, valid_until(order_validity))
     return ReleaseProfileResponse(header=success_header())

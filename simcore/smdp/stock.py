@@ -25,6 +25,7 @@ from simcore.errors import InvalidInput
 from simcore.inventory import batch_id as find_batch_id
 from simcore.lifecycle import ProfileState, SimState
 from simcore.models import Batch, Sim, utcnow
+from simcore.smdp.es9plus_models import SmdpDownloadCounter
 from simcore.smdp.models import Es2PlusOrder, Es2PlusStock
 
 
@@ -99,13 +100,18 @@ class SmdpOrder:
     confirmation_code_required: bool
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None = None  # the download order's validity (order_validity)
 
 
 def list_orders(engine: Engine, *, state: str | None = None, requester: str | None = None,
                 after: str | None = None, limit: int = 100) -> list[SmdpOrder]:
     """The SM-DP+'s orders in ICCID order, from after ICCID `after` (for paging)."""
-    stmt = (select(Es2PlusOrder, col(Sim.profile_state), col(Sim.eid))
-            .join(Sim, col(Sim.iccid) == col(Es2PlusOrder.iccid)))
+    stmt = (select(Es2PlusOrder, col(Sim.profile_state), col(Sim.eid),
+                   col(SmdpDownloadCounter.expires_at))
+            .join(Sim, col(Sim.iccid) == col(Es2PlusOrder.iccid))
+            .outerjoin(SmdpDownloadCounter,
+                       (col(SmdpDownloadCounter.iccid) == col(Es2PlusOrder.iccid))
+                       & (col(SmdpDownloadCounter.matching_id) == col(Es2PlusOrder.matching_id))))
     if state is not None:
         stmt = stmt.where(col(Sim.profile_state) == state)
     if requester is not None:
@@ -115,7 +121,8 @@ def list_orders(engine: Engine, *, state: str | None = None, requester: str | No
     with read_session(engine) as s:
         rows = s.execute(stmt.order_by(col(Es2PlusOrder.iccid)).limit(limit)).all()
     return [SmdpOrder(o.iccid, o.requester, st, o.profile_type, o.matching_id, eid,
-                      o.cc_hash is not None, o.created_at, o.updated_at) for o, st, eid in rows]
+                      o.cc_hash is not None, o.created_at, o.updated_at, expires)
+            for o, st, eid, expires in rows]
 
 
 def stock_summary(engine: Engine) -> list[dict[str, object]]:

@@ -93,6 +93,9 @@ class Orders:
         self.events.append(("cc-failed", order.iccid))
         return self.cc_attempts
 
+    def expired(self, order: ReleasedOrder) -> None:
+        self.events.append(("expired", order.iccid))
+
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes) -> None:
         self.events.append(("delivered", order.iccid, eid))
 
@@ -285,6 +288,10 @@ def test_authenticate_client_refusals(body: Callable[[], dict[str, Any]],
     _call(smdp, "InitiateAuthentication")
     request = body()
     assert _code(_call(smdp, "AuthenticateClient", request)) == code
+    # only an expired order is ended by the refusal (the store moves it to error)
+    assert [e for e in smdp.orders.events if e[0] == "expired"] == (
+        [("expired", smdp.orders.orders[session()["matchingId"]].iccid)]
+        if code == ("8.8.5", "4.10") else [])
     if request["transactionId"] == session()["transactionId"]:
         # the refused session is closed and cannot go on
         assert _tid_session_closed(smdp)

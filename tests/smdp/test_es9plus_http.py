@@ -271,7 +271,7 @@ def test_sweep_command(smdp: Smdp, tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                   ci_key_id=b"k" * 20,
                                   expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         s.commit()
-    assert json.loads(ok("smdp", "sweep", "--json")) == {"deleted": 1}
+    assert json.loads(ok("smdp", "sweep", "--json")) == {"deleted": 1, "orders_expired": 0}
     assert "0 expired ES9+ session(s) deleted" in ok("smdp", "sweep")
 
 
