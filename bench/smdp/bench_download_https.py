@@ -17,12 +17,12 @@ ahead. After a warm-up of two downloads per client, every client starts at once.
 
 Reported: downloads/s measured (wall time of the run), p50 / p99 latency of a complete download
 (four ES9+ calls and the ES10 work between them), the server's CPU per download (utime + stime of
-the serve process and its workers from /proc, over the run; less what the same processes spend
-idle — the API's pollers — measured for 5 s before the run) and what it means for the SM-DP+
-alone on 2 cores (2 CPU-seconds / its CPU per download), and the clients' CPU per download, the
-eUICC's ES10 part apart. PostgreSQL's own server processes are not counted (the cluster is
-shared). On a shared machine the measured rate is what the SM-DP+ got beside the
-clients and everyone else; the CPU figures do not depend on that.
+the serve process and its workers from /proc, over the run; less what the same processes spend idle
+— the API's pollers — measured for 5 s between the warm-up and the run) and what it means for the
+SM-DP+ alone on 2 cores (2 CPU-seconds / its CPU per download), and the clients' CPU per download,
+the eUICC's ES10 part apart. PostgreSQL's own server processes are not counted (the cluster is
+shared). On a shared machine the measured rate is what the SM-DP+ got beside the clients and
+everyone else; the CPU figures do not depend on that.
 
     .venv/bin/python bench/smdp/bench_download_https.py [--downloads 400] [--clients 4]
         [--db sqlite,postgresql] [--json]
@@ -196,8 +196,8 @@ def _stat(pid: int) -> list[str]:
 
 def _client(address: str, ca: str, rsp: str, index: int, first: int, count: int, eid: str,
             barrier: Any, results: Any) -> None:
-    """LPA number `index`: WARM_UP downloads, the barrier, then `count` downloads from
-    BENCH-<first>;
+    """LPA number `index`: WARM_UP downloads, the barrier twice (the server's idle CPU is
+    measured between), then `count` downloads from BENCH-<first>;
     puts (latencies, CPU seconds, ES10 CPU seconds, failures) on `results`."""
     from esim.euicc.identity import dev_euicc
     from esim.lpa.download import download
@@ -228,7 +228,8 @@ def _client(address: str, ca: str, rsp: str, index: int, first: int, count: int,
     with HttpEs9(address, ca_bundle=Path(ca)) as es9:
         for i in range(WARM_UP):
             one(f"WARM-{index}-{i}", es9)
-        barrier.wait()
+        barrier.wait()  # warmed up: the parent measures the server idle
+        barrier.wait()  # the run
         es10_cpu = 0.0
         cpu0 = time.process_time()
         for i in range(first, first + count):
@@ -265,10 +266,11 @@ def run(kind: str, n: int, clients: int, workers: int) -> dict[str, Any]:
                     first += count
                 for p in procs:
                     p.start()
+                barrier.wait(timeout=600)  # every client warmed up, now idle
                 idle0, idle_wall0 = server.cpu(), time.perf_counter()
-                time.sleep(IDLE_SECONDS)  # the clients make their eUICCs meanwhile
+                time.sleep(IDLE_SECONDS)
                 idle_rate = (server.cpu() - idle0) / (time.perf_counter() - idle_wall0)
-                barrier.wait(timeout=300)
+                barrier.wait(timeout=60)
                 cpu0, wall0, load0 = server.cpu(), time.perf_counter(), os.getloadavg()[0]
                 got = [results.get(timeout=600) for _ in procs]
                 wall = time.perf_counter() - wall0

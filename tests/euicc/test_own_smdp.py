@@ -130,4 +130,5 @@ def test_expired_download_order_is_refused(tmp_path: Path) -> None:
         download(Es10Functions(es10.call), es9, AC)
     # Download order (8.8.5), Time to Live Expired (4.10)
     assert (refused.value.subject, refused.value.reason) == ("8.8.5", "4.10")
-    assert card.core.state.profiles == [] and orders.events == []
+    # nothing installed; the order is ended (the store moves its profile to error)
+    assert card.core.state.profiles == [] and orders.events == [("expired", ICCID)]
