@@ -20,7 +20,9 @@ from esim.lpa.download import Es9Refused, download
 from hsm_sim.soft import SoftHsm
 from simcore import esim_orders
 from simcore.config import Settings
+from simcore.db import connection_transaction
 from simcore.models import OutboxEvent, utcnow
+from simcore.smdp.download_orders import StoreDownloadOrders
 from simcore.smdp.download_service import sweep_orders
 from simcore.smdp.es2plus import Es2PlusEndpoint
 from simcore.smdp.es9plus_models import SmdpDownloadCounter
@@ -137,6 +139,14 @@ def test_sweeper_ends_the_orders_nobody_came_for(engine: Engine, hsm: SoftHsm,  
         assert listener_sweeper.orders_expired == 1
         assert smdp.state(waiting.iccid) == "error"
         assert _error_change(engine, waiting.iccid)["function"] == "sweep"
+        # another worker's sweeper, which read the same due order before the first ended it,
+        # ends nothing and records nothing
+        actions = smdp.actions(waiting.iccid)
+        with connection_transaction(engine) as conn:
+            assert not StoreDownloadOrders(engine, "")._expire(
+                conn, waiting.iccid, waiting.matching_id, waiting.download_expires_at, "sweep",
+                now=utcnow())
+        assert smdp.actions(waiting.iccid) == actions
         assert smdp.state(later.iccid) == "released"
         assert smdp.state(installed.iccid) == "installed"  # delivered and installed: done
         monkeypatch.setenv("SIMSMITH_HOME", str(smdp.home))
