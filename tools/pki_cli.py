@@ -185,17 +185,38 @@ def load_cmd(
     oid: str | None = typer.Option(None, "--oid", help="SM-DP+ OID (default: CERT.DPauth's)."),
     label: str = typer.Option("smdp", "--label", help="Label of imported HSM keys."),
     directory: Path | None = typer.Option(None, "--dir", help="The rsp directory."),
+    bp_dpauth_cert: Path | None = typer.Option(
+        None, "--brainpool-dpauth-cert", help="A further CERT.DPauth from a brainpoolP256r1 CI "
+        "(its CI among --ci), for eUICCs of that CI."),
+    bp_dppb_cert: Path | None = typer.Option(
+        None, "--brainpool-dppb-cert", help="The further set's CERT.DPpb."),
+    bp_dpauth_key: str | None = typer.Option(
+        None, "--brainpool-dpauth-key", help="Its SK.DPauth's HSM key reference (from `pki csr "
+        "--curve brainpoolP256r1`)."),
+    bp_dppb_key: str | None = typer.Option(
+        None, "--brainpool-dppb-key", help="Its SK.DPpb's HSM key reference."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Production certificates for HSM-held keys: each key given by reference or imported
     under a transport KEK; everything checked (chain to a CI, rspRole, key = certificate's,
-    address in CERT.DP.TLS) before it replaces the SM-DP+'s identity."""
+    address in CERT.DP.TLS) before it replaces the SM-DP+'s identity. A second set from a
+    brainpoolP256r1 CI (--brainpool-*: all four, keys by reference) serves eUICCs of that CI."""
     from hsm_sim.keyref import KeyRef, KeyType
     from simcore.errors import InvalidInput
     from simcore.smdp.identity import describe, load_identity
-    from simcore.smdp.rsp_pki import load_production
+    from simcore.smdp.rsp_pki import FurtherSet, load_production
 
     s = settings()
+    bp = (bp_dpauth_cert, bp_dppb_cert, bp_dpauth_key, bp_dppb_key)
+    further = None
+    if any(v is not None for v in bp):
+        if any(v is None for v in bp):
+            raise InvalidInput("brainpool", "an incomplete further set", expected=(
+                "--brainpool-dpauth-cert, --brainpool-dppb-cert, --brainpool-dpauth-key and "
+                "--brainpool-dppb-key together"))
+        assert bp_dpauth_cert and bp_dppb_cert and bp_dpauth_key and bp_dppb_key
+        further = FurtherSet(bp_dpauth_cert, bp_dppb_cert, KeyRef.from_token(bp_dpauth_key),
+                             KeyRef.from_token(bp_dppb_key))
     hsm: Any = _hsm()
     refs: dict[str, KeyRef] = {}
     for role, token, wrapped, pkcs8, cert, key_type in (
@@ -221,7 +242,7 @@ def load_cmd(
     load_production(s, hsm, check=lambda st: load_identity(st, hsm), address=address,
                     dpauth_cert=dpauth_cert, dppb_cert=dppb_cert,
                     cis=ci, dpauth_key=refs["dpauth"], dppb_key=refs["dppb"],
-                    tls_cert=tls_cert, oid=oid, directory=directory)
+                    tls_cert=tls_cert, oid=oid, directory=directory, further=further)
     shown = s.model_copy(update={"smdp_address": address, **(
         {"smdp_rsp_dir": directory} if directory else {})})
     facts = describe(shown, hsm)

@@ -33,7 +33,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from esim.rsp_pki import BRAINPOOL_P256R1, DEFAULT_SMDP_OID, NIST_P256, DevRspPki, hierarchy_dir
+from esim.rsp_pki import (
+    BRAINPOOL_P256R1,
+    DEFAULT_SMDP_OID,
+    LAB_CURVES,
+    NIST_P256,
+    DevRspPki,
+    hierarchy_dir,
+)
 from esim.sgp22.certificates import RspRole
 from esim.sgp26_pki import build_csr, dp_subject, issue_dp
 from hsm_sim.ec_signing import hsm_signer
@@ -44,12 +51,13 @@ from simcore.smdp.rsp_files import (
     FILES,
     MANIFEST,
     IdentityError,
+    more_credentials_files,
     rsp_dir,
     settings_with,
     write_manifest,
 )
 
-__all__ = ["DEFAULT_LABEL", "LabPki", "dp_csr", "load_production", "sgp26_init"]
+__all__ = ["DEFAULT_LABEL", "FurtherSet", "LabPki", "dp_csr", "load_production", "sgp26_init"]
 
 DEFAULT_LABEL = "smdp"
 LAB_ORG = "simsmith lab SM-DP+"
@@ -171,13 +179,36 @@ def sgp26_init(settings: Settings, hsm: Any, *, address: str, oid: str = DEFAULT
     return LabPki(target, files, identity, refs["dpauth"], refs["dppb"], more or None)
 
 
+@dataclass(frozen=True)
+class FurtherSet:
+    """CERT.DPauth / CERT.DPpb issued by a further CI (on brainpoolP256r1) for HSM keys."""
+
+    dpauth_cert: Path
+    dppb_cert: Path
+    dpauth_key: KeyRef
+    dppb_key: KeyRef
+
+
+def _further_curve(further: FurtherSet, field: str) -> str:
+    key = x509.load_pem_x509_certificate(further.dpauth_cert.read_bytes()).public_key()
+    curve = key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else "not EC"
+    if curve == NIST_P256 or curve not in LAB_CURVES:
+        raise IdentityError(field, f"CERT.DPauth's key is on {curve}",
+                            expected="a further set on another curve than the first "
+                                     f"({', '.join(c for c in LAB_CURVES if c != NIST_P256)})")
+    return curve
+
+
 def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: Path,
                     dppb_cert: Path, cis: list[Path], dpauth_key: KeyRef, dppb_key: KeyRef,
                     check: Check, tls_cert: Path | None = None, oid: str | None = None,
-                    directory: Path | None = None) -> SmdpIdentity:
+                    directory: Path | None = None,
+                    further: FurtherSet | None = None) -> SmdpIdentity:
     """Copy CI-issued certificates into the rsp directory beside the references of their HSM
     keys, and check the whole with `check` (simcore.smdp.identity.load_identity over the HSM;
-    nothing is kept when it fails)."""
+    nothing is kept when it fails). `further`: a second set from a brainpoolP256r1 CI (its CI
+    among `cis`). What the directory held before is replaced whole — a lab's brainpool
+    hierarchy left behind would keep its CI trusted."""
     target = directory or rsp_dir(settings)
     staging = target.with_name(target.name + ".loading")
     if staging.exists():
@@ -191,13 +222,24 @@ def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: 
             name = "ci.pem" if i == 0 else f"ci-{i}.pem"
             shutil.copyfile(ci, staging / name)
             ci_paths.append(staging / name)
+        kept_tls = target / FILES["tls"]
         if tls_cert is not None:
             shutil.copyfile(tls_cert, staging / FILES["tls"])
+        elif kept_tls.exists():  # it stays: the check must see the directory as it will be
+            shutil.copyfile(kept_tls, staging / FILES["tls"])
         from esim.sgp26_pki import dp_oid
 
         found = oid or dp_oid(x509.load_pem_x509_certificate(dpauth_cert.read_bytes())) or ""
+        more: dict[str, tuple[KeyRef, KeyRef]] = {}
+        if further is not None:
+            curve = _further_curve(further, "further_dpauth_cert")
+            auth_path, pb_path = more_credentials_files(staging, curve)
+            auth_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(further.dpauth_cert, auth_path)
+            shutil.copyfile(further.dppb_cert, pb_path)
+            more[curve] = (further.dpauth_key, further.dppb_key)
         write_manifest(staging, address=address, oid=found, dpauth_key=dpauth_key,
-                       dppb_key=dppb_key)
+                       dppb_key=dppb_key, more=more or None)
         identity = check(settings_with(
             settings, smdp_rsp_dir=staging, smdp_address=address, smdp_dpauth_cert=None,
             smdp_dppb_cert=None, smdp_tls_cert=None, smdp_dpauth_key=None, smdp_dppb_key=None,
@@ -206,6 +248,12 @@ def load_production(settings: Settings, hsm: Any, *, address: str, dpauth_cert: 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     target.mkdir(parents=True, exist_ok=True)
+    for curve in LAB_CURVES:  # hierarchies of the old identity the new one does not have
+        old = hierarchy_dir(target, curve)
+        if old != target and old.is_dir():
+            shutil.rmtree(old)
+    for stale in target.glob("ci-*.pem"):
+        stale.unlink()
     for item in staging.iterdir():
         os.replace(item, target / item.name)
     staging.rmdir()

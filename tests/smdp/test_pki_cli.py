@@ -183,3 +183,53 @@ def test_euicc_emulate_curve_option_checked(home: Path) -> None:
     another curve is refused by name before any reader is touched."""
     assert "secp384r1" in refused("euicc", "emulate", "--curve", "secp384r1")
     assert "--curve" in ok("euicc", "emulate", "--help")
+
+
+@pytest.mark.slow
+def test_production_load_with_a_brainpool_set_replaces_the_lab(home: Path) -> None:
+    """A second production set from a brainpoolP256r1 CI (keys made in the HSM by `pki csr
+    --curve`), loaded beside the P-256 one; and a load without it leaves nothing of the lab's
+    brainpool hierarchy behind — its CI would otherwise stay trusted."""
+    from esim.rsp_pki import BRAINPOOL_P256R1
+
+    ok("pki", "sgp26-init", "--address", "smdp.lab.test:8443", "--brainpool")
+    assert (home / "pki" / "rsp" / BRAINPOOL_P256R1).is_dir()
+    cis = {"p256": make_ci(), "bp": make_ci(curve=BRAINPOOL_P256R1)}
+    for name, ci in cis.items():
+        (home / f"{name}-ci.pem").write_bytes(ci.cert.public_bytes(Encoding.PEM))
+    certs: dict[str, Path] = {}
+    keys: dict[str, str] = {}
+    for name, curve in (("p256", "secp256r1"), ("bp", BRAINPOOL_P256R1)):
+        for role, rsp_role in (("dpauth", RspRole.DP_AUTH), ("dppb", RspRole.DP_PB)):
+            csr = home / f"{name}-{role}.csr"
+            keys[f"{name}-{role}"] = json.loads(ok(
+                "pki", "csr", "--role", role, "--org", "Operator", "--curve", curve,
+                "--out", str(csr), "--json"))["key"]
+            certs[f"{name}-{role}"] = _issue_from_csr(cis[name], csr, rsp_role,
+                                                      home / f"{name}-{role}.pem")
+    base = ["pki", "load", "--address", "smdp.operator.example",
+            "--dpauth-cert", str(certs["p256-dpauth"]), "--dppb-cert", str(certs["p256-dppb"]),
+            "--dpauth-key", keys["p256-dpauth"], "--dppb-key", keys["p256-dppb"],
+            "--ci", str(home / "p256-ci.pem"), "--json"]
+    # the lab's CERT.DP.TLS is from the lab CI, which the production identity does not trust:
+    # refused until the operator gives one (not this test's subject), nothing changed
+    assert "smdp_tls_cert" in refused(*base)
+    assert (home / "pki" / "rsp" / BRAINPOOL_P256R1).is_dir()
+    (home / "pki" / "rsp" / "smdp-tls.pem").unlink()
+    facts = json.loads(ok(*base))
+    assert not (home / "pki" / "rsp" / BRAINPOOL_P256R1).exists()
+    assert facts["more_credentials"] == []
+    assert [c["subject"] for c in facts["trusted_cis"]] == [
+        cis["p256"].cert.subject.rfc4514_string()]
+    bp = ["--brainpool-dpauth-cert", str(certs["bp-dpauth"]),
+          "--brainpool-dppb-cert", str(certs["bp-dppb"]),
+          "--brainpool-dpauth-key", keys["bp-dpauth"], "--brainpool-dppb-key", keys["bp-dppb"]]
+    assert "an incomplete further set" in refused(*base, *bp[:6])
+    wrong = list(bp)
+    wrong[1], wrong[3] = str(certs["p256-dpauth"]), str(certs["p256-dppb"])
+    assert "further_dpauth_cert" in refused(*base, "--ci", str(home / "bp-ci.pem"), *wrong)
+    facts = json.loads(ok(*base, "--ci", str(home / "bp-ci.pem"), *bp))
+    assert [m["curve"] for m in facts["more_credentials"]] == [BRAINPOOL_P256R1]
+    assert len(facts["trusted_cis"]) == 2
+    shown = json.loads(ok("pki", "show", "--json"))
+    assert shown["more_credentials"] == facts["more_credentials"]
