@@ -350,14 +350,15 @@ def describe_failure(exc: BaseException) -> str:
     return name
 
 
-def record_result(engine: Engine, job: DeliveryJob, *, ok: bool, status: int | None,
-                  error: str | None, max_attempts: int = 8, base: float = 2.0,
-                  cap: float = 3600.0) -> str:
-    """Store one attempt's outcome; returns the delivery's new state."""
-    attempts = job.attempts + 1
+def attempt_outcome(attempts_before: int, *, ok: bool, status: int | None, error: str | None,
+                    max_attempts: int, base: float, cap: float) -> dict[str, Any]:
+    """The columns one delivery attempt sets, for any outbound queue with this shape
+    (webhook deliveries, ES2+ notifications): delivered, dead after the last attempt, or
+    pending again after the backoff."""
+    attempts = attempts_before + 1
     now = utcnow()
-    values: dict[str, object] = {"attempts": attempts, "last_status": status,
-                                 "last_error": (error or "")[:256] or None}
+    values: dict[str, Any] = {"attempts": attempts, "last_status": status,
+                              "last_error": (error or "")[:256] or None}
     if ok:
         values.update(state="delivered", delivered_at=now, next_attempt_at=None)
     elif attempts >= max_attempts:
@@ -365,6 +366,15 @@ def record_result(engine: Engine, job: DeliveryJob, *, ok: bool, status: int | N
     else:
         values.update(state="pending", next_attempt_at=now + timedelta(
             seconds=backoff_delay(attempts, base, cap)))
+    return values
+
+
+def record_result(engine: Engine, job: DeliveryJob, *, ok: bool, status: int | None,
+                  error: str | None, max_attempts: int = 8, base: float = 2.0,
+                  cap: float = 3600.0) -> str:
+    """Store one attempt's outcome; returns the delivery's new state."""
+    values = attempt_outcome(job.attempts, ok=ok, status=status, error=error,
+                             max_attempts=max_attempts, base=base, cap=cap)
     with transaction(engine) as s:
         s.execute(update(WebhookDelivery).where(col(WebhookDelivery.id) == job.id)
                   .values(**values))

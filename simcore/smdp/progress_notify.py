@@ -323,17 +323,8 @@ def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[Noti
 def record_result(engine: Engine, job: NotifyJob, *, ok: bool, status: int | None,
                   error: str | None, max_attempts: int, base: float, cap: float) -> str:
     """Store one attempt's outcome; returns the notification's new state."""
-    attempts = job.attempts + 1
-    now = utcnow()
-    values: dict[str, Any] = {"attempts": attempts, "last_status": status,
-                              "last_error": (error or "")[:256] or None}
-    if ok:
-        values.update(state="delivered", delivered_at=now, next_attempt_at=None)
-    elif attempts >= max_attempts:
-        values.update(state="dead", next_attempt_at=None)
-    else:
-        values.update(state="pending", next_attempt_at=now + timedelta(
-            seconds=webhooks.backoff_delay(attempts, base, cap)))
+    values = webhooks.attempt_outcome(job.attempts, ok=ok, status=status, error=error,
+                                      max_attempts=max_attempts, base=base, cap=cap)
     with transaction(engine) as s:
         s.execute(update(_N).where(_N.c.id == job.id).values(**values))
     return str(values["state"])
