@@ -177,7 +177,7 @@ class EuiccCore:
                  random: Callable[[int], bytes] = os.urandom,
                  ecka_key: Callable[[], ec.EllipticCurvePrivateKey] | None = None,
                  now: Callable[[], datetime | None] = lambda: None) -> None:
-        # one chain per CI (module docstring); the first is the default (notifications)
+        # one chain per CI (module docstring); the first is the default
         chains = ([credentials] if isinstance(credentials, EuiccCredentials)
                   else list(credentials))
         if not chains:
@@ -380,7 +380,8 @@ class EuiccCore:
             profile_name=meta.get("profileName", ""),
             profile_class=int(meta.get("profileClass", 2)), nickname="",
             notification_address=session.authenticated.server_address,
-            upp=loaded.upp.hex(), notify=_notify_addresses(meta)))
+            upp=loaded.upp.hex(), notify=_notify_addresses(meta),
+            ci_key_id=session.ci_key_id.hex() if session.ci_key_id else ""))
         self._session = _Session()
         log.info("profile %s installed in ISD-P %s", iccid, aid.hex().upper())
         return self._installation_result(loader.transaction_id, loaded.iccid, aid=aid,
@@ -478,15 +479,20 @@ class EuiccCore:
 
     def _other_notification(self, profile: InstalledProfile, event: str) -> None:
         """OtherSignedNotification for enable/disable/delete when the profile's metadata asks
-        for it (§5.7.3 notificationConfigurationInfo); kept until removed."""
+        for it (§5.7.3 notificationConfigurationInfo); kept until removed. Signed with the
+        chain of the CI the profile was downloaded under: the SM-DP+ that gets it verified
+        that chain, and may trust no other CI of a mixed eUICC."""
         address = profile.notify.get(event)
         if not address:
             return
         seq = self.state.allocate_seq_number()
         iccid = iccid_to_ef(profile.iccid)
+        chain = self.credentials
+        if profile.ci_key_id:
+            chain = self._chain_by_ci.get(bytes.fromhex(profile.ci_key_id), chain)
         der = other_signed_notification(
-            signer=self.credentials.signer, euicc_certificate=self.credentials.certificate,
-            eum_certificate=self.credentials.eum_certificate, seq_number=seq,
+            signer=chain.signer, euicc_certificate=chain.certificate,
+            eum_certificate=chain.eum_certificate, seq_number=seq,
             event=NotificationEvent[event.upper()], notification_address=address, iccid=iccid)
         self.state.notifications.append(PendingNotification(
             seq_number=seq, event=event, notification_address=address, iccid=iccid.hex(),

@@ -34,6 +34,10 @@ class InstalledProfile:
     upp: str = field(repr=False)
     # NotificationEvent name -> address, from StoreMetadata's notificationConfigurationInfo
     notify: dict[str, str] = field(default_factory=dict)
+    # the key identifier (hex) of the CI the download session authenticated under: the
+    # profile's enable/disable/delete notifications are signed with the eUICC's chain to it,
+    # the one its SM-DP+ verified (empty: installed before this was kept, the default chain)
+    ci_key_id: str = ""
 
     def __repr__(self) -> str:
         return f"InstalledProfile(iccid={self.iccid}, state={self.state})"

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from esim.euicc.identity import dev_euicc
-from esim.lpa.download import Es9Refused, download
+from esim.lpa.download import Es9Refused, download, process_notifications
 from esim.lpa.functions import Es10Functions
 from esim.rsp_pki import BRAINPOOL_P256R1, DEFAULT_SMDP_OID, NIST_P256, DevRspPki, hierarchy_dir
 from esim.sgp22 import bpp, schema
@@ -193,3 +193,32 @@ def test_ci_verified_but_not_signed_with_is_not_chosen(tmp_path: Path) -> None:
         "Executed-Success"  # type: ignore[index]
     assert schema.decode("SubjectKeyIdentifier", base64.b64decode(
         answer.body["euiccCiPKIdToBeUsed"])) == p256  # type: ignore[index]
+
+
+def test_mixed_euicc_signs_a_profiles_notifications_under_its_download_ci(
+        tmp_path: Path) -> None:
+    """A mixed eUICC (P-256 chain first) downloads from an SM-DP+ that holds and trusts only
+    brainpool: the profile's enable, disable and delete notifications are signed with the
+    brainpool chain the download authenticated with — the one that SM-DP+ can verify — and
+    it accepts all of them (signed with the eUICC's first chain, it refuses them)."""
+    es9, orders = _core(tmp_path, [BRAINPOOL_P256R1])
+    card = _euicc(tmp_path, [NIST_P256, BRAINPOOL_P256R1])
+    assert card.core.credentials.certificate.public_key().curve.name == NIST_P256
+    assert _download(es9, card).notification_sent
+    with es10_session(EuiccLoopback(card)) as es10:
+        functions = Es10Functions(es10.call)
+        functions.enable(ICCID)
+        functions.disable(ICCID)
+        functions.delete(ICCID)
+        pending = functions.retrieve_notifications()
+        kind, items = schema.decode("RetrieveNotificationsListResponse", pending)
+        assert kind == "notificationList" and len(items) == 3
+        for alternative, notification in items:
+            assert alternative == "otherSignedNotification"
+            certificate = x509.load_der_x509_certificate(
+                schema.encode("Certificate", notification["euiccCertificate"]))
+            assert certificate.public_key().curve.name == BRAINPOOL_P256R1
+        sent = process_notifications(functions, lambda _address: es9)
+    assert [delivered for _seq, delivered in sent] == [True, True, True]
+    assert [e[3].name for e in orders.events if e[0] == "notified"] == [
+        "ENABLE", "DISABLE", "DELETE"]
