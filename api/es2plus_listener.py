@@ -210,7 +210,8 @@ def start_embedded_es2plus(engine: Engine, smdp_address: str, pki_dir: Path, *,
         pki.client_cert.read_bytes()))
     options = Es2PlusEndpointSettings.from_settings()
     endpoint = Es2PlusEndpoint(engine, smdp_address, call_window=options.call_window,
-                               order_validity=options.order_validity)
+                               order_validity=options.order_validity,
+                               received_points=options.received_points())
     server = MtlsServer(es2plus_app(endpoint, roles={Role.ORDER}),
                         cert=pki.server_cert, key=pki.server_key, ca=pki.ca,
                         host=host, port=port).start()

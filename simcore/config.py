@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         "for the eUICC's delete/enable/disable notifications. SGP.22 defines points 1-4 only; "
         "these follow one commercial SM-DP+ (another uses deleted=8,enabled=6,disabled=7). A "
         "state left out is not sent; empty sends SGP.22's download points only")
+    es2plus_receive_other_points: str = Field(
+        default="5=deleted,101=enabled,102=disabled", description="The other way round: which "
+        "notificationPointId an SM-DP+ sends simsmith (as operator) moves the profile to "
+        "deleted, enabled or disabled. Several numbers may name one state, e.g. "
+        "5=deleted,101=enabled,102=disabled,8=deleted,6=enabled,7=disabled for two SM-DP+s; "
+        "empty: only SGP.22's points 1-4 move anything")
 
     @field_validator("smdp_order_validity", mode="before")
     @classmethod

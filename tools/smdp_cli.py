@@ -94,7 +94,8 @@ def serve(
     eng = engine()
     endpoint = Es2PlusEndpoint(eng, address, authorize=policy.may_act_as,
                                call_window=endpoint_settings.call_window,
-                               order_validity=endpoint_settings.order_validity)
+                               order_validity=endpoint_settings.order_validity,
+                               received_points=endpoint_settings.received_points())
     server = MtlsServer(es2plus_app(endpoint, roles={Role(role)}, policy=policy),
                         cert=cert, key=key, ca=ca, host=host, port=port)
     if Es2PlusAccessSettings.from_settings().allow_plain_http:

@@ -75,7 +75,8 @@ def _endpoint(request: Request) -> Es2PlusEndpoint:
         endpoint = Es2PlusEndpoint(ctx.engine, ctx.settings.smdp_address,
                                    authorize=_policy(request).may_act_as,
                                    call_window=options.call_window,
-                                   order_validity=options.order_validity)
+                                   order_validity=options.order_validity,
+                                   received_points=options.received_points())
         state.es2plus = endpoint
     return endpoint
 

@@ -29,7 +29,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -43,10 +43,15 @@ from esim.es2plus.codes import FunctionExecutionStatus
 from esim.es2plus.messages import FUNCTIONS, Request, Response
 from simcore.config import DEFAULT_CALL_WINDOW_HOURS, Settings, get_settings
 from simcore.db import read_session, transaction
-from simcore.lifecycle import StaleVersion, TransitionNotAllowed
+from simcore.lifecycle import ProfileState, StaleVersion, TransitionNotAllowed
 from simcore.models import utcnow
 from simcore.smdp import orders
-from simcore.smdp.download_progress import handle_download_progress_info
+from simcore.smdp.download_progress import (
+    DEFAULT_RECEIVED_POINTS,
+    RECEIVED_POINTS,
+    handle_download_progress_info,
+    parse_received_points,
+)
 from simcore.smdp.models import Es2PlusCall
 from simcore.smdp.profiles import Es2PlusRefused, iccid_digits
 
@@ -84,6 +89,9 @@ class Es2PlusEndpoint:
     call_window: timedelta = timedelta(hours=DEFAULT_CALL_WINDOW_HOURS)
     # How long a released download order stays valid (SIMSMITH_SMDP_ORDER_VALIDITY); None: ever.
     order_validity: timedelta | None = None
+    # Which of an SM-DP+'s own HandleDownloadProgressInfo points move the profile to deleted,
+    # enabled or disabled (SIMSMITH_ES2PLUS_RECEIVE_OTHER_POINTS; simcore.smdp.download_progress)
+    received_points: Mapping[int, ProfileState] = field(default_factory=lambda: RECEIVED_POINTS)
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -118,8 +126,11 @@ class Es2PlusEndpoint:
             return self._replay(stored, function, digest, response_model)
         try:
             with transaction(self.engine) as s:
-                options = ({"order_validity": self.order_validity}
-                           if function in _RELEASING else {})
+                options: dict[str, Any] = {}
+                if function in _RELEASING:
+                    options["order_validity"] = self.order_validity
+                elif function == "HandleDownloadProgressInfo":
+                    options["received_points"] = self.received_points
                 answer = _HANDLERS[function](s, req, requester, actor=self._actor(requester),
                                              smdp_address=self.smdp_address, **options)
                 self._record(s, requester, call_id, function, digest, iccid, answer)
@@ -231,6 +242,7 @@ class Es2PlusEndpointSettings(BaseModel):
     requesters: str | None = None
     call_window_hours: float = Field(default=DEFAULT_CALL_WINDOW_HOURS, gt=0)
     order_validity: timedelta | None = None  # SIMSMITH_SMDP_ORDER_VALIDITY
+    receive_other_points: str = DEFAULT_RECEIVED_POINTS  # SIMSMITH_ES2PLUS_RECEIVE_OTHER_POINTS
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Es2PlusEndpointSettings:
@@ -241,7 +253,8 @@ class Es2PlusEndpointSettings(BaseModel):
     def _values(s: Settings) -> dict[str, Any]:
         return dict(credentials=s.es2plus_credentials, requesters=s.es2plus_requesters,
                     call_window_hours=s.es2plus_call_window_hours,
-                    order_validity=s.smdp_order_validity)
+                    order_validity=s.smdp_order_validity,
+                    receive_other_points=s.es2plus_receive_other_points)
 
     @model_validator(mode="before")
     @classmethod
@@ -254,6 +267,9 @@ class Es2PlusEndpointSettings(BaseModel):
     @property
     def call_window(self) -> timedelta:
         return timedelta(hours=self.call_window_hours)
+
+    def received_points(self) -> dict[int, ProfileState]:
+        return parse_received_points(self.receive_other_points)
 
     def credential_map(self) -> dict[str, str]:
         return _pairs(self.credentials.get_secret_value() if self.credentials else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,7 +14,11 @@ from sqlmodel import Session, col
 
 from esim.es2plus import Es2PlusClient, Es2PlusFunctionFailed, FunctionExecutionStatus
 from esim.es2plus.messages import ExecutionStatus, StatusCodeData
+from simcore.config import Settings
+from simcore.errors import InvalidInput
 from simcore.models import AuditEvent, OutboxEvent
+from simcore.smdp.download_progress import parse_received_points
+from simcore.smdp.es2plus import Es2PlusEndpoint, Es2PlusEndpointSettings
 from tests.es2plus.conftest import Pki, Server, add_profiles, make_client, profile
 
 pytestmark = pytest.mark.storage
@@ -132,3 +137,47 @@ def test_deletion_reported_for_a_terminated_profile_still_on_the_device(
     assert profile(engine, iccid).profile_state == "deleted"
     changes = [p for t, p in outbox(engine, iccid) if t == "esim_profile.state_changed"]
     assert [(p["from"], p["to"]) for p in changes] == [("unavailable", "deleted")]
+
+
+def test_another_smdps_points_move_the_profile_when_configured(
+        engine: Engine, smdp: Es2PlusClient, endpoint: Es2PlusEndpoint) -> None:
+    """An SM-DP+ that forwards enable / disable / delete as 6 / 7 / 8: with those numbers in
+    SIMSMITH_ES2PLUS_RECEIVE_OTHER_POINTS (beside the default's) they move the profile, and the
+    audit names them; without, they are recorded and move nothing."""
+    iccid = add_profiles(engine, 1, state="installed")[0]
+    for point in (6, 7, 8):
+        notify(smdp, iccid, point)
+        assert profile(engine, iccid).profile_state == "installed"
+    object.__setattr__(endpoint, "received_points", parse_received_points(
+        "5=deleted,101=enabled,102=disabled,8=deleted,6=enabled,7=disabled"))
+    for point, state in ((6, "enabled"), (7, "disabled"), (101, "enabled"), (102, "disabled"),
+                         (8, "deleted")):
+        notify(smdp, iccid, point)
+        assert profile(engine, iccid).profile_state == state
+    changes = [p for t, p in outbox(engine, iccid) if t == "esim_profile.state_changed"]
+    assert [(p["notification_point"], p["notification_point_name"]) for p in changes] == [
+        (6, "profile enabled"), (7, "profile disabled"), (101, "profile enabled"),
+        (102, "profile disabled"), (8, "deletion")]
+
+
+@pytest.mark.parametrize(("text", "where", "problem"), [
+    ("deleted=5", "[0]", "not a point number"),
+    ("5=deleted,8", "[1]", "not point=state"),
+    ("3=enabled", "[0]", "not a point number"),  # SGP.22's BPP download
+    ("6=installed", "[0]", "not a state"),
+    ("6=enabled,6=disabled", "[1]", "point given twice"),
+])
+def test_a_bad_receive_points_setting_names_the_item(text: str, where: str,
+                                                     problem: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        parse_received_points(text)
+    assert f"es2plus_receive_other_points{where}" in str(e.value)
+    assert problem in str(e.value)
+
+
+def test_the_receive_setting_reaches_the_endpoint(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path, es2plus_receive_other_points="8=deleted, 6=enabled")
+    got = Es2PlusEndpointSettings.from_settings(s).received_points()
+    assert {k: str(v) for k, v in got.items()} == {8: "deleted", 6: "enabled"}
+    empty = Settings(home=tmp_path, es2plus_receive_other_points="")
+    assert Es2PlusEndpointSettings.from_settings(empty).received_points() == {}
