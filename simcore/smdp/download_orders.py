@@ -60,7 +60,7 @@ from simcore.db import DirectStatement, connection_transaction
 from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, transition_row
 from simcore.models import Batch, Sim, utcnow
 from simcore.models_api import EsimOrder
-from simcore.smdp.es9plus import ReleasedOrder
+from simcore.smdp.es9plus import DownloadSession, ReleasedOrder, StoreSessions
 from simcore.smdp.es9plus_models import SmdpDownloadCounter
 from simcore.smdp.models import Es2PlusOrder
 
@@ -110,8 +110,12 @@ class StoreDownloadOrders:
     def __init__(self, engine: Engine, smdp_address: str, *,
                  limits: DownloadLimits = DownloadLimits(), actor: str = "smdp-es9plus",
                  service_provider: str = "simsmith",
-                 progress: ProgressHook | None = None) -> None:
+                 progress: ProgressHook | None = None,
+                 sessions: StoreSessions | None = None) -> None:
         self.engine = engine
+        # The RSP sessions' store, when on this engine: each report then writes the session's
+        # step in its own transaction (simcore.smdp.es9plus.SessionJoiningOrders).
+        self.sessions = sessions
         self.smdp_address = smdp_address
         self.limits = limits
         self.actor = actor
@@ -218,10 +222,15 @@ class StoreDownloadOrders:
                                           wire.DOWNLOAD_ORDER_EXPIRED))
         return True
 
-    def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes) -> None:
+    def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes,
+                  session: DownloadSession | None = None) -> None:
+        """The BPP was delivered; `session` (the RSP session at its next step), when given, is
+        stored in the same transaction."""
         tid = wire.transaction_id_text(transaction_id)
         with connection_transaction(self.engine) as conn:
             sim = _locked(conn, order.iccid)
+            if session is not None:
+                self._sessions().put_in(conn, session)  # before the audit append (its lane lock)
             downloads, _ = self._counted(conn, order, downloads=1, cc_failures=0,
                                          transaction_id=tid)
             details = {"function": "GetBoundProfilePackage", "eid": eid,
@@ -234,16 +243,23 @@ class StoreDownloadOrders:
             self._report(conn, ProgressReport(order.iccid, eid, NotificationPoint.BPP_DOWNLOAD,
                                               True))
 
-    def installed(self, iccid: str, eid: str | None) -> None:
-        self._install_result(iccid, eid, P.INSTALLED, None)
+    def installed(self, iccid: str, eid: str | None,
+                  transaction_id: bytes | None = None) -> None:
+        """The installation succeeded; the RSP session `transaction_id`, when given, ends in
+        the same transaction."""
+        self._install_result(iccid, eid, P.INSTALLED, None, transaction_id)
 
-    def install_failed(self, iccid: str, eid: str | None, reason: str) -> None:
-        self._install_result(iccid, eid, P.ERROR, f"installation failed: {reason}")
+    def install_failed(self, iccid: str, eid: str | None, reason: str,
+                       transaction_id: bytes | None = None) -> None:
+        self._install_result(iccid, eid, P.ERROR, f"installation failed: {reason}",
+                             transaction_id)
 
     def _install_result(self, iccid: str, eid: str | None, target: str,
-                        reason: str | None) -> None:
+                        reason: str | None, transaction_id: bytes | None) -> None:
         with connection_transaction(self.engine) as conn:
             sim = _locked(conn, iccid)
+            if transaction_id is not None:
+                self._sessions().delete_in(conn, transaction_id)
             details = {"function": "HandleNotification", "eid": eid,
                        "notification": "profileInstallationResult",
                        "result": "success" if reason is None else "error"}
@@ -286,6 +302,11 @@ class StoreDownloadOrders:
             self._move_or_record(conn, iccid, sim, target, reason=None, details=details)
 
     # ------------------------------------------------------------------ helpers
+
+    def _sessions(self) -> StoreSessions:
+        if self.sessions is None:
+            raise ValueError("StoreDownloadOrders has no session store to write the step to")
+        return self.sessions
 
     def _counted(self, conn: Connection, order: ReleasedOrder, *, downloads: int,
                  cc_failures: int, transaction_id: str | None = None) -> tuple[int, int]:

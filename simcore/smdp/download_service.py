@@ -36,10 +36,12 @@ def build_core(engine: Engine, *, address: str, settings: Settings, hsm: Callabl
     es9 = es9 or Es9PlusSettings()
     settings = settings_with(settings, smdp_address=address)
     limits = DownloadLimits(cc_attempts=es9.cc_attempts, downloads=es9.downloads)
+    sessions = StoreSessions(engine)
     orders = StoreDownloadOrders(engine, address, limits=limits,
-                                 service_provider=es9.service_provider, progress=progress)
+                                 service_provider=es9.service_provider, progress=progress,
+                                 sessions=sessions)  # a session's step goes with its report
     return Es9PlusCore(smdp_identity(address=address, hsm=hsm, settings=settings),
-                       StoreSessions(engine), orders, upp_source(engine, hsm, settings),
+                       sessions, orders, upp_source(engine, hsm, settings),
                        session_ttl=timedelta(seconds=es9.session_ttl_seconds))
 
 

@@ -28,12 +28,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, Table, bindparam, select
+from sqlalchemy import Connection, Engine, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -199,6 +199,23 @@ class DownloadOrders(Protocol):
     def notified(self, iccid: str | None, eid: str, event: NotificationEvent) -> None: ...
 
 
+@runtime_checkable
+class SessionJoiningOrders(DownloadOrders, Protocol):
+    """DownloadOrders over the same store as the sessions (`sessions`): a report and the
+    session's step are written in one transaction — the BPP's delivery with the session now at
+    `delivered`, the installation result with the session's end. Half the transactions of those
+    two steps, and no window in which one is written without the other."""
+
+    sessions: SessionStore
+
+    def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes,
+                  session: DownloadSession | None = None) -> None: ...
+    def installed(self, iccid: str, eid: str | None,
+                  transaction_id: bytes | None = None) -> None: ...
+    def install_failed(self, iccid: str, eid: str | None, reason: str,
+                       transaction_id: bytes | None = None) -> None: ...
+
+
 UppSource = Callable[[ReleasedOrder], bytes]
 
 
@@ -261,6 +278,11 @@ class Es9PlusCore:
                 creds, creds.dpauth_certificate.public_bytes(serialization.Encoding.DER),
                 creds.dppb_certificate.public_bytes(serialization.Encoding.DER)))
         self._first = next(iter(self._sets.values()))
+        # Orders that write the sessions' steps with their reports (StoreDownloadOrders over
+        # the sessions' store): one transaction per step instead of two.
+        self._joined: SessionJoiningOrders | None = (
+            orders if isinstance(orders, SessionJoiningOrders) and orders.sessions is sessions
+            else None)
 
     def __repr__(self) -> str:
         return f"Es9PlusCore({self.identity.address!r})"
@@ -459,8 +481,12 @@ class Es9PlusCore:
         except (BppError, KeyAgreementError, UnsupportedCurveError) as exc:
             raise Refusal(wire.EUICC_VERIFICATION_FAILED, str(exc)) from None
         del upp
-        self.orders.delivered(order, session.eid, session.transaction_id)
-        self.sessions.put(replace(session, stage="delivered"))
+        delivered = replace(session, stage="delivered")
+        if self._joined is not None:
+            self._joined.delivered(order, session.eid, session.transaction_id, delivered)
+        else:
+            self.orders.delivered(order, session.eid, session.transaction_id)
+            self.sessions.put(delivered)
         return Answer(200, wire.success(
             transactionId=wire.transaction_id_text(session.transaction_id),
             boundProfilePackage=wire.b64(built.der)))
@@ -481,12 +507,18 @@ class Es9PlusCore:
                 notification.verify(x509.load_der_x509_certificate(session.euicc_certificate))
             except SignatureError:
                 return Answer(204, None)
+            reason = f"{notification.bpp_command}: {notification.error_reason}"
+            if self._joined is not None:  # the session ends with the report
+                if notification.success:
+                    self._joined.installed(session.iccid, session.eid, session.transaction_id)
+                else:
+                    self._joined.install_failed(session.iccid, session.eid, reason,
+                                                session.transaction_id)
+                return Answer(204, None)
             if notification.success:
                 self.orders.installed(session.iccid, session.eid)
             else:
-                self.orders.install_failed(session.iccid, session.eid,
-                                           f"{notification.bpp_command}: "
-                                           f"{notification.error_reason}")
+                self.orders.install_failed(session.iccid, session.eid, reason)
             self.sessions.delete(session.transaction_id)
             return Answer(204, None)
         try:
@@ -572,6 +604,11 @@ def _upsert_session(dialect: str) -> Any:
         set_={name: statement.excluded[name] for name in _SESSION_COLUMNS})
 
 
+def _session_row(session: DownloadSession) -> dict[str, Any]:
+    return {"transaction_id": wire.transaction_id_text(session.transaction_id),
+            **{name: getattr(session, name) for name in _SESSION_COLUMNS}}
+
+
 class StoreSessions:
     """A SessionStore in the database (SQLite or PostgreSQL), shared by every worker.
 
@@ -582,8 +619,9 @@ class StoreSessions:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._upsert = _upsert_session(engine.dialect.name)
         self._get = db.DirectStatement(engine, _GET_SESSION)
-        self._put = db.DirectStatement(engine, _upsert_session(engine.dialect.name), write=True)
+        self._put = db.DirectStatement(engine, self._upsert, write=True)
         self._delete = db.DirectStatement(engine, _DELETE_SESSION, write=True)
 
     def __repr__(self) -> str:
@@ -596,11 +634,18 @@ class StoreSessions:
         return DownloadSession(transaction_id, **dict(zip(_SESSION_COLUMNS, rows[0], strict=True)))
 
     def put(self, session: DownloadSession) -> None:
-        self._put.count(transaction_id=wire.transaction_id_text(session.transaction_id),
-                        **{name: getattr(session, name) for name in _SESSION_COLUMNS})
+        self._put.count(**_session_row(session))
 
     def delete(self, transaction_id: bytes) -> None:
         self._delete.count(tid=wire.transaction_id_text(transaction_id))
+
+    def put_in(self, conn: Connection, session: DownloadSession) -> None:
+        """`put` inside the caller's transaction (a report's: simcore.smdp.download_orders)."""
+        conn.execute(self._upsert, _session_row(session))
+
+    def delete_in(self, conn: Connection, transaction_id: bytes) -> None:
+        """`delete` inside the caller's transaction."""
+        conn.execute(_DELETE_SESSION, {"tid": wire.transaction_id_text(transaction_id)})
 
     def sweep(self, now: datetime) -> int:
         """Delete the sessions expired at `now`; how many."""

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from esim.lpa.download import Es9Refused, download
 from esim.sgp22 import bpp
+from hsm_sim.soft import SoftHsm
 from simcore.smdp.es9plus import DownloadSession, StoreSessions
 from tests.esim.sgp22_vectors import data, h, session
+from tests.smdp.es9_http import lpa, running_smdp
 from tests.smdp.test_es9plus_core import NOW, _call, _cert, _request, _scalar, _smdp
+from tests.wiring.conftest import hsm  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.storage
 
@@ -57,3 +63,45 @@ def test_store_round_trip_and_sweep(engine: Engine) -> None:
     store.delete(one.transaction_id)
     assert store.get(one.transaction_id) is None
     assert "StoreSessions(" in repr(store)
+
+
+def test_a_delivery_and_its_session_step_commit_together(
+        engine: Engine, hsm: SoftHsm, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GetBoundProfilePackage's report (profile → downloaded, audited) and the session's move to
+    `delivered` are one transaction: when the session's write fails, the profile is not left
+    downloaded behind a session that never got there."""
+    def failing(write: Any) -> Any:
+        def step(self: StoreSessions, *args: Any) -> None:
+            if args[-1].stage == "delivered":
+                raise OSError("the store went away")
+            write(self, *args)
+        return step
+
+    monkeypatch.setattr(StoreSessions, "put", failing(StoreSessions.put))
+    monkeypatch.setattr(StoreSessions, "put_in", failing(getattr(StoreSessions, "put_in", None)),
+                        raising=False)
+    with running_smdp(engine, hsm, tmp_path / "home", count=1) as smdp:
+        profile = smdp.order()
+        card = smdp.euicc(tmp_path)
+        with lpa(card) as functions, smdp.es9() as es9, pytest.raises(Es9Refused) as refused:
+            download(functions, es9, profile.activation_code.to_uri())
+        assert refused.value.function == "getBoundProfilePackage"
+        assert smdp.state(profile.iccid) == "released"
+        assert "esim_profile.downloaded" not in smdp.actions(profile.iccid)
+        # with the store back, the next attempt downloads and installs
+        monkeypatch.undo()
+        with lpa(card) as functions, smdp.es9() as es9:
+            assert download(functions, es9, profile.activation_code.to_uri()).success
+        assert smdp.state(profile.iccid) == "installed"
+        assert _sessions_left(engine) == 1  # the failed attempt's, until it expires (swept)
+
+
+def _sessions_left(engine: Engine) -> int:
+    from sqlalchemy import func, select
+
+    from simcore.smdp.es9plus_models import SmdpDownloadSession
+
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(
+            SmdpDownloadSession.__table__)).scalar_one())  # type: ignore[attr-defined]
