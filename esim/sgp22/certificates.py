@@ -286,6 +286,27 @@ class EuiccIdentity:
         return key
 
 
+# EUM certificates already found issued by a CI (the pair compared by DER): an SM-DP+ sees the
+# same few EUMs in every download, and their signature and extensions cannot change. Only a
+# passed check is kept; validity is checked at every use (it depends on the time).
+_EUMS_VERIFIED: dict[tuple[x509.Certificate, x509.Certificate], None] = {}
+_EUMS_VERIFIED_MAX = 256
+
+
+def _check_eum(eum: x509.Certificate, ci: x509.Certificate) -> None:
+    """CERT.EUM's key (on its CI's curve), signature by the CI, rspRole and CA constraints."""
+    if (eum, ci) in _EUMS_VERIFIED:
+        return
+    eum_name = RspRole.EUM.certificate_name
+    _check_key(eum, eum_name, ci)
+    _check_issued_by(eum, ci, eum_name, "the CI")
+    _check_role(eum, RspRole.EUM, eum_name)
+    _check_ca(eum, eum_name, is_ca=True)
+    if len(_EUMS_VERIFIED) >= _EUMS_VERIFIED_MAX:
+        _EUMS_VERIFIED.clear()  # bounded: many distinct EUMs only cost the checks again
+    _EUMS_VERIFIED[(eum, ci)] = None
+
+
 def verify_euicc_chain(euicc_certificate: bytes | x509.Certificate,
                        eum_certificate: bytes | x509.Certificate, cis: TrustedCis, *,
                        eid: str | None = None, now: datetime | None = None) -> EuiccIdentity:
@@ -299,10 +320,7 @@ def verify_euicc_chain(euicc_certificate: bytes | x509.Certificate,
     at = _now(now)
     ci = cis.issuer_of(eum, eum_name)
     _check_validity(ci, RspRole.CI.certificate_name, at)
-    _check_key(eum, eum_name, ci)
-    _check_issued_by(eum, ci, eum_name, "the CI")
-    _check_role(eum, RspRole.EUM, eum_name)
-    _check_ca(eum, eum_name, is_ca=True)
+    _check_eum(eum, ci)
     _check_validity(eum, eum_name, at)
     _check_issued_by(euicc, eum, euicc_name, "the EUM")
     _check_role(euicc, RspRole.EUICC, euicc_name)

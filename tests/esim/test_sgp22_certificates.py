@@ -3,7 +3,7 @@ accepted; each broken chain is refused with CertificateError naming the certific
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -187,3 +187,20 @@ def test_trusted_cis_lookup_and_roles() -> None:
     assert certs.certificate_eid(_recorded("CERT_EUICC_ECDSA_NIST.pem")) == session()["eid"]
     with pytest.raises(CertificateError, match="serialNumber"):
         certs.certificate_eid(_recorded("CERT_EUM_ECDSA_NIST.pem"))
+
+
+def test_an_eum_verified_once_is_still_checked_at_every_use() -> None:
+    """The SM-DP+ keeps the EUMs it has verified (the same few in every download): their
+    validity is still checked each time, every eUICC certificate is verified against them, and
+    an EUM with the same name but another key is not taken for the one verified."""
+    ci = pki.ci()
+    eum = pki.eum(ci, days=3000)  # ends before its CI
+    cis = TrustedCis([ci.cert])
+    certs.verify_euicc_chain(pki.euicc(eum).cert, eum.cert, cis, now=NOW)
+    with pytest.raises(CertificateError) as info:
+        certs.verify_euicc_chain(pki.euicc(eum).cert, eum.cert, cis,
+                                 now=eum.cert.not_valid_after_utc + timedelta(days=1))
+    assert (info.value.certificate, info.value.reason) == ("CERT.EUM.ECDSA", "expired")
+    assert _call(pki.euicc(pki.eum(ci)), eum, cis, NOW) == ("CERT.EUICC.ECDSA", "wrong-issuer")
+    impostor = pki.Party(eum.cert, pki.ec.generate_private_key(pki.ec.SECP256R1()))
+    assert _call(pki.euicc(impostor), eum, cis, NOW) == ("CERT.EUICC.ECDSA", "wrong-issuer")
