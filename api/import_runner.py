@@ -1,6 +1,8 @@
 """Runs import jobs in the background of an API process: one at a time (an import already
 uses a second process for big files), in a thread, so the request that uploaded returns 202 at
-once. At start-up it picks up jobs left queued, and requeues running ones whose process died."""
+once. At start-up it picks up jobs left queued, requeues running ones whose process died, and
+deletes the sealed uploads a crash left (simcore.import_jobs.sweep_uploads; again after each
+job)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,15 @@ class ImportRunner:
 
     def _resume(self) -> None:
         import_jobs.requeue_stale(self.ctx.engine)
+        self._sweep()
         while self._run(None):
             pass
+
+    def _sweep(self) -> None:
+        try:
+            import_jobs.sweep_uploads(self.ctx.engine, self.ctx.settings.home)
+        except Exception:  # a sweep that fails is tried again after the next job
+            log.exception("import upload sweep failed")
 
     def _run(self, job_id: int | None) -> bool:
         claimed = import_jobs.claim(self.ctx.engine, job_id)
@@ -49,6 +58,7 @@ class ImportRunner:
             log.info("import job done", job=claimed, status=done.status, rows=done.rows_done)
         except Exception:
             log.exception("import job failed", job=claimed)
+        self._sweep()
         return True
 
     def stop(self) -> None:

@@ -42,6 +42,10 @@ class KeyType(StrEnum):
     # The SM-DP+'s ECDSA signing keys (SGP.22 §2.6.7; hsm_sim.ec_signing), owner = their label.
     SK_DPAUTH = "SKDPauth"
     SK_DPPB = "SKDPpb"
+    # The data key an uploaded vendor file is sealed with at rest while its import job lasts
+    # (simcore.import_uploads), owner = the upload's id; wrapped under the storage KEK and
+    # read out (patch_keys) only by the process that seals or reads that file.
+    UPLOAD = "UploadKey"
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -1,22 +1,27 @@
 """Import jobs: a vendor file uploaded to the API, imported in the background
 (simcore.vendor_import), with progress, the result and the per-row issues kept in the store.
 
-`create` keeps the upload under `<home>/imports/` and records a `queued` job; `claim` moves one
-queued job to `running` (one UPDATE, so two workers never run the same job); `run` imports it,
-recording progress every few thousand rows, and stores the outcome: the ImportResult's status
-(`imported`, `already_imported`, `valid` / `invalid` for a dry run), `invalid` with the issues
-(file:line:column, rule, masked value) when the file breaks a rule, or `failed` with the error.
-The upload is deleted when the job is done. Jobs left `running` by a process that died are put
-back in the queue by `requeue_stale` (imports are all-or-nothing and a re-run of an imported file
-is a no-op, so running a job twice is safe).
+`create` records a `queued` job for an upload sealed under `<home>/imports/`
+(simcore.import_uploads: never in clear on disk; the job row holds its data key wrapped by the
+HSM); `claim` moves one queued job to `running` (one UPDATE, so two workers never run the same
+job); `run` imports it, recording progress every few thousand rows, and stores the outcome:
+the ImportResult's status (`imported`, `already_imported`, `valid` / `invalid` for a dry run),
+`invalid` with the issues (file:line:column, rule, masked value) when the file breaks a rule,
+or `failed` with the error.
+The sealed upload and its wrapped key are deleted when the job ends (done, invalid or failed);
+`sweep_uploads` deletes what a crash left (files of ended or vanished jobs). Jobs left `running`
+by a process that died are put back in the queue by `requeue_stale` (imports are all-or-nothing
+and a re-run of an imported file is a no-op, so running a job twice is safe); the worker that
+takes one unwraps its key again through the HSM.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +29,16 @@ from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
 from hsm_sim.hsm import Hsm
+from simcore import import_uploads
 from simcore.db import is_sqlite, read_session, transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
+from simcore.hsm_access import HsmUnavailable
+from simcore.log import get_logger
 from simcore.models import utcnow
 from simcore.models_api import ImportJob
 from simcore.paging import keyset_page
 
+log = get_logger(__name__)
 QUEUED, RUNNING, FAILED = "queued", "running", "failed"
 DONE = frozenset({"imported", "already_imported", "valid", "invalid", FAILED})
 
@@ -51,15 +60,16 @@ def upload_path(home: Path, filename: str) -> Path:
     if not safe.strip("._"):
         raise InvalidInput("filename", "empty or only dots", value=filename[:64])
     d = home / "imports"
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return d / f"{time.time_ns()}-{safe[:128]}"
 
 
 def create(engine: Engine, path: Path, filename: str, options: JobOptions, *,
-           actor: str) -> ImportJob:
-    """Record a queued job for the upload at `path`."""
+           actor: str, upload_key: str | None = None) -> ImportJob:
+    """Record a queued job for the upload at `path`: sealed under `upload_key` (the wrapped
+    key's token, simcore.import_uploads), or a file read as it is when None."""
     with transaction(engine) as s:
-        job = ImportJob(filename=filename[:255], path=str(path),
+        job = ImportJob(filename=filename[:255], path=str(path), upload_key=upload_key,
                         options=json.dumps(asdict(options)), status=QUEUED, actor=actor)
         s.add(job)
         s.flush()
@@ -125,8 +135,29 @@ def options_of(job: ImportJob) -> JobOptions:
 
 
 def fail(engine: Engine, job_id: int, error: str) -> None:
-    """End a job as failed before it ran (e.g. no HSM to unwrap its keys)."""
+    """End a job as failed before it ran (e.g. no HSM to unwrap its keys); its upload and
+    key go."""
     _set(engine, job_id, status=FAILED, error=error[:512])
+    _discard(engine, get(engine, job_id))
+
+
+def _discard(engine: Engine, job: ImportJob) -> None:
+    """An ended job's upload deleted and its wrapped key removed from the row."""
+    Path(job.path).unlink(missing_ok=True)
+    if job.upload_key is not None:
+        _set(engine, int(job.id or 0), upload_key=None)
+
+
+def _source(hsm: Hsm | None, job: ImportJob) -> Any:
+    """What the job imports: its sealed upload (key unwrapped again by the HSM), or a file
+    from before uploads were sealed, read as it is."""
+    if job.upload_key is None:
+        return Path(job.path)
+    if hsm is None:
+        raise HsmUnavailable(f"import job {job.id}: its upload is sealed under a key the HSM "
+                             "keeps, and the HSM is not available")
+    return import_uploads.source_of(hsm, Path(job.path), job.upload_key,
+                                    f"upload of import job {job.id}")
 
 
 def run(engine: Engine, hsm: Hsm, job_id: int, *, progress_every: float = 1.0) -> ImportJob:
@@ -149,7 +180,7 @@ def run(engine: Engine, hsm: Hsm, job_id: int, *, progress_every: float = 1.0) -
             _set(engine, job_id, rows_done=done, rows_total=total)
 
     try:
-        r = import_file(engine, hsm, Path(job.path), opts, progress)
+        r = import_file(engine, hsm, _source(hsm, job), opts, progress)
     except InvalidFile as e:
         _set(engine, job_id, status="invalid", rows_done=0, issue_count=e.report.total,
              issues=json.dumps([i.as_dict() for i in e.report.issues]),
@@ -169,5 +200,41 @@ def run(engine: Engine, hsm: Hsm, job_id: int, *, progress_every: float = 1.0) -
     finally:
         _progress.pop(job_id, None)
         if get(engine, job_id).status in DONE:
-            Path(job.path).unlink(missing_ok=True)
+            _discard(engine, job)
     return get(engine, job_id)
+
+
+def sweep_uploads(engine: Engine, home: Path, *, grace: timedelta = timedelta(hours=1),
+                  now: datetime | None = None) -> int:
+    """Delete what a crash left in `<home>/imports`: the upload of a job that has ended (and
+    its wrapped key on the row), and any upload no queued or running job holds once it is
+    older than `grace` (a younger one may be arriving, its job not recorded yet). How many
+    files were deleted."""
+    with transaction(engine) as s:
+        ended = list(s.execute(select(col(ImportJob.id), col(ImportJob.path)).where(
+            col(ImportJob.status).in_(DONE), col(ImportJob.upload_key).is_not(None))))
+        if ended:
+            s.execute(update(ImportJob).where(col(ImportJob.id).in_([j for j, _ in ended]))
+                      .values(upload_key=None))
+        live = set(s.execute(select(col(ImportJob.path)).where(
+            col(ImportJob.status).in_((QUEUED, RUNNING)))).scalars())
+    gone = 0
+    for _, path in ended:
+        if os.path.lexists(path):
+            Path(path).unlink(missing_ok=True)
+            gone += 1
+    d = home / "imports"
+    if not d.is_dir():
+        return gone
+    cutoff = (now or utcnow()).timestamp() - grace.total_seconds()
+    for p in list(d.iterdir()):
+        try:
+            if str(p) in live or not p.is_file() or p.stat().st_mtime > cutoff:
+                continue
+            p.unlink(missing_ok=True)
+            gone += 1
+        except OSError:
+            continue
+    if gone:
+        log.info("import_jobs.uploads_swept", files=gone)
+    return gone

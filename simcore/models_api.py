@@ -112,7 +112,10 @@ class ImportJob(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     filename: str = Field(max_length=255)
-    path: str = Field(max_length=1024)  # where the upload is kept until the job is done
+    path: str = Field(max_length=1024)  # where the upload is kept (sealed) until the job ends
+    # The upload's data key wrapped by the HSM (a KeyRef token; simcore.import_uploads), removed
+    # when the job ends. NULL for a job whose file is not sealed (none is made so any more).
+    upload_key: str | None = Field(default=None, max_length=512)
     options: str = Field(sa_column=Column(Text, nullable=False))  # JSON: format, batch, …
     status: str = Field(max_length=24, index=True)  # queued | running | <ImportResult.status>
     rows_done: int = 0

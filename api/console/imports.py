@@ -3,8 +3,9 @@ dry run with the row errors (file:line:column), import with live progress (rows/
 the result. The job is the API's (simcore.import_jobs, run by api.import_runner): the same
 checks, the same background runner, visible at /v1/imports too.
 
-One click after a dry run: the dry run's file is kept encrypted under a key derived from the
-console session's token (simcore.console.import_keep: only that session, in any worker
+Uploads are sealed as they arrive (simcore.import_uploads: never in clear on disk). One click
+after a dry run: the dry run's file is kept encrypted under a key derived from the console
+session's token (simcore.console.import_keep: only that session, in any worker
 process, can read it back; never in clear at rest), for SIMSMITH_CONSOLE_IMPORT_KEEP_SECONDS;
 "Import this file" on a valid dry run's page starts the real import from it."""
 
@@ -22,7 +23,7 @@ from api.console.auth import CheckedForm, Need, current
 from api.console.upload import receive_upload
 from api.console.web import COOKIE, PREFIX, Refused, redirect, render
 from api.deps import ctx_of
-from simcore import import_jobs
+from simcore import import_jobs, import_uploads
 from simcore.console import import_keep, sessions
 from simcore.console.sessions import Principal
 from simcore.errors import InvalidInput
@@ -61,14 +62,19 @@ async def upload(request: Request) -> Response:
     job exists (and the file is deleted if it is wrong)."""
     me = await _importer(request)
     ctx = ctx_of(request)
+    # The file is sealed as it arrives (simcore.import_uploads), under a key the HSM makes.
+    hsm = await run_in_threadpool(ctx.open_hsm)
+    key = await run_in_threadpool(import_uploads.new_key, hsm)
     up = await receive_upload(request, ctx.settings.home,
-                              limit=ctx.settings.console_upload_max_bytes)
+                              limit=ctx.settings.console_upload_max_bytes,
+                              seal=lambda path: import_uploads.begin(hsm, path, key=key))
     try:
         if not sessions.check_csrf(me, up.fields.get("csrf_token")):
             raise Refused(403, "The form's CSRF token is missing or not this session's: reload "
                           "the page and try again.")
-        if up.path is None or up.filename is None or up.size == 0:
+        if up.sealed is None or up.filename is None or up.size == 0:
             raise InvalidInput("file", "no file or an empty one", expected="the vendor file")
+        sealed = up.sealed
         fmt = _opt(up.fields, "format", 3)
         if fmt not in (None, "out", "csv"):
             raise InvalidInput("format", "unknown format", value=fmt, expected="out or csv")
@@ -78,15 +84,16 @@ async def upload(request: Request) -> Response:
             profile=_opt(up.fields, "profile"), transport_key=_opt(up.fields, "transport_key"),
             dry_run=up.fields.get("dry_run") == "on", kcv=kcv,
             no_kcv_check=up.fields.get("no_kcv_check") == "on")
-        await run_in_threadpool(preflight, up.path, ImportOptions(
+        await run_in_threadpool(preflight, sealed.source(), ImportOptions(
             fmt=opts.fmt, transport_key=opts.transport_key, kcv=opts.kcv,
             no_kcv_check=opts.no_kcv_check))
-        job = await run_in_threadpool(import_jobs.create, ctx.engine, up.path, up.filename,
-                                      opts, actor=me.actor)
+        job = await run_in_threadpool(
+            lambda: import_jobs.create(ctx.engine, sealed.sealed, up.filename or "", opts,
+                                       actor=me.actor, upload_key=sealed.key_token))
     except BaseException:
         up.discard()
         raise
-    token, src, job_id = request.cookies.get(COOKIE), up.path, int(job.id or 0)
+    token, src, job_id = request.cookies.get(COOKIE), sealed.source(), int(job.id or 0)
     if opts.dry_run and token:
         try:
             await run_in_threadpool(lambda: import_keep.keep(
@@ -164,19 +171,27 @@ def import_kept(request: Request, job_id: int, me: Importer, _form: CheckedForm)
     options = json.loads(dry.options)
     if not options.get("dry_run") or dry.status != "valid":
         raise Refused(409, f"Import {job_id} is not a valid dry run: nothing to import from it.")
-    dest = import_jobs.upload_path(ctx.settings.home, dry.filename)
+    # Opened from the session's copy straight into a new upload sealed for the new job.
+    dest = import_uploads.begin(ctx.open_hsm(),
+                                import_jobs.upload_path(ctx.settings.home, dry.filename))
     try:
         import_keep.restore(ctx.settings.home, job_id, dest,
                             session_token=request.cookies.get(COOKIE) or "")
+        dest.finish()
     except import_keep.NotKept as e:
+        dest.discard()
         raise Refused(410, f"The file is no longer here ({e}; a dry run's file is kept "
                       f"{ctx.settings.console_import_keep_seconds // 60} minutes, for the "
                       "session that uploaded it): upload it again.") from None
+    except BaseException:
+        dest.discard()
+        raise
     try:
         opts = import_jobs.JobOptions(**{**options, "dry_run": False})
-        job = import_jobs.create(ctx.engine, dest, dry.filename, opts, actor=me.actor)
+        job = import_jobs.create(ctx.engine, dest.sealed, dry.filename, opts, actor=me.actor,
+                                 upload_key=dest.key_token)
     except BaseException:
-        dest.unlink(missing_ok=True)
+        dest.discard()
         raise
     ctx.extra["import_runner"].submit(job.id)
     return redirect(f"{PREFIX}/imports/{job.id}")

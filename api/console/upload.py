@@ -2,24 +2,28 @@
 fields kept in memory: what the console's vendor-file form sends.
 
 python-multipart's push parser takes the body chunk by chunk as the browser sends it, so memory
-holds one chunk whatever the file's size; the file goes to `<home>/imports/` (the API's upload
-place, simcore.import_jobs.upload_path) and stops with an InvalidInput at `limit` bytes, the
-partial file deleted; its SHA-256 is computed on the way. Only one file part is taken; fields
-are at most 4 KiB each, 20 in all.
+holds one chunk whatever the file's size (Starlette's own form parsing is not used: its
+UploadFile spools parts over 1 MiB to a temporary file in clear). The file is sealed as it
+arrives into `<home>/imports/` (the API's upload place: simcore.import_uploads, under a data key
+the HSM made for it) and stops with an InvalidInput at `limit` bytes, the partial file deleted;
+its SHA-256 is computed on the way. Only one file part is taken; fields are at most 4 KiB each,
+20 in all.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from simcore import import_jobs
 from simcore.errors import InvalidInput
+from simcore.import_uploads import SealedUpload
 
 FIELD_MAX = 4096
 FIELDS_MAX = 20
@@ -29,7 +33,7 @@ FIELDS_MAX = 20
 class Upload:
     fields: dict[str, str] = field(default_factory=dict)
     filename: str | None = None
-    path: Path | None = None
+    sealed: SealedUpload | None = None
     size: int = 0
     digest: Any = field(default_factory=hashlib.sha256)  # of the file, as it arrives
 
@@ -38,20 +42,21 @@ class Upload:
         return str(self.digest.hexdigest())
 
     def discard(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        if self.sealed is not None:
+            self.sealed.discard()
 
 
 class _Receiver:
-    def __init__(self, home: Path, limit: int, file_field: str) -> None:
-        self.home, self.limit, self.file_field = home, limit, file_field
+    def __init__(self, home: Path, limit: int, file_field: str,
+                 seal: Callable[[Path], SealedUpload]) -> None:
+        self.home, self.limit, self.file_field, self.seal = home, limit, file_field, seal
         self.up = Upload()
         self._headers: dict[bytes, bytes] = {}
         self._name: bytes = b""
         self._value: bytes = b""
         self._part: str = ""
         self._kind = ""  # "field", "file" or "skip"
-        self._out: IO[bytes] | None = None
+        self._out: SealedUpload | None = None
         self.error: InvalidInput | None = None
 
     def callbacks(self) -> dict[str, Any]:
@@ -78,12 +83,11 @@ class _Receiver:
         name = params.get(b"name", b"").decode("utf-8", "replace")
         filename = params.get(b"filename")
         self._part = name
-        if filename is not None and name == self.file_field and self.up.path is None:
+        if filename is not None and name == self.file_field and self.up.sealed is None:
             fname = filename.decode("utf-8", "replace")
             if fname:
                 self.up.filename = fname[:255]
-                self.up.path = import_jobs.upload_path(self.home, fname)
-                self._out = self.up.path.open("wb")
+                self.up.sealed = self._out = self.seal(import_jobs.upload_path(self.home, fname))
                 self._kind = "file"
                 return
         if filename is not None or len(self.up.fields) >= FIELDS_MAX:
@@ -112,24 +116,26 @@ class _Receiver:
 
     def part_end(self) -> None:
         if self._out is not None:
-            self._out.close()
+            self._out.finish()
             self._out = None
         self._kind = ""
 
     def close(self) -> None:
         if self._out is not None:
-            self._out.close()
+            self._out.finish()
             self._out = None
 
 
 async def receive_upload(request: Request, home: Path, *, limit: int,
+                         seal: Callable[[Path], SealedUpload],
                          file_field: str = "file") -> Upload:
-    """The form's fields and its one file, written under `home`/imports as it arrives."""
+    """The form's fields and its one file, sealed under `home`/imports as it arrives by
+    `seal(path)` (simcore.import_uploads.begin with the HSM)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
         raise InvalidInput("content-type", "not a multipart form", expected="multipart/form-data")
-    r = _Receiver(home, limit, file_field)
+    r = _Receiver(home, limit, file_field, seal)
     parser = MultipartParser(boundary, r.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in request.stream():

@@ -14,7 +14,7 @@ from api.deps import CtxDep, EngineDep, Scope, actor
 from api.idempotent import IdempotentRoute
 from api.pagination import CursorQuery, IdPath, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
-from simcore import import_jobs
+from simcore import import_jobs, import_uploads
 from simcore.errors import InvalidInput
 from simcore.models_api import ApiKey, ImportJob
 from simcore.vendor_import.service import ImportOptions, preflight
@@ -71,33 +71,32 @@ async def upload(
         "Import keys under a transport key that no KCV confirms (audited)"))] = False,
     dry_run: bool = False,
 ) -> ImportJobPublic:
-    """Upload the file as the raw body; the import runs in the background (poll the job).
+    """Upload the file as the raw body; the import runs in the background (poll the job). The
+    upload is kept sealed (AES-256-GCM under a data key the HSM wraps) until the job ends.
     Keys under a transport key need a KCV — the file's, or `kcv` — or `no_kcv_check=true`:
     refused (422, field `kcv`) before a job is queued."""
-    path = import_jobs.upload_path(ctx.settings.home, filename)
-    size = 0
-    with path.open("wb") as f:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_UPLOAD:
-                f.close()
-                path.unlink(missing_ok=True)
-                raise InvalidInput("body", "file too large", expected="at most 1 GiB")
-            f.write(chunk)
-    if size == 0:
-        path.unlink(missing_ok=True)
-        raise InvalidInput("body", "empty upload", expected="the vendor file as the body")
-    opts = import_jobs.JobOptions(fmt=format, batch=batch, vendor=vendor, profile=profile,
-                                  transport_key=transport_key, dry_run=dry_run, kcv=kcv,
-                                  no_kcv_check=no_kcv_check)
+    # Sealed as it arrives (simcore.import_uploads): the body never touches the disk in clear.
+    hsm = await run_in_threadpool(ctx.open_hsm)
+    up = await run_in_threadpool(import_uploads.begin, hsm,
+                                 import_jobs.upload_path(ctx.settings.home, filename))
     try:
-        await run_in_threadpool(preflight, path, ImportOptions(
+        async for chunk in request.stream():
+            if up.size + len(chunk) > MAX_UPLOAD:
+                raise InvalidInput("body", "file too large", expected="at most 1 GiB")
+            up.write(chunk)
+        if up.size == 0:
+            raise InvalidInput("body", "empty upload", expected="the vendor file as the body")
+        await run_in_threadpool(up.finish)
+        opts = import_jobs.JobOptions(fmt=format, batch=batch, vendor=vendor, profile=profile,
+                                      transport_key=transport_key, dry_run=dry_run, kcv=kcv,
+                                      no_kcv_check=no_kcv_check)
+        await run_in_threadpool(preflight, up.source(), ImportOptions(
             fmt=format, transport_key=transport_key, kcv=kcv, no_kcv_check=no_kcv_check))
-    except InvalidInput:
-        path.unlink(missing_ok=True)
+        job = await run_in_threadpool(import_jobs.create, ctx.engine, up.sealed, filename, opts,
+                                      actor=actor(key), upload_key=up.key_token)
+    except BaseException:
+        up.discard()
         raise
-    job = await run_in_threadpool(import_jobs.create, ctx.engine, path, filename, opts,
-                                  actor=actor(key))
     ctx.extra["import_runner"].submit(job.id)
     response.headers["Location"] = f"/v1/imports/{job.id}"
     return ImportJobPublic.of(job)

@@ -1,50 +1,47 @@
 """A dry run's vendor file kept, encrypted, for the one-click import that follows it (issue 19
-item 4). AES-256-GCM (NIST SP 800-38D) under a key derived for each upload with HKDF-SHA256
-(RFC 5869) from the console session's token and a random salt.
+item 4). Sealed in simcore.sealed_file's framing (AES-256-GCM in chunks, NIST SP 800-38D) under a
+key derived for each upload with HKDF-SHA256 (RFC 5869) from the console session's token and a
+random salt.
 
-Why this shape: a vendor file holds PINs, PUKs, ADM codes and transport-wrapped keys, so it is
+Why this key: a vendor file holds PINs, PUKs, ADM codes and transport-wrapped keys, so it is
 never kept in clear; and `simsmith serve` runs several worker processes, so the confirm may
 reach another process than the upload. The session token is the one secret every request of
 that session brings (the browser's HttpOnly cookie) and that the store does not keep (it holds
 the token's SHA-256): the key is re-derived from it by whichever process answers, and exists
 nowhere at rest. So the file is only readable by the session that uploaded it, and not at all
 once that session has ended; past its time (SIMSMITH_CONSOLE_IMPORT_KEEP_SECONDS) it is refused
-and deleted.
+and deleted. (The dry run's own upload is sealed under an HSM-made key for as long as its job
+lasts, simcore.import_uploads; this copy outlives the job, for that session only.)
 
-On disk, `<home>/imports/kept/<job id>.enc`: the magic `SSKEEP1\\n`, the header's length (4
-bytes, big-endian), the header (JSON: job, file name, size, SHA-256 of the clear file, salt, IV,
-expiry), the ciphertext and the 16-byte tag. The header is GCM's additional data, so its digest,
-job and expiry cannot be changed without the tag failing. Encryption and decryption stream in
-1 MiB chunks: memory stays bounded whatever the file's size.
+On disk, `<home>/imports/kept/<job id>.enc`: a sealed file whose header (JSON: job, file name,
+size, SHA-256 of the clear file, salt, expiry) is every chunk's additional data, so its digest,
+job and expiry cannot be changed without the chunks failing. Sealing and opening stream a chunk
+at a time, from the job's sealed upload into the kept copy and from the kept copy into the next
+job's sealed upload: memory stays bounded whatever the file's size, and no clear byte is written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import secrets
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from simcore import sealed_file
 from simcore.errors import SimsmithError
 from simcore.log import get_logger
 from simcore.models import utcnow
+from simcore.sealed_file import SealedFileError, SealedReader, SealedWriter
+from simcore.vendor_import.source import Source
 
 log = get_logger(__name__)
 
-MAGIC = b"SSKEEP1\n"
-CHUNK = 1 << 20
-TAG = 16
-HEADER_MAX = 4096
 INFO = b"simsmith console import keep v1"
 
 
@@ -53,7 +50,7 @@ class NotKept(SimsmithError):
 
 
 class _Writer(Protocol):
-    def write(self, data: bytes, /) -> int: ...
+    def write(self, data: bytes, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -70,32 +67,6 @@ def derive_key(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
     return HKDF(hashes.SHA256(), length, salt, info).derive(ikm)
 
 
-def seal_stream(src: IO[bytes], dst: IO[bytes], key: bytes, iv: bytes, aad: bytes) -> None:
-    """AES-GCM over `src` into `dst`, chunk by chunk, the tag written last."""
-    enc = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
-    enc.authenticate_additional_data(aad)
-    while chunk := src.read(CHUNK):
-        dst.write(enc.update(chunk))
-    dst.write(enc.finalize())
-    dst.write(enc.tag)
-
-
-def open_stream(src: IO[bytes], length: int, dst: _Writer, key: bytes, iv: bytes,
-                aad: bytes, tag: bytes) -> None:
-    """Decrypt `length` bytes of `src` into `dst`; InvalidTag (after the last chunk) if the
-    key, the additional data or a byte is wrong — the caller deletes what was written."""
-    dec = Cipher(algorithms.AES(key), modes.GCM(iv, tag)).decryptor()
-    dec.authenticate_additional_data(aad)
-    left = length
-    while left > 0:
-        chunk = src.read(min(CHUNK, left))
-        if not chunk:
-            raise InvalidTag()
-        left -= len(chunk)
-        dst.write(dec.update(chunk))
-    dst.write(dec.finalize())
-
-
 def _dir(home: Path) -> Path:
     return home / "imports" / "kept"
 
@@ -108,24 +79,24 @@ def _key(token: str, salt: bytes, job_id: int) -> bytes:
     return derive_key(token.encode(), salt, INFO + b"/job/" + str(int(job_id)).encode())
 
 
-def keep(home: Path, job_id: int, src: Path, *, session_token: str, filename: str,
+def keep(home: Path, job_id: int, src: Source, *, session_token: str, filename: str,
          sha256: str, keep_for: timedelta) -> Kept:
-    """Encrypt the upload at `src` for the job's one-click import."""
-    salt, iv = secrets.token_bytes(16), secrets.token_bytes(12)
+    """Seal the upload `src` (the dry run's own sealed upload, read through its decrypting
+    stream) again for the job's one-click import, under the session's key."""
+    salt = secrets.token_bytes(16)
     expires = utcnow() + keep_for
-    size = src.stat().st_size
-    header = json.dumps({"job": int(job_id), "filename": filename, "size": size,
-                         "sha256": sha256, "salt": salt.hex(), "iv": iv.hex(),
-                         "expires": expires.isoformat()}, sort_keys=True).encode()
+    size = src.size()
+    fields = {"job": int(job_id), "filename": filename, "size": size, "sha256": sha256,
+              "salt": salt.hex(), "expires": expires.isoformat()}
     d = _dir(home)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     final = _path(home, job_id)
     tmp = final.with_suffix(".part")
+    tmp.unlink(missing_ok=True)
     try:
-        with src.open("rb") as fin, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                                 0o600), "wb") as out:
-            out.write(MAGIC + struct.pack(">I", len(header)) + header)
-            seal_stream(fin, out, _key(session_token, salt, job_id), iv, header)
+        with src.open() as fin, SealedWriter(tmp, _key(session_token, salt, job_id),
+                                             fields) as out:
+            sealed_file.copy(fin, out)
         tmp.replace(final)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -134,17 +105,12 @@ def keep(home: Path, job_id: int, src: Path, *, session_token: str, filename: st
     return Kept(int(job_id), filename, size, sha256, expires)
 
 
-def _read_header(f: IO[bytes]) -> tuple[bytes, dict[str, object]]:
-    if f.read(len(MAGIC)) != MAGIC:
-        raise NotKept("not a kept upload")
-    (n,) = struct.unpack(">I", f.read(4))
-    if not 0 < n <= HEADER_MAX:
-        raise NotKept("not a kept upload")
-    raw = f.read(n)
-    return raw, json.loads(raw)
+def _header(p: Path, job_id: int) -> dict[str, Any]:
+    with p.open("rb") as f:
+        return sealed_file.read_header(f, f"kept file of dry run {job_id}")[1]
 
 
-def _kept_of(h: dict[str, object]) -> Kept:
+def _kept_of(h: dict[str, Any]) -> Kept:
     return Kept(int(str(h["job"])), str(h["filename"]), int(str(h["size"])), str(h["sha256"]),
                 datetime.fromisoformat(str(h["expires"])))
 
@@ -153,68 +119,49 @@ def find(home: Path, job_id: int, *, now: datetime | None = None) -> Kept | None
     """What is kept for the job (unexpired), or None."""
     p = _path(home, job_id)
     try:
-        with p.open("rb") as f:
-            _, h = _read_header(f)
-    except (OSError, ValueError, NotKept, struct.error):
+        kept = _kept_of(_header(p, job_id))
+    except (OSError, ValueError, KeyError, SealedFileError, struct.error):
         return None
-    kept = _kept_of(h)
     if kept.expires_at <= (now or utcnow()):
         discard(home, job_id)
         return None
     return kept
 
 
-def restore(home: Path, job_id: int, dest: Path, *, session_token: str) -> Kept:
-    """Decrypt the job's kept file to `dest` (what an upload would have written) and delete
-    the kept copy. NotKept if there is none, it expired, or it is another session's."""
+def restore(home: Path, job_id: int, dest: _Writer, *, session_token: str) -> Kept:
+    """Decrypt the job's kept file into `dest` (the next job's sealed upload: what an upload
+    would have written) and delete the kept copy. NotKept if there is none, it expired, or it
+    is another session's — the caller then discards what `dest` received."""
     p = _path(home, job_id)
     try:
-        f = p.open("rb")
+        h = _header(p, job_id)
     except OSError:
         raise NotKept(f"the file of dry run {job_id} is not kept") from None
-    with f:
-        try:
-            raw, h = _read_header(f)
-            kept = _kept_of(h)
-            salt, iv = bytes.fromhex(str(h["salt"])), bytes.fromhex(str(h["iv"]))
-        except (ValueError, KeyError, struct.error):
-            raise NotKept(f"the file of dry run {job_id} is damaged") from None
-        if kept.expires_at <= utcnow():
-            discard(home, job_id)
-            raise NotKept(f"the file of dry run {job_id} was kept until "
-                          f"{kept.expires_at:%H:%M} UTC")
-        start = f.tell()
-        length = p.stat().st_size - start - TAG
-        f.seek(start + max(length, 0))
-        tag = f.read(TAG)
-        f.seek(start)
-        digest = hashlib.sha256()
-        try:
-            with open(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                open_stream(f, length, _Hashing(out, digest), _key(session_token, salt, job_id),
-                            iv, raw, tag)
-            if digest.hexdigest() != kept.sha256:
-                raise InvalidTag()
-        except (InvalidTag, ValueError):
-            dest.unlink(missing_ok=True)
-            raise NotKept(f"the file of dry run {job_id} is kept for the session that "
-                          "uploaded it") from None
-        except BaseException:
-            dest.unlink(missing_ok=True)
-            raise
+    except SealedFileError:
+        raise NotKept(f"the file of dry run {job_id} is damaged") from None
+    try:
+        kept = _kept_of(h)
+        salt = bytes.fromhex(str(h["salt"]))
+    except (ValueError, KeyError):
+        raise NotKept(f"the file of dry run {job_id} is damaged") from None
+    if kept.expires_at <= utcnow():
+        discard(home, job_id)
+        raise NotKept(f"the file of dry run {job_id} was kept until "
+                      f"{kept.expires_at:%H:%M} UTC")
+    digest = hashlib.sha256()
+    try:
+        with SealedReader(p, _key(session_token, salt, job_id),
+                          f"kept file of dry run {job_id}") as f:
+            while data := f.read(sealed_file.CHUNK):
+                digest.update(data)
+                dest.write(data)
+        if digest.hexdigest() != kept.sha256:
+            raise SealedFileError(f"kept file of dry run {job_id}", 0, "not the file checked")
+    except SealedFileError:
+        raise NotKept(f"the file of dry run {job_id} is kept for the session that "
+                      "uploaded it") from None
     discard(home, job_id)
     return kept
-
-
-class _Hashing:
-    """A file wrapper that hashes what is written through it."""
-
-    def __init__(self, out: IO[bytes], digest: Any) -> None:
-        self.out, self.digest = out, digest
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.out.write(data)
 
 
 def discard(home: Path, job_id: int) -> None:

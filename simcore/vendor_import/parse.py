@@ -39,6 +39,7 @@ from typing import BinaryIO
 
 from simcore.vendor_import.columns import ColumnMap
 from simcore.vendor_import.report import Issue, Report, clip
+from simcore.vendor_import.source import Source, source_of
 
 FORMATS = ("out", "csv")
 MAX_LINE = 8192  # bytes per line, line end included; a row of every column is under 1 KiB
@@ -160,17 +161,25 @@ def csv_starts(text: str, delimiter: str) -> list[int]:
 class VendorFile:
     """An open vendor file: `header` read at once, `rows()` streamed, `sha256` at the end."""
 
-    def __init__(self, path: Path, fmt: str, columns: ColumnMap, report: Report) -> None:
+    def __init__(self, file: Path | Source, fmt: str, columns: ColumnMap, report: Report) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}")
-        self.path = Path(path)
+        self.source = source_of(file)
+        self.path = self.source.path
         self.fmt = fmt
         self.map = columns
         self.report = report
         self.header = Header(report.path, fmt)
-        self._f: BinaryIO = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+        self._f: BinaryIO = self.source.open()
         self._hash = hashlib.sha256()
         self._lineno = 0
+        try:
+            self._start()
+        except BaseException:
+            self._f.close()
+            raise
+
+    def _start(self) -> None:
         self._last_len = 0  # characters of the last line read, without its end
         self._last_ended = True
         self.truncated = False
@@ -375,7 +384,7 @@ class VendorFile:
         if not wanted:
             return out
         last = max(wanted)
-        with open(self.path, "rb") as f:
+        with self.source.open() as f:
             lineno = 0
             while lineno < last and (raw := f.readline(MAX_LINE + 1)):
                 lineno += 1

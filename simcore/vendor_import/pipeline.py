@@ -13,13 +13,14 @@ import multiprocessing as mp
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from simcore.errors import SimsmithError
+from simcore.sealed_file import SealedFileError
 from simcore.vendor_import.columns import ColumnMap
 from simcore.vendor_import.parse import VendorFile
 from simcore.vendor_import.report import Report
+from simcore.vendor_import.source import Source
 from simcore.vendor_import.validate import Card, Validator
 
 Chunk = tuple[list[Card], int, int]
@@ -57,27 +58,29 @@ def inline(vf: VendorFile, validator: Validator, chunk: int, outcome: Outcome
     outcome.sha256, outcome.rows = vf.sha256, validator.count
 
 
-def _work(conn: Connection, path: str, fmt: str, aliases: Mapping[str, str], chunk: int,
+def _work(conn: Connection, source: Source, fmt: str, aliases: Mapping[str, str], chunk: int,
           name: str, dedupe: bool) -> None:
     try:
         report = Report(name)
-        with VendorFile(Path(path), fmt, ColumnMap(dict(aliases)), report) as vf:
+        with VendorFile(source, fmt, ColumnMap(dict(aliases)), report) as vf:
             validator = Validator(vf.header, report, dedupe=dedupe)
             for cards, seen, issues in validate_rows(vf, validator, chunk):
                 conn.send(("rows", cards, seen, issues))
             conn.send(("end", vf.sha256, validator.count, report))
+    except SealedFileError as e:  # typed across the pipe: the job names the damaged offset
+        conn.send(("sealed", e.what, e.offset, e.reason))
     except BaseException as e:
         conn.send(("error", f"{type(e).__name__}: {e}"))
     finally:
         conn.close()
 
 
-def in_worker(path: Path, fmt: str, columns: ColumnMap, chunk: int, name: str,
+def in_worker(source: Source, fmt: str, columns: ColumnMap, chunk: int, name: str,
               outcome: Outcome, *, dedupe: bool = True) -> Iterator[Chunk]:
     """`dedupe`: as `Validator`'s (False: the caller checks duplicates against the store)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_work, args=(child, str(path), fmt, dict(columns.aliases), chunk,
+    proc = ctx.Process(target=_work, args=(child, source, fmt, dict(columns.aliases), chunk,
                                            name, dedupe), daemon=True)
     proc.start()
     child.close()
@@ -94,6 +97,8 @@ def in_worker(path: Path, fmt: str, columns: ColumnMap, chunk: int, name: str,
                 outcome.sha256, outcome.rows, outcome.report = msg[1], msg[2], msg[3]
                 yield [], msg[2], msg[3].total
                 return
+            elif msg[0] == "sealed":
+                raise SealedFileError(msg[1], msg[2], msg[3])
             else:
                 raise WorkerFailed(f"{name}: reading failed: {msg[1]}")
     finally:

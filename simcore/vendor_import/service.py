@@ -50,6 +50,7 @@ from simcore.vendor_import.columns import ColumnMap
 from simcore.vendor_import.parse import FORMATS, Header, VendorFile
 from simcore.vendor_import.pipeline import Outcome, in_worker, inline
 from simcore.vendor_import.report import MAX_KEPT, InvalidFile, Issue, Report, clip
+from simcore.vendor_import.source import Source, source_of
 from simcore.vendor_import.validate import Card, Validator
 
 log = get_logger(__name__)
@@ -100,9 +101,10 @@ class ImportResult:
         return out
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(file: Path | Source) -> str:
+    """SHA-256 of the file's (clear) bytes."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with source_of(file).open() as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
@@ -159,31 +161,32 @@ def require_kcv(header: Header, opts: ImportOptions, transport: str, where: str)
     return given
 
 
-def preflight(path: Path, opts: ImportOptions) -> None:
+def preflight(file: Path | Source, opts: ImportOptions) -> None:
     """The checks an upload can fail at once, before a job is queued: the file's header reads,
     and keys under a transport key come with a KCV or an explicit `no_kcv_check`."""
-    path = Path(path)
-    fmt = opts.fmt or guess_format(path)
-    report = Report(path.name)
-    with VendorFile(path, fmt, opts.columns, report) as vf:
+    source = source_of(file)
+    fmt = opts.fmt or guess_format(source.path)
+    report = Report(source.path.name)
+    with VendorFile(source, fmt, opts.columns, report) as vf:
         transport = opts.transport_key or vf.header.transport_key
         if transport is not None:
             require_kcv(vf.header, opts, transport, vf.header.where("transport_key"))
 
 
-def import_file(engine: Engine, hsm: Hsm, path: Path, opts: ImportOptions | None = None,
+def import_file(engine: Engine, hsm: Hsm, file: Path | Source, opts: ImportOptions | None = None,
                 progress: Progress | None = None) -> ImportResult:
-    """Validate and import one vendor file (see the module docstring). Raises InvalidFile
-    (nothing written) when a rule is broken, unless `dry_run` (then the result holds the
-    report)."""
+    """Validate and import one vendor file (see the module docstring): a path, or a Source
+    (an upload sealed at rest). Raises InvalidFile (nothing written) when a rule is broken,
+    unless `dry_run` (then the result holds the report)."""
     opts = opts or ImportOptions()
-    path = Path(path)
+    source = source_of(file)
+    path = source.path
     started = time.monotonic()
     fmt = opts.fmt or guess_format(path)
     if fmt not in FORMATS:
         raise InvalidInput("format", f"unknown format {fmt!r}", expected=" or ".join(FORMATS))
     try:
-        sha = file_sha256(path)
+        sha = file_sha256(source)
     except OSError as e:
         raise InvalidInput("file", f"cannot read {path}: {e.strerror}") from None
     done = find_batch_by_hash(engine, sha)
@@ -191,7 +194,7 @@ def import_file(engine: Engine, hsm: Hsm, path: Path, opts: ImportOptions | None
         return ImportResult("already_imported", str(path), sha, done.name, done.id, done.row_count,
                             0, 0, time.monotonic() - started)
     report = Report(path.name)
-    with VendorFile(path, fmt, opts.columns, report) as vf:
+    with VendorFile(source, fmt, opts.columns, report) as vf:
         run = _Run(engine, hsm, vf, opts, sha, progress)
         return run.execute(started)
 
@@ -219,7 +222,7 @@ class _Run:
         self.given_kcv: str | None = None
         self.kcv_checked = False
         self.vector_checked = False
-        size = vf.path.stat().st_size
+        size = vf.source.size()
         self.use_worker = opts.worker if opts.worker is not None else size >= WORKER_FROM_BYTES
         self.batch_name = (opts.batch or vf.header.batch or vf.path.stem)[:64]
 
@@ -322,7 +325,7 @@ class _Run:
     def _stream(self, s: Session, *, write: bool) -> None:
         outcome = Outcome()
         if self.use_worker:
-            source = in_worker(self.vf.path, self.vf.fmt, self.opts.columns, self.opts.chunk,
+            source = in_worker(self.vf.source, self.vf.fmt, self.opts.columns, self.opts.chunk,
                                self.report.path, outcome, dedupe=self.opts.dry_run)
         else:
             source = inline(self.vf, self.validator, self.opts.chunk, outcome)
