@@ -24,6 +24,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from simcore import apikeys, db, esim_orders, inventory, msisdn_pool, ranges
 from simcore.identifiers import Iccid
+from tests.vendor_import.helpers import make_hsm
 
 
 def _app() -> tuple[Any, str]:
@@ -39,7 +40,8 @@ def _app() -> tuple[Any, str]:
     msisdn_pool.add_msisdn_range(eng, "447700900000", "447700900099", name="n", actor="t")
     key = apikeys.create(eng, "schemathesis", ["admin"], actor="t")[1]
     settings = ApiSettings(home=home, webhooks_enabled=False, api_key_cache_seconds=0)
-    return create_app(settings, engine=eng), key
+    # An HSM: an upload to /v1/imports is sealed under a key it makes (simcore.import_uploads).
+    return create_app(settings, engine=eng, hsm=make_hsm(home / "hsm")), key
 
 
 APP, KEY = _app()
