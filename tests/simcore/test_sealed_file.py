@@ -208,3 +208,28 @@ def test_writer_abort_leaves_nothing(tmp_path: Path) -> None:
     (tmp_path / "exists").touch()
     with pytest.raises(FileExistsError):  # O_EXCL: never an existing file's mode
         SealedWriter(tmp_path / "exists", KEY)
+
+
+def test_memory_stays_at_a_chunk_whatever_the_size(tmp_path: Path) -> None:
+    """32 MiB sealed and read back line by line: tracemalloc's peak stays near one chunk."""
+    import tracemalloc
+
+    line = b"8949000000000000001 001010000000001 " + b"A" * 91 + b"\n"  # 128 bytes
+    piece = line * 512  # 64 KiB, as the API's body stream gives it
+    p = tmp_path / "big.sealed"
+    tracemalloc.start()
+    try:
+        with SealedWriter(p, KEY) as w:
+            for _ in range(512):
+                w.write(piece)
+        _, peak_write = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        n = 0
+        with SealedSource(tmp_path / "big.out", p, KEY, "t").open() as f:
+            while f.readline(8193):
+                n += 1
+        _, peak_read = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert n == 512 * 512
+    assert peak_write < 1 << 20 and peak_read < 1 << 20, (peak_write, peak_read)
