@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
@@ -47,8 +48,11 @@ async def _not_es9plus(request: Request, exc: Exception) -> Response:
     return response
 
 
-def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """An app serving only ES9+ on `core`, with its OpenAPI at /openapi.json."""
+def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY,
+                threads: int = 0) -> FastAPI:
+    """An app serving only ES9+ on `core`, with its OpenAPI at /openapi.json. `threads`: run
+    the core's functions in that many threads; 0 in the event loop's own thread
+    (Es9PlusSettings.threads)."""
     app = FastAPI(title="simsmith SM-DP+ ES9+", version="2.5.0", docs_url=None, redoc_url=None,
                   description="ES9+ (GSMA SGP.22 v2.5 §5.6, §6.5): the functions an LPA calls "
                   "to download a profile from simsmith's SM-DP+. JSON over HTTPS; every request "
@@ -57,6 +61,7 @@ def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY) -> FastA
                   exception_handlers={HTTPException: _not_es9plus})
     app.state.es9plus = core
     app.state.es9plus_max_body = max_body
+    app.state.es9plus_threads = CapacityLimiter(threads) if threads else None
     app.include_router(es9plus_router())
     return app
 
@@ -124,7 +129,8 @@ def start_es9plus(engine: Engine, *, address: str, settings: Settings, hsm: Call
     es9 = es9 or Es9PlusSettings()
     core = build_core(engine, address=address, settings=settings, hsm=hsm, es9=es9)
     tls = tls_files(settings, es9)  # after the identity: a lab identity brings CERT.DP.TLS
-    server = MtlsServer(es9plus_app(core, max_body=es9.max_body_bytes), cert=tls.cert,
+    server = MtlsServer(es9plus_app(core, max_body=es9.max_body_bytes, threads=es9.threads),
+                        cert=tls.cert,
                         key=tls.key, ca=None, host=es9.host, port=es9.port or 0,
                         reuse_port=reuse_port, name="es9plus").start()
     sweeper = Sweeper(engine, es9.sweep_seconds).start()

@@ -39,6 +39,12 @@ class Es9PlusSettings(BaseSettings):
     downloads: int = Field(
         default=DEFAULT_DOWNLOADS, ge=1, description="BPPs delivered per order, the first "
         "download included (re-downloads of a profile never reported installed)")
+    threads: int = Field(
+        default=0, ge=0, le=256,
+        description="Threads that run the ES9+ functions in each process; 0: the listener's "
+        "own thread (its event loop, apart from the API's) runs them one at a time — per "
+        "download ~2 ms of CPU less than handing each request to a thread (docs/benchmarks.md, "
+        "smdp); a request then waits behind the one being answered")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, ge=4096,
                                 description="Largest ES9+ request body accepted")
     service_provider: str = Field(default="simsmith", max_length=32,

@@ -392,6 +392,36 @@ def test_internal_failure_is_an_execution_error(caplog: pytest.LogCaptureFixture
     assert "c2VjcmV0" not in caplog.text
 
 
+@pytest.mark.parametrize("threads", [0, 2])
+def test_the_core_runs_in_the_listeners_thread_or_its_pool(threads: int) -> None:
+    """SIMSMITH_ES9PLUS_THREADS: 0 (the default) answers in the listener's event-loop thread,
+    without a hand-over per request; n in a pool of n threads."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from api.es9plus_listener import es9plus_app
+    from simcore.smdp.es9plus import Answer
+    from simcore.smdp.es9plus_settings import Es9PlusSettings
+
+    assert Es9PlusSettings().threads == 0
+
+    class InLoop:
+        def handle(self, function: str, body: object) -> Answer:
+            try:
+                asyncio.get_running_loop()
+                where = "loop"
+            except RuntimeError:
+                where = "thread"
+            return Answer(200, wire.success(transactionId=where))
+
+    client = TestClient(es9plus_app(InLoop(), threads=threads))  # type: ignore[arg-type]
+    r = post(client, "cancelSession",  # type: ignore[arg-type]
+             {"transactionId": "0A" * 16, "cancelSessionResponse": "AAAA"})
+    assert r.status_code == 200
+    assert r.json()["transactionId"] == ("loop" if threads == 0 else "thread")
+
+
 def test_brainpool_download_over_https(engine: Engine, hsm: SoftHsm,  # noqa: F811
                                        tmp_path: Path) -> None:
     """The listener's SM-DP+ with a P-256 and a brainpoolP256r1 CI (`pki sgp26-init
