@@ -222,6 +222,10 @@ class DirectStatement:
         # Values fixed in the statement (literal(…), comparisons with constants).
         self._fixed = {name: b.value for name, b in binds.items() if b.value is not None}
         columns = getattr(statement, "selected_columns", None) or ()
+        # Known here, not asked of the cursor per call (psycopg builds its description's
+        # columns on each access).
+        self._returns_rows = bool(getattr(statement, "is_select", False)
+                                  or getattr(compiled, "effective_returning", None))
         self._result = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                         for c in columns]
 
@@ -258,7 +262,7 @@ class DirectStatement:
                     driver.autocommit = True  # the pool hands out idle connections only
                 cursor = raw.cursor()
                 cursor.execute(self.sql, self._parameters(params))
-                rows = cursor.fetchall() if cursor.description else []
+                rows = cursor.fetchall() if self._returns_rows else []
                 changed = cursor.rowcount
                 cursor.close()
             finally:

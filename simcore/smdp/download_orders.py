@@ -29,6 +29,7 @@ per download over HTTPS (docs/benchmarks.md, smdp).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,12 +149,8 @@ class StoreDownloadOrders:
     def profile_metadata(self, iccid: str, profile_name: str | None) -> bytes:
         """StoreMetadataRequest (SGP.22 §5.5.3): ICCID, service provider and profile names,
         and this SM-DP+ as the address of enable / disable / delete notifications."""
-        return schema.encode("StoreMetadataRequest", {
-            "iccid": iccid_to_ef(iccid), "serviceProviderName": self.service_provider,
-            "profileName": profile_name or "eSIM profile",
-            "notificationConfigurationInfo": [{
-                "profileManagementOperation": _NOTIFY_ENABLE_DISABLE_DELETE,
-                "notificationAddress": self.smdp_address}]})
+        return _store_metadata(iccid, profile_name or "eSIM profile", self.service_provider,
+                               self.smdp_address)
 
     # ------------------------------------------------------------------ reports
 
@@ -383,6 +380,16 @@ _COUNTED = select(_COUNTER.c.matching_id, _COUNTER.c.expires_at).where(
     _COUNTER.c.iccid == bindparam("iccid"))
 _LOCKED = (select(_SIM.c.iccid, _SIM.c.profile_state, _SIM.c.eid, _SIM.c.version)
            .where(_SIM.c.iccid == bindparam("iccid")).with_for_update())
+
+
+@functools.lru_cache(maxsize=1024)  # AuthenticateClient encodes it, GetBoundProfilePackage again
+def _store_metadata(iccid: str, profile_name: str, service_provider: str, address: str) -> bytes:
+    return schema.encode("StoreMetadataRequest", {
+        "iccid": iccid_to_ef(iccid), "serviceProviderName": service_provider,
+        "profileName": profile_name,
+        "notificationConfigurationInfo": [{
+            "profileManagementOperation": _NOTIFY_ENABLE_DISABLE_DELETE,
+            "notificationAddress": address}]})
 
 
 def _count_statement(dialect: str) -> Any:
