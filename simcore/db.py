@@ -273,10 +273,28 @@ class DirectStatement:
 
 
 @contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only (on SQLite it does not take the write lock) whose
+    transaction ends with COMMIT when the block succeeds. Not ROLLBACK: psycopg forgets every
+    statement it prepared on a connection at each ROLLBACK (and sends DEALLOCATE ALL), so one
+    read ended by a rollback made the server parse and plan every later statement of that
+    connection again — about 2 ms of PostgreSQL CPU per activation (docs/benchmarks.md).
+    For a transaction that only read, COMMIT and ROLLBACK do the same on the server."""
+    with engine.connect().execution_options(readonly=True) as conn:
+        yield conn
+        if conn.in_transaction():
+            conn.commit()
+
+
+@contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reads only: on SQLite it does not take the write lock."""
-    with engine.connect().execution_options(readonly=True) as conn, Session(bind=conn) as session:
-        yield session
+    """A session for reads only (read_connection: on SQLite it does not take the write lock;
+    it ends with COMMIT). The transaction is the connection's, begun first: a session that
+    began it itself would roll it back at close."""
+    with read_connection(engine) as conn:
+        conn.begin()
+        with Session(bind=conn) as session:
+            yield session
 
 
 # --- migrations -------------------------------------------------------------------------------
@@ -300,7 +318,7 @@ def head_revision() -> str:
 
 
 def current_revisions(engine: Engine) -> set[str]:
-    with engine.connect().execution_options(readonly=True) as conn:
+    with read_connection(engine) as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
 
 

@@ -18,7 +18,14 @@ from sqlalchemy import Engine, Table, bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
 from simcore import audit
-from simcore.db import Tx, connection_transaction, is_sqlite, read_session, transaction
+from simcore.db import (
+    Tx,
+    connection_transaction,
+    is_sqlite,
+    read_connection,
+    read_session,
+    transaction,
+)
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid, Imsi, Msisdn
 from simcore.lifecycle import (
@@ -232,7 +239,7 @@ def _sim_for_update(s: Session, iccid: str) -> Sim:
 def get_sim(engine: Engine, iccid: str) -> Sim:
     iccid = Iccid.parse(iccid).digits
     # Core and a plain object (the lookup route's whole database work): a third of an ORM get.
-    with engine.connect().execution_options(readonly=True) as conn:
+    with read_connection(engine) as conn:
         row = conn.execute(_GET_SIM, {"iccid": iccid}).first()
     if row is None:
         raise NotFound(f"no SIM with ICCID {iccid}")

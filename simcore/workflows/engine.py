@@ -44,7 +44,7 @@ from sqlalchemy import Engine, Integer, bindparam, case, func, insert, null, sel
 from sqlmodel import Session
 
 from simcore import audit, telemetry
-from simcore.db import core, read_session, transaction
+from simcore.db import core, read_connection, read_session, transaction
 from simcore.errors import Conflict, NotFound, SimsmithError
 from simcore.log import get_logger
 from simcore.models import utcnow
@@ -228,7 +228,7 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     # A read first, without the write lock: idle workers polling must not queue with writers
     # (SQLite has one).
     if peek:
-        with engine.connect().execution_options(readonly=True) as c:
+        with read_connection(engine) as c:
             if c.execute(_ANY_DUE, {"now": now}).first() is None:
                 return []
     with transaction(engine) as s:

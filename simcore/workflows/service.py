@@ -21,7 +21,7 @@ from sqlalchemy import Engine, bindparam, select
 from sqlmodel import col
 
 from simcore import telemetry
-from simcore.db import read_session
+from simcore.db import read_connection, read_session
 from simcore.errors import InvalidInput, NotFound
 from simcore.identifiers import Iccid
 from simcore.workflows import activation, service_flows
@@ -181,7 +181,7 @@ def get_workflow(engine: Engine, workflow_id: str, *, kind: str | None = None) -
     """The run with its steps (in order); NotFound if there is none (of `kind`, if given)."""
     workflow_id = _check_id(workflow_id)
     # Core rows (the API reads a run back after every start): a third of an ORM load's CPU.
-    with engine.connect().execution_options(readonly=True) as c:
+    with read_connection(engine) as c:
         w = c.execute(_GET, {"id": workflow_id}).first()
         if w is None or (kind is not None and w.kind != kind):
             raise NotFound(f"no {kind or 'workflow'} {workflow_id}")

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from hsm_sim.hsm import Hsm
 from simcore import events
-from simcore.db import core, read_session
+from simcore.db import core, read_connection, read_session
 from simcore.errors import NotFound
 from simcore.keys import generate_keys
 from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, apply_transition
@@ -59,7 +59,7 @@ def sim_for_update(s: Session, iccid: str) -> Sim:
 
 
 def read_sim(engine: Engine, iccid: str) -> Sim:
-    with engine.connect().execution_options(readonly=True) as c:
+    with read_connection(engine) as c:
         row = c.execute(_SIM, {"iccid": iccid}).first()
     if row is None:
         raise StepFailed(f"no SIM with ICCID {iccid}")
