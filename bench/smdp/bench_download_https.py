@@ -122,13 +122,13 @@ def _store(url: str, home: Path, matching_ids: list[str]) -> None:
 class Server:
     """`simsmith serve --workers 2` with its ES9+ listener, in its own process group."""
 
-    def __init__(self, url: str, home: Path, workers: int) -> None:
+    def __init__(self, url: str, home: Path, workers: int, threads: int = 0) -> None:
         self.port, self.es9_port = _free_port(), _free_port()
         self.address = f"127.0.0.1:{self.es9_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIMSMITH_")}
         env.update({"SIMSMITH_DATABASE_URL": url, "SIMSMITH_HOME": str(home),
                     "SIMSMITH_LOG_LEVEL": "WARNING", "SIMSMITH_ES9PLUS_PORT": str(self.es9_port),
-                    "PYTHONWARNINGS": "ignore"})
+                    "SIMSMITH_ES9PLUS_THREADS": str(threads), "PYTHONWARNINGS": "ignore"})
         self.log = (home / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tools.cli", "serve", "--host", "127.0.0.1", "--port",
@@ -267,7 +267,7 @@ def _client(address: str, ca: str, rsp: str, index: int, first: int, count: int,
     results.put((latencies, cpu, es10_cpu, failures))
 
 
-def run(kind: str, n: int, clients: int, workers: int) -> dict[str, Any]:
+def run(kind: str, n: int, clients: int, workers: int, threads: int = 0) -> dict[str, Any]:
     from esim.rsp_pki import EUM_EID_PREFIX
     from simcore.identifiers import mod97_check_digits
 
@@ -277,7 +277,7 @@ def run(kind: str, n: int, clients: int, workers: int) -> dict[str, Any]:
         try:
             _store(url, home, [f"BENCH-{i}" for i in range(n)] + [
                 f"WARM-{c}-{i}" for c in range(clients) for i in range(WARM_UP)])
-            server = Server(url, home, workers)
+            server = Server(url, home, workers, threads)
             try:
                 ctx = multiprocessing.get_context("fork")
                 barrier = ctx.Barrier(clients + 1)
@@ -319,6 +319,7 @@ def run(kind: str, n: int, clients: int, workers: int) -> dict[str, Any]:
     smdp_cpu = server_cpu - idle_rate * wall
     return {
         "db": kind, "downloads": n, "clients": clients, "server_workers": workers,
+        "es9plus_threads": threads,
         "failures": failures,
         "downloads_per_s": round(n / wall, 1),
         "p50_ms": round(1000 * statistics.median(latencies), 1),
@@ -340,17 +341,20 @@ def main() -> int:
     parser.add_argument("--downloads", type=int, default=400)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="SIMSMITH_ES9PLUS_THREADS of the server (0: the listener's thread)")
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [run(kind, args.downloads, args.clients, args.workers)
+    rows = [run(kind, args.downloads, args.clients, args.workers, args.threads)
             for kind in args.db.split(",")]
     meta = {"python": platform.python_version(), "cpus": os.cpu_count()}
     if args.json:
         print(json.dumps({"runs": rows, **meta}, indent=2))
         return 0
     print(f"complete ES9+ downloads over HTTPS, `simsmith serve --workers {args.workers}`, "
-          f"{args.clients} LPA processes ({meta['cpus']} CPUs, load average at start / end)")
+          f"SIMSMITH_ES9PLUS_THREADS={args.threads}, {args.clients} LPA processes "
+          f"({meta['cpus']} CPUs, load average at start / end)")
     for r in rows:
         met = "met" if r["smdp_downloads_per_s_on_2_cores"] >= GOAL else "not met"
         print(f"  {r['db']:<10} {r['downloads_per_s']:7.1f} downloads/s measured, "
