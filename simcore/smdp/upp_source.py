@@ -166,15 +166,23 @@ class HsmUppSource:
         stored credential (the ORM's per-object work was most of a download's store time)."""
         # One SELECT on a pooled DBAPI connection: SQLAlchemy's connection and transaction
         # events (BEGIN, then the rollback on return) cost five times the query itself here.
-        # SQLite runs the lone SELECT in autocommit (no writer lock); psycopg's implicit
-        # transaction is rolled back when the pool takes the connection back.
+        # It runs in autocommit: SQLite's connections are (no writer lock), psycopg's is put
+        # so for it — else its implicit BEGIN and the pool's ROLLBACK on return were two more
+        # round trips, and psycopg drops every prepared statement of the connection at a
+        # ROLLBACK (the ES9+ steps' statements on it were parsed and planned again).
         raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        postgresql = self.engine.dialect.name == "postgresql"
         try:
+            if postgresql:
+                driver.autocommit = True  # the pool hands out idle connections only
             cursor = raw.cursor()
             cursor.execute(self._sql, self._params(iccid))
             rows = cursor.fetchall()
             cursor.close()
         finally:
+            if postgresql:
+                driver.autocommit = False  # as SQLAlchemy expects it back
             raw.close()
         if not rows or rows[0][3] != "esim":
             raise InvalidInput("iccid", "no eSIM profile with this ICCID", value=iccid)

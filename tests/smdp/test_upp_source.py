@@ -127,3 +127,29 @@ def test_downloads_carry_the_suci_key_registry(engine: Engine, hsm: SoftHsm) -> 
         entries = EF_SUCI_Calc_Info.decode(package.one(kind).file_content(file))
         assert [(e["scheme"], e["key_id"]) for e in entries] == [(2, 3), (0, None)]
         assert entries[0]["public_key"] == key.public_key.hex().upper()
+
+
+def test_the_upp_read_keeps_the_connections_prepared_statements(
+        pg_engine: Engine, hsm: SoftHsm) -> None:  # noqa: F811
+    """On PostgreSQL the UPP read runs in autocommit: psycopg drops every prepared statement of
+    a connection at a ROLLBACK, and the pool's rollback after the read made PostgreSQL parse and
+    plan again the ES9+ statements that had run on that connection."""
+    from sqlalchemy import create_engine, func, literal, table
+
+    from simcore import db
+    from tests.conftest import reset_pg
+
+    reset_pg(pg_engine)
+    esim = seed(pg_engine, hsm, 1, batch="pp", kind="esim")[0]
+    one = create_engine(pg_engine.url, pool_size=1, max_overflow=0)  # always the same connection
+    try:
+        probe = db.DirectStatement(one, select(literal(1)))
+        prepared = db.DirectStatement(
+            one, select(func.count()).select_from(table("pg_prepared_statements")))
+        for _ in range(8):  # psycopg prepares a statement from its sixth run on
+            probe.rows()
+        assert prepared.rows()[0][0] >= 1
+        HsmUppSource(one, hsm).package(esim)
+        assert prepared.rows()[0][0] >= 1
+    finally:
+        one.dispose()
