@@ -129,7 +129,9 @@ def start_es9plus(engine: Engine, *, address: str, settings: Settings, hsm: Call
     es9 = es9 or Es9PlusSettings()
     core = build_core(engine, address=address, settings=settings, hsm=hsm, es9=es9)
     tls = tls_files(settings, es9)  # after the identity: a lab identity brings CERT.DP.TLS
-    server = MtlsServer(es9plus_app(core, max_body=es9.max_body_bytes, threads=es9.threads),
+    server = MtlsServer(es9plus_app(
+                            core, max_body=es9.max_body_bytes,
+                            threads=es9.resolved_threads(settings.hsm_backend)),
                         cert=tls.cert,
                         key=tls.key, ca=None, host=es9.host, port=es9.port or 0,
                         reuse_port=reuse_port, name="es9plus").start()

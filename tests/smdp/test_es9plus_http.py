@@ -394,17 +394,21 @@ def test_internal_failure_is_an_execution_error(caplog: pytest.LogCaptureFixture
 
 @pytest.mark.parametrize("threads", [0, 2])
 def test_the_core_runs_in_the_listeners_thread_or_its_pool(threads: int) -> None:
-    """SIMSMITH_ES9PLUS_THREADS: 0 (the default) answers in the listener's event-loop thread,
-    without a hand-over per request; n in a pool of n threads."""
+    """SIMSMITH_ES9PLUS_THREADS: 0 (the default with the soft HSM) answers in the listener's
+    event-loop thread, without a hand-over per request; n in a pool of n threads (by default
+    PKCS11_THREADS with a PKCS#11 HSM, whose signatures are waits; a value set is kept)."""
     import asyncio
 
     from fastapi.testclient import TestClient
 
     from api.es9plus_listener import es9plus_app
     from simcore.smdp.es9plus import Answer
-    from simcore.smdp.es9plus_settings import Es9PlusSettings
+    from simcore.smdp.es9plus_settings import PKCS11_THREADS, Es9PlusSettings
 
-    assert Es9PlusSettings().threads == 0
+    assert Es9PlusSettings().resolved_threads("soft") == 0
+    assert Es9PlusSettings().resolved_threads("pkcs11") == PKCS11_THREADS > 0
+    assert Es9PlusSettings(threads=0).resolved_threads("pkcs11") == 0
+    assert Es9PlusSettings(threads=3).resolved_threads("soft") == 3
 
     class InLoop:
         def handle(self, function: str, body: object) -> Answer:
