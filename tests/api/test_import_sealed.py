@@ -159,3 +159,38 @@ def test_an_upload_refused_at_preflight_leaves_nothing(api: Api, tmp_path: Path)
                         headers=api.h("imports:write"))
     assert r.status_code == 422 and r.json()["field"] == "kcv"
     assert list((tmp_path / "imports").iterdir()) == []
+
+
+@pytest.mark.storage
+def test_a_queued_upload_is_imported_by_the_next_process(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process that took the upload stops before running it; the next one (its own HSM
+    opened from the keystore) picks the job up at start-up and unwraps the key again."""
+    from api.import_runner import ImportRunner
+    from hsm_sim.soft import SoftHsm
+
+    rows = clear_rows(8)
+    first = create_app(settings(tmp_path), engine=engine, hsm=make_hsm(tmp_path / "hsm"))
+    keys = make_keys(engine)
+    with monkeypatch.context() as m:
+        m.setattr(ImportRunner, "submit", lambda self, job_id=None: None)  # dies before
+        with TestClient(first) as client:
+            r = client.post("/v1/imports", params={"filename": "B1.out"},
+                            content=out_text(rows, COLUMNS, transport=None,
+                                             var_in=False).encode(),
+                            headers={"Authorization": f"Bearer {keys['imports:write']}"})
+            assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    queued = import_jobs.get(engine, job_id)
+    assert queued.status == "queued" and queued.upload_key and Path(queued.path).is_file()
+    assert scan(tmp_path, clear_secrets(rows)) == []
+
+    reopened = SoftHsm.open(tmp_path / "hsm", components=[bytes(range(1, 33)),
+                                                          bytes(range(7, 39))])
+    second = create_app(settings(tmp_path), engine=engine, hsm=reopened)
+    with TestClient(second) as client:
+        api = Api(client, engine, keys)
+        done = _wait(api, job_id)
+    assert done["status"] == "imported" and done["rows_done"] == 8, done
+    row = import_jobs.get(engine, job_id)
+    assert row.upload_key is None and not Path(row.path).exists()
