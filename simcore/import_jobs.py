@@ -37,6 +37,7 @@ from simcore.log import get_logger
 from simcore.models import utcnow
 from simcore.models_api import ImportJob
 from simcore.paging import keyset_page
+from simcore.sealed_file import SealedSource
 
 log = get_logger(__name__)
 QUEUED, RUNNING, FAILED = "queued", "running", "failed"
@@ -148,7 +149,7 @@ def _discard(engine: Engine, job: ImportJob) -> None:
         _set(engine, int(job.id or 0), upload_key=None)
 
 
-def _source(hsm: Hsm | None, job: ImportJob) -> Any:
+def _source(hsm: Hsm | None, job: ImportJob) -> Path | SealedSource:
     """What the job imports: its sealed upload (key unwrapped again by the HSM), or a file
     from before uploads were sealed, read as it is."""
     if job.upload_key is None:
