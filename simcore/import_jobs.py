@@ -18,7 +18,6 @@ takes one unwraps its key again through the HSM.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -138,15 +137,20 @@ def options_of(job: ImportJob) -> JobOptions:
 def fail(engine: Engine, job_id: int, error: str) -> None:
     """End a job as failed before it ran (e.g. no HSM to unwrap its keys); its upload and
     key go."""
-    _set(engine, job_id, status=FAILED, error=error[:512])
+    _end(engine, job_id, status=FAILED, error=error[:512])
     _discard(engine, get(engine, job_id))
 
 
+def _end(engine: Engine, job_id: int, **values: Any) -> None:
+    """A job's outcome, written with its upload's wrapped key removed: once a job has ended,
+    its sealed file (deleted next) can no longer be opened, even if the deletion never
+    happens (then sweep_uploads finds it)."""
+    _set(engine, job_id, upload_key=None, **values)
+
+
 def _discard(engine: Engine, job: ImportJob) -> None:
-    """An ended job's upload deleted and its wrapped key removed from the row."""
+    """An ended job's upload deleted (its wrapped key went with the outcome: `_end`)."""
     Path(job.path).unlink(missing_ok=True)
-    if job.upload_key is not None:
-        _set(engine, int(job.id or 0), upload_key=None)
 
 
 def _source(hsm: Hsm | None, job: ImportJob) -> Path | SealedSource:
@@ -183,17 +187,17 @@ def run(engine: Engine, hsm: Hsm, job_id: int, *, progress_every: float = 1.0) -
     try:
         r = import_file(engine, hsm, _source(hsm, job), opts, progress)
     except InvalidFile as e:
-        _set(engine, job_id, status="invalid", rows_done=0, issue_count=e.report.total,
+        _end(engine, job_id, status="invalid", rows_done=0, issue_count=e.report.total,
              issues=json.dumps([i.as_dict() for i in e.report.issues]),
              result=json.dumps({"rejected": e.report.bad_rows}))
     except SimsmithError as e:
-        _set(engine, job_id, status=FAILED, error=str(e)[:512])
+        _end(engine, job_id, status=FAILED, error=str(e)[:512])
     except Exception as e:  # the job says what kind of failure; the log has the traceback
-        _set(engine, job_id, status=FAILED, error=f"internal error ({type(e).__name__})")
+        _end(engine, job_id, status=FAILED, error=f"internal error ({type(e).__name__})")
         raise
     else:
         report = r.report
-        _set(engine, job_id, status=r.status, rows_done=r.rows, rows_total=r.rows,
+        _end(engine, job_id, status=r.status, rows_done=r.rows, rows_total=r.rows,
              result=json.dumps({k: v for k, v in r.as_dict().items() if k != "file"},
                                default=str),
              issue_count=report.total if report else 0,
@@ -207,30 +211,27 @@ def run(engine: Engine, hsm: Hsm, job_id: int, *, progress_every: float = 1.0) -
 
 def sweep_uploads(engine: Engine, home: Path, *, grace: timedelta = timedelta(hours=1),
                   now: datetime | None = None) -> int:
-    """Delete what a crash left in `<home>/imports`: the upload of a job that has ended (and
-    its wrapped key on the row), and any upload no queued or running job holds once it is
-    older than `grace` (a younger one may be arriving, its job not recorded yet). How many
-    files were deleted."""
-    with transaction(engine) as s:
-        ended = list(s.execute(select(col(ImportJob.id), col(ImportJob.path)).where(
-            col(ImportJob.status).in_(DONE), col(ImportJob.upload_key).is_not(None))))
-        if ended:
-            s.execute(update(ImportJob).where(col(ImportJob.id).in_([j for j, _ in ended]))
-                      .values(upload_key=None))
-        live = set(s.execute(select(col(ImportJob.path)).where(
-            col(ImportJob.status).in_((QUEUED, RUNNING)))).scalars())
-    gone = 0
-    for _, path in ended:
-        if os.path.lexists(path):
-            Path(path).unlink(missing_ok=True)
-            gone += 1
+    """Delete what a crash left in `<home>/imports`: the upload of a job that has ended (and a
+    wrapped key still on an ended job's row), and any upload no job holds once it is older than
+    `grace` (a younger one may be arriving, its job not recorded yet). Uploads of queued and
+    running jobs stay. How many files were deleted."""
     d = home / "imports"
-    if not d.is_dir():
-        return gone
+    files = [p for p in d.iterdir() if p.is_file()] if d.is_dir() else []
+    status: dict[str, str] = {}
+    with transaction(engine) as s:
+        s.execute(update(ImportJob).where(col(ImportJob.status).in_(DONE),
+                                          col(ImportJob.upload_key).is_not(None))
+                  .values(upload_key=None))
+        names = [str(p) for p in files]
+        for i in range(0, len(names), 500):
+            status.update(s.execute(select(col(ImportJob.path), col(ImportJob.status)).where(
+                col(ImportJob.path).in_(names[i:i + 500]))).tuples().all())
     cutoff = (now or utcnow()).timestamp() - grace.total_seconds()
-    for p in list(d.iterdir()):
+    gone = 0
+    for p in files:
+        state = status.get(str(p))
         try:
-            if str(p) in live or not p.is_file() or p.stat().st_mtime > cutoff:
+            if state in (QUEUED, RUNNING) or (state is None and p.stat().st_mtime > cutoff):
                 continue
             p.unlink(missing_ok=True)
             gone += 1
