@@ -60,10 +60,7 @@ def _idem(request: Request, key: ApiKey) -> str | None:
 
 async def _started(request: Request, response: Response, engine: Any, resource: str,
                    start: Callable[[], str]) -> WorkflowPublic:
-    def started() -> service.WorkflowView:  # one thread-pool hop for both
-        return service.get_workflow(engine, start())
-
-    view = await run_in_threadpool(started)
+    view = await run_in_threadpool(service.start_view, engine, start)
     response.headers["Location"] = str(request.url_for(f"get_{resource}", workflow_id=view.id))
     return WorkflowPublic.of(view)
 

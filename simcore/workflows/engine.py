@@ -32,8 +32,10 @@ import json
 import secrets
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -44,7 +46,7 @@ from sqlalchemy import Engine, Integer, bindparam, case, func, insert, null, sel
 from sqlmodel import Session
 
 from simcore import audit, telemetry
-from simcore.db import core, read_connection, read_session, transaction
+from simcore.db import DirectStatement, core, read_session, transaction
 from simcore.errors import Conflict, NotFound, SimsmithError
 from simcore.log import get_logger
 from simcore.models import utcnow
@@ -182,22 +184,43 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
                 return str(found.id)
         wf_id = str(uuid.uuid4())
         now = utcnow()
-        c.execute(_INSERT_RUN, {
-            "id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
-            "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
-            "actor": actor, "trace_id": trace_id, "next_attempt_at": now, "created_at": now,
-            "updated_at": now})
-        c.execute(_INSERT_STEPS, [
-            {"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
-             "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
-             "compensation_attempts": 0} for i, st in enumerate(definition.steps)])
+        run = {"id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
+               "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
+               "actor": actor, "trace_id": trace_id, "next_attempt_at": now,
+               "created_at": now, "updated_at": now}
+        c.execute(_INSERT_RUN, run)
+        steps = [{"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
+                  "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
+                  "compensation_attempts": 0} for i, st in enumerate(definition.steps)]
+        c.execute(_INSERT_STEPS, steps)
         details = {"workflow_id": wf_id, "subject": subject}
         audit.append(s, actor=actor, action=f"workflow.{definition.kind}.started",
                      subject_type="workflow", subject_id=wf_id, details=details,
                      outbox=audit.Outbox(f"workflow.{definition.kind}.started", "workflow",
                                          wf_id, details))
+    recorded = _RECORDED.get()
+    if recorded is not None:  # committed: the caller may answer from what was written
+        recorded.append((run, steps))
     log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
     return wf_id
+
+
+# Runs recorded by start() in this context (recording()): what was written, so the API answers
+# its 202 without reading the run back.
+_RECORDED: ContextVar[list[tuple[dict[str, Any], list[dict[str, Any]]]] | None] = ContextVar(
+    "simsmith_workflow_recorded", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+    """Collect the rows start() writes for each new run it commits in the block (the run's
+    values, its steps' values); a run found by its idempotency key is not collected."""
+    got: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    token = _RECORDED.set(got)
+    try:
+        yield got
+    finally:
+        _RECORDED.reset(token)
 
 
 _BY_KEY = select(WF.c.id, WF.c.kind, WF.c.input).where(WF.c.idempotency_key == bindparam("key"))
@@ -226,11 +249,10 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     now = now or utcnow()
     token = secrets.token_hex(8)
     # A read first, without the write lock: idle workers polling must not queue with writers
-    # (SQLite has one).
-    if peek:
-        with read_connection(engine) as c:
-            if c.execute(_ANY_DUE, {"now": now}).first() is None:
-                return []
+    # (SQLite has one). One statement in autocommit (one round trip on PostgreSQL, no BEGIN
+    # and COMMIT): idle workers poll every 50 ms each.
+    if peek and not _any_due(engine).rows(now=now):
+        return []
     with transaction(engine) as s:
         c = core(s)
         rows = c.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
@@ -247,6 +269,15 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
 
 
 _ANY_DUE = select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now")).limit(1)
+_PEEKS: weakref.WeakKeyDictionary[Engine, DirectStatement] = weakref.WeakKeyDictionary()
+
+
+def _any_due(engine: Engine) -> DirectStatement:
+    peek = _PEEKS.get(engine)
+    if peek is None:
+        peek = _PEEKS[engine] = DirectStatement(engine, _ANY_DUE)
+    return peek
+
 _DUE = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
         .order_by(WF.c.next_attempt_at).limit(bindparam("limit"))
         .with_for_update(skip_locked=True))

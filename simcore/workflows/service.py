@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
@@ -25,7 +26,7 @@ from simcore.db import read_connection, read_session
 from simcore.errors import InvalidInput, NotFound
 from simcore.identifiers import Iccid
 from simcore.workflows import activation, service_flows
-from simcore.workflows.engine import FINISHED, LIVE, REGISTRY, request_cancel, start
+from simcore.workflows.engine import FINISHED, LIVE, REGISTRY, recording, request_cancel, start
 from simcore.workflows.models import Workflow, WorkflowStep
 
 KINDS = ("activation", "suspend", "resume", "swap", "termination")
@@ -175,6 +176,28 @@ def _check_id(workflow_id: str, field: str = "workflow_id") -> str:
     except (ValueError, TypeError, AttributeError):
         raise InvalidInput(field, "not a workflow id", value=str(workflow_id)[:40],
                            expected="a UUID") from None
+
+
+def start_view(engine: Engine, start: Callable[[], str]) -> WorkflowView:
+    """Run `start` (one of the start_… functions above) and return the run as it is: built
+    from the rows the start wrote when it recorded a new run (the API's 202 for every request
+    then needs no read back: a transaction and two statements), else (a repeat with the same
+    idempotency key) read from the store."""
+    with recording() as written:
+        workflow_id = start()
+    for run, steps in written:
+        if run["id"] == workflow_id:
+            return _view(SimpleNamespace(**_UNSET_RUN, **run),  # type: ignore[arg-type]
+                         [SimpleNamespace(**_UNSET_STEP, **st)  # type: ignore[misc]
+                          for st in steps])
+    return get_workflow(engine, workflow_id)
+
+
+# What a new run's rows hold besides the values start() writes (the columns' defaults).
+_UNSET_RUN = {"error": None, "finished_at": None, "cancel_requested_at": None,
+              "cancel_requested_by": None, "cancel_reason": None}
+_UNSET_STEP = {"started_at": None, "finished_at": None, "compensated_at": None,
+               "last_error": None, "result": None}
 
 
 def get_workflow(engine: Engine, workflow_id: str, *, kind: str | None = None) -> WorkflowView:

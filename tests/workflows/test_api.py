@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -57,6 +57,30 @@ def test_activation_202_poll_and_replay(client: tuple[TestClient, dict[str, str]
     assert [w["id"] for w in listed["items"]] == [body["id"]]
     assert c.get(f"/v1/suspensions/{body['id']}",
                  headers={"Authorization": keys["sims:read"]}).status_code == 404
+
+
+def test_the_202_is_the_run_as_written_without_a_read_back(
+        client: tuple[TestClient, dict[str, str]], stocked: Engine) -> None:
+    """The 202 is built from the rows the start wrote (no SELECT of the run or its steps) and
+    says what a GET says while no worker has touched the run."""
+    c, keys = client
+    reads: list[str] = []
+
+    def capture(_c, _cur, statement, *_):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "FROM workflow" in statement:
+            reads.append(statement)
+
+    event.listen(stocked, "before_cursor_execute", capture)
+    try:
+        r = c.post("/v1/activations", json={"subscriber_ref": "cust-w"},
+                   headers={"Authorization": keys["sims:write"]})
+    finally:
+        event.remove(stocked, "before_cursor_execute", capture)
+    assert r.status_code == 202, r.text
+    assert reads == []
+    got = c.get(r.headers["location"], headers={"Authorization": keys["sims:read"]})
+    assert r.json() == got.json()
+    assert [s["status"] for s in got.json()["steps"]] == ["pending"] * 8
 
 
 def test_scopes_and_bad_input(client: tuple[TestClient, dict[str, str]]) -> None:

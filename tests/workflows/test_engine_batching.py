@@ -155,20 +155,25 @@ def test_deferred_records_are_dropped_with_a_failed_block(stocked: Engine) -> No
     assert actions == ["t.next"]
 
 
-def test_a_busy_worker_claims_without_looking_first(deps: Deps) -> None:
+def test_a_busy_worker_claims_without_looking_first(deps: Deps,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(2):
         start_activation(deps.engine, {"subscriber_ref": f"b{i}"}, actor="t")
-    peeks: list[str] = []
+    peeks: list[int] = []
+    real = wf._any_due
 
-    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().startswith("SELECT workflow.id") and "LIMIT" in statement:
-            peeks.append(statement)
-    event.listen(deps.engine, "before_cursor_execute", on_execute)
-    try:
-        w = wf.Worker(deps.engine, deps, policy=FAST, batch=1)
-        assert [w.run_once(), len(peeks)] == [1, 1]  # idle: a read first
-        assert [w.run_once(), len(peeks)] == [1, 1]  # busy: straight to the claim
-        assert [w.run_once(), len(peeks)] == [0, 1]  # nothing claimed by that claim
-        assert [w.run_once(), len(peeks)] == [0, 2]  # idle again: a read
-    finally:
-        event.remove(deps.engine, "before_cursor_execute", on_execute)
+    class Counting:  # the peek is a DirectStatement (no SQLAlchemy events): counted here
+        def __init__(self, engine: Engine) -> None:
+            self.statement = real(engine)
+
+        def rows(self, **params: Any) -> list[tuple[Any, ...]]:
+            got = self.statement.rows(**params)
+            peeks.append(len(got))
+            return got
+
+    monkeypatch.setattr(wf, "_any_due", Counting)
+    w = wf.Worker(deps.engine, deps, policy=FAST, batch=1)
+    assert [w.run_once(), peeks] == [1, [1]]  # idle: a read first (it finds one)
+    assert [w.run_once(), peeks] == [1, [1]]  # busy: straight to the claim
+    assert [w.run_once(), peeks] == [0, [1]]  # nothing claimed by that claim
+    assert [w.run_once(), peeks] == [0, [1, 0]]  # idle again: a read, nothing due
