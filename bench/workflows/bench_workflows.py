@@ -3,13 +3,14 @@
 
 What a figure includes: for each activation, `POST /v1/activations` to `simsmith serve` (one
 process, no workflow workers in it: auth by API key, the run recorded in one transaction with
-its audit and outbox records, read back for the 202 answer), then in one of 2 worker processes
-(`simsmith worker` as it runs: WorkerPool threads polling every --poll seconds when idle) every
-step — validate, reserve the SIM (claim with SKIP LOCKED), assign the MSISDN, keys ready, the
-HLR (the HSM re-wraps K/OPc for osmo-hlr's clear target; CTRL: info-aud, then create + aud3g +
-msisdn pipelined), mark active, notify (outbox) — the store steps recorded together in the
-transaction of the peer step before them, with the audit log and outbox writes the lifecycle
-makes, and the run's finish. Physical SIMs (--kind esim adds the in-process SM-DP+ order).
+its audit and outbox records, the 202 answered from what it wrote), then in one of 2 worker
+processes (`simsmith worker` as it runs: WorkerPool threads polling every --poll seconds when
+idle) every step — validate, reserve the SIM (claim with SKIP LOCKED), assign the MSISDN,
+keys ready, the HLR (the HSM re-wraps K/OPc for osmo-hlr's clear target; CTRL: info-aud,
+then create + aud3g + msisdn pipelined), mark active, notify (outbox) — the store steps
+recorded together in the transaction of the peer step before them, with the audit log and
+outbox writes the lifecycle makes, and the run's finish. Physical SIMs (--kind esim adds the
+in-process SM-DP+ order).
 
 Two measures, each with the load average of the machine before and after:
 - throughput, closed loop: --count requests from 32 client connections while the workers run
