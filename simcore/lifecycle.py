@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
@@ -338,8 +338,10 @@ def _claim_statement(machine: StateMachine, where: tuple[str, ...],
     if after:
         # >=: a claim whose transaction rolled back left its row in stock at the cursor.
         conditions.append(key >= bindparam("after"))
-    pick = (select(key).where(*conditions)
-            .order_by(key).limit(1).with_for_update(skip_locked=True).scalar_subquery())
+    # LIMIT 1 written as such: as a parameter (SQLAlchemy's default) PostgreSQL kept a custom
+    # plan for the claim, planning it anew on every execution.
+    pick = (select(key).where(*conditions).order_by(key).limit(literal_column("1"))
+            .with_for_update(skip_locked=True).scalar_subquery())
     values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes}
     values.update({machine.field: bindparam("target"), "version": table.c.version + 1,
                    "updated_at": bindparam("now", type_=UtcDateTime())})

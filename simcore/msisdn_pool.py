@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, func, literal_column, select, update
 from sqlmodel import Session, col
 
 from simcore.db import core, read_session, transaction
@@ -45,7 +45,8 @@ def _entry_for_update(s: Session, msisdn: str) -> MsisdnEntry:
 
 _MSISDN = MsisdnEntry.__table__  # type: ignore[attr-defined]
 _LOWEST_AVAILABLE = (select(_MSISDN).where(_MSISDN.c.state == bindparam("state"))
-                     .order_by(_MSISDN.c.msisdn).limit(1).with_for_update(skip_locked=True))
+                     .order_by(_MSISDN.c.msisdn).limit(literal_column("1"))
+                     .with_for_update(skip_locked=True))  # LIMIT 1 literal: see lifecycle
 
 
 def assign_in_session(s: Session, iccid: str, msisdn: str, *, actor: str) -> str:

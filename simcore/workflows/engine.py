@@ -279,7 +279,10 @@ def _any_due(engine: Engine) -> DirectStatement:
     return peek
 
 _DUE = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
-        .order_by(WF.c.next_attempt_at).limit(bindparam("limit"))
+        # The LIMIT written into the statement, not a parameter: with a parameter PostgreSQL
+        # kept a custom plan, planning the claim anew each time (docs/benchmarks.md).
+        .order_by(WF.c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer, literal_execute=True))
         .with_for_update(skip_locked=True))
 _CLAIM = (update(WF).where(WF.c.id.in_(_DUE.scalar_subquery()))
           .values(lease_owner=bindparam("owner"), lease_token=bindparam("token"),

@@ -5,10 +5,11 @@ planning each again (docs/benchmarks.md, workflows)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, bindparam, select, text
+from sqlalchemy import Engine, bindparam, event, select, text
 
 from simcore import db
 from simcore.models import Sim
@@ -58,3 +59,35 @@ def test_a_read_that_fails_still_rolls_back(one_connection: Engine) -> None:
         s.execute(text("CREATE TEMP TABLE t_read2 (x int)"))
     with db.read_connection(eng) as c:
         assert c.execute(text("SELECT to_regclass('pg_temp.t_read2')")).scalar() is not None
+
+
+
+def test_the_skip_locked_picks_carry_their_limit_in_the_text(one_connection: Engine) -> None:
+    """The claims that pick rows with `LIMIT n FOR UPDATE SKIP LOCKED` (a SIM from stock, a
+    free MSISDN, due workflow runs) send their LIMIT as part of the statement: as a parameter
+    (SQLAlchemy's default) PostgreSQL kept custom plans for them at the benchmark's scale and
+    planned each claim again on every execution (docs/benchmarks.md)."""
+    from simcore import inventory, msisdn_pool
+    from simcore.workflows import engine as wf
+    from simcore.workflows.service import start_activation
+    from tests.simcore.helpers import seed
+
+    eng = one_connection
+    seed(eng, 4)
+    msisdn_pool.add_msisdn_range(eng, "+447700000000", "+447700000009", name="n", actor="t")
+    sent: list[str] = []
+
+    def capture(_c, _cur, statement, *_):  # type: ignore[no-untyped-def]
+        if "SKIP LOCKED" in statement:
+            sent.append(" ".join(statement.split()))
+
+    event.listen(eng, "before_cursor_execute", capture)
+    try:
+        sim = inventory.allocate(eng, "c1", actor="t")
+        msisdn_pool.assign(eng, "auto", sim.iccid, actor="t")
+        start_activation(eng, {"subscriber_ref": "r1"}, actor="t")
+        assert len(wf.claim(eng, "o", limit=2, peek=False)) == 1
+    finally:
+        event.remove(eng, "before_cursor_execute", capture)
+    assert len(sent) == 3, sent
+    assert all(re.search(r"LIMIT \d+ FOR UPDATE SKIP LOCKED", q) for q in sent), sent
