@@ -224,8 +224,9 @@ def sweep_uploads(engine: Engine, home: Path, *, grace: timedelta = timedelta(ho
                   .values(upload_key=None))
         names = [str(p) for p in files]
         for i in range(0, len(names), 500):
-            status.update(s.execute(select(col(ImportJob.path), col(ImportJob.status)).where(
-                col(ImportJob.path).in_(names[i:i + 500]))).tuples().all())
+            rows = s.execute(select(col(ImportJob.path), col(ImportJob.status)).where(
+                col(ImportJob.path).in_(names[i:i + 500]))).all()
+            status.update((row[0], row[1]) for row in rows)
     cutoff = (now or utcnow()).timestamp() - grace.total_seconds()
     gone = 0
     for p in files:

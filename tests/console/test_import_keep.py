@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from simcore import import_jobs, inventory, sealed_file
 from simcore.console import import_keep
@@ -98,6 +99,35 @@ def test_expired_is_refused_and_swept(tmp_path: Path) -> None:
                      keep_for=timedelta(seconds=-1))
     assert import_keep.sweep(tmp_path) == 1
     assert [p.name for p in (tmp_path / "imports" / "kept").iterdir()] == ["2.enc"]
+
+
+@pytest.mark.storage
+def test_the_api_process_sweeps_expired_files_by_itself(tmp_path: Path, engine: Engine) -> None:
+    """The import runner's background round deletes an expired kept file (and an upload no job
+    holds, past its grace) without anyone showing the imports page; a file still in its time
+    stays."""
+    from api.import_runner import Sweeper
+
+    home = tmp_path / "home"
+    src, digest = _file(tmp_path, b"rows\n")
+    for job, seconds in ((1, -1), (2, 300)):
+        import_keep.keep(home, job, src, session_token=TOKEN, filename="B.out", sha256=digest,
+                         keep_for=timedelta(seconds=seconds))
+    orphan = home / "imports" / "upload-of-no-job.sealed"
+    orphan.write_bytes(b"x")
+    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+    sweeper = Sweeper(engine, home, poll=0.05)
+    sweeper.start()
+    try:
+        kept = home / "imports" / "kept"
+        for _ in range(200):
+            if not (kept / "1.enc").exists() and not orphan.exists():
+                break
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
+    assert [p.name for p in kept.iterdir()] == ["2.enc"]
+    assert not orphan.exists()
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
