@@ -3,9 +3,11 @@ inventory and one API key per scope."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,6 +29,16 @@ class Api:
 
     def h(self, scope: str = "admin", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[scope]}", **extra}
+
+
+def wait_import(api: Api, job_id: int) -> dict[str, Any]:
+    """The import job once it has ended (polled over the API, at most 20 s)."""
+    for _ in range(400):
+        r = api.client.get(f"/v1/imports/{job_id}", headers=api.h("imports:write")).json()
+        if r["status"] not in ("queued", "running"):
+            return r  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError("import job did not finish")
 
 
 def seed_inventory(engine: Engine, physical: int = 20, esims: int = 20) -> None:

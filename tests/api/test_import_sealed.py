@@ -6,7 +6,6 @@ offset, with nothing imported. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import Engine
 from api.main import create_app
 from simcore import import_jobs
 from simcore.vendor_import import service
-from tests.api.conftest import Api, make_keys, settings
+from tests.api.conftest import Api, make_keys, settings, wait_import
 from tests.vendor_import.helpers import Card, cards, make_hsm, out_text
 
 COLUMNS = ("ICCID", "IMSI", "KI", "OPC", "PIN1", "PUK1", "PIN2", "PUK2", "ADM1")
@@ -84,15 +83,6 @@ def _upload(api: Api, body: bytes, name: str = "B1.out", **params: str) -> dict[
     return r.json()  # type: ignore[no-any-return]
 
 
-def _wait(api: Api, job_id: int) -> dict[str, Any]:
-    for _ in range(400):
-        r = api.client.get(f"/v1/imports/{job_id}", headers=api.h("imports:write")).json()
-        if r["status"] not in ("queued", "running"):
-            return r  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError("import job did not finish")
-
-
 @pytest.mark.storage
 def test_nothing_in_clear_under_home_while_the_import_runs(
         api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,7 +102,7 @@ def test_nothing_in_clear_under_home_while_the_import_runs(
                                                   headers=api.h("imports:write")).text
     finally:
         hold.release.set()
-    done = _wait(api, job["id"])
+    done = wait_import(api, job["id"])
     assert done["status"] == "imported" and done["rows_done"] == 30, done
     row = import_jobs.get(api.engine, job["id"])
     assert row.upload_key is None and not Path(row.path).exists()
@@ -142,7 +132,7 @@ def test_a_damaged_upload_fails_its_job_naming_it_and_the_offset(
     raw[chunk1 + 1000] ^= 0x40  # a byte of chunk 1's ciphertext
     sealed.write_bytes(bytes(raw))
     gate.set()
-    done = _wait(api, job["id"])
+    done = wait_import(api, job["id"])
     assert done["status"] == "failed", done
     assert done["error"].startswith(f"upload of import job {job['id']}: the sealed file is "
                                     "altered") and f"byte offset {chunk1}" in done["error"]
@@ -192,7 +182,7 @@ def test_a_queued_upload_is_imported_by_the_next_process(
     second = create_app(settings(tmp_path), engine=engine, hsm=reopened)
     with TestClient(second) as client:
         api = Api(client, engine, keys)
-        done = _wait(api, job_id)
+        done = wait_import(api, job_id)
     assert done["status"] == "imported" and done["rows_done"] == 8, done
     row = import_jobs.get(engine, job_id)
     assert row.upload_key is None and not Path(row.path).exists()

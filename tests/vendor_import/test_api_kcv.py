@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.main import create_app
-from tests.api.conftest import Api, make_keys, settings
+from tests.api.conftest import Api, make_keys, settings, wait_import
 
 from .helpers import TRANSPORT_KCV, cards, make_hsm, out_text
 
@@ -30,15 +29,6 @@ def _post(api: Api, text: str, **params: str) -> tuple[int, dict]:
     return r.status_code, r.json()
 
 
-def _wait(api: Api, job: dict) -> dict:
-    for _ in range(400):
-        r = api.client.get(f"/v1/imports/{job['id']}", headers=api.h("imports:write")).json()
-        if r["status"] not in ("queued", "running"):
-            return r  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError("import job did not finish")
-
-
 @pytest.mark.storage
 def test_upload_without_kcv_is_refused(api: Api, tmp_path: Path) -> None:
     text = out_text(cards(4), kcv_value=None)
@@ -50,16 +40,16 @@ def test_upload_without_kcv_is_refused(api: Api, tmp_path: Path) -> None:
     assert not list((tmp_path).rglob("imports/*b.out"))  # the upload was removed
     status, body = _post(api, text, kcv="abcdef")
     assert status == 202
-    done = _wait(api, body)
+    done = wait_import(api, body['id'])
     assert done["status"] == "failed" and "does not match" in done["error"]
     status, body = _post(api, text, kcv=TRANSPORT_KCV)
-    assert status == 202 and _wait(api, body)["status"] == "imported"
+    assert status == 202 and wait_import(api, body['id'])["status"] == "imported"
 
 
 @pytest.mark.storage
 def test_upload_with_no_kcv_check(api: Api) -> None:
     status, body = _post(api, out_text(cards(4), kcv_value=None), no_kcv_check="true")
     assert status == 202
-    assert _wait(api, body)["result"]["imported"] == 4
+    assert wait_import(api, body['id'])["result"]["imported"] == 4
     status, body = _post(api, out_text(cards(4), kcv_value=None), kcv="12")
     assert status == 422
