@@ -4,6 +4,7 @@ from a vendor file, eSIM profiles in stock), console users per role, and a logge
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 
 from api.main import create_app
 from hsm_sim.soft import SoftHsm
-from simcore import esim_orders, inventory, msisdn_pool
+from simcore import esim_orders, import_jobs, inventory, msisdn_pool
 from simcore.console import users
 from simcore.vendor_import import ImportOptions, import_file
 from tests.api.conftest import make_keys, settings
@@ -74,6 +75,16 @@ class Console:
         m = re.search(r'name="csrf_token" value="([^"]+)"', self.client.get(path).text)
         assert m is not None
         return m.group(1)
+
+
+def import_page(console: Console, location: str) -> str:
+    """The import job's page at `location` once the job has ended (at most 30 s)."""
+    job_id = int(location.rsplit("/", 1)[1])
+    for _ in range(600):
+        if import_jobs.get(console.engine, job_id).status in import_jobs.DONE:
+            break
+        time.sleep(0.05)
+    return console.client.get(location).text
 
 
 def seed_console(engine: Engine, hsm: SoftHsm, tmp: Path) -> list[Card]:

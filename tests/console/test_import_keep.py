@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from simcore import import_jobs, inventory, sealed_file
 from simcore.console import import_keep
 from simcore.vendor_import.source import FileSource
-from tests.console.conftest import Console, known_cards, secrets_of
+from tests.console.conftest import Console, import_page, known_cards, secrets_of
 from tests.vendor_import.helpers import out_text
 
 TOKEN = "session-token-of-the-uploader-0123456789abcdef"
@@ -144,22 +144,13 @@ def _upload(console: Console, text: str, *, dry_run: bool = True) -> str:
     return str(r.headers["location"])
 
 
-def _done(console: Console, location: str) -> str:
-    job_id = int(location.rsplit("/", 1)[1])
-    for _ in range(600):
-        if import_jobs.get(console.engine, job_id).status in import_jobs.DONE:
-            break
-        time.sleep(0.05)
-    return console.client.get(location).text
-
-
 @pytest.mark.slow
 def test_dry_run_then_one_click_import(console: Console) -> None:
     console.login("ops")
     rows = known_cards(3, offset=70)
     text = out_text(rows, var_in=False)
     loc = _upload(console, text)
-    page = _done(console, loc)
+    page = import_page(console, loc)
     assert 'id="job-status">valid<' in page and 'id="import-kept"' in page
     kept = list((console.tmp / "imports" / "kept").iterdir())
     assert len(kept) == 1
@@ -175,7 +166,7 @@ def test_dry_run_then_one_click_import(console: Console) -> None:
     r = console.client.post(f"/console/imports/{dry_id}/import",
                             data={"csrf_token": console.csrf()}, follow_redirects=False)
     assert r.status_code == 303, r.text
-    page = _done(console, r.headers["location"])
+    page = import_page(console, r.headers["location"])
     assert 'id="job-status">imported<' in page and 'id="job-rows">3<' in page
     sim = inventory.get_sim(console.engine, rows[0].iccid)
     assert sim.batch_id is not None
@@ -192,7 +183,7 @@ def test_another_session_cannot_use_the_kept_file(console: Console) -> None:
     console.login("ops")
     rows = known_cards(2, offset=80)
     loc = _upload(console, out_text(rows, var_in=False))
-    _done(console, loc)
+    import_page(console, loc)
     console.login("ops")  # a new session of the same person: another token
     dry_id = int(loc.rsplit("/", 1)[1])
     r = console.client.post(f"/console/imports/{dry_id}/import",
@@ -209,7 +200,7 @@ def test_a_dry_run_with_errors_keeps_nothing(console: Console) -> None:
     def break_row(table: list[list[str]]) -> None:
         table[1][1] = "00101000000X111"
 
-    page = _done(console, _upload(console, out_text(rows, var_in=False, mutate=break_row)))
+    page = import_page(console, _upload(console, out_text(rows, var_in=False, mutate=break_row)))
     assert 'id="job-status">invalid<' in page and "import-kept" not in page
     assert list((console.tmp / "imports" / "kept").iterdir()) == []
 
@@ -236,6 +227,6 @@ def test_the_upload_is_sealed_as_it_arrives(console: Console,
         assert job.upload_key and Path(job.path).read_bytes()[:8] == b"SSSEAL1\n"
     finally:
         hold.release.set()
-    assert 'id="job-status">valid<' in _done(console, loc)
+    assert 'id="job-status">valid<' in import_page(console, loc)
     assert not Path(job.path).exists() and import_jobs.get(console.engine, job.id or 0).upload_key \
         is None

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
 import pytest
 
 from simcore import apikeys, audit, esim_orders, import_jobs, inventory, webhooks
 from simcore.console import users
-from tests.console.conftest import Console, known_cards
+from tests.console.conftest import Console, import_page, known_cards
 from tests.vendor_import.helpers import out_text
 
 # Each test seeds a store with an HSM and logs in (an argon2id hash, ~0.5 s): slow.
@@ -68,15 +67,6 @@ def _upload(console: Console, text: str, name: str = "B1.out", dry_run: bool = T
                                follow_redirects=False)
 
 
-def _wait(console: Console, location: str) -> str:
-    job_id = int(location.rsplit("/", 1)[1])
-    for _ in range(600):
-        if import_jobs.get(console.engine, job_id).status in import_jobs.DONE:
-            break
-        time.sleep(0.05)
-    return console.client.get(location).text
-
-
 def test_import_dry_run_shows_row_errors_then_imports(console: Console) -> None:
     console.login("ops")
     rows = known_cards(3, offset=10)
@@ -86,15 +76,15 @@ def test_import_dry_run_shows_row_errors_then_imports(console: Console) -> None:
 
     r = _upload(console, out_text(rows, var_in=False, mutate=break_row))
     assert r.status_code == 303, r.text
-    page = _wait(console, r.headers["location"])
+    page = import_page(console, r.headers["location"])
     assert 'id="job-status">invalid<' in page
     issues = re.findall(r"<tr><td class=\"mono\">(B1\.out:\d+:\d+)</td><td>(\w+)</td>", page)
     assert len(issues) == 1 and issues[0][1] == "IMSI", page
     r = _upload(console, out_text(rows, var_in=False), dry_run=True)
-    page = _wait(console, r.headers["location"])
+    page = import_page(console, r.headers["location"])
     assert 'id="job-status">valid<' in page, page[page.find('<main'):]
     r = _upload(console, out_text(rows, var_in=False), dry_run=False)
-    page = _wait(console, r.headers["location"])
+    page = import_page(console, r.headers["location"])
     assert 'id="job-status">imported<' in page and 'id="job-rows">3<' in page
     assert inventory.get_sim(console.engine, rows[0].iccid).batch_id is not None
     # The same job the API shows.

@@ -4,14 +4,18 @@ and the in-process SM-DP+ (PostgreSQL and SQLite through the `engine` fixture)."
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from api.main import create_app
+from api.settings import ApiSettings
 from hsm_sim.hsm import KekPurpose
 from hsm_sim.soft import SoftHsm
-from simcore import keys, msisdn_pool
+from simcore import apikeys, keys, msisdn_pool
 from simcore.smdp.in_process import InProcessSmdp
 from simcore.smdp.stock import stock_profiles
 from simcore.workflows.engine import RetryPolicy
@@ -70,3 +74,14 @@ def fake_hlr() -> FakeHlr:
 @pytest.fixture
 def deps(stocked: Engine, hsm: SoftHsm, fake_hlr: FakeHlr) -> Deps:
     return Deps(stocked, fake_hlr, InProcessSmdp(stocked, "smdp.simsmith.test"), hsm)
+
+
+@pytest.fixture
+def client(stocked: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The API on the stocked store, with a key per scope the workflow routes need."""
+    keys = {s: apikeys.create(stocked, f"k-{s}", [s], actor="t")[1]
+            for s in ("sims:read", "sims:write")}
+    settings = ApiSettings(home=tmp_path, webhooks_enabled=False,  # type: ignore[call-arg]
+                           api_key_cache_seconds=0)
+    with TestClient(create_app(settings, engine=stocked)) as c:
+        yield c, {s: f"Bearer {k}" for s, k in keys.items()}

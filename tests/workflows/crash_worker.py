@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from hsm_sim.soft import SoftHsm
 from simcore import db
 from simcore.smdp.in_process import InProcessSmdp
@@ -56,6 +58,25 @@ def deps(url: str, hsm_dir: str, hlr_file: str) -> Deps:
     warnings.simplefilter("ignore")
     hsm = SoftHsm.open(Path(hsm_dir), passphrase=PASSPHRASE)
     return Deps(eng, FileHlr(hlr_file), InProcessSmdp(eng, SMDP), hsm)
+
+
+def finish_after_kill(url: str, hsm_dir: str, hlr_file: str, check: Engine, wid: int) -> None:
+    """Run a fresh worker (as a restarted process would) until run `wid` has finished, read
+    through `check` (an engine on the same store): at most 120 s, while the killed worker's
+    lease (1 s) runs out."""
+    import time
+
+    from simcore.workflows.service import get_workflow
+
+    d = deps(url, hsm_dir, hlr_file)
+    w = engine.Worker(d.engine, d, policy=engine.RetryPolicy(initial=0, maximum=0, jitter=0))
+    deadline = time.monotonic() + 120
+    try:
+        while not get_workflow(check, wid).finished and time.monotonic() < deadline:
+            if w.run_once() == 0:
+                time.sleep(0.1)
+    finally:
+        d.engine.dispose()
 
 
 def main() -> None:

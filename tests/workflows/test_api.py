@@ -3,29 +3,12 @@ scopes, problem+json for bad input, and the siblings (suspend, resume, swap, ter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
-from api.main import create_app
-from api.settings import ApiSettings
-from simcore import apikeys
 from simcore.workflows import engine as wf
 from simcore.workflows.steps import Deps
 from tests.workflows.conftest import FAST
-
-
-@pytest.fixture
-def client(stocked: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    keys = {s: apikeys.create(stocked, f"k-{s}", [s], actor="t")[1]
-            for s in ("sims:read", "sims:write")}
-    settings = ApiSettings(home=tmp_path, webhooks_enabled=False,  # type: ignore[call-arg]
-                           api_key_cache_seconds=0)
-    with TestClient(create_app(settings, engine=stocked)) as c:
-        yield c, {s: f"Bearer {k}" for s, k in keys.items()}
 
 
 def _work(deps: Deps) -> None:

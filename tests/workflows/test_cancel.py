@@ -10,7 +10,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from api.main import create_app
-from api.settings import ApiSettings
-from simcore import apikeys, audit
+from simcore import audit
 from simcore.db import read_session
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.inventory import get_sim
@@ -34,7 +31,7 @@ from simcore.workflows.steps import Deps
 from tests.helpers.fake_hlr import FakeHlr, FileHlr
 from tests.workflows import invariants
 from tests.workflows.conftest import FAST
-from tests.workflows.crash_worker import deps as crash_deps
+from tests.workflows.crash_worker import finish_after_kill
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,13 +213,7 @@ def test_sigkill_with_a_step_in_flight_then_cancel(stocked: Engine, tmp_path: Pa
     v = cancel_workflow(stocked, wid, actor="ops", reason="killed mid-step")
     assert v.status == wf.RUNNING
 
-    d = crash_deps(url, str(tmp_path / "hsm"), hlr_file)
-    w = wf.Worker(d.engine, d, policy=wf.RetryPolicy(initial=0, maximum=0, jitter=0))
-    deadline = time.monotonic() + 120
-    while not get_workflow(stocked, wid).finished and time.monotonic() < deadline:
-        if w.run_once() == 0:
-            time.sleep(0.1)  # the killed worker's lease (1 s) runs out
-    d.engine.dispose()
+    finish_after_kill(url, str(tmp_path / "hsm"), hlr_file, stocked, wid)
     v = get_workflow(stocked, wid)
     assert v.status == wf.CANCELLED, (v.error, [(s.name, s.status) for s in v.steps])
     by = {s.name: s for s in v.steps}
@@ -236,16 +227,6 @@ def test_sigkill_with_a_step_in_flight_then_cancel(stocked: Engine, tmp_path: Pa
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client(stocked: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    keys = {s: apikeys.create(stocked, f"k-{s}", [s], actor="t")[1]
-            for s in ("sims:read", "sims:write")}
-    settings = ApiSettings(home=tmp_path, webhooks_enabled=False,  # type: ignore[call-arg]
-                           api_key_cache_seconds=0)
-    with TestClient(create_app(settings, engine=stocked)) as c:
-        yield c, {s: f"Bearer {k}" for s, k in keys.items()}
 
 
 def test_cancel_over_http(client: tuple[TestClient, dict[str, str]], deps: Deps) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from simcore.workflows.activation import ACTIVATION
 from simcore.workflows.service import get_workflow, start_activation
 from tests.helpers.fake_hlr import FileHlr
 from tests.workflows import invariants
-from tests.workflows.crash_worker import deps as crash_deps
+from tests.workflows.crash_worker import finish_after_kill
 
 pytestmark = pytest.mark.slow  # subprocesses, osmo-hlr, an HSM opened per command
 
@@ -48,13 +47,7 @@ def test_sigkill_at_each_step_resumes_with_nothing_done_twice(
     done = {s.name for s in v.steps if s.status == "done"}
     assert step not in done, f"{step} recorded before the kill"
 
-    d = crash_deps(url, str(tmp_path / "hsm"), hlr_file)
-    w = wf.Worker(d.engine, d, policy=wf.RetryPolicy(initial=0, maximum=0, jitter=0))
-    deadline = time.monotonic() + 120
-    while not get_workflow(stocked, wid).finished and time.monotonic() < deadline:
-        if w.run_once() == 0:
-            time.sleep(0.1)  # the killed worker's lease (1 s) runs out
-    d.engine.dispose()
+    finish_after_kill(url, str(tmp_path / "hsm"), hlr_file, stocked, wid)
     v = get_workflow(stocked, wid)
     assert v.status == wf.SUCCEEDED, (v.error, [(s.name, s.status) for s in v.steps])
     # The attempt that died counts, on the step its transaction began with: store steps are

@@ -7,18 +7,13 @@ the HLR. On SQLite and PostgreSQL, from the service and the API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlmodel import col
 
-from api.main import create_app
-from api.settings import ApiSettings
-from simcore import apikeys
 from simcore.db import read_session
 from simcore.export.keys import ExportedSim
 from simcore.export.osmo_ctrl import Reply
@@ -140,16 +135,6 @@ def test_a_failed_swap_of_a_suspended_sim_is_compensated(deps: Deps, watching: W
     assert set(watching.subscribers) == {old["imsi"]}  # the new SIM is gone from the HLR
     new = get_sim(deps.engine, get_workflow(deps.engine, wid).data["new_iccid"])
     assert (new.state, new.subscriber_ref) == ("in_stock", None)
-
-
-@pytest.fixture
-def client(stocked: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    keys = {s: apikeys.create(stocked, f"k-{s}", [s], actor="t")[1]
-            for s in ("sims:read", "sims:write")}
-    settings = ApiSettings(home=tmp_path, webhooks_enabled=False,  # type: ignore[call-arg]
-                           api_key_cache_seconds=0)
-    with TestClient(create_app(settings, engine=stocked)) as c:
-        yield c, {s: f"Bearer {k}" for s, k in keys.items()}
 
 
 def test_swap_resume_over_http(client: tuple[TestClient, dict[str, str]], deps: Deps,
