@@ -2,7 +2,8 @@
 httpapi draft use it).
 
 Per API key, an idempotency key names one request. `begin` records it as pending together with a
-fingerprint (SHA-256 over method, path and body); when the request is done `complete` stores the
+fingerprint (SHA-256 over method, path, query and body — `StreamFingerprint` for a body read
+as a stream, whose SHA-256 stands in for it); when the request is done `complete` stores the
 response. A repeat with the same fingerprint gets the stored response; with another fingerprint it
 is refused (`IdempotencyKeyReused`); a repeat while the first is still running is refused
 (`IdempotencyInProgress`). A request that failed on the server's side (5xx) is `abandon`ed so it
@@ -15,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -67,15 +69,38 @@ class StoredResponse:
     body: str
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
+def fingerprint(method: str, path: str, body: bytes, query: str = "") -> str:
+    """SHA-256 over the method, path, body and (when there is one) the query, each
+    length-prefixed. The query is canonical (pairs sorted): `?a=1&b=2` and `?b=2&a=1` are one
+    request; without a query the value is what it was before the query counted."""
     h = hashlib.sha256()
-    for part in (method.upper().encode(), path.encode(), body):
+    parts = [method.upper().encode(), path.encode(), body]
+    if query:
+        parts.append(b"?" + urlencode(sorted(parse_qsl(query, keep_blank_values=True))).encode())
+    for part in parts:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
 
 
-def _check_key(key: str) -> None:
+class StreamFingerprint:
+    """`fingerprint` for a request whose body is read as a stream and never held whole (an
+    upload of up to 1 GiB): the body's SHA-256, fed chunk by chunk, stands in for the body."""
+
+    def __init__(self, method: str, path: str, query: str = "") -> None:
+        self._request = (method, path, query)
+        self._body = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self._body.update(chunk)
+
+    def hexdigest(self) -> str:
+        method, path, query = self._request
+        return fingerprint(method, path, b"sha256:" + self._body.digest(), query)
+
+
+def check_key(key: str) -> None:
+    """InvalidInput unless `key` is a usable Idempotency-Key."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidInput("Idempotency-Key", "empty, too long or not printable",
                            expected=f"1..{MAX_KEY_LENGTH} printable characters")
@@ -91,7 +116,7 @@ def existing(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredRespon
 def lookup(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse | None:
     """Without writing: None if the key is new; its stored response to replay; or
     IdempotencyKeyReused / IdempotencyInProgress."""
-    _check_key(key)
+    check_key(key)
     with read_session(engine) as s:
         row = s.execute(_FIND, {"api_key_id": api_key_id, "key": key}).first()
     if row is None:
@@ -106,7 +131,7 @@ def lookup(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse
 
 def begin(engine: Engine, api_key_id: int, key: str, fp: str) -> StoredResponse | None:
     """None: go ahead (the key is now pending). A StoredResponse: replay it."""
-    _check_key(key)
+    check_key(key)
     try:
         # One INSERT: the unique (api_key_id, key) refuses a key seen before. Every POST with
         # the header pays for this and for `complete` (two more write transactions on SQLite).

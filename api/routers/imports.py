@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep, EngineDep, Scope, actor
-from api.idempotent import IdempotentRoute
+from api.idempotent import IdempotentRoute, StreamedKey, streams_body
 from api.pagination import CursorQuery, IdPath, LimitQuery, Page, int_cursor, next_cursor
 from api.problems import openapi_responses
 from simcore import import_jobs, import_uploads
@@ -55,6 +55,7 @@ class ImportJobPublic(BaseModel):
 @router.post("/v1/imports", status_code=202, openapi_extra={"requestBody": {
     "required": True, "content": {"application/octet-stream": {
         "schema": {"type": "string", "format": "binary"}}}}})
+@streams_body
 async def upload(
     request: Request, ctx: CtxDep, key: Importer, response: Response,
     filename: Annotated[str, Query(min_length=1, max_length=255,
@@ -74,7 +75,9 @@ async def upload(
     """Upload the file as the raw body; the import runs in the background (poll the job). The
     upload is kept sealed (AES-256-GCM under a data key the HSM wraps) until the job ends.
     Keys under a transport key need a KCV — the file's, or `kcv` — or `no_kcv_check=true`:
-    refused (422, field `kcv`) before a job is queued."""
+    refused (422, field `kcv`) before a job is queued. With an `Idempotency-Key` the body is
+    fingerprinted as it streams in (never held whole), and the key recorded once it is."""
+    idem: StreamedKey | None = getattr(request.state, "idempotency", None)
     # Sealed as it arrives (simcore.import_uploads): the body never touches the disk in clear.
     hsm = await run_in_threadpool(ctx.open_hsm)
     up = await run_in_threadpool(import_uploads.begin, hsm,
@@ -84,9 +87,13 @@ async def upload(
             if up.size + len(chunk) > MAX_UPLOAD:
                 raise InvalidInput("body", "file too large", expected="at most 1 GiB")
             up.write(chunk)
+            if idem is not None:
+                idem.update(chunk)
         if up.size == 0:
             raise InvalidInput("body", "empty upload", expected="the vendor file as the body")
         await run_in_threadpool(up.finish)
+        if idem is not None:
+            await idem.begin()  # a replay (Replayed) discards this upload below
         opts = import_jobs.JobOptions(fmt=format, batch=batch, vendor=vendor, profile=profile,
                                       transport_key=transport_key, dry_run=dry_run, kcv=kcv,
                                       no_kcv_check=no_kcv_check)
