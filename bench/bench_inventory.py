@@ -19,15 +19,17 @@ import multiprocessing as mp
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import throwaway_db
 from simcore import db, inventory, ranges
 from simcore.identifiers import Iccid, Imsi
 from simcore.models import Batch, Sim
@@ -35,20 +37,6 @@ from simcore.models import Batch, Sim
 ICCIDS = (Iccid.from_body("8988211000000000000").digits,
           Iccid.from_body("8988211099999999999").digits)
 IMSIS = ("001010000000000", "001019999999999")
-
-
-def fresh_url(kind: str, tmp: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-    admin = os.environ.get("SIMSMITH_TEST_PG_URL")
-    if not admin:
-        raise SystemExit("SIMSMITH_TEST_PG_URL not set: run through scripts/bench.sh")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 
 def prepared(url: str) -> Engine:
@@ -176,21 +164,24 @@ def main() -> None:
             if kind == "postgresql" and not os.environ.get("SIMSMITH_TEST_PG_URL"):
                 print(f"| {kind} | skipped: SIMSMITH_TEST_PG_URL not set | | | | |")
                 continue
-            naive = bench_generate_naive(fresh_url(kind, Path(tmp)), args.naive)
+            with throwaway_db.database(kind, Path(tmp)) as url:
+                naive = bench_generate_naive(url, args.naive)
             naive_rate = args.naive / naive
             print(f"| {kind} | generate, naive ORM | {args.naive:,} | {naive:.2f} | "
                   f"{naive_rate:,.0f} | 1.0x |")
-            fast = bench_generate(fresh_url(kind, Path(tmp)), args.generate)
+            with throwaway_db.database(kind, Path(tmp)) as url:
+                fast = bench_generate(url, args.generate)
             rate = args.generate / fast
             print(f"| {kind} | generate | {args.generate:,} | {fast:.2f} | {rate:,.0f} | "
                   f"{rate / naive_rate:.1f}x |")
-            dt, done, errors = bench_allocate(fresh_url(kind, Path(tmp)), args.allocations,
-                                              procs=args.procs, threads=args.threads)
+            with throwaway_db.database(kind, Path(tmp)) as url:
+                dt, done, errors = bench_allocate(url, args.allocations, procs=args.procs,
+                                                  threads=args.threads)
             arate = done / dt
             if kind == "postgresql":
-                ndt, ndone, nerr = bench_allocate(fresh_url(kind, Path(tmp)), args.allocations,
-                                                  skip_locked=False, procs=args.procs,
-                                                  threads=args.threads)
+                with throwaway_db.database(kind, Path(tmp)) as url:
+                    ndt, ndone, nerr = bench_allocate(url, args.allocations, skip_locked=False,
+                                                      procs=args.procs, threads=args.threads)
                 nrate = ndone / ndt
                 print(f"| {kind} | allocate, {n} concurrent, plain FOR UPDATE | {ndone:,} | "
                       f"{ndt:.2f} | {nrate:,.0f} | 1.0x |")

@@ -30,15 +30,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import throwaway_db
 from simcore import db, inventory, ranges
 from simcore.identifiers import Iccid
 
@@ -46,32 +45,6 @@ FIRST_ICCID = Iccid.from_body("8988211000000000000").digits
 LAST_ICCID = Iccid.from_body("8988211099999999999").digits
 IMSIS = ("001010000000000", "001019999999999")
 GOAL = 1.5
-
-
-def fresh_url(kind: str, tmp: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / f'scale-{uuid.uuid4().hex[:6]}.db'}"
-    admin = os.environ.get("SIMSMITH_TEST_PG_URL")
-    if not admin:
-        raise SystemExit("SIMSMITH_TEST_PG_URL not set: run through scripts/bench.sh")
-    name = f"scale_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return make_url(admin).set(database=name).render_as_string(hide_password=False)
-
-
-def drop(url: str) -> None:
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        for suffix in ("", "-wal", "-shm", ".writer-lock"):
-            Path(f"{u.database}{suffix}").unlink(missing_ok=True)
-        return
-    eng = create_engine(os.environ["SIMSMITH_TEST_PG_URL"], isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-    eng.dispose()
 
 
 def fill(url: str, n: int) -> tuple[Engine, float]:
@@ -190,12 +163,12 @@ def main() -> None:
                 continue
             table: dict[int, dict[str, tuple[float, float]]] = {}
             for n in sizes:
-                url = fresh_url(kind, Path(tmp))
+                url = throwaway_db.create(kind, Path(tmp), "scale")
                 eng, fill_s = fill(url, n)
                 print(f"{kind} {n:>10,}: filled in {fill_s:.1f} s", flush=True)
                 table[n] = measure(url, eng, args.samples, args.mixed and kind == "sqlite")
                 eng.dispose()
-                drop(url)
+                throwaway_db.drop(url)
             base = table[sizes[0]]
             print(f"\n{kind}: {'operation':<40}" + "".join(f"{n:>22,}" for n in sizes)
                   + f"   p99 ratio {sizes[-1]:,}/{sizes[0]:,}   goal <= {GOAL}x")

@@ -25,41 +25,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench import throwaway_db  # noqa: E402
 from simcore import apikeys, db, esim_orders, inventory, ranges  # noqa: E402
 from simcore.identifiers import Iccid  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def make_database(kind: str, home: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite:///{home / 'bench.db'}", None
-    admin = os.environ.get("SIMSMITH_TEST_PG_URL")
-    if not admin:
-        sys.exit("PostgreSQL: source build/services/postgres.env first")
-    name = f"simsmith_bench_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return make_url(admin).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(name: str) -> None:
-    eng = create_engine(os.environ["SIMSMITH_TEST_PG_URL"], isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    eng.dispose()
 
 
 def seed(url: str, physical: int, esims: int) -> tuple[str, list[str]]:
@@ -155,7 +132,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: scripts/install-system-deps.sh (scripts/apt/api.txt)")
     home = Path(tempfile.mkdtemp(prefix="simsmith-bench-api-"))
-    url, pg_name = make_database(args.db, home)
+    url = throwaway_db.create(args.db, home, "simsmith_bench")
     try:
         key, iccids = seed(url, 10_000, args.esims)
         paths = home / "paths.txt"
@@ -192,8 +169,7 @@ def main() -> None:
             print(f"| {name} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
                   f"{r['errors']:.0f} |")
     finally:
-        if pg_name:
-            drop_database(pg_name)
+        throwaway_db.drop(url)
         shutil.rmtree(home, ignore_errors=True)
 
 

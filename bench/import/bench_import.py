@@ -33,17 +33,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench import throwaway_db  # noqa: E402
 from hsm_sim.hsm import KekPurpose  # noqa: E402
 from hsm_sim.kcv import kcv  # noqa: E402
 from hsm_sim.soft import SoftHsm  # noqa: E402
@@ -95,27 +94,6 @@ def make_file(rows: int, columns: str) -> Path:
     return path
 
 
-def fresh_url(kind: str, tmp: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}", None
-    admin = os.environ.get("SIMSMITH_TEST_PG_URL")
-    if not admin:
-        raise SystemExit("SIMSMITH_TEST_PG_URL is not set (scripts/services/postgres.sh start)")
-    name = f"bench_import_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return make_url(admin).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop(name: str) -> None:
-    eng = create_engine(os.environ["SIMSMITH_TEST_PG_URL"], isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    eng.dispose()
-
-
 def _token(kind: str, owner: str, n: int) -> str:
     return f"kr1.soft.{kind}.{owner}.storage." + base64.urlsafe_b64encode(
         os.urandom(n)).rstrip(b"=").decode()
@@ -155,13 +133,13 @@ def one(kind: str, case: str, rows: int) -> dict[str, float]:
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        url, name = fresh_url(kind, tmp)
+        url = throwaway_db.create(kind, tmp, "bench_import")
         eng = db.make_engine(url)
         db.upgrade(eng)
         try:
             if case == "floor":
                 eng.dispose()
-                seconds = floor(rows, str(tmp / "bench.db"))
+                seconds = floor(rows, str(make_url(url).database))
             else:
                 path = make_file(rows, ALL if case == "all" else KEYS)
                 hsm = SoftHsm.init(tmp / "hsm", components=[os.urandom(32), os.urandom(32)])
@@ -172,8 +150,7 @@ def one(kind: str, case: str, rows: int) -> dict[str, float]:
                 assert r.imported == rows, r.as_dict()
         finally:
             eng.dispose()
-            if name:
-                drop(name)
+            throwaway_db.drop(url)
     return {"seconds": seconds,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "reader_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
