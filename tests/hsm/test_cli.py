@@ -165,8 +165,11 @@ def test_pkcs11_backend_commands(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert f"KCV {kcv(bytes.fromhex(TK)).hex().upper()}" in r.stdout and TK not in r.stdout
     r = run("kek", "list", "--json")
+    # Seen once empty under load (other suites on the same SoftHSM2 token): say why if again.
+    assert r.returncode == 0, r.stderr
     assert name in {k["name"] for k in json.loads(r.stdout)}
     r = run("status", "--json")
+    assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["backend"] == "pkcs11"
     # every command opens the token the one configured way, session pool size included
     for command in (["init"], ["status"], ["kek", "list"]):
