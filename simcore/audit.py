@@ -117,6 +117,39 @@ _PG_APPEND_WITH_OUTBOX = text(
     + _PG_INSERT_EVENT
 )
 
+
+
+def pg_append_tail(source: str) -> str:
+    """The append with outbox, as the end of a larger PostgreSQL statement whose earlier CTEs
+    decide what is recorded: `source` names a one-row CTE with the columns `action`, `details`
+    (canonical JSON text) and `topic`; the outbox payload is the details, as `append` writes
+    them when both are one record. Returns `h AS (…), o AS (…) INSERT INTO audit_event …` —
+    the caller writes `WITH <its CTEs>, ` before it — with the parameters :lane, :ts, :actor,
+    :subject_type, :subject_id, :o_subject_type, :o_subject_id and :o_traceparent. The same
+    hash encoding as `append` (verify cannot tell them apart); the lane head is locked by this
+    statement until the commit, so it belongs in an autocommitted statement or last in its
+    transaction. Without the lane's head row the statement fails as a whole (the event's
+    columns are NOT NULL). For a report that is one statement (simcore.smdp.download_reports)."""
+    return (
+        "h AS (UPDATE audit_head SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
+        "convert_to("
+        + " || ".join(_sql_field(e) for e in (
+            "audit_head.id::text", "(seq + 1)::text", "CAST(:ts AS text)",
+            "CAST(:actor AS text)", f"{source}.action", "CAST(:subject_type AS text)",
+            "CAST(:subject_id AS text)", f"{source}.details", "hash"))
+        + f", 'UTF8')), 'hex') FROM {source} WHERE audit_head.id = :lane RETURNING audit_head.id, "
+        f"audit_head.seq, audit_head.hash, audit_head.prev_hash, {source}.action, "
+        f"{source}.details, {source}.topic), "
+        "o AS (INSERT INTO outbox_event (created_at, topic, subject_type, subject_id, payload, "
+        "attempts, traceparent) SELECT now(), h.topic, :o_subject_type, :o_subject_id, h.details, "
+        "0, :o_traceparent FROM h) "
+        "INSERT INTO audit_event (lane, lane_seq, ts, actor, action, subject_type, subject_id, "
+        "details, prev_hash, hash) SELECT h.id, h.seq, :ts, :actor, h.action, :subject_type, "
+        f":subject_id, h.details, h.prev_hash, h.hash FROM {source} LEFT JOIN h ON true "
+        "RETURNING seq"  # no head row: an event of NULLs, refused, and the statement with it
+    )
+
+
 _EVENT_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEADS = select(col(AuditHead.id), col(AuditHead.seq), col(AuditHead.hash))
 # The other databases' path, built once with bound parameters: building statements per call

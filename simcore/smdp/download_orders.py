@@ -44,6 +44,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -61,8 +62,15 @@ from simcore.db import DirectStatement, connection_transaction
 from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, transition_row
 from simcore.models import Batch, Sim, utcnow
 from simcore.models_api import EsimOrder
-from simcore.smdp.es9plus import DownloadSession, ReleasedOrder, StoreSessions
-from simcore.smdp.es9plus_models import SmdpDownloadCounter
+from simcore.smdp.download_reports import OneStatementReports
+from simcore.smdp.es9plus import (
+    SESSION_COLUMNS,
+    DownloadSession,
+    ReleasedOrder,
+    StoreSessions,
+    session_row,
+)
+from simcore.smdp.es9plus_models import SmdpDownloadCounter, SmdpDownloadSession
 from simcore.smdp.models import Es2PlusOrder
 
 P = ProfileState
@@ -123,7 +131,15 @@ class StoreDownloadOrders:
         self.service_provider = service_provider
         self.progress = progress
         self._released = DirectStatement(engine, _RELEASED)
+        self._session_with_order = DirectStatement(engine, _SESSION_WITH_ORDER)
         self._count = _count_statement(engine.dialect.name)
+        # PostgreSQL: the delivery and the installation result (with the session's step) as
+        # one statement each (simcore.smdp.download_reports) — unless a progress hook must run
+        # in their transaction.
+        self._one: OneStatementReports | None = (
+            OneStatementReports(engine, actor)
+            if engine.dialect.name == "postgresql" and sessions is not None and progress is None
+            else None)
 
     def __repr__(self) -> str:
         return f"StoreDownloadOrders({self.smdp_address!r}, {self.limits})"
@@ -132,9 +148,25 @@ class StoreDownloadOrders:
 
     def released(self, matching_id: str) -> ReleasedOrder | None:
         rows = self._released.rows(matching_id=matching_id)
+        return self._order(matching_id, rows[0]) if rows else None
+
+    def session_with_order(self, transaction_id: bytes
+                           ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
+        """The RSP session `transaction_id` and `released` of its matching ID, in one query
+        (GetBoundProfilePackage reads both)."""
+        rows = self._session_with_order.rows(tid=wire.transaction_id_text(transaction_id))
         if not rows:
-            return None
-        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads, expires_at = rows[0]
+            return None, None
+        n = len(SESSION_COLUMNS)
+        session = DownloadSession(transaction_id, **dict(zip(SESSION_COLUMNS, rows[0][:n],
+                                                             strict=True)))
+        order_row = rows[0][n:]
+        if session.matching_id is None or order_row[0] is None:  # no order joined
+            return session, None
+        return session, self._order(session.matching_id, order_row)
+
+    def _order(self, matching_id: str, row: tuple[Any, ...]) -> ReleasedOrder | None:
+        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads, expires_at = row
         if kind != "esim" or state not in (_DOWNLOADABLE | _NOT_YET_RELEASED):
             return None
         this_order = counted_for == matching_id
@@ -224,6 +256,11 @@ class StoreDownloadOrders:
         """The BPP was delivered; `session` (the RSP session at its next step), when given, is
         stored in the same transaction."""
         tid = wire.transaction_id_text(transaction_id)
+        if self._one is not None and session is not None:
+            self._one.delivered(order.iccid, order.matching_id, eid, {
+                "function": "GetBoundProfilePackage", "eid": eid, "transaction_id": tid,
+                "download": 0}, session_row(session))  # the count: the statement's
+            return
         with connection_transaction(self.engine) as conn:
             sim = _locked(conn, order.iccid)
             if session is not None:
@@ -253,15 +290,19 @@ class StoreDownloadOrders:
 
     def _install_result(self, iccid: str, eid: str | None, target: str,
                         reason: str | None, transaction_id: bytes | None) -> None:
+        details: dict[str, Any] = {"function": "HandleNotification", "eid": eid,
+                                   "notification": "profileInstallationResult",
+                                   "result": "success" if reason is None else "error"}
+        if reason:
+            details["reason"] = reason
+        if self._one is not None and transaction_id is not None:
+            self._one.install_result(iccid, target, reason, details,
+                                     wire.transaction_id_text(transaction_id))
+            return
         with connection_transaction(self.engine) as conn:
             sim = _locked(conn, iccid)
             if transaction_id is not None:
                 self._sessions().delete_in(conn, transaction_id)
-            details = {"function": "HandleNotification", "eid": eid,
-                       "notification": "profileInstallationResult",
-                       "result": "success" if reason is None else "error"}
-            if reason:
-                details["reason"] = reason
             self._move_or_record(conn, iccid, sim, target, reason=reason, details=details)
             self._report(conn, ProgressReport(iccid, eid, NotificationPoint.BPP_INSTALLATION,
                                               reason is None, reason))
@@ -350,26 +391,40 @@ _COUNTER: Table = SmdpDownloadCounter.__table__  # type: ignore[attr-defined]
 _ES2PLUS_ORDER: Table = Es2PlusOrder.__table__  # type: ignore[attr-defined]
 _ESIM_ORDER: Table = EsimOrder.__table__  # type: ignore[attr-defined]
 
-# The order under a matching ID — simsmith's SM-DP+ order book first (ES2+ ConfirmOrder), else
-# the order service's (in-process SM-DP+) — with its profile's state, EID, Profile Type and the
-# order's counters, in one statement.
-_ORDERS = union_all(
-    select(_ES2PLUS_ORDER.c.iccid, _ES2PLUS_ORDER.c.cc_hash.label("cc_hash"),
-           literal(0).label("book")).where(_ES2PLUS_ORDER.c.matching_id == bindparam(
-               "matching_id")),
-    select(_ESIM_ORDER.c.iccid, _ESIM_ORDER.c.confirmation_code_hash,
-           literal(1)).where(_ESIM_ORDER.c.matching_id == bindparam("matching_id"),
-                             _ESIM_ORDER.c.status != "cancelled",
-                             _ESIM_ORDER.c.status != "failed"),
-).subquery()
-_RELEASED = (
-    select(_ORDERS.c.iccid, _ORDERS.c.cc_hash, _SIM.c.kind, _SIM.c.profile_state, _SIM.c.eid,
-           _BATCH.c.profile, _COUNTER.c.matching_id, _COUNTER.c.downloads,
-           _COUNTER.c.expires_at)
-    .select_from(_ORDERS.join(_SIM, _SIM.c.iccid == _ORDERS.c.iccid)
-                 .outerjoin(_BATCH, _BATCH.c.id == _SIM.c.batch_id)
-                 .outerjoin(_COUNTER, _COUNTER.c.iccid == _SIM.c.iccid))
-    .order_by(_ORDERS.c.book).limit(1))
+
+
+def _released_query(matching_id: Any) -> Any:
+    """The order under a matching ID — simsmith's SM-DP+ order book first (ES2+ ConfirmOrder),
+    else the order service's (in-process SM-DP+) — with its profile's state, EID, Profile Type
+    and the order's counters, in one statement."""
+    orders = union_all(
+        select(_ES2PLUS_ORDER.c.iccid, _ES2PLUS_ORDER.c.cc_hash.label("cc_hash"),
+               literal(0).label("book")).where(_ES2PLUS_ORDER.c.matching_id == matching_id),
+        select(_ESIM_ORDER.c.iccid, _ESIM_ORDER.c.confirmation_code_hash,
+               literal(1)).where(_ESIM_ORDER.c.matching_id == matching_id,
+                                 _ESIM_ORDER.c.status != "cancelled",
+                                 _ESIM_ORDER.c.status != "failed"),
+    ).subquery()
+    return (
+        select(orders.c.iccid, orders.c.cc_hash, _SIM.c.kind, _SIM.c.profile_state, _SIM.c.eid,
+               _BATCH.c.profile, _COUNTER.c.matching_id.label("counted_for"),
+               _COUNTER.c.downloads, _COUNTER.c.expires_at)
+        .select_from(orders.join(_SIM, _SIM.c.iccid == orders.c.iccid)
+                     .outerjoin(_BATCH, _BATCH.c.id == _SIM.c.batch_id)
+                     .outerjoin(_COUNTER, _COUNTER.c.iccid == _SIM.c.iccid))
+        .order_by(orders.c.book).limit(1))
+
+
+_RELEASED = _released_query(bindparam("matching_id"))
+# A session and the order of its matching ID (the same query, on the session's matching ID).
+_SESSIONS: Table = SmdpDownloadSession.__table__  # type: ignore[attr-defined]
+_SESSION_ORDER = _released_query(
+    select(_SESSIONS.c.matching_id).where(_SESSIONS.c.transaction_id == bindparam("tid"))
+    .scalar_subquery()).subquery()
+_SESSION_WITH_ORDER = (
+    select(*(_SESSIONS.c[name] for name in SESSION_COLUMNS), *_SESSION_ORDER.c)
+    .select_from(_SESSIONS.outerjoin(_SESSION_ORDER, true()))
+    .where(_SESSIONS.c.transaction_id == bindparam("tid")))
 # Released orders past their validity, and the order a profile's counters are for now.
 _DUE = (select(_COUNTER.c.iccid, _COUNTER.c.matching_id, _COUNTER.c.expires_at)
         .join(_SIM, _SIM.c.iccid == _COUNTER.c.iccid)

@@ -208,6 +208,10 @@ class SessionJoiningOrders(DownloadOrders, Protocol):
 
     sessions: SessionStore
 
+    def session_with_order(self, transaction_id: bytes
+                           ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
+        """The session and `released(session.matching_id)` in one read."""
+        ...
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes,
                   session: DownloadSession | None = None) -> None: ...
     def installed(self, iccid: str, eid: str | None,
@@ -323,8 +327,9 @@ class Es9PlusCore:
         return self._sets.get(session.ci_key_id, self._first)
 
     def _session(self, body: dict[str, Any], stage: str | None) -> DownloadSession:
-        tid = wire.field_transaction_id(body)
-        session = self.sessions.get(tid)
+        return self._checked(self.sessions.get(wire.field_transaction_id(body)), stage)
+
+    def _checked(self, session: DownloadSession | None, stage: str | None) -> DownloadSession:
         if session is None or session.expires_at <= self.now():
             raise Refusal(wire.TRANSACTION_ID_UNKNOWN, "no such RSP session (or it expired)")
         if stage is not None and session.stage != stage:
@@ -438,7 +443,12 @@ class Es9PlusCore:
             smdpSignature2=wire.b64(signature2), smdpCertificate=wire.b64(dppb_der)))
 
     def _get_bound_profile_package(self, body: dict[str, Any]) -> Answer:
-        session = self._session(body, "authenticated")
+        order: ReleasedOrder | None = None
+        if self._joined is not None:  # the session and its order in one read
+            found, order = self._joined.session_with_order(wire.field_transaction_id(body))
+            session = self._checked(found, "authenticated")
+        else:
+            session = self._session(body, "authenticated")
         pdr = wire.field_b64(body, "prepareDownloadResponse")
         assert pdr is not None and session.euicc_certificate and session.smdp_signature2
         euicc_cert = x509.load_der_x509_certificate(session.euicc_certificate)
@@ -455,7 +465,8 @@ class Es9PlusCore:
         except SignatureError as exc:
             raise Refusal(wire.EUICC_VERIFICATION_FAILED, str(exc)) from None
         assert session.matching_id is not None and session.eid is not None
-        order = self.orders.released(session.matching_id)
+        if self._joined is None:
+            order = self.orders.released(session.matching_id)
         if order is None or not order.released or order.iccid != session.iccid:
             raise Refusal(wire.PROFILE_UNAVAILABLE, "the order is no longer released")
         if order.confirmation_code_hash is not None:
@@ -586,10 +597,10 @@ def _authority_key_id(cert: x509.Certificate) -> bytes:
 
 
 _SESSIONS: Table = SmdpDownloadSession.__table__  # type: ignore[attr-defined]
-_SESSION_COLUMNS = ("stage", "euicc_challenge", "server_challenge", "ci_key_id", "expires_at",
+SESSION_COLUMNS = ("stage", "euicc_challenge", "server_challenge", "ci_key_id", "expires_at",
                     "matching_id", "eid", "iccid", "euicc_certificate", "smdp_signature2",
                     "cc_required")
-_GET_SESSION = select(*(_SESSIONS.c[name] for name in _SESSION_COLUMNS)).where(
+_GET_SESSION = select(*(_SESSIONS.c[name] for name in SESSION_COLUMNS)).where(
     _SESSIONS.c.transaction_id == bindparam("tid"))
 _DELETE_SESSION = _SESSIONS.delete().where(_SESSIONS.c.transaction_id == bindparam("tid"))
 _SWEEP_SESSIONS = _SESSIONS.delete().where(_SESSIONS.c.expires_at <= bindparam("now"))
@@ -601,12 +612,13 @@ def _upsert_session(dialect: str) -> Any:
                  else sqlite_insert(_SESSIONS))
     return statement.on_conflict_do_update(
         index_elements=[_SESSIONS.c.transaction_id],
-        set_={name: statement.excluded[name] for name in _SESSION_COLUMNS})
+        set_={name: statement.excluded[name] for name in SESSION_COLUMNS})
 
 
-def _session_row(session: DownloadSession) -> dict[str, Any]:
+def session_row(session: DownloadSession) -> dict[str, Any]:
+    """The session's row in `smdp_download_session` (column → value)."""
     return {"transaction_id": wire.transaction_id_text(session.transaction_id),
-            **{name: getattr(session, name) for name in _SESSION_COLUMNS}}
+            **{name: getattr(session, name) for name in SESSION_COLUMNS}}
 
 
 class StoreSessions:
@@ -631,17 +643,17 @@ class StoreSessions:
         rows = self._get.rows(tid=wire.transaction_id_text(transaction_id))
         if not rows:
             return None
-        return DownloadSession(transaction_id, **dict(zip(_SESSION_COLUMNS, rows[0], strict=True)))
+        return DownloadSession(transaction_id, **dict(zip(SESSION_COLUMNS, rows[0], strict=True)))
 
     def put(self, session: DownloadSession) -> None:
-        self._put.count(**_session_row(session))
+        self._put.count(**session_row(session))
 
     def delete(self, transaction_id: bytes) -> None:
         self._delete.count(tid=wire.transaction_id_text(transaction_id))
 
     def put_in(self, conn: Connection, session: DownloadSession) -> None:
         """`put` inside the caller's transaction (a report's: simcore.smdp.download_orders)."""
-        conn.execute(self._upsert, _session_row(session))
+        conn.execute(self._upsert, session_row(session))
 
     def delete_in(self, conn: Connection, transaction_id: bytes) -> None:
         """`delete` inside the caller's transaction."""

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from esim.lpa.download import Es9Refused, download
 from esim.sgp22 import bpp
 from hsm_sim.soft import SoftHsm
+from simcore.smdp.download_reports import OneStatementReports
 from simcore.smdp.es9plus import DownloadSession, StoreSessions
 from tests.esim.sgp22_vectors import data, h, session
 from tests.smdp.es9_http import lpa, running_smdp
@@ -81,6 +82,10 @@ def test_a_delivery_and_its_session_step_commit_together(
     monkeypatch.setattr(StoreSessions, "put", failing(StoreSessions.put))
     monkeypatch.setattr(StoreSessions, "put_in", failing(getattr(StoreSessions, "put_in", None)),
                         raising=False)
+    # PostgreSQL: the report is one statement (simcore.smdp.download_reports); it fails at its
+    # very end, after the session, counters and state change were written by its earlier parts
+    monkeypatch.setattr(OneStatementReports, "delivered",
+                        _failing_at_the_end(OneStatementReports.delivered))
     with running_smdp(engine, hsm, tmp_path / "home", count=1) as smdp:
         profile = smdp.order()
         card = smdp.euicc(tmp_path)
@@ -95,6 +100,27 @@ def test_a_delivery_and_its_session_step_commit_together(
             assert download(functions, es9, profile.activation_code.to_uri()).success
         assert smdp.state(profile.iccid) == "installed"
         assert _sessions_left(engine) == 1  # the failed attempt's, until it expires (swept)
+
+
+def _failing_at_the_end(delivered: Any) -> Any:
+    def step(self: OneStatementReports, *args: Any) -> None:
+        statement = self._delivered
+        good = statement.sql
+        assert good.count("SELECT h.id, h.seq,") == 1
+        statement.sql = good.replace("SELECT h.id, h.seq,", "SELECT h.id, h.seq / 0,")
+        try:
+            delivered(self, *args)
+        finally:
+            statement.sql = good
+    return step
+
+
+def test_one_statement_reports_are_postgresql_only(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        assert OneStatementReports(engine, "t")
+    else:
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            OneStatementReports(engine, "t")
 
 
 def _sessions_left(engine: Engine) -> int:
