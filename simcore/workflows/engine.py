@@ -42,7 +42,20 @@ from types import SimpleNamespace
 from typing import Any
 
 import tenacity
-from sqlalchemy import Engine, Integer, bindparam, case, func, insert, null, select, update
+from sqlalchemy import (
+    Engine,
+    Integer,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlmodel import Session
 
 from simcore import audit, telemetry
@@ -248,15 +261,22 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     to the claim)."""
     now = now or utcnow()
     token = secrets.token_hex(8)
+    until = now + timedelta(seconds=lease)
+    if engine.dialect.name == "postgresql":
+        # The claim and its attempts as one statement in autocommit: one round trip (no BEGIN
+        # and COMMIT), an empty one as cheap as a peek — so no peek first.
+        direct = _claim_direct(engine, limit)
+        runs = [SimpleNamespace(**dict(zip(direct.names, r, strict=True)))
+                for r in direct.rows(now=now, owner=owner, token=token, until=until)]
+        return [Lease(run.id, token, owner, lease, run) for run in runs]
     # A read first, without the write lock: idle workers polling must not queue with writers
-    # (SQLite has one). One statement in autocommit (one round trip on PostgreSQL, no BEGIN
-    # and COMMIT): idle workers poll every 50 ms each.
+    # (SQLite has one). One statement in autocommit: idle workers poll every 50 ms each.
     if peek and not _any_due(engine).rows(now=now):
         return []
     with transaction(engine) as s:
         c = core(s)
         rows = c.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "token": token,
-                                  "until": now + timedelta(seconds=lease)}).all()
+                                  "until": until}).all()
         ids = [r.id for r in rows]
         attempts: dict[str, int] = {}
         if ids:
@@ -297,6 +317,46 @@ _COUNT_ATTEMPT = (update(ST).where(ST.c.status == STEP_PENDING, ST.c.seq == _CUR
                   .values(attempts=ST.c.attempts + 1,
                           started_at=bindparam("now"))
                   .returning(ST.c.workflow_id, ST.c.attempts))
+
+
+class _ClaimDirect(DirectStatement):
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        super().__init__(engine, statement, write=True)
+        self.names = tuple(statement.selected_columns.keys())
+
+
+_CLAIMS: weakref.WeakKeyDictionary[Engine, dict[int, _ClaimDirect]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _claim_direct(engine: Engine, limit: int) -> _ClaimDirect:
+    """PostgreSQL: _CLAIM and _COUNT_ATTEMPT as one statement (data-modifying CTEs), its
+    LIMIT written in (one prepared statement per batch size)."""
+    by_limit = _CLAIMS.get(engine)
+    if by_limit is None:
+        by_limit = _CLAIMS[engine] = {}
+    direct = by_limit.get(limit)
+    if direct is None:
+        due = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
+               .order_by(WF.c.next_attempt_at).limit(literal_column(str(int(limit))))
+               .with_for_update(skip_locked=True))
+        claimed = (update(WF).where(WF.c.id.in_(due.scalar_subquery()))
+                   .values(lease_owner=bindparam("owner"), lease_token=bindparam("token"),
+                           next_attempt_at=bindparam("until"))
+                   .returning(*WF.c).cte("claimed"))
+        # The attempt of the step the run is at starts now (as _COUNT_ATTEMPT): none for a
+        # run with a cancel asked, or one past its last step.
+        counted = (update(ST).where(ST.c.workflow_id == claimed.c.id,
+                                    ST.c.seq == claimed.c.step, ST.c.status == STEP_PENDING,
+                                    or_(claimed.c.status == PENDING,
+                                        claimed.c.status == RUNNING),
+                                    claimed.c.cancel_requested_at.is_(None))
+                   .values(attempts=ST.c.attempts + 1, started_at=bindparam("now"))
+                   .returning(ST.c.workflow_id, ST.c.attempts).cte("counted"))
+        stmt = (select(claimed, counted.c.attempts.label("attempt_hint"))
+                .select_from(claimed.outerjoin(counted, counted.c.workflow_id == claimed.c.id)))
+        direct = by_limit[limit] = _ClaimDirect(engine, stmt)
+    return direct
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -485,29 +545,37 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
                 while n < limit and _chain(s, d, run, row.id, n, records):
                     n += 1
                 c = core(s)
-                c.execute(_STEP_RECORD, records)
                 data = canonical_json(run.data)
                 now = utcnow()
                 cancelled = False
-                if n < len(d.steps):
-                    moved = c.execute(_NEXT_RUN, {
-                        "w": row.id, "token": lease.token, "n": n, "d": data, "t": now,
-                        "until": now + timedelta(seconds=lease.seconds)}).rowcount
-                    if moved != 1:  # the lease lost, or a cancel asked: stop here
-                        asked = c.execute(_CANCEL_ASKED, {"w": row.id,
-                                                          "token": lease.token}).first()
-                        if asked is not None:
-                            _compensate_from(s, lease, asked, n - 1, data=data)
-                            moved, cancelled = 1, True
+                pg = c.dialect.name == "postgresql"
+                if pg:
+                    # The step records, the run's move (or finish) and the next step's
+                    # attempt in one statement: one round trip.
+                    moved, nxt = c.execute(
+                        _PG_MOVE if n < len(d.steps) else _PG_FINISH,
+                        _pg_move_params(records, row.id, lease, n, data, now)).one()
                 else:
-                    moved = c.execute(_FINISH_RUN, {
-                        "w": row.id, "token": lease.token, "s": SUCCEEDED, "e": None, "t": now,
-                        "n": n, "d": data}).rowcount
+                    c.execute(_STEP_RECORD, records)
+                    if n < len(d.steps):
+                        moved = c.execute(_NEXT_RUN, {
+                            "w": row.id, "token": lease.token, "n": n, "d": data, "t": now,
+                            "until": now + timedelta(seconds=lease.seconds)}).rowcount
+                    else:
+                        moved = c.execute(_FINISH_RUN, {
+                            "w": row.id, "token": lease.token, "s": SUCCEEDED, "e": None,
+                            "t": now, "n": n, "d": data}).rowcount
+                if moved != 1 and n < len(d.steps):  # the lease lost, or a cancel asked
+                    asked = c.execute(_CANCEL_ASKED, {"w": row.id,
+                                                      "token": lease.token}).first()
+                    if asked is not None:
+                        _compensate_from(s, lease, asked, n - 1, data=data)
+                        moved, cancelled = 1, True
                 if moved != 1:
                     raise LeaseLost(f"workflow {row.id}: lease {lease.token} lost")
                 if n >= len(d.steps):
                     _finished_audit(s, d, row.id, SUCCEEDED, None, row.subject, row.actor)
-                elif not cancelled:
+                elif not cancelled and not pg:
                     nxt = int(c.execute(_NEXT_STEP, {"w": row.id, "n": n, "t": now}
                                         ).scalar_one())
         except _Unchain as u:
@@ -520,6 +588,45 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
                                       "attempt_hint": nxt})
         _finished(lease, d, SUCCEEDED)
         return SimpleNamespace(**{**vars(row), "step": n, "status": SUCCEEDED, "data": data})
+
+
+def _pg_move_params(records: list[dict[str, Any]], wf_id: str, lease: Lease, n: int,
+                    data: str, now: datetime) -> dict[str, Any]:
+    return {"w": wf_id, "token": lease.token, "n": n, "d": data, "t": now,
+            "until": now + timedelta(seconds=lease.seconds),
+            "ns": [r["n"] for r in records], "sts": [r["st"] for r in records],
+            "ts": [r["t"] for r in records], "rs": [r["r"] for r in records],
+            "keeps": [r["keep"] for r in records], "incs": [r["inc"] for r in records],
+            "starts": [r["start"] for r in records]}
+
+
+# PostgreSQL: _STEP_RECORD for every record of the transaction (arrays, unnest), then
+# _NEXT_RUN and _NEXT_STEP (or _FINISH_RUN) as one statement. Returns the runs moved (0: the
+# lease lost or a cancel asked; the records stand, as with separate statements — the caller
+# rolls back on a lost lease) and the next step's attempt count.
+_PG_RECORDS = (
+    "rec AS (UPDATE workflow_step AS s SET status = v.st, finished_at = v.t, result = v.r, "
+    "last_error = NULL, attempts = s.attempts * v.keep + v.inc, "
+    "started_at = CASE WHEN v.keep = 0 THEN NULL ELSE coalesce(v.start, s.started_at) END "
+    "FROM unnest(CAST(:ns AS integer[]), CAST(:sts AS varchar[]), "
+    "CAST(:ts AS timestamptz[]), CAST(:rs AS varchar[]), CAST(:keeps AS integer[]), "
+    "CAST(:incs AS integer[]), CAST(:starts AS timestamptz[])) "
+    "AS v(n, st, t, r, keep, inc, start) "
+    "WHERE s.workflow_id = :w AND s.seq = v.n RETURNING 1)")
+_PG_MOVE = text(
+    "WITH " + _PG_RECORDS + ", "
+    "run AS (UPDATE workflow SET step = :n, status = 'running', data = :d, updated_at = :t, "
+    "next_attempt_at = :until WHERE id = :w AND lease_token = :token "
+    "AND cancel_requested_at IS NULL RETURNING id), "
+    "nxt AS (UPDATE workflow_step SET attempts = attempts + 1, started_at = :t "
+    "WHERE workflow_id = (SELECT id FROM run) AND seq = :n RETURNING attempts) "
+    "SELECT (SELECT count(*) FROM run), (SELECT attempts FROM nxt)")
+_PG_FINISH = text(
+    "WITH " + _PG_RECORDS + ", "
+    "run AS (UPDATE workflow SET status = 'succeeded', error = NULL, next_attempt_at = NULL, "
+    "lease_owner = NULL, lease_token = NULL, finished_at = :t, updated_at = :t, step = :n, "
+    "data = :d WHERE id = :w AND lease_token = :token RETURNING id) "
+    "SELECT (SELECT count(*) FROM run), CAST(NULL AS integer)")
 
 
 def _commit(s: Session, step: Step, run: Run, result: dict[str, Any], wf_id: str, seq: int,

@@ -9,6 +9,7 @@ available, ConfirmOrder while it is allocated or linked, nothing once it is rele
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from sqlmodel import Session, col
 
 from hsm_sim.hsm import Hsm
 from simcore import events
-from simcore.db import core, read_connection, read_session
+from simcore.db import DirectStatement, core, read_session
 from simcore.errors import NotFound
 from simcore.keys import generate_keys
 from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, apply_transition
@@ -59,15 +60,21 @@ def sim_for_update(s: Session, iccid: str) -> Sim:
 
 
 def read_sim(engine: Engine, iccid: str) -> Sim:
-    with read_connection(engine) as c:
-        row = c.execute(_SIM, {"iccid": iccid}).first()
-    if row is None:
+    # One statement in autocommit (db.DirectStatement): a peer step's read, one round trip on
+    # PostgreSQL instead of BEGIN, SELECT and COMMIT.
+    direct = _READ_SIM.get(engine)
+    if direct is None:
+        direct = _READ_SIM[engine] = DirectStatement(engine, _SIM)
+    rows = direct.rows(iccid=iccid)
+    if not rows:
         raise StepFailed(f"no SIM with ICCID {iccid}")
-    return from_row(Sim, row._mapping)
+    return from_row(Sim, dict(zip(_SIM_COLUMNS, rows[0], strict=True)))
 
 
 _SIM = select(SIM).where(SIM.c.iccid == bindparam("iccid"))
+_SIM_COLUMNS = tuple(_SIM.selected_columns.keys())
 _SIM_FOR_UPDATE = _SIM.with_for_update()
+_READ_SIM: weakref.WeakKeyDictionary[Engine, DirectStatement] = weakref.WeakKeyDictionary()
 
 
 # --- HSM keys ready ---------------------------------------------------------------------------

@@ -89,5 +89,8 @@ def test_the_skip_locked_picks_carry_their_limit_in_the_text(one_connection: Eng
         assert len(wf.claim(eng, "o", limit=2, peek=False)) == 1
     finally:
         event.remove(eng, "before_cursor_execute", capture)
+    # The workflow claim is one statement run straight on the DBAPI connection on PostgreSQL
+    # (engine._claim_direct: no SQLAlchemy events): its text read from it.
+    sent.append(" ".join(wf._claim_direct(eng, 2).sql.split()))
     assert len(sent) == 3, sent
     assert all(re.search(r"LIMIT \d+ FOR UPDATE SKIP LOCKED", q) for q in sent), sent

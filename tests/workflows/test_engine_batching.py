@@ -44,9 +44,10 @@ def test_activation_commits_store_steps_together(deps: Deps, fake_hlr: FakeHlr,
     assert w.run_once() == 1
     v = get_workflow(deps.engine, wid)
     assert v.status == wf.SUCCEEDED, v.error
-    # the claim; validate + reserve + msisdn + keys (the SIM has them: no call); then after
-    # the HLR's call: hlr + smdp_order (skipped) + activate + notify + the run's finish.
-    assert len(commits) == 3
+    # the claim (on PostgreSQL one statement in autocommit, no transaction); validate +
+    # reserve + msisdn + keys (the SIM has them: no call); then after the HLR's call: hlr +
+    # smdp_order (skipped) + activate + notify + the run's finish.
+    assert len(commits) == (2 if deps.engine.dialect.name == "postgresql" else 3)
     assert [(s.name, s.status, s.attempts) for s in v.steps] == [
         ("validate", "done", 1), ("reserve", "done", 1), ("msisdn", "done", 1),
         ("keys", "done", 1), ("hlr", "done", 1), ("smdp_order", "skipped", 0),
@@ -173,6 +174,11 @@ def test_a_busy_worker_claims_without_looking_first(deps: Deps,
 
     monkeypatch.setattr(wf, "_any_due", Counting)
     w = wf.Worker(deps.engine, deps, policy=FAST, batch=1)
+    if deps.engine.dialect.name == "postgresql":
+        # The claim is one statement in autocommit there, as cheap as a read: never a peek.
+        assert [w.run_once(), w.run_once(), w.run_once(), w.run_once(), peeks] == [
+            1, 1, 0, 0, []]
+        return
     assert [w.run_once(), peeks] == [1, [1]]  # idle: a read first (it finds one)
     assert [w.run_once(), peeks] == [1, [1]]  # busy: straight to the claim
     assert [w.run_once(), peeks] == [0, [1]]  # nothing claimed by that claim
