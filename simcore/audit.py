@@ -225,8 +225,10 @@ def deferred(tx: Tx) -> Iterator[None]:
     workflow engine records consecutive store steps together): the lane heads are locked only
     from the end of the block to the commit, always in the same order, so two such
     transactions cannot deadlock on them, and each audit record goes with its outbox event in
-    one statement. Events of different subjects may leave in another order than they were
-    made (they commit together). `append` returns 0 for a deferred record."""
+    one statement. Two or more records go in one call of `audit_append_batch` (migration
+    0041: the same chaining and hashing in PL/pgSQL), one round trip for all. Events of
+    different subjects may leave in another order than they were made (they commit
+    together). `append` returns 0 for a deferred record."""
     conn = core(tx)
     if conn.dialect.name != "postgresql" or DEFERRED in conn.info:
         yield
@@ -236,7 +238,12 @@ def deferred(tx: Tx) -> Iterator[None]:
     try:
         yield
         del conn.info[DEFERRED]
-        for what, _, params in sorted(pending, key=lambda p: lane_of(p[1])):  # stable
+        ordered = sorted(pending, key=lambda p: lane_of(p[1]))  # stable
+        if len(ordered) > 1:
+            # All of them in one round trip (migration 0041's audit_append_batch).
+            conn.execute(_PG_APPEND_BATCH, _batch_params(ordered))
+            return
+        for what, _, params in ordered:
             if what == "event":
                 conn.execute(_OUTBOX_INSERT, params)
             else:
@@ -247,6 +254,35 @@ def deferred(tx: Tx) -> Iterator[None]:
 
 
 _OUTBOX_INSERT = OutboxEvent.__table__.insert()  # type: ignore[attr-defined]
+# Entry i of the arrays: an audit record (lane set) and/or an outbox event (topic set).
+_PG_APPEND_BATCH = text(
+    "SELECT audit_append_batch(CAST(:lane AS integer[]), CAST(:ts AS text[]), "
+    "CAST(:actor AS text[]), CAST(:action AS text[]), CAST(:subject_type AS text[]), "
+    "CAST(:subject_id AS text[]), CAST(:details AS text[]), "
+    "CAST(:o_created AS timestamptz[]), CAST(:o_topic AS text[]), "
+    "CAST(:o_subject_type AS text[]), CAST(:o_subject_id AS text[]), "
+    "CAST(:o_payload AS text[]), CAST(:o_traceparent AS text[]))")
+_BATCH_AUDIT = ("lane", "ts", "actor", "action", "subject_type", "subject_id", "details")
+_BATCH_OUTBOX = ("o_topic", "o_subject_type", "o_subject_id", "o_payload", "o_traceparent")
+
+
+def _batch_params(ordered: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, list[Any]]:
+    """The deferred records as audit_append_batch's arrays, in their order."""
+    out: dict[str, list[Any]] = {k: [] for k in (*_BATCH_AUDIT, "o_created", *_BATCH_OUTBOX)}
+    for what, _, params in ordered:
+        if what == "event":  # an outbox event alone (events.emit)
+            for k in _BATCH_AUDIT:
+                out[k].append(None)
+            out["o_created"].append(params["created_at"])
+            for k in _BATCH_OUTBOX:
+                out[k].append(params[k.removeprefix("o_")])
+        else:
+            for k in _BATCH_AUDIT:
+                out[k].append(params[k])
+            out["o_created"].append(None)  # now(), as the one-statement append
+            for k in _BATCH_OUTBOX:
+                out[k].append(params.get(k))
+    return out
 
 
 def append_many(

@@ -144,6 +144,43 @@ def test_deferred_records_are_written_at_the_end_in_lane_order(stocked: Engine) 
     audit.verify(stocked)
 
 
+def test_deferred_records_are_written_in_one_statement(stocked: Engine) -> None:
+    """On PostgreSQL the records of a block go in one call (audit_append_batch, migration
+    0041), chained as single appends are — several on one lane too — and verifiable."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    same_lane = [f"x{i}" for i in range(200) if audit.lane_of(f"x{i}") == 3][:3]
+    with transaction(stocked) as s:
+        with audit.deferred(s):
+            for subject in [*same_lane, "other"]:
+                audit.append(s, actor="t", action="t.b", subject_type="t", subject_id=subject,
+                             details={"ref": subject},
+                             outbox=audit.Outbox("t.b", "t", subject, {"ref": subject}))
+                events.emit(s, "t.after", "t", subject, {})
+            audit.append(s, actor="t", action="t.plain", subject_type="t", subject_id="plain")
+            event.listen(stocked, "before_cursor_execute", seen)
+        event.remove(stocked, "before_cursor_execute", seen)
+    if stocked.dialect.name == "postgresql":
+        assert len(statements) == 1 and "audit_append_batch" in statements[0]
+    with read_session(stocked) as s:
+        rows = s.execute(select(col(AuditEvent.subject_id), col(AuditEvent.lane),
+                                col(AuditEvent.lane_seq), col(AuditEvent.details))
+                         .where(col(AuditEvent.action).in_(("t.b", "t.plain")))).all()
+        outbox = s.execute(select(col(OutboxEvent.subject_id), col(OutboxEvent.topic))
+                           .where(col(OutboxEvent.topic).in_(("t.b", "t.after")))
+                           .order_by(col(OutboxEvent.id))).all()
+    assert sorted(r[0] for r in rows) == sorted([*same_lane, "other", "plain"])
+    lane3 = sorted((r[2], r[0]) for r in rows if r[1] == 3)
+    assert [subject for _, subject in lane3 if subject in same_lane] == same_lane
+    assert all(r[3] == f'{{"ref":"{r[0]}"}}' for r in rows if r[0] != "plain")
+    for subject in [*same_lane, "other"]:  # each subject's events in the order they were made
+        assert [t for sub, t in outbox if sub == subject] == ["t.b", "t.after"]
+    audit.verify(stocked)
+
+
 def test_deferred_records_are_dropped_with_a_failed_block(stocked: Engine) -> None:
     with pytest.raises(RuntimeError), transaction(stocked) as s, audit.deferred(s):
         audit.append(s, actor="t", action="t.gone", subject_type="t", subject_id="x")
