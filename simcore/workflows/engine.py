@@ -64,6 +64,7 @@ from simcore.errors import Conflict, NotFound, SimsmithError
 from simcore.log import get_logger
 from simcore.models import utcnow
 from simcore.records import canonical_json, check_no_secrets
+from simcore.workflows import wakeup
 from simcore.workflows.models import Workflow, WorkflowStep
 
 log = get_logger(__name__)
@@ -211,6 +212,7 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
                      subject_type="workflow", subject_id=wf_id, details=details,
                      outbox=audit.Outbox(f"workflow.{definition.kind}.started", "workflow",
                                          wf_id, details))
+        wakeup.notify(c)  # idle workers wake at the commit (PostgreSQL)
     recorded = _RECORDED.get()
     if recorded is not None:  # committed: the caller may answer from what was written
         recorded.append((run, steps))
@@ -846,6 +848,7 @@ def request_cancel(engine: Engine, workflow_id: str, *, actor: str, reason: str,
                                   "cancel_reason": reason, "updated_at": now}
         if row.lease_token is None:  # pending, or waiting for a retry: act on it now
             values["next_attempt_at"] = now
+            wakeup.notify(core(s))
         s.execute(update(WF).where(WF.c.id == workflow_id).values(**values))
         details = {"workflow_id": workflow_id, "subject": row.subject, "status": row.status,
                    "reason": reason}

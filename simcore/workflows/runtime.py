@@ -26,6 +26,7 @@ from simcore.smdp.port import SmdpPort
 from simcore.workflows import activation, service_flows
 from simcore.workflows.engine import RetryPolicy, Worker
 from simcore.workflows.steps import Deps
+from simcore.workflows.wakeup import Doorbell, Listener
 
 # The definitions a worker runs, registered on import (engine.REGISTRY).
 DEFINITIONS = (activation.ACTIVATION, service_flows.SUSPEND, service_flows.RESUME,
@@ -48,6 +49,10 @@ class WorkflowSettings(BaseSettings):
     workflow_lease_seconds: float = Field(default=30.0, gt=0)
     workflow_batch: int = Field(default=4, ge=1, le=100)
     workflow_poll_seconds: float = Field(default=0.2, gt=0)
+    workflow_listen_poll_seconds: float = Field(
+        default=1.0, gt=0, description="On PostgreSQL, how often idle workers look for due "
+        "runs while LISTEN/NOTIFY wakes them (simcore.workflows.wakeup): what a lost "
+        "notification, a retry's backoff or an expired lease may wait")
     workflow_retry_initial_seconds: float = Field(default=1.0, ge=0)
     workflow_retry_max_seconds: float = Field(default=300.0, ge=0)
     workflow_max_attempts: int = Field(default=6, ge=1)
@@ -156,22 +161,40 @@ class WorkerPool:
                                batch=settings.workflow_batch, policy=settings.policy())
                         for _ in range(threads or settings.workflow_threads)]
         self._poll = settings.workflow_poll_seconds
+        self._listen_poll = max(self._poll, settings.workflow_listen_poll_seconds)
+        # PostgreSQL: idle workers wait for a NOTIFY (simcore.workflows.wakeup), polling
+        # seldom; SQLite: they poll.
+        self.doorbell = Doorbell(len(self.workers))
+        self.listener = (Listener(engine, self.doorbell, self._stop, name=f"{name}-listener")
+                         if engine.dialect.name == "postgresql" else None)
+        sleep = self._stop.wait if self.listener is None else self._idle
         self._threads = [threading.Thread(target=w.run_until, args=(self._stop.is_set,),
-                                          kwargs={"idle": self._poll, "sleep": self._stop.wait},
+                                          kwargs={"idle": self._poll, "sleep": sleep},
                                           name=f"{name}-{i}", daemon=True)
                          for i, w in enumerate(self.workers)]
 
+    def _idle(self, _poll: float) -> None:
+        listener = self.listener
+        self.doorbell.wait(self._listen_poll if listener is not None and listener.up
+                           else self._poll)
+
     def start(self) -> WorkerPool:
+        if self.listener is not None:
+            self.listener.start()
         for t in self._threads:
             t.start()
-        log.info("workflow.workers.started", threads=len(self._threads))
+        log.info("workflow.workers.started", threads=len(self._threads),
+                 listen=self.listener is not None)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self.doorbell.ring_all()
         for t in self._threads:
             if t.is_alive():
                 t.join(timeout=timeout)
+        if self.listener is not None:
+            self.listener.join(timeout)
 
     def wait(self) -> None:
         """Block until stopped (a signal handler calls stop)."""
