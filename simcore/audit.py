@@ -108,14 +108,36 @@ _PG_INSERT_EVENT = (
     ":subject_id, :details, h.prev_hash, h.hash FROM h RETURNING seq"
 )
 _PG_APPEND = text(_PG_HEAD_UPDATE + _PG_INSERT_EVENT)
-# The same, with the change's outbox event written by the same statement (one round trip).
-_PG_APPEND_WITH_OUTBOX = text(
-    _PG_HEAD_UPDATE
-    + ", o AS (INSERT INTO outbox_event (created_at, topic, subject_type, subject_id, payload, "
+_PG_OUTBOX_CTE = (
+    ", o AS (INSERT INTO outbox_event (created_at, topic, subject_type, subject_id, payload, "
     "attempts, traceparent) VALUES (now(), :o_topic, :o_subject_type, :o_subject_id, :o_payload, "
-    "0, :o_traceparent)) "
-    + _PG_INSERT_EVENT
-)
+    "0, :o_traceparent)) ")
+# The same, with the change's outbox event written by the same statement (one round trip).
+_PG_APPEND_WITH_OUTBOX = text(_PG_HEAD_UPDATE + _PG_OUTBOX_CTE + _PG_INSERT_EVENT)
+
+
+def pg_append_sql(ctes: str) -> str:
+    """PostgreSQL: the append with its outbox event as one statement that also runs the
+    caller's data-modifying CTEs (`ctes`: ", name AS (INSERT …)" …): a change, its audit record
+    and its outbox event in one round trip — run it alone in autocommit, the lane's head is
+    then locked only for that statement. It returns the event's `seq`; its parameters are
+    `pg_append_params`' and the CTEs' own (not named like those)."""
+    return _PG_HEAD_UPDATE + _PG_OUTBOX_CTE + ctes + " " + _PG_INSERT_EVENT
+
+
+def pg_append_params(*, actor: str, action: str, subject_type: str, subject_id: str,
+                     details: Mapping[str, Any], outbox: Outbox) -> dict[str, Any]:
+    """The parameters of pg_append_sql's statement for one record and its outbox event,
+    checked for secrets as `append` checks them."""
+    record = dict(details)
+    check_no_secrets(record)
+    payload = dict(outbox.payload)
+    check_no_secrets(payload, "payload")
+    return {"ts": now_iso(), "actor": actor, "action": action, "subject_type": subject_type,
+            "subject_id": subject_id, "details": canonical_json(record),
+            "lane": lane_of(subject_id), "o_topic": outbox.topic,
+            "o_subject_type": outbox.subject_type, "o_subject_id": outbox.subject_id,
+            "o_payload": canonical_json(payload), "o_traceparent": outbox_traceparent()}
 
 
 

@@ -187,6 +187,9 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
     data = dict(input)
     check_no_secrets(data, "input")
     body = canonical_json(data)
+    if engine.dialect.name == "postgresql":
+        return _start_pg(engine, definition, body, actor=actor, subject=subject,
+                         idempotency_key=idempotency_key, trace_id=trace_id)
     with transaction(engine) as s:
         c = core(s)  # Core and statements built once: the API runs this for every request
         if idempotency_key is not None:
@@ -212,12 +215,84 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
                      subject_type="workflow", subject_id=wf_id, details=details,
                      outbox=audit.Outbox(f"workflow.{definition.kind}.started", "workflow",
                                          wf_id, details))
-        wakeup.notify(c)  # idle workers wake at the commit (PostgreSQL)
     recorded = _RECORDED.get()
     if recorded is not None:  # committed: the caller may answer from what was written
         recorded.append((run, steps))
     log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
     return wf_id
+
+
+def _start_pg(engine: Engine, definition: Definition, body: str, *, actor: str,
+              subject: str | None, idempotency_key: str | None, trace_id: str | None) -> str:
+    """start() on PostgreSQL: the run, its steps, its audit record with the outbox event in one
+    statement in autocommit (one round trip; the API runs this for every request), then the
+    workers woken (wakeup.announce). A key already used: a read first; a concurrent start
+    with the same key loses on the unique key and answers as if it had come second."""
+    direct = _START.get(engine)
+    if direct is None:
+        direct = _START[engine] = (DirectStatement(engine, _START_SQL, write=True),
+                                   DirectStatement(engine, _BY_KEY))
+    insert_run, by_key = direct
+    if idempotency_key is not None:
+        found = _found_by_key(by_key, definition, body, idempotency_key)
+        if found is not None:
+            return found
+    wf_id = str(uuid.uuid4())
+    now = utcnow()
+    run = {"id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
+           "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
+           "actor": actor, "trace_id": trace_id, "next_attempt_at": now,
+           "created_at": now, "updated_at": now}
+    steps = [{"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
+              "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
+              "compensation_attempts": 0} for i, st in enumerate(definition.steps)]
+    details = {"workflow_id": wf_id, "subject": subject}
+    action = f"workflow.{definition.kind}.started"
+    params = audit.pg_append_params(
+        actor=actor, action=action, subject_type="workflow", subject_id=wf_id, details=details,
+        outbox=audit.Outbox(action, "workflow", wf_id, details))
+    params.update({f"r_{k}": v for k, v in run.items()})
+    params.update(s_names=[st["name"] for st in steps],
+                  s_keys=[st["idempotency_key"] for st in steps])
+    try:
+        insert_run.rows(**params)
+    except engine.dialect.loaded_dbapi.IntegrityError:  # straight from the driver
+        if idempotency_key is None:
+            raise
+        found = _found_by_key(by_key, definition, body, idempotency_key)
+        if found is None:
+            raise
+        return found
+    wakeup.announce(engine)  # committed: idle workers are woken
+    recorded = _RECORDED.get()
+    if recorded is not None:  # committed: the caller may answer from what was written
+        recorded.append((run, steps))
+    log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
+    return wf_id
+
+
+def _found_by_key(by_key: DirectStatement, definition: Definition, body: str,
+                  key: str) -> str | None:
+    rows = by_key.rows(key=key)
+    if not rows:
+        return None
+    found_id, kind, found_input = rows[0]
+    if kind != definition.kind or found_input != body:
+        raise Conflict(f"idempotency key {key!r} was used for another request")
+    return str(found_id)
+
+
+_RUN_COLUMNS = ("id", "kind", "status", "subject", "input", "data", "step", "idempotency_key",
+                "actor", "trace_id", "next_attempt_at", "created_at", "updated_at")
+_START_SQL = text(audit.pg_append_sql(
+    ", r AS (INSERT INTO workflow (" + ", ".join(_RUN_COLUMNS) + ") VALUES ("
+    + ", ".join(f":r_{c}" for c in _RUN_COLUMNS) + "))"
+    ", s AS (INSERT INTO workflow_step (workflow_id, seq, name, status, idempotency_key, "
+    "attempts, compensation_attempts) SELECT :r_id, t.ord - 1, t.name, 'pending', t.key, 0, 0 "
+    "FROM unnest(CAST(:s_names AS varchar[]), CAST(:s_keys AS varchar[])) "
+    "WITH ORDINALITY AS t(name, key, ord))")).columns(seq=Integer)
+_START: weakref.WeakKeyDictionary[Engine, tuple[DirectStatement, DirectStatement]] = (
+    weakref.WeakKeyDictionary())
 
 
 # Runs recorded by start() in this context (recording()): what was written, so the API answers

@@ -58,7 +58,7 @@ def test_a_new_run_wakes_an_idle_worker(deps: Deps) -> None:
 def test_a_lost_notification_only_delays_the_run(deps: Deps,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     if deps.engine.dialect.name == "postgresql":
-        monkeypatch.setattr(wakeup, "notify", lambda conn: None)  # never sent
+        monkeypatch.setattr(wakeup, "announce", lambda engine, runs=1: None)  # never sent
     pool = _pool(deps, 0.05, 0.2).start()
     try:
         if pool.listener is not None:
