@@ -12,7 +12,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -205,12 +205,15 @@ class DirectStatement:
     open). A write (`write=True`) queues behind the SQLite writer lock like transaction(); a
     read takes no lock."""
 
-    def __init__(self, engine: Engine, statement: Any, *, write: bool = False) -> None:
+    def __init__(self, engine: Engine, statement: Any, *, write: bool = False,
+                 keep: bool = False) -> None:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self.engine = engine
         self.sql = str(compiled)
         self.write = write
+        # PostgreSQL: on this thread's kept connection (KeptConnections), not the pool's
+        self._keep = keep and dialect.name == "postgresql"
         binds = {name: compiled.binds[name] for name in compiled.bind_names.values()}
         self._names: tuple[str, ...] = tuple(compiled.positiontup or ()) if dialect.positional \
             else tuple(binds)
@@ -253,6 +256,18 @@ class DirectStatement:
         return self._run(params)[1]
 
     def _run(self, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
+        if self._keep:
+            kept = kept_connections(self.engine)
+            try:
+                cursor = kept.connection().cursor()
+                cursor.execute(self.sql, self._parameters(params))
+                rows = cursor.fetchall() if self._returns_rows else []
+                changed = cursor.rowcount
+                cursor.close()
+            except BaseException:
+                kept.drop()  # its state is not known: the next statement takes a new one
+                raise
+            return [self._row(r) for r in rows], changed
         lock = _writer_lock(self.engine) if self.write else None
         with lock if lock is not None else nullcontext():
             raw = self.engine.raw_connection()
@@ -270,6 +285,84 @@ class DirectStatement:
                     driver.autocommit = False  # as SQLAlchemy expects it back
                 raw.close()
         return [self._row(r) for r in rows], changed
+
+
+class KeptConnections:
+    """PostgreSQL connections in autocommit kept open, one per thread, for an engine's hottest
+    single statements (DirectStatement(keep=True): the SM-DP+'s ES9+ steps). Each is taken from
+    the pool once and detached from it, so a statement costs its round trip only — the pool's
+    checkout and return (the fairy's bookkeeping, its reset) cost more CPU than a one-row
+    statement's own client work, and psycopg keeps the statements it prepared on it. A
+    connection that failed is closed and replaced on the next use; a forked child never uses
+    (nor closes) its parent's. Not counted in the pool's size: one more connection per thread
+    that runs such statements; an ended thread's is closed when another thread next opens or
+    takes over one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)
+        # thread ident -> (the detached pool connection, its DBAPI connection, the thread)
+        self._by_thread: dict[int, tuple[Any, Any, threading.Thread]] = {}
+        self._pid = os.getpid()
+
+    def connection(self) -> Any:
+        """This thread's DBAPI (psycopg) connection, opened when it has none."""
+        if self._pid != os.getpid():  # a forked child: the parent's connections are not its
+            self._by_thread, self._pid = {}, os.getpid()
+        me, current = threading.get_ident(), threading.current_thread()
+        kept = self._by_thread.get(me)
+        if kept is not None and kept[2] is not current:  # an ended thread's ident, reused
+            kept = self._by_thread[me] = (kept[0], kept[1], current)  # its connection taken over
+            self._close_ended_threads()
+        if kept is None or kept[1].closed:
+            engine = self._engine()
+            if engine is None:
+                raise RuntimeError("the engine of these kept connections is gone")
+            self._close_ended_threads()
+            raw = engine.raw_connection()
+            driver: Any = raw.driver_connection
+            raw.detach()  # closed, not returned, when dropped
+            driver.autocommit = True
+            kept = self._by_thread[me] = (raw, driver, current)
+        return kept[1]
+
+    def _close_ended_threads(self) -> None:
+        """Close the connections of threads that have ended (short-lived threads — a test
+        client's, a thread pool's retired workers — must not leave a server process each)."""
+        alive = {t.ident for t in threading.enumerate()}
+        for ident in [i for i in list(self._by_thread) if i not in alive]:
+            ended = self._by_thread.pop(ident, None)  # another thread may be pruning too
+            if ended is not None:
+                with suppress(Exception):
+                    ended[0].close()
+
+    def drop(self) -> None:
+        """Close this thread's connection (after a failure: its state is not known)."""
+        kept = self._by_thread.pop(threading.get_ident(), None)
+        if kept is not None:
+            with suppress(Exception):
+                kept[0].close()
+
+    def close(self) -> None:
+        """Close every thread's connection (the engine is being disposed)."""
+        for raw, _, _ in list(self._by_thread.values()):
+            with suppress(Exception):
+                raw.close()
+        self._by_thread.clear()
+
+
+_kept: weakref.WeakKeyDictionary[Engine, KeptConnections] = weakref.WeakKeyDictionary()
+
+
+def kept_connections(engine: Engine) -> KeptConnections:
+    """The engine's KeptConnections (made on first use)."""
+    kept = _kept.get(engine)
+    if kept is None:
+        with _locks_guard:
+            kept = _kept.get(engine)
+            if kept is None:
+                kept = _kept[engine] = KeptConnections(engine)
+                weakref.finalize(engine, kept.close)  # closed with the engine, not left to GC
+    return kept
 
 
 @contextmanager

@@ -130,8 +130,8 @@ class StoreDownloadOrders:
         self.actor = actor
         self.service_provider = service_provider
         self.progress = progress
-        self._released = DirectStatement(engine, _RELEASED)
-        self._session_with_order = DirectStatement(engine, _SESSION_WITH_ORDER)
+        self._released = DirectStatement(engine, _RELEASED, keep=True)
+        self._session_with_order = DirectStatement(engine, _SESSION_WITH_ORDER, keep=True)
         self._count = _count_statement(engine.dialect.name)
         # PostgreSQL: the delivery and the installation result (with the session's step) as
         # one statement each (simcore.smdp.download_reports) — unless a progress hook must run

@@ -176,10 +176,11 @@ class OneStatementReports:
         if engine.dialect.name != "postgresql":
             raise ValueError("one-statement reports are PostgreSQL's")
         self.actor = actor
-        self._delivered = DirectStatement(engine, _DELIVERED.bindparams(*_TYPES), write=True)
+        self._delivered = DirectStatement(engine, _DELIVERED.bindparams(*_TYPES), write=True,
+                                          keep=True)
         self._install: dict[str, DirectStatement] = {
             str(target): DirectStatement(engine, _install_statement(target).bindparams(
-                bindparam("now", type_=UtcDateTime())), write=True)
+                bindparam("now", type_=UtcDateTime())), write=True, keep=True)
             for target in (P.INSTALLED, P.ERROR)}
 
     def _audit_params(self, iccid: str) -> dict[str, Any]:

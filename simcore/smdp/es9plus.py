@@ -632,9 +632,10 @@ class StoreSessions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._upsert = _upsert_session(engine.dialect.name)
-        self._get = db.DirectStatement(engine, _GET_SESSION)
-        self._put = db.DirectStatement(engine, self._upsert, write=True)
-        self._delete = db.DirectStatement(engine, _DELETE_SESSION, write=True)
+        # keep: on a connection of this thread's kept for them (db.KeptConnections)
+        self._get = db.DirectStatement(engine, _GET_SESSION, keep=True)
+        self._put = db.DirectStatement(engine, self._upsert, write=True, keep=True)
+        self._delete = db.DirectStatement(engine, _DELETE_SESSION, write=True, keep=True)
 
     def __repr__(self) -> str:
         return f"StoreSessions({self.engine.url.render_as_string(hide_password=True)})"

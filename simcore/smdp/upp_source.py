@@ -31,7 +31,7 @@ from esim.build import verify_package
 from esim.compiled import CompiledTemplate
 from esim.errors import EsimError
 from esim.template import builtin_template_names
-from simcore import esim_build, key_writers, keys
+from simcore import db, esim_build, key_writers, keys
 from simcore.config import Settings, get_settings
 from simcore.errors import InvalidInput
 from simcore.esim_build import (
@@ -170,20 +170,27 @@ class HsmUppSource:
         # so for it — else its implicit BEGIN and the pool's ROLLBACK on return were two more
         # round trips, and psycopg drops every prepared statement of the connection at a
         # ROLLBACK (the ES9+ steps' statements on it were parsed and planned again).
-        raw = self.engine.raw_connection()
-        driver: Any = raw.driver_connection
-        postgresql = self.engine.dialect.name == "postgresql"
-        try:
-            if postgresql:
-                driver.autocommit = True  # the pool hands out idle connections only
-            cursor = raw.cursor()
-            cursor.execute(self._sql, self._params(iccid))
-            rows = cursor.fetchall()
-            cursor.close()
-        finally:
-            if postgresql:
-                driver.autocommit = False  # as SQLAlchemy expects it back
-            raw.close()
+        # On PostgreSQL the thread's kept connection of the ES9+ steps (db.KeptConnections):
+        # no pool checkout and return around a 40 µs query.
+        if self.engine.dialect.name == "postgresql":
+            kept = db.kept_connections(self.engine)
+            try:
+                cursor = kept.connection().cursor()
+                cursor.execute(self._sql, self._params(iccid))
+                rows = cursor.fetchall()
+                cursor.close()
+            except BaseException:
+                kept.drop()
+                raise
+        else:
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(self._sql, self._params(iccid))
+                rows = cursor.fetchall()
+                cursor.close()
+            finally:
+                raw.close()
         if not rows or rows[0][3] != "esim":
             raise InvalidInput("iccid", "no eSIM profile with this ICCID", value=iccid)
         _, imsi, msisdn, _, ki_token, opc_token, profile, _, _ = rows[0]

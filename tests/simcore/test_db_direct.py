@@ -5,7 +5,7 @@ converted by their column types, and the connection back in the pool whatever ha
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, column, func, select, table
 
 from simcore import db
 from simcore.models import Sim
@@ -30,3 +30,71 @@ def test_a_connection_killed_mid_statement_goes_back_to_the_pool(pg_engine: Engi
     ok = db.DirectStatement(pg_engine, select(func.pg_backend_pid()))
     for _ in range(pg_engine.pool.size() + 1):  # type: ignore[attr-defined]
         assert ok.rows()[0][0] > 0
+
+
+def test_kept_statements_share_this_threads_connection(engine: Engine) -> None:
+    """keep=True (PostgreSQL): every statement of a thread on one connection kept out of the
+    pool, in autocommit; another thread has its own. SQLite: the pool, as without it."""
+    import threading
+
+    pid = db.DirectStatement(engine, select(func.count()), keep=True)
+    before = engine.pool.checkedout()  # type: ignore[attr-defined]
+    first = pid.rows()
+    assert pid.rows() == first
+    assert engine.pool.checkedout() == before  # type: ignore[attr-defined]
+    if engine.dialect.name != "postgresql":
+        return
+    backend = db.DirectStatement(engine, select(func.pg_backend_pid()), keep=True)
+    mine = backend.rows()[0][0]
+    assert backend.rows()[0][0] == mine
+    autocommit = db.DirectStatement(engine, select(func.current_setting("transaction_isolation"),
+                                                   func.txid_current_if_assigned()), keep=True)
+    assert autocommit.rows()[0][1] is None  # no transaction left open between statements
+    theirs: list[int] = []
+    worker = threading.Thread(target=lambda: theirs.append(backend.rows()[0][0]))
+    worker.start()
+    worker.join()
+    assert theirs and theirs[0] != mine
+    assert backend.rows()[0][0] == mine
+
+
+def test_a_kept_connection_that_failed_is_replaced(pg_engine: Engine) -> None:
+    backend = db.DirectStatement(pg_engine, select(func.pg_backend_pid()), keep=True)
+    first = backend.rows()[0][0]
+    kill = db.DirectStatement(pg_engine, select(func.pg_terminate_backend(func.pg_backend_pid())),
+                              keep=True)
+    psycopg = pytest.importorskip("psycopg")
+    with pytest.raises(psycopg.OperationalError):
+        kill.rows()
+    second = backend.rows()[0][0]
+    assert second != first and backend.rows()[0][0] == second
+
+
+def test_an_ended_threads_kept_connection_is_closed(pg_engine: Engine) -> None:
+    """Threads that ran kept statements and ended leave no server process behind: the next
+    thread that needs a connection takes one of theirs over (the same thread ident) or closes
+    them."""
+    import threading
+
+    backend = db.DirectStatement(pg_engine, select(func.pg_backend_pid()), keep=True)
+    activity = table("pg_stat_activity", column("pid"))
+    alive = db.DirectStatement(pg_engine, select(func.count()).select_from(activity).where(
+        activity.c.pid == bindparam("pid")))
+    together = threading.Barrier(2)
+    ended: list[int] = []
+
+    def run() -> None:
+        ended.append(backend.rows()[0][0])
+        together.wait()  # both alive at once: two threads, two connections
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(set(ended)) == 2
+    later: list[int] = []
+    worker = threading.Thread(target=lambda: later.append(backend.rows()[0][0]))
+    worker.start()
+    worker.join()
+    assert [p for p in ended if p not in later and alive.rows(pid=p)[0][0]] == []

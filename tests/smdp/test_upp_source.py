@@ -131,8 +131,9 @@ def test_downloads_carry_the_suci_key_registry(engine: Engine, hsm: SoftHsm) -> 
 
 def test_the_upp_read_keeps_the_connections_prepared_statements(
         pg_engine: Engine, hsm: SoftHsm) -> None:  # noqa: F811
-    """On PostgreSQL the UPP read runs in autocommit: psycopg drops every prepared statement of
-    a connection at a ROLLBACK, and the pool's rollback after the read made PostgreSQL parse and
+    """On PostgreSQL the UPP read runs in autocommit, on the connection the ES9+ steps' own
+    statements keep (db.KeptConnections): psycopg drops every prepared statement of a
+    connection at a ROLLBACK, and the pool's rollback after the read made PostgreSQL parse and
     plan again the ES9+ statements that had run on that connection."""
     from sqlalchemy import create_engine, func, literal, table
 
@@ -143,13 +144,16 @@ def test_the_upp_read_keeps_the_connections_prepared_statements(
     esim = seed(pg_engine, hsm, 1, batch="pp", kind="esim")[0]
     one = create_engine(pg_engine.url, pool_size=1, max_overflow=0)  # always the same connection
     try:
-        probe = db.DirectStatement(one, select(literal(1)))
+        probe = db.DirectStatement(one, select(literal(1)), keep=True)
         prepared = db.DirectStatement(
-            one, select(func.count()).select_from(table("pg_prepared_statements")))
+            one, select(func.count()).select_from(table("pg_prepared_statements")), keep=True)
+        backend = db.DirectStatement(one, select(func.pg_backend_pid()), keep=True)
+        pid = backend.rows()
         for _ in range(8):  # psycopg prepares a statement from its sixth run on
             probe.rows()
         assert prepared.rows()[0][0] >= 1
         HsmUppSource(one, hsm).package(esim)
         assert prepared.rows()[0][0] >= 1
+        assert backend.rows() == pid  # the same connection all along
     finally:
         one.dispose()
