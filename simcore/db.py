@@ -206,14 +206,16 @@ class DirectStatement:
     read takes no lock."""
 
     def __init__(self, engine: Engine, statement: Any, *, write: bool = False,
-                 keep: bool = False) -> None:
+                 keep: bool = False, synchronous: bool = True) -> None:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self.engine = engine
         self.sql = str(compiled)
         self.write = write
-        # PostgreSQL: on this thread's kept connection (KeptConnections), not the pool's
+        # PostgreSQL: on this thread's kept connection (KeptConnections), not the pool's —
+        # one whose commits do not wait for the WAL flush when not `synchronous`
         self._keep = keep and dialect.name == "postgresql"
+        self._synchronous = synchronous
         binds = {name: compiled.binds[name] for name in compiled.bind_names.values()}
         self._names: tuple[str, ...] = tuple(compiled.positiontup or ()) if dialect.positional \
             else tuple(binds)
@@ -257,7 +259,7 @@ class DirectStatement:
 
     def _run(self, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
         if self._keep:
-            kept = kept_connections(self.engine)
+            kept = kept_connections(self.engine, synchronous=self._synchronous)
             try:
                 cursor = kept.connection().cursor()
                 cursor.execute(self.sql, self._parameters(params))
@@ -296,10 +298,18 @@ class KeptConnections:
     connection that failed is closed and replaced on the next use; a forked child never uses
     (nor closes) its parent's. Not counted in the pool's size: one more connection per thread
     that runs such statements; an ended thread's is closed when another thread next opens or
-    takes over one."""
+    takes over one.
 
-    def __init__(self, engine: Engine) -> None:
+    `synchronous=False`: the connections commit without waiting for the WAL to reach the disk
+    (synchronous_commit off) — for writes a database crash may lose without harm, never for
+    records: a commit is visible to every other connection at once all the same; only its
+    durability waits for the WAL writer (a fraction of a second). A flush per commit cost
+    PostgreSQL twice the CPU of a one-row upsert and ~1 ms of latency (docs/benchmarks.md,
+    smdp)."""
+
+    def __init__(self, engine: Engine, *, synchronous: bool = True) -> None:
         self._engine = weakref.ref(engine)
+        self._synchronous = synchronous
         # thread ident -> (the detached pool connection, its DBAPI connection, the thread)
         self._by_thread: dict[int, tuple[Any, Any, threading.Thread]] = {}
         self._pid = os.getpid()
@@ -322,6 +332,8 @@ class KeptConnections:
             driver: Any = raw.driver_connection
             raw.detach()  # closed, not returned, when dropped
             driver.autocommit = True
+            if not self._synchronous:
+                driver.execute("SET synchronous_commit = off")
             kept = self._by_thread[me] = (raw, driver, current)
         return kept[1]
 
@@ -350,17 +362,19 @@ class KeptConnections:
         self._by_thread.clear()
 
 
-_kept: weakref.WeakKeyDictionary[Engine, KeptConnections] = weakref.WeakKeyDictionary()
+_kept: weakref.WeakKeyDictionary[Engine, dict[bool, KeptConnections]] = (
+    weakref.WeakKeyDictionary())
 
 
-def kept_connections(engine: Engine) -> KeptConnections:
-    """The engine's KeptConnections (made on first use)."""
-    kept = _kept.get(engine)
+def kept_connections(engine: Engine, *, synchronous: bool = True) -> KeptConnections:
+    """The engine's KeptConnections (made on first use), synchronous or not."""
+    kept = _kept.get(engine, {}).get(synchronous)
     if kept is None:
         with _locks_guard:
-            kept = _kept.get(engine)
+            both = _kept.setdefault(engine, {})
+            kept = both.get(synchronous)
             if kept is None:
-                kept = _kept[engine] = KeptConnections(engine)
+                kept = both[synchronous] = KeptConnections(engine, synchronous=synchronous)
                 weakref.finalize(engine, kept.close)  # closed with the engine, not left to GC
     return kept
 

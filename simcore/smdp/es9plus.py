@@ -632,10 +632,15 @@ class StoreSessions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._upsert = _upsert_session(engine.dialect.name)
-        # keep: on a connection of this thread's kept for them (db.KeptConnections)
-        self._get = db.DirectStatement(engine, _GET_SESSION, keep=True)
-        self._put = db.DirectStatement(engine, self._upsert, write=True, keep=True)
-        self._delete = db.DirectStatement(engine, _DELETE_SESSION, write=True, keep=True)
+        # On PostgreSQL on this thread's kept connection (db.KeptConnections) whose commits do
+        # not wait for the WAL flush: a session a database crash loses only makes the LPA
+        # start its download again (the reports, which write the session with the order's
+        # state, stay synchronous: simcore.smdp.download_reports).
+        self._get = db.DirectStatement(engine, _GET_SESSION, keep=True, synchronous=False)
+        self._put = db.DirectStatement(engine, self._upsert, write=True, keep=True,
+                                       synchronous=False)
+        self._delete = db.DirectStatement(engine, _DELETE_SESSION, write=True, keep=True,
+                                          synchronous=False)
 
     def __repr__(self) -> str:
         return f"StoreSessions({self.engine.url.render_as_string(hide_password=True)})"

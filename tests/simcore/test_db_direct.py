@@ -98,3 +98,16 @@ def test_an_ended_threads_kept_connection_is_closed(pg_engine: Engine) -> None:
     worker.start()
     worker.join()
     assert [p for p in ended if p not in later and alive.rows(pid=p)[0][0]] == []
+
+
+def test_kept_connections_not_synchronous_commit_without_waiting_for_the_flush(
+        pg_engine: Engine) -> None:
+    """synchronous=False: the statement runs on a kept connection of its own whose commits do
+    not wait for the WAL flush (an RSP session's writes); the default ones do (the reports)."""
+    setting = select(func.current_setting("synchronous_commit"), func.pg_backend_pid())
+    lazy = db.DirectStatement(pg_engine, setting, keep=True, synchronous=False)
+    strict = db.DirectStatement(pg_engine, setting, keep=True)
+    (off, lazy_pid), = lazy.rows()
+    (on, strict_pid), = strict.rows()
+    assert (off, on) == ("off", "on") and lazy_pid != strict_pid
+    assert db.DirectStatement(pg_engine, setting).rows()[0][0] == "on"  # the pool's: untouched

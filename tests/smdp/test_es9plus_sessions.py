@@ -131,3 +131,23 @@ def _sessions_left(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(
             SmdpDownloadSession.__table__)).scalar_one())  # type: ignore[attr-defined]
+
+
+def test_session_writes_do_not_wait_for_the_flush_reports_do(pg_engine: Engine) -> None:
+    """On PostgreSQL an RSP session's own writes commit without waiting for the WAL flush (a
+    session lost in a crash only restarts the download); a report's statement — the order's
+    state, counters, audit — waits as every other write does."""
+    from sqlalchemy import func, select
+
+    from simcore import db
+    from simcore.smdp.download_orders import StoreDownloadOrders
+
+    sessions = StoreSessions(pg_engine)
+    orders = StoreDownloadOrders(pg_engine, "smdp.example", sessions=sessions)
+    assert orders._one is not None
+    setting = select(func.current_setting("synchronous_commit"))
+    assert not sessions._put._synchronous and not sessions._get._synchronous \
+        and not sessions._delete._synchronous
+    assert orders._one._delivered._synchronous
+    assert db.DirectStatement(pg_engine, setting, keep=True, synchronous=False).rows() == [("off",)]
+    assert db.DirectStatement(pg_engine, setting, keep=True).rows() == [("on",)]
