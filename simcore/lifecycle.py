@@ -14,7 +14,7 @@ the move, writes the state (bumping the row version), one audit event and one ou
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -309,6 +309,53 @@ def claim_transition(
     _record(tx, machine, str(getattr(obj, machine.key)), current, target, actor, None,
             details)
     return obj
+
+
+def transition_if(
+    tx: Tx,
+    machine: StateMachine,
+    subject: str,
+    current: str,
+    target: str,
+    *,
+    actor: str,
+    where: Mapping[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
+    details: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> Any:
+    """apply_transition without reading the row first: move the row `subject` from `current`
+    to `target` in one UPDATE … RETURNING if it is in `current` and its columns equal `where`
+    (the UPDATE locks it), then write the audit and outbox records (`details(row)`: their
+    details, from the row as now stored). Returns that row (a detached model object), or None
+    when the row is not in that state (or not there): the caller reads it to say why."""
+    check_transition(machine, subject, current, target)
+    where = dict(where or {})
+    values = dict(changes or {})
+    params = {f"w_{k}": v for k, v in where.items()}
+    params.update({f"v_{k}": v for k, v in values.items()})
+    params.update(subject=subject, current=str(current), target=str(target), now=utcnow())
+    row = core(tx).execute(_transition_if_statement(machine, tuple(sorted(where)),
+                                                    tuple(sorted(values))), params).first()
+    if row is None:
+        return None
+    obj = from_row(machine.model, row._mapping)
+    _record(tx, machine, subject, current, target, actor, None,
+            details(obj) if details is not None else None)
+    return obj
+
+
+@functools.lru_cache(maxsize=64)
+def _transition_if_statement(machine: StateMachine, where: tuple[str, ...],
+                             changes: tuple[str, ...]) -> Any:
+    table: Any = machine.model.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes}
+    values.update({machine.field: bindparam("target"), "version": table.c.version + 1,
+                   "updated_at": bindparam("now", type_=UtcDateTime())})
+    return (update(table)
+            .where(table.c[machine.key] == bindparam("subject"),
+                   table.c[machine.field] == bindparam("current"),
+                   *(table.c[k] == bindparam(f"w_{k}") for k in where))
+            .values(**values).returning(*table.c))
 
 
 # Last key claimed per (database, machine, state, filters) in this process: where the next scan

@@ -30,6 +30,7 @@ from simcore.lifecycle import (
     SimState,
     apply_transition,
     claim_transition,
+    transition_if,
 )
 from simcore.models import Batch, MsisdnEntry, Sim, utcnow
 from simcore.msisdn_pool import assign_in_session
@@ -39,7 +40,9 @@ from simcore.workflows.steps import (
     hlr_provision,
     is_esim,
     keys_ready,
+    locked_sim,
     notify,
+    remember_locked,
     sim_for_update,
     smdp_order,
 )
@@ -105,7 +108,7 @@ def _reserve(s: Session, run: Run) -> Mapping[str, Any]:
             raise StepFailed(f"SIM {sim.iccid} is {sim.state} ({sim.kind}, profile "
                              f"{sim.profile_state}): not an in-stock {inp['kind']} SIM")
         apply_transition(s, sim, SimState.ALLOCATED, actor=run.actor,
-                         changes={"subscriber_ref": ref}, details=details)
+                         changes={"subscriber_ref": ref}, details=details)  # sim updated too
     else:
         if inp.get("form_factor"):
             where["form_factor"] = inp["form_factor"]
@@ -118,6 +121,7 @@ def _reserve(s: Session, run: Run) -> Mapping[str, Any]:
                                where=where, changes={"subscriber_ref": ref}, details=details)
         if sim is None:
             raise StepFailed(f"no {inp['kind']} SIM in stock")
+    remember_locked(s, sim)
     out = {"iccid": sim.iccid, "imsi": sim.imsi}
     if inp["kind"] == "esim":
         out["matching_id"] = generate_matching_id()
@@ -133,15 +137,17 @@ def _unreserve(s: Session, run: Run) -> None:
 
 
 def _assign_msisdn(s: Session, run: Run) -> Mapping[str, Any]:
-    sim = sim_for_update(s, run.data["iccid"])
+    sim = locked_sim(s, run.data["iccid"])  # reserved in this transaction: not read again
     if sim.msisdn:
         return {"msisdn": sim.msisdn}
     try:
         number = assign_in_session(s, sim.iccid, run.input["msisdn"], actor=run.actor)
     except (InvalidInput, NotFound, Conflict) as e:
         raise StepFailed(str(e)) from e
-    core(s).execute(_SET_MSISDN, {"k": sim.iccid, "m": number, "v": sim.version + 1,
-                                  "t": utcnow()})
+    now = utcnow()
+    core(s).execute(_SET_MSISDN, {"k": sim.iccid, "m": number, "v": sim.version + 1, "t": now})
+    sim.msisdn, sim.version, sim.updated_at = number, sim.version + 1, now
+    remember_locked(s, sim)
     return {"msisdn": number}
 
 
@@ -172,13 +178,15 @@ def _unassign_msisdn(s: Session, run: Run) -> None:
 
 
 def _mark_active(s: Session, run: Run) -> None:
-    sim = sim_for_update(s, run.data["iccid"])
-    if sim.state != SimState.ALLOCATED or sim.subscriber_ref != run.input["subscriber_ref"]:
+    # One UPDATE that checks the state as it writes it (no read first).
+    done = transition_if(s, SIM_LIFECYCLE, run.data["iccid"], SimState.ALLOCATED,
+                         SimState.ACTIVE, actor=run.actor,
+                         where={"subscriber_ref": run.input["subscriber_ref"]},
+                         details=lambda sim: {"msisdn": sim.msisdn, "workflow_id": run.id})
+    if done is None:
+        sim = sim_for_update(s, run.data["iccid"])
         raise StepFailed(f"SIM {sim.iccid} is {sim.state}, no longer allocated to the "
                          "subscriber")
-    apply_transition(s, sim, SimState.ACTIVE, actor=run.actor,
-                     details={"msisdn": sim.msisdn, "workflow_id": run.id},
-                     machine=SIM_LIFECYCLE)
 
 
 ACTIVATION = REGISTRY.add(Definition(KIND, (

@@ -59,6 +59,23 @@ def sim_for_update(s: Session, iccid: str) -> Sim:
     return from_row(Sim, row._mapping)
 
 
+# Session.info key: the SIM rows this transaction has locked and written, as now stored.
+_LOCKED = "simsmith.locked_sims"
+
+
+def remember_locked(s: Session, sim: Sim) -> None:
+    """`sim` is locked by this transaction and holds its row as now stored: store steps
+    chained after it in the same transaction read it from here (locked_sim), not again. Whoever
+    writes the row later in the transaction updates the object (or remembers a new one)."""
+    s.info.setdefault(_LOCKED, {})[sim.iccid] = sim
+
+
+def locked_sim(s: Session, iccid: str) -> Sim:
+    """The SIM as remembered by this transaction, else read under lock (sim_for_update)."""
+    sim = s.info.get(_LOCKED, {}).get(iccid)
+    return sim if sim is not None else sim_for_update(s, iccid)
+
+
 def read_sim(engine: Engine, iccid: str) -> Sim:
     # One statement in autocommit (db.DirectStatement): a peer step's read, one round trip on
     # PostgreSQL instead of BEGIN, SELECT and COMMIT.
@@ -99,7 +116,9 @@ def keys_ready(key: str) -> Step:
             raise StepFailed(f"SIM {iccid}: the HSM made no Ki/OPc")
 
     def already(s: Session, run: Run) -> bool:
-        r = core(s).execute(_KEYS, {"iccid": run.data[key]}).first()
+        r = s.info.get(_LOCKED, {}).get(run.data[key])  # reserved in this transaction
+        if r is None:
+            r = core(s).execute(_KEYS, {"iccid": run.data[key]}).first()
         return r is not None and bool(r.ki_ref and r.opc_ref)
 
     return Step(f"keys{_suffix(key)}", call=call, already=already)

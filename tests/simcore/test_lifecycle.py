@@ -19,6 +19,7 @@ from simcore.lifecycle import (
     StateMachine,
     TransitionNotAllowed,
     apply_transition,
+    transition_if,
 )
 from simcore.models import AuditEvent, MsisdnEntry, OutboxEvent, Sim
 
@@ -144,3 +145,37 @@ def test_stale_version_is_refused(engine: Engine) -> None:
         apply_transition(s, fresh, "allocated", actor="t")
     with pytest.raises(StaleVersion, match="changed by someone else"), transaction(engine) as s:
         apply_transition(s, stale, "terminated", actor="t", reason="x")
+
+
+def test_transition_if_moves_only_a_row_in_the_state_and_columns_given(engine: Engine) -> None:
+    """transition_if: one UPDATE that checks the state (and `where`) as it writes; the same
+    records as apply_transition; nothing written when the row is not in that state."""
+    first = seed(engine, 2).first_iccid
+    with transaction(engine) as s:
+        sim = s.get(Sim, first)
+        assert sim is not None
+        apply_transition(s, sim, "allocated", actor="t", changes={"subscriber_ref": "c-1"})
+    before = _counts(engine)
+    with transaction(engine) as s:  # another subscriber's, or not allocated: nothing
+        assert transition_if(s, SIM_LIFECYCLE, first, "allocated", "active", actor="t",
+                             where={"subscriber_ref": "c-2"}) is None
+        assert transition_if(s, SIM_LIFECYCLE, first, "in_stock", "allocated",
+                             actor="t") is None
+        assert transition_if(s, SIM_LIFECYCLE, "89000000000000000000", "allocated", "active",
+                             actor="t") is None
+    assert _counts(engine) == before
+    with transaction(engine) as s:
+        done = transition_if(s, SIM_LIFECYCLE, first, "allocated", "active", actor="bob",
+                             where={"subscriber_ref": "c-1"},
+                             details=lambda row: {"ref": row.subscriber_ref, "v": row.version})
+    assert (done.state, done.version, done.subscriber_ref) == ("active", 3, "c-1")
+    with read_session(engine) as s:
+        stored = s.get(Sim, first)
+        ev = s.execute(select(AuditEvent).order_by(col(AuditEvent.seq).desc())).scalars().first()
+    assert stored is not None and (stored.state, stored.version) == ("active", 3)
+    assert ev is not None and (ev.action, ev.actor) == ("sim.active", "bob")
+    assert json.loads(ev.details) == {"from": "allocated", "to": "active", "ref": "c-1", "v": 3}
+    assert _counts(engine) == (before[0] + 1, before[1] + 1)
+    with pytest.raises(TransitionNotAllowed), transaction(engine) as s:
+        transition_if(s, SIM_LIFECYCLE, first, "in_stock", "active", actor="t")
+    audit.verify(engine)

@@ -56,6 +56,28 @@ def test_activation_commits_store_steps_together(deps: Deps, fake_hlr: FakeHlr,
     assert fake_hlr.calls["provision"] == 1
 
 
+def test_an_activation_reads_its_sim_row_no_more_than_it_must(deps: Deps) -> None:
+    """The reserve's SIM, locked and written in the store steps' transaction, is not read again
+    there (steps.remember_locked: the MSISDN step and the keys check use it), and marking it
+    active is one UPDATE that checks the state as it writes (lifecycle.transition_if): the one
+    read left is the HLR step's, outside any transaction."""
+    wid = start_activation(deps.engine, {"subscriber_ref": "reads"}, actor="t")
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(deps.engine, "before_cursor_execute", seen)
+    try:
+        assert wf.Worker(deps.engine, deps, policy=FAST).run_once() == 1
+    finally:
+        event.remove(deps.engine, "before_cursor_execute", seen)
+    assert get_workflow(deps.engine, wid).status == wf.SUCCEEDED
+    sim_reads = [q for q in statements if q.startswith("SELECT") and " FROM sim " in q + " "]
+    assert sim_reads == [], sim_reads  # (the HLR step's read is a DirectStatement: no event)
+    assert sum(q.startswith("UPDATE sim SET") for q in statements) == 3  # reserve, MSISDN, active
+
+
 def _effect(name: str, fail: list[BaseException]) -> wf.Step:
     """A store step writing one outbox event; raises the first of `fail` if any."""
 
