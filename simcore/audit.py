@@ -277,15 +277,33 @@ def deferred(tx: Tx) -> Iterator[None]:
 
 _OUTBOX_INSERT = OutboxEvent.__table__.insert()  # type: ignore[attr-defined]
 # Entry i of the arrays: an audit record (lane set) and/or an outbox event (topic set).
-_PG_APPEND_BATCH = text(
-    "SELECT audit_append_batch(CAST(:lane AS integer[]), CAST(:ts AS text[]), "
-    "CAST(:actor AS text[]), CAST(:action AS text[]), CAST(:subject_type AS text[]), "
-    "CAST(:subject_id AS text[]), CAST(:details AS text[]), "
-    "CAST(:o_created AS timestamptz[]), CAST(:o_topic AS text[]), "
-    "CAST(:o_subject_type AS text[]), CAST(:o_subject_id AS text[]), "
-    "CAST(:o_payload AS text[]), CAST(:o_traceparent AS text[]))")
 _BATCH_AUDIT = ("lane", "ts", "actor", "action", "subject_type", "subject_id", "details")
 _BATCH_OUTBOX = ("o_topic", "o_subject_type", "o_subject_id", "o_payload", "o_traceparent")
+_BATCH_TYPES = {"lane": "integer[]", "o_created": "timestamptz[]"}
+
+
+def _batch_call(prefix: str) -> str:
+    return "audit_append_batch(" + ", ".join(
+        f"CAST(:{prefix}{k} AS {_BATCH_TYPES.get(k, 'text[]')})"
+        for k in (*_BATCH_AUDIT, "o_created", *_BATCH_OUTBOX)) + ")"
+
+
+_PG_APPEND_BATCH = text("SELECT " + _batch_call(""))
+# For take_deferred: the call as an expression of the caller's statement, parameters b_*.
+PG_BATCH_CALL = _batch_call("b_")
+
+
+def take_deferred(tx: Tx) -> dict[str, list[Any]] | None:
+    """PostgreSQL, inside `deferred`: the records deferred so far, taken out of the block, as
+    the parameters of PG_BATCH_CALL — an expression the caller puts in its own last statement
+    (one round trip less); the block's end then writes only what is deferred after this.
+    None when nothing is deferred (or not inside `deferred`, or not PostgreSQL)."""
+    pending = core(tx).info.get(DEFERRED)
+    if not pending:
+        return None
+    ordered = sorted(pending, key=lambda p: lane_of(p[1]))  # stable
+    pending.clear()
+    return {f"b_{k}": v for k, v in _batch_params(ordered).items()}
 
 
 def _batch_params(ordered: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, list[Any]]:

@@ -275,12 +275,14 @@ def claim_transition(
     machine: StateMachine = SIM_LIFECYCLE,
     changes: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
+    lowest: bool = False,
 ) -> Any:
     """apply_transition for "the next row in state `current`": pick the first such row (key
     order) whose columns equal `where` and that no other transaction holds (PostgreSQL: FOR
     UPDATE SKIP LOCKED), move it to `target` in one UPDATE … RETURNING, then write the audit and
     outbox records. Returns the row as now stored (a detached model object), or None when no
-    row is free."""
+    row is free. `lowest`: always the lowest key free (the scan starts at the beginning, not
+    at the last key this process claimed)."""
     check_transition(machine, "(next)", current, target)
     where = dict(where or {})
     values = dict(changes or {})
@@ -294,7 +296,7 @@ def claim_transition(
     url = conn.engine.url  # its parts: hashing the URL itself renders it as a string each time
     cursor_key = (url.drivername, url.host, url.port, url.database, machine.name, str(current),
                   tuple(sorted(where.items())))
-    after = _claim_cursors.get(cursor_key)
+    after = None if lowest else _claim_cursors.get(cursor_key)
     row = None
     if after is not None:
         row = conn.execute(_claim_statement(*shape, after=True), {**params, "after": after}

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, func, literal_column, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
-from simcore.db import core, read_session, transaction
+from simcore.db import read_session, transaction
 from simcore.errors import Conflict, InvalidInput, NotFound
 from simcore.identifiers import Iccid, Msisdn
-from simcore.lifecycle import MSISDN_LIFECYCLE, MsisdnState, QuarantineNotOver, apply_transition
-from simcore.models import MsisdnEntry, NumberRange, Sim, from_row, utcnow
+from simcore.lifecycle import (
+    MSISDN_LIFECYCLE,
+    MsisdnState,
+    QuarantineNotOver,
+    apply_transition,
+    claim_transition,
+)
+from simcore.models import MsisdnEntry, NumberRange, Sim, utcnow
 from simcore.paging import keyset_page
 from simcore.ranges import add_range, range_of
 
@@ -43,22 +49,21 @@ def _entry_for_update(s: Session, msisdn: str) -> MsisdnEntry:
     return e
 
 
-_MSISDN = MsisdnEntry.__table__  # type: ignore[attr-defined]
-_LOWEST_AVAILABLE = (select(_MSISDN).where(_MSISDN.c.state == bindparam("state"))
-                     .order_by(_MSISDN.c.msisdn).limit(literal_column("1"))
-                     .with_for_update(skip_locked=True))  # LIMIT 1 literal: see lifecycle
-
 
 def assign_in_session(s: Session, iccid: str, msisdn: str, *, actor: str) -> str:
     """Assign `msisdn` (or "auto": the lowest available) to a SIM inside the caller's
     transaction; returns the number. The caller writes Sim.msisdn."""
     if msisdn == "auto":
-        # Core and a plain object (models.from_row): the activation workflow's hot path.
-        row = core(s).execute(_LOWEST_AVAILABLE, {"state": MsisdnState.AVAILABLE.value}).first()
-        entry = None if row is None else from_row(MsisdnEntry, row._mapping)
-        if entry is None:
+        # The activation workflow's hot path: the lowest available picked and assigned in one
+        # UPDATE … RETURNING (FOR UPDATE SKIP LOCKED), with the same records as below.
+        got = claim_transition(s, MsisdnState.AVAILABLE, MsisdnState.ASSIGNED, actor=actor,
+                               machine=MSISDN_LIFECYCLE, lowest=True,
+                               changes={"iccid": iccid, "quarantine_until": None},
+                               details={"iccid": iccid})
+        if got is None:
             raise NotFound("no MSISDN available in the pool; add a range with "
                            "`simsmith msisdn add-range`")
+        return str(got.msisdn)
     else:
         entry = _entry_for_update(s, Msisdn.parse(msisdn).digits)
         if entry.state != MsisdnState.AVAILABLE:

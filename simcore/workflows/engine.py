@@ -627,11 +627,17 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
                 cancelled = False
                 pg = c.dialect.name == "postgresql"
                 if pg:
-                    # The step records, the run's move (or finish) and the next step's
-                    # attempt in one statement: one round trip.
-                    moved, nxt = c.execute(
-                        _PG_MOVE if n < len(d.steps) else _PG_FINISH,
-                        _pg_move_params(records, row.id, lease, n, data, now)).one()
+                    # The step records, the run's move (or finish), the next step's attempt
+                    # and the transaction's audit and outbox records (taken from
+                    # audit.deferred, the run's finish with them) in one statement.
+                    if n >= len(d.steps):
+                        _finished_audit(s, d, row.id, SUCCEEDED, None, row.subject, row.actor)
+                    params = _pg_move_params(records, row.id, lease, n, data, now)
+                    batch = audit.take_deferred(s)
+                    if batch is not None:
+                        params.update(batch)
+                    moved, nxt = c.execute(_PG_FINAL[n < len(d.steps), batch is not None],
+                                           params).one()[:2]
                 else:
                     c.execute(_STEP_RECORD, records)
                     if n < len(d.steps):
@@ -650,7 +656,7 @@ def _record(engine: Engine, lease: Lease, d: Definition, row: Any, run: Run,
                         moved, cancelled = 1, True
                 if moved != 1:
                     raise LeaseLost(f"workflow {row.id}: lease {lease.token} lost")
-                if n >= len(d.steps):
+                if n >= len(d.steps) and not pg:
                     _finished_audit(s, d, row.id, SUCCEEDED, None, row.subject, row.actor)
                 elif not cancelled and not pg:
                     nxt = int(c.execute(_NEXT_STEP, {"w": row.id, "n": n, "t": now}
@@ -690,7 +696,7 @@ _PG_RECORDS = (
     "CAST(:incs AS integer[]), CAST(:starts AS timestamptz[])) "
     "AS v(n, st, t, r, keep, inc, start) "
     "WHERE s.workflow_id = :w AND s.seq = v.n RETURNING 1)")
-_PG_MOVE = text(
+_PG_MOVE = (
     "WITH " + _PG_RECORDS + ", "
     "run AS (UPDATE workflow SET step = :n, status = 'running', data = :d, updated_at = :t, "
     "next_attempt_at = :until WHERE id = :w AND lease_token = :token "
@@ -698,12 +704,17 @@ _PG_MOVE = text(
     "nxt AS (UPDATE workflow_step SET attempts = attempts + 1, started_at = :t "
     "WHERE workflow_id = (SELECT id FROM run) AND seq = :n RETURNING attempts) "
     "SELECT (SELECT count(*) FROM run), (SELECT attempts FROM nxt)")
-_PG_FINISH = text(
+_PG_FINISH = (
     "WITH " + _PG_RECORDS + ", "
     "run AS (UPDATE workflow SET status = 'succeeded', error = NULL, next_attempt_at = NULL, "
     "lease_owner = NULL, lease_token = NULL, finished_at = :t, updated_at = :t, step = :n, "
     "data = :d WHERE id = :w AND lease_token = :token RETURNING id) "
     "SELECT (SELECT count(*) FROM run), CAST(NULL AS integer)")
+# (moves on, has deferred records) -> the statement; the records' call evaluated once, with
+# the rest of the statement (a run not moved rolls it back, or a cancel commits it as before).
+_PG_FINAL = {(move, records): text((_PG_MOVE if move else _PG_FINISH)
+                                   + (", " + audit.PG_BATCH_CALL if records else ""))
+             for move in (True, False) for records in (True, False)}
 
 
 def _commit(s: Session, step: Step, run: Run, result: dict[str, Any], wf_id: str, seq: int,

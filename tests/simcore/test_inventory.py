@@ -91,7 +91,7 @@ def test_allocate_by_kind_form_factor_and_batch(engine: Engine) -> None:
 
 
 def test_service_lifecycle_and_msisdn(engine: Engine) -> None:
-    seed(engine, 3)
+    seed(engine, 4)
     msisdn_pool.add_msisdn_range(engine, "+44 7700 900000", "+44 7700 900009", name="m",
                                  actor="t")
     sim = inventory.allocate(engine, "cust-1", actor="t")
@@ -120,6 +120,13 @@ def test_service_lifecycle_and_msisdn(engine: Engine) -> None:
     with pytest.raises(Conflict, match="quarantine, not available"):
         msisdn_pool.assign(engine, "447700900000", inventory.allocate(engine, "c3", actor="t")
                            .iccid, actor="t")
+    # "auto" is the lowest available, also below the last number handed out: once its
+    # quarantine is over, 447700900000 comes before 447700900002.
+    msisdn_pool.recycle(engine, "447700900000", actor="t",
+                        now=utcnow() + timedelta(days=31))
+    third = inventory.activate(engine, inventory.allocate(engine, "c4", actor="t").iccid,
+                               actor="t", msisdn="auto")
+    assert third.msisdn == "447700900000"
     audit.verify(engine)
 
 

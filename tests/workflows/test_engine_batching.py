@@ -76,6 +76,15 @@ def test_an_activation_reads_its_sim_row_no_more_than_it_must(deps: Deps) -> Non
     sim_reads = [q for q in statements if q.startswith("SELECT") and " FROM sim " in q + " "]
     assert sim_reads == [], sim_reads  # (the HLR step's read is a DirectStatement: no event)
     assert sum(q.startswith("UPDATE sim SET") for q in statements) == 3  # reserve, MSISDN, active
+    # The lowest free MSISDN picked and assigned by one UPDATE, no read first.
+    assert not [q for q in statements if q.startswith("SELECT") and "FROM msisdn" in q]
+    if deps.engine.dialect.name == "postgresql":
+        # Each transaction's audit records go with its last statement (the run's move or
+        # finish), not in statements of their own.
+        finals = [q for q in statements if q.startswith("WITH rec AS")]
+        assert len(finals) == 2 and all("audit_append_batch" in q for q in finals)
+        assert not [q for q in statements if "audit_head" in q or
+                    (q.startswith("SELECT audit_append_batch"))]
 
 
 def _effect(name: str, fail: list[BaseException]) -> wf.Step:
