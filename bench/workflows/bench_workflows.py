@@ -44,7 +44,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,6 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench import throwaway_db  # noqa: E402
 
 PASSPHRASE = "bench only"
 HLR_CFG = """log stderr
@@ -99,20 +100,10 @@ def start_osmo_hlr(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def make_store(kind: str, directory: Path) -> str:
+    """A throwaway database (bench/throwaway_db.py; run_db drops it), migrated."""
     from simcore import db
 
-    if kind == "sqlite":
-        url = f"sqlite:///{directory / 'bench.db'}"
-    else:
-        admin = os.environ.get("SIMSMITH_TEST_PG_URL")
-        if not admin:
-            sys.exit("PostgreSQL: set SIMSMITH_TEST_PG_URL (scripts/services/postgres.sh)")
-        name = f"bench_wf_{uuid.uuid4().hex[:8]}"
-        eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        eng.dispose()
-        url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    url = throwaway_db.create(kind, directory, "bench_wf")
     eng = db.make_engine(url)
     db.upgrade(eng)
     eng.dispose()
@@ -335,6 +326,7 @@ def run_db(a: argparse.Namespace, dbkind: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-wf-"))
     hlr, host = start_osmo_hlr(tmp)
     procs: list[subprocess.Popen[bytes]] = []
+    url: str | None = None
     try:
         offered = int(a.rate * a.seconds)
         url = make_store(dbkind, tmp)
@@ -365,6 +357,8 @@ def run_db(a: argparse.Namespace, dbkind: str) -> None:
         stop(procs)
         hlr.terminate()
         hlr.wait(10)
+        if url is not None:
+            throwaway_db.drop(url)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
