@@ -203,13 +203,16 @@ class DirectStatement:
     Every statement runs alone in autocommit — one statement is atomic — so it is one round
     trip: no BEGIN, COMMIT or the pool's ROLLBACK (which psycopg skips when no transaction is
     open). A write (`write=True`) queues behind the SQLite writer lock like transaction(); a
-    read takes no lock."""
+    read takes no lock.
+
+    It holds its engine weakly: the per-engine caches of statements (WeakKeyDictionary keyed
+    by the engine) then let a discarded engine go, and its kept connections close with it."""
 
     def __init__(self, engine: Engine, statement: Any, *, write: bool = False,
                  keep: bool = False, synchronous: bool = True) -> None:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
-        self.engine = engine
+        self._engine = weakref.ref(engine)
         self.sql = str(compiled)
         self.write = write
         # PostgreSQL: on this thread's kept connection (KeptConnections), not the pool's —
@@ -236,6 +239,13 @@ class DirectStatement:
 
     def __repr__(self) -> str:
         return f"DirectStatement({self.sql!r})"
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the engine of this statement is gone")
+        return engine
 
     def _parameters(self, params: dict[str, Any]) -> Any:
         bind, fixed = self._bind, self._fixed
@@ -310,8 +320,10 @@ class KeptConnections:
     def __init__(self, engine: Engine, *, synchronous: bool = True) -> None:
         self._engine = weakref.ref(engine)
         self._synchronous = synchronous
-        # thread ident -> (the detached pool connection, its DBAPI connection, the thread)
-        self._by_thread: dict[int, tuple[Any, Any, threading.Thread]] = {}
+        # thread ident -> (its DBAPI connection, detached from the pool, the thread). Only the
+        # DBAPI connection: the pool's wrapper would hold the pool, whose first-connect listener
+        # holds the engine — these connections would keep their engine alive for good.
+        self._by_thread: dict[int, tuple[Any, threading.Thread]] = {}
         self._pid = os.getpid()
 
     def connection(self) -> Any:
@@ -320,10 +332,10 @@ class KeptConnections:
             self._by_thread, self._pid = {}, os.getpid()
         me, current = threading.get_ident(), threading.current_thread()
         kept = self._by_thread.get(me)
-        if kept is not None and kept[2] is not current:  # an ended thread's ident, reused
-            kept = self._by_thread[me] = (kept[0], kept[1], current)  # its connection taken over
+        if kept is not None and kept[1] is not current:  # an ended thread's ident, reused
+            kept = self._by_thread[me] = (kept[0], current)  # its connection taken over
             self._close_ended_threads()
-        if kept is None or kept[1].closed:
+        if kept is None or kept[0].closed:
             engine = self._engine()
             if engine is None:
                 raise RuntimeError("the engine of these kept connections is gone")
@@ -334,8 +346,8 @@ class KeptConnections:
             driver.autocommit = True
             if not self._synchronous:
                 driver.execute("SET synchronous_commit = off")
-            kept = self._by_thread[me] = (raw, driver, current)
-        return kept[1]
+            kept = self._by_thread[me] = (driver, current)
+        return kept[0]
 
     def _close_ended_threads(self) -> None:
         """Close the connections of threads that have ended (short-lived threads — a test
@@ -356,9 +368,9 @@ class KeptConnections:
 
     def close(self) -> None:
         """Close every thread's connection (the engine is being disposed)."""
-        for raw, _, _ in list(self._by_thread.values()):
+        for driver, _ in list(self._by_thread.values()):
             with suppress(Exception):
-                raw.close()
+                driver.close()
         self._by_thread.clear()
 
 

@@ -111,3 +111,33 @@ def test_kept_connections_not_synchronous_commit_without_waiting_for_the_flush(
     (on, strict_pid), = strict.rows()
     assert (off, on) == ("off", "on") and lazy_pid != strict_pid
     assert db.DirectStatement(pg_engine, setting).rows()[0][0] == "on"  # the pool's: untouched
+
+
+def test_a_discarded_engine_goes_with_its_cached_statements_and_kept_connections(
+        pg_engine: Engine) -> None:
+    """Hot paths cache their DirectStatements per engine (WeakKeyDictionary keyed by it, e.g.
+    the workflow engine's peek). Before, each statement held its engine, so such an entry kept
+    the engine alive for good — and with it the connections kept out of its pool, one server
+    process each. Now the engine goes when discarded, and its kept connections are closed."""
+    import gc
+    import weakref
+
+    from sqlalchemy import text
+
+    from simcore.models import utcnow
+    from simcore.workflows import engine as workflows
+
+    cache: weakref.WeakKeyDictionary[Engine, db.DirectStatement] = weakref.WeakKeyDictionary()
+    other = db.make_engine(pg_engine.url.render_as_string(hide_password=False))
+    cache[other] = db.DirectStatement(other, select(func.pg_backend_pid()), keep=True)
+    (backend,), = cache[other].rows()
+    assert workflows._any_due(other).rows(now=utcnow()) == []  # cached for `other` too
+    gone = weakref.ref(other)
+    del other
+    gc.collect()
+    assert gone() is None
+    assert not cache
+    with pg_engine.connect() as c:
+        alive = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                          {"p": backend}).scalar()
+    assert alive == 0
