@@ -199,27 +199,42 @@ def start(engine: Engine, definition: Definition, input: Mapping[str, Any], *, a
                     raise Conflict(f"idempotency key {idempotency_key!r} was used for another "
                                    "request")
                 return str(found.id)
-        wf_id = str(uuid.uuid4())
-        now = utcnow()
-        run = {"id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
-               "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
-               "actor": actor, "trace_id": trace_id, "next_attempt_at": now,
-               "created_at": now, "updated_at": now}
+        run, steps = _new_run(definition, body, actor=actor, subject=subject,
+                              idempotency_key=idempotency_key, trace_id=trace_id)
+        wf_id = run["id"]
         c.execute(_INSERT_RUN, run)
-        steps = [{"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
-                  "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
-                  "compensation_attempts": 0} for i, st in enumerate(definition.steps)]
         c.execute(_INSERT_STEPS, steps)
         details = {"workflow_id": wf_id, "subject": subject}
         audit.append(s, actor=actor, action=f"workflow.{definition.kind}.started",
                      subject_type="workflow", subject_id=wf_id, details=details,
                      outbox=audit.Outbox(f"workflow.{definition.kind}.started", "workflow",
                                          wf_id, details))
+    return _started(run, steps)
+
+
+def _new_run(definition: Definition, body: str, *, actor: str, subject: str | None,
+             idempotency_key: str | None, trace_id: str | None
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rows a start writes: the run (pending, due now) and its steps."""
+    wf_id = str(uuid.uuid4())
+    now = utcnow()
+    run = {"id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
+           "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
+           "actor": actor, "trace_id": trace_id, "next_attempt_at": now,
+           "created_at": now, "updated_at": now}
+    steps = [{"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
+              "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
+              "compensation_attempts": 0} for i, st in enumerate(definition.steps)]
+    return run, steps
+
+
+def _started(run: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+    """After a start committed: the rows kept for the caller (recording()), the log line."""
     recorded = _RECORDED.get()
     if recorded is not None:  # committed: the caller may answer from what was written
         recorded.append((run, steps))
-    log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
-    return wf_id
+    log.info("workflow.started", workflow_id=run["id"], kind=run["kind"], subject=run["subject"])
+    return str(run["id"])
 
 
 def _start_pg(engine: Engine, definition: Definition, body: str, *, actor: str,
@@ -237,15 +252,9 @@ def _start_pg(engine: Engine, definition: Definition, body: str, *, actor: str,
         found = _found_by_key(by_key, definition, body, idempotency_key)
         if found is not None:
             return found
-    wf_id = str(uuid.uuid4())
-    now = utcnow()
-    run = {"id": wf_id, "kind": definition.kind, "status": PENDING, "subject": subject,
-           "input": body, "data": "{}", "step": 0, "idempotency_key": idempotency_key,
-           "actor": actor, "trace_id": trace_id, "next_attempt_at": now,
-           "created_at": now, "updated_at": now}
-    steps = [{"workflow_id": wf_id, "seq": i, "name": st.name, "status": STEP_PENDING,
-              "idempotency_key": f"{wf_id}/{i}-{st.name}", "attempts": 0,
-              "compensation_attempts": 0} for i, st in enumerate(definition.steps)]
+    run, steps = _new_run(definition, body, actor=actor, subject=subject,
+                          idempotency_key=idempotency_key, trace_id=trace_id)
+    wf_id = run["id"]
     details = {"workflow_id": wf_id, "subject": subject}
     action = f"workflow.{definition.kind}.started"
     params = audit.pg_append_params(
@@ -264,11 +273,7 @@ def _start_pg(engine: Engine, definition: Definition, body: str, *, actor: str,
             raise
         return found
     wakeup.announce(engine)  # committed: idle workers are woken
-    recorded = _RECORDED.get()
-    if recorded is not None:  # committed: the caller may answer from what was written
-        recorded.append((run, steps))
-    log.info("workflow.started", workflow_id=wf_id, kind=definition.kind, subject=subject)
-    return wf_id
+    return _started(run, steps)
 
 
 def _found_by_key(by_key: DirectStatement, definition: Definition, body: str,
