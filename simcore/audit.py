@@ -92,15 +92,20 @@ def _sql_field(expr: str) -> str:
     return f"length({expr})::text || ':' || {expr} || ';'"
 
 
-# event_hash's encoding in PostgreSQL. Right-hand sides of SET see the old row.
+def _pg_event_hash(lane: str, action: str, details: str) -> str:
+    """event_hash's encoding in PostgreSQL, for an UPDATE of audit_head (right-hand sides of
+    SET see the old row): `lane`, `action` and `details` are the SQL giving those fields, the
+    others are the statement's parameters."""
+    return ("encode(sha256(convert_to(" + " || ".join(_sql_field(e) for e in (
+        f"{lane}::text", "(seq + 1)::text", "CAST(:ts AS text)", "CAST(:actor AS text)",
+        action, "CAST(:subject_type AS text)", "CAST(:subject_id AS text)", details, "hash"))
+        + ", 'UTF8')), 'hex')")
+
+
 _PG_HEAD_UPDATE = (
-    "WITH h AS (UPDATE audit_head SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
-    "convert_to("
-    + " || ".join(_sql_field(e) for e in (
-        "id::text", "(seq + 1)::text", "CAST(:ts AS text)", "CAST(:actor AS text)",
-        "CAST(:action AS text)", "CAST(:subject_type AS text)", "CAST(:subject_id AS text)",
-        "CAST(:details AS text)", "hash"))
-    + ", 'UTF8')), 'hex') WHERE id = :lane RETURNING id, seq, hash, prev_hash) "
+    "WITH h AS (UPDATE audit_head SET seq = seq + 1, prev_hash = hash, hash = "
+    + _pg_event_hash("id", "CAST(:action AS text)", "CAST(:details AS text)")
+    + " WHERE id = :lane RETURNING id, seq, hash, prev_hash) "
 )
 _PG_INSERT_EVENT = (
     "INSERT INTO audit_event (lane, lane_seq, ts, actor, action, subject_type, subject_id, "
@@ -140,7 +145,6 @@ def pg_append_params(*, actor: str, action: str, subject_type: str, subject_id: 
             "o_payload": canonical_json(payload), "o_traceparent": outbox_traceparent()}
 
 
-
 def pg_append_tail(source: str) -> str:
     """The append with outbox, as the end of a larger PostgreSQL statement whose earlier CTEs
     decide what is recorded: `source` names a one-row CTE with the columns `action`, `details`
@@ -153,13 +157,9 @@ def pg_append_tail(source: str) -> str:
     transaction. Without the lane's head row the statement fails as a whole (the event's
     columns are NOT NULL). For a report that is one statement (simcore.smdp.download_reports)."""
     return (
-        "h AS (UPDATE audit_head SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
-        "convert_to("
-        + " || ".join(_sql_field(e) for e in (
-            "audit_head.id::text", "(seq + 1)::text", "CAST(:ts AS text)",
-            "CAST(:actor AS text)", f"{source}.action", "CAST(:subject_type AS text)",
-            "CAST(:subject_id AS text)", f"{source}.details", "hash"))
-        + f", 'UTF8')), 'hex') FROM {source} WHERE audit_head.id = :lane RETURNING audit_head.id, "
+        "h AS (UPDATE audit_head SET seq = seq + 1, prev_hash = hash, hash = "
+        + _pg_event_hash("audit_head.id", f"{source}.action", f"{source}.details")
+        + f" FROM {source} WHERE audit_head.id = :lane RETURNING audit_head.id, "
         f"audit_head.seq, audit_head.hash, audit_head.prev_hash, {source}.action, "
         f"{source}.details, {source}.topic), "
         "o AS (INSERT INTO outbox_event (created_at, topic, subject_type, subject_id, payload, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -268,17 +268,10 @@ class DirectStatement:
         return self._run(params)[1]
 
     def _run(self, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
+        rows: Sequence[Any]
         if self._keep:
-            kept = kept_connections(self.engine, synchronous=self._synchronous)
-            try:
-                cursor = kept.connection().cursor()
-                cursor.execute(self.sql, self._parameters(params))
-                rows = cursor.fetchall() if self._returns_rows else []
-                changed = cursor.rowcount
-                cursor.close()
-            except BaseException:
-                kept.drop()  # its state is not known: the next statement takes a new one
-                raise
+            rows, changed = kept_connections(self.engine, synchronous=self._synchronous).run(
+                self.sql, self._parameters(params), returns_rows=self._returns_rows)
             return [self._row(r) for r in rows], changed
         lock = _writer_lock(self.engine) if self.write else None
         with lock if lock is not None else nullcontext():
@@ -297,6 +290,24 @@ class DirectStatement:
                     driver.autocommit = False  # as SQLAlchemy expects it back
                 raw.close()
         return [self._row(r) for r in rows], changed
+
+
+_DIRECT: weakref.WeakKeyDictionary[Engine, dict[tuple[int, bool], tuple[Any, DirectStatement]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def direct(engine: Engine, statement: Any, *, write: bool = False) -> DirectStatement:
+    """`statement` — a statement built once (a module constant) — as a DirectStatement for
+    `engine`, compiled on first use and kept as long as the engine is (the statement is kept
+    with it, so its id names it)."""
+    cache = _DIRECT.get(engine)
+    if cache is None:
+        cache = _DIRECT.setdefault(engine, {})
+    found = cache.get((id(statement), write))
+    if found is None:  # two threads may both compile it: either result serves
+        found = cache[id(statement), write] = (statement,
+                                               DirectStatement(engine, statement, write=write))
+    return found[1]
 
 
 class KeptConnections:
@@ -348,6 +359,22 @@ class KeptConnections:
                 driver.execute("SET synchronous_commit = off")
             kept = self._by_thread[me] = (driver, current)
         return kept[0]
+
+    def run(self, sql: str, parameters: Any, *, returns_rows: bool = True
+            ) -> tuple[Sequence[Any], int]:
+        """Run one statement (the driver's SQL and parameters) on this thread's connection:
+        its rows (when `returns_rows`) and the rows it changed. After a failure the connection
+        is dropped — its state is not known — and the next statement takes a new one."""
+        try:
+            cursor = self.connection().cursor()
+            cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if returns_rows else []
+            changed = cursor.rowcount
+            cursor.close()
+        except BaseException:
+            self.drop()
+            raise
+        return rows, changed
 
     def _close_ended_threads(self) -> None:
         """Close the connections of threads that have ended (short-lived threads — a test

@@ -49,7 +49,6 @@ def _entry_for_update(s: Session, msisdn: str) -> MsisdnEntry:
     return e
 
 
-
 def assign_in_session(s: Session, iccid: str, msisdn: str, *, actor: str) -> str:
     """Assign `msisdn` (or "auto": the lowest available) to a SIM inside the caller's
     transaction; returns the number. The caller writes Sim.msisdn."""

@@ -392,7 +392,6 @@ _ES2PLUS_ORDER: Table = Es2PlusOrder.__table__  # type: ignore[attr-defined]
 _ESIM_ORDER: Table = EsimOrder.__table__  # type: ignore[attr-defined]
 
 
-
 def _released_query(matching_id: Any) -> Any:
     """The order under a matching ID — simsmith's SM-DP+ order book first (ES2+ ConfirmOrder),
     else the order service's (in-process SM-DP+) — with its profile's state, EID, Profile Type

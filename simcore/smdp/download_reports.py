@@ -34,6 +34,7 @@ from simcore.db import DirectStatement
 from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState
 from simcore.models import UtcDateTime, utcnow
 from simcore.records import canonical_json, check_no_secrets
+from simcore.smdp.es9plus import SESSION_COLUMNS
 from simcore.telemetry import outbox_traceparent
 
 P = ProfileState
@@ -96,9 +97,7 @@ def _plain_record(details: Mapping[str, Any]) -> dict[str, Any]:
 # --- the statements ---------------------------------------------------------------------------
 
 _LOCK = "l AS (SELECT iccid, profile_state FROM sim WHERE iccid = :iccid FOR UPDATE)"
-_SESSION_COLUMNS = ("transaction_id", "stage", "euicc_challenge", "server_challenge",
-                    "ci_key_id", "expires_at", "matching_id", "eid", "iccid",
-                    "euicc_certificate", "smdp_signature2", "cc_required")
+_SESSION_COLUMNS = ("transaction_id", *SESSION_COLUMNS)  # session_row's keys
 _SESSION_UPSERT = (
     "s AS (INSERT INTO smdp_download_session (" + ", ".join(_SESSION_COLUMNS) + ") VALUES ("
     + ", ".join(f":s_{c}" for c in _SESSION_COLUMNS) + ") ON CONFLICT (transaction_id) DO "

@@ -212,6 +212,7 @@ class SessionJoiningOrders(DownloadOrders, Protocol):
                            ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
         """The session and `released(session.matching_id)` in one read."""
         ...
+
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes,
                   session: DownloadSession | None = None) -> None: ...
     def installed(self, iccid: str, eid: str | None,
@@ -598,8 +599,8 @@ def _authority_key_id(cert: x509.Certificate) -> bytes:
 
 _SESSIONS: Table = SmdpDownloadSession.__table__  # type: ignore[attr-defined]
 SESSION_COLUMNS = ("stage", "euicc_challenge", "server_challenge", "ci_key_id", "expires_at",
-                    "matching_id", "eid", "iccid", "euicc_certificate", "smdp_signature2",
-                    "cc_required")
+                   "matching_id", "eid", "iccid", "euicc_certificate", "smdp_signature2",
+                   "cc_required")
 _GET_SESSION = select(*(_SESSIONS.c[name] for name in SESSION_COLUMNS)).where(
     _SESSIONS.c.transaction_id == bindparam("tid"))
 _DELETE_SESSION = _SESSIONS.delete().where(_SESSIONS.c.transaction_id == bindparam("tid"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,16 +172,9 @@ class HsmUppSource:
         # ROLLBACK (the ES9+ steps' statements on it were parsed and planned again).
         # On PostgreSQL the thread's kept connection of the ES9+ steps (db.KeptConnections):
         # no pool checkout and return around a 40 µs query.
+        rows: Sequence[Any]
         if self.engine.dialect.name == "postgresql":
-            kept = db.kept_connections(self.engine)
-            try:
-                cursor = kept.connection().cursor()
-                cursor.execute(self._sql, self._params(iccid))
-                rows = cursor.fetchall()
-                cursor.close()
-            except BaseException:
-                kept.drop()
-                raise
+            rows = db.kept_connections(self.engine).run(self._sql, self._params(iccid))[0]
         else:
             raw = self.engine.raw_connection()
             try:

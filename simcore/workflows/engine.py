@@ -59,7 +59,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from simcore import audit, telemetry
-from simcore.db import DirectStatement, core, read_session, transaction
+from simcore.db import DirectStatement, core, direct, read_session, transaction
 from simcore.errors import Conflict, NotFound, SimsmithError
 from simcore.log import get_logger
 from simcore.models import utcnow
@@ -243,11 +243,7 @@ def _start_pg(engine: Engine, definition: Definition, body: str, *, actor: str,
     statement in autocommit (one round trip; the API runs this for every request), then the
     workers woken (wakeup.announce). A key already used: a read first; a concurrent start
     with the same key loses on the unique key and answers as if it had come second."""
-    direct = _START.get(engine)
-    if direct is None:
-        direct = _START[engine] = (DirectStatement(engine, _START_SQL, write=True),
-                                   DirectStatement(engine, _BY_KEY))
-    insert_run, by_key = direct
+    insert_run, by_key = direct(engine, _START_SQL, write=True), direct(engine, _BY_KEY)
     if idempotency_key is not None:
         found = _found_by_key(by_key, definition, body, idempotency_key)
         if found is not None:
@@ -296,8 +292,6 @@ _START_SQL = text(audit.pg_append_sql(
     "attempts, compensation_attempts) SELECT :r_id, t.ord - 1, t.name, 'pending', t.key, 0, 0 "
     "FROM unnest(CAST(:s_names AS varchar[]), CAST(:s_keys AS varchar[])) "
     "WITH ORDINALITY AS t(name, key, ord))")).columns(seq=Integer)
-_START: weakref.WeakKeyDictionary[Engine, tuple[DirectStatement, DirectStatement]] = (
-    weakref.WeakKeyDictionary())
 
 
 # Runs recorded by start() in this context (recording()): what was written, so the API answers
@@ -347,9 +341,9 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
     if engine.dialect.name == "postgresql":
         # The claim and its attempts as one statement in autocommit: one round trip (no BEGIN
         # and COMMIT), an empty one as cheap as a peek — so no peek first.
-        direct = _claim_direct(engine, limit)
-        runs = [SimpleNamespace(**dict(zip(direct.names, r, strict=True)))
-                for r in direct.rows(now=now, owner=owner, token=token, until=until)]
+        claiming = _claim_direct(engine, limit)
+        runs = [SimpleNamespace(**dict(zip(claiming.names, r, strict=True)))
+                for r in claiming.rows(now=now, owner=owner, token=token, until=until)]
         return [Lease(run.id, token, owner, lease, run) for run in runs]
     # A read first, without the write lock: idle workers polling must not queue with writers
     # (SQLite has one). One statement in autocommit: idle workers poll every 50 ms each.
@@ -371,14 +365,11 @@ def claim(engine: Engine, owner: str, *, limit: int = 1, lease: float = 30.0,
 
 
 _ANY_DUE = select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now")).limit(1)
-_PEEKS: weakref.WeakKeyDictionary[Engine, DirectStatement] = weakref.WeakKeyDictionary()
 
 
 def _any_due(engine: Engine) -> DirectStatement:
-    peek = _PEEKS.get(engine)
-    if peek is None:
-        peek = _PEEKS[engine] = DirectStatement(engine, _ANY_DUE)
-    return peek
+    return direct(engine, _ANY_DUE)
+
 
 _DUE = (select(WF.c.id).where(WF.c.next_attempt_at <= bindparam("now"))
         # The LIMIT written into the statement, not a parameter: with a parameter PostgreSQL

@@ -9,7 +9,6 @@ available, ConfirmOrder while it is allocated or linked, nothing once it is rele
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from sqlmodel import Session, col
 
 from hsm_sim.hsm import Hsm
 from simcore import events
-from simcore.db import DirectStatement, core, read_session
+from simcore.db import core, direct, read_session
 from simcore.errors import NotFound
 from simcore.keys import generate_keys
 from simcore.lifecycle import PROFILE_LIFECYCLE, ProfileState, apply_transition
@@ -79,10 +78,7 @@ def locked_sim(s: Session, iccid: str) -> Sim:
 def read_sim(engine: Engine, iccid: str) -> Sim:
     # One statement in autocommit (db.DirectStatement): a peer step's read, one round trip on
     # PostgreSQL instead of BEGIN, SELECT and COMMIT.
-    direct = _READ_SIM.get(engine)
-    if direct is None:
-        direct = _READ_SIM[engine] = DirectStatement(engine, _SIM)
-    rows = direct.rows(iccid=iccid)
+    rows = direct(engine, _SIM).rows(iccid=iccid)
     if not rows:
         raise StepFailed(f"no SIM with ICCID {iccid}")
     return from_row(Sim, dict(zip(_SIM_COLUMNS, rows[0], strict=True)))
@@ -91,7 +87,6 @@ def read_sim(engine: Engine, iccid: str) -> Sim:
 _SIM = select(SIM).where(SIM.c.iccid == bindparam("iccid"))
 _SIM_COLUMNS = tuple(_SIM.selected_columns.keys())
 _SIM_FOR_UPDATE = _SIM.with_for_update()
-_READ_SIM: weakref.WeakKeyDictionary[Engine, DirectStatement] = weakref.WeakKeyDictionary()
 
 
 # --- HSM keys ready ---------------------------------------------------------------------------
