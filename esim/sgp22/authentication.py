@@ -4,7 +4,8 @@ GSMA SGP.22 v2.x §3.1.2 (common mutual authentication), §5.6.1–5.6.3 (ES9+ I
 AuthenticateClient, GetBoundProfilePackage: what the SM-DP+ checks) and §5.7.13 / §5.7.5 (ES10b
 AuthenticateServer, PrepareDownload: what the eUICC checks and answers).
 
-SM-DP+ side: `server_signed1`, `check_authenticate_server_response`, `smdp_signed2`,
+SM-DP+ side: `server_signed1`, `decode_authenticate_server_response`,
+`check_authenticate_server_response`, `smdp_signed2`,
 `check_prepare_download_response`. eUICC side: `authenticate_server`, `prepare_download`.
 Signatures always cover the data objects as received (esim.sgp22.signatures); certificates go
 through esim.sgp22.certificates. Refusals: CertificateError, SignatureError, or
@@ -76,15 +77,46 @@ class AuthenticatedEuicc:
         return self.identity.eid
 
 
+@dataclass(frozen=True)
+class DecodedAuthenticateServerResponse:
+    """AuthenticateServerResponse decoded, nothing in it checked yet (`check_authenticate_server_
+    response` checks it): the matching ID it claims, for a store that reads the session and the
+    order in one query before the checks."""
+
+    der: bytes
+    choice: str
+    value: Any
+
+    @property
+    def matching_id(self) -> str | None:
+        """ctxParams1's matchingId as sent (unverified), None when absent or an error answer."""
+        if self.choice != "authenticateResponseOk":
+            return None
+        _, ctx = self.value["euiccSigned1"]["ctxParams1"]
+        found = ctx.get("matchingId")
+        return found if isinstance(found, str) else None
+
+
+def decode_authenticate_server_response(der: bytes) -> DecodedAuthenticateServerResponse:
+    """AuthenticateServerResponse (§5.7.13) decoded; AuthenticationError (malformed) if not."""
+    choice, value = _decode("AuthenticateServerResponse", der, "authenticateServerResponse")
+    return DecodedAuthenticateServerResponse(der, choice, value)
+
+
 def check_authenticate_server_response(der: bytes, *, cis: TrustedCis, transaction_id: bytes,
                                        server_address: str, server_challenge: bytes,
                                        ci_key_id: bytes | None = None,
-                                       now: datetime | None = None) -> AuthenticatedEuicc:
+                                       now: datetime | None = None,
+                                       decoded: DecodedAuthenticateServerResponse | None = None,
+                                       ) -> AuthenticatedEuicc:
     """The SM-DP+'s checks of AuthenticateClient (§5.6.2): the eUICC answered this session
     (transactionId, serverAddress, serverChallenge), its certificate chain leads to a trusted CI
     (`ci_key_id`: the euiccCiPKIdToBeUsed the SM-DP+ announced), and euiccSignature1 verifies
-    over euiccSigned1 exactly as received."""
-    choice, value = _decode("AuthenticateServerResponse", der, "authenticateServerResponse")
+    over euiccSigned1 exactly as received. `decoded`: `der` already decoded (not decoded
+    twice)."""
+    if decoded is None or decoded.der is not der:
+        decoded = decode_authenticate_server_response(der)
+    choice, value = decoded.choice, decoded.value
     if choice != "authenticateResponseOk":
         code = value.get("authenticateErrorCode")
         raise AuthenticationError("authenticateResponseError", str(code),

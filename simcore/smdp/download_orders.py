@@ -72,6 +72,7 @@ from simcore.smdp.es9plus import (
 )
 from simcore.smdp.es9plus_models import SmdpDownloadCounter, SmdpDownloadSession
 from simcore.smdp.models import Es2PlusOrder
+from simcore.smdp.upp_source import UPP_COLUMNS, UppRecord, upp_credentials
 
 P = ProfileState
 DEFAULT_CC_ATTEMPTS = 3
@@ -131,7 +132,9 @@ class StoreDownloadOrders:
         self.service_provider = service_provider
         self.progress = progress
         self._released = DirectStatement(engine, _RELEASED, keep=True)
-        self._session_with_order = DirectStatement(engine, _SESSION_WITH_ORDER, keep=True)
+        self._session_with_order = DirectStatement(
+            engine, _session_with_order(engine.dialect.name), keep=True)
+        self._session_with_released = DirectStatement(engine, _SESSION_WITH_RELEASED, keep=True)
         self._count = _count_statement(engine.dialect.name)
         # PostgreSQL: the delivery and the installation result (with the session's step) as
         # one statement each (simcore.smdp.download_reports) — unless a progress hook must run
@@ -152,21 +155,36 @@ class StoreDownloadOrders:
 
     def session_with_order(self, transaction_id: bytes
                            ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
-        """The RSP session `transaction_id` and `released` of its matching ID, in one query
-        (GetBoundProfilePackage reads both)."""
+        """The RSP session `transaction_id` and `released` of its matching ID, with what the
+        UPP needs of the SIM (`ReleasedOrder.upp_record`), in one query
+        (GetBoundProfilePackage reads them all)."""
         rows = self._session_with_order.rows(tid=wire.transaction_id_text(transaction_id))
+        return self._session_and_order(transaction_id, rows, None)
+
+    def session_with_released(self, transaction_id: bytes, matching_id: str
+                              ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
+        """The RSP session `transaction_id` and `released(matching_id)` in one query
+        (AuthenticateClient: the matching ID the eUICC sent)."""
+        rows = self._session_with_released.rows(tid=wire.transaction_id_text(transaction_id),
+                                                matching_id=matching_id)
+        return self._session_and_order(transaction_id, rows, matching_id)
+
+    def _session_and_order(self, transaction_id: bytes, rows: list[tuple[Any, ...]],
+                           matching_id: str | None
+                           ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
         if not rows:
             return None, None
         n = len(SESSION_COLUMNS)
         session = DownloadSession(transaction_id, **dict(zip(SESSION_COLUMNS, rows[0][:n],
                                                              strict=True)))
+        matching_id = matching_id if matching_id is not None else session.matching_id
         order_row = rows[0][n:]
-        if session.matching_id is None or order_row[0] is None:  # no order joined
+        if matching_id is None or order_row[0] is None:  # no order joined
             return session, None
-        return session, self._order(session.matching_id, order_row)
+        return session, self._order(matching_id, order_row)
 
     def _order(self, matching_id: str, row: tuple[Any, ...]) -> ReleasedOrder | None:
-        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads, expires_at = row
+        iccid, cc_hash, kind, state, eid, profile, counted_for, downloads, expires_at = row[:9]
         if kind != "esim" or state not in (_DOWNLOADABLE | _NOT_YET_RELEASED):
             return None
         this_order = counted_for == matching_id
@@ -176,7 +194,8 @@ class StoreDownloadOrders:
             eid=eid, confirmation_code_hash=bytes.fromhex(cc_hash) if cc_hash else None,
             expires_at=expires_at if this_order else None,
             downloads_left=self.limits.downloads - (downloads if this_order else 0),
-            released=state in _DOWNLOADABLE)
+            released=state in _DOWNLOADABLE,
+            upp_record=UppRecord.of(row[9:], profile) if len(row) > 9 else None)
 
     def profile_metadata(self, iccid: str, profile_name: str | None) -> bytes:
         """StoreMetadataRequest (SGP.22 §5.5.3): ICCID, service provider and profile names,
@@ -392,10 +411,13 @@ _ES2PLUS_ORDER: Table = Es2PlusOrder.__table__  # type: ignore[attr-defined]
 _ESIM_ORDER: Table = EsimOrder.__table__  # type: ignore[attr-defined]
 
 
-def _released_query(matching_id: Any) -> Any:
+def _released_query(matching_id: Any, upp_dialect: str | None = None) -> Any:
     """The order under a matching ID — simsmith's SM-DP+ order book first (ES2+ ConfirmOrder),
     else the order service's (in-process SM-DP+) — with its profile's state, EID, Profile Type
-    and the order's counters, in one statement."""
+    and the order's counters, in one statement; with `upp_dialect`, also what the UPP needs of
+    the SIM (upp_source.UPP_COLUMNS and its credentials, in that database's JSON)."""
+    upp = () if upp_dialect is None else (*UPP_COLUMNS,
+                                          upp_credentials(upp_dialect).label("credentials"))
     orders = union_all(
         select(_ES2PLUS_ORDER.c.iccid, _ES2PLUS_ORDER.c.cc_hash.label("cc_hash"),
                literal(0).label("book")).where(_ES2PLUS_ORDER.c.matching_id == matching_id),
@@ -407,7 +429,7 @@ def _released_query(matching_id: Any) -> Any:
     return (
         select(orders.c.iccid, orders.c.cc_hash, _SIM.c.kind, _SIM.c.profile_state, _SIM.c.eid,
                _BATCH.c.profile, _COUNTER.c.matching_id.label("counted_for"),
-               _COUNTER.c.downloads, _COUNTER.c.expires_at)
+               _COUNTER.c.downloads, _COUNTER.c.expires_at, *upp)
         .select_from(orders.join(_SIM, _SIM.c.iccid == orders.c.iccid)
                      .outerjoin(_BATCH, _BATCH.c.id == _SIM.c.batch_id)
                      .outerjoin(_COUNTER, _COUNTER.c.iccid == _SIM.c.iccid))
@@ -415,15 +437,26 @@ def _released_query(matching_id: Any) -> Any:
 
 
 _RELEASED = _released_query(bindparam("matching_id"))
-# A session and the order of its matching ID (the same query, on the session's matching ID).
 _SESSIONS: Table = SmdpDownloadSession.__table__  # type: ignore[attr-defined]
-_SESSION_ORDER = _released_query(
-    select(_SESSIONS.c.matching_id).where(_SESSIONS.c.transaction_id == bindparam("tid"))
-    .scalar_subquery()).subquery()
-_SESSION_WITH_ORDER = (
-    select(*(_SESSIONS.c[name] for name in SESSION_COLUMNS), *_SESSION_ORDER.c)
-    .select_from(_SESSIONS.outerjoin(_SESSION_ORDER, true()))
-    .where(_SESSIONS.c.transaction_id == bindparam("tid")))
+
+
+def _with_session(order: Any) -> Any:
+    """The RSP session `:tid` and the one-row `order` query beside it (none: NULLs)."""
+    joined = order.subquery()
+    return (select(*(_SESSIONS.c[name] for name in SESSION_COLUMNS), *joined.c)
+            .select_from(_SESSIONS.outerjoin(joined, true()))
+            .where(_SESSIONS.c.transaction_id == bindparam("tid")))
+
+
+def _session_with_order(dialect: str) -> Any:
+    """A session, the order of its matching ID and what its UPP needs of the SIM."""
+    return _with_session(_released_query(
+        select(_SESSIONS.c.matching_id).where(_SESSIONS.c.transaction_id == bindparam("tid"))
+        .scalar_subquery(), upp_dialect=dialect))
+
+
+# A session and the order of a matching ID given (AuthenticateClient's, the eUICC's).
+_SESSION_WITH_RELEASED = _with_session(_released_query(bindparam("matching_id")))
 # Released orders past their validity, and the order a profile's counters are for now.
 _DUE = (select(_COUNTER.c.iccid, _COUNTER.c.matching_id, _COUNTER.c.expires_at)
         .join(_SIM, _SIM.c.iccid == _COUNTER.c.iccid)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -177,6 +177,9 @@ class ReleasedOrder:
     expires_at: datetime | None = None
     downloads_left: int | None = None
     released: bool = True  # False: ordered under this matching ID, not released yet
+    # What the UppSource needs of the store, read with the order when the store can (the SIM's
+    # identities and key references for HsmUppSource: no read of its own); opaque here.
+    upp_record: Any = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"ReleasedOrder({self.matching_id!r}, iccid={self.iccid})"
@@ -211,6 +214,12 @@ class SessionJoiningOrders(DownloadOrders, Protocol):
     def session_with_order(self, transaction_id: bytes
                            ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
         """The session and `released(session.matching_id)` in one read."""
+        ...
+
+    def session_with_released(self, transaction_id: bytes, matching_id: str
+                              ) -> tuple[DownloadSession | None, ReleasedOrder | None]:
+        """The session and `released(matching_id)` in one read (AuthenticateClient: the
+        matching ID is the eUICC's, not yet the session's)."""
         ...
 
     def delivered(self, order: ReleasedOrder, eid: str, transaction_id: bytes,
@@ -391,14 +400,29 @@ class Es9PlusCore:
             serverCertificate=wire.b64(dpauth_der)))
 
     def _authenticate_client(self, body: dict[str, Any]) -> Answer:
-        session = self._session(body, "initiated")
         asr = wire.field_b64(body, "authenticateServerResponse")
         assert asr is not None
+        decoded: auth.DecodedAuthenticateServerResponse | None = None
+        order: ReleasedOrder | None = None
+        if self._joined is not None:
+            # The session and the order of the matching ID the eUICC sent, in one read; the
+            # checks below run on them as before, in the same order (a malformed response is
+            # still refused after the session is found: decoded again there).
+            with contextlib.suppress(AuthenticationError):
+                decoded = auth.decode_authenticate_server_response(asr)
+        read_with_session = decoded is not None and bool(decoded.matching_id)
+        if read_with_session:
+            assert self._joined is not None and decoded is not None and decoded.matching_id
+            found, order = self._joined.session_with_released(wire.field_transaction_id(body),
+                                                              decoded.matching_id)
+            session = self._checked(found, "initiated")
+        else:
+            session = self._session(body, "initiated")
         try:
             euicc = auth.check_authenticate_server_response(
                 asr, cis=self.identity.cis, transaction_id=session.transaction_id,
                 server_address=self.identity.address, server_challenge=session.server_challenge,
-                ci_key_id=session.ci_key_id, now=self.now())
+                ci_key_id=session.ci_key_id, now=self.now(), decoded=decoded)
         except AuthenticationError as exc:
             if exc.reason == "malformed":
                 raise Es9PlusFieldError("authenticateServerResponse", str(exc)) from None
@@ -413,7 +437,8 @@ class Es9PlusCore:
             raise Refusal(wire.EUICC_VERIFICATION_FAILED, str(exc)) from None
         if not euicc.matching_id:
             raise Refusal(wire.MATCHING_ID_REFUSED, "no matching ID (activation code) given")
-        order = self.orders.released(euicc.matching_id)
+        if not read_with_session:
+            order = self.orders.released(euicc.matching_id)
         if order is None:
             raise Refusal(wire.MATCHING_ID_REFUSED, "no released order for this matching ID")
         if not order.released:

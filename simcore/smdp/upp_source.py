@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import JSON, Engine, bindparam, func, select
 
 from esim.build import verify_package
 from esim.compiled import CompiledTemplate
@@ -46,7 +46,8 @@ from simcore.mnc_length import MncLengths
 from simcore.models import Batch, Sim, SimCredential
 from simcore.smdp.es9plus import ReleasedOrder
 
-__all__ = ["HsmUppSource", "parse_profile_templates", "upp_source"]
+__all__ = ["UPP_COLUMNS", "HsmUppSource", "UppRecord", "parse_profile_templates",
+           "upp_credentials", "upp_source"]
 
 _MNC_TTL = 60.0  # seconds the IMSI ranges' MNC lengths are reused (ranges change rarely)
 _SUCI_TTL = 60.0  # seconds the SUCI key registry's files are reused (a new key: within a minute)
@@ -83,6 +84,42 @@ class _SimRow:
     iccid: str
     imsi: str | None
     msisdn: str | None
+
+
+# The SIM's columns a package needs, for a store query that reads them with the released order
+# (simcore.smdp.download_orders: GetBoundProfilePackage's one read), then `UppRecord.of`.
+UPP_COLUMNS = (_sim.c.imsi, _sim.c.msisdn, _sim.c.ki_ref, _sim.c.opc_ref)
+
+
+def upp_credentials(dialect: str) -> Any:
+    """The SIM's stored credentials (name → key reference) as one JSON object, a scalar
+    subquery correlated to the `sim` row of the enclosing query (NULL when it has none)."""
+    aggregate = func.json_object_agg if dialect == "postgresql" else func.json_group_object
+    return (select(aggregate(_cred.c.name, _cred.c.ref, type_=JSON))
+            .where(_cred.c.iccid == _sim.c.iccid).scalar_subquery())
+
+
+@dataclass(frozen=True, slots=True)
+class UppRecord:
+    """What a package needs of the store for one SIM, read with its order
+    (`ReleasedOrder.upp_record`): its identities, Profile Type and key references (opaque
+    tokens, no key bytes)."""
+
+    imsi: str | None
+    msisdn: str | None
+    ki_ref: str | None
+    opc_ref: str | None
+    profile: str | None
+    credentials: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"UppRecord({self.imsi}, {', '.join(sorted(self.credentials)) or '-'})"
+
+    @classmethod
+    def of(cls, row: Sequence[Any], profile: str | None) -> UppRecord:
+        """From UPP_COLUMNS' values and upp_credentials' after them."""
+        imsi, msisdn, ki_ref, opc_ref, credentials = row
+        return cls(imsi, msisdn, ki_ref, opc_ref, profile, credentials or {})
 
 
 class HsmUppSource:
@@ -161,9 +198,14 @@ class HsmUppSource:
             self._by_type[profile_type] = found
         return self._by_type[profile_type] or self._default
 
-    def _sim(self, iccid: str) -> tuple[_SimRow, str | None, keys.SimKeys]:
-        """The SIM's identities, Profile Type and key references: one Core query, a row per
-        stored credential (the ORM's per-object work was most of a download's store time)."""
+    def _sim(self, iccid: str, record: UppRecord | None = None
+             ) -> tuple[_SimRow, str | None, keys.SimKeys]:
+        """The SIM's identities, Profile Type and key references: `record` when the order was
+        read with them, else one Core query, a row per stored credential (the ORM's
+        per-object work was most of a download's store time)."""
+        if record is not None:
+            return self._keys(iccid, record.imsi, record.msisdn, record.ki_ref, record.opc_ref,
+                              record.profile, record.credentials.items())
         # One SELECT on a pooled DBAPI connection: SQLAlchemy's connection and transaction
         # events (BEGIN, then the rollback on return) cost five times the query itself here.
         # It runs in autocommit: SQLite's connections are (no writer lock), psycopg's is put
@@ -187,18 +229,26 @@ class HsmUppSource:
         if not rows or rows[0][3] != "esim":
             raise InvalidInput("iccid", "no eSIM profile with this ICCID", value=iccid)
         _, imsi, msisdn, _, ki_token, opc_token, profile, _, _ = rows[0]
+        return self._keys(iccid, imsi, msisdn, ki_token, opc_token, profile,
+                          [(r[7], r[8]) for r in rows if r[7] is not None])
+
+    @staticmethod
+    def _keys(iccid: str, imsi: str | None, msisdn: str | None, ki_token: str | None,
+              opc_token: str | None, profile: str | None, credentials: Any
+              ) -> tuple[_SimRow, str | None, keys.SimKeys]:
         if not ki_token or not opc_token:
             raise keys.MissingKeys(f"SIM {iccid} has no Ki/OPc in the store")
         # esim_build's token reader: names are not re-validated (the HSM binds owner and type
         # into each blob, so an altered token fails at unwrap)
         ref = esim_build.stored_ref
         sim_keys = keys.SimKeys(iccid, ref(ki_token), ref(opc_token),
-                                {r[7]: ref(r[8]) for r in rows if r[7] is not None})
+                                {name: ref(token) for name, token in credentials})
         return _SimRow(iccid, imsi, msisdn), profile, sim_keys
 
-    def package(self, iccid: str) -> bytes:
-        """The clear UPP of SIM `iccid` (bytes; the caller protects it and drops it)."""
-        sim, profile_type, sim_keys = self._sim(iccid)
+    def package(self, iccid: str, record: UppRecord | None = None) -> bytes:
+        """The clear UPP of SIM `iccid` (bytes; the caller protects it and drops it); `record`:
+        what the store holds for it, read with its order (else read here)."""
+        sim, profile_type, sim_keys = self._sim(iccid, record)
         compiled = self._template_for(profile_type)
         if self.options.with_msisdn and not sim.msisdn:
             raise InvalidInput("with_msisdn", f"SIM {iccid} has no MSISDN in the inventory")
@@ -214,7 +264,8 @@ class HsmUppSource:
         return der
 
     def __call__(self, order: ReleasedOrder) -> bytes:
-        return self.package(order.iccid)
+        record = order.upp_record
+        return self.package(order.iccid, record if isinstance(record, UppRecord) else None)
 
 
 def upp_source(engine: Engine, hsm: Any, settings: Settings | None = None) -> HsmUppSource:

@@ -216,3 +216,42 @@ def test_session_with_order_reads_both_at_once(engine: Engine) -> None:
                                                  "matching_id": None}))
     found, order = orders.session_with_order(TID)
     assert found is not None and found.matching_id is None and order is None
+
+
+def test_the_orders_reads_carry_the_upp_record_and_the_euiccs_matching_id(
+        engine: Engine) -> None:
+    """GetBoundProfilePackage's read brings what the UPP needs of the SIM (its identities and
+    key references: the UPP source reads nothing more); AuthenticateClient's reads the session
+    with the order of the matching ID the eUICC sent, not the session's (SQLite and
+    PostgreSQL)."""
+    from simcore.models import SimCredential
+    from simcore.smdp.models import Es2PlusOrder
+    from simcore.smdp.upp_source import UppRecord
+
+    _profile(engine, "released")
+    now = utcnow()
+    with connection_transaction(engine) as conn:
+        conn.execute(update(Sim).where(Sim.iccid == ICCID).values(  # type: ignore[arg-type]
+            imsi="001010000000001", ki_ref="ki-token", opc_ref="opc-token"))
+        conn.execute(insert(SimCredential), [{"iccid": ICCID, "name": n, "ref": f"{n}-token"}
+                                             for n in ("adm1", "pin1")])
+        conn.execute(insert(Es2PlusOrder).values(iccid=ICCID, requester="t",
+                                                 matching_id="MATCH-1", created_at=now,
+                                                 updated_at=now))
+    orders = _orders(engine, one_statement=engine.dialect.name == "postgresql")
+    StoreSessions(engine).put(_session("authenticated"))
+    _, order = orders.session_with_order(TID)
+    assert order is not None and order.upp_record == UppRecord(
+        imsi="001010000000001", msisdn=None, ki_ref="ki-token", opc_ref="opc-token",
+        profile=None, credentials={"adm1": "adm1-token", "pin1": "pin1-token"})
+    assert "token" not in repr(order) + repr(order.upp_record)
+    # AuthenticateClient: the session (still at `initiated`, no matching ID yet) and the order
+    StoreSessions(engine).put(DownloadSession(**{**_session("initiated").__dict__,
+                                                 "matching_id": None, "iccid": None}))
+    found, order = orders.session_with_released(TID, "MATCH-1")
+    assert found == StoreSessions(engine).get(TID) and found is not None
+    assert order == orders.released("MATCH-1") and order is not None
+    assert order.iccid == ICCID and order.released
+    found, order = orders.session_with_released(TID, "MATCH-2")
+    assert found is not None and order is None
+    assert orders.session_with_released(bytes(16), "MATCH-1") == (None, None)
