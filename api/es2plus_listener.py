@@ -123,7 +123,7 @@ class MtlsServer:
 
     Port 0 picks a free port."""
 
-    def __init__(self, app: Starlette, *, cert: Path, key: Path, ca: Path | None,
+    def __init__(self, app: ASGIApp, *, cert: Path, key: Path, ca: Path | None,
                  host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
                  keep_alive: int = 75, reuse_port: bool = False,
                  name: str = "es2plus-mtls") -> None:

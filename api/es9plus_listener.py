@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 
 from api.es2plus_listener import MtlsServer
 from api.problems import response_for
-from api.routers.es9plus import ADMIN, es9plus_router
+from api.routers.es9plus import ADMIN, Es9PlusApp, Es9PlusWire, es9plus_router
 from simcore.config import Settings
 from simcore.log import get_logger
 from simcore.smdp.download_service import (
@@ -49,21 +49,20 @@ async def _not_es9plus(request: Request, exc: Exception) -> Response:
 
 
 def es9plus_app(core: Es9PlusCore, *, max_body: int = DEFAULT_MAX_BODY,
-                threads: int = 0) -> FastAPI:
-    """An app serving only ES9+ on `core`, with its OpenAPI at /openapi.json. `threads`: run
-    the core's functions in that many threads; 0 in the event loop's own thread
-    (Es9PlusSettings.threads)."""
+                threads: int = 0) -> Es9PlusApp:
+    """An app serving only ES9+ on `core`, with its OpenAPI at /openapi.json (`.docs`, the
+    FastAPI app). `threads`: run the core's functions in that many threads; 0 in the event
+    loop's own thread (Es9PlusSettings.threads)."""
     app = FastAPI(title="simsmith SM-DP+ ES9+", version="2.5.0", docs_url=None, redoc_url=None,
                   description="ES9+ (GSMA SGP.22 v2.5 §5.6, §6.5): the functions an LPA calls "
                   "to download a profile from simsmith's SM-DP+. JSON over HTTPS; every request "
                   "carries `X-Admin-Protocol: gsma/rsp/v2.x.y`; refusals are HTTP 200 with "
                   "status Failed and SGP.22 subject / reason codes.",
                   exception_handlers={HTTPException: _not_es9plus})
-    app.state.es9plus = core
-    app.state.es9plus_max_body = max_body
-    app.state.es9plus_threads = CapacityLimiter(threads) if threads else None
+    es9 = Es9PlusWire(core, max_body, CapacityLimiter(threads) if threads else None)
+    app.state.es9plus_wire = es9
     app.include_router(es9plus_router())
-    return app
+    return Es9PlusApp(es9, app)
 
 
 @dataclass

@@ -17,10 +17,12 @@ This layer owns the wire only:
   Execution error), logged by type and message only.
 
 No authentication: ES9+ clients are anonymous LPAs; the eUICC is authenticated inside the
-protocol (§3.1.2). The router needs `app.state.es9plus` (an Es9PlusCore),
-`app.state.es9plus_max_body` (bytes) and `app.state.es9plus_threads` (a CapacityLimiter, or
-None to call the core in the event loop's thread: the ES9+ listener's loop is its own, apart
-from the API's, and the hand-over to a thread cost ~2 ms of CPU per download).
+protocol (§3.1.2). One implementation, `Es9PlusWire`, answers: `Es9PlusApp` (what the ES9+
+listener serves) sends the five functions' POSTs to it straight from the server and everything
+else to a FastAPI app, whose routes (`es9plus_router`, for OpenAPI) need
+`app.state.es9plus_wire` and run the same. Its `threads` is a CapacityLimiter, or None to call
+the core in the event loop's thread: the ES9+ listener's loop is its own, apart from the API's,
+and the hand-over to a thread cost ~2 ms of CPU per download.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from anyio import CapacityLimiter, to_thread
@@ -35,6 +38,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from esim.sgp22 import es9plus as wire
 from simcore.log import get_logger
@@ -153,20 +157,19 @@ _FUNCTIONS: dict[str, tuple[type[BaseModel], type[BaseModel] | None, str, str]] 
 
 # --- the wire ---------------------------------------------------------------------------------
 
-def answer(status: int, body: dict[str, Any] | None) -> Response:
-    """An ES9+ answer: JSON (or 204) with `X-Admin-Protocol`."""
-    if body is None:
-        return Response(status_code=status, headers=ADMIN)
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    headers=ADMIN, media_type=CONTENT_TYPE)
-
-
-def _failed(code: wire.StatusCode, message: str, status: int = 200) -> Response:
-    return answer(status, wire.failure(code, message))
+_ADMIN_RAW = (wire.ADMIN_PROTOCOL_HEADER.lower().encode("latin-1"),
+              wire.ADMIN_PROTOCOL.encode("latin-1"))
+_JSON_RAW = (b"content-type", CONTENT_TYPE.encode("latin-1"))
+_HEADERS = (b"x-admin-protocol", b"content-type", b"content-length")
+PATHS = {f"{wire.PATH_PREFIX}/{function}": function for function in wire.FUNCTIONS}
 
 
 class _Malformed(ValueError):
     pass
+
+
+class _Gone(Exception):
+    """The client went away before its request's body was whole."""
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -200,19 +203,23 @@ def parse_body(raw: bytes) -> Any:
         raise _Malformed("$: nested too deeply") from None
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes | None:
     """The body, or None when it is larger than `limit` (stops reading there)."""
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Gone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _content_type_ok(value: str | None) -> bool:
@@ -229,44 +236,113 @@ def _content_type_ok(value: str | None) -> bool:
     return True
 
 
-def function_endpoint(function: str) -> Any:
-    async def endpoint(request: Request) -> Response:
-        protocol = request.headers.get(wire.ADMIN_PROTOCOL_HEADER)
+async def _send(send: Send, status: int, body: dict[str, Any] | None) -> None:
+    """An ES9+ answer: JSON (or no body) with `X-Admin-Protocol`."""
+    if body is None:
+        await send({"type": "http.response.start", "status": status, "headers": [_ADMIN_RAW]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    data = json.dumps(body, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-length", str(len(data)).encode()), _JSON_RAW, _ADMIN_RAW]})
+    await send({"type": "http.response.body", "body": data})
+
+
+@dataclass(frozen=True)
+class Es9PlusWire:
+    """The five functions on `core`, over ASGI: what `es9plus_app` answers every ES9+ request
+    with (straight from the server, the path and method matched here) and what the FastAPI routes
+    of `es9plus_router` run. `threads`: a CapacityLimiter to run the core in, or None for the
+    event loop's own thread."""
+
+    core: Es9PlusCore
+    max_body: int
+    threads: CapacityLimiter | None = None
+
+    async def answer(self, function: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, body = await self._exchange(function, scope, receive)
+        except _Gone:  # nothing to answer
+            return
+        await _send(send, status, body)
+
+    async def _exchange(self, function: str, scope: Scope, receive: Receive
+                        ) -> tuple[int, dict[str, Any] | None]:
+        headers: dict[bytes, str] = {}
+        for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
+            if name in _HEADERS and name not in headers:
+                headers[name] = value.decode("latin-1")
+        protocol = headers.get(b"x-admin-protocol")
         if protocol is None:
-            return _failed(wire.FUNCTION_MISSING_ELEMENT,
-                           f"header {wire.ADMIN_PROTOCOL_HEADER} is missing", 400)
+            return 400, wire.failure(wire.FUNCTION_MISSING_ELEMENT,
+                                f"header {wire.ADMIN_PROTOCOL_HEADER} is missing")
         if not _PROTOCOL.match(protocol.strip()):
-            return _failed(wire.FUNCTION_INVALID,
-                           f"header {wire.ADMIN_PROTOCOL_HEADER}: {protocol[:40]!r} is not "
-                           "gsma/rsp/v2.x.y", 400)
-        if not _content_type_ok(request.headers.get("content-type")):
-            return _failed(wire.FUNCTION_INVALID,
-                           "header Content-Type: expected application/json (UTF-8)", 415)
-        limit: int = request.app.state.es9plus_max_body
-        raw = await _read_body(request, limit)
+            return 400, wire.failure(wire.FUNCTION_INVALID,
+                                f"header {wire.ADMIN_PROTOCOL_HEADER}: {protocol[:40]!r} is not "
+                                "gsma/rsp/v2.x.y")
+        if not _content_type_ok(headers.get(b"content-type")):
+            return 415, wire.failure(wire.FUNCTION_INVALID,
+                                "header Content-Type: expected application/json (UTF-8)")
+        declared = headers.get(b"content-length")
+        raw = await _read_body(receive, None if declared is None else declared.encode(),
+                               self.max_body)
         if raw is None:
-            return _failed(wire.FUNCTION_INVALID, f"$: the body is larger than {limit} bytes",
-                           413)
+            return 413, wire.failure(wire.FUNCTION_INVALID,
+                                f"$: the body is larger than {self.max_body} bytes")
         try:
             body = parse_body(raw)
         except _Malformed as e:
-            return _failed(wire.FUNCTION_INVALID, str(e))
-        core: Es9PlusCore = request.app.state.es9plus
-        threads: CapacityLimiter | None = request.app.state.es9plus_threads
+            return 200, wire.failure(wire.FUNCTION_INVALID, str(e))
         try:
-            if threads is None:  # in the listener's own thread: no hand-over per request
-                result = core.handle(function, body)
+            if self.threads is None:  # in the listener's own thread: no hand-over per request
+                result = self.core.handle(function, body)
             else:
-                result = await to_thread.run_sync(core.handle, function, body,
-                                                  limiter=threads)
+                result = await to_thread.run_sync(self.core.handle, function, body,
+                                                  limiter=self.threads)
         except Exception as e:  # the store or the HSM failed: ES9+'s "execution error"
             # Type and message only: no request body, no traceback locals (a UPP is in them).
             log.error("es9plus function failed", function=function, error=type(e).__name__,
                       detail=str(e)[:200])
             if function == "handleNotification":
-                return answer(204, None)
-            return _failed(wire.EXECUTION_ERROR, "internal error; try again later")
-        return answer(result.status, result.body)
+                return 204, None
+            return 200, wire.failure(wire.EXECUTION_ERROR, "internal error; try again later")
+        return result.status, result.body
+
+
+class Es9PlusApp:
+    """The ES9+ listener's ASGI app: a POST to one of the five ES9+ paths is answered by
+    Es9PlusWire straight away; anything else (OpenAPI, 404, 405) by the FastAPI app `docs`,
+    whose routes describe the same functions. Starlette's middleware and routing on the way to
+    the five functions cost ~0.3 ms of CPU per download (four requests) for nothing they do
+    here (docs/benchmarks.md)."""
+
+    def __init__(self, es9: Es9PlusWire, docs: ASGIApp) -> None:
+        self.es9 = es9
+        self.docs = docs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        function = PATHS.get(scope["path"]) if scope["type"] == "http" else None
+        if function is None or scope["method"] != "POST":
+            await self.docs(scope, receive, send)
+            return
+        await self.es9.answer(function, scope, receive, send)
+
+
+class _Exchanged(Response):
+    """What an ES9+ route's endpoint returns: the exchange itself, run when Starlette sends the
+    answer (it reads the body as Es9PlusWire does, with the same limit)."""
+
+    def __init__(self, es9: Es9PlusWire, function: str) -> None:  # no body of its own
+        self.es9, self.function = es9, function
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.es9.answer(self.function, scope, receive, send)
+
+
+def function_endpoint(function: str) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    async def endpoint(request: Request) -> Response:
+        return _Exchanged(request.app.state.es9plus_wire, function)
 
     endpoint.__name__ = function
     return endpoint
@@ -282,8 +358,8 @@ def _openapi(function: str) -> dict[str, Any]:
 
 class _Es9PlusRoute(APIRoute):
     """An ES9+ route: described by FastAPI (OpenAPI above), answered by its endpoint itself —
-    it takes the Request and returns the Response, so FastAPI's dependency solving and answer
-    handling around it would only cost time (a download makes four requests)."""
+    it takes the Request and returns the exchange, so FastAPI's dependency solving and answer
+    handling around it would only cost time."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self.endpoint  # type: ignore[no-any-return]

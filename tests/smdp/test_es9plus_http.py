@@ -426,6 +426,51 @@ def test_the_core_runs_in_the_listeners_thread_or_its_pool(threads: int) -> None
     assert r.json()["transactionId"] == ("loop" if threads == 0 else "thread")
 
 
+def test_straight_and_routed_answers_are_the_same() -> None:
+    """The ES9+ listener answers the five functions straight from the server (Es9PlusApp);
+    the FastAPI routes (es9plus_router, what OpenAPI describes) run the same exchange: status,
+    headers and body alike for a success, a 204 and every wire refusal."""
+    from fastapi.testclient import TestClient
+
+    from api.es9plus_listener import es9plus_app
+    from simcore.smdp.es9plus import Answer
+
+    class Echo:
+        def handle(self, function: str, body: dict[str, object]) -> Answer:
+            if function == "handleNotification":
+                return Answer(204, None)
+            return Answer(200, wire.success(transactionId="0A", got=sorted(body)))
+
+    app = es9plus_app(Echo(), max_body=64)  # type: ignore[arg-type]
+    ok = {wire.ADMIN_PROTOCOL_HEADER: wire.ADMIN_PROTOCOL, "Content-Type": "application/json"}
+    cases: list[tuple[str, bytes, dict[str, str]]] = [
+        ("cancelSession", b'{"transactionId": "0A"}', ok),
+        ("handleNotification", b'{"pendingNotification": "AAAA"}', ok),
+        ("cancelSession", b"{}", {"Content-Type": "application/json"}),
+        ("cancelSession", b"{}", {**ok, wire.ADMIN_PROTOCOL_HEADER: "gsma/rsp/v3.0.0"}),
+        ("cancelSession", b"{}", {**ok, "Content-Type": "text/plain"}),
+        ("cancelSession", b"{" + b" " * 100 + b"}", ok),
+        ("cancelSession", b'{"a": 1, "a": 2}', ok),
+    ]
+    answers = []
+    for served in (app, app.docs):
+        with TestClient(served) as client:  # type: ignore[arg-type]
+            answers.append([
+                (r.status_code, r.content, {k: v for k, v in r.headers.items()
+                                            if k in ("content-type", "content-length",
+                                                     wire.ADMIN_PROTOCOL_HEADER.lower())})
+                for r in (client.post(f"{wire.PATH_PREFIX}/{f}", content=raw, headers=h)
+                          for f, raw, h in cases)])
+    straight, routed = answers
+    assert straight == routed
+    assert [status for status, _, _ in straight] == [200, 204, 400, 400, 415, 413, 200]
+    assert straight[0][1] == b'{"header":{"functionExecutionStatus":{"status":' \
+        b'"Executed-Success"}},"transactionId":"0A","got":["transactionId"]}'
+    assert all(h[wire.ADMIN_PROTOCOL_HEADER.lower()] == wire.ADMIN_PROTOCOL
+               for _, _, h in straight)
+    assert straight[1][2] == {wire.ADMIN_PROTOCOL_HEADER.lower(): wire.ADMIN_PROTOCOL}
+
+
 def test_brainpool_download_over_https(engine: Engine, hsm: SoftHsm,  # noqa: F811
                                        tmp_path: Path) -> None:
     """The listener's SM-DP+ with a P-256 and a brainpoolP256r1 CI (`pki sgp26-init
