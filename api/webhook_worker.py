@@ -24,6 +24,8 @@ log = get_logger("api.webhooks")
 
 class WebhookWorker(PollingThread):
     name = "webhook-deliverer"
+    fan_out_batch = 500  # outbox events turned into deliveries per round
+    send_batch = 50  # deliveries leased and sent per round
 
     def __init__(self, engine: Engine, settings: ApiSettings) -> None:
         super().__init__(settings.webhook_poll_seconds)
@@ -37,18 +39,23 @@ class WebhookWorker(PollingThread):
         self._client.close()
 
     def run_once(self) -> bool:
-        """One round: fan out, send what is due. True if there was work."""
+        """One round: fan out, send what is due. True if a batch was full (go straight on)."""
         now = time.monotonic()
         if now - self._last_purge > 600:
             self._last_purge = now
             idempotency.purge(self.engine, timedelta(hours=24))
             retention = timedelta(days=self.settings.outbox_retention_days)
             events.prune(self.engine, older_than=retention)
-        fanned = webhooks.fan_out(self.engine)
-        jobs = webhooks.claim_due(self.engine, lease=self.settings.webhook_timeout_seconds * 4)
+        fanned = webhooks.fan_out(self.engine, limit=self.fan_out_batch)
+        jobs = webhooks.claim_due(self.engine, limit=self.send_batch,
+                                  lease=self.settings.webhook_timeout_seconds * 4)
         for job in jobs:
             self.send(job)
-        return bool(fanned or jobs)
+        # Straight on only with a full batch behind (more may be waiting), else the poll's wait.
+        # Under a steady stream of events — every ES9+ download writes two — a round per
+        # trickle of one or two events cost ~0.3-0.5 ms of CPU per download (five statements
+        # and a transaction each round, in each worker process).
+        return fanned >= self.fan_out_batch or len(jobs) >= self.send_batch
 
     def send(self, job: webhooks.DeliveryJob) -> str:
         """Send one delivery and record the outcome. Whatever goes wrong with this delivery (a

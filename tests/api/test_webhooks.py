@@ -117,6 +117,29 @@ def test_deliveries_survive_a_restart(api: Api, receiver: Receiver, tmp_path: Pa
     assert sorted(e["id"] for e in receiver.events) == sorted(j.event_id for j in leased)
 
 
+@pytest.mark.slow
+@pytest.mark.storage
+def test_a_round_goes_straight_on_only_with_a_full_batch_behind(
+        api: Api, receiver: Receiver, tmp_path: Path) -> None:
+    """A stream of events is taken a batch per poll, not a round per event: the deliverer goes
+    straight on only while a batch was full, and a round that drained everything waits."""
+    _subscribe(api, receiver)
+    webhooks.fan_out(api.engine)  # the events before: published
+    for i in range(3):
+        api.client.post("/v1/sims/allocate", json={"subscriber_ref": f"b{i}"},
+                        headers=api.h("sims:write"))
+    worker = WebhookWorker(api.engine, settings(tmp_path))
+    worker.fan_out_batch, worker.send_batch = 2, 2
+    try:
+        assert worker.run_once() is True  # 2 of 3 events fanned out, 2 deliveries sent
+        assert len(receiver.events) == 2
+        assert worker.run_once() is False  # the last event fanned out and sent: drained
+        assert len(receiver.events) == 3
+        assert worker.run_once() is False  # nothing: the poll's wait
+    finally:
+        worker.stop()
+
+
 # --- issue 13 item 3: endpoint URLs checked strictly; a bad endpoint cannot stop the others ---
 
 BAD_URLS = [  # (url, what the error names, position of the fault: 1-based character)
