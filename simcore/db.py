@@ -8,6 +8,7 @@ schema first and refuses an unmigrated database with a message saying what to ru
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import weakref
@@ -206,23 +207,35 @@ class DirectStatement:
     read takes no lock.
 
     It holds its engine weakly: the per-engine caches of statements (WeakKeyDictionary keyed
-    by the engine) then let a discarded engine go, and its kept connections close with it."""
+    by the engine) then let a discarded engine go, and its kept connections close with it.
+
+    On a kept connection (PostgreSQL) the statement is compiled with PostgreSQL's own `$n`
+    placeholders and run on a raw cursor with its parameters in order, the SQL as bytes, the
+    cursor kept with the connection: psycopg then neither parses the query for `%(name)s` nor
+    encodes and hashes it again, nor reorders a mapping, nor makes a cursor per statement —
+    about 45 → 25 µs of client CPU for a one-row read (docs/benchmarks.md, smdp, fourth
+    pass). The text is the one psycopg's conversion of the named form gives
+    (tests/simcore/test_db_direct.py compares them)."""
 
     def __init__(self, engine: Engine, statement: Any, *, write: bool = False,
                  keep: bool = False, synchronous: bool = True) -> None:
         dialect = engine.dialect
-        compiled = statement.compile(dialect=dialect)
-        self._engine = weakref.ref(engine)
-        self.sql = str(compiled)
-        self.write = write
         # PostgreSQL: on this thread's kept connection (KeptConnections), not the pool's —
         # one whose commits do not wait for the WAL flush when not `synchronous`
         self._keep = keep and dialect.name == "postgresql"
+        compiled = statement.compile(dialect=_numeric_dollar(dialect) if self._keep
+                                     else dialect)
+        self._engine = weakref.ref(engine)
+        self.statement = statement
+        self.sql = str(compiled)
+        self.write = write
         self._synchronous = synchronous
+        self._kept: KeptConnections | None = None  # resolved on first use
         binds = {name: compiled.binds[name] for name in compiled.bind_names.values()}
-        self._names: tuple[str, ...] = tuple(compiled.positiontup or ()) if dialect.positional \
+        positional = self._keep or dialect.positional
+        self._names: tuple[str, ...] = tuple(compiled.positiontup or ()) if positional \
             else tuple(binds)
-        self._positional = dialect.positional
+        self._positional = positional
         # SQLite's connections run in autocommit already (isolation_level None, _configure_sqlite)
         self._set_autocommit = dialect.name == "postgresql"
         self._bind = {name: p for name, b in binds.items()
@@ -236,9 +249,22 @@ class DirectStatement:
                                   or getattr(compiled, "effective_returning", None))
         self._result = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                         for c in columns]
+        # the columns to convert (the rest are the driver's values as they are)
+        self._convert = tuple((i, p) for i, p in enumerate(self._result) if p is not None)
+        self._plan = tuple((name, self._bind.get(name)) for name in self._names)
 
     def __repr__(self) -> str:
         return f"DirectStatement({self.sql!r})"
+
+    @property
+    def sql(self) -> str:
+        """The statement's text for the driver."""
+        return self._sql
+
+    @sql.setter
+    def sql(self, text: str) -> None:
+        self._sql = text
+        self._sql_bytes = text.encode()  # psycopg's form: encoded once, its hash kept
 
     @property
     def engine(self) -> Engine:
@@ -248,16 +274,22 @@ class DirectStatement:
         return engine
 
     def _parameters(self, params: dict[str, Any]) -> Any:
-        bind, fixed = self._bind, self._fixed
-        values = {}
-        for name in self._names:
+        fixed = self._fixed
+        values = []
+        for name, process in self._plan:
             value = params[name] if name in params else fixed[name]
-            values[name] = bind[name](value) if name in bind else value
-        return tuple(values[n] for n in self._names) if self._positional else values
+            values.append(value if process is None else process(value))
+        return values if self._positional else dict(zip(self._names, values, strict=True))
 
     def _row(self, row: Any) -> tuple[Any, ...]:
-        return tuple(p(v) if p is not None else v
-                     for p, v in zip(self._result, row, strict=True))
+        if len(row) != len(self._result):
+            raise ValueError(f"{len(row)} columns, not {len(self._result)}")
+        if not self._convert:
+            return tuple(row)
+        values = list(row)
+        for i, process in self._convert:
+            values[i] = process(values[i])
+        return tuple(values)
 
     def rows(self, **params: Any) -> list[tuple[Any, ...]]:
         """Run the statement; its rows, each value converted by its column's type."""
@@ -270,8 +302,11 @@ class DirectStatement:
     def _run(self, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
         rows: Sequence[Any]
         if self._keep:
-            rows, changed = kept_connections(self.engine, synchronous=self._synchronous).run(
-                self.sql, self._parameters(params), returns_rows=self._returns_rows)
+            kept = self._kept
+            if kept is None:
+                kept = self._kept = kept_connections(self.engine, synchronous=self._synchronous)
+            rows, changed = kept.run(self._sql_bytes, self._parameters(params),
+                                     returns_rows=self._returns_rows, raw=True)
             return [self._row(r) for r in rows], changed
         lock = _writer_lock(self.engine) if self.write else None
         with lock if lock is not None else nullcontext():
@@ -290,6 +325,14 @@ class DirectStatement:
                     driver.autocommit = False  # as SQLAlchemy expects it back
                 raw.close()
         return [self._row(r) for r in rows], changed
+
+
+def _numeric_dollar(dialect: Any) -> Any:
+    """`dialect` (PostgreSQL's, initialised) compiling `$n` placeholders, each name's once."""
+    raw = copy.copy(dialect)
+    raw.paramstyle, raw.positional = "numeric_dollar", True
+    raw.identifier_preparer = raw.preparer(raw)
+    return raw
 
 
 _DIRECT: weakref.WeakKeyDictionary[Engine, dict[tuple[int, bool], tuple[Any, DirectStatement]]] = (
@@ -335,12 +378,15 @@ class KeptConnections:
         # DBAPI connection: the pool's wrapper would hold the pool, whose first-connect listener
         # holds the engine — these connections would keep their engine alive for good.
         self._by_thread: dict[int, tuple[Any, threading.Thread]] = {}
+        # thread ident -> its connection and the cursors kept on it (named form, raw form):
+        # one cursor per statement was a fifth of a one-row read's client CPU
+        self._cursors: dict[int, tuple[Any, Any, Any]] = {}
         self._pid = os.getpid()
 
     def connection(self) -> Any:
         """This thread's DBAPI (psycopg) connection, opened when it has none."""
         if self._pid != os.getpid():  # a forked child: the parent's connections are not its
-            self._by_thread, self._pid = {}, os.getpid()
+            self._by_thread, self._cursors, self._pid = {}, {}, os.getpid()
         me, current = threading.get_ident(), threading.current_thread()
         kept = self._by_thread.get(me)
         if kept is not None and kept[1] is not current:  # an ended thread's ident, reused
@@ -360,17 +406,29 @@ class KeptConnections:
             kept = self._by_thread[me] = (driver, current)
         return kept[0]
 
-    def run(self, sql: str, parameters: Any, *, returns_rows: bool = True
-            ) -> tuple[Sequence[Any], int]:
-        """Run one statement (the driver's SQL and parameters) on this thread's connection:
-        its rows (when `returns_rows`) and the rows it changed. After a failure the connection
-        is dropped — its state is not known — and the next statement takes a new one."""
+    def _cursor(self, raw: bool) -> Any:
+        """A cursor of this thread's connection, kept with it: psycopg's RawCursor (`$n`
+        placeholders, parameters in order) when `raw`, else its usual one (`%(name)s`)."""
+        driver = self.connection()
+        found = self._cursors.get(threading.get_ident())
+        if found is None or found[0] is not driver:
+            from psycopg import RawCursor
+
+            found = self._cursors[threading.get_ident()] = (driver, driver.cursor(),
+                                                           RawCursor(driver))
+        return found[2] if raw else found[1]
+
+    def run(self, sql: str | bytes, parameters: Any, *, returns_rows: bool = True,
+            raw: bool = False) -> tuple[Sequence[Any], int]:
+        """Run one statement (the driver's SQL and parameters; `raw`: with `$n` placeholders
+        and the parameters in order) on this thread's connection: its rows (when
+        `returns_rows`) and the rows it changed. After a failure the connection is dropped —
+        its state is not known — and the next statement takes a new one."""
         try:
-            cursor = self.connection().cursor()
+            cursor = self._cursor(raw)
             cursor.execute(sql, parameters)
             rows = cursor.fetchall() if returns_rows else []
             changed = cursor.rowcount
-            cursor.close()
         except BaseException:
             self.drop()
             raise
@@ -382,6 +440,7 @@ class KeptConnections:
         alive = {t.ident for t in threading.enumerate()}
         for ident in [i for i in list(self._by_thread) if i not in alive]:
             ended = self._by_thread.pop(ident, None)  # another thread may be pruning too
+            self._cursors.pop(ident, None)
             if ended is not None:
                 with suppress(Exception):
                     ended[0].close()
@@ -389,6 +448,7 @@ class KeptConnections:
     def drop(self) -> None:
         """Close this thread's connection (after a failure: its state is not known)."""
         kept = self._by_thread.pop(threading.get_ident(), None)
+        self._cursors.pop(threading.get_ident(), None)
         if kept is not None:
             with suppress(Exception):
                 kept[0].close()
@@ -399,6 +459,7 @@ class KeptConnections:
             with suppress(Exception):
                 driver.close()
         self._by_thread.clear()
+        self._cursors.clear()
 
 
 _kept: weakref.WeakKeyDictionary[Engine, dict[bool, KeptConnections]] = (

@@ -141,3 +141,58 @@ def test_a_discarded_engine_goes_with_its_cached_statements_and_kept_connections
         alive = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
                           {"p": backend}).scalar()
     assert alive == 0
+
+
+def _es9plus_kept_statements(engine: Engine) -> dict[str, db.DirectStatement]:
+    """Every kept statement of a download (simcore.smdp): sessions, orders, reports."""
+    from simcore.smdp.download_orders import StoreDownloadOrders
+    from simcore.smdp.es9plus import StoreSessions
+
+    sessions = StoreSessions(engine)
+    orders = StoreDownloadOrders(engine, "smdp.example", sessions=sessions)
+    assert orders._one is not None
+    return {"session get": sessions._get, "session put": sessions._put,
+            "session delete": sessions._delete, "released": orders._released,
+            "session with order": orders._session_with_order,
+            "session with released": orders._session_with_released,
+            "delivered": orders._one._delivered, **{
+                f"install {target}": st for target, st in orders._one._install.items()}}
+
+
+def test_kept_statements_are_postgresqls_own_text(pg_engine: Engine) -> None:
+    """A kept statement is compiled with `$n` placeholders (one per name, in order) — exactly
+    the text psycopg would make of the named form on every call — and runs on a raw cursor."""
+    from psycopg._queries import PostgresQuery
+    from psycopg.adapt import Transformer
+
+    for name, kept in _es9plus_kept_statements(pg_engine).items():
+        named = db.DirectStatement(pg_engine, kept.statement)  # the pool's: the named form
+        assert "%(" in named.sql and "%(" not in kept.sql and "$1" in kept.sql, name
+        converted = PostgresQuery(Transformer())
+        converted.convert(named.sql, {n: None for n in named._names})
+        assert converted.query.decode() == kept.sql, name
+        assert list(kept._names) == list(dict.fromkeys(named._names)), name  # in $n order
+
+
+def test_a_kept_connection_keeps_its_cursors(pg_engine: Engine) -> None:
+    """Each statement on a kept connection runs on the cursor kept with it (psycopg's
+    RawCursor for DirectStatements), not a new one per statement; a failure drops both."""
+    from psycopg import RawCursor
+
+    from simcore.smdp.es9plus import StoreSessions
+
+    sessions = StoreSessions(pg_engine)
+    assert sessions.get(bytes(16)) is None
+    kept = db.kept_connections(pg_engine, synchronous=False)
+    cursor = kept._cursor(raw=True)
+    assert isinstance(cursor, RawCursor) and cursor.connection is kept.connection()
+    sessions.delete(bytes(16))
+    assert sessions.get(bytes(16)) is None
+    assert kept._cursor(raw=True) is cursor and not cursor.closed
+    kill = db.DirectStatement(pg_engine, select(func.pg_terminate_backend(func.pg_backend_pid())),
+                              keep=True, synchronous=False)
+    psycopg = pytest.importorskip("psycopg")
+    with pytest.raises(psycopg.OperationalError):
+        kill.rows()
+    assert sessions.get(bytes(16)) is None  # on a new connection, with a new cursor
+    assert kept._cursor(raw=True) is not cursor
