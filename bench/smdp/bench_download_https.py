@@ -22,7 +22,8 @@ the serve process and its workers from /proc, over the run; less what the same p
 SM-DP+ alone on 2 cores (2 CPU-seconds / its CPU per download), and the clients' CPU per download,
 the eUICC's ES10 part apart. On PostgreSQL the backends serving the bench's own database are
 counted apart, from /proc over the run (the cluster's shared processes — WAL writer,
-checkpointer — are not: the cluster is shared). On a shared machine the measured rate is what
+checkpointer — are not: the cluster is shared), and in the 2-core figure the goal is read
+against: the database server runs on the same 2 cores. On a shared machine the measured rate is what
 the SM-DP+ got beside the clients and everyone else; the CPU figures do not depend on that.
 
     .venv/bin/python bench/smdp/bench_download_https.py [--downloads 400] [--clients 4]
@@ -330,6 +331,8 @@ def run(kind: str, n: int, clients: int, workers: int, threads: int = 0) -> dict
         "smdp_downloads_per_s_on_2_cores": round(2 * n / smdp_cpu, 1),
         "pg_backend_cpu_ms_per_download": round(1000 * pg_cpu / n, 2) if kind == "postgresql"
         else None,
+        # what the 2 cores do with everything the SM-DP+ needs on them (PostgreSQL's backends too)
+        "downloads_per_s_on_2_cores": round(2 * n / (smdp_cpu + pg_cpu), 1),
         "client_cpu_ms_per_download": round(1000 * client_cpu / n, 2),
         "euicc_es10_cpu_ms_per_download": round(1000 * es10_cpu / n, 2),
         "load_average": [round(load0, 2), round(load1, 2)],
@@ -356,19 +359,19 @@ def main() -> int:
           f"SIMSMITH_ES9PLUS_THREADS={args.threads}, {args.clients} LPA processes "
           f"({meta['cpus']} CPUs, load average at start / end)")
     for r in rows:
-        met = "met" if r["smdp_downloads_per_s_on_2_cores"] >= GOAL else "not met"
         print(f"  {r['db']:<10} {r['downloads_per_s']:7.1f} downloads/s measured, "
               f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, failures {r['failures']}, "
               f"load {r['load_average'][0]}/{r['load_average'][1]}")
         print(f"             SM-DP+ (server processes) {r['smdp_cpu_ms_per_download']} ms CPU "
-              f"per download -> {r['smdp_downloads_per_s_on_2_cores']:.1f}/s on 2 cores "
-              f"(goal >= {GOAL:.0f}/s: {met}); {r['server_cpu_ms_per_download']} ms with the "
-              f"idle work ({r['server_idle_cpu_ms_per_s']} ms/s)")
+              f"per download -> {r['smdp_downloads_per_s_on_2_cores']:.1f}/s on 2 cores; "
+              f"{r['server_cpu_ms_per_download']} ms with the idle work "
+              f"({r['server_idle_cpu_ms_per_s']} ms/s)")
         if r["pg_backend_cpu_ms_per_download"] is not None:
-            both = r["smdp_cpu_ms_per_download"] + r["pg_backend_cpu_ms_per_download"]
             print(f"             PostgreSQL's backends of the bench database "
-                  f"{r['pg_backend_cpu_ms_per_download']} ms CPU per download (SM-DP+ and "
-                  f"them: {both:.2f} ms -> {2000 / both:.1f}/s on 2 cores)")
+                  f"{r['pg_backend_cpu_ms_per_download']} ms CPU per download")
+        # The database server shares the 2 cores: on PostgreSQL the goal counts its backends.
+        print(f"             on 2 cores: {r['downloads_per_s_on_2_cores']:.1f}/s (goal >= "
+              f"{GOAL:.0f}/s: {'met' if r['downloads_per_s_on_2_cores'] >= GOAL else 'not met'})")
         print(f"             LPA + eUICC (clients) {r['client_cpu_ms_per_download']} ms CPU per "
               f"download, of which the eUICC's ES10 {r['euicc_es10_cpu_ms_per_download']} ms")
     return 0
