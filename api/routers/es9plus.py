@@ -222,7 +222,7 @@ async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> by
             return b"".join(chunks)
 
 
-def _content_type_ok(value: str | None) -> bool:
+def _content_type_ok(value: str) -> bool:
     if not value:
         return False
     media, _, params = value.partition(";")
@@ -268,27 +268,25 @@ class Es9PlusWire:
 
     async def _exchange(self, function: str, scope: Scope, receive: Receive
                         ) -> tuple[int, dict[str, Any] | None]:
-        headers: dict[bytes, str] = {}
+        headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
             if name in _HEADERS and name not in headers:
-                headers[name] = value.decode("latin-1")
-        protocol = headers.get(b"x-admin-protocol")
-        if protocol is None:
+                headers[name] = value
+        if b"x-admin-protocol" not in headers:
             return 400, wire.failure(wire.FUNCTION_MISSING_ELEMENT,
-                                f"header {wire.ADMIN_PROTOCOL_HEADER} is missing")
+                                     f"header {wire.ADMIN_PROTOCOL_HEADER} is missing")
+        protocol = headers[b"x-admin-protocol"].decode("latin-1")
         if not _PROTOCOL.match(protocol.strip()):
             return 400, wire.failure(wire.FUNCTION_INVALID,
-                                f"header {wire.ADMIN_PROTOCOL_HEADER}: {protocol[:40]!r} is not "
-                                "gsma/rsp/v2.x.y")
-        if not _content_type_ok(headers.get(b"content-type")):
+                                     f"header {wire.ADMIN_PROTOCOL_HEADER}: {protocol[:40]!r} "
+                                     "is not gsma/rsp/v2.x.y")
+        if not _content_type_ok(headers.get(b"content-type", b"").decode("latin-1")):
             return 415, wire.failure(wire.FUNCTION_INVALID,
-                                "header Content-Type: expected application/json (UTF-8)")
-        declared = headers.get(b"content-length")
-        raw = await _read_body(receive, None if declared is None else declared.encode(),
-                               self.max_body)
+                                     "header Content-Type: expected application/json (UTF-8)")
+        raw = await _read_body(receive, headers.get(b"content-length"), self.max_body)
         if raw is None:
             return 413, wire.failure(wire.FUNCTION_INVALID,
-                                f"$: the body is larger than {self.max_body} bytes")
+                                     f"$: the body is larger than {self.max_body} bytes")
         try:
             body = parse_body(raw)
         except _Malformed as e:
