@@ -48,7 +48,7 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlmodel import col
 
 from simcore import audit
-from simcore.db import connection_transaction, read_session, transaction
+from simcore.db import connection_transaction, read_connection, read_session, transaction
 from simcore.errors import InvalidInput, NotFound, SimsmithError
 from simcore.models import OutboxEvent, utcnow
 from simcore.models_api import WebhookDelivery, WebhookSubscription
@@ -265,8 +265,8 @@ def fan_out(engine: Engine, limit: int = 500) -> int:
 
     Core statements throughout: on SQLite this holds the one write lock that every order and
     SIM change waits for, so it must be short (an ORM load of 500 events held it ~10 ms)."""
-    with read_session(engine) as s:  # idle rounds take no write lock (SQLite has one)
-        if s.execute(_ANY_PENDING).first() is None:
+    with read_connection(engine) as conn:  # idle rounds take no write lock (SQLite has one)
+        if conn.execute(_ANY_PENDING).first() is None:
             return 0
     with connection_transaction(engine) as conn:
         events = conn.execute(_PENDING, {"limit": limit}).all()
@@ -296,6 +296,12 @@ _PUBLISH = (update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=Tr
             .values(published_at=bindparam("now")))
 
 
+_DELIVERIES: Any = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_ANY_DUE = select(_DELIVERIES.c.id).where(_DELIVERIES.c.state == "pending",
+                                          _DELIVERIES.c.next_attempt_at <= bindparam("now")
+                                          ).limit(1)
+
+
 @dataclass(frozen=True)
 class DeliveryJob:
     id: int
@@ -310,10 +316,8 @@ class DeliveryJob:
 def claim_due(engine: Engine, limit: int = 50, lease: float = 60.0) -> list[DeliveryJob]:
     """Lease up to `limit` due deliveries for sending."""
     now = utcnow()
-    with read_session(engine) as s:
-        if s.execute(select(col(WebhookDelivery.id)).where(
-                col(WebhookDelivery.state) == "pending",
-                col(WebhookDelivery.next_attempt_at) <= now).limit(1)).first() is None:
+    with read_connection(engine) as conn:  # an idle round: one prebuilt SELECT, no write lock
+        if conn.execute(_ANY_DUE, {"now": now}).first() is None:
             return []
     with transaction(engine) as s:
         rows = s.execute(
