@@ -16,11 +16,22 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from simcore.db import Tx, connection_transaction, core, read_session, transaction
+from simcore.db import Tx, connection_transaction, core, read_connection, read_session, transaction
 from simcore.models import OutboxCursor, OutboxEvent, OutboxRelay, utcnow
 from simcore.records import canonical_json, check_no_secrets
 
@@ -118,6 +129,9 @@ MAX_GAPS = 1000
 
 _EVENTS: Any = OutboxEvent.__table__  # type: ignore[attr-defined]
 _CURSORS: Any = OutboxCursor.__table__  # type: ignore[attr-defined]
+_CURSOR = select(_CURSORS.c.last_id, _CURSORS.c.gaps).where(
+    _CURSORS.c.consumer == bindparam("consumer"))
+_ANY_AFTER = select(_EVENTS.c.id).where(_EVENTS.c.id > bindparam("last_id")).limit(1)
 
 
 def consume(engine: Engine, consumer: str,
@@ -134,12 +148,11 @@ def consume(engine: Engine, consumer: str,
     after GAP_WAIT one is given up (a rolled-back insert leaves its id unused forever).
     Returns the number of events read (all topics), 0 when there was nothing new."""
     now = now or utcnow()
-    with read_session(engine) as s:  # idle rounds take no write lock (SQLite has one)
-        row = s.execute(select(_CURSORS.c.last_id, _CURSORS.c.gaps)
-                        .where(_CURSORS.c.consumer == consumer)).first()
-        if row is not None and not json.loads(row.gaps) and s.execute(
-                select(_EVENTS.c.id).where(_EVENTS.c.id > row.last_id).limit(1)
-        ).first() is None:
+    # Idle rounds take no write lock (SQLite has one): a read connection, prebuilt SELECTs.
+    with read_connection(engine) as conn:
+        row = conn.execute(_CURSOR, {"consumer": consumer}).first()
+        if row is not None and not json.loads(row.gaps) and conn.execute(
+                _ANY_AFTER, {"last_id": row.last_id}).first() is None:
             return 0
     if row is None:
         # A new consumer starts at the oldest event kept. Until it first runs it holds
